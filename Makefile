@@ -1,0 +1,71 @@
+# moelens build. `make` builds ./moelens and libmoelens.a; `make test` sets up and runs the suite.
+CC      ?= gcc
+OPT     ?= -O3 -march=native
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Isrc -MMD -MP
+LDLIBS  := -lopenblas -lcjson -lpng -lz -lm
+
+ifeq ($(NO_OMP),1)
+  CFLAGS += -Wno-unknown-pragmas
+else
+  OMP_OK := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo 1)
+  ifeq ($(OMP_OK),1)
+    CFLAGS  += -fopenmp
+    LDFLAGS += -fopenmp
+  endif
+endif
+
+BUILD   ?= build
+LIB_SRC := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
+CLI_SRC := $(shell find src/cli -name '*.c' | sort)
+TEST_SRC:= $(shell find tests -maxdepth 1 -name '*.c' | sort)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ:= $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+.PHONY: all setup test test-only bench sanitize format clean data
+all: moelens libmoelens.a $(BUILD)/moelens_tests
+
+libmoelens.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+moelens: $(CLI_OBJ) libmoelens.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) libmoelens.a $(LDLIBS)
+
+$(BUILD)/moelens_tests: $(TEST_OBJ) libmoelens.a
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) libmoelens.a $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# Installs every Debian package the project needs (idempotent).
+setup:
+	@sh scripts/setup.sh
+
+# The whole suite on a fresh machine: set-up, build, run. Ends with "N passed, N failed".
+test: setup
+	@$(MAKE) --no-print-directory all
+	@sh scripts/run_tests.sh
+
+# The suite without the set-up step (for development).
+test-only: all
+	@sh scripts/run_tests.sh
+
+# Address/UB sanitizer build of the unit tests.
+sanitize:
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer" \
+	  LDFLAGS="-fsanitize=address,undefined" build/asan/moelens_tests
+	OMP_NUM_THREADS=1 ./build/asan/moelens_tests
+
+bench: all
+	@sh bench/run.sh
+
+format:
+	clang-format -i $$(find src tests bench -name '*.[ch]')
+
+clean:
+	rm -rf $(BUILD) moelens libmoelens.a
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

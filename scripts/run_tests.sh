@@ -1,0 +1,24 @@
+#!/bin/sh
+# Runs the unit-test binary and every CLI test script (tests/cli/*.sh), then prints one closing
+# line "N passed, N failed" over both. A CLI test passes when its script exits 0.
+cd "$(dirname "$0")/.." || exit 2
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+log=$(mktemp)
+./build/moelens_tests 2>&1 | tee "$log"
+unit=$(grep -E '^unit: [0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+up=$(echo "$unit" | sed -E 's/unit: ([0-9]+) passed, ([0-9]+) failed/\1/')
+uf=$(echo "$unit" | sed -E 's/unit: ([0-9]+) passed, ([0-9]+) failed/\2/')
+[ -n "$up" ] || { up=0; uf=1; echo "unit test binary did not finish"; }
+cp=0 cf=0
+for t in tests/cli/*.sh; do
+    [ -f "$t" ] || continue
+    start=$(date +%s)
+    if sh "$t" >"$log" 2>&1; then
+        cp=$((cp + 1)); echo "cli $(basename "$t") ok ($(( $(date +%s) - start ))s)"
+    else
+        cf=$((cf + 1)); echo "cli $(basename "$t") FAILED:"; tail -n 30 "$log"
+    fi
+done
+rm -f "$log"
+echo "$((up + cp)) passed, $((uf + cf)) failed"
+[ $((uf + cf)) -eq 0 ]
