@@ -3,7 +3,8 @@ CC      ?= gcc
 OPT     ?= -O3 -march=native
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Isrc -MMD -MP
-LDLIBS  := -lopenblas -lcjson -lpng -lz -lm
+BLAS_OMP := /usr/lib/x86_64-linux-gnu/openblas-openmp
+LDLIBS  := -lcjson -lpng -lz -lm
 
 ifeq ($(NO_OMP),1)
   CFLAGS += -Wno-unknown-pragmas
@@ -13,6 +14,16 @@ else
     CFLAGS  += -fopenmp
     LDFLAGS += -fopenmp
   endif
+endif
+# OpenBLAS built for OpenMP runs single-threaded inside our parallel regions (no oversubscription).
+ifneq ($(wildcard $(BLAS_OMP)/libopenblas.so),)
+  ifneq ($(NO_OMP),1)
+    LDLIBS := -L$(BLAS_OMP) -Wl,-rpath,$(BLAS_OMP) -lopenblas $(LDLIBS)
+  else
+    LDLIBS := -lopenblas $(LDLIBS)
+  endif
+else
+  LDLIBS := -lopenblas $(LDLIBS)
 endif
 
 BUILD   ?= build
@@ -24,17 +35,25 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ:= $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all setup test test-only bench sanitize format clean data
-all: moelens libmoelens.a $(BUILD)/moelens_tests
+# Everything is built under $(BUILD); the default build also places ./moelens and ./libmoelens.a.
+all: $(BUILD)/moelens $(BUILD)/libmoelens.a $(BUILD)/moelens_tests
+ifeq ($(BUILD),build)
+all: moelens libmoelens.a
+moelens: $(BUILD)/moelens
+	cp $< $@
+libmoelens.a: $(BUILD)/libmoelens.a
+	cp $< $@
+endif
 
-libmoelens.a: $(LIB_OBJ)
+$(BUILD)/libmoelens.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-moelens: $(CLI_OBJ) libmoelens.a
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) libmoelens.a $(LDLIBS)
+$(BUILD)/moelens: $(CLI_OBJ) $(BUILD)/libmoelens.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libmoelens.a $(LDLIBS)
 
-$(BUILD)/moelens_tests: $(TEST_OBJ) libmoelens.a
-	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) libmoelens.a $(LDLIBS)
+$(BUILD)/moelens_tests: $(TEST_OBJ) $(BUILD)/libmoelens.a
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libmoelens.a $(LDLIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -54,9 +73,10 @@ test-only: all
 	@sh scripts/run_tests.sh
 
 # Address/UB sanitizer build of the unit tests.
+sanitize: LDFLAGS += -fsanitize=address,undefined
 sanitize:
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer" \
-	  LDFLAGS="-fsanitize=address,undefined" build/asan/moelens_tests
+	  build/asan/moelens_tests
 	OMP_NUM_THREADS=1 ./build/asan/moelens_tests
 
 bench: all
@@ -66,6 +86,6 @@ format:
 	clang-format -i $$(find src tests bench -name '*.[ch]')
 
 clean:
-	rm -rf $(BUILD) moelens libmoelens.a
+	rm -rf build moelens libmoelens.a
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

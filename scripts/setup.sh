@@ -2,7 +2,7 @@
 # Installs the Debian packages moelens needs to build, test and fetch its data. Idempotent: prints
 # what it installs, and installs nothing when everything is present.
 set -e
-PKGS="build-essential libopenblas-dev libcjson-dev libpng-dev zlib1g-dev libstb-dev
+PKGS="build-essential libopenblas-dev libopenblas-openmp-dev libcjson-dev libpng-dev zlib1g-dev libstb-dev
 python3-numpy python3-torch dataset-fashion-mnist wordnet-base librsvg2-bin nodejs npm"
 missing=""
 for p in $PKGS; do

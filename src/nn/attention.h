@@ -1,0 +1,19 @@
+/* Causal multi-head attention with grouped-query heads, plus rotary position embedding.
+ * Layouts: q [B,T,NH,HD], k and v [B,T,NKV,HD] (NH % NKV == 0; head h reads kv head h/(NH/NKV)),
+ * out [B,T,NH,HD], att [B,NH,T,T] (softmax probabilities, cached for backward; entries above the
+ * diagonal are 0). Scale 1/sqrt(HD). Backward accumulates into dq, dk, dv. */
+#pragma once
+
+void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                       int B, int T, int NH, int NKV, int HD);
+void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att,
+                        const float *q, const float *k, const float *v, int B, int T, int NH, int NKV,
+                        int HD);
+
+/* Rotary position embedding, in place over x [B,T,H,HD], position of (b,t) = t + pos0.
+ * ROPE_NORM rotates adjacent pairs (2i, 2i+1) (llama.cpp "norm": llama, deepseek);
+ * ROPE_NEOX rotates (i, i+HD/2) (llama.cpp "neox": qwen2moe, qwen3moe, olmoe).
+ * n_rot ≤ HD dims are rotated; theta_i = pos · base^(-2i/n_rot). Backward = inverse rotation. */
+typedef enum { ROPE_NORM = 0, ROPE_NEOX = 1 } RopeMode;
+void rope_forward(float *x, int B, int T, int H, int HD, int n_rot, float base, RopeMode mode, int pos0);
+void rope_backward(float *dx, int B, int T, int H, int HD, int n_rot, float base, RopeMode mode, int pos0);

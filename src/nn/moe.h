@@ -1,0 +1,119 @@
+/* The sparse Mixture-of-Experts FFN layer: router → top-k → dispatch → experts → combine, with
+ * auxiliary losses, explicit forward/backward over flat arrays (llm.c style).
+ *
+ * Tokens are N = B·T rows of width C (= d_model). Experts 0..E-1 are real FFNs; E..E+Z-1 are
+ * zero-output experts (they take part in routing and top-k, produce 0 and cost nothing). Shared
+ * experts run on every token, unweighted (or behind a sigmoid gate, qwen2moe). A dense FFN is the
+ * special case router = ROUTER_DENSE, E = 1, k = 1 (weight 1, no router parameters). */
+#pragma once
+#include "core/rng.h"
+#include "nn/param.h"
+#include <stdint.h>
+
+typedef enum {
+    ROUTER_LEARNED, /* logits = W_r·x, trained */
+    ROUTER_RANDOM,  /* same shape, seeded N(0, init_std²), never updated */
+    ROUTER_COSINE,  /* logits = exp(log_scale)·cos(P·x, c_e): projected dim cos_dim, learned scale */
+    ROUTER_HASH,    /* fixed token id → expert map (seeded); weights 1/k */
+    ROUTER_DOMAIN,  /* expert chosen from the document's domain id (domain mod E, then next k-1) */
+    ROUTER_DENSE    /* no router: every token to expert 0 with weight 1 */
+} RouterKind;
+
+typedef enum {
+    SCORE_SOFTMAX_TOPK, /* p = softmax(z) over all; pick top-k of p; weight = p (renorm optional) */
+    SCORE_TOPK_SOFTMAX, /* pick top-k of z; weight = softmax over the k picked logits */
+    SCORE_SIGMOID       /* s = sigmoid(z); pick top-k of s + balance_bias; weight = s (renorm opt.) */
+} ScoreOrder;
+
+typedef enum {
+    ROUTE_TOKEN,      /* each token routes on its own hidden state */
+    ROUTE_SEQ_CAUSAL, /* router input = causal running mean of the sequence's hidden states */
+    ROUTE_SEQ_MEAN    /* router input = mean over the whole sequence (sees the future; explicit) */
+} RouteLevel;
+
+typedef enum { EXPERT_GELU, EXPERT_SWIGLU } ExpertAct;
+
+typedef struct {
+    int d_model;       /* C */
+    int n_experts;     /* E real routed experts */
+    int n_zero;        /* Z zero-output experts */
+    int top_k;         /* k ≤ E + Z */
+    int hidden;        /* expert FFN width H */
+    int n_shared;      /* shared (always-on) experts */
+    int shared_hidden; /* width of each shared expert */
+    int shared_gate;   /* qwen2moe: shared output × sigmoid(w_sg·x) */
+    RouterKind router;
+    ScoreOrder score;
+    int renorm;          /* renormalise the k weights to sum 1 */
+    RouteLevel level;
+    ExpertAct act;
+    int expert_bias;     /* GELU experts carry biases (GPT-2 style) */
+    float capacity_factor; /* 0: dropless; else capacity = ceil(cf·N·k/E) tokens per expert */
+    int cos_dim;         /* cosine router projected dimension */
+    float aux_lb_coef;   /* Switch load-balance loss weight */
+    float aux_z_coef;    /* router z-loss weight */
+    float noise_std;     /* train-time N(0, noise_std²) added to router logits */
+    float jitter;        /* train-time router input × U(1-jitter, 1+jitter) */
+    float bias_rate;     /* SCORE_SIGMOID aux-loss-free balancing: bias_e += rate·sign(mean−load_e) */
+    float weight_scale;  /* routed weights × this (DeepSeek routed_scaling_factor); 1 default */
+    float init_std;      /* parameter init std (router, experts) */
+    uint64_t seed;       /* hash map / frozen router seed */
+} MoeConfig;
+
+/* Pointers into one flat block (moe_num_params floats). Unused ones are NULL. */
+typedef struct {
+    float *router_w;      /* [E+Z, C] learned / random */
+    float *cos_proj;      /* [cos_dim, C] */
+    float *cos_centroids; /* [E+Z, cos_dim] */
+    float *cos_log_scale; /* [1] */
+    float *balance_bias;  /* [E+Z] SCORE_SIGMOID selection bias (frozen; updated by rule) */
+    float *w1, *b1, *w2, *b2; /* GELU experts: w1 [E,H,C], b1 [E,H], w2 [E,C,H], b2 [E,C] */
+    float *wg, *wu, *wd;      /* SwiGLU experts: wg, wu [E,H,C], wd [E,C,H] */
+    float *sw1, *sb1, *sw2, *sb2; /* shared experts (GELU), leading dim S, width shared_hidden */
+    float *swg, *swu, *swd;       /* shared experts (SwiGLU) */
+    float *shared_gate_w;         /* [C] */
+} MoeParams;
+
+/* Saved activations: allocated once for up to B·T tokens. The routing decision and each selected
+ * expert's unweighted output are public so analyses read them without re-running anything. */
+typedef struct {
+    int N, EZ;            /* tokens of the last forward, E+Z */
+    float *router_in;     /* [N, C] router input (after sequence mean / jitter) */
+    float *logits;        /* [N, E+Z] router logits (after noise, bias and masks) */
+    float *probs;         /* [N, E+Z] scores: softmax (or sigmoid) over all experts */
+    int32_t *topk_idx;    /* [N, k] chosen expert ids, best first */
+    float *topk_w;        /* [N, k] combine weights (0 for a dropped slot) */
+    float *expert_out;    /* [N, k, C] unweighted output of each selected expert (0: zero/dropped) */
+    float *shared_out;    /* [N, C] summed shared-expert output (gate applied), or NULL */
+    int32_t *counts;      /* [E+Z] picks per expert in the last forward */
+    float aux_lb, aux_z;  /* unweighted load-balance and z-loss values of the last forward */
+    /* Interventions (analysis / eval; default off): */
+    int k_override;           /* > 0: route to this many experts instead of top_k */
+    int renorm_override;      /* -1: config; 0/1 force raw/renormalised weights */
+    const float *logit_bias;  /* [E+Z] added to logits (−INFINITY masks an expert), or NULL */
+    void *internal;           /* dispatch buffers, caches: owned by moe.c */
+} MoeActs;
+
+long moe_num_params(const MoeConfig *cfg);
+void moe_point_params(MoeParams *p, float *base, const MoeConfig *cfg);
+void moe_init_params(MoeParams *p, const MoeConfig *cfg, Rng *rng);
+/* Appends this layer's tensors (names prefixed, e.g. "h.3.moe.") to list; returns new count. */
+int moe_param_tensors(ParamTensor *list, int n, const char *prefix, MoeParams *p, const MoeConfig *cfg);
+/* Checks a config (k ≤ E+Z, widths > 0, ...); -1 + ml_error naming the bad key. */
+int moe_validate(const MoeConfig *cfg);
+
+void moe_acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max_T);
+void moe_acts_free(MoeActs *a);
+
+/* out[N,C] = MoE(inp). tokens/domains are [B,T] ids (needed by the hash/domain routers, else may be
+ * NULL). train != 0 enables noise and jitter drawn from rng. */
+void moe_forward(float *out, MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const float *inp,
+                 const int32_t *tokens, const int32_t *domains, int B, int T, int train, Rng *rng);
+/* dinp += ∂L/∂inp; g (same layout as p) += ∂L/∂params. The auxiliary losses' gradients, weighted
+ * by aux_lb_coef and aux_z_coef, are included, so L = main + coefs·aux. */
+void moe_backward(float *dinp, MoeParams *g, const float *dout, MoeActs *a, const MoeParams *p,
+                  const MoeConfig *cfg, const float *inp, int B, int T);
+/* After an optimizer step: SCORE_SIGMOID balancing-bias update from the last forward's counts. */
+void moe_update_balance_bias(MoeParams *p, const MoeActs *a, const MoeConfig *cfg);
+/* Runs real expert e on N rows regardless of routing (analyses force-run experts). */
+void moe_expert_forward(float *out, const MoeParams *p, const MoeConfig *cfg, int e, const float *inp, int N);
