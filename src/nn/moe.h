@@ -38,7 +38,7 @@ typedef struct {
     int n_experts;     /* E real routed experts */
     int n_zero;        /* Z zero-output experts */
     int top_k;         /* k ≤ E + Z */
-    int hidden;        /* expert FFN width H */
+    int hidden;        /* expert FFN width H; 0 = routing only (no expert FFN parameters) */
     int n_shared;      /* shared (always-on) experts */
     int shared_hidden; /* width of each shared expert */
     int shared_gate;   /* qwen2moe: shared output × sigmoid(w_sg·x) */
@@ -115,5 +115,13 @@ void moe_backward(float *dinp, MoeParams *g, const float *dout, MoeActs *a, cons
                   const MoeConfig *cfg, const float *inp, int B, int T);
 /* After an optimizer step: SCORE_SIGMOID balancing-bias update from the last forward's counts. */
 void moe_update_balance_bias(MoeParams *p, const MoeActs *a, const MoeConfig *cfg);
+/* The routing half alone, for models whose experts are not FFNs (the vision gate over expert
+ * CNNs: one "token" per image). Fills logits/probs/topk_idx/topk_w/counts/aux of a from x[N,C]. */
+void moe_route_forward(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const float *x,
+                       const int32_t *tokens, const int32_t *domains, int N, int train, Rng *rng);
+/* Given dL/dtopk_w [N,k], accumulates router parameter grads into g and dL/dx into dx (router
+ * input), including the weighted auxiliary losses. */
+void moe_route_backward(float *dx, MoeParams *g, const float *dtopk_w, MoeActs *a, const MoeParams *p,
+                        const MoeConfig *cfg, const float *x, int N);
 /* Runs real expert e on N rows regardless of routing (analyses force-run experts). */
 void moe_expert_forward(float *out, const MoeParams *p, const MoeConfig *cfg, int e, const float *inp, int N);
