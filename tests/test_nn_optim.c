@@ -3,7 +3,7 @@
 #include "nn/optim.h"
 #include "test.h"
 #include <math.h>
-#include <omp.h>
+#include "nn/threads.h"
 
 enum { ON = 4 };
 

@@ -1,7 +1,7 @@
 #include "nn/loss.h"
 #include "nn/fastexp.h"
 #include <math.h>
-#include <omp.h>
+#include "nn/threads.h"
 
 /* Per row: m = max z, lse = m + log Σ exp(z − m), loss = lse − z[target], probs = exp(z − m) / Σ.
  * The loss comes from the log-sum-exp, not from log(prob), so a tiny probability cannot give

@@ -1,6 +1,6 @@
 #include "nn/norm.h"
 #include <math.h>
-#include <omp.h>
+#include "nn/threads.h"
 
 /* Weight gradients sum over all N rows. Each thread owns a contiguous slice of the C columns and
  * adds rows in order 0..N-1, so no two threads touch the same element and the summation order of
