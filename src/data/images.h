@@ -36,7 +36,7 @@ typedef struct {
 /* How sources are decoded. Start from imageset_default_opts() (or pass NULL): native size,
  * channels as stored (IDX 1, CIFAR 3, PNG 3), grey 0.5 background, all images. */
 typedef struct {
-    int size;         /* output side; 0 = keep (PNG folders need equal sizes then);
+    int size;         /* output side; 0 = keep (PNG folders: the first image's width);
                          prepared sets are resized on load too */
     int channels;     /* 0 = source's own; 1 or 3 to convert (grey = mean of RGB) */
     float background; /* grey level that RGBA images are composited on (used if !random_bg) */
