@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 const char *const EMOJI_STYLE_NAMES[EMOJI_N_STYLES] = {"google", "twitter", "openmoji-color",
                                                        "openmoji-black"};
@@ -57,25 +58,21 @@ static const char *DROP_SUBGROUPS[] = {"hand-fingers-open",
 static const struct {
     const char *label, *sense;
 } WORDNET_OVERRIDES[] = {
+    /* sense 1 would be wrong or the label is not a WordNet lemma */
     {"t-rex", "tyrannosaur#1"},
     {"lady beetle", "ladybug#1"},
     {"hot dog", "hotdog#2"},
-    {"curling stone", "curling#1"},
-    {"cooking", "frying pan#1"},
-    {"ice", "ice#1"},
+    {"cherries", "cherry#3"},
+    {"blueberries", "blueberry#2"},
+    {"locked", "lock#1"},
+    {"unlocked", "lock#1"},
+    {"foggy", "fog#1"},
+    {"bullseye", "bull's eye#1"},
+    {"moai", "statue#1"},
+    {"locked with pen", "lock#1"},
+    {"locked with key", "lock#1"},
     {"mouse", "mouse#1"},
     {"bat", "bat#1"},
-    {"crane", "crane#5"},
-    {"seal", "seal#9"},
-    {"kite", "kite#3"},
-    {"fly", "fly#1"},
-    {"bow and arrow", "bow#4"},
-    {"computer mouse", "computer mouse#1"},
-    {"pen", "pen#1"},
-    {"top hat", "top hat#1"},
-    {"pie", "pie#1"},
-    {"mate", "mate#8"},
-    {"boomerang", "boomerang#1"},
     {NULL, NULL},
 };
 
@@ -176,13 +173,13 @@ static long pick_sense(const WordNet *wn, const char *lemma, const char **pref) 
 }
 
 static int is_gender_word(const char *w) {
-    static const char *G[] = {"man",  "woman", "person", "men",   "women", "people", "boy",
-                              "girl", "mrs.",  "mx",     "santa", "mr.",   NULL};
+    static const char *G[] = {"man",  "woman", "person", "men", "women",  "people", "boy",  "girl",
+                              "mrs.", "mx",    "santa",  "mr.", "facing", "right",  "left", NULL};
     return in_list(w, G);
 }
 
-/* Lower-cased label without gender words and punctuation, e.g. "woman rowing boat" → "rowing boat"
- * (the fold key: concepts sharing it stay in one cross-validation fold). */
+/* Lower-cased label without gender words, facing direction and punctuation, e.g. "woman rowing
+ * boat" → "rowing boat" (the fold key: concepts sharing it stay in one cross-validation fold). */
 static void strip_gender(const char *label, char *out, int cap) {
     char buf[256], *save;
     snprintf(buf, sizeof buf, "%s", label);
@@ -203,6 +200,7 @@ static long try_lemma(const WordNet *wn, const char *lemma, const char **pref, c
         char sing[256];
         if (n > 3 && lemma[n - 1] == 's' && n < sizeof sing) {
             memcpy(sing, lemma, n - 1), sing[n - 1] = 0;
+            if (n > 4 && !strcmp(lemma + n - 3, "ies")) strcpy(sing + n - 3, "y"); /* cherries */
             if ((off = pick_sense(wn, sing, pref)) >= 0) strcpy(used, sing);
         }
     } else {
@@ -215,7 +213,7 @@ static long head_synset(const WordNet *wn, const EmojiConcept *c, char *used) {
     const char *pref[2];
     preferred_lex(c->group, c->subgroup, pref);
     for (int i = 0; WORDNET_OVERRIDES[i].label; i++)
-        if (!strcmp(WORDNET_OVERRIDES[i].label, c->label)) {
+        if (!strcasecmp(WORDNET_OVERRIDES[i].label, c->label)) {
             char lemma[128];
             int sense = 1;
             snprintf(lemma, sizeof lemma, "%s", WORDNET_OVERRIDES[i].sense);
@@ -227,13 +225,25 @@ static long head_synset(const WordNet *wn, const EmojiConcept *c, char *used) {
     char s[256];
     strip_gender(c->label, s, sizeof s);
     long off = s[0] ? try_lemma(wn, s, pref, used) : -1;
-    if (off >= 0) return off;
+    int person = !strncmp(c->subgroup, "person", 6);
+    const char *lex = off >= 0 ? wordnet_lexname(wn, off) : NULL;
+    if (off >= 0 && (!person || (lex && !strcmp(lex, "person")))) return off; /* "police officer" */
     if (!strncmp(c->subgroup, "person", 6)) { /* "man rowing boat" is a man, not a boat */
-        const char *who = strstr(c->label, "woman")                                  ? "woman"
-                          : !strncmp(c->label, "man", 3) || strstr(c->label, " man") ? "man"
-                                                                                     : "person";
+        char words[260];
+        snprintf(words, sizeof words, " %s ", c->label);
+        for (char *p = words; *p; p++) *p = *p == ':' || *p == ',' ? ' ' : tolower(*p);
+        const char *who = strstr(words, " woman ") ? "woman"
+                          : strstr(words, " man ") ? "man"
+                                                   : "person";
         return try_lemma(wn, who, pref, used);
     }
+    if (!strcmp(c->subgroup, "time")) return try_lemma(wn, "clock", pref, used); /* clock faces */
+    static const char *CUT[] = {" with ", " in ", " on ", " over ", " at ", " tilted", NULL};
+    for (int k = 0; CUT[k]; k++) { /* "sunrise over mountains" → sunrise */
+        char *cut = strstr(s, CUT[k]);
+        if (cut) *cut = 0;
+    }
+    if ((off = try_lemma(wn, s, pref, used)) >= 0) return off;
     size_t n = strlen(s);
     if (n > 5 && !strcmp(s + n - 5, " face")) { /* "dog face" → dog */
         s[n - 5] = 0;
