@@ -1,7 +1,7 @@
 /* `moelens data images`: prepares the emoji concept set or Fashion-MNIST as a prepared image
- * folder; data_info_images summarises any image set. Registered as "data-images" until `data` folds
- * it in. */
+ * folder; data_info_images summarises a prepared image set for `moelens data info`. */
 #include "cli/cli.h"
+#include "cli/data.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
@@ -201,4 +201,6 @@ int data_info_images(const char *path) {
     return 0;
 }
 
-COMMAND("data-images", data_images_main, "prepare the emoji concept set or Fashion-MNIST images")
+static int images_claims(const char *path) { return imageset_is_prepared(path); }
+DATA_SUBCOMMAND("images", data_images_main, "prepare the emoji concept set or Fashion-MNIST images")
+DATA_INFO_HANDLER(images_claims, data_info_images)

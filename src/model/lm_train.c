@@ -27,15 +27,18 @@ static float lr_at(const LmConfig *c, int step) {
 int lm_evaluate(LmModel *m, const TokenShard *s, int B, int T, long max_windows, LmEval *out) {
     memset(out, 0, sizeof *out);
     long nw = shard_num_windows(s, T);
-    if (max_windows > 0 && max_windows < nw) nw = max_windows;
+    if (max_windows > 0 && max_windows < nw) nw = max_windows; /* evaluated windows */
     if (nw <= 0) return ml_error("evaluation set has fewer than %d tokens", T + 1);
     out->n_domains = shard_num_domains(s) < LM_MAX_DOMAINS ? shard_num_domains(s) : LM_MAX_DOMAINS;
     int32_t *in = ml_alloc(sizeof(int32_t) * B * T), *tg = ml_alloc(sizeof(int32_t) * B * T);
     int32_t *dom = ml_alloc(sizeof(int32_t) * B * T);
     double total = 0;
+    long all = shard_num_windows(s, T);
     for (long w0 = 0; w0 < nw; w0 += B) {
         int b = (int)(nw - w0 < B ? nw - w0 : B);
-        for (int i = 0; i < b; i++) shard_window(s, w0 + i, T, in + (long)i * T, tg + (long)i * T, dom + (long)i * T);
+        /* a subset is spread evenly over the split, so every domain is represented */
+        for (int i = 0; i < b; i++)
+            shard_window(s, (w0 + i) * all / nw, T, in + (long)i * T, tg + (long)i * T, dom + (long)i * T);
         total += lm_forward(m, in, tg, dom, b, T, 0);
         for (long i = 0; i < (long)b * T; i++) {
             if (tg[i] < 0) continue;

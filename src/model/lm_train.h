@@ -27,5 +27,6 @@ typedef struct {
     long domain_tokens[LM_MAX_DOMAINS];
 } LmEval;
 
-/* Mean loss over the first max_windows sequential windows of length T (≤ 0: all), B at a time. */
+/* Mean loss over max_windows sequential windows of length T spread evenly over the split (≤ 0:
+ * all), B at a time. */
 int lm_evaluate(LmModel *m, const TokenShard *s, int B, int T, long max_windows, LmEval *out);
