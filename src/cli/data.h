@@ -3,7 +3,8 @@
  *     static int data_images(int argc, char **argv) { ... }   // argv[0] = "images"
  *     DATA_SUBCOMMAND("images", data_images, "prepare the image sets")
  * and `moelens data info PATH` asks each registered info handler in turn whether PATH is its kind:
- *     DATA_INFO_HANDLER(image_info_claims, image_info)   // int claims(path); int info(path) → exit status
+ *     DATA_INFO_HANDLER(image_info_claims, image_info)   // int claims(path); int info(path) → exit
+ * status
  */
 #pragma once
 #include "data/corpus.h"
@@ -16,9 +17,13 @@ void data_subcommand_register(const char *name, DataSubFn fn, const char *summar
 void data_info_register(DataClaimsFn claims, DataInfoFn info);
 
 #define DATA_SUBCOMMAND(name, fn, summary)                                                         \
-    __attribute__((constructor)) static void register_data_##fn(void) { data_subcommand_register(name, fn, summary); }
+    __attribute__((constructor)) static void register_data_##fn(void) {                            \
+        data_subcommand_register(name, fn, summary);                                               \
+    }
 #define DATA_INFO_HANDLER(claims, info)                                                            \
-    __attribute__((constructor)) static void register_info_##info(void) { data_info_register(claims, info); }
+    __attribute__((constructor)) static void register_info_##info(void) {                          \
+        data_info_register(claims, info);                                                          \
+    }
 
 /* The data folder: --data-dir, else $MOELENS_DATA, else "data". */
 const char *data_dir_default(void);

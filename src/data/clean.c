@@ -16,7 +16,8 @@ static size_t put_utf8(char *out, uint32_t cp) {
     if (cp < 0x80) return out[0] = (char)cp, 1;
     if (cp < 0x800) return out[0] = (char)(0xC0 | cp >> 6), out[1] = (char)(0x80 | (cp & 63)), 2;
     if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | cp >> 12), out[1] = (char)(0x80 | ((cp >> 6) & 63)), out[2] = (char)(0x80 | (cp & 63));
+        out[0] = (char)(0xE0 | cp >> 12), out[1] = (char)(0x80 | ((cp >> 6) & 63)),
+        out[2] = (char)(0x80 | (cp & 63));
         return 3;
     }
     out[0] = (char)(0xF0 | cp >> 18), out[1] = (char)(0x80 | ((cp >> 12) & 63));
@@ -24,21 +25,24 @@ static size_t put_utf8(char *out, uint32_t cp) {
     return 4;
 }
 
-/* Decodes the entity at s ('&'); returns bytes consumed (0 if not an entity) and writes its text. */
+/* Decodes the entity at s ('&'); returns bytes consumed (0 if not an entity) and writes its text.
+ */
 static size_t decode_entity(const char *s, const char *end, char *out, size_t *written) {
     static const struct {
         const char *name;
         uint32_t cp;
-    } named[] = {{"amp", '&'},    {"lt", '<'},     {"gt", '>'},      {"quot", '"'},    {"apos", '\''},
-                 {"nbsp", 0xA0},  {"ndash", 0x2013}, {"mdash", 0x2014}, {"hellip", 0x2026}, {"copy", 0xA9},
-                 {"laquo", 0xAB}, {"raquo", 0xBB},  {"rsquo", 0x2019}, {"lsquo", 0x2018}, {"ldquo", 0x201C},
-                 {"rdquo", 0x201D}, {"shy", 0xAD}};
+    } named[] = {{"amp", '&'},       {"lt", '<'},       {"gt", '>'},       {"quot", '"'},
+                 {"apos", '\''},     {"nbsp", 0xA0},    {"ndash", 0x2013}, {"mdash", 0x2014},
+                 {"hellip", 0x2026}, {"copy", 0xA9},    {"laquo", 0xAB},   {"raquo", 0xBB},
+                 {"rsquo", 0x2019},  {"lsquo", 0x2018}, {"ldquo", 0x201C}, {"rdquo", 0x201D},
+                 {"shy", 0xAD}};
     const char *semi = memchr(s, ';', (size_t)(end - s) < 12 ? (size_t)(end - s) : 12);
     if (!semi) return 0;
     uint32_t cp = 0;
     if (s[1] == '#') {
         char *e;
-        unsigned long v = (s[2] == 'x' || s[2] == 'X') ? strtoul(s + 3, &e, 16) : strtoul(s + 2, &e, 10);
+        unsigned long v =
+            (s[2] == 'x' || s[2] == 'X') ? strtoul(s + 3, &e, 16) : strtoul(s + 2, &e, 10);
         if (e != semi || v == 0 || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
         cp = (uint32_t)v;
     } else {
@@ -53,8 +57,9 @@ static size_t decode_entity(const char *s, const char *end, char *out, size_t *w
 }
 
 static int is_block_tag(const char *name, size_t k) {
-    static const char *blocks[] = {"p", "br", "div", "li", "tr", "table", "pre", "title", "h1", "h2", "h3",
-                                   "h4", "h5", "h6", "paragraph", "ul", "ol", "section", "td", "dt", "dd"};
+    static const char *blocks[] = {"p",         "br", "div", "li",      "tr", "table", "pre",
+                                   "title",     "h1", "h2",  "h3",      "h4", "h5",    "h6",
+                                   "paragraph", "ul", "ol",  "section", "td", "dt",    "dd"};
     for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
         if (strlen(blocks[i]) == k && !strncasecmp(blocks[i], name, k)) return 1;
     return 0;
@@ -81,10 +86,13 @@ size_t clean_html(const char *in, size_t n, char *out) {
             }
             const char *name = s + 1 + (s[1] == '/');
             size_t k = 0;
-            while (name + k < end && (isalnum((unsigned char)name[k]) || name[k] == '_' || name[k] == ':')) k++;
+            while (name + k < end &&
+                   (isalnum((unsigned char)name[k]) || name[k] == '_' || name[k] == ':'))
+                k++;
             const char *close = memchr(s, '>', (size_t)(end - s));
             if (!close) break;
-            if (s[1] != '/' && ((k == 6 && !strncasecmp(name, "script", 6)) || (k == 5 && !strncasecmp(name, "style", 5)))) {
+            if (s[1] != '/' && ((k == 6 && !strncasecmp(name, "script", 6)) ||
+                                (k == 5 && !strncasecmp(name, "style", 5)))) {
                 const char *c = find_ci(close, end, k == 6 ? "</script" : "</style");
                 close = c ? memchr(c, '>', (size_t)(end - c)) : NULL;
                 if (!close) break;
@@ -112,7 +120,9 @@ size_t clean_html(const char *in, size_t n, char *out) {
     return squeeze_blank_lines(out, o);
 }
 
-static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'; }
+static int is_ws(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+}
 
 size_t clean_metamath(const char *in, size_t n, char *out) {
     size_t o = 0, i = 0;
@@ -135,7 +145,8 @@ size_t clean_metamath(const char *in, size_t n, char *out) {
             comment = 1;
         } else if (dollar2 && in[i + 1] == '=') {
             proof = skip = 1;
-            while (o && (out[o - 1] == ' ' || out[o - 1] == '\n')) o--; /* the proof's indentation */
+            while (o && (out[o - 1] == ' ' || out[o - 1] == '\n'))
+                o--; /* the proof's indentation */
         }
         if (!skip) memcpy(out + o, in + i, k), o += k;
         i = j;
@@ -169,7 +180,8 @@ size_t squeeze_blank_lines(char *s, size_t n) {
     return o;
 }
 
-void split_fortunes(const char *in, size_t n, void (*fn)(const char *entry, size_t len, void *ctx), void *ctx) {
+void split_fortunes(const char *in, size_t n, void (*fn)(const char *entry, size_t len, void *ctx),
+                    void *ctx) {
     size_t start = 0, i = 0;
     while (i <= n) {
         size_t j = i;

@@ -16,4 +16,5 @@ size_t clean_metamath(const char *in, size_t n, char *out);
 size_t squeeze_blank_lines(char *s, size_t n);
 /* Splits a fortune file (entries separated by lines holding only '%'): calls fn for each non-empty
  * entry (without the separator lines). */
-void split_fortunes(const char *in, size_t n, void (*fn)(const char *entry, size_t len, void *ctx), void *ctx);
+void split_fortunes(const char *in, size_t n, void (*fn)(const char *entry, size_t len, void *ctx),
+                    void *ctx);

@@ -17,9 +17,13 @@ const char *const *corpus_builtin_domains(int *n) {
     return builtin;
 }
 
-void corpus_init(Corpus *c) { memset(c, 0, sizeof *c); }
+void corpus_init(Corpus *c) {
+    memset(c, 0, sizeof *c);
+}
 
-static void doc_free(CorpusDoc *d) { ml_free(d->name), ml_free(d->text); }
+static void doc_free(CorpusDoc *d) {
+    ml_free(d->name), ml_free(d->text);
+}
 
 void corpus_free(Corpus *c) {
     for (long i = 0; i < c->n_docs; i++) doc_free(&c->docs[i]);
@@ -50,7 +54,9 @@ typedef struct {
 
 static void list_add(DocList *l, const char *name, const char *text, size_t len) {
     if (!len) return;
-    if (l->n == l->cap) l->cap = l->cap ? 2 * l->cap : 256, l->docs = ml_grow(l->docs, (size_t)l->cap * sizeof *l->docs);
+    if (l->n == l->cap)
+        l->cap = l->cap ? 2 * l->cap : 256,
+        l->docs = ml_grow(l->docs, (size_t)l->cap * sizeof *l->docs);
     CorpusDoc *d = &l->docs[l->n++];
     d->name = ml_strdup(name);
     d->text = ml_alloc(len + 1);
@@ -66,7 +72,9 @@ static int by_hash(const void *a, const void *b) {
     double y = corpus_doc_hash01(g_cap_salt, ((const CorpusDoc *)b)->name);
     return x < y ? -1 : x > y;
 }
-static int by_name(const void *a, const void *b) { return strcmp(((const CorpusDoc *)a)->name, ((const CorpusDoc *)b)->name); }
+static int by_name(const void *a, const void *b) {
+    return strcmp(((const CorpusDoc *)a)->name, ((const CorpusDoc *)b)->name);
+}
 
 /* Cuts at a UTF-8 boundary at or before n. */
 static size_t utf8_cut(const char *s, size_t n) {
@@ -82,8 +90,10 @@ static void commit_domain(Corpus *c, const char *domain, DocList *l, size_t cap)
     } else { /* replace */
         long w = 0;
         for (long i = 0; i < c->n_docs; i++) {
-            if (c->docs[i].domain == d) doc_free(&c->docs[i]);
-            else c->docs[w++] = c->docs[i];
+            if (c->docs[i].domain == d)
+                doc_free(&c->docs[i]);
+            else
+                c->docs[w++] = c->docs[i];
         }
         c->n_docs = w;
     }
@@ -93,7 +103,8 @@ static void commit_domain(Corpus *c, const char *domain, DocList *l, size_t cap)
     long keep = 0;
     for (; keep < l->n && total < cap; keep++) {
         CorpusDoc *doc = &l->docs[keep];
-        if (total + doc->len > cap) doc->len = utf8_cut(doc->text, cap - total), doc->text[doc->len] = 0;
+        if (total + doc->len > cap)
+            doc->len = utf8_cut(doc->text, cap - total), doc->text[doc->len] = 0;
         total += doc->len;
     }
     for (long i = keep; i < l->n; i++) doc_free(&l->docs[i]);
@@ -104,8 +115,10 @@ static void commit_domain(Corpus *c, const char *domain, DocList *l, size_t cap)
     }
     for (long i = 0; i < keep; i++) {
         l->docs[i].domain = d;
-        if (l->docs[i].len) c->docs[c->n_docs++] = l->docs[i];
-        else doc_free(&l->docs[i]);
+        if (l->docs[i].len)
+            c->docs[c->n_docs++] = l->docs[i];
+        else
+            doc_free(&l->docs[i]);
     }
     free(l->docs);
     memset(l, 0, sizeof *l);
@@ -118,7 +131,9 @@ typedef struct {
     long n, cap;
 } PathList;
 
-static int by_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int by_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 static int ends_with(const char *s, const char *suffix) {
     size_t a = strlen(s), b = strlen(suffix);
@@ -134,9 +149,12 @@ static void walk(const char *dir, const char *suffix, PathList *out) {
         if (e->d_name[0] == '.') continue;
         char *p = ml_path_join(dir, e->d_name);
         struct stat st;
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) walk(p, suffix, out);
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            walk(p, suffix, out);
         else if (lstat(p, &st) == 0 && S_ISREG(st.st_mode) && (!suffix || ends_with(p, suffix))) {
-            if (out->n == out->cap) out->cap = out->cap ? 2 * out->cap : 256, out->paths = ml_grow(out->paths, (size_t)out->cap * sizeof(char *));
+            if (out->n == out->cap)
+                out->cap = out->cap ? 2 * out->cap : 256,
+                out->paths = ml_grow(out->paths, (size_t)out->cap * sizeof(char *));
             out->paths[out->n++] = p;
             continue;
         }
@@ -151,7 +169,9 @@ static void paths_free(PathList *p) {
     free(p->paths);
 }
 
-static int is_html(const char *path) { return ends_with(path, ".html") || ends_with(path, ".htm") || ends_with(path, ".xhp"); }
+static int is_html(const char *path) {
+    return ends_with(path, ".html") || ends_with(path, ".htm") || ends_with(path, ".xhp");
+}
 
 /* Adds a file as one document, cleaning HTML; the name is the path relative to root. */
 static int add_file(DocList *l, const char *path, const char *root) {
@@ -211,8 +231,10 @@ static int add_lines(DocList *l, const char *path, const char *name) {
         while (j < len && text[j] != '\n') j++;
         size_t e = j;
         while (e > i && text[e - 1] == '\r') e--;
-        if (e > i) add_entry(text + i, e - i, &s);
-        else s.i++;
+        if (e > i)
+            add_entry(text + i, e - i, &s);
+        else
+            s.i++;
         i = j + 1;
     }
     ml_free(text);
@@ -227,7 +249,8 @@ static int src_fortunes_de(DocList *l, const char *data) {
     int rc = ml_is_dir(dir) ? 0 : ml_error("%s: folder not found (run `moelens data fetch`)", dir);
     if (!rc) walk(dir, NULL, &p);
     for (long i = 0; i < p.n && !rc; i++)
-        if (!ends_with(p.paths[i], ".dat")) rc = add_fortunes(l, p.paths[i], strrchr(p.paths[i], '/') + 1);
+        if (!ends_with(p.paths[i], ".dat"))
+            rc = add_fortunes(l, p.paths[i], strrchr(p.paths[i], '/') + 1);
     paths_free(&p);
     ml_free(dir);
     return rc;
@@ -264,7 +287,8 @@ static int src_headers(DocList *l, const char *data) {
 /* set.mm without proofs, one document per section (a comment opening with a line of ####, #*#*,
  * =-=- or -.-. marks). */
 static int src_setmm(DocList *l, const char *data) {
-    char *path = ml_path_join(data, "deb/metamath-databases/usr/share/metamath/databases/set.mm"), *text;
+    char *path = ml_path_join(data, "deb/metamath-databases/usr/share/metamath/databases/set.mm"),
+         *text;
     size_t len;
     int rc = ml_read_file(path, &text, &len);
     if (rc) {
@@ -321,9 +345,12 @@ static int src_spdx(DocList *l, const char *data) {
         char base[256];
         snprintf(base, sizeof base, "%s", lic->string);
         size_t b = strlen(base);
-        if (ends_with(base, "-or-later")) base[b - 9] = 0;
-        else if (ends_with(base, "-only")) base[b - 5] = 0;
-        else if (ends_with(base, "+")) base[b - 1] = 0;
+        if (ends_with(base, "-or-later"))
+            base[b - 9] = 0;
+        else if (ends_with(base, "-only"))
+            base[b - 5] = 0;
+        else if (ends_with(base, "+"))
+            base[b - 1] = 0;
         int new_id, new_text;
         bmap_insert(&seen_ids, base, strlen(base), 0, &new_id);
         bmap_insert(&seen_texts, t->valuestring, strlen(t->valuestring), 0, &new_text);
@@ -338,14 +365,23 @@ int corpus_add_builtin(Corpus *c, const char *domain, const char *data_dir, size
     DocList l = {0};
     l.domain = domain;
     int rc;
-    if (!strcmp(domain, "en")) rc = src_sotu(&l, data_dir);
-    else if (!strcmp(domain, "fr")) rc = src_help(&l, data_dir, "fr");
-    else if (!strcmp(domain, "en_tech")) rc = src_help(&l, data_dir, "en-US");
-    else if (!strcmp(domain, "code")) rc = src_headers(&l, data_dir);
-    else if (!strcmp(domain, "math")) rc = src_setmm(&l, data_dir);
-    else if (!strcmp(domain, "de")) rc = src_fortunes_de(&l, data_dir);
-    else if (!strcmp(domain, "legal")) rc = src_spdx(&l, data_dir);
-    else rc = ml_error("unknown built-in domain '%s' (expected en fr en_tech code math de legal)", domain);
+    if (!strcmp(domain, "en"))
+        rc = src_sotu(&l, data_dir);
+    else if (!strcmp(domain, "fr"))
+        rc = src_help(&l, data_dir, "fr");
+    else if (!strcmp(domain, "en_tech"))
+        rc = src_help(&l, data_dir, "en-US");
+    else if (!strcmp(domain, "code"))
+        rc = src_headers(&l, data_dir);
+    else if (!strcmp(domain, "math"))
+        rc = src_setmm(&l, data_dir);
+    else if (!strcmp(domain, "de"))
+        rc = src_fortunes_de(&l, data_dir);
+    else if (!strcmp(domain, "legal"))
+        rc = src_spdx(&l, data_dir);
+    else
+        rc = ml_error("unknown built-in domain '%s' (expected en fr en_tech code math de legal)",
+                      domain);
     if (!rc && c->n_domains >= CORPUS_MAX_DOMAINS && corpus_domain_index(c, domain) < 0)
         rc = ml_error("too many domains (at most %d)", CORPUS_MAX_DOMAINS);
     if (rc) {
@@ -359,33 +395,42 @@ int corpus_add_builtin(Corpus *c, const char *domain, const char *data_dir, size
 
 int corpus_add_user(Corpus *c, const char *spec, size_t cap) {
     const char *eq = strchr(spec, '=');
-    if (!eq || eq == spec || !eq[1]) return ml_error("--domain '%s': expected NAME=[KIND:]PATH", spec);
+    if (!eq || eq == spec || !eq[1])
+        return ml_error("--domain '%s': expected NAME=[KIND:]PATH", spec);
     char name[128];
     if ((size_t)(eq - spec) >= sizeof name) return ml_error("--domain '%s': name too long", spec);
     memcpy(name, spec, (size_t)(eq - spec));
     name[eq - spec] = 0;
     for (char *p = name; *p; p++)
-        if (!(*p == '_' || *p == '-' || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
-            return ml_error("--domain '%s': the name may hold only letters, digits, '_' and '-'", spec);
+        if (!(*p == '_' || *p == '-' || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+              (*p >= 'A' && *p <= 'Z')))
+            return ml_error("--domain '%s': the name may hold only letters, digits, '_' and '-'",
+                            spec);
     const char *path = eq + 1, *kind = NULL;
     static const char *kinds[] = {"file", "dir", "lines", "fortune"};
     for (int k = 0; k < 4; k++) {
         size_t n = strlen(kinds[k]);
         if (!strncmp(path, kinds[k], n) && path[n] == ':') kind = kinds[k], path += n + 1;
     }
-    if (!ml_file_exists(path) && !ml_is_dir(path)) return ml_error("--domain %s: '%s' not found", name, path);
+    if (!ml_file_exists(path) && !ml_is_dir(path))
+        return ml_error("--domain %s: '%s' not found", name, path);
     if (!kind) kind = ml_is_dir(path) ? "dir" : "file";
     if (ml_is_dir(path) != !strcmp(kind, "dir"))
-        return ml_error("--domain %s: '%s' is %s a folder, but kind is %s", name, path, ml_is_dir(path) ? "" : "not", kind);
+        return ml_error("--domain %s: '%s' is %s a folder, but kind is %s", name, path,
+                        ml_is_dir(path) ? "" : "not", kind);
     if (c->n_domains >= CORPUS_MAX_DOMAINS && corpus_domain_index(c, name) < 0)
         return ml_error("too many domains (at most %d)", CORPUS_MAX_DOMAINS);
     DocList l = {0};
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     int rc;
-    if (!strcmp(kind, "dir")) rc = add_dir(&l, path, NULL);
-    else if (!strcmp(kind, "lines")) rc = add_lines(&l, path, base);
-    else if (!strcmp(kind, "fortune")) rc = add_fortunes(&l, path, base);
-    else rc = add_file(&l, path, "");
+    if (!strcmp(kind, "dir"))
+        rc = add_dir(&l, path, NULL);
+    else if (!strcmp(kind, "lines"))
+        rc = add_lines(&l, path, base);
+    else if (!strcmp(kind, "fortune"))
+        rc = add_fortunes(&l, path, base);
+    else
+        rc = add_file(&l, path, "");
     if (!rc && !l.n) rc = ml_error("--domain %s: '%s' holds no text", name, path);
     if (rc) {
         for (long i = 0; i < l.n; i++) doc_free(&l.docs[i]);

@@ -19,11 +19,13 @@ typedef struct {
 
 void bmap_init(BytesMap *m);
 void bmap_free(BytesMap *m);
-uint64_t bmap_hash(const char *s, size_t n); /* FNV-1a 64 */
+uint64_t bmap_hash(const char *s, size_t n);                /* FNV-1a 64 */
 long bmap_find(const BytesMap *m, const char *s, size_t n); /* entry index, or -1 */
 /* Entry of the key, created with `val` if absent (*added = 1 then). */
 long bmap_insert(BytesMap *m, const char *s, size_t n, int64_t val, int *added);
-static inline const char *bmap_key(const BytesMap *m, long e) { return m->keys + m->off[e]; }
+static inline const char *bmap_key(const BytesMap *m, long e) {
+    return m->keys + m->off[e];
+}
 
 typedef struct {
     uint64_t *keys;

@@ -1,15 +1,20 @@
 #include "data/pretok.h"
 
-extern const uint32_t unicode_letter_ranges[][2], unicode_number_ranges[][2], unicode_space_ranges[][2];
-extern const int unicode_letter_ranges_count, unicode_number_ranges_count, unicode_space_ranges_count;
+extern const uint32_t unicode_letter_ranges[][2], unicode_number_ranges[][2],
+    unicode_space_ranges[][2];
+extern const int unicode_letter_ranges_count, unicode_number_ranges_count,
+    unicode_space_ranges_count;
 
 static int in_ranges(const uint32_t (*r)[2], int n, uint32_t cp) {
     int lo = 0, hi = n - 1;
     while (lo <= hi) {
         int mid = (lo + hi) / 2;
-        if (cp < r[mid][0]) hi = mid - 1;
-        else if (cp > r[mid][1]) lo = mid + 1;
-        else return 1;
+        if (cp < r[mid][0])
+            hi = mid - 1;
+        else if (cp > r[mid][1])
+            lo = mid + 1;
+        else
+            return 1;
     }
     return 0;
 }
@@ -37,10 +42,14 @@ int utf8_decode(const unsigned char *s, size_t len, int32_t *cp) {
     }
     int n;
     uint32_t v, min;
-    if (c >= 0xC2 && c <= 0xDF) n = 2, v = c & 0x1F, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) n = 3, v = c & 0x0F, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) n = 4, v = c & 0x07, min = 0x10000;
-    else goto invalid;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2, v = c & 0x1F, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 3, v = c & 0x0F, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 4, v = c & 0x07, min = 0x10000;
+    else
+        goto invalid;
     if ((size_t)n > len) goto invalid;
     for (int i = 1; i < n; i++) {
         if ((s[i] & 0xC0) != 0x80) goto invalid;
@@ -76,7 +85,8 @@ size_t pretok_next(const char *str, size_t len) {
     if (s[0] == '\'' && len >= 2) { /* 's 't 're 've 'm 'll 'd (case-sensitive, as in GPT-2) */
         unsigned c = s[1];
         if (c == 's' || c == 't' || c == 'm' || c == 'd') return 2;
-        if (len >= 3 && ((c == 'r' && s[2] == 'e') || (c == 'v' && s[2] == 'e') || (c == 'l' && s[2] == 'l')))
+        if (len >= 3 &&
+            ((c == 'r' && s[2] == 'e') || (c == 'v' && s[2] == 'e') || (c == 'l' && s[2] == 'l')))
             return 3;
     }
     int n;
@@ -92,7 +102,8 @@ size_t pretok_next(const char *str, size_t len) {
     return last;
 }
 
-void pretok_each(const char *s, size_t len, void (*fn)(const char *piece, size_t n, void *ctx), void *ctx) {
+void pretok_each(const char *s, size_t len, void (*fn)(const char *piece, size_t n, void *ctx),
+                 void *ctx) {
     size_t i = 0;
     while (i < len) {
         size_t n = pretok_next(s + i, len - i);

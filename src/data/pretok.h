@@ -18,4 +18,5 @@ int utf8_decode(const unsigned char *s, size_t len, int32_t *cp);
 /* Byte length of the pre-token that starts at s (len >= 1); always >= 1. */
 size_t pretok_next(const char *s, size_t len);
 /* Calls fn for every pre-token of s[0..len) in order. */
-void pretok_each(const char *s, size_t len, void (*fn)(const char *piece, size_t n, void *ctx), void *ctx);
+void pretok_each(const char *s, size_t len, void (*fn)(const char *piece, size_t n, void *ctx),
+                 void *ctx);

@@ -32,12 +32,13 @@ int shard_token_domain(const TokenShard *s, long i);
 
 /* B random windows of T+1 tokens (inputs = first T, targets = next T); domains[b*T+t] is the
  * domain of inputs[b*T+t]. Needs shard_num_tokens > T. Arrays hold B*T entries. */
-void shard_sample_batch(const TokenShard *s, Rng *rng, int B, int T, int32_t *inputs, int32_t *targets,
-                        int32_t *domains);
+void shard_sample_batch(const TokenShard *s, Rng *rng, int B, int T, int32_t *inputs,
+                        int32_t *targets, int32_t *domains);
 /* Sequential windows for evaluation: window w covers tokens [w*T, w*T+T] (inputs w*T..w*T+T-1,
  * targets shifted by one). Returns (num_tokens-1)/T: every token but the last is an input once. */
 long shard_num_windows(const TokenShard *s, int T);
-void shard_window(const TokenShard *s, long w, int T, int32_t *inputs, int32_t *targets, int32_t *domains);
+void shard_window(const TokenShard *s, long w, int T, int32_t *inputs, int32_t *targets,
+                  int32_t *domains);
 
 /* Writing. Documents are appended one at a time (the writer keeps them in memory) and the file is
  * written atomically on commit. Token ids must be < vocab_size, domain < num_domains. */
@@ -52,6 +53,8 @@ void shard_writer_abort(ShardWriter *w); /* frees; nothing written */
 
 /* For `moelens eval --text FILE`: tokenises a plain text file as one document of domain `domain`
  * (end-of-text appended) into an in-memory shard (same accessors; shard_close frees it). */
-int shard_from_text_file(TokenShard **s, const Tokenizer *t, const char *text_path, const char *domain);
+int shard_from_text_file(TokenShard **s, const Tokenizer *t, const char *text_path,
+                         const char *domain);
 /* Same, written to `out_path` as a shard file. */
-int shard_build_from_text(const Tokenizer *t, const char *text_path, const char *domain, const char *out_path);
+int shard_build_from_text(const Tokenizer *t, const char *text_path, const char *domain,
+                          const char *out_path);

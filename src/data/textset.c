@@ -28,14 +28,16 @@ typedef struct {
 int textset_build(const Corpus *c, const char *out_dir, const TextSetOptions *opt) {
     if (!c->n_domains || !c->n_docs) return ml_error("text set: the corpus is empty");
     if (ml_mkdir_p(out_dir)) return -1;
-    char *tok_path = opt->tokenizer ? ml_strdup(opt->tokenizer) : ml_path_join(out_dir, "tokenizer.txt");
+    char *tok_path =
+        opt->tokenizer ? ml_strdup(opt->tokenizer) : ml_path_join(out_dir, "tokenizer.txt");
     Tokenizer *t = NULL;
     int rc = 0;
     if (!opt->tokenizer && (opt->retrain || !ml_file_exists(tok_path))) {
         double t0 = ml_now();
         rc = textset_train_tokenizer(&t, c, opt->vocab_size, opt->verbose);
         if (!rc) rc = tokenizer_save(t, tok_path);
-        if (!rc && opt->verbose) fprintf(stderr, "tokenizer: trained in %.1fs, saved %s\n", ml_now() - t0, tok_path);
+        if (!rc && opt->verbose)
+            fprintf(stderr, "tokenizer: trained in %.1fs, saved %s\n", ml_now() - t0, tok_path);
     } else {
         rc = tokenizer_load(&t, tok_path);
     }
@@ -47,7 +49,8 @@ int textset_build(const Corpus *c, const char *out_dir, const TextSetOptions *op
     ShardWriter *w[2] = {NULL, NULL};
     char *paths[2] = {ml_path_join(out_dir, "train.tokens"), ml_path_join(out_dir, "val.tokens")};
     for (int s = 0; s < 2 && !rc; s++)
-        rc = shard_writer_open(&w[s], paths[s], tokenizer_vocab_size(t), c->n_domains, (const char *const *)c->domain_names);
+        rc = shard_writer_open(&w[s], paths[s], tokenizer_vocab_size(t), c->n_domains,
+                               (const char *const *)c->domain_names);
     double t0 = ml_now();
     size_t total_bytes = 0;
     Progress prog;
@@ -62,19 +65,23 @@ int textset_build(const Corpus *c, const char *out_dir, const TextSetOptions *op
         doc[n] = tokenizer_eot(t);
         rc = shard_writer_add_doc(w[d->val], doc, n + 1, d->domain);
         ml_free(ids), ml_free(doc);
-        st[d->domain].docs[d->val]++, st[d->domain].bytes[d->val] += d->len, st[d->domain].tokens[d->val] += n + 1;
+        st[d->domain].docs[d->val]++, st[d->domain].bytes[d->val] += d->len,
+            st[d->domain].tokens[d->val] += n + 1;
         total_bytes += d->len;
         if (opt->verbose && i % 500 == 0) progress_update(&prog, i, NULL);
     }
     double secs = ml_now() - t0;
     if (opt->verbose) {
         char extra[128];
-        snprintf(extra, sizeof extra, "%.1f MB in %.1fs (%.1f MB/s)", total_bytes / 1e6, secs, total_bytes / 1e6 / (secs > 0 ? secs : 1e-9));
+        snprintf(extra, sizeof extra, "%.1f MB in %.1fs (%.1f MB/s)", total_bytes / 1e6, secs,
+                 total_bytes / 1e6 / (secs > 0 ? secs : 1e-9));
         progress_end(&prog, extra);
     }
     for (int s = 0; s < 2; s++) {
-        if (!rc) rc = shard_writer_commit(w[s]);
-        else shard_writer_abort(w[s]);
+        if (!rc)
+            rc = shard_writer_commit(w[s]);
+        else
+            shard_writer_abort(w[s]);
         w[s] = NULL;
     }
     if (!rc) {
@@ -110,9 +117,12 @@ int textset_build(const Corpus *c, const char *out_dir, const TextSetOptions *op
 static int shard_info(const char *path, const char *label, FILE *out) {
     TokenShard *s;
     if (shard_open(&s, path)) return -1;
-    long *docs = ml_alloc((size_t)shard_num_domains(s) * sizeof(long)), *toks = ml_alloc((size_t)shard_num_domains(s) * sizeof(long));
-    for (long d = 0; d < shard_num_docs(s); d++) docs[shard_doc_domain(s, d)]++, toks[shard_doc_domain(s, d)] += shard_doc_len(s, d);
-    fprintf(out, "%s: %ld tokens, %ld documents, vocab %d\n", label, shard_num_tokens(s), shard_num_docs(s), shard_vocab_size(s));
+    long *docs = ml_alloc((size_t)shard_num_domains(s) * sizeof(long)),
+         *toks = ml_alloc((size_t)shard_num_domains(s) * sizeof(long));
+    for (long d = 0; d < shard_num_docs(s); d++)
+        docs[shard_doc_domain(s, d)]++, toks[shard_doc_domain(s, d)] += shard_doc_len(s, d);
+    fprintf(out, "%s: %ld tokens, %ld documents, vocab %d\n", label, shard_num_tokens(s),
+            shard_num_docs(s), shard_vocab_size(s));
     for (int d = 0; d < shard_num_domains(s); d++)
         fprintf(out, "  %-12s %8ld docs %10ld tokens\n", shard_domain_name(s, d), docs[d], toks[d]);
     ml_free(docs), ml_free(toks);
@@ -130,17 +140,19 @@ int textset_info(const char *path, FILE *out) {
     if (!rc && !root) rc = ml_error("%s: not valid JSON", jpath);
     if (!rc) {
         const cJSON *doms = cJSON_GetObjectItem(root, "domains"), *d;
-        fprintf(out, "text set %s: tokenizer %s, vocab %d\n", path, cJSON_GetStringValue(cJSON_GetObjectItem(root, "tokenizer")),
+        fprintf(out, "text set %s: tokenizer %s, vocab %d\n", path,
+                cJSON_GetStringValue(cJSON_GetObjectItem(root, "tokenizer")),
                 (int)cJSON_GetNumberValue(cJSON_GetObjectItem(root, "vocab_size")));
-        fprintf(out, "  %-12s %8s %8s %12s %12s %10s %10s  %s\n", "domain", "docs", "val docs", "bytes", "val bytes", "tokens",
-                "val tok", "bytes/token");
+        fprintf(out, "  %-12s %8s %8s %12s %12s %10s %10s  %s\n", "domain", "docs", "val docs",
+                "bytes", "val bytes", "tokens", "val tok", "bytes/token");
         cJSON_ArrayForEach(d, doms) {
             const cJSON *tr = cJSON_GetObjectItem(d, "train"), *va = cJSON_GetObjectItem(d, "val");
 #define NUM(o, k) cJSON_GetNumberValue(cJSON_GetObjectItem(o, k))
             double tok = NUM(tr, "tokens") + NUM(va, "tokens");
-            fprintf(out, "  %-12s %8.0f %8.0f %12.0f %12.0f %10.0f %10.0f  %.2f\n", cJSON_GetStringValue(cJSON_GetObjectItem(d, "name")),
-                    NUM(tr, "docs"), NUM(va, "docs"), NUM(tr, "bytes"), NUM(va, "bytes"), NUM(tr, "tokens"), NUM(va, "tokens"),
-                    tok > 0 ? (NUM(tr, "bytes") + NUM(va, "bytes")) / tok : 0);
+            fprintf(out, "  %-12s %8.0f %8.0f %12.0f %12.0f %10.0f %10.0f  %.2f\n",
+                    cJSON_GetStringValue(cJSON_GetObjectItem(d, "name")), NUM(tr, "docs"),
+                    NUM(va, "docs"), NUM(tr, "bytes"), NUM(va, "bytes"), NUM(tr, "tokens"),
+                    NUM(va, "tokens"), tok > 0 ? (NUM(tr, "bytes") + NUM(va, "bytes")) / tok : 0);
 #undef NUM
         }
         cJSON_Delete(root);

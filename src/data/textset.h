@@ -9,8 +9,8 @@
 #include <stdio.h>
 
 typedef struct {
-    int vocab_size;       /* when training a tokenizer */
-    int retrain;          /* train a new tokenizer even if out_dir/tokenizer.txt exists */
+    int vocab_size;        /* when training a tokenizer */
+    int retrain;           /* train a new tokenizer even if out_dir/tokenizer.txt exists */
     const char *tokenizer; /* use this tokenizer file instead (not copied) */
     int verbose;
 } TextSetOptions;

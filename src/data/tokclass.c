@@ -5,23 +5,30 @@
 
 /* Small closed-class lists: articles, pronouns, prepositions, conjunctions, auxiliaries. */
 static const char *const fw_en[] = {
-    "the", "a", "an", "of", "in", "on", "at", "to", "for", "with", "by", "from", "as", "into", "about", "and", "or",
-    "but", "nor", "if", "that", "than", "then", "so", "not", "no", "is", "are", "was", "were", "be", "been", "being",
-    "has", "have", "had", "do", "does", "did", "will", "would", "shall", "should", "can", "could", "may", "might",
-    "must", "it", "its", "he", "she", "they", "we", "you", "i", "him", "her", "them", "us", "me", "his", "their",
-    "our", "your", "my", "this", "these", "those", "which", "who", "whom", "what", "there", "here", "all", "each",
-    "any", "some", NULL};
+    "the",   "a",     "an",     "of",    "in",    "on",  "at",    "to",    "for",   "with",
+    "by",    "from",  "as",     "into",  "about", "and", "or",    "but",   "nor",   "if",
+    "that",  "than",  "then",   "so",    "not",   "no",  "is",    "are",   "was",   "were",
+    "be",    "been",  "being",  "has",   "have",  "had", "do",    "does",  "did",   "will",
+    "would", "shall", "should", "can",   "could", "may", "might", "must",  "it",    "its",
+    "he",    "she",   "they",   "we",    "you",   "i",   "him",   "her",   "them",  "us",
+    "me",    "his",   "their",  "our",   "your",  "my",  "this",  "these", "those", "which",
+    "who",   "whom",  "what",   "there", "here",  "all", "each",  "any",   "some",  NULL};
 static const char *const fw_fr[] = {
-    "le", "la", "les", "l", "un", "une", "des", "du", "de", "d", "au", "aux", "à", "en", "dans", "par", "pour", "sur",
-    "sous", "avec", "sans", "et", "ou", "mais", "donc", "or", "ni", "car", "que", "qu", "qui", "quoi", "dont", "où",
-    "si", "ne", "n", "pas", "est", "sont", "être", "a", "ont", "avoir", "il", "elle", "ils", "elles", "on", "nous",
-    "vous", "je", "j", "tu", "se", "s", "ce", "cette", "ces", "cet", "son", "sa", "ses", "leur", "leurs", "y", NULL};
+    "le",   "la",   "les",  "l",     "un",    "une",  "des",  "du",    "de",   "d",
+    "au",   "aux",  "à",    "en",    "dans",  "par",  "pour", "sur",   "sous", "avec",
+    "sans", "et",   "ou",   "mais",  "donc",  "or",   "ni",   "car",   "que",  "qu",
+    "qui",  "quoi", "dont", "où",    "si",    "ne",   "n",    "pas",   "est",  "sont",
+    "être", "a",    "ont",  "avoir", "il",    "elle", "ils",  "elles", "on",   "nous",
+    "vous", "je",   "j",    "tu",    "se",    "s",    "ce",   "cette", "ces",  "cet",
+    "son",  "sa",   "ses",  "leur",  "leurs", "y",    NULL};
 static const char *const fw_de[] = {
-    "der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "einem", "einer", "eines", "und", "oder",
-    "aber", "doch", "denn", "dass", "daß", "wenn", "als", "wie", "ob", "nicht", "kein", "keine", "in", "im", "an",
-    "am", "auf", "aus", "bei", "mit", "nach", "von", "vom", "zu", "zum", "zur", "für", "über", "unter", "vor",
-    "durch", "um", "ist", "sind", "war", "waren", "sein", "hat", "haben", "hatte", "wird", "werden", "kann",
-    "ich", "du", "er", "sie", "es", "wir", "ihr", "man", "sich", "mich", "dich", "ihm", "ihn", "uns", "euch", NULL};
+    "der",    "die",   "das",  "den",   "dem",  "des",   "ein",  "eine", "einen", "einem", "einer",
+    "eines",  "und",   "oder", "aber",  "doch", "denn",  "dass", "daß",  "wenn",  "als",   "wie",
+    "ob",     "nicht", "kein", "keine", "in",   "im",    "an",   "am",   "auf",   "aus",   "bei",
+    "mit",    "nach",  "von",  "vom",   "zu",   "zum",   "zur",  "für",  "über",  "unter", "vor",
+    "durch",  "um",    "ist",  "sind",  "war",  "waren", "sein", "hat",  "haben", "hatte", "wird",
+    "werden", "kann",  "ich",  "du",    "er",   "sie",   "es",   "wir",  "ihr",   "man",   "sich",
+    "mich",   "dich",  "ihm",  "ihn",   "uns",  "euch",  NULL};
 static const char *const *const lists[] = {fw_en, fw_fr, fw_de};
 
 int token_lang_from_name(const char *name) {
@@ -32,7 +39,8 @@ int token_lang_from_name(const char *name) {
 }
 
 const char *token_class_name(int cls) {
-    static const char *names[] = {"word_start", "word_internal", "digit", "punct", "space", "function_word", "other"};
+    static const char *names[] = {"word_start", "word_internal", "digit", "punct",
+                                  "space",      "function_word", "other"};
     return cls >= 0 && cls < TOKCLASS_COUNT ? names[cls] : "?";
 }
 
@@ -40,8 +48,10 @@ const char *token_class_name(int cls) {
 static void lower_utf8(char *s) {
     unsigned char *p = (unsigned char *)s;
     for (; *p; p++) {
-        if (*p >= 'A' && *p <= 'Z') *p += 32;
-        else if (*p == 0xC3 && p[1] >= 0x80 && p[1] <= 0x9E && p[1] != 0x97) p[1] += 32, p++;
+        if (*p >= 'A' && *p <= 'Z')
+            *p += 32;
+        else if (*p == 0xC3 && p[1] >= 0x80 && p[1] <= 0x9E && p[1] != 0x97)
+            p[1] += 32, p++;
     }
 }
 
@@ -68,17 +78,24 @@ int token_class(const Tokenizer *t, int id, int lang) {
         j += (size_t)utf8_decode(s + j, n - j, &cp);
         if (cp < 0) return TOKCLASS_OTHER;
         int c = unicode_class(cp);
-        if (cls < 0) cls = c;
-        else if (c != cls) mixed = 1;
+        if (cls < 0)
+            cls = c;
+        else if (c != cls)
+            mixed = 1;
     }
     if (lead_space && cls == UCLASS_SPACE) return TOKCLASS_SPACE;
     if (mixed) return TOKCLASS_OTHER;
-    if (apostrophe) return cls == UCLASS_LETTER && !lead_space ? TOKCLASS_WORD_INTERNAL : TOKCLASS_PUNCT;
+    if (apostrophe)
+        return cls == UCLASS_LETTER && !lead_space ? TOKCLASS_WORD_INTERNAL : TOKCLASS_PUNCT;
     switch (cls) {
-    case UCLASS_SPACE: return TOKCLASS_SPACE;
-    case UCLASS_NUMBER: return TOKCLASS_DIGIT;
-    case UCLASS_OTHER: return TOKCLASS_PUNCT;
-    default: break;
+    case UCLASS_SPACE:
+        return TOKCLASS_SPACE;
+    case UCLASS_NUMBER:
+        return TOKCLASS_DIGIT;
+    case UCLASS_OTHER:
+        return TOKCLASS_PUNCT;
+    default:
+        break;
     }
     if (!lead_space) return TOKCLASS_WORD_INTERNAL;
     char word[64];
@@ -90,5 +107,6 @@ int token_class(const Tokenizer *t, int id, int lang) {
 }
 
 void token_class_table(const Tokenizer *t, int lang, uint8_t *table) {
-    for (int id = 0; id < tokenizer_vocab_size(t); id++) table[id] = (uint8_t)token_class(t, id, lang);
+    for (int id = 0; id < tokenizer_vocab_size(t); id++)
+        table[id] = (uint8_t)token_class(t, id, lang);
 }

@@ -9,7 +9,7 @@
 
 typedef struct Tokenizer Tokenizer;
 
-int tokenizer_load(Tokenizer **t, const char *path); /* -1 + ml_error on missing/corrupt */
+int tokenizer_load(Tokenizer **t, const char *path);      /* -1 + ml_error on missing/corrupt */
 int tokenizer_save(const Tokenizer *t, const char *path); /* atomic */
 void tokenizer_free(Tokenizer *t);
 
@@ -19,7 +19,8 @@ int tokenizer_eot(const Tokenizer *t); /* id of "<|endoftext|>" (vocab_size - 1)
 /* ids are ml_alloc'd (ml_free them). Not thread-safe on one Tokenizer: encoding fills a cache of
  * pre-token encodings inside it. */
 int tokenizer_encode(const Tokenizer *t, const char *bytes, size_t len, int32_t **ids, long *n);
-/* bytes are ml_alloc'd and NUL-terminated (len excludes the NUL); end-of-text decodes to its text. */
+/* bytes are ml_alloc'd and NUL-terminated (len excludes the NUL); end-of-text decodes to its text.
+ */
 int tokenizer_decode(const Tokenizer *t, const int32_t *ids, long n, char **bytes, size_t *len);
 /* Raw bytes of a token (not NUL-terminated); *len set. */
 const char *tokenizer_token_bytes(const Tokenizer *t, int id, size_t *len);
@@ -27,7 +28,8 @@ const char *tokenizer_token_bytes(const Tokenizer *t, int id, size_t *len);
 /* GPT-2 byte-level string of a token (bytes_to_unicode mapping, UTF-8), for GGUF export. */
 const char *tokenizer_token_str(const Tokenizer *t, int id);
 int tokenizer_num_merges(const Tokenizer *t);
-const char *tokenizer_merge_str(const Tokenizer *t, int i); /* "a b" in byte-level strings, rank i */
+const char *tokenizer_merge_str(const Tokenizer *t,
+                                int i); /* "a b" in byte-level strings, rank i */
 
 /* Training on a set of texts (each split by the pre-tokenizer; pre-tokens counted once). */
 typedef struct {
@@ -45,7 +47,8 @@ enum TokenClass {
     TOKCLASS_DIGIT,         /* optional space + numbers */
     TOKCLASS_PUNCT,         /* optional space + symbols/punctuation */
     TOKCLASS_SPACE,         /* whitespace only */
-    TOKCLASS_FUNCTION_WORD, /* word-start token whose word is in the language's function-word list */
+    TOKCLASS_FUNCTION_WORD, /* word-start token whose word is in the language's function-word list
+                             */
     TOKCLASS_OTHER,         /* partial UTF-8, mixed, or the end-of-text token */
     TOKCLASS_COUNT
 };

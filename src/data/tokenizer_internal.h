@@ -7,10 +7,10 @@
 struct Tokenizer {
     int vocab_size; /* including end-of-text */
     int num_merges;
-    char *bytes;      /* raw bytes of all tokens, back to back */
-    size_t *tok_off;  /* [vocab_size] */
+    char *bytes;     /* raw bytes of all tokens, back to back */
+    size_t *tok_off; /* [vocab_size] */
     uint32_t *tok_len;
-    char **tok_str;   /* [vocab_size] GPT-2 byte-level strings */
+    char **tok_str; /* [vocab_size] GPT-2 byte-level strings */
     int32_t *merge_a, *merge_b, *merge_c;
     char **merge_str;
     U64Map pair_rank; /* (a << 32 | b) → rank */

@@ -30,9 +30,11 @@ static int heap_before(const HeapEntry *x, const HeapEntry *y) {
 }
 
 static void heap_push(Heap *h, HeapEntry e) {
-    if (h->n == h->cap) h->cap = h->cap ? 2 * h->cap : 4096, h->v = ml_grow(h->v, (size_t)h->cap * sizeof e);
+    if (h->n == h->cap)
+        h->cap = h->cap ? 2 * h->cap : 4096, h->v = ml_grow(h->v, (size_t)h->cap * sizeof e);
     long i = h->n++;
-    while (i > 0 && heap_before(&e, &h->v[(i - 1) / 2])) h->v[i] = h->v[(i - 1) / 2], i = (i - 1) / 2;
+    while (i > 0 && heap_before(&e, &h->v[(i - 1) / 2]))
+        h->v[i] = h->v[(i - 1) / 2], i = (i - 1) / 2;
     h->v[i] = e;
 }
 
@@ -61,7 +63,9 @@ typedef struct {
     U64Map index;
 } Pairs;
 
-static uint64_t key(int32_t a, int32_t b) { return (uint64_t)(uint32_t)a << 32 | (uint32_t)b; }
+static uint64_t key(int32_t a, int32_t b) {
+    return (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
+}
 
 static int32_t pair_get(Pairs *p, int32_t a, int32_t b) {
     int32_t i = u64map_get(&p->index, key(a, b));
@@ -77,7 +81,8 @@ static int32_t pair_get(Pairs *p, int32_t a, int32_t b) {
         p->stamp = ml_grow(p->stamp, (size_t)p->cap * sizeof *p->stamp);
     }
     i = (int32_t)p->n++;
-    p->count[i] = 0, p->a[i] = a, p->b[i] = b, p->where[i] = NULL, p->where_n[i] = p->where_cap[i] = 0;
+    p->count[i] = 0, p->a[i] = a, p->b[i] = b, p->where[i] = NULL,
+    p->where_n[i] = p->where_cap[i] = 0;
     p->stamp[i] = -1;
     u64map_put(&p->index, key(a, b), i);
     return i;
@@ -117,15 +122,19 @@ static void pair_change(Pairs *p, Changed *ch, int32_t a, int32_t b, int64_t del
     p->count[i] += delta;
     if (p->stamp[i] != merge) {
         p->stamp[i] = merge;
-        if (ch->n == ch->cap) ch->cap = ch->cap ? 2 * ch->cap : 1024, ch->list = ml_grow(ch->list, (size_t)ch->cap * sizeof(int32_t));
+        if (ch->n == ch->cap)
+            ch->cap = ch->cap ? 2 * ch->cap : 1024,
+            ch->list = ml_grow(ch->list, (size_t)ch->cap * sizeof(int32_t));
         ch->list[ch->n++] = i;
     }
 }
 
-int tokenizer_train(Tokenizer **out, const char *const *texts, const size_t *lens, long n_texts, const BpeTrainOptions *opt) {
+int tokenizer_train(Tokenizer **out, const char *const *texts, const size_t *lens, long n_texts,
+                    const BpeTrainOptions *opt) {
     *out = NULL;
     if (opt->vocab_size < 257 || opt->vocab_size > 1 << 24)
-        return ml_error("tokenizer: vocab size must be in 257..%d, got %d", 1 << 24, opt->vocab_size);
+        return ml_error("tokenizer: vocab size must be in 257..%d, got %d", 1 << 24,
+                        opt->vocab_size);
     double t0 = ml_now();
     BytesMap counts;
     bmap_init(&counts);
@@ -145,7 +154,8 @@ int tokenizer_train(Tokenizer **out, const char *const *texts, const size_t *len
     }
     bmap_free(&counts);
     if (opt->verbose)
-        fprintf(stderr, "tokenizer: %ld distinct pre-tokens counted in %.1fs\n", w.n, ml_now() - t0);
+        fprintf(stderr, "tokenizer: %ld distinct pre-tokens counted in %.1fs\n", w.n,
+                ml_now() - t0);
 
     Pairs p = {0};
     u64map_init(&p.index, 1 << 16);
@@ -196,8 +206,10 @@ int tokenizer_train(Tokenizer **out, const char *const *texts, const size_t *len
             for (int32_t j = 0; j + 1 < n; j++) pair_change(&p, &ch, s[j], s[j + 1], -cnt, merge);
             int32_t m = 0;
             for (int32_t j = 0; j < n; j++) {
-                if (j + 1 < n && s[j] == a && s[j + 1] == b) s[m++] = c, j++;
-                else s[m++] = s[j];
+                if (j + 1 < n && s[j] == a && s[j + 1] == b)
+                    s[m++] = c, j++;
+                else
+                    s[m++] = s[j];
             }
             w.len[wi] = n = m;
             for (int32_t j = 0; j + 1 < n; j++) {
@@ -216,12 +228,14 @@ int tokenizer_train(Tokenizer **out, const char *const *texts, const size_t *len
     }
     if (opt->verbose) {
         char extra[128];
-        snprintf(extra, sizeof extra, "%d merges, vocab %d, %.1fs", merge, t->vocab_size + 1, ml_now() - t0);
+        snprintf(extra, sizeof extra, "%d merges, vocab %d, %.1fs", merge, t->vocab_size + 1,
+                 ml_now() - t0);
         progress_end(&prog, extra);
     }
     free(buf), free(ch.list), free(word_stamp), free(heap.v);
     for (long i = 0; i < p.n; i++) free(p.where[i]);
-    free(p.count), free(p.a), free(p.b), free(p.where), free(p.where_n), free(p.where_cap), free(p.stamp);
+    free(p.count), free(p.a), free(p.b), free(p.where), free(p.where_n), free(p.where_cap),
+        free(p.stamp);
     u64map_free(&p.index);
     free(w.sym), free(w.off), free(w.len), free(w.cnt);
     if (tok_finish(t)) {

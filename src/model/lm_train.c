@@ -160,6 +160,7 @@ typedef struct {
     char *ckpt_path, *model_path;
     int32_t *inputs, *targets, *domains;
     int collapsed[256];
+    int stop_after;
 } Trainer;
 
 static int open_data(Trainer *tr, const LmTrainOptions *o, LmConfig *cfg) {
@@ -304,7 +305,7 @@ static int train_loop(Trainer *tr) {
     Progress pr;
     progress_start(&pr, "train", c->steps);
     char extra[160] = "";
-    LmEval ev;
+    LmEval ev = {0};
     double loss_avg = 0;
     int first = tr->state.step;
     for (int step = first; step < c->steps; step++) {
@@ -319,6 +320,7 @@ static int train_loop(Trainer *tr) {
         if ((c->eval_every > 0 && (step + 1) % c->eval_every == 0) || last) {
             if (evaluate_and_log(tr, step + 1, &ev)) return -1;
         }
+        if (tr->stop_after > 0 && step + 1 - first >= tr->stop_after) interrupted = SIGINT;
         if ((c->ckpt_every > 0 && (step + 1) % c->ckpt_every == 0) || last || interrupted)
             if (save_checkpoints(tr)) return -1;
         snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", loss_avg, c->batch * c->seq_len * c->grad_accum / dt);
@@ -327,6 +329,9 @@ static int train_loop(Trainer *tr) {
             fprintf(stderr, "\ninterrupted at step %d: checkpoint saved; continue with --resume\n", step + 1);
             return 130;
         }
+    }
+    if (first >= c->steps) { /* nothing left to train: report where the run stands */
+        if (evaluate_and_log(tr, c->steps, &ev) || save_checkpoints(tr)) return -1;
     }
     snprintf(extra, sizeof extra, "val loss %.4f  ppl %.2f", ev.loss, exp(ev.loss));
     progress_end(&pr, extra);
@@ -340,6 +345,7 @@ int lm_train(const LmConfig *cfg, const LmTrainOptions *opt) {
     struct sigaction sa = {0}, old;
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, &old);
+    tr.stop_after = opt->stop_after;
     int r = prepare_run(&tr, cfg, opt);
     if (r == 0) r = train_loop(&tr);
     sigaction(SIGINT, &old, NULL);

@@ -13,6 +13,7 @@ typedef struct {
     const char *data_dir; /* prepared text folder: train.tokens, val.tokens, tokenizer.txt */
     int resume;           /* continue from out_dir/checkpoint.safetensors */
     int steps_override;   /* > 0: with resume, train up to this many steps */
+    int stop_after;       /* > 0: behave as if interrupted after this many steps of this call */
 } LmTrainOptions;
 
 /* Trains; returns 0 when done, 130 when interrupted by SIGINT (checkpoint saved), -1 on error. */
