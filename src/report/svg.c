@@ -211,7 +211,7 @@ static void no_data(StrBuf *sb, int w, int h) {
 
 void svg_line_chart(StrBuf *sb, const SvgSeries *s, int ns, const SvgLineOpts *o) {
     int legend = ns > 1;
-    int W = o->f.width ? o->f.width : 560, H = o->f.height ? o->f.height : 300;
+    int W = o->f.width ? o->f.width : 520, H = o->f.height ? o->f.height : 300;
     double L = 62, R = W - (legend ? 130 : 16), T = 26, B = H - 42;
     figure_open(sb, &o->f, W, H);
     double xlo, xhi, ylo, yhi;
@@ -269,7 +269,7 @@ void svg_line_chart(StrBuf *sb, const SvgSeries *s, int ns, const SvgLineOpts *o
 void svg_bar_chart(StrBuf *sb, const char *const *groups, int ng, const char *const *names, int ns,
                    const double *v, const SvgBarOpts *o) {
     int legend = ns > 1;
-    int W = o->f.width ? o->f.width : 560, H = o->f.height ? o->f.height : 300;
+    int W = o->f.width ? o->f.width : 520, H = o->f.height ? o->f.height : 300;
     double L = 62, R = W - (legend ? 130 : 16), T = 26, B = H - 48;
     figure_open(sb, &o->f, W, H);
     double lo = 0, hi = -INFINITY;
