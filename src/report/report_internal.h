@@ -51,3 +51,4 @@ void section_expert_load(Page *p);
 void section_lm_analysis(Page *p);
 void section_other_files(Page *p, const char *sub); /* every unshown file under dir/sub */
 void section_sweep(Page *p);
+void section_compare(Page *p);

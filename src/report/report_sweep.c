@@ -156,3 +156,80 @@ void section_sweep(Page *p) {
     ml_free(m), ml_free(ok), ml_free(arms);
     sweep_runs_free(&runs);
 }
+
+/* compare.json (moelens compare, docs/analysis.md §6): the design-arm table and TOST pairs. */
+void section_compare(Page *p) {
+    cJSON *j = page_json(p, "compare.json");
+    page_consume(p, "compare.txt");
+    if (!j) return;
+    const cJSON *arms = cJSON_GetObjectItemCaseSensitive(j, "arms"),
+                *pairs = cJSON_GetObjectItemCaseSensitive(j, "pairs");
+    const cJSON *margin = cJSON_GetObjectItemCaseSensitive(j, "margin");
+    page_section(
+        p, "arms", "Design arms and equivalence (TOST)",
+        "Arm = router / routing level / top-k of each run's config; value = its last validation "
+        "perplexity. Two arms are equivalent when the TOST p-value at the margin is below 0.05.");
+    int n = cJSON_GetArraySize(arms);
+    if (n > 0 && n <= MAX_ARMS) {
+        const char *names[MAX_ARMS];
+        double v[MAX_ARMS], e[MAX_ARMS];
+        const char *h[4] = {"arm", "runs", "val ppl mean", "val ppl sd"};
+        table_open(&p->body, h, 4);
+        for (int i = 0; i < n; i++) {
+            const cJSON *a = cJSON_GetArrayItem(arms, i),
+                        *nm = cJSON_GetObjectItemCaseSensitive(a, "arm");
+            const cJSON *cn = cJSON_GetObjectItemCaseSensitive(a, "n"),
+                        *mu = cJSON_GetObjectItemCaseSensitive(a, "mean"),
+                        *s = cJSON_GetObjectItemCaseSensitive(a, "sd");
+            names[i] = cJSON_IsString(nm) ? nm->valuestring : "?";
+            v[i] = cJSON_IsNumber(mu) ? mu->valuedouble : NAN,
+            e[i] = cJSON_IsNumber(s) ? s->valuedouble : NAN;
+            char c1[16], c2[32], c3[32];
+            snprintf(c1, sizeof c1, "%.0f", cJSON_IsNumber(cn) ? cn->valuedouble : NAN);
+            snprintf(c2, sizeof c2, "%.3f", v[i]);
+            snprintf(c3, sizeof c3, "%.3f", e[i]);
+            table_row(&p->body, (const char *[]){names[i], c1, c2, c3}, 4);
+        }
+        table_close(&p->body);
+        SvgBarOpts bo = {
+            .f = {.title = "Validation perplexity per design arm",
+                  .ylabel = "perplexity",
+                  .source = "compare.json (arms)",
+                  .caption =
+                      "Mean over seeds of the last validation perplexity; bars: ± one sample sd."},
+            .err = e};
+        sb_puts(&p->body, "<div class=\"figs\">\n");
+        svg_bar_chart(&p->body, names, n, (const char *[]){"val ppl"}, 1, v, &bo);
+        sb_puts(&p->body, "</div>\n");
+    }
+    int np = cJSON_GetArraySize(pairs);
+    if (np > 0) {
+        char h5[64];
+        snprintf(h5, sizeof h5, "equivalent (margin %.3g ppl)",
+                 cJSON_IsNumber(margin) ? margin->valuedouble : NAN);
+        const char *h[5] = {"arm a", "arm b", "mean a − mean b", "p TOST", h5};
+        table_open(&p->body, h, 5);
+        for (int i = 0; i < np; i++) {
+            const cJSON *q = cJSON_GetArrayItem(pairs, i),
+                        *a = cJSON_GetObjectItemCaseSensitive(q, "a"),
+                        *b = cJSON_GetObjectItemCaseSensitive(q, "b"),
+                        *d = cJSON_GetObjectItemCaseSensitive(q, "diff"),
+                        *pt = cJSON_GetObjectItemCaseSensitive(q, "p_tost"),
+                        *eq = cJSON_GetObjectItemCaseSensitive(q, "equivalent");
+            char c3[32], c4[32];
+            snprintf(c3, sizeof c3, "%.3f", cJSON_IsNumber(d) ? d->valuedouble : NAN);
+            if (cJSON_IsNumber(pt))
+                snprintf(c4, sizeof c4, "%.3g", pt->valuedouble);
+            else
+                snprintf(c4, sizeof c4, "n/a (< 2 runs)");
+            table_row(
+                &p->body,
+                (const char *[]){cJSON_IsString(a) ? a->valuestring : "?",
+                                 cJSON_IsString(b) ? b->valuestring : "?", c3, c4,
+                                 cJSON_IsBool(eq) ? (cJSON_IsTrue(eq) ? "yes" : "no") : "n/a"},
+                5);
+        }
+        table_close(&p->body);
+    }
+    cJSON_Delete(j);
+}
