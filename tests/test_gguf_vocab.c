@@ -111,6 +111,9 @@ TEST(gguf_vocab_llama_bpe_vectors) {
 TEST(gguf_vocab_qwen2_vectors) {
     check_vocab("qwen2");
 }
+TEST(gguf_vocab_deepseek_llm_vectors) {
+    check_vocab("deepseek-llm");
+}
 TEST(gguf_vocab_llama_spm_vectors) {
     check_vocab("llama-spm");
 }

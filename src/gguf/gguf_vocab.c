@@ -13,7 +13,7 @@
 #include "data/pretok.h"
 
 enum { MODEL_BPE, MODEL_SPM };
-enum { PRE_GPT2, PRE_LLAMA3, PRE_QWEN2 };
+enum { PRE_GPT2, PRE_LLAMA3, PRE_QWEN2, PRE_DEEPSEEK_LLM };
 enum { TOKEN_USER_DEFINED = 4 };
 
 struct GgufVocab {
@@ -53,9 +53,11 @@ static int pre_from_name(GgufVocab *v, const GgufFile *g) {
         v->pre = PRE_LLAMA3, v->ignore_merges = 1;
     else if (!strcmp(p, "qwen2"))
         v->pre = PRE_QWEN2;
+    else if (!strcmp(p, "deepseek-llm"))
+        v->pre = PRE_DEEPSEEK_LLM;
     else
         return ml_error("%s: tokenizer.ggml.pre '%s' is not supported (supported: gpt-2, olmo, "
-                        "llama-bpe, qwen2)",
+                        "llama-bpe, qwen2, deepseek-llm)",
                         g->path, p);
     return 0;
 }
@@ -235,8 +237,12 @@ static void encode_bpe(const GgufVocab *v, const char *text, size_t len, IdList 
     char *enc = ml_alloc(2 * len + 8), *scratch = ml_alloc(4 * len + 8);
     Syms sy = {ml_alloc((2 * len + 1) * sizeof(size_t)), ml_alloc((2 * len + 1) * sizeof(size_t)),
                0};
+    size_t npieces = 0, k_piece = 0;
+    size_t *pieces =
+        v->pre == PRE_DEEPSEEK_LLM ? pretok_deepseek_llm_split(text, len, &npieces) : NULL;
     for (size_t i = 0; i < len;) {
-        size_t n = v->pre == PRE_GPT2
+        size_t n = pieces ? pieces[k_piece++]
+                   : v->pre == PRE_GPT2
                        ? pretok_next(text + i, len - i)
                        : pretok_llama3_next(text + i, len - i, v->pre == PRE_LLAMA3 ? 3 : 1);
         size_t en = 0;
@@ -249,7 +255,7 @@ static void encode_bpe(const GgufVocab *v, const char *text, size_t len, IdList 
         bpe_word(v, enc, en, &sy, scratch, out);
         i += n;
     }
-    ml_free(enc), ml_free(scratch), ml_free(sy.off), ml_free(sy.len);
+    ml_free(enc), ml_free(scratch), ml_free(sy.off), ml_free(sy.len), ml_free(pieces);
 }
 
 /* SentencePiece-style: spaces become U+2581, a space prefix, merges of adjacent symbols whose
