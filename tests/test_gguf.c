@@ -260,3 +260,58 @@ TEST(gguf_unsupported_type_errors_at_dequant) {
     CHECK(strstr(ml_errmsg(), "tensor 'w' has type q2_K") && strstr(ml_errmsg(), "q2k.gguf"));
     gguf_close(g);
 }
+
+/* Cases made by tests/cli/gguf_oracle.sh (llama-quantize outputs and gguf-py's dequantisation of
+ * them): for each DIR/X.gguf with DIR/X.want.gguf, every tensor's rows must match. Skipped unless
+ * MOELENS_GGUF_CASES=DIR is set. */
+#include <dirent.h>
+
+static void compare_case(const char *path, const char *want_path) {
+    GgufFile *g, *w;
+    CHECK_MSG(gguf_open(&g, path) == 0 && gguf_open(&w, want_path) == 0, "%s", ml_errmsg());
+    if (test_failed_now()) return;
+    int compared = 0;
+    for (uint64_t i = 0; i < w->n_tensors; i++) {
+        const GgufTensor *ref = &w->tensors[i], *t = gguf_tensor(g, ref->name);
+        CHECK_MSG(t && t->ne[0] == ref->ne[0] && t->n_rows == ref->n_rows, "%s: tensor %s", path,
+                  ref->name);
+        if (!t || test_failed_now()) break;
+        size_t n = (size_t)(t->ne[0] * t->n_rows);
+        float *a = ml_alloc_floats(n), *b = ml_alloc_floats(n);
+        CHECK(gguf_dequant_rows(t, 0, t->n_rows, a) == 0 &&
+              gguf_dequant_rows(ref, 0, ref->n_rows, b) == 0);
+        size_t bad = 0;
+        for (size_t k = 0; k < n; k++)
+            if (fabs(a[k] - b[k]) > 1e-6 * (fabs(b[k]) + 1e-3)) bad++;
+        CHECK_MSG(bad == 0, "%s: %s (%s): %zu of %zu values differ from gguf-py", path, t->name,
+                  gguf_ttype_name(t->type), bad, n);
+        ml_free(a), ml_free(b);
+        compared++;
+    }
+    printf("  %s: %d tensors match gguf-py\n", path, compared);
+    gguf_close(g), gguf_close(w);
+}
+
+TEST(gguf_oracle_cases) {
+    const char *dir = getenv("MOELENS_GGUF_CASES");
+    if (!dir) return; /* run by tests/cli/gguf_oracle.sh */
+    DIR *d = opendir(dir);
+    CHECK_MSG(d != NULL, "cannot open %s", dir);
+    if (!d) return;
+    struct dirent *e;
+    int cases = 0;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 6 || strcmp(e->d_name + n - 5, ".gguf") || strstr(e->d_name, ".want.")) continue;
+        char path[1024], want[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        snprintf(want, sizeof want, "%s/%.*s.want.gguf", dir, (int)(n - 5), e->d_name);
+        FILE *f = fopen(want, "rb");
+        if (!f) continue;
+        fclose(f);
+        compare_case(path, want);
+        cases++;
+    }
+    closedir(d);
+    CHECK_MSG(cases > 0, "no cases in %s", dir);
+}
