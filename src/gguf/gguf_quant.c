@@ -34,14 +34,27 @@ float gguf_bf16_to_f32(uint16_t h) {
     return f;
 }
 
+#ifdef __F16C__
+#include <immintrin.h>
+#define HALF_TO_FLOAT(h) _cvtsh_ss(h) /* the hardware conversion, exact like the software one */
+#else
+#define HALF_TO_FLOAT(h) gguf_f16_to_f32(h)
+#endif
+
 static float half_at(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, 2);
-    return gguf_f16_to_f32(h);
+    return HALF_TO_FLOAT(h);
 }
 
 static void deq_f16(const uint8_t *x, float *y, int64_t n, int bf16) {
-    for (int64_t i = 0; i < n; i++) {
+    int64_t i = 0;
+#ifdef __F16C__
+    if (!bf16)
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + 2 * i))));
+#endif
+    for (; i < n; i++) {
         uint16_t h;
         memcpy(&h, x + 2 * i, 2);
         y[i] = bf16 ? gguf_bf16_to_f32(h) : gguf_f16_to_f32(h);
@@ -143,16 +156,19 @@ static void deq_q6_K(const uint8_t *x, float *y, int64_t nb) {
         const uint8_t *ql = x, *qh = x + 128;
         const int8_t *sc = (const int8_t *)(x + 192);
         for (int n = 0; n < QK_K; n += 128, y += 128, ql += 64, qh += 32, sc += 8) {
-            for (int l = 0; l < 32; l++) {
-                const int is = l / 16;
-                const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-                const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-                const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-                const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-                y[l] = d * sc[is + 0] * q1;
-                y[l + 32] = d * sc[is + 2] * q2;
-                y[l + 64] = d * sc[is + 4] * q3;
-                y[l + 96] = d * sc[is + 6] * q4;
+            for (int is = 0; is < 2; is++) { /* two runs of 16 with fixed scales (vectorises) */
+                const float s0 = d * sc[is], s2 = d * sc[is + 2], s4 = d * sc[is + 4],
+                            s6 = d * sc[is + 6];
+                for (int l = 16 * is; l < 16 * is + 16; l++) {
+                    const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                    const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                    const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                    const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                    y[l] = s0 * q1; /* ggml: d * sc * q, evaluated (d * sc) * q */
+                    y[l + 32] = s2 * q2;
+                    y[l + 64] = s4 * q3;
+                    y[l + 96] = s6 * q4;
+                }
             }
         }
     }
