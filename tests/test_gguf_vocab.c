@@ -114,6 +114,10 @@ TEST(gguf_vocab_qwen2_vectors) {
 TEST(gguf_vocab_deepseek_llm_vectors) {
     check_vocab("deepseek-llm");
 }
+/* mpt: the GPT-2 regex (as olmo) with 178 USER_DEFINED tokens split out first */
+TEST(gguf_vocab_mpt_vectors) {
+    check_vocab("mpt");
+}
 TEST(gguf_vocab_llama_spm_vectors) {
     check_vocab("llama-spm");
 }

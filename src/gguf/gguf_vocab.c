@@ -2,9 +2,11 @@
  * encoding as llama.cpp's llm_tokenizer_bpe_session / llm_tokenizer_spm_session. Words are short,
  * so merging rescans the word for the best pair each time (lowest rank or highest score, leftmost
  * on ties): the same order llama.cpp's priority queue pops. */
+#define _GNU_SOURCE /* memmem */
 #include "gguf/gguf_vocab.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
@@ -26,7 +28,35 @@ struct GgufVocab {
     BytesMap tok2id;       /* token text (as stored) -> id */
     BytesMap merges;       /* "left right" -> rank */
     char byte_enc[256][3]; /* GPT-2 bytes_to_unicode, UTF-8, NUL-terminated */
+    /* USER_DEFINED tokens, longest text first: split out of raw text before the model runs, as
+     * llama.cpp's tokenizer_st_partition does even with parse_special off */
+    int n_user;
+    int32_t *user_id;
+    GgufStr *user_text; /* ml_alloc'd copies (ptr owned) */
 };
+
+/* Collects the USER_DEFINED tokens (texts copied), longest first; equal lengths by id. */
+static void collect_user_tokens(GgufVocab *v, const GgufStr *toks) {
+    if (!v->types) return;
+    for (long i = 0; i < v->n; i++)
+        v->n_user += v->types[i] == TOKEN_USER_DEFINED && toks[i].len > 0;
+    if (!v->n_user) return;
+    v->user_text = ml_alloc((size_t)v->n_user * sizeof(GgufStr));
+    v->user_id = ml_alloc((size_t)v->n_user * sizeof(int32_t));
+    int k = 0;
+    for (long i = 0; i < v->n; i++) {
+        if (v->types[i] != TOKEN_USER_DEFINED || toks[i].len == 0) continue;
+        int j = k++; /* insertion sort by length, descending (stable) */
+        while (j > 0 && v->user_text[j - 1].len < toks[i].len) {
+            v->user_text[j] = v->user_text[j - 1], v->user_id[j] = v->user_id[j - 1];
+            j--;
+        }
+        char *c = ml_alloc(toks[i].len + 1);
+        memcpy(c, toks[i].ptr, toks[i].len);
+        v->user_text[j] = (GgufStr){c, toks[i].len};
+        v->user_id[j] = (int32_t)i;
+    }
+}
 
 static void build_byte_encoder(GgufVocab *v) {
     int extra = 0;
@@ -47,7 +77,7 @@ static int pre_from_name(GgufVocab *v, const GgufFile *g) {
     snprintf(v->pre_name, sizeof v->pre_name, "%.*s", (int)(s.len < 63 ? s.len : 63),
              s.ptr ? s.ptr : "");
     const char *p = v->pre_name;
-    if (!strcmp(p, "gpt-2") || !strcmp(p, "olmo"))
+    if (!strcmp(p, "gpt-2") || !strcmp(p, "olmo") || !strcmp(p, "mpt")) /* llama.cpp: one regex */
         v->pre = PRE_GPT2;
     else if (!strcmp(p, "llama-bpe") || !strcmp(p, "llama3") || !strcmp(p, "llama-v3"))
         v->pre = PRE_LLAMA3, v->ignore_merges = 1;
@@ -95,8 +125,10 @@ int gguf_vocab_load(GgufVocab **out, const GgufFile *g) {
     v->n = (long)nt;
     for (uint64_t i = 0; !rc && i < nt; i++) {
         int added;
-        bmap_insert(&v->tok2id, toks[i].ptr, toks[i].len, (int64_t)i, &added);
+        long e = bmap_insert(&v->tok2id, toks[i].ptr, toks[i].len, (int64_t)i, &added);
+        v->tok2id.val[e] = (int64_t)i; /* a repeated text maps to its last id, as in llama.cpp */
     }
+    if (!rc) collect_user_tokens(v, toks);
     ml_free(toks);
     if (!rc && v->model == MODEL_BPE) {
         GgufStr *m = NULL;
@@ -136,6 +168,9 @@ void gguf_vocab_free(GgufVocab *v) {
     bmap_free(&v->merges);
     ml_free(v->scores);
     ml_free(v->types);
+    for (int i = 0; i < v->n_user; i++) ml_free((void *)v->user_text[i].ptr);
+    ml_free(v->user_text);
+    ml_free(v->user_id);
     ml_free(v);
 }
 
@@ -260,11 +295,11 @@ static void encode_bpe(const GgufVocab *v, const char *text, size_t len, IdList 
 
 /* SentencePiece-style: spaces become U+2581, a space prefix, merges of adjacent symbols whose
  * concatenation is a token, highest score first; characters without a token fall back to bytes. */
-static void encode_spm(const GgufVocab *v, const char *text, size_t len, IdList *out) {
+static void encode_spm(const GgufVocab *v, const char *text, size_t len, int prefix, IdList *out) {
     if (len == 0) return;
     char *w = ml_alloc(3 * len + 8);
     size_t wn = 0;
-    if (v->add_space_prefix) memcpy(w, "\xe2\x96\x81", 3), wn = 3;
+    if (prefix && v->add_space_prefix) memcpy(w, "\xe2\x96\x81", 3), wn = 3;
     for (size_t i = 0; i < len; i++) {
         if (text[i] == ' ')
             memcpy(w + wn, "\xe2\x96\x81", 3), wn += 3;
@@ -300,12 +335,65 @@ static void encode_spm(const GgufVocab *v, const char *text, size_t len, IdList 
     ml_free(w), ml_free(sy.off), ml_free(sy.len);
 }
 
+/* Raw text and USER_DEFINED tokens, in order (llama.cpp's fragment buffer). */
+typedef struct {
+    size_t off, len;
+    int32_t id; /* -1: raw text */
+} Fragment;
+
+static void push_fragment(Fragment **f, long *n, long *cap, Fragment x) {
+    if (*n == *cap) *cap = *cap ? 2 * *cap : 8, *f = ml_grow(*f, (size_t)*cap * sizeof(Fragment));
+    (*f)[(*n)++] = x;
+}
+
+/* Splits every raw fragment at each occurrence of each user token, longest tokens first. */
+static Fragment *split_user_tokens(const GgufVocab *v, const char *text, size_t len, long *nf) {
+    long n = 0, cap = 0;
+    Fragment *f = NULL;
+    push_fragment(&f, &n, &cap, (Fragment){0, len, -1});
+    for (int u = 0; u < v->n_user; u++) {
+        const GgufStr *t = &v->user_text[u];
+        long m = 0, mcap = 0;
+        Fragment *g = NULL;
+        for (long k = 0; k < n; k++) {
+            if (f[k].id >= 0) {
+                push_fragment(&g, &m, &mcap, f[k]);
+                continue;
+            }
+            size_t pos = f[k].off, end = f[k].off + f[k].len;
+            const char *hit;
+            while (pos < end && (hit = memmem(text + pos, end - pos, t->ptr, t->len))) {
+                size_t at = (size_t)(hit - text);
+                if (at > pos) push_fragment(&g, &m, &mcap, (Fragment){pos, at - pos, -1});
+                push_fragment(&g, &m, &mcap, (Fragment){at, t->len, v->user_id[u]});
+                pos = at + t->len;
+            }
+            if (pos < end) push_fragment(&g, &m, &mcap, (Fragment){pos, end - pos, -1});
+        }
+        free(f);
+        f = g, n = m, cap = mcap;
+    }
+    *nf = n;
+    return f;
+}
+
 int gguf_vocab_encode(const GgufVocab *v, const char *text, size_t len, int32_t **ids, long *n) {
     IdList out = {0};
-    if (v->model == MODEL_BPE)
-        encode_bpe(v, text, len, &out);
-    else
-        encode_spm(v, text, len, &out);
+    long nf;
+    Fragment *f = split_user_tokens(v, text, len, &nf);
+    int prev_special = 1;
+    for (long k = 0; k < nf; k++) {
+        if (f[k].id >= 0) {
+            push(&out, f[k].id);
+            prev_special = 1;
+        } else if (v->model == MODEL_BPE) {
+            encode_bpe(v, text + f[k].off, f[k].len, &out);
+        } else {
+            encode_spm(v, text + f[k].off, f[k].len, prev_special, &out);
+            prev_special = 0;
+        }
+    }
+    free(f);
     *ids = out.ids ? out.ids : ml_alloc(4);
     *n = out.n;
     return 0;
