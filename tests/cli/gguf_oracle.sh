@@ -1,0 +1,41 @@
+#!/bin/sh
+# Tiny random-weight GGUF models of every family (tests/gguf/make_tiny_models.py, gguf-py), read by
+# moelens info; with the oracle built, each is quantised by llama-quantize (Q8_0, Q4_0, Q4_K_M,
+# Q5_K_M, Q6_K, F16, BF16) and every tensor's dequantisation is compared with gguf-py's
+# (unit test gguf_oracle_cases). Needs the oracle: skipped with a message when it is absent;
+# MOELENS_ORACLE=1 builds it first (sh scripts/oracle.sh: npm + clone + cmake, see docs/gguf.md).
+set -e
+O=${MOELENS_ORACLE_DIR:-.cache/oracle}
+[ "${MOELENS_ORACLE:-0}" = 1 ] && sh scripts/oracle.sh >/dev/null
+if [ ! -d "$O/llama.cpp/gguf-py" ]; then
+    echo "gguf_oracle: skipped (no oracle; MOELENS_ORACLE=1 builds it)"
+    exit 0
+fi
+export PYTHONPATH="$O/llama.cpp/gguf-py"
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+/usr/bin/python3 tests/gguf/make_tiny_models.py "$dir" 256
+for f in olmoe mixtral qwen2moe qwen3moe deepseek; do
+    out=$(./moelens info "$dir/$f.gguf")
+    echo "$out" | grep -q "experts *8" || { echo "$f: experts missing"; echo "$out"; exit 1; }
+    echo "$out" | grep -q "top-k *2" || { echo "$f: top-k missing"; exit 1; }
+done
+./moelens info "$dir/deepseek.gguf" | grep -q "leading dense layers *1"
+./moelens info "$dir/qwen3moe.gguf" | grep -q "head dim *128"
+Q="$O/build/bin/llama-quantize"
+if [ ! -x "$Q" ]; then
+    echo "gguf_oracle: quantisation part skipped (llama-quantize not built; MOELENS_ORACLE=1 builds it)"
+    exit 0
+fi
+cases="$dir/cases"
+mkdir -p "$cases"
+for f in olmoe qwen3moe; do
+    for t in Q8_0 Q4_0 Q4_K_M Q5_K_M Q6_K F16 BF16; do
+        "$Q" "$dir/$f.gguf" "$cases/$f-$t.gguf" "$t" 2 >"$dir/quantize.log" 2>&1 ||
+            { tail -n 20 "$dir/quantize.log"; exit 1; }
+        /usr/bin/python3 tests/gguf/dequant_reference.py "$cases/$f-$t.gguf" "$cases/$f-$t.want.gguf"
+    done
+done
+./moelens info "$cases/olmoe-Q4_K_M.gguf" | grep -q "q4_K"
+MOELENS_GGUF_CASES="$cases" ./build/moelens_tests gguf_oracle_cases
+echo "gguf_oracle: ok"
