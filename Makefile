@@ -34,7 +34,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ:= $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all setup test test-only bench sanitize format clean data
+.PHONY: all setup test test-only bench sanitize fuzz demo format clean
 # Everything is built under $(BUILD); the default build also places ./moelens and ./libmoelens.a.
 all: $(BUILD)/moelens $(BUILD)/libmoelens.a $(BUILD)/moelens_tests
 ifeq ($(BUILD),build)
@@ -66,6 +66,7 @@ setup:
 # The whole suite on a fresh machine: set-up, build, run. Ends with "N passed, N failed".
 test: setup
 	@$(MAKE) --no-print-directory all
+	@sh scripts/oracle.sh --src-only >/dev/null
 	@sh scripts/run_tests.sh
 
 # The suite without the set-up step (for development).
@@ -75,8 +76,17 @@ test-only: all
 # Address/UB sanitizer build of the unit tests.
 sanitize:
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer" \
-	  LDFLAGS="-fsanitize=address,undefined" build/asan/moelens_tests
+	  LDFLAGS="-fsanitize=address,undefined $(filter -fopenmp,$(LDFLAGS))" build/asan/moelens_tests
 	OMP_NUM_THREADS=1 ./build/asan/moelens_tests
+
+# libFuzzer on the GGUF parser (clang); FUZZ_SECONDS long (default 300).
+fuzz:
+	@sh scripts/fuzz.sh $(or $(FUZZ_SECONDS),300)
+
+# The main job on embedded defaults: set-up, build, then moelens demo (runs/demo/).
+demo: setup
+	@$(MAKE) --no-print-directory all
+	./moelens demo
 
 bench: all
 	@sh bench/run.sh
