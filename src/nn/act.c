@@ -18,7 +18,8 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, long n) {
         float u = GELU_K * (x + 0.044715f * x * x * x);
         float th = tanhf(u);
         float sech2 = 1.0f - th * th;
-        float grad = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+        float grad =
+            0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
         dinp[i] += grad * dout[i];
     }
 }
@@ -31,7 +32,8 @@ void swiglu_forward(float *out, const float *gate, const float *up, long n) {
     }
 }
 
-void swiglu_backward(float *dgate, float *dup, const float *gate, const float *up, const float *dout, long n) {
+void swiglu_backward(float *dgate, float *dup, const float *gate, const float *up,
+                     const float *dout, long n) {
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < n; i++) {
         float g = gate[i], s = 1.0f / (1.0f + expf(-g));

@@ -1,8 +1,8 @@
 #include "nn/param.h"
 #include <stdio.h>
 
-int param_tensor(ParamTensor *list, int i, const char *prefix, const char *name, float *p, int decay,
-                 int frozen, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
+int param_tensor(ParamTensor *list, int i, const char *prefix, const char *name, float *p,
+                 int decay, int frozen, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
     ParamTensor *t = &list[i];
     snprintf(t->name, sizeof t->name, "%s%s", prefix, name);
     t->p = p;
