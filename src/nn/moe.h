@@ -58,6 +58,7 @@ typedef struct {
     float weight_scale;  /* routed weights × this (DeepSeek routed_scaling_factor); 1 default */
     float init_std;      /* parameter init std (router, experts) */
     uint64_t seed;       /* hash map / frozen router seed */
+    int max_k;           /* largest k_override moe_acts_alloc prepares for (0: top_k) */
 } MoeConfig;
 
 /* Pointers into one flat block (moe_num_params floats). Unused ones are NULL. */
@@ -92,6 +93,8 @@ typedef struct {
     int renorm_override;      /* -1: config; 0/1 force raw/renormalised weights */
     const float *logit_bias;  /* [E+Z] added to logits (−INFINITY masks an expert), or NULL */
     void *internal;           /* dispatch buffers, caches: owned by moe.c */
+    int k;                    /* slots per token of the last forward (top_k or k_override) */
+    int n_dropped;            /* slots dropped by the capacity limit in the last forward */
 } MoeActs;
 
 long moe_num_params(const MoeConfig *cfg);

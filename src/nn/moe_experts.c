@@ -1,0 +1,262 @@
+/* Expert half of the MoE layer: counting-sort dispatch of (token, slot) pairs per expert, one
+ * sgemm per expert per matrix on gathered rows, fixed-order combine; shared experts; backward. */
+#include "core/mem.h"
+#include "nn/act.h"
+#include "nn/linear.h"
+#include "nn/moe_experts.h"
+#include <math.h>
+#include <string.h>
+
+/* Weights of one expert FFN (pointers into the layer's block, or into its gradient block). */
+typedef struct {
+    float *w1, *b1, *w2, *b2, *wg, *wu, *wd;
+} FfnW;
+
+static FfnW routed_weights(const MoeParams *p, const MoeConfig *cfg, int e) {
+    const long C = cfg->d_model, H = cfg->hidden;
+    FfnW w = {0};
+    if (cfg->act == EXPERT_GELU) {
+        w.w1 = p->w1 + e * H * C;
+        w.b1 = p->b1 ? p->b1 + e * H : NULL;
+        w.w2 = p->w2 + e * C * H;
+        w.b2 = p->b2 ? p->b2 + e * C : NULL;
+    } else {
+        w.wg = p->wg + e * H * C;
+        w.wu = p->wu + e * H * C;
+        w.wd = p->wd + e * C * H;
+    }
+    return w;
+}
+
+static FfnW shared_weights(const MoeParams *p, const MoeConfig *cfg, int s) {
+    const long C = cfg->d_model, H = cfg->shared_hidden;
+    FfnW w = {0};
+    if (cfg->act == EXPERT_GELU) {
+        w.w1 = p->sw1 + s * H * C;
+        w.b1 = p->sb1 ? p->sb1 + s * H : NULL;
+        w.w2 = p->sw2 + s * C * H;
+        w.b2 = p->sb2 ? p->sb2 + s * C : NULL;
+    } else {
+        w.wg = p->swg + s * H * C;
+        w.wu = p->swu + s * H * C;
+        w.wd = p->swd + s * C * H;
+    }
+    return w;
+}
+
+/* y[n,C] = FFN(x[n,C]); caches h1, h2 (GELU: pre, act; SwiGLU: gate, up) and h3 (SwiGLU act). */
+static void ffn_forward(float *y, float *h1, float *h2, float *h3, const FfnW *w, ExpertAct act,
+                        const float *x, int n, int C, int H) {
+    if (n == 0) return;
+    if (act == EXPERT_GELU) {
+        linear_forward(h1, x, w->w1, w->b1, n, C, H);
+        gelu_forward(h2, h1, (long)n * H);
+        linear_forward(y, h2, w->w2, w->b2, n, H, C);
+    } else {
+        linear_forward(h1, x, w->wg, NULL, n, C, H);
+        linear_forward(h2, x, w->wu, NULL, n, C, H);
+        swiglu_forward(h3, h1, h2, (long)n * H);
+        linear_forward(y, h3, w->wd, NULL, n, H, C);
+    }
+}
+
+/* dx += ∂/∂x, gw += ∂/∂w given dy; dh1..dh3 are [n,H] scratch. */
+static void ffn_backward(float *dx, const FfnW *gw, float *dh1, float *dh2, float *dh3,
+                         const float *dy, const float *x, const float *h1, const float *h2,
+                         const float *h3, const FfnW *w, ExpertAct act, int n, int C, int H) {
+    if (n == 0) return;
+    size_t nh = (size_t)n * H * sizeof(float);
+    if (act == EXPERT_GELU) {
+        memset(dh2, 0, nh);
+        memset(dh1, 0, nh);
+        linear_backward(dh2, gw->w2, gw->b2, dy, h2, w->w2, n, H, C);
+        gelu_backward(dh1, h1, dh2, (long)n * H);
+        linear_backward(dx, gw->w1, gw->b1, dh1, x, w->w1, n, C, H);
+    } else {
+        memset(dh3, 0, nh);
+        memset(dh1, 0, nh);
+        memset(dh2, 0, nh);
+        linear_backward(dh3, gw->wd, NULL, dy, h3, w->wd, n, H, C);
+        swiglu_backward(dh1, dh2, h1, h2, dh3, (long)n * H);
+        linear_backward(dx, gw->wg, NULL, dh1, x, w->wg, n, C, H);
+        linear_backward(dx, gw->wu, NULL, dh2, x, w->wu, n, C, H);
+    }
+}
+
+/* Counting sort of the valid (token, slot) pairs by expert, in slot order within an expert. */
+static void build_dispatch(MoeActs *a, const MoeConfig *cfg) {
+    MoeInternal *in = a->internal;
+    const int E = cfg->n_experts;
+    const long S = (long)a->N * a->k;
+    int32_t *off = in->expert_off;
+    memset(off, 0, (E + 1) * sizeof(int32_t));
+    for (long s = 0; s < S; s++)
+        if (a->topk_idx[s] < E && !in->dropped[s]) off[a->topk_idx[s] + 1]++;
+    for (int e = 0; e < E; e++) off[e + 1] += off[e];
+    int32_t pos[E];
+    memcpy(pos, off, E * sizeof(int32_t));
+    for (long s = 0; s < S; s++) {
+        int e = a->topk_idx[s];
+        if (e < E && !in->dropped[s]) {
+            int r = pos[e]++;
+            in->row_slot[r] = (int32_t)s;
+            in->slot_row[s] = r;
+        } else {
+            in->slot_row[s] = -1;
+        }
+    }
+}
+
+void moe_experts_forward(float *out, MoeActs *a, const MoeParams *p, const MoeConfig *cfg,
+                         const float *inp) {
+    MoeInternal *in = a->internal;
+    const int N = a->N, k = a->k, C = cfg->d_model, H = cfg->hidden, E = cfg->n_experts;
+    if (H > 0) {
+        build_dispatch(a, cfg);
+        int R = in->expert_off[E];
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < R; r++)
+            memcpy(in->xg + (long)r * C, inp + (long)(in->row_slot[r] / k) * C, C * sizeof(float));
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int e = 0; e < E; e++) {
+            long r0 = in->expert_off[e];
+            FfnW w = routed_weights(p, cfg, e);
+            ffn_forward(in->y + r0 * C, in->h1 + r0 * H, in->h2 + r0 * H,
+                        in->h3 ? in->h3 + r0 * H : NULL, &w, cfg->act, in->xg + r0 * C,
+                        in->expert_off[e + 1] - (int)r0, C, H);
+        }
+    }
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        float *o = out + (long)n * C;
+        memset(o, 0, C * sizeof(float));
+        for (int j = 0; j < k; j++) {
+            long s = (long)n * k + j;
+            float *eo = a->expert_out + s * C;
+            int r = H > 0 ? in->slot_row[s] : -1;
+            if (r < 0) {
+                memset(eo, 0, C * sizeof(float));
+                continue;
+            }
+            memcpy(eo, in->y + (long)r * C, C * sizeof(float));
+            float wj = a->topk_w[s];
+            for (int c = 0; c < C; c++) o[c] += wj * eo[c];
+        }
+        if (a->shared_out)
+            for (int c = 0; c < C; c++) o[c] += a->shared_out[(long)n * C + c];
+    }
+}
+
+void moe_experts_backward(float *dinp, MoeParams *g, float *dtopk_w, const float *dout, MoeActs *a,
+                          const MoeParams *p, const MoeConfig *cfg) {
+    MoeInternal *in = a->internal;
+    const int N = a->N, k = a->k, C = cfg->d_model, H = cfg->hidden, E = cfg->n_experts;
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *d = dout + (long)n * C;
+        for (int j = 0; j < k; j++) {
+            long s = (long)n * k + j;
+            const float *eo = a->expert_out + s * C;
+            double dot = 0;
+            for (int c = 0; c < C; c++) dot += (double)d[c] * eo[c];
+            dtopk_w[s] = (float)dot;
+            int r = H > 0 ? in->slot_row[s] : -1;
+            if (r < 0) continue;
+            float wj = a->topk_w[s], *dy = in->dy + (long)r * C;
+            for (int c = 0; c < C; c++) dy[c] = wj * d[c];
+        }
+    }
+    if (H <= 0) return;
+    int R = in->expert_off[E];
+    memset(in->dx, 0, (size_t)R * C * sizeof(float));
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int e = 0; e < E; e++) {
+        long r0 = in->expert_off[e];
+        FfnW w = routed_weights(p, cfg, e), gw = routed_weights(g, cfg, e);
+        ffn_backward(in->dx + r0 * C, &gw, in->dh1 + r0 * H, in->dh2 + r0 * H,
+                     in->dh3 ? in->dh3 + r0 * H : NULL, in->dy + r0 * C, in->xg + r0 * C,
+                     in->h1 + r0 * H, in->h2 + r0 * H, in->h3 ? in->h3 + r0 * H : NULL, &w,
+                     cfg->act, in->expert_off[e + 1] - (int)r0, C, H);
+    }
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int j = 0; j < k; j++) {
+            int r = in->slot_row[(long)n * k + j];
+            if (r < 0) continue;
+            float *d = dinp + (long)n * C;
+            const float *src = in->dx + (long)r * C;
+            for (int c = 0; c < C; c++) d[c] += src[c];
+        }
+}
+
+void moe_shared_forward(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const float *inp) {
+    MoeInternal *in = a->internal;
+    const int N = a->N, C = cfg->d_model, Hs = cfg->shared_hidden, S = cfg->n_shared;
+    const long NH = (long)N * Hs, NC = (long)N * C;
+    for (int s = 0; s < S; s++) {
+        FfnW w = shared_weights(p, cfg, s);
+        float *dst = s == 0 ? in->sh_raw : in->dsh_raw; /* dsh_raw: forward scratch here */
+        ffn_forward(dst, in->sh1 + s * NH, in->sh2 + s * NH, in->sh3 ? in->sh3 + s * NH : NULL, &w,
+                    cfg->act, inp, N, C, Hs);
+        if (s > 0)
+            for (long i = 0; i < NC; i++) in->sh_raw[i] += in->dsh_raw[i];
+    }
+    if (!cfg->shared_gate) {
+        memcpy(a->shared_out, in->sh_raw, NC * sizeof(float));
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        double z = 0;
+        for (int c = 0; c < C; c++) z += (double)p->shared_gate_w[c] * inp[(long)n * C + c];
+        float gt = 1.0f / (1.0f + expf(-(float)z));
+        in->sh_gate[n] = gt;
+        for (int c = 0; c < C; c++)
+            a->shared_out[(long)n * C + c] = gt * in->sh_raw[(long)n * C + c];
+    }
+}
+
+void moe_shared_backward(float *dinp, MoeParams *g, const float *dout, MoeActs *a,
+                         const MoeParams *p, const MoeConfig *cfg, const float *inp) {
+    MoeInternal *in = a->internal;
+    const int N = a->N, C = cfg->d_model, Hs = cfg->shared_hidden, S = cfg->n_shared;
+    const long NH = (long)N * Hs, NC = (long)N * C;
+    if (cfg->shared_gate) {
+        for (int n = 0; n < N; n++) { /* sequential: dw_sg sums over tokens in a fixed order */
+            const float *d = dout + (long)n * C, *raw = in->sh_raw + (long)n * C;
+            float gt = in->sh_gate[n];
+            double dg = 0;
+            for (int c = 0; c < C; c++) dg += (double)d[c] * raw[c];
+            float dz = (float)dg * gt * (1.0f - gt);
+            for (int c = 0; c < C; c++) {
+                g->shared_gate_w[c] += dz * inp[(long)n * C + c];
+                dinp[(long)n * C + c] += dz * p->shared_gate_w[c];
+                in->dsh_raw[(long)n * C + c] = gt * d[c];
+            }
+        }
+    } else {
+        memcpy(in->dsh_raw, dout, NC * sizeof(float));
+    }
+    for (int s = 0; s < S; s++) {
+        FfnW w = shared_weights(p, cfg, s), gw = shared_weights(g, cfg, s);
+        ffn_backward(dinp, &gw, in->dsh1, in->dsh2, in->dsh3, in->dsh_raw, inp, in->sh1 + s * NH,
+                     in->sh2 + s * NH, in->sh3 ? in->sh3 + s * NH : NULL, &w, cfg->act, N, C, Hs);
+    }
+}
+
+void moe_expert_forward(float *out, const MoeParams *p, const MoeConfig *cfg, int e,
+                        const float *inp, int N) {
+    const int C = cfg->d_model, H = cfg->hidden;
+    if (e < 0 || e >= cfg->n_experts || H <= 0) { /* zero-output expert (or no FFNs) */
+        memset(out, 0, (size_t)N * C * sizeof(float));
+        return;
+    }
+    /* Analysis entry point, not the training step: temporaries are allocated here. */
+    float *h1 = ml_alloc_floats((size_t)N * H), *h2 = ml_alloc_floats((size_t)N * H);
+    float *h3 = cfg->act == EXPERT_SWIGLU ? ml_alloc_floats((size_t)N * H) : NULL;
+    FfnW w = routed_weights(p, cfg, e);
+    ffn_forward(out, h1, h2, h3, &w, cfg->act, inp, N, C, H);
+    ml_free(h1);
+    ml_free(h2);
+    ml_free(h3);
+}

@@ -1,0 +1,263 @@
+/* MoE layer parameters (one flat block, fixed order), config validation, activation buffers. */
+#include "core/error.h"
+#include "core/mem.h"
+#include "nn/moe_internal.h"
+#include <math.h>
+#include <string.h>
+
+/* Walks the parameter layout in its fixed order; points p's fields into base when base != NULL.
+ * Returns the number of floats. Order: router, cosine router, balance bias, routed experts,
+ * shared experts, shared gate. */
+static long moe_layout(MoeParams *p, float *base, const MoeConfig *cfg) {
+    long off = 0;
+    const long C = cfg->d_model, EZ = moe_ez(cfg), E = cfg->n_experts, H = cfg->hidden;
+    const long S = cfg->n_shared, Hs = cfg->shared_hidden, D = cfg->cos_dim;
+    if (p) memset(p, 0, sizeof *p);
+#define TAKE(field, n)                                                                             \
+    do {                                                                                           \
+        if (base) p->field = base + off;                                                           \
+        off += (n);                                                                                \
+    } while (0)
+    if (cfg->router == ROUTER_LEARNED || cfg->router == ROUTER_RANDOM) TAKE(router_w, EZ * C);
+    if (cfg->router == ROUTER_COSINE) {
+        TAKE(cos_proj, D * C);
+        TAKE(cos_centroids, EZ * D);
+        TAKE(cos_log_scale, 1);
+    }
+    if (moe_router_scored(cfg) && cfg->score == SCORE_SIGMOID) TAKE(balance_bias, EZ);
+    if (H > 0 && cfg->act == EXPERT_GELU) {
+        TAKE(w1, E * H * C);
+        if (cfg->expert_bias) TAKE(b1, E * H);
+        TAKE(w2, E * C * H);
+        if (cfg->expert_bias) TAKE(b2, E * C);
+    } else if (H > 0) {
+        TAKE(wg, E * H * C);
+        TAKE(wu, E * H * C);
+        TAKE(wd, E * C * H);
+    }
+    if (S > 0 && cfg->act == EXPERT_GELU) {
+        TAKE(sw1, S * Hs * C);
+        if (cfg->expert_bias) TAKE(sb1, S * Hs);
+        TAKE(sw2, S * C * Hs);
+        if (cfg->expert_bias) TAKE(sb2, S * C);
+    } else if (S > 0) {
+        TAKE(swg, S * Hs * C);
+        TAKE(swu, S * Hs * C);
+        TAKE(swd, S * C * Hs);
+    }
+    if (S > 0 && cfg->shared_gate) TAKE(shared_gate_w, C);
+#undef TAKE
+    return off;
+}
+
+long moe_num_params(const MoeConfig *cfg) {
+    return moe_layout(NULL, NULL, cfg);
+}
+
+void moe_point_params(MoeParams *p, float *base, const MoeConfig *cfg) {
+    moe_layout(p, base, cfg);
+}
+
+static void fill_normal(Rng *r, float *x, long n, float std) {
+    if (x) rng_fill_normal(r, x, n, std);
+}
+
+void moe_init_params(MoeParams *p, const MoeConfig *cfg, Rng *rng) {
+    const long C = cfg->d_model, EZ = moe_ez(cfg), E = cfg->n_experts, H = cfg->hidden;
+    const long S = cfg->n_shared, Hs = cfg->shared_hidden, D = cfg->cos_dim;
+    float std = cfg->init_std > 0 ? cfg->init_std : 0.02f;
+    if (cfg->router == ROUTER_RANDOM) {
+        /* Seeded by cfg->seed alone, so every run with that seed shares the same frozen router. */
+        Rng frozen;
+        rng_seed(&frozen, cfg->seed ^ 0x5241ULL);
+        fill_normal(&frozen, p->router_w, EZ * C, std);
+    } else {
+        fill_normal(rng, p->router_w, EZ * C, std);
+    }
+    fill_normal(rng, p->cos_proj, D * C, std);
+    fill_normal(rng, p->cos_centroids, EZ * D, 1.0f); /* direction only: scale is irrelevant */
+    if (p->cos_log_scale) p->cos_log_scale[0] = logf(10.0f);
+    if (p->balance_bias) memset(p->balance_bias, 0, EZ * sizeof(float));
+    fill_normal(rng, p->w1, E * H * C, std);
+    fill_normal(rng, p->w2, E * C * H, std);
+    fill_normal(rng, p->wg, E * H * C, std);
+    fill_normal(rng, p->wu, E * H * C, std);
+    fill_normal(rng, p->wd, E * C * H, std);
+    if (p->b1) memset(p->b1, 0, E * H * sizeof(float));
+    if (p->b2) memset(p->b2, 0, E * C * sizeof(float));
+    fill_normal(rng, p->sw1, S * Hs * C, std);
+    fill_normal(rng, p->sw2, S * C * Hs, std);
+    fill_normal(rng, p->swg, S * Hs * C, std);
+    fill_normal(rng, p->swu, S * Hs * C, std);
+    fill_normal(rng, p->swd, S * C * Hs, std);
+    if (p->sb1) memset(p->sb1, 0, S * Hs * sizeof(float));
+    if (p->sb2) memset(p->sb2, 0, S * C * sizeof(float));
+    fill_normal(rng, p->shared_gate_w, C, std);
+}
+
+int moe_param_tensors(ParamTensor *list, int n, const char *prefix, MoeParams *p,
+                      const MoeConfig *cfg) {
+    const long C = cfg->d_model, EZ = moe_ez(cfg), E = cfg->n_experts, H = cfg->hidden;
+    const long S = cfg->n_shared, Hs = cfg->shared_hidden, D = cfg->cos_dim;
+    int random = cfg->router == ROUTER_RANDOM;
+    if (p->router_w)
+        n = param_tensor(list, n, prefix, "router.w", p->router_w, !random, random, 2, EZ, C, 0, 0);
+    if (p->cos_proj)
+        n = param_tensor(list, n, prefix, "router.cos_proj", p->cos_proj, 1, 0, 2, D, C, 0, 0);
+    if (p->cos_centroids)
+        n = param_tensor(list, n, prefix, "router.cos_centroids", p->cos_centroids, 0, 0, 2, EZ, D,
+                         0, 0);
+    if (p->cos_log_scale)
+        n = param_tensor(list, n, prefix, "router.cos_log_scale", p->cos_log_scale, 0, 0, 1, 1, 0,
+                         0, 0);
+    if (p->balance_bias)
+        n = param_tensor(list, n, prefix, "router.balance_bias", p->balance_bias, 0, 1, 1, EZ, 0, 0,
+                         0);
+    if (p->w1) n = param_tensor(list, n, prefix, "experts.w1", p->w1, 1, 0, 3, E, H, C, 0);
+    if (p->b1) n = param_tensor(list, n, prefix, "experts.b1", p->b1, 0, 0, 2, E, H, 0, 0);
+    if (p->w2) n = param_tensor(list, n, prefix, "experts.w2", p->w2, 1, 0, 3, E, C, H, 0);
+    if (p->b2) n = param_tensor(list, n, prefix, "experts.b2", p->b2, 0, 0, 2, E, C, 0, 0);
+    if (p->wg) n = param_tensor(list, n, prefix, "experts.wg", p->wg, 1, 0, 3, E, H, C, 0);
+    if (p->wu) n = param_tensor(list, n, prefix, "experts.wu", p->wu, 1, 0, 3, E, H, C, 0);
+    if (p->wd) n = param_tensor(list, n, prefix, "experts.wd", p->wd, 1, 0, 3, E, C, H, 0);
+    if (p->sw1) n = param_tensor(list, n, prefix, "shared.w1", p->sw1, 1, 0, 3, S, Hs, C, 0);
+    if (p->sb1) n = param_tensor(list, n, prefix, "shared.b1", p->sb1, 0, 0, 2, S, Hs, 0, 0);
+    if (p->sw2) n = param_tensor(list, n, prefix, "shared.w2", p->sw2, 1, 0, 3, S, C, Hs, 0);
+    if (p->sb2) n = param_tensor(list, n, prefix, "shared.b2", p->sb2, 0, 0, 2, S, C, 0, 0);
+    if (p->swg) n = param_tensor(list, n, prefix, "shared.wg", p->swg, 1, 0, 3, S, Hs, C, 0);
+    if (p->swu) n = param_tensor(list, n, prefix, "shared.wu", p->swu, 1, 0, 3, S, Hs, C, 0);
+    if (p->swd) n = param_tensor(list, n, prefix, "shared.wd", p->swd, 1, 0, 3, S, C, Hs, 0);
+    if (p->shared_gate_w)
+        n = param_tensor(list, n, prefix, "shared_gate.w", p->shared_gate_w, 0, 0, 1, C, 0, 0, 0);
+    return n;
+}
+
+int moe_validate(const MoeConfig *cfg) {
+    int EZ = moe_ez(cfg);
+    if (cfg->d_model <= 0) return ml_error("moe: d_model must be > 0, got %d", cfg->d_model);
+    if (cfg->n_experts <= 0) return ml_error("moe: n_experts must be > 0, got %d", cfg->n_experts);
+    if (cfg->n_zero < 0) return ml_error("moe: n_zero must be >= 0, got %d", cfg->n_zero);
+    if (cfg->top_k < 1 || cfg->top_k > EZ)
+        return ml_error("moe: top_k must be in 1..n_experts+n_zero (%d), got %d", EZ, cfg->top_k);
+    if (cfg->max_k < 0 || cfg->max_k > EZ)
+        return ml_error("moe: max_k must be in 0..n_experts+n_zero (%d), got %d", EZ, cfg->max_k);
+    if (cfg->hidden < 0) return ml_error("moe: hidden must be >= 0, got %d", cfg->hidden);
+    if (cfg->n_shared < 0) return ml_error("moe: n_shared must be >= 0, got %d", cfg->n_shared);
+    if (cfg->n_shared > 0 && cfg->shared_hidden <= 0)
+        return ml_error("moe: shared_hidden must be > 0 with n_shared %d, got %d", cfg->n_shared,
+                        cfg->shared_hidden);
+    if ((unsigned)cfg->router > ROUTER_DENSE)
+        return ml_error("moe: unknown router kind %d", cfg->router);
+    if ((unsigned)cfg->score > SCORE_SIGMOID)
+        return ml_error("moe: unknown score order %d", cfg->score);
+    if ((unsigned)cfg->level > ROUTE_SEQ_MEAN)
+        return ml_error("moe: unknown routing level %d", cfg->level);
+    if ((unsigned)cfg->act > EXPERT_SWIGLU)
+        return ml_error("moe: unknown expert activation %d", cfg->act);
+    if (cfg->router == ROUTER_COSINE && cfg->cos_dim <= 0)
+        return ml_error("moe: cos_dim must be > 0 for the cosine router, got %d", cfg->cos_dim);
+    if (cfg->router == ROUTER_DENSE && (cfg->n_experts != 1 || cfg->n_zero != 0 || cfg->top_k != 1))
+        return ml_error("moe: router dense needs n_experts 1, n_zero 0, top_k 1, got %d, %d, %d",
+                        cfg->n_experts, cfg->n_zero, cfg->top_k);
+    if (!(cfg->capacity_factor >= 0))
+        return ml_error("moe: capacity_factor must be >= 0 (0 = dropless), got %g",
+                        cfg->capacity_factor);
+    if (!(cfg->noise_std >= 0))
+        return ml_error("moe: noise_std must be >= 0, got %g", cfg->noise_std);
+    if (!(cfg->jitter >= 0 && cfg->jitter < 1))
+        return ml_error("moe: jitter must be in [0, 1), got %g", cfg->jitter);
+    if (!(cfg->aux_lb_coef >= 0) || !(cfg->aux_z_coef >= 0))
+        return ml_error("moe: aux_lb_coef and aux_z_coef must be >= 0, got %g, %g",
+                        cfg->aux_lb_coef, cfg->aux_z_coef);
+    return 0;
+}
+
+void moe_acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max_T) {
+    memset(a, 0, sizeof *a);
+    MoeInternal *in = ml_alloc(sizeof *in);
+    const long N = max_tokens, C = cfg->d_model, EZ = moe_ez(cfg), K = moe_kmax(cfg);
+    const long R = N * K, H = cfg->hidden, S = cfg->n_shared, Hs = cfg->shared_hidden;
+    const long D = cfg->router == ROUTER_COSINE ? cfg->cos_dim : 0;
+    in->max_tokens = max_tokens;
+    in->max_T = max_T;
+    in->kmax = (int)K;
+    a->EZ = (int)EZ;
+    a->renorm_override = -1;
+    a->router_in = ml_alloc_floats(N * C);
+    a->logits = ml_alloc_floats(N * EZ);
+    a->probs = ml_alloc_floats(N * EZ);
+    a->topk_idx = ml_alloc(N * K * sizeof(int32_t));
+    a->topk_w = ml_alloc_floats(N * K);
+    a->expert_out = ml_alloc_floats(N * K * C);
+    if (S > 0) a->shared_out = ml_alloc_floats(N * C);
+    a->counts = ml_alloc(EZ * sizeof(int32_t));
+    in->jitter_u = ml_alloc_floats(N * C);
+    in->softmax = ml_alloc_floats(N * EZ);
+    in->dlogits = ml_alloc_floats(N * EZ);
+    in->dtopk_w = ml_alloc_floats(N * K);
+    in->dropped = ml_alloc(N * K);
+    if (cfg->level != ROUTE_TOKEN) {
+        in->seq_in = ml_alloc_floats(N * C);
+        in->d_seq_in = ml_alloc_floats(N * C);
+    }
+    in->d_router_in = ml_alloc_floats(N * C);
+    if (D > 0) {
+        in->cos_q = ml_alloc_floats(N * D);
+        in->cos_qn = ml_alloc_floats(N);
+        in->cos_chat = ml_alloc_floats(EZ * D);
+        in->cos_cn = ml_alloc_floats(EZ);
+        in->cos_val = ml_alloc_floats(N * EZ);
+        in->cos_dq = ml_alloc_floats(N * D);
+        in->cos_dc = ml_alloc_floats(EZ * D);
+    }
+    in->expert_off = ml_alloc((cfg->n_experts + 1) * sizeof(int32_t));
+    in->row_slot = ml_alloc(R * sizeof(int32_t));
+    in->slot_row = ml_alloc(R * sizeof(int32_t));
+    if (H > 0) {
+        int swiglu = cfg->act == EXPERT_SWIGLU;
+        in->xg = ml_alloc_floats(R * C);
+        in->y = ml_alloc_floats(R * C);
+        in->dy = ml_alloc_floats(R * C);
+        in->dx = ml_alloc_floats(R * C);
+        in->h1 = ml_alloc_floats(R * H);
+        in->h2 = ml_alloc_floats(R * H);
+        in->dh1 = ml_alloc_floats(R * H);
+        in->dh2 = ml_alloc_floats(R * H);
+        if (swiglu) in->h3 = ml_alloc_floats(R * H), in->dh3 = ml_alloc_floats(R * H);
+    }
+    if (S > 0) {
+        in->sh1 = ml_alloc_floats(S * N * Hs);
+        in->sh2 = ml_alloc_floats(S * N * Hs);
+        in->dsh1 = ml_alloc_floats(N * Hs);
+        in->dsh2 = ml_alloc_floats(N * Hs);
+        if (cfg->act == EXPERT_SWIGLU) {
+            in->sh3 = ml_alloc_floats(S * N * Hs);
+            in->dsh3 = ml_alloc_floats(N * Hs);
+        }
+        in->sh_raw = ml_alloc_floats(N * C);
+        in->dsh_raw = ml_alloc_floats(N * C);
+        in->sh_gate = ml_alloc_floats(N);
+    }
+    a->internal = in;
+}
+
+void moe_acts_free(MoeActs *a) {
+    MoeInternal *in = a->internal;
+    float *fl[] = {a->router_in, a->logits, a->probs, a->topk_w, a->expert_out, a->shared_out};
+    for (unsigned i = 0; i < sizeof fl / sizeof fl[0]; i++) ml_free(fl[i]);
+    ml_free(a->topk_idx);
+    ml_free(a->counts);
+    if (in) {
+        void *bufs[] = {in->jitter_u,   in->softmax,  in->dlogits,     in->dtopk_w, in->dropped,
+                        in->seq_in,     in->d_seq_in, in->d_router_in, in->cos_q,   in->cos_qn,
+                        in->cos_chat,   in->cos_cn,   in->cos_val,     in->cos_dq,  in->cos_dc,
+                        in->expert_off, in->row_slot, in->slot_row,    in->xg,      in->h1,
+                        in->h2,         in->h3,       in->y,           in->dy,      in->dh1,
+                        in->dh2,        in->dh3,      in->dx,          in->sh1,     in->sh2,
+                        in->sh3,        in->sh_raw,   in->sh_gate,     in->dsh1,    in->dsh2,
+                        in->dsh3,       in->dsh_raw};
+        for (unsigned i = 0; i < sizeof bufs / sizeof bufs[0]; i++) ml_free(bufs[i]);
+        ml_free(in);
+    }
+    memset(a, 0, sizeof *a);
+}
