@@ -133,7 +133,7 @@ int vision_config_validate(const VisionConfig *c) {
     NEED(c->router == ROUTER_LEARNED || c->router == ROUTER_RANDOM || c->router == ROUTER_COSINE,
          "router: expected learned, random or cosine");
     NEED(c->tau > 0, "tau: expected > 0, got %g", c->tau);
-    NEED(c->batch >= 2, "batch: expected ≥ 2 images, got %d", c->batch);
+    NEED(c->batch >= 2 && c->batch <= 4096, "batch: expected 2..4096 images, got %d", c->batch);
     NEED(c->steps >= 0 && c->warmup >= 0, "steps/warmup: expected ≥ 0");
     NEED(c->lr > 0, "lr: expected > 0, got %g", c->lr);
     NEED(c->noise_std >= 0, "noise_std: expected ≥ 0");
