@@ -23,18 +23,18 @@ static void help(void) {
     printf(
         "usage: moelens train vision --out RUN --data SET [--preset tiny|small] [--set key=value "
         "...]\n"
-        "                            [--resume] [--max-images N] [--ckpt-every N] [--blur P] "
+        "                            [--resume] [--max-images N] [--ckpt-every N] "
         "[--quiet]\n\n"
         "Trains the sparsely-gated convolutional MoE with SimCLR's NT-Xent loss (docs/vision.md).\n"
         "  --out RUN         run folder: config.json, metrics.jsonl, model.safetensors, eval.json\n"
         "  --data SET        Fashion-MNIST/IDX folder, CIFAR binaries, PNG folder or prepared set\n"
         "  --preset P        tiny (default) or small\n"
         "  --set key=value   override a config key (e.g. n_experts=8 top_k=1 router=cosine\n"
-        "                    noise_std=1 tau=0.2 steps=1000 lr=1e-3 seed=2 batch=128)\n"
+        "                    noise_std=1 tau=0.2 steps=1000 lr=1e-3 seed=2 batch=128\n"
+        "                    aug_crop_min=0.3 aug_blur=0.5 ...; keys in docs/vision.md)\n"
         "  --resume          continue RUN from its checkpoint (bit-identical to an unbroken run)\n"
         "  --max-images N    load at most N images per split\n"
         "  --ckpt-every N    checkpoint every N steps (default 100)\n"
-        "  --blur P          Gaussian-blur probability of the augmentation (default 0)\n"
         "Ctrl-C saves a checkpoint and exits (status 130); --resume continues.\n");
 }
 
@@ -44,7 +44,6 @@ int cmd_train_vision(int argc, char **argv) {
     const char *sets[64];
     int n_sets = 0, resume = 0, quiet = 0;
     long max_images = 0, ckpt_every = 100;
-    double blur = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--out"))
@@ -64,13 +63,10 @@ int cmd_train_vision(int argc, char **argv) {
             max_images = cli_long("train vision", a, cli_value("train vision", argc, argv, &i));
         else if (!strcmp(a, "--ckpt-every"))
             ckpt_every = cli_long("train vision", a, cli_value("train vision", argc, argv, &i));
-        else if (!strcmp(a, "--blur"))
-            blur = cli_double("train vision", a, cli_value("train vision", argc, argv, &i));
         else
             cli_unknown_option("train vision", a);
     }
     if (!out || !data) ml_fatal("train vision: --out RUN and --data SET are required (see --help)");
-    if (blur < 0 || blur > 1) ml_fatal("train vision: --blur expects a probability, got %g", blur);
     ImageLoadOpts lo = imageset_default_opts();
     lo.max_images = (int)max_images;
     ImageSet set;
@@ -106,8 +102,6 @@ int cmd_train_vision(int argc, char **argv) {
                          .ckpt_every = (int)ckpt_every,
                          .stop = &stop_requested,
                          .quiet = quiet};
-    augment_default(&o.aug);
-    o.aug.blur_p = (float)blur;
     signal(SIGINT, on_sigint);
     int rc = vision_train(&m, &set, &o);
     if (rc < 0) ml_fatal("%s", ml_errmsg());

@@ -7,7 +7,7 @@
 #pragma once
 #include <stdint.h>
 
-typedef struct {
+typedef struct AugmentConfig {
     float scale_min, scale_max; /* crop area as a fraction of the image (0.2–1 small images) */
     float ratio_min, ratio_max; /* crop aspect ratio w/h (3/4–4/3) */
     float flip_p;               /* horizontal flip probability */

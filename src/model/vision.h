@@ -34,8 +34,14 @@ typedef struct {
     float noise_std;   /* noisy top-k: N(0, σ²) on the gate logits while training */
     float aux_lb_coef, aux_z_coef;
     int cos_dim;
-    /* objective */
+    /* objective and augmentations (SimCLR; see src/data/augment.h) */
     float tau;
+    float aug_crop_min; /* smallest crop area fraction */
+    float aug_flip;     /* horizontal flip probability */
+    float aug_jitter;   /* colour-jitter probability */
+    float aug_strength; /* jitter strength s: brightness/contrast/saturation 0.8s, hue 0.2s */
+    float aug_grey;     /* random greyscale probability */
+    float aug_blur;     /* Gaussian blur probability */
     /* training */
     int batch; /* images per step (2·batch views) */
     int steps, warmup;
@@ -53,6 +59,9 @@ int vision_config_set(VisionConfig *cfg, const char *key_value);
 int vision_config_validate(const VisionConfig *cfg);
 char *vision_config_to_json(const VisionConfig *cfg); /* ml_free it */
 int vision_config_from_json(VisionConfig *cfg, const char *json);
+/* The augmentation settings of cfg. */
+struct AugmentConfig;
+void vision_augment_config(const VisionConfig *cfg, struct AugmentConfig *aug);
 /* The gate's MoeConfig derived from the model config. */
 MoeConfig vision_gate_config(const VisionConfig *cfg);
 

@@ -2,6 +2,7 @@
 #include "core/error.h"
 #include "core/mem.h"
 #include "model/vision.h"
+#include "data/augment.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
@@ -28,6 +29,9 @@ static const Key KEYS[] = {
     KEY(renorm, K_INT),         KEY(noise_std, K_FLOAT),
     KEY(aux_lb_coef, K_FLOAT),  KEY(aux_z_coef, K_FLOAT),
     KEY(cos_dim, K_INT),        KEY(tau, K_FLOAT),
+    KEY(aug_crop_min, K_FLOAT), KEY(aug_flip, K_FLOAT),
+    KEY(aug_jitter, K_FLOAT),   KEY(aug_strength, K_FLOAT),
+    KEY(aug_grey, K_FLOAT),     KEY(aug_blur, K_FLOAT),
     KEY(batch, K_INT),          KEY(steps, K_INT),
     KEY(warmup, K_INT),         KEY(lr, K_FLOAT),
     KEY(weight_decay, K_FLOAT), KEY(seed, K_U64),
@@ -57,6 +61,12 @@ int vision_preset(VisionConfig *c, const char *name) {
                         .aux_z_coef = 0.001f,
                         .cos_dim = 16,
                         .tau = 0.5f,
+                        .aug_crop_min = 0.2f,
+                        .aug_flip = 0.5f,
+                        .aug_jitter = 0.8f,
+                        .aug_strength = 0.5f,
+                        .aug_grey = 0.2f,
+                        .aug_blur = 0,
                         .batch = 64,
                         .steps = 500,
                         .warmup = 20,
@@ -137,6 +147,13 @@ int vision_config_validate(const VisionConfig *c) {
     NEED(c->steps >= 0 && c->warmup >= 0, "steps/warmup: expected ≥ 0");
     NEED(c->lr > 0, "lr: expected > 0, got %g", c->lr);
     NEED(c->noise_std >= 0, "noise_std: expected ≥ 0");
+    NEED(c->aug_crop_min > 0 && c->aug_crop_min <= 1, "aug_crop_min: expected in (0,1], got %g",
+         c->aug_crop_min);
+    NEED(c->aug_flip >= 0 && c->aug_flip <= 1 && c->aug_jitter >= 0 && c->aug_jitter <= 1 &&
+             c->aug_grey >= 0 && c->aug_grey <= 1 && c->aug_blur >= 0 && c->aug_blur <= 1,
+         "aug_flip/aug_jitter/aug_grey/aug_blur: expected probabilities in [0,1]");
+    NEED(c->aug_strength >= 0 && c->aug_strength <= 1.25f,
+         "aug_strength: expected in [0,1.25], got %g", c->aug_strength);
     NEED(c->router != ROUTER_COSINE || c->cos_dim > 0,
          "cos_dim: expected > 0 for the cosine router");
 #undef NEED
@@ -216,4 +233,12 @@ MoeConfig vision_gate_config(const VisionConfig *c) {
                        .weight_scale = 1.0f,
                        .init_std = 0.02f,
                        .seed = c->seed ^ 0x6A7Eull};
+}
+
+void vision_augment_config(const VisionConfig *c, AugmentConfig *a) {
+    augment_default(a);
+    a->scale_min = c->aug_crop_min, a->flip_p = c->aug_flip, a->jitter_p = c->aug_jitter;
+    a->brightness = a->contrast = a->saturation = 0.8f * c->aug_strength;
+    a->hue = 0.2f * c->aug_strength;
+    a->grey_p = c->aug_grey, a->blur_p = c->aug_blur;
 }

@@ -167,6 +167,8 @@ int vision_train(VisionModel *m, const ImageSet *set, const VisionTrainOpts *o) 
     float *views = ml_alloc_floats((size_t)m->max_views * c->in_ch * c->img * c->img);
     FILE *metrics = open_metrics(mpath, o->resume, m->step);
     long cur_epoch = -1;
+    AugmentConfig aug;
+    vision_augment_config(c, &aug);
     Progress prog;
     if (!metrics || ntr < c->batch) {
         rc = metrics ? ml_error("data: %d training images, fewer than a batch (%d)", ntr, c->batch)
@@ -194,7 +196,7 @@ int vision_train(VisionModel *m, const ImageSet *set, const VisionTrainOpts *o) 
             }
             batch_idx[b] = perm[p % ntr];
         }
-        augment_pairs(views, set->pixels, batch_idx, c->batch, c->in_ch, c->img, &o->aug, c->seed,
+        augment_pairs(views, set->pixels, batch_idx, c->batch, c->in_ch, c->img, &aug, c->seed,
                       (uint64_t)m->step);
         vision_forward(m, views, 2 * c->batch, 1, 1);
         if (!isfinite(m->loss)) {

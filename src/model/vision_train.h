@@ -19,7 +19,6 @@ typedef struct {
     int ckpt_every;              /* save every this many steps (0: only at the end / on stop) */
     volatile sig_atomic_t *stop; /* set (e.g. by SIGINT) to save and return early; may be NULL */
     int quiet;                   /* no progress line */
-    AugmentConfig aug;
 } VisionTrainOpts;
 
 typedef struct {
