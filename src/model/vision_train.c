@@ -175,7 +175,7 @@ int vision_train(VisionModel *m, const ImageSet *set, const VisionTrainOpts *o) 
                      : -1;
         goto out;
     }
-    if (m->step == 0 && evaluate_and_log(m, set, metrics, NULL) != 0) {
+    if (m->step == 0 && !o->resume && evaluate_and_log(m, set, metrics, NULL) != 0) {
         rc = -1;
         goto out;
     }
