@@ -73,10 +73,9 @@ test-only: all
 	@sh scripts/run_tests.sh
 
 # Address/UB sanitizer build of the unit tests.
-sanitize: LDFLAGS += -fsanitize=address,undefined
 sanitize:
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer" \
-	  build/asan/moelens_tests
+	  LDFLAGS="-fsanitize=address,undefined" build/asan/moelens_tests
 	OMP_NUM_THREADS=1 ./build/asan/moelens_tests
 
 bench: all

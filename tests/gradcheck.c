@@ -14,8 +14,8 @@ void gc_numeric_grad(GcLoss loss, double *x, long n, double eps, double *grad, v
     }
 }
 
-int gc_compare(const char *what, const float *actual, const double *expected, long n, double rtol,
-               double atol) {
+int gc_compare_at(const char *file, int line, const char *what, const float *actual,
+                  const double *expected, long n, double rtol, double atol) {
     long worst = -1;
     double worst_ratio = 1.0; /* error / allowed; > 1 fails */
     for (long i = 0; i < n; i++) {

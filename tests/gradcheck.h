@@ -12,8 +12,9 @@ void gc_numeric_grad(GcLoss loss, double *x, long n, double eps, double *grad, v
 
 /* Passes when |a_i − e_i| ≤ atol + rtol·|e_i| for every i; else reports the worst element (index,
  * both values) through test_fail and returns nonzero. */
-int gc_compare(const char *what, const float *actual, const double *expected, long n, double rtol,
-               double atol);
+int gc_compare_at(const char *file, int line, const char *what, const float *actual,
+                  const double *expected, long n, double rtol, double atol);
+#define gc_compare(...) gc_compare_at(__FILE__, __LINE__, __VA_ARGS__)
 
 /* Σ out·r: the probe loss whose gradient w.r.t. out is r (the dout fed to a backward). */
 double gc_dot(const double *out, const double *r, long n);

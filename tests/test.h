@@ -7,12 +7,15 @@
 
 typedef void (*TestFn)(void);
 void test_register(const char *name, TestFn fn);
-void test_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void test_fail(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 int test_failed_now(void); /* has the current test failed yet? */
 
 #define TEST(name)                                                                                 \
     static void test_##name(void);                                                                 \
-    __attribute__((constructor)) static void register_##name(void) { test_register(#name, test_##name); } \
+    __attribute__((constructor)) static void register_##name(void) {                               \
+        test_register(#name, test_##name);                                                         \
+    }                                                                                              \
     static void test_##name(void)
 
 #define CHECK(cond)                                                                                \
@@ -29,7 +32,7 @@ int test_failed_now(void); /* has the current test failed yet? */
     do {                                                                                           \
         double a_ = (a), b_ = (b);                                                                 \
         if (!(fabs(a_ - b_) <= (tol)))                                                             \
-            test_fail(__FILE__, __LINE__, "%s = %.9g, %s = %.9g, |diff| %.3g > %.3g", #a, a_, #b,   \
+            test_fail(__FILE__, __LINE__, "%s = %.9g, %s = %.9g, |diff| %.3g > %.3g", #a, a_, #b,  \
                       b_, fabs(a_ - b_), (double)(tol));                                           \
     } while (0)
 

@@ -26,7 +26,9 @@ void test_fail(const char *file, int line, const char *fmt, ...) {
     current_failed = 1;
 }
 
-int test_failed_now(void) { return current_failed; }
+int test_failed_now(void) {
+    return current_failed;
+}
 
 const char *test_tmpdir(void) {
     if (!tmpdir[0]) {

@@ -214,3 +214,44 @@ TEST(moe_grad_sweep_all_routers_levels_k_variants) {
     CHECK_MSG(failed == 0, "%d of %d configurations failed", failed, cases);
     CHECK(cases > 300);
 }
+
+/* The train-time draws, replicated from the documented order: jitter (N·C uniforms, row-major),
+ * then noise (N·EZ normals). */
+static void replicate_draws(Case *c, uint64_t seed) {
+    const int N = c->N, C = c->cfg.d_model, EZ = c->cfg.n_experts + c->cfg.n_zero;
+    Rng rng;
+    rng_seed(&rng, seed);
+    float j = c->cfg.jitter;
+    c->jitter_u = ml_alloc_floats((size_t)N * C);
+    c->noise = ml_alloc_floats((size_t)N * EZ);
+    for (long i = 0; i < (long)N * C; i++)
+        c->jitter_u[i] = (1.0f - j) + 2.0f * j * rng_uniform(&rng);
+    for (long i = 0; i < (long)N * EZ; i++) c->noise[i] = c->cfg.noise_std * rng_normal(&rng);
+    c->o.jitter_u = c->jitter_u, c->o.noise = c->noise;
+}
+
+TEST(moe_grad_noise_jitter_capacity_scale_interventions) {
+    float bias[5] = {0.3f, -0.2f, 0, 0.1f, -INFINITY};
+    for (int variant = 0; variant < 6; variant++) {
+        MoeConfig cfg = tiny_cfg();
+        cfg.router = variant % 3 == 2 ? ROUTER_COSINE : ROUTER_LEARNED;
+        cfg.level = variant % 3;
+        cfg.top_k = 2, cfg.n_zero = 2, cfg.renorm = variant & 1, cfg.max_k = 3;
+        cfg.noise_std = 0.3f, cfg.jitter = 0.1f, cfg.weight_scale = 2.5f;
+        cfg.capacity_factor = variant < 3 ? 0.6f : 0;
+        cfg.act = variant & 1;
+        Case c;
+        case_init(&c, &cfg, 2, 4, 77 + variant);
+        replicate_draws(&c, 5 + variant);
+        c.o.logit_bias = variant >= 3 ? bias : NULL;
+        if (variant >= 4) c.o.k = c.k = 3; /* k_override above top_k */
+        double lb, z, gap;
+        moe_ref_forward(c.out, c.sel, &lb, &z, &gap, c.prm, &c.p, c.pbase, &cfg, c.x, &c.o);
+        CHECK_MSG(gap > 1e-3, "variant %d: near tie %g", variant, gap);
+        char name[64];
+        snprintf(name, sizeof name, "special variant %d", variant);
+        check_case(&c, name, 1, 5 + variant);
+        ml_free(c.jitter_u), ml_free(c.noise);
+        case_free(&c);
+    }
+}

@@ -3,7 +3,7 @@
 #include "nn/norm.h"
 #include "test.h"
 #include <math.h>
-#include <omp.h>
+#include "nn/threads.h"
 #include <string.h>
 
 enum { NN_ = 6, NC = 7 };

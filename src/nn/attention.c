@@ -1,5 +1,6 @@
 #include "nn/attention.h"
 #include "core/mem.h"
+#include "nn/fastexp.h"
 #include <cblas.h>
 #include <math.h>
 
@@ -10,10 +11,12 @@
 /* Row t of the scaled scores → causal softmax over columns 0..t, zero for t < j < T. */
 static void causal_softmax_row(float *row, int t, int T) {
     float mx = row[0];
-    for (int j = 1; j <= t; j++) mx = fmaxf(mx, row[j]);
+#pragma omp simd reduction(max : mx)
+    for (int j = 1; j <= t; j++) mx = row[j] > mx ? row[j] : mx;
     float sum = 0;
+#pragma omp simd reduction(+ : sum)
     for (int j = 0; j <= t; j++) {
-        row[j] = expf(row[j] - mx);
+        row[j] = fast_expf(row[j] - mx);
         sum += row[j];
     }
     float inv = 1.0f / sum;
@@ -84,6 +87,7 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
                         const float *p = ab + (long)t * T;
                         float *d = ds + (long)(t - r0) * T;
                         float dot = 0;
+#pragma omp simd reduction(+ : dot)
                         for (int j = 0; j <= t; j++) dot += p[j] * d[j];
                         for (int j = 0; j <= t; j++) d[j] = p[j] * (d[j] - dot);
                         for (int j = t + 1; j < r1; j++) d[j] = 0;

@@ -1,5 +1,5 @@
 #include "nn/embed.h"
-#include <omp.h>
+#include "nn/threads.h"
 
 void embed_forward(float *out, const int32_t *tokens, const float *wte, const float *wpe, int B,
                    int T, int C) {

@@ -132,9 +132,8 @@ static void score_row(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, int 
     topk_select(idx, key, EZ, k);
     float scale = moe_weight_scale(cfg);
     if (cfg->score == SCORE_TOPK_SOFTMAX) {
-        float zs[k];
-        for (int j = 0; j < k; j++) zs[j] = z[idx[j]];
-        softmax_row(w, zs, k);
+        for (int j = 0; j < k; j++) w[j] = z[idx[j]];
+        softmax_row(w, w, k); /* in place: each entry is read before it is written */
         for (int j = 0; j < k; j++) w[j] *= scale;
         return;
     }

@@ -1,6 +1,6 @@
 #include "nn/norm.h"
 #include <math.h>
-#include <omp.h>
+#include "nn/threads.h"
 
 /* Weight gradients sum over all N rows. Each thread owns a contiguous slice of the C columns and
  * adds rows in order 0..N-1, so no two threads touch the same element and the summation order of
@@ -16,9 +16,11 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
         const float *x = inp + (long)n * C;
         float *o = out + (long)n * C;
         float m = 0;
+#pragma omp simd reduction(+ : m)
         for (int c = 0; c < C; c++) m += x[c];
         m /= C;
         float var = 0; /* two-pass: variance of deviations, stable for large means */
+#pragma omp simd reduction(+ : var)
         for (int c = 0; c < C; c++) {
             float d = x[c] - m;
             var += d * d;
@@ -39,6 +41,7 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
             const float *x = inp + (long)n * C, *d = dout + (long)n * C;
             float m = mean[n], s = rstd[n];
             float dnorm_mean = 0, dnorm_xhat_mean = 0;
+#pragma omp simd reduction(+ : dnorm_mean, dnorm_xhat_mean)
             for (int c = 0; c < C; c++) {
                 float dn = w[c] * d[c];
                 dnorm_mean += dn;
@@ -75,6 +78,7 @@ void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, 
         const float *x = inp + (long)n * C;
         float *o = out + (long)n * C;
         float ss = 0;
+#pragma omp simd reduction(+ : ss)
         for (int c = 0; c < C; c++) ss += x[c] * x[c];
         float s = 1.0f / sqrtf(ss / C + eps);
         if (w)
@@ -93,6 +97,7 @@ void rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *in
         for (int n = 0; n < N; n++) {
             const float *x = inp + (long)n * C, *d = dout + (long)n * C;
             float s = rstd[n], dot = 0;
+#pragma omp simd reduction(+ : dot)
             for (int c = 0; c < C; c++) dot += (w ? w[c] : 1.0f) * d[c] * x[c];
             dot *= s * s / C; /* mean(dn·xhat) / s, folded so the loop below multiplies x */
             float *di = dinp + (long)n * C;

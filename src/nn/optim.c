@@ -1,6 +1,6 @@
 #include "nn/optim.h"
 #include <math.h>
-#include <omp.h>
+#include "nn/threads.h"
 
 /* Follows torch.optim.AdamW (single-tensor path) operation by operation so results agree to float
  * rounding: decay first (p *= 1 − lr·wd), then the moments, then

@@ -1,0 +1,21 @@
+#!/bin/sh
+# make bench: moelens vs the PyTorch peer on the same configs, 2 threads, order A B A B; prints
+# the ratio moelens/PyTorch and the fraction of the machine's measured sgemm peak.
+set -e
+cd "$(dirname "$0")/.."
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+BUILD=${BUILD:-build}
+cc -O3 -march=native -fopenmp -Isrc bench/bench_lm.c $BUILD/libmoelens.a \
+   -L/usr/lib/x86_64-linux-gnu/openblas-openmp -Wl,-rpath,/usr/lib/x86_64-linux-gnu/openblas-openmp \
+   -lopenblas -lcjson -lpng -lz -lm -o $BUILD/bench_lm
+STEPS=${STEPS:-10}
+out=$(mktemp)
+$BUILD/bench_lm sgemm | tee -a "$out"
+for preset in tiny small; do
+    for round in 1 2; do
+        $BUILD/bench_lm $preset $STEPS | tee -a "$out"
+        /usr/bin/python3 bench/lm_peer.py $preset $STEPS | tee -a "$out"
+    done
+done
+/usr/bin/python3 bench/summarize.py "$out"
+rm -f "$out"

@@ -1,0 +1,19 @@
+#!/usr/bin/python3
+"""Reads the JSON lines of bench/run.sh and prints a table: best of the rounds per side."""
+import json
+import sys
+
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+peak = max((r["gflops"] for r in rows if r["what"] == "sgemm"), default=0)
+print("\nsgemm peak (2 threads, 1024^3): %.1f GFLOP/s" % peak)
+print("%-6s %-6s %14s %14s %10s %10s" % ("preset", "mode", "moelens tok/s", "pytorch tok/s", "ratio", "% peak"))
+for preset in ("tiny", "small"):
+    ml = [r for r in rows if r["what"] == "moelens" and r["preset"] == preset]
+    pt = [r for r in rows if r["what"] == "pytorch" and r["preset"] == preset]
+    if not ml or not pt:
+        continue
+    for mode in ("train", "fwd"):
+        a = max(r[mode + "_tok_s"] for r in ml)
+        b = max(r[mode + "_tok_s"] for r in pt)
+        g = max(r[mode + "_gflops"] for r in ml)
+        print("%-6s %-6s %14.0f %14.0f %9.2fx %9.1f%%" % (preset, mode, a, b, a / b, 100 * g / peak if peak else 0))

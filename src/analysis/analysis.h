@@ -1,0 +1,113 @@
+/* The expert analyses of a trained language model (docs/analysis.md). The driver (analyze.c)
+ * streams text in batches through ONE forward pass each and hands every analysis the batch's saved
+ * activations; each analysis accumulates, then writes JSON (summary) + CSV/.npy (full arrays).
+ * Only MoE layers are analysed (dense FFN layers are skipped); layer index l below counts MoE
+ * layers, and `layers[l]` maps it to the model's block index. */
+#pragma once
+#include "data/tokenizer.h"
+#include "model/lm.h"
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+/* One batch after lm_forward with targets: m->acts hold the activations, m->logits the final
+ * next-token probabilities, m->losses the per-token NLL. */
+typedef struct {
+    LmModel *m;
+    const int32_t *tokens, *targets, *domains; /* [N] (domains: global ids, 0..D-1) */
+    const uint8_t *classes;                    /* [N] token class of each input token */
+    int B, T, N;
+    long offset; /* global index of the batch's first token */
+} AnBatch;
+
+/* The MoE layers of a model: returns their count and fills layers (n_layer entries of room). */
+int an_moe_layers(const LmModel *m, int *layers);
+/* Writes a cJSON object to dir/name atomically (and frees nothing). */
+int an_write_json(const char *dir, const char *name, const cJSON *j);
+
+/* dir/name as .npy (dtype a numpy descr). */
+int an_write_npy(const char *dir, const char *name, const char *dtype, const int64_t *shape, int nd,
+                 const void *data);
+
+/* 1. Routing statistics. */
+typedef struct {
+    int L, EZ, k, D;
+    int layers[64];
+    double *counts;     /* [L, D, EZ, k] picks by slot */
+    double *cooc;       /* [L, EZ, EZ] tokens whose top-k holds both experts (diagonal: picks) */
+    double *dom_tokens; /* [D] */
+    long trace_cap, trace_n;
+    int32_t *trace_ids;             /* [trace_cap, L, k] */
+    float *trace_w;                 /* [trace_cap, L, k] */
+    int32_t *trace_tok, *trace_dom; /* [trace_cap] */
+} RoutingAcc;
+void routing_init(RoutingAcc *r, const LmModel *m, int D, long trace_cap);
+void routing_accumulate(RoutingAcc *r, const AnBatch *b);
+int routing_write(const RoutingAcc *r, const char *dir, const char *const *domain_names);
+void routing_free(RoutingAcc *r);
+/* n50 / entropy / max share of one layer and domain (d = -1: all domains), for tests and reports.
+ */
+typedef struct {
+    double entropy, entropy_norm, max_share_tokens, jain, utilisation;
+    int n50, dead, above_threshold;
+    double tokens;
+} RoutingStats;
+RoutingStats routing_stats(const RoutingAcc *r, int l, int d);
+
+/* 4. Specialisation: NMI between top-1 expert and domain / token class. */
+typedef struct {
+    int L, EZ, D;
+    int layers[64];
+    double *by_dom; /* [L, EZ, D] top-1 counts */
+    double *by_cls; /* [L, EZ, TOKCLASS_COUNT] */
+    long cap, n;    /* kept tokens for the shuffled baseline */
+    int16_t *top1;  /* [cap, L] */
+    uint8_t *cls;   /* [cap] */
+    int16_t *dom;   /* [cap] */
+    uint64_t seed;
+} SpecialiseAcc;
+void specialise_init(SpecialiseAcc *s, const LmModel *m, int D, long cap, uint64_t seed);
+void specialise_accumulate(SpecialiseAcc *s, const AnBatch *b);
+/* NMI of layer l (what = 0: domain, 1: class); shuffled != 0: labels permuted (baseline). */
+double specialise_nmi(const SpecialiseAcc *s, int l, int what, int shuffled);
+int specialise_write(const SpecialiseAcc *s, const char *dir, const char *const *domain_names);
+void specialise_free(SpecialiseAcc *s);
+
+/* 3. Top-1 vs ensemble cosine, and perplexity with k' experts. */
+typedef struct {
+    int L, D, k;
+    int layers[64];
+    double *cos_sum; /* [L, D, 3] variants: output-only, residual-included, whole layer */
+    double *cos_n;   /* [L, D] */
+    /* perplexity: NLL sums per domain for the full model and k' = 1..k, raw (0) / renorm (1) */
+    double *nll_full, *tok; /* [D] */
+    double *nll_k;          /* [k, 2, D] */
+    long kp_cap, kp_done;   /* tokens to score with k' forwards */
+} TopkAcc;
+void topk_init(TopkAcc *t, const LmModel *m, int D, long kp_tokens);
+void topk_accumulate_cosine(TopkAcc *t, const AnBatch *b);
+/* Adds the batch's full-model NLL (from b->m->losses: call right after the main forward). */
+void topk_accumulate_full(TopkAcc *t, const AnBatch *b);
+/* Runs 2k extra forwards (k' = 1..k, raw and renormalised) while under kp_cap; overwrites the
+ * model's activations, so call it after every other accumulator. */
+void topk_accumulate_kprime(TopkAcc *t, const AnBatch *b);
+/* Perplexity for k' (1..k), renorm 0/1, domain d (-1: all); k' = 0: the full model. */
+double topk_ppl(const TopkAcc *t, int kp, int renorm, int d);
+int topk_write(const TopkAcc *t, const char *dir, const char *const *domain_names);
+void topk_free(TopkAcc *t);
+
+/* 2. Per-expert logit lens over a token subsample. */
+typedef struct {
+    int L, EZ, k, V;
+    int layers[64];
+    long cap, n, stride;               /* decode token i when i % stride == 0, up to cap tokens */
+    double *kl, *p_pred, *agree, *cnt; /* [L, EZ] sums */
+    int32_t *top1_hist;                /* [L, EZ, V] lens top-1 token counts */
+    char *rows;
+    size_t rows_len, rows_cap;                     /* lens_tokens.csv body */
+    float *scratch_h, *scratch_n, *scratch_logits; /* [rows, C] / [rows, V] for one batch */
+    long scratch_rows;
+} LensAcc;
+void lens_init(LensAcc *z, const LmModel *m, long lens_tokens, long total_tokens);
+void lens_accumulate(LensAcc *z, const AnBatch *b);
+int lens_write(const LensAcc *z, const char *dir, const Tokenizer *tok);
+void lens_free(LensAcc *z);

@@ -1,0 +1,143 @@
+/* The driver: one forward (with targets) per batch of windows; every analysis reads that batch's
+ * saved activations; the k' perplexity forwards come last because they overwrite them. */
+#include "analysis/analyze.h"
+#include "analysis/analysis.h"
+#include "core/error.h"
+#include "core/fileio.h"
+#include "core/mem.h"
+#include "core/progress.h"
+#include <stdio.h>
+#include <string.h>
+
+static const char *an_names[] = {"routing", "specialise", "topk", "lens"};
+
+int analyze_parse_only(const char *list, unsigned *mask) {
+    *mask = 0;
+    const char *p = list;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        int found = 0;
+        for (int i = 0; i < 4; i++)
+            if (strlen(an_names[i]) == n && !strncmp(p, an_names[i], n))
+                *mask |= 1u << i, found = 1;
+        if (!found)
+            return ml_error(
+                "--only: unknown analysis '%.*s' (expected routing, specialise, topk, lens)",
+                (int)n, p);
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}
+
+void analyze_default_options(AnalyzeOptions *o) {
+    memset(o, 0, sizeof *o);
+    o->only = AN_ALL, o->batch = 8, o->max_tokens = 1 << 20, o->lens_tokens = 2048;
+    o->kp_tokens = 65536, o->trace_tokens = 1 << 20, o->seed = 1234;
+}
+
+typedef struct {
+    RoutingAcc routing;
+    SpecialiseAcc spec;
+    TopkAcc topk;
+    LensAcc lens;
+} Accs;
+
+/* Windows taken from a source: evenly spread, like lm_evaluate's subset. */
+static long source_windows(const TokenShard *s, int T, long budget) {
+    long nw = shard_num_windows(s, T);
+    return budget > 0 && budget < nw ? budget : nw;
+}
+
+int analyze_lm(LmModel *m, const Tokenizer *tok, const AnalyzeData *data, const AnalyzeOptions *o) {
+    int T = o->seq > 0 && o->seq < m->cfg.seq_len ? o->seq : m->cfg.seq_len, B = o->batch,
+        D = data->D;
+    int V = m->cfg.vocab_size;
+    int L_moe, layers[64];
+    if ((L_moe = an_moe_layers(m, layers)) == 0)
+        return ml_error("analyze: the model has no MoE layer");
+    if (ml_mkdir_p(o->out_dir)) return -1;
+    long per_src = o->max_tokens / data->n_src / T, total = 0;
+    for (int s = 0; s < data->n_src; s++) {
+        if (shard_vocab_size(data->src[s]) > V)
+            return ml_error("analyze: data vocabulary exceeds the model's");
+        long nw = source_windows(data->src[s], T, per_src > 0 ? per_src : 1);
+        if (nw <= 0) return ml_error("analyze: source %d has fewer than %d tokens", s, T + 1);
+        total += nw * T;
+    }
+    /* token classes of each global domain, by the language its name implies */
+    uint8_t *cls_tab = ml_alloc((size_t)D * V);
+    for (int d = 0; d < D; d++)
+        token_class_table(tok, token_lang_from_name(data->names[d]), cls_tab + (long)d * V);
+    Accs a;
+    routing_init(&a.routing, m, D, o->only & AN_ROUTING ? o->trace_tokens : 0);
+    specialise_init(&a.spec, m, D, o->only & AN_SPECIALISE ? o->trace_tokens : 0, o->seed);
+    topk_init(&a.topk, m, D, o->only & AN_TOPK ? o->kp_tokens : 0);
+    lens_init(&a.lens, m, o->only & AN_LENS ? o->lens_tokens : 0, total);
+    int32_t *in = ml_alloc(sizeof(int32_t) * B * T), *tg = ml_alloc(sizeof(int32_t) * B * T);
+    int32_t *dom = ml_alloc(sizeof(int32_t) * B * T);
+    uint8_t *cls = ml_alloc((size_t)B * T);
+    Progress pr;
+    if (!o->quiet) progress_start(&pr, "analyze", total);
+    double t_fwd = 0, t_kp = 0, t_lens = 0, t0 = ml_now();
+    long done = 0;
+    for (int s = 0; s < data->n_src; s++) {
+        const TokenShard *sh = data->src[s];
+        long all = shard_num_windows(sh, T), nw = source_windows(sh, T, per_src > 0 ? per_src : 1);
+        for (long w0 = 0; w0 < nw; w0 += B) {
+            int b = (int)(nw - w0 < B ? nw - w0 : B), N = b * T;
+            for (int i = 0; i < b; i++)
+                shard_window(sh, (w0 + i) * all / nw, T, in + (long)i * T, tg + (long)i * T,
+                             dom + (long)i * T);
+            for (int n = 0; n < N; n++) {
+                dom[n] += data->base[s];
+                cls[n] = cls_tab[(long)dom[n] * V + in[n]];
+            }
+            double t1 = ml_now();
+            lm_forward(m, in, tg, dom, b, T, 0);
+            t_fwd += ml_now() - t1;
+            AnBatch bt = {m, in, tg, dom, cls, b, T, N, done};
+            if (o->only & AN_ROUTING) routing_accumulate(&a.routing, &bt);
+            if (o->only & AN_SPECIALISE) specialise_accumulate(&a.spec, &bt);
+            if (o->only & AN_TOPK)
+                topk_accumulate_cosine(&a.topk, &bt), topk_accumulate_full(&a.topk, &bt);
+            t1 = ml_now();
+            if (o->only & AN_LENS) lens_accumulate(&a.lens, &bt);
+            t_lens += ml_now() - t1;
+            t1 = ml_now();
+            if (o->only & AN_TOPK) topk_accumulate_kprime(&a.topk, &bt);
+            t_kp += ml_now() - t1;
+            done += N;
+            if (!o->quiet) progress_update(&pr, done, NULL);
+        }
+    }
+    if (!o->quiet) progress_end(&pr, NULL);
+    double t_acc = ml_now() - t0 - t_fwd - t_kp - t_lens;
+    int rc = 0;
+    if (!rc && (o->only & AN_ROUTING)) rc = routing_write(&a.routing, o->out_dir, data->names);
+    if (!rc && (o->only & AN_SPECIALISE)) rc = specialise_write(&a.spec, o->out_dir, data->names);
+    if (!rc && (o->only & AN_TOPK)) rc = topk_write(&a.topk, o->out_dir, data->names);
+    if (!rc && (o->only & AN_LENS)) rc = lens_write(&a.lens, o->out_dir, tok);
+    if (!rc) {
+        cJSON *j = cJSON_CreateObject(), *ran = cJSON_AddArrayToObject(j, "analyses");
+        for (int i = 0; i < 4; i++)
+            if (o->only & (1u << i)) cJSON_AddItemToArray(ran, cJSON_CreateString(an_names[i]));
+        cJSON_AddNumberToObject(j, "tokens", (double)done);
+        cJSON_AddNumberToObject(j, "window", T);
+        cJSON_AddNumberToObject(j, "moe_layers", L_moe);
+        cJSON *dn = cJSON_AddArrayToObject(j, "domains");
+        for (int d = 0; d < D; d++) cJSON_AddItemToArray(dn, cJSON_CreateString(data->names[d]));
+        cJSON *sec = cJSON_AddObjectToObject(j, "seconds");
+        cJSON_AddNumberToObject(sec, "forward", t_fwd);
+        cJSON_AddNumberToObject(sec, "accumulate", t_acc);
+        cJSON_AddNumberToObject(sec, "lens", t_lens);
+        cJSON_AddNumberToObject(sec, "kprime_forwards", t_kp);
+        cJSON_AddNumberToObject(sec, "total", ml_now() - t0);
+        cJSON_AddNumberToObject(j, "lens_tokens", (double)a.lens.n);
+        cJSON_AddNumberToObject(j, "kprime_tokens", (double)a.topk.kp_done);
+        rc = an_write_json(o->out_dir, "analyze.json", j);
+        cJSON_Delete(j);
+    }
+    routing_free(&a.routing), specialise_free(&a.spec), topk_free(&a.topk), lens_free(&a.lens);
+    ml_free(in), ml_free(tg), ml_free(dom), ml_free(cls), ml_free(cls_tab);
+    return rc;
+}

@@ -1,0 +1,37 @@
+/* The analysis driver: streams a text set through the model in batches (one forward each) and feeds
+ * every selected analysis from that batch's saved activations (docs/analysis.md). */
+#pragma once
+#include "data/shard.h"
+#include "data/tokenizer.h"
+#include "model/lm.h"
+
+enum { AN_ROUTING = 1, AN_SPECIALISE = 2, AN_TOPK = 4, AN_LENS = 8, AN_ALL = 15 };
+/* "routing,lens,..." → mask; -1 + ml_error on an unknown name. */
+int analyze_parse_only(const char *list, unsigned *mask);
+
+/* Sources of tokens: source s contributes global domain ids base[s] + its shard's domain id. */
+typedef struct {
+    int n_src;
+    TokenShard **src;
+    int *base;
+    int D;              /* global domains */
+    const char **names; /* [D] */
+} AnalyzeData;
+
+typedef struct {
+    const char *out_dir;
+    unsigned only;     /* AN_* mask */
+    int batch;         /* windows per forward */
+    int seq;           /* window length (≤ seq_len; 0: seq_len) */
+    long max_tokens;   /* total input tokens analysed (spread evenly over each source) */
+    long lens_tokens;  /* logit-lens token subsample */
+    long kp_tokens;    /* tokens scored with k' = 1..k (2k extra forwards per batch) */
+    long trace_tokens; /* routing trace / shuffle-baseline tokens kept in memory */
+    uint64_t seed;
+    int quiet;
+} AnalyzeOptions;
+void analyze_default_options(AnalyzeOptions *o);
+
+/* Runs the analyses and writes their files into o->out_dir (created), plus analyze.json (what ran,
+ * tokens, seconds per phase). tok gives token classes and lens token texts. */
+int analyze_lm(LmModel *m, const Tokenizer *tok, const AnalyzeData *data, const AnalyzeOptions *o);

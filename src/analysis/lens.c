@@ -1,0 +1,218 @@
+/* Per-expert logit lens (docs/analysis.md §2): for MoE layer l, token t and each selected expert i,
+ * decode h = r + g_i·o_i (r: residual entering the FFN block, o_i: the expert's unweighted output,
+ * g_i its combine weight) through the final norm and the unembedding, and compare with the model's
+ * final next-token distribution. Restricted to a token subsample: each decode is a V×C product. */
+#include "analysis/analysis.h"
+#include "analysis/stats.h"
+#include "core/fileio.h"
+#include "core/mem.h"
+#include "nn/linear.h"
+#include "nn/norm.h"
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LENS_CHUNK 256 /* rows decoded per GEMM: bounds the [rows, V] scratch */
+#define LENS_TOP 5
+
+void lens_init(LensAcc *z, const LmModel *m, long lens_tokens, long total_tokens) {
+    memset(z, 0, sizeof *z);
+    z->L = an_moe_layers(m, z->layers);
+    z->V = m->cfg.vocab_size, z->cap = lens_tokens;
+    if (z->L) {
+        const MoeConfig *f = &m->layer_ffn[z->layers[0]];
+        z->EZ = f->n_experts + f->n_zero, z->k = f->top_k;
+    }
+    z->stride = lens_tokens > 0 && total_tokens > lens_tokens ? total_tokens / lens_tokens : 1;
+    long LE = (long)z->L * z->EZ + 1;
+    z->kl = ml_alloc(sizeof(double) * LE), z->p_pred = ml_alloc(sizeof(double) * LE);
+    z->agree = ml_alloc(sizeof(double) * LE), z->cnt = ml_alloc(sizeof(double) * LE);
+    z->top1_hist = ml_alloc(sizeof(int32_t) * LE * z->V);
+    z->scratch_h = ml_alloc_floats((long)LENS_CHUNK * m->cfg.d_model);
+    z->scratch_n = ml_alloc_floats((long)LENS_CHUNK * m->cfg.d_model);
+    z->scratch_logits = ml_alloc_floats((long)LENS_CHUNK * z->V);
+}
+
+static void rows_printf(LensAcc *z, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void rows_printf(LensAcc *z, const char *fmt, ...) {
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(z->rows + z->rows_len, z->rows_cap - z->rows_len, fmt, ap);
+        va_end(ap);
+        if (z->rows && (size_t)n < z->rows_cap - z->rows_len) {
+            z->rows_len += n;
+            return;
+        }
+        z->rows_cap = z->rows_cap * 2 + 4096 + n;
+        z->rows = realloc(z->rows, z->rows_cap);
+    }
+}
+
+static int argmax(const float *p, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (p[i] > p[b]) b = i;
+    return b;
+}
+
+typedef struct {
+    int n, l, j; /* token row in the batch, MoE layer index, slot */
+} LensRow;
+
+static void decode_chunk(LensAcc *z, const AnBatch *b, const LensRow *rows, int nr) {
+    LmModel *m = b->m;
+    int C = m->cfg.d_model, V = z->V;
+    for (int r = 0; r < nr; r++) {
+        const LayerActs *la = &m->acts[z->layers[rows[r].l]];
+        long s = (long)rows[r].n * la->moe.k + rows[r].j;
+        const float *res = la->resid_mid + (long)rows[r].n * C, *o = la->moe.expert_out + s * C;
+        float w = la->moe.topk_w[s], *h = z->scratch_h + (long)r * C;
+        for (int c = 0; c < C; c++) h[c] = res[c] + w * o[c];
+    }
+    float *mean = ml_alloc_floats(nr), *rstd = ml_alloc_floats(nr);
+    if (m->cfg.block == BLOCK_GPT2)
+        layernorm_forward(z->scratch_n, mean, rstd, z->scratch_h, m->params.lnf_w, m->params.lnf_b,
+                          nr, C, m->cfg.norm_eps);
+    else
+        rmsnorm_forward(z->scratch_n, rstd, z->scratch_h, m->params.lnf_w, nr, C, m->cfg.norm_eps);
+    ml_free(mean), ml_free(rstd);
+    linear_forward(z->scratch_logits, z->scratch_n, m->params.lm_head, NULL, nr, C, V);
+    for (int r = 0; r < nr; r++) {
+        float *lg = z->scratch_logits + (long)r * V, mx = lg[argmax(lg, V)];
+        double s = 0;
+        for (int v = 0; v < V; v++) s += (lg[v] = expf(lg[v] - mx));
+        for (int v = 0; v < V; v++) lg[v] = (float)(lg[v] / s);
+        const float *pf = m->logits + (long)rows[r].n * V; /* final probabilities */
+        int pred = argmax(pf, V), l = rows[r].l;
+        const MoeActs *a = &m->acts[z->layers[l]].moe;
+        long s_idx = (long)rows[r].n * a->k + rows[r].j;
+        int e = a->topk_idx[s_idx];
+        double kl = stat_kl(pf, lg, V);
+        int top[LENS_TOP];
+        for (int t = 0; t < LENS_TOP; t++) { /* top tokens by repeated argmax (V is small) */
+            int bi = -1;
+            for (int v = 0; v < V; v++) {
+                int taken = 0;
+                for (int u = 0; u < t; u++) taken |= top[u] == v;
+                if (!taken && (bi < 0 || lg[v] > lg[bi])) bi = v;
+            }
+            top[t] = bi;
+        }
+        long le = (long)l * z->EZ + e;
+        z->kl[le] += kl, z->p_pred[le] += lg[pred], z->agree[le] += top[0] == pred, z->cnt[le] += 1;
+        z->top1_hist[le * V + top[0]]++;
+        rows_printf(z, "%ld,%d,%d,%d,%d,%.6f,%d,%d,%.6g,%.6g", b->offset + rows[r].n,
+                    b->domains[rows[r].n], z->layers[l], rows[r].j, e, a->topk_w[s_idx], pred,
+                    b->tokens[rows[r].n], lg[pred], kl);
+        for (int t = 0; t < LENS_TOP; t++) rows_printf(z, ",%d", top[t]);
+        rows_printf(z, "\n");
+    }
+}
+
+void lens_accumulate(LensAcc *z, const AnBatch *b) {
+    LensRow rows[LENS_CHUNK];
+    int nr = 0;
+    for (int n = 0; n < b->N && z->n < z->cap; n++) {
+        if ((b->offset + n) % z->stride) continue;
+        z->n++;
+        for (int l = 0; l < z->L; l++)
+            for (int j = 0; j < b->m->acts[z->layers[l]].moe.k; j++) {
+                rows[nr++] = (LensRow){n, l, j};
+                if (nr == LENS_CHUNK) decode_chunk(z, b, rows, nr), nr = 0;
+            }
+    }
+    if (nr) decode_chunk(z, b, rows, nr);
+}
+
+/* A token's text for CSV/JSON: bytes with control characters escaped. */
+static void token_text(const Tokenizer *tok, int id, char *out, size_t cap) {
+    size_t len, o = 0;
+    const char *s = tokenizer_token_bytes(tok, id, &len);
+    for (size_t i = 0; i < len && o + 5 < cap; i++) {
+        unsigned char c = s[i];
+        if (c < 32 || c == '"' || c == ',' || c == '\\')
+            o += snprintf(out + o, cap - o, "\\x%02x", c);
+        else
+            out[o++] = c;
+    }
+    out[o] = 0;
+}
+
+int lens_write(const LensAcc *z, const char *dir, const Tokenizer *tok) {
+    char *path = ml_path_join(dir, "lens_tokens.csv");
+    AtomicFile af;
+    int rc = afile_open(&af, path);
+    ml_free(path);
+    if (rc) return -1;
+    afile_printf(&af, "pos,domain,layer,slot,expert,weight,final_pred,input_token,p_final_pred,kl");
+    for (int t = 0; t < LENS_TOP; t++) afile_printf(&af, ",top%d", t + 1);
+    afile_printf(&af, "\n");
+    if (z->rows_len) afile_write(&af, z->rows, z->rows_len);
+    if (afile_commit(&af)) return -1;
+    path = ml_path_join(dir, "lens_experts.csv");
+    rc = afile_open(&af, path);
+    ml_free(path);
+    if (rc) return -1;
+    cJSON *j = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(j, "experts");
+    cJSON_AddNumberToObject(j, "tokens", (double)z->n);
+    cJSON_AddNumberToObject(j, "stride", (double)z->stride);
+    afile_printf(&af, "layer,expert,decodes,mean_kl,mean_p_final_pred,agree_final,top_tokens\n");
+    double *klm = ml_alloc(sizeof(double) * ((long)z->L * z->EZ + 1));
+    for (int l = 0; l < z->L; l++)
+        for (int e = 0; e < z->EZ; e++) {
+            long le = (long)l * z->EZ + e;
+            double n = z->cnt[le];
+            klm[le] = n > 0 ? z->kl[le] / n : NAN;
+            if (n <= 0) continue;
+            cJSON *o = cJSON_CreateObject(), *tt = cJSON_CreateArray();
+            cJSON_AddNumberToObject(o, "layer", z->layers[l]);
+            cJSON_AddNumberToObject(o, "expert", e);
+            cJSON_AddNumberToObject(o, "decodes", n);
+            cJSON_AddNumberToObject(o, "mean_kl", z->kl[le] / n);
+            cJSON_AddNumberToObject(o, "mean_p_final_pred", z->p_pred[le] / n);
+            cJSON_AddNumberToObject(o, "agree_final", z->agree[le] / n);
+            afile_printf(&af, "%d,%d,%.0f,%.6f,%.6f,%.6f,", z->layers[l], e, n, z->kl[le] / n,
+                         z->p_pred[le] / n, z->agree[le] / n);
+            const int32_t *h = z->top1_hist + le * z->V;
+            int used[LENS_TOP];
+            for (int t = 0; t < LENS_TOP;
+                 t++) { /* most frequent lens top-1 tokens of this expert */
+                int bi = -1;
+                for (int v = 0; v < z->V; v++) {
+                    int taken = 0;
+                    for (int u = 0; u < t; u++) taken |= used[u] == v;
+                    if (!taken && h[v] > 0 && (bi < 0 || h[v] > h[bi])) bi = v;
+                }
+                used[t] = bi;
+                if (bi < 0) break;
+                char txt[96];
+                token_text(tok, bi, txt, sizeof txt);
+                cJSON *x = cJSON_CreateObject();
+                cJSON_AddNumberToObject(x, "id", bi);
+                cJSON_AddStringToObject(x, "text", txt);
+                cJSON_AddNumberToObject(x, "count", h[bi]);
+                cJSON_AddItemToArray(tt, x);
+                afile_printf(&af, "%s%d:%s", t ? " " : "", bi, txt);
+            }
+            afile_printf(&af, "\n");
+            cJSON_AddItemToObject(o, "top_tokens", tt);
+            cJSON_AddItemToArray(arr, o);
+        }
+    rc = afile_commit(&af);
+    int64_t shape[2] = {z->L, z->EZ};
+    if (!rc) rc = an_write_npy(dir, "lens_kl.npy", "<f8", shape, 2, klm);
+    if (!rc) rc = an_write_json(dir, "lens.json", j);
+    ml_free(klm);
+    cJSON_Delete(j);
+    return rc;
+}
+
+void lens_free(LensAcc *z) {
+    ml_free(z->kl), ml_free(z->p_pred), ml_free(z->agree), ml_free(z->cnt), ml_free(z->top1_hist);
+    ml_free(z->scratch_h), ml_free(z->scratch_n), ml_free(z->scratch_logits);
+    free(z->rows);
+    memset(z, 0, sizeof *z);
+}

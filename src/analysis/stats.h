@@ -1,0 +1,37 @@
+/* Statistics shared by the analyses (formulas: docs/analysis.md). Every routine works in double
+ * and guards empty inputs (returns 0 or NaN as documented per function). */
+#pragma once
+#include <stdint.h>
+
+/* Shannon entropy (nats) of counts c[0..n) normalised to a distribution; 0 for an all-zero vector.
+ */
+double stat_entropy(const double *c, int n);
+/* Fewest entries whose sum reaches half of the total (largest first); 0 for an all-zero vector. */
+int stat_n50(const double *c, int n);
+/* Jain's fairness index (Σx)²/(n·Σx²): 1 = perfectly even, 1/n = one entry holds everything. */
+double stat_jain(const double *c, int n);
+/* Normalised mutual information of a contingency table t[rows][cols] (row-major):
+ * I(X;Y)/sqrt(H(X)·H(Y)) (0 when either entropy is 0). *mi (nats) and *hy = H(Y) if non-NULL. */
+double stat_nmi(const double *t, int rows, int cols, double *mi, double *hy);
+/* Jensen–Shannon divergence (nats, ≤ ln 2) between two distributions (normalised here). */
+double stat_js(const double *p, const double *q, int n);
+/* KL(p‖q) in nats over n entries (p, q probabilities; q floored at 1e-30). */
+double stat_kl(const float *p, const float *q, int n);
+double stat_mean(const double *x, int n);
+double stat_sd(const double *x, int n);                    /* sample sd (n−1); 0 for n < 2 */
+double stat_cosine(const float *a, const float *b, int n); /* 0 when either norm < 1e-12 */
+
+/* Regularised incomplete beta I_x(a,b) (continued fraction, Numerical Recipes' betacf). */
+double stat_betainc(double a, double b, double x);
+/* CDF of Student's t with df degrees of freedom (df may be fractional). */
+double stat_t_cdf(double t, double df);
+/* Paired / one-sample t test of the mean of d[0..n) against 0: two-sided p; *t and *df set. */
+double stat_ttest_1samp(const double *d, int n, double *t);
+/* Welch's t for mean(a) − mean(b): returns t, sets *se and *df (Welch–Satterthwaite). */
+double stat_welch(const double *a, int na, const double *b, int nb, double *se, double *df);
+/* TOST equivalence of two groups at margin delta: p = max of the two one-sided p values
+ * (equivalent at level α when p < α). *diff = mean(a) − mean(b). NaN when a group has < 2. */
+double stat_tost(const double *a, int na, const double *b, int nb, double delta, double *diff);
+/* Benjamini–Hochberg adjusted p values (q[i] for p[i]); NaN entries stay NaN and are not counted.
+ */
+void stat_bh(const double *p, double *q, int n);

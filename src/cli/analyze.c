@@ -1,0 +1,129 @@
+/* moelens analyze RUN [--data DIR] [--domain NAME=PATH ...] [--only a,b] [--out DIR] ... */
+#include "analysis/analyze.h"
+#include "cli/cli.h"
+#include "core/error.h"
+#include "core/fileio.h"
+#include "core/mem.h"
+#include "model/lm_run.h"
+#include "model/lm_train.h"
+#include <stdio.h>
+#include <string.h>
+
+static void usage(void) {
+    printf(
+        "usage: moelens analyze RUN [--data DIR | --domain NAME=PATH ...] [options]\n\n"
+        "Expert analyses of a trained language model over a text set with domains: one forward "
+        "pass\n"
+        "per batch, every analysis computed from its saved activations (docs/analysis.md).\n"
+        "Text: --data DIR (a prepared text folder; its val.tokens and domains; default: the run's\n"
+        "data folder) or one --domain NAME=PATH per plain text file (each file is one domain).\n\n"
+        "  --only A,B,...      routing, specialise, topk, lens (default all)\n"
+        "  --out DIR           output folder (default RUN/analysis)\n"
+        "  --max-tokens N      input tokens analysed, spread over each source (default 1048576)\n"
+        "  --batch B           windows per forward (default 8)\n"
+        "  --seq T             window length (default the model's seq_len)\n"
+        "  --lens-tokens N     logit-lens token subsample (default 2048)\n"
+        "  --kprime-tokens N   tokens scored with only k' = 1..k experts (2k extra forwards per\n"
+        "                      batch while under N; default 65536; 0 = off)\n"
+        "  --trace-tokens N    routing trace / shuffle-baseline tokens kept (default 1048576)\n"
+        "  --seed S            shuffled-label baseline seed (default 1234)\n"
+        "  --quiet             no progress line\n");
+}
+
+static int cmd_analyze(int argc, char **argv) {
+    if (cli_wants_help(argc, argv) || argc < 2) {
+        usage();
+        return argc < 2 ? 1 : 0;
+    }
+    const char *cmd = "analyze", *run = NULL, *data = NULL, *out = NULL;
+    const char *dom_arg[64];
+    int n_dom = 0;
+    AnalyzeOptions o;
+    analyze_default_options(&o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--data"))
+            data = cli_value(cmd, argc, argv, &i);
+        else if (!strcmp(a, "--domain")) {
+            if (n_dom == 64) ml_fatal("analyze: at most 64 --domain options");
+            dom_arg[n_dom++] = cli_value(cmd, argc, argv, &i);
+        } else if (!strcmp(a, "--only")) {
+            if (analyze_parse_only(cli_value(cmd, argc, argv, &i), &o.only))
+                ml_fatal("%s", ml_errmsg());
+        } else if (!strcmp(a, "--out"))
+            out = cli_value(cmd, argc, argv, &i);
+        else if (!strcmp(a, "--max-tokens"))
+            o.max_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(a, "--batch"))
+            o.batch = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(a, "--seq"))
+            o.seq = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(a, "--lens-tokens"))
+            o.lens_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(a, "--kprime-tokens"))
+            o.kp_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(a, "--trace-tokens"))
+            o.trace_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(a, "--seed"))
+            o.seed = (uint64_t)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(a, "--quiet"))
+            o.quiet = 1;
+        else if (a[0] == '-')
+            cli_unknown_option(cmd, a);
+        else if (!run)
+            run = a;
+        else
+            ml_fatal("analyze: unexpected argument '%s'", a);
+    }
+    if (!run) ml_fatal("analyze: RUN is required");
+    if (o.batch <= 0 || o.max_tokens <= 0 || o.lens_tokens < 0 || o.kp_tokens < 0 ||
+        o.trace_tokens < 0)
+        ml_fatal("analyze: --batch and --max-tokens must be positive, token counts non-negative");
+    if (data && n_dom) ml_fatal("analyze: give --data or --domain, not both");
+    LmModel m;
+    Tokenizer *tok = NULL;
+    if (lm_run_open(run, &m, &tok)) ml_fatal("%s", ml_errmsg());
+    AnalyzeData d = {0};
+    TokenShard *src[64];
+    int base[64];
+    const char *names[LM_MAX_DOMAINS];
+    char *dir = NULL, *name_copy[64] = {0};
+    d.src = src, d.base = base, d.names = names;
+    if (n_dom) {
+        for (int i = 0; i < n_dom; i++) {
+            const char *eq = strchr(dom_arg[i], '=');
+            if (!eq || eq == dom_arg[i] || !eq[1])
+                ml_fatal("analyze: --domain expects NAME=PATH, got '%s'", dom_arg[i]);
+            name_copy[i] = ml_strdup(dom_arg[i]);
+            name_copy[i][eq - dom_arg[i]] = 0;
+            if (shard_from_text_file(&src[i], tok, eq + 1, name_copy[i]))
+                ml_fatal("%s", ml_errmsg());
+            base[i] = i, names[i] = name_copy[i];
+        }
+        d.n_src = d.D = n_dom;
+    } else {
+        dir = data ? ml_strdup(data) : lm_run_data_dir(run);
+        if (!dir)
+            ml_fatal("analyze: %s does not record its data folder: give --data DIR or --domain "
+                     "NAME=PATH",
+                     run);
+        char *p = ml_path_join(dir, "val.tokens");
+        if (shard_open(&src[0], p)) ml_fatal("%s", ml_errmsg());
+        ml_free(p);
+        d.n_src = 1, base[0] = 0, d.D = shard_num_domains(src[0]);
+        if (d.D > LM_MAX_DOMAINS) ml_fatal("analyze: more than %d domains", LM_MAX_DOMAINS);
+        for (int i = 0; i < d.D; i++) names[i] = shard_domain_name(src[0], i);
+    }
+    char *out_dir = out ? ml_strdup(out) : ml_path_join(run, "analysis");
+    o.out_dir = out_dir;
+    if (analyze_lm(&m, tok, &d, &o)) ml_fatal("analyze: %s", ml_errmsg());
+    if (!o.quiet) fprintf(stderr, "analyze: wrote %s\n", out_dir);
+    for (int i = 0; i < d.n_src; i++) shard_close(src[i]);
+    for (int i = 0; i < n_dom; i++) ml_free(name_copy[i]);
+    ml_free(dir), ml_free(out_dir);
+    tokenizer_free(tok);
+    lm_free(&m);
+    return 0;
+}
+COMMAND("analyze", cmd_analyze,
+        "expert analyses of a trained LM: routing, lens, top-1 vs ensemble, specialisation")

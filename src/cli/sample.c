@@ -1,0 +1,53 @@
+/* moelens sample RUN --prompt TEXT */
+#include "cli/cli.h"
+#include "core/error.h"
+#include "core/mem.h"
+#include "model/lm_run.h"
+#include <stdio.h>
+#include <string.h>
+
+static int cmd_sample(int argc, char **argv) {
+    if (cli_wants_help(argc, argv) || argc < 2) {
+        printf("usage: moelens sample RUN --prompt TEXT [--tokens N] [--temperature T] [--top-k K] [--seed S]\n\n"
+               "Continues TEXT with N sampled tokens (default 64, temperature 0.8, top-k 40; T 0 = greedy).\n");
+        return argc < 2 ? 1 : 0;
+    }
+    const char *cmd = "sample", *run = NULL, *prompt = NULL;
+    int n_new = 64, top_k = 40;
+    float temp = 0.8f;
+    long seed = 1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--prompt")) prompt = cli_value(cmd, argc, argv, &i);
+        else if (!strcmp(argv[i], "--tokens")) n_new = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(argv[i], "--temperature")) temp = (float)cli_double(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(argv[i], "--top-k")) top_k = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(argv[i], "--seed")) seed = cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+        else if (argv[i][0] == '-') cli_unknown_option(cmd, argv[i]);
+        else if (!run) run = argv[i];
+        else ml_fatal("sample: unexpected argument '%s'", argv[i]);
+    }
+    if (!run || !prompt) ml_fatal("sample: RUN and --prompt TEXT are required");
+    if (n_new < 0 || top_k < 0 || temp < 0) ml_fatal("sample: --tokens, --top-k and --temperature must be >= 0");
+    LmModel m;
+    Tokenizer *tok;
+    if (lm_run_open(run, &m, &tok)) ml_fatal("%s", ml_errmsg());
+    int32_t *ids;
+    long n;
+    if (tokenizer_encode(tok, prompt, strlen(prompt), &ids, &n)) ml_fatal("%s", ml_errmsg());
+    if (n == 0) ml_fatal("sample: the prompt is empty");
+    int32_t *all = ml_alloc(sizeof(int32_t) * (n + n_new));
+    memcpy(all, ids, sizeof(int32_t) * n);
+    Rng rng;
+    rng_seed(&rng, (uint64_t)seed);
+    long total = lm_generate(&m, all, n, n_new, temp, top_k, &rng);
+    char *text;
+    size_t len;
+    if (tokenizer_decode(tok, all, total, &text, &len)) ml_fatal("%s", ml_errmsg());
+    fwrite(text, 1, len, stdout);
+    putchar('\n');
+    ml_free(text), ml_free(all), ml_free(ids);
+    tokenizer_free(tok);
+    lm_free(&m);
+    return 0;
+}
+COMMAND("sample", cmd_sample, "continue a prompt with a trained language model")

@@ -1,0 +1,260 @@
+/* moelens sweep --grid FILE: trains every (axes combination × seed) into SWEEP/<arm>-seed<s>/,
+ * resumable, then `compare` over all runs (when built) and `report SWEEP` (docs/demo.md). */
+#include "cli/cli.h"
+#include "cli/selfexec.h"
+#include "core/error.h"
+#include "core/fileio.h"
+#include "core/mem.h"
+#include "report/metrics.h"
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_AXES 8
+#define MAX_VALUES 16
+
+typedef struct {
+    char key[64];
+    int n;
+    char val[MAX_VALUES][64];
+} Axis;
+
+typedef struct {
+    char preset[32], data[1024], out[1024];
+    char sets[64][128];
+    int n_sets;
+    Axis axes[MAX_AXES];
+    int n_axes;
+    long seeds[64];
+    int n_seeds;
+} Grid;
+
+/* A JSON scalar as the text `--set` takes. */
+static int scalar_text(const cJSON *v, char *buf, size_t n) {
+    if (cJSON_IsString(v))
+        snprintf(buf, n, "%s", v->valuestring);
+    else if (cJSON_IsNumber(v))
+        snprintf(buf, n, "%.17g", v->valuedouble);
+    else if (cJSON_IsBool(v))
+        snprintf(buf, n, "%d", cJSON_IsTrue(v));
+    else
+        return -1;
+    return 0;
+}
+
+static int grid_load(const char *path, Grid *g) {
+    memset(g, 0, sizeof *g);
+    snprintf(g->preset, sizeof g->preset, "tiny");
+    snprintf(g->data, sizeof g->data, "data/text");
+    char *buf;
+    size_t len;
+    if (ml_read_file(path, &buf, &len)) return -1;
+    cJSON *j = cJSON_Parse(buf);
+    ml_free(buf);
+    if (!cJSON_IsObject(j))
+        return cJSON_Delete(j), ml_error("%s: expected a JSON object (docs/demo.md)", path);
+    int rc = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, j) {
+        const char *k = e->string;
+        if (!strcmp(k, "preset") && cJSON_IsString(e))
+            snprintf(g->preset, sizeof g->preset, "%s", e->valuestring);
+        else if (!strcmp(k, "data") && cJSON_IsString(e))
+            snprintf(g->data, sizeof g->data, "%s", e->valuestring);
+        else if (!strcmp(k, "out") && cJSON_IsString(e))
+            snprintf(g->out, sizeof g->out, "%s", e->valuestring);
+        else if (!strcmp(k, "set") && cJSON_IsObject(e)) {
+            const cJSON *s;
+            cJSON_ArrayForEach(s, e) {
+                char v[64];
+                if (g->n_sets == 64 || scalar_text(s, v, sizeof v)) {
+                    rc = ml_error("%s: set.%s: expected a string or number", path, s->string);
+                    break;
+                }
+                snprintf(g->sets[g->n_sets++], 128, "%s=%s", s->string, v);
+            }
+        } else if (!strcmp(k, "axes") && cJSON_IsObject(e)) {
+            const cJSON *a;
+            cJSON_ArrayForEach(a, e) {
+                int n = cJSON_GetArraySize(a);
+                if (g->n_axes == MAX_AXES || !cJSON_IsArray(a) || n < 1 || n > MAX_VALUES) {
+                    rc = ml_error("%s: axes.%s: expected a list of 1..%d values", path, a->string,
+                                  MAX_VALUES);
+                    break;
+                }
+                Axis *ax = &g->axes[g->n_axes++];
+                snprintf(ax->key, sizeof ax->key, "%s", a->string);
+                for (int i = 0; i < n && !rc; i++)
+                    if (scalar_text(cJSON_GetArrayItem(a, i), ax->val[i], sizeof ax->val[i]))
+                        rc = ml_error("%s: axes.%s[%d]: expected a string or number", path,
+                                      a->string, i);
+                ax->n = n;
+            }
+        } else if (!strcmp(k, "seeds") && cJSON_IsArray(e)) {
+            const cJSON *s;
+            cJSON_ArrayForEach(s, e) {
+                if (!cJSON_IsNumber(s) || s->valuedouble < 0 || g->n_seeds == 64) {
+                    rc = ml_error("%s: seeds: expected up to 64 non-negative integers", path);
+                    break;
+                }
+                g->seeds[g->n_seeds++] = (long)s->valuedouble;
+            }
+        } else
+            rc = ml_error(
+                "%s: unknown or mistyped key '%s' (expected preset, data, out, set, axes, seeds)",
+                path, k);
+        if (rc) break;
+    }
+    cJSON_Delete(j);
+    if (!rc && !g->n_seeds) g->seeds[g->n_seeds++] = 1;
+    return rc;
+}
+
+/* Arm name of combination c: "key-value_key-value" ("base" without axes), safe as a folder name. */
+static void arm_name(const Grid *g, const int *idx, char *buf, size_t n) {
+    size_t o = 0;
+    buf[0] = 0;
+    for (int a = 0; a < g->n_axes && o < n; a++)
+        o += snprintf(buf + o, n - o, "%s%s-%s", a ? "_" : "", g->axes[a].key,
+                      g->axes[a].val[idx[a]]);
+    if (!g->n_axes) snprintf(buf, n, "base");
+    for (char *c = buf; *c; c++)
+        if (*c == '/' || *c == ' ') *c = '_';
+}
+
+/* Finished: model.safetensors written and metrics reach the configured step count. */
+static int run_finished(const char *dir) {
+    char *model = ml_path_join(dir, "model.safetensors"), *cfgp = ml_path_join(dir, "config.json"),
+         *mp = ml_path_join(dir, "metrics.jsonl"), *buf = NULL;
+    int done = 0;
+    size_t len;
+    if (ml_file_exists(model) && !ml_read_file(cfgp, &buf, &len)) {
+        cJSON *c = cJSON_Parse(buf);
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(c, "steps");
+        Metrics m;
+        if (cJSON_IsNumber(st) && !metrics_load(mp, &m)) {
+            double last = -1;
+            for (int i = 0; i < m.n; i++)
+                if (isfinite(m.step[i]) && m.step[i] > last) last = m.step[i];
+            for (int i = 0; i < m.n_val; i++)
+                if (isfinite(m.val_step[i]) && m.val_step[i] > last) last = m.val_step[i];
+            done = last >= st->valuedouble;
+            metrics_free(&m);
+        }
+        cJSON_Delete(c);
+    }
+    ml_free(buf), ml_free(model), ml_free(cfgp), ml_free(mp);
+    return done;
+}
+
+static int train_one(const Grid *g, const int *idx, long seed, const char *dir) {
+    char *ck = ml_path_join(dir, "checkpoint.safetensors");
+    int resume = ml_file_exists(ck);
+    ml_free(ck);
+    const char *a[160];
+    char kv[MAX_AXES + 1][160];
+    int n = 0;
+    a[n++] = "train", a[n++] = "lm", a[n++] = "--out", a[n++] = dir, a[n++] = "--data",
+    a[n++] = g->data;
+    if (resume)
+        a[n++] = "--resume";
+    else {
+        a[n++] = "--preset", a[n++] = g->preset;
+        for (int i = 0; i < g->n_sets; i++) a[n++] = "--set", a[n++] = g->sets[i];
+        for (int x = 0; x < g->n_axes; x++) {
+            snprintf(kv[x], sizeof kv[x], "%s=%s", g->axes[x].key, g->axes[x].val[idx[x]]);
+            a[n++] = "--set", a[n++] = kv[x];
+        }
+        snprintf(kv[MAX_AXES], sizeof kv[MAX_AXES], "seed=%ld", seed);
+        a[n++] = "--set", a[n++] = kv[MAX_AXES];
+    }
+    a[n] = NULL;
+    if (resume) fprintf(stderr, "sweep: resuming %s from its checkpoint\n", dir);
+    return self_run(a, NULL);
+}
+
+static int cmd_sweep(int argc, char **argv) {
+    if (cli_wants_help(argc, argv)) {
+        printf(
+            "usage: moelens sweep --grid FILE.json [--out SWEEP] [--dry-run]\n\n"
+            "Trains every combination of the grid's axes for every seed into SWEEP/<arm>-seed<s>/\n"
+            "(moelens train lm), then compares the arms (moelens compare, TOST) and writes\n"
+            "SWEEP/report.html. Resumable: finished runs are skipped, a run with a checkpoint\n"
+            "continues with --resume. Grid (docs/demo.md):\n"
+            "  {\"preset\": \"tiny\", \"data\": \"data/text\", \"out\": \"runs/sweep\",\n"
+            "   \"set\": {\"steps\": 300}, \"axes\": {\"router\": [\"learned\", \"hash\"], "
+            "\"top_k\": [1, 2]},\n"
+            "   \"seeds\": [1, 2, 3]}\n"
+            "--dry-run lists the runs and their state without training.\n");
+        return 0;
+    }
+    const char *grid_path = NULL, *out = NULL;
+    int dry = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--grid"))
+            grid_path = cli_value("sweep", argc, argv, &i);
+        else if (!strcmp(argv[i], "--out"))
+            out = cli_value("sweep", argc, argv, &i);
+        else if (!strcmp(argv[i], "--dry-run"))
+            dry = 1;
+        else
+            cli_unknown_option("sweep", argv[i]);
+    }
+    if (!grid_path) ml_fatal("sweep: --grid FILE.json is required");
+    Grid g;
+    if (grid_load(grid_path, &g)) ml_fatal("%s", ml_errmsg());
+    if (!out) out = g.out[0] ? g.out : "runs/sweep";
+    if (!dry && ml_mkdir_p(out)) ml_fatal("%s", ml_errmsg());
+    int combos = 1;
+    for (int a = 0; a < g.n_axes; a++) combos *= g.axes[a].n;
+    int total = combos * g.n_seeds, k = 0, trained = 0, skipped = 0;
+    char **dirs = ml_alloc(sizeof(char *) * total);
+    for (int c = 0; c < combos; c++) {
+        int idx[MAX_AXES], r = c;
+        for (int a = g.n_axes - 1; a >= 0; a--) idx[a] = r % g.axes[a].n, r /= g.axes[a].n;
+        char arm[512], name[600];
+        arm_name(&g, idx, arm, sizeof arm);
+        for (int s = 0; s < g.n_seeds; s++, k++) {
+            snprintf(name, sizeof name, "%s-seed%ld", arm, g.seeds[s]);
+            dirs[k] = ml_path_join(out, name);
+            int done = run_finished(dirs[k]);
+            fprintf(stderr, "sweep [%d/%d] %s%s\n", k + 1, total, name,
+                    done  ? ": finished, skipped"
+                    : dry ? ": to train"
+                          : "");
+            if (done || dry) {
+                skipped += done;
+                continue;
+            }
+            int rc = train_one(&g, idx, g.seeds[s], dirs[k]);
+            if (rc)
+                ml_fatal("sweep: training %s failed (exit %d); rerun the sweep to resume", dirs[k],
+                         rc);
+            trained++;
+        }
+    }
+    if (!dry) {
+        const char *has[] = {"compare", NULL};
+        if (self_has(has)) {
+            char *cj = ml_path_join(out, "compare.json");
+            const char **a = ml_alloc(sizeof(char *) * (total + 4));
+            int n = 0;
+            a[n++] = "compare";
+            for (int i = 0; i < total; i++) a[n++] = dirs[i];
+            a[n++] = "--out", a[n++] = cj, a[n] = NULL;
+            char *table = ml_path_join(out, "compare.txt");
+            if (self_run(a, table))
+                ml_warn("sweep: compare failed; the report shows the runs only");
+            ml_free(a), ml_free(cj), ml_free(table);
+        } else
+            fprintf(stderr, "sweep: note: this build has no 'compare' command; skipped\n");
+        const char *rep[] = {"report", out, NULL};
+        if (self_run(rep, NULL)) ml_fatal("sweep: report failed");
+    }
+    fprintf(stderr, "sweep: %d runs: %d trained, %d already finished\n", total, trained, skipped);
+    for (int i = 0; i < total; i++) ml_free(dirs[i]);
+    ml_free(dirs);
+    return 0;
+}
+COMMAND("sweep", cmd_sweep, "train a grid of runs (design choices x seeds), compare, report")

@@ -1,0 +1,378 @@
+#include "model/lm.h"
+#include "core/error.h"
+#include "core/mem.h"
+#include "nn/act.h"
+#include "nn/attention.h"
+#include "nn/embed.h"
+#include "nn/linear.h"
+#include "nn/loss.h"
+#include "nn/norm.h"
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define HD(c) ((c)->d_model / (c)->n_head)
+
+/* Each layer's FFN: the MoE template, or a dense FFN (router dense, E = 1, k = 1). */
+static MoeConfig layer_ffn_config(const LmConfig *c, int l) {
+    MoeConfig f = c->moe;
+    f.d_model = c->d_model;
+    if (!lm_layer_is_moe(c, l)) {
+        f.router = ROUTER_DENSE;
+        f.n_experts = 1, f.n_zero = 0, f.top_k = 1, f.n_shared = 0;
+        f.hidden = c->dense_hidden;
+        f.score = SCORE_SOFTMAX_TOPK, f.level = ROUTE_TOKEN, f.capacity_factor = 0;
+        f.aux_lb_coef = f.aux_z_coef = 0;
+        f.weight_scale = 1.0f;
+    }
+    return f;
+}
+
+static float *take(float **cur, long n) {
+    float *p = *cur;
+    *cur += n;
+    return p;
+}
+
+/* Lays out every tensor over one block (params and grads share the layout); returns the count. */
+static long point_params(LmParams *p, float *base, const LmModel *m) {
+    const LmConfig *c = &m->cfg;
+    int C = c->d_model, V = c->vocab_size, hd = HD(c), qd = c->n_head * hd, kvd = c->n_kv_head * hd;
+    int gpt2 = c->block == BLOCK_GPT2;
+    float *cur = base, *nul = NULL;
+    float **cp = base ? &cur : &nul;
+    long total = 0;
+#define TAKE(n) (total += (n), base ? take(cp, (n)) : NULL)
+    p->wte = TAKE((long)V * C);
+    p->wpe = gpt2 ? TAKE((long)c->seq_len * C) : NULL;
+    for (int l = 0; l < c->n_layer; l++) {
+        LayerParams *L = &p->layers[l];
+        L->ln1_w = TAKE(C);
+        L->ln1_b = gpt2 ? TAKE(C) : NULL;
+        L->wq = TAKE((long)qd * C);
+        L->wk = TAKE((long)kvd * C);
+        L->wv = TAKE((long)kvd * C);
+        L->bq = gpt2 ? TAKE(qd) : NULL;
+        L->bk = gpt2 ? TAKE(kvd) : NULL;
+        L->bv = gpt2 ? TAKE(kvd) : NULL;
+        L->q_norm = c->qk_norm ? TAKE(hd) : NULL;
+        L->k_norm = c->qk_norm ? TAKE(hd) : NULL;
+        L->wo = TAKE((long)C * qd);
+        L->bo = gpt2 ? TAKE(C) : NULL;
+        L->ln2_w = TAKE(C);
+        L->ln2_b = gpt2 ? TAKE(C) : NULL;
+        long nf = moe_num_params(&m->layer_ffn[l]);
+        float *ffn = TAKE(nf);
+        if (base) moe_point_params(&L->ffn, ffn, &m->layer_ffn[l]);
+    }
+    p->lnf_w = TAKE(C);
+    p->lnf_b = gpt2 ? TAKE(C) : NULL;
+    p->lm_head = c->tied ? p->wte : TAKE((long)V * C);
+#undef TAKE
+    return total;
+}
+
+static int list_tensors(ParamTensor *t, const LmParams *p, const LmModel *m) {
+    const LmConfig *c = &m->cfg;
+    int C = c->d_model, V = c->vocab_size, hd = HD(c), qd = c->n_head * hd, kvd = c->n_kv_head * hd;
+    int n = 0;
+    char pre[64];
+    n = param_tensor(t, n, "", "wte", p->wte, 0, 0, 2, V, C, 0, 0);
+    if (p->wpe) n = param_tensor(t, n, "", "wpe", p->wpe, 0, 0, 2, c->seq_len, C, 0, 0);
+    for (int l = 0; l < c->n_layer; l++) {
+        const LayerParams *L = &p->layers[l];
+        snprintf(pre, sizeof pre, "h.%d.", l);
+        n = param_tensor(t, n, pre, "ln1.w", L->ln1_w, 0, 0, 1, C, 0, 0, 0);
+        if (L->ln1_b) n = param_tensor(t, n, pre, "ln1.b", L->ln1_b, 0, 0, 1, C, 0, 0, 0);
+        n = param_tensor(t, n, pre, "attn.wq", L->wq, 1, 0, 2, qd, C, 0, 0);
+        n = param_tensor(t, n, pre, "attn.wk", L->wk, 1, 0, 2, kvd, C, 0, 0);
+        n = param_tensor(t, n, pre, "attn.wv", L->wv, 1, 0, 2, kvd, C, 0, 0);
+        if (L->bq) {
+            n = param_tensor(t, n, pre, "attn.bq", L->bq, 0, 0, 1, qd, 0, 0, 0);
+            n = param_tensor(t, n, pre, "attn.bk", L->bk, 0, 0, 1, kvd, 0, 0, 0);
+            n = param_tensor(t, n, pre, "attn.bv", L->bv, 0, 0, 1, kvd, 0, 0, 0);
+        }
+        if (L->q_norm) {
+            n = param_tensor(t, n, pre, "attn.q_norm", L->q_norm, 0, 0, 1, hd, 0, 0, 0);
+            n = param_tensor(t, n, pre, "attn.k_norm", L->k_norm, 0, 0, 1, hd, 0, 0, 0);
+        }
+        n = param_tensor(t, n, pre, "attn.wo", L->wo, 1, 0, 2, C, qd, 0, 0);
+        if (L->bo) n = param_tensor(t, n, pre, "attn.bo", L->bo, 0, 0, 1, C, 0, 0, 0);
+        n = param_tensor(t, n, pre, "ln2.w", L->ln2_w, 0, 0, 1, C, 0, 0, 0);
+        if (L->ln2_b) n = param_tensor(t, n, pre, "ln2.b", L->ln2_b, 0, 0, 1, C, 0, 0, 0);
+        snprintf(pre, sizeof pre, "h.%d.ffn.", l);
+        n = moe_param_tensors(t, n, pre, (MoeParams *)&L->ffn, &m->layer_ffn[l]);
+    }
+    n = param_tensor(t, n, "", "lnf.w", p->lnf_w, 0, 0, 1, C, 0, 0, 0);
+    if (p->lnf_b) n = param_tensor(t, n, "", "lnf.b", p->lnf_b, 0, 0, 1, C, 0, 0, 0);
+    if (!c->tied) n = param_tensor(t, n, "", "lm_head", p->lm_head, 1, 0, 2, V, C, 0, 0);
+    return n;
+}
+
+static void init_params(LmModel *m) {
+    const LmConfig *c = &m->cfg;
+    Rng rng;
+    rng_seed(&rng, c->seed);
+    float std = c->moe.init_std > 0 ? c->moe.init_std : 0.02f;
+    float resid_std = std / sqrtf(2.0f * c->n_layer); /* GPT-2: scale projections into the residual */
+    for (int i = 0; i < m->n_tensors; i++) {
+        ParamTensor *t = &m->tensors[i];
+        const char *name = t->name;
+        if (strstr(name, ".ffn.")) continue; /* the MoE layer initialises its own tensors */
+        if (strstr(name, "ln") || strstr(name, "_norm")) {
+            int is_bias = name[strlen(name) - 1] == 'b';
+            for (long k = 0; k < t->n; k++) t->p[k] = is_bias ? 0.0f : 1.0f;
+        } else if (t->ndim == 1) {
+            memset(t->p, 0, t->n * sizeof(float)); /* biases */
+        } else {
+            rng_fill_normal(&rng, t->p, t->n, strstr(name, "attn.wo") ? resid_std : std);
+        }
+    }
+    for (int l = 0; l < c->n_layer; l++) {
+        Rng lr;
+        rng_seed(&lr, c->seed * 1000003ULL + (uint64_t)l + 1);
+        moe_init_params(&m->params.layers[l].ffn, &m->layer_ffn[l], &lr);
+    }
+}
+
+int lm_create(LmModel *m, const LmConfig *cfg, int with_grads) {
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    const LmConfig *c = &m->cfg;
+    m->layer_ffn = ml_alloc(c->n_layer * sizeof(MoeConfig));
+    for (int l = 0; l < c->n_layer; l++) {
+        m->layer_ffn[l] = layer_ffn_config(c, l);
+        if (moe_validate(&m->layer_ffn[l])) return -1;
+    }
+    m->params.layers = ml_alloc(c->n_layer * sizeof(LayerParams));
+    m->n_params = point_params(&m->params, NULL, m);
+    m->params_mem = ml_alloc_floats(m->n_params);
+    point_params(&m->params, m->params_mem, m);
+    int max_tensors = 32 + c->n_layer * 64;
+    m->tensors = ml_alloc(max_tensors * sizeof(ParamTensor));
+    m->n_tensors = list_tensors(m->tensors, &m->params, m);
+    init_params(m);
+    if (with_grads) {
+        m->has_grads = 1;
+        m->grads_mem = ml_alloc_floats(m->n_params);
+        m->m_mem = ml_alloc_floats(m->n_params);
+        m->v_mem = ml_alloc_floats(m->n_params);
+        m->grads.layers = ml_alloc(c->n_layer * sizeof(LayerParams));
+        point_params(&m->grads, m->grads_mem, m);
+        m->grad_tensors = ml_alloc(max_tensors * sizeof(ParamTensor));
+        list_tensors(m->grad_tensors, &m->grads, m);
+    }
+    rng_seed(&m->noise_rng, c->seed + 2);
+    return 0;
+}
+
+static void free_acts(LmModel *m) {
+    if (!m->acts) return;
+    for (int l = 0; l < m->cfg.n_layer; l++) moe_acts_free(&m->acts[l].moe);
+    ml_free(m->acts);
+    ml_free(m->acts_mem);
+    m->acts = NULL;
+    m->acts_mem = NULL;
+}
+
+void lm_free(LmModel *m) {
+    free_acts(m);
+    ml_free(m->params_mem);
+    ml_free(m->grads_mem);
+    ml_free(m->m_mem);
+    ml_free(m->v_mem);
+    ml_free(m->params.layers);
+    ml_free(m->grads.layers);
+    ml_free(m->tensors);
+    ml_free(m->grad_tensors);
+    ml_free(m->layer_ffn);
+    memset(m, 0, sizeof *m);
+}
+
+/* One pass computes the size, a second hands out pointers. */
+static long layout_acts(LmModel *m, float *base, int B, int T) {
+    const LmConfig *c = &m->cfg;
+    long N = (long)B * T, C = c->d_model, hd = HD(c), qd = c->n_head * hd, kvd = c->n_kv_head * hd;
+    float *cur = base, *nul = NULL;
+    float **cp = base ? &cur : &nul;
+    long total = 0;
+#define TAKE(n) (total += (n), base ? take(cp, (n)) : NULL)
+    m->embed = TAKE(N * C);
+    for (int l = 0; l < c->n_layer; l++) {
+        LayerActs *a = &m->acts[l];
+        a->ln1 = TAKE(N * C), a->ln1_mean = TAKE(N), a->ln1_rstd = TAKE(N);
+        a->q = TAKE(N * qd), a->k = TAKE(N * kvd), a->v = TAKE(N * kvd);
+        if (c->qk_norm) {
+            a->q_raw = TAKE(N * qd), a->k_raw = TAKE(N * kvd);
+            a->q_rstd = TAKE(N * c->n_head), a->k_rstd = TAKE(N * c->n_kv_head);
+        }
+        a->att = TAKE((long)B * c->n_head * T * T);
+        a->atty = TAKE(N * qd);
+        a->resid_mid = TAKE(N * C);
+        a->ln2 = TAKE(N * C), a->ln2_mean = TAKE(N), a->ln2_rstd = TAKE(N);
+        a->ffn_out = TAKE(N * C);
+        a->out = TAKE(N * C);
+    }
+    m->lnf = TAKE(N * C), m->lnf_mean = TAKE(N), m->lnf_rstd = TAKE(N);
+    m->logits = TAKE(N * c->vocab_size);
+    m->losses = TAKE(N);
+    if (m->has_grads) {
+        m->d_resid = TAKE(N * C), m->d_ln = TAKE(N * C), m->d_ffn = TAKE(N * C);
+        m->d_q = TAKE(N * qd), m->d_k = TAKE(N * kvd), m->d_v = TAKE(N * kvd);
+        m->d_qr = TAKE(N * qd), m->d_kr = TAKE(N * kvd), m->d_atty = TAKE(N * qd);
+    }
+#undef TAKE
+    return total;
+}
+
+void lm_alloc_acts(LmModel *m, int B, int T) {
+    if (m->acts && T <= m->T && (long)B * T <= (long)m->B * m->T) return; /* fits the current block */
+    free_acts(m);
+    m->acts = ml_alloc(m->cfg.n_layer * sizeof(LayerActs));
+    long n = layout_acts(m, NULL, B, T);
+    m->acts_mem = ml_alloc_floats(n);
+    layout_acts(m, m->acts_mem, B, T);
+    for (int l = 0; l < m->cfg.n_layer; l++) moe_acts_alloc(&m->acts[l].moe, &m->layer_ffn[l], B * T, T);
+    m->B = B, m->T = T;
+}
+
+static void norm_forward(const LmConfig *c, float *out, float *mean, float *rstd, const float *inp,
+                         const float *w, const float *b, int N) {
+    if (c->block == BLOCK_GPT2) layernorm_forward(out, mean, rstd, inp, w, b, N, c->d_model, c->norm_eps);
+    else rmsnorm_forward(out, rstd, inp, w, N, c->d_model, c->norm_eps);
+}
+
+static void norm_backward(const LmConfig *c, float *dinp, float *dw, float *db, const float *dout,
+                          const float *inp, const float *w, const float *mean, const float *rstd, int N) {
+    if (c->block == BLOCK_GPT2) layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, c->d_model);
+    else rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, c->d_model);
+}
+
+static void add_into(float *out, const float *a, const float *b, long n) {
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+static void attention_block_forward(LmModel *m, int l, const float *x, int B, int T) {
+    const LmConfig *c = &m->cfg;
+    const LayerParams *L = &m->params.layers[l];
+    LayerActs *a = &m->acts[l];
+    int N = B * T, C = c->d_model, hd = HD(c), qd = c->n_head * hd, kvd = c->n_kv_head * hd;
+    norm_forward(c, a->ln1, a->ln1_mean, a->ln1_rstd, x, L->ln1_w, L->ln1_b, N);
+    linear_forward(c->qk_norm ? a->q_raw : a->q, a->ln1, L->wq, L->bq, N, C, qd);
+    linear_forward(c->qk_norm ? a->k_raw : a->k, a->ln1, L->wk, L->bk, N, C, kvd);
+    linear_forward(a->v, a->ln1, L->wv, L->bv, N, C, kvd);
+    if (c->qk_norm) {
+        rmsnorm_forward(a->q, a->q_rstd, a->q_raw, L->q_norm, N * c->n_head, hd, c->norm_eps);
+        rmsnorm_forward(a->k, a->k_rstd, a->k_raw, L->k_norm, N * c->n_kv_head, hd, c->norm_eps);
+    }
+    if (c->block == BLOCK_LLAMA) {
+        rope_forward(a->q, B, T, c->n_head, hd, hd, c->rope_base, c->rope_mode, 0);
+        rope_forward(a->k, B, T, c->n_kv_head, hd, hd, c->rope_base, c->rope_mode, 0);
+    }
+    attention_forward(a->atty, a->att, a->q, a->k, a->v, B, T, c->n_head, c->n_kv_head, hd);
+    linear_forward(a->resid_mid, a->atty, L->wo, L->bo, N, qd, C);
+    add_into(a->resid_mid, a->resid_mid, x, (long)N * C);
+}
+
+double lm_forward(LmModel *m, const int32_t *tokens, const int32_t *targets, const int32_t *domains,
+                  int B, int T, int train) {
+    const LmConfig *c = &m->cfg;
+    lm_alloc_acts(m, B, T);
+    int N = B * T, C = c->d_model;
+    embed_forward(m->embed, tokens, m->params.wte, m->params.wpe, B, T, C);
+    const float *x = m->embed;
+    for (int l = 0; l < c->n_layer; l++) {
+        LayerActs *a = &m->acts[l];
+        const LayerParams *L = &m->params.layers[l];
+        attention_block_forward(m, l, x, B, T);
+        norm_forward(c, a->ln2, a->ln2_mean, a->ln2_rstd, a->resid_mid, L->ln2_w, L->ln2_b, N);
+        moe_forward(a->ffn_out, &a->moe, &L->ffn, &m->layer_ffn[l], a->ln2, tokens, domains, B, T, train,
+                    &m->noise_rng);
+        add_into(a->out, a->resid_mid, a->ffn_out, (long)N * C);
+        x = a->out;
+    }
+    norm_forward(c, m->lnf, m->lnf_mean, m->lnf_rstd, x, m->params.lnf_w, m->params.lnf_b, N);
+    linear_forward(m->logits, m->lnf, m->params.lm_head, NULL, N, C, c->vocab_size);
+    if (!targets) return 0.0;
+    return xent_forward(m->logits, m->losses, m->logits, targets, N, c->vocab_size);
+}
+
+double lm_aux_loss(const LmModel *m) {
+    double s = 0;
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        const MoeConfig *f = &m->layer_ffn[l];
+        s += f->aux_lb_coef * m->acts[l].moe.aux_lb + f->aux_z_coef * m->acts[l].moe.aux_z;
+    }
+    return s;
+}
+
+long lm_count_targets(const int32_t *targets, long n) {
+    long k = 0;
+    for (long i = 0; i < n; i++) k += targets[i] >= 0;
+    return k;
+}
+
+void lm_zero_grads(LmModel *m) { memset(m->grads_mem, 0, m->n_params * sizeof(float)); }
+
+/* d_resid holds dL/d(block output) on entry and dL/d(block input) on exit. */
+static void attention_block_backward(LmModel *m, int l, const float *x, int B, int T) {
+    const LmConfig *c = &m->cfg;
+    const LayerParams *L = &m->params.layers[l];
+    LayerParams *G = &m->grads.layers[l];
+    LayerActs *a = &m->acts[l];
+    int N = B * T, C = c->d_model, hd = HD(c), qd = c->n_head * hd, kvd = c->n_kv_head * hd;
+    memset(m->d_atty, 0, sizeof(float) * N * qd);
+    linear_backward(m->d_atty, G->wo, G->bo, m->d_resid, a->atty, L->wo, N, qd, C);
+    memset(m->d_q, 0, sizeof(float) * N * qd);
+    memset(m->d_k, 0, sizeof(float) * N * kvd);
+    memset(m->d_v, 0, sizeof(float) * N * kvd);
+    attention_backward(m->d_q, m->d_k, m->d_v, m->d_atty, a->att, a->q, a->k, a->v, B, T, c->n_head,
+                       c->n_kv_head, hd);
+    if (c->block == BLOCK_LLAMA) {
+        rope_backward(m->d_q, B, T, c->n_head, hd, hd, c->rope_base, c->rope_mode, 0);
+        rope_backward(m->d_k, B, T, c->n_kv_head, hd, hd, c->rope_base, c->rope_mode, 0);
+    }
+    float *dq = m->d_q, *dk = m->d_k;
+    if (c->qk_norm) {
+        memset(m->d_qr, 0, sizeof(float) * N * qd);
+        memset(m->d_kr, 0, sizeof(float) * N * kvd);
+        rmsnorm_backward(m->d_qr, G->q_norm, m->d_q, a->q_raw, L->q_norm, a->q_rstd, N * c->n_head, hd);
+        rmsnorm_backward(m->d_kr, G->k_norm, m->d_k, a->k_raw, L->k_norm, a->k_rstd, N * c->n_kv_head, hd);
+        dq = m->d_qr, dk = m->d_kr;
+    }
+    memset(m->d_ln, 0, sizeof(float) * N * C);
+    linear_backward(m->d_ln, G->wq, G->bq, dq, a->ln1, L->wq, N, C, qd);
+    linear_backward(m->d_ln, G->wk, G->bk, dk, a->ln1, L->wk, N, C, kvd);
+    linear_backward(m->d_ln, G->wv, G->bv, m->d_v, a->ln1, L->wv, N, C, kvd);
+    norm_backward(c, m->d_resid, G->ln1_w, G->ln1_b, m->d_ln, x, L->ln1_w, a->ln1_mean, a->ln1_rstd, N);
+}
+
+void lm_backward(LmModel *m, const int32_t *tokens, const int32_t *targets, int B, int T, float loss_scale,
+                 float aux_scale) {
+    const LmConfig *c = &m->cfg;
+    int N = B * T, C = c->d_model, V = c->vocab_size;
+    xent_backward(m->logits, m->logits, targets, N, V, loss_scale);
+    memset(m->d_ln, 0, sizeof(float) * N * C);
+    linear_backward(m->d_ln, m->grads.lm_head, NULL, m->logits, m->lnf, m->params.lm_head, N, C, V);
+    memset(m->d_resid, 0, sizeof(float) * N * C);
+    const float *last = c->n_layer ? m->acts[c->n_layer - 1].out : m->embed;
+    norm_backward(c, m->d_resid, m->grads.lnf_w, m->grads.lnf_b, m->d_ln, last, m->params.lnf_w,
+                  m->lnf_mean, m->lnf_rstd, N);
+    for (int l = c->n_layer - 1; l >= 0; l--) {
+        LayerActs *a = &m->acts[l];
+        const LayerParams *L = &m->params.layers[l];
+        LayerParams *G = &m->grads.layers[l];
+        const float *x = l ? m->acts[l - 1].out : m->embed;
+        /* FFN: out = resid_mid + MoE(norm(resid_mid)) */
+        MoeConfig f = m->layer_ffn[l]; /* aux gradients scaled like the main loss (grad accumulation) */
+        f.aux_lb_coef *= aux_scale;
+        f.aux_z_coef *= aux_scale;
+        memset(m->d_ffn, 0, sizeof(float) * N * C);
+        moe_backward(m->d_ffn, &G->ffn, m->d_resid, &a->moe, &L->ffn, &f, a->ln2, B, T);
+        norm_backward(c, m->d_resid, G->ln2_w, G->ln2_b, m->d_ffn, a->resid_mid, L->ln2_w, a->ln2_mean,
+                      a->ln2_rstd, N);
+        attention_block_backward(m, l, x, B, T);
+    }
+    embed_backward(m->grads.wte, m->grads.wpe, m->d_resid, tokens, B, T, C);
+}

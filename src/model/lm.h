@@ -1,0 +1,86 @@
+/* The MoE language model: token (+ position) embedding, n_layer pre-norm blocks of causal
+ * attention and an FFN that is a sparse MoE layer (or dense, as the E = 1 special case), a final
+ * norm and the (tied or untied) unembedding. GPT-2 style (LayerNorm, learned positions, GELU,
+ * biases) or llama style (RMSNorm, RoPE, GQA, QK-norm, SwiGLU, shared experts, untied output).
+ * Parameters, gradients, AdamW moments and activations are each one block allocated once. */
+#pragma once
+#include "core/rng.h"
+#include "model/lm_config.h"
+#include "nn/moe.h"
+#include "nn/param.h"
+#include <stdint.h>
+
+typedef struct {
+    float *ln1_w, *ln1_b;         /* [C] (b: gpt2 only) */
+    float *wq, *bq, *wk, *bk, *wv, *bv; /* wq [NH·HD, C], wk/wv [NKV·HD, C]; biases gpt2 only */
+    float *q_norm, *k_norm;       /* [HD], qk_norm only */
+    float *wo, *bo;               /* [C, NH·HD], bo [C] gpt2 only */
+    float *ln2_w, *ln2_b;
+    MoeParams ffn;
+} LayerParams;
+
+typedef struct {
+    float *wte;          /* [V, C] */
+    float *wpe;          /* [T, C] gpt2 only */
+    float *lnf_w, *lnf_b;
+    float *lm_head;      /* [V, C]; == wte when tied */
+    LayerParams *layers; /* [n_layer] */
+} LmParams;
+
+typedef struct {
+    float *ln1, *ln1_mean, *ln1_rstd;
+    float *q, *k, *v;           /* after QK-norm and RoPE: what attention reads */
+    float *q_raw, *k_raw, *q_rstd, *k_rstd; /* before QK-norm (qk_norm only) */
+    float *att;                 /* [B, NH, T, T] */
+    float *atty;                /* [N, NH·HD] */
+    float *resid_mid;           /* [N, C] layer input + attention */
+    float *ln2, *ln2_mean, *ln2_rstd;
+    float *ffn_out;             /* [N, C] */
+    float *out;                 /* [N, C] resid_mid + ffn_out: next layer's input */
+    MoeActs moe;
+} LayerActs;
+
+typedef struct {
+    LmConfig cfg;
+    MoeConfig *layer_ffn;      /* [n_layer] each layer's FFN config (MoE or dense) */
+    long n_params;
+    float *params_mem, *grads_mem, *m_mem, *v_mem;
+    LmParams params, grads;
+    ParamTensor *tensors, *grad_tensors; /* same order; grads alias grads_mem */
+    int n_tensors;
+    /* activations, for up to B×T */
+    int B, T;
+    float *embed;              /* [N, C] */
+    LayerActs *acts;
+    float *lnf, *lnf_mean, *lnf_rstd;
+    float *logits;             /* [N, V]; softmax probabilities after lm_forward with targets */
+    float *losses;             /* [N] */
+    float *acts_mem;
+    /* backward scratch */
+    float *d_resid, *d_ln, *d_q, *d_k, *d_v, *d_qr, *d_kr, *d_atty, *d_ffn;
+    int has_grads;
+    Rng noise_rng;             /* router noise / jitter during training */
+    int step;                  /* optimizer steps taken */
+} LmModel;
+
+/* Builds the model for a finalized config: parameters allocated and initialised from cfg.seed.
+ * with_grads: also allocate gradients and AdamW moments (training). */
+int lm_create(LmModel *m, const LmConfig *cfg, int with_grads);
+void lm_free(LmModel *m);
+/* (Re)allocates activations for batches up to B×T (T ≤ seq_len). */
+void lm_alloc_acts(LmModel *m, int B, int T);
+
+/* Forward over tokens [B,T]. With targets (ids, < 0 ignored) computes softmax cross-entropy and
+ * returns the summed loss (double) over scored targets; without, returns 0 and leaves logits.
+ * domains [B,T] may be NULL unless the domain router is used. train enables router noise. */
+double lm_forward(LmModel *m, const int32_t *tokens, const int32_t *targets, const int32_t *domains,
+                  int B, int T, int train);
+/* Accumulates gradients of loss_scale · (summed loss) + aux_scale · Σ coef·aux into m->grads.
+ * Call after lm_forward with targets. */
+void lm_backward(LmModel *m, const int32_t *tokens, const int32_t *targets, int B, int T, float loss_scale,
+                 float aux_scale);
+void lm_zero_grads(LmModel *m);
+/* Total weighted auxiliary loss of the last forward (Σ over MoE layers of coef·value). */
+double lm_aux_loss(const LmModel *m);
+/* Number of target tokens scored in [B,T] (targets ≥ 0). */
+long lm_count_targets(const int32_t *targets, long n);

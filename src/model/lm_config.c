@@ -1,0 +1,280 @@
+#include "model/lm_config.h"
+#include "core/error.h"
+#include "core/fileio.h"
+#include "core/mem.h"
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { F_INT, F_FLOAT, F_U64, F_ENUM } FieldType;
+
+typedef struct {
+    const char *name;
+    FieldType type;
+    size_t offset;
+    const char *const *choices; /* F_ENUM: value names in enum order, NULL-terminated */
+    const char *help;
+} Field;
+
+static const char *const block_names[] = {"gpt2", "llama", NULL};
+static const char *const rope_names[] = {"norm", "neox", NULL};
+static const char *const router_names[] = {"learned", "random", "cosine", "hash", "domain", "dense", NULL};
+static const char *const score_names[] = {"softmax_topk", "topk_softmax", "sigmoid", NULL};
+static const char *const level_names[] = {"token", "seq_causal", "seq_mean", NULL};
+static const char *const act_names[] = {"gelu", "swiglu", NULL};
+
+#define FI(n, f, h) {n, F_INT, offsetof(LmConfig, f), NULL, h}
+#define FF(n, f, h) {n, F_FLOAT, offsetof(LmConfig, f), NULL, h}
+#define FE(n, f, c, h) {n, F_ENUM, offsetof(LmConfig, f), c, h}
+
+static const Field fields[] = {
+    FI("vocab_size", vocab_size, "vocabulary size (set from the tokenizer when training)"),
+    FI("d_model", d_model, "residual width"),
+    FI("n_layer", n_layer, "transformer blocks"),
+    FI("n_head", n_head, "attention heads"),
+    FI("n_kv_head", n_kv_head, "key/value heads (GQA); 0 = n_head"),
+    FI("seq_len", seq_len, "context length T"),
+    FE("block", block, block_names, "block style: gpt2 | llama"),
+    FI("tied", tied, "output projection shares the token embedding (1/0)"),
+    FI("qk_norm", qk_norm, "per-head RMSNorm on q and k (1/0)"),
+    FF("norm_eps", norm_eps, "normalisation epsilon"),
+    FF("rope_base", rope_base, "RoPE base (llama block)"),
+    FE("rope_mode", rope_mode, rope_names, "RoPE pairing: norm (adjacent) | neox (halves)"),
+    FI("moe_every", moe_every, "every n-th FFN is MoE (1 = all, 0 = none: dense model)"),
+    FI("first_dense", first_dense, "leading dense FFN layers"),
+    FI("dense_hidden", dense_hidden, "FFN width of dense layers; 0 = moe.hidden"),
+    FI("n_experts", moe.n_experts, "routed experts E (1 = dense baseline)"),
+    FI("n_zero", moe.n_zero, "zero-output experts Z"),
+    FI("top_k", moe.top_k, "experts per token k"),
+    FI("expert_hidden", moe.hidden, "expert FFN width"),
+    FI("n_shared", moe.n_shared, "shared (always-on) experts"),
+    FI("shared_hidden", moe.shared_hidden, "shared expert width; 0 = expert_hidden"),
+    FI("shared_gate", moe.shared_gate, "sigmoid gate on shared experts (qwen2moe) (1/0)"),
+    FE("router", moe.router, router_names, "router: learned | random | cosine | hash | domain | dense"),
+    FE("score", moe.score, score_names, "score order: softmax_topk | topk_softmax | sigmoid"),
+    FI("renorm", moe.renorm, "renormalise the top-k weights (1/0)"),
+    FE("routing", moe.level, level_names, "routing level: token | seq_causal | seq_mean"),
+    FE("expert_act", moe.act, act_names, "expert FFN: gelu | swiglu"),
+    FI("expert_bias", moe.expert_bias, "GELU experts carry biases (1/0)"),
+    FF("capacity_factor", moe.capacity_factor, "0 = dropless; else per-expert capacity factor"),
+    FI("cos_dim", moe.cos_dim, "cosine router projection dimension"),
+    FF("aux_lb", moe.aux_lb_coef, "Switch load-balance loss weight"),
+    FF("aux_z", moe.aux_z_coef, "router z-loss weight"),
+    FF("router_noise", moe.noise_std, "train-time Gaussian noise std on router logits"),
+    FF("router_jitter", moe.jitter, "train-time multiplicative jitter on router input"),
+    FF("bias_rate", moe.bias_rate, "aux-loss-free balancing bias step (sigmoid scores)"),
+    FF("weight_scale", moe.weight_scale, "routed weights scale (DeepSeek routed_scaling_factor)"),
+    FF("init_std", moe.init_std, "parameter init std"),
+    {"seed", F_U64, offsetof(LmConfig, seed), NULL, "random seed (init, data order, noise)"},
+    FI("batch", batch, "sequences per micro-batch B"),
+    FI("steps", steps, "optimizer steps"),
+    FI("grad_accum", grad_accum, "micro-batches per step"),
+    FI("warmup", warmup, "linear warm-up steps"),
+    FI("eval_every", eval_every, "steps between validation evaluations (0 = end only)"),
+    FI("eval_batches", eval_batches, "validation batches per evaluation"),
+    FI("ckpt_every", ckpt_every, "steps between checkpoints (0 = end only)"),
+    FI("log_every", log_every, "steps between metrics lines"),
+    FF("lr", lr, "peak learning rate"),
+    FF("min_lr_frac", min_lr_frac, "final lr as a fraction of peak (cosine schedule)"),
+    FF("weight_decay", weight_decay, "AdamW weight decay (matrices only)"),
+    FF("beta1", beta1, "AdamW beta1"),
+    FF("beta2", beta2, "AdamW beta2"),
+    FF("adam_eps", adam_eps, "AdamW epsilon"),
+    FF("grad_clip", grad_clip, "global gradient-norm clip (0 = off)"),
+};
+#define N_FIELDS ((int)(sizeof fields / sizeof fields[0]))
+
+static void defaults(LmConfig *c) {
+    memset(c, 0, sizeof *c);
+    c->vocab_size = 8192;
+    c->block = BLOCK_GPT2;
+    c->tied = 1;
+    c->norm_eps = 1e-5f;
+    c->rope_base = 10000.0f;
+    c->rope_mode = ROPE_NEOX;
+    c->moe_every = 1;
+    c->moe = (MoeConfig){.n_experts = 8, .top_k = 2, .router = ROUTER_LEARNED, .score = SCORE_SOFTMAX_TOPK,
+                         .level = ROUTE_TOKEN, .act = EXPERT_GELU, .expert_bias = 1, .cos_dim = 64,
+                         .aux_lb_coef = 0.01f, .aux_z_coef = 0.001f, .bias_rate = 0.001f,
+                         .weight_scale = 1.0f, .init_std = 0.02f, .seed = 1234};
+    c->seed = 1234;
+    c->grad_accum = 1;
+    c->eval_batches = 8;
+    c->log_every = 10;
+    c->lr = 1e-3f;
+    c->min_lr_frac = 0.1f;
+    c->weight_decay = 0.1f;
+    c->beta1 = 0.9f;
+    c->beta2 = 0.95f;
+    c->adam_eps = 1e-8f;
+    c->grad_clip = 1.0f;
+}
+
+int lm_config_preset(LmConfig *c, const char *name) {
+    defaults(c);
+    if (!strcmp(name, "tiny")) {
+        c->d_model = 128, c->n_layer = 4, c->n_head = 4, c->seq_len = 128, c->batch = 16;
+        c->moe.hidden = 512;
+        c->steps = 300, c->warmup = 30, c->eval_every = 100, c->ckpt_every = 100;
+    } else if (!strcmp(name, "small")) {
+        c->d_model = 256, c->n_layer = 6, c->n_head = 8, c->seq_len = 256, c->batch = 8;
+        c->moe.hidden = 1024;
+        c->steps = 2000, c->warmup = 100, c->eval_every = 250, c->ckpt_every = 250, c->lr = 6e-4f;
+    } else {
+        return ml_error("unknown preset '%s' (expected tiny or small)", name);
+    }
+    return 0;
+}
+
+static const Field *find_field(const char *key) {
+    for (int i = 0; i < N_FIELDS; i++)
+        if (!strcmp(fields[i].name, key)) return &fields[i];
+    return NULL;
+}
+
+static int set_field(LmConfig *c, const Field *f, const char *value) {
+    void *p = (char *)c + f->offset;
+    char *end;
+    switch (f->type) {
+    case F_INT: {
+        long v = strtol(value, &end, 10);
+        if (!*value || *end) return ml_error("config key '%s' expects an integer, got '%s'", f->name, value);
+        *(int *)p = (int)v;
+        return 0;
+    }
+    case F_FLOAT: {
+        double v = strtod(value, &end);
+        if (!*value || *end) return ml_error("config key '%s' expects a number, got '%s'", f->name, value);
+        *(float *)p = (float)v;
+        return 0;
+    }
+    case F_U64: {
+        unsigned long long v = strtoull(value, &end, 10);
+        if (!*value || *end) return ml_error("config key '%s' expects an integer, got '%s'", f->name, value);
+        *(uint64_t *)p = v;
+        return 0;
+    }
+    case F_ENUM:
+        for (int i = 0; f->choices[i]; i++)
+            if (!strcmp(f->choices[i], value)) {
+                *(int *)p = i;
+                return 0;
+            }
+        char list[256] = "";
+        for (int i = 0; f->choices[i]; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", f->choices[i]);
+        return ml_error("config key '%s': unknown value '%s' (expected one of: %s)", f->name, value, list);
+    }
+    return -1;
+}
+
+int lm_config_set(LmConfig *c, const char *key, const char *value) {
+    const Field *f = find_field(key);
+    if (!f) return ml_error("unknown config key '%s' (see moelens train lm --help)", key);
+    return set_field(c, f, value);
+}
+
+int lm_config_set_kv(LmConfig *c, const char *kv) {
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv) return ml_error("--set expects key=value, got '%s'", kv);
+    char key[64];
+    snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
+    return lm_config_set(c, key, eq + 1);
+}
+
+static void field_text(const LmConfig *c, const Field *f, char *buf, size_t n) {
+    const void *p = (const char *)c + f->offset;
+    switch (f->type) {
+    case F_INT: snprintf(buf, n, "%d", *(const int *)p); break;
+    case F_FLOAT: snprintf(buf, n, "%.9g", *(const float *)p); break;
+    case F_U64: snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)p); break;
+    case F_ENUM: snprintf(buf, n, "%s", f->choices[*(const int *)p]); break;
+    }
+}
+
+char *lm_config_to_json(const LmConfig *c) {
+    cJSON *o = cJSON_CreateObject();
+    char buf[64];
+    for (int i = 0; i < N_FIELDS; i++) {
+        const Field *f = &fields[i];
+        field_text(c, f, buf, sizeof buf);
+        if (f->type == F_ENUM || f->type == F_U64) cJSON_AddStringToObject(o, f->name, buf);
+        else cJSON_AddNumberToObject(o, f->name, strtod(buf, NULL));
+    }
+    char *s = cJSON_Print(o);
+    cJSON_Delete(o);
+    char *r = ml_strdup(s);
+    free(s);
+    return r;
+}
+
+int lm_config_from_json(LmConfig *c, const char *json, const char *source) {
+    cJSON *o = cJSON_Parse(json);
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return ml_error("%s: config is not a JSON object", source);
+    }
+    const cJSON *it;
+    int r = 0;
+    cJSON_ArrayForEach(it, o) {
+        char val[64];
+        if (cJSON_IsString(it)) snprintf(val, sizeof val, "%s", it->valuestring);
+        else if (cJSON_IsNumber(it)) snprintf(val, sizeof val, "%.9g", it->valuedouble);
+        else {
+            r = ml_error("%s: config key '%s' must be a number or string", source, it->string);
+            break;
+        }
+        const Field *f = find_field(it->string);
+        if (f && f->type == F_INT && cJSON_IsNumber(it)) snprintf(val, sizeof val, "%d", (int)it->valuedouble);
+        if (!f) {
+            r = ml_error("%s: unknown config key '%s'", source, it->string);
+            break;
+        }
+        if (set_field(c, f, val)) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", ml_errmsg());
+            r = ml_error("%s: %s", source, msg);
+            break;
+        }
+    }
+    cJSON_Delete(o);
+    return r;
+}
+
+int lm_config_load_file(LmConfig *c, const char *path) {
+    char *buf;
+    if (ml_read_file(path, &buf, NULL)) return -1;
+    int r = lm_config_from_json(c, buf, path);
+    ml_free(buf);
+    return r;
+}
+
+int lm_layer_is_moe(const LmConfig *c, int l) {
+    if (c->moe_every <= 0 || l < c->first_dense) return 0;
+    return (l - c->first_dense) % c->moe_every == 0;
+}
+
+int lm_config_finalize(LmConfig *c) {
+    if (c->n_kv_head == 0) c->n_kv_head = c->n_head;
+    if (c->d_model <= 0 || c->n_layer <= 0 || c->n_head <= 0 || c->seq_len <= 0 || c->vocab_size <= 0)
+        return ml_error("config: d_model, n_layer, n_head, seq_len and vocab_size must be positive");
+    if (c->d_model % c->n_head) return ml_error("config: n_head=%d does not divide d_model=%d", c->n_head, c->d_model);
+    if (c->n_head % c->n_kv_head)
+        return ml_error("config: n_kv_head=%d does not divide n_head=%d", c->n_kv_head, c->n_head);
+    if (c->batch <= 0 || c->grad_accum <= 0) return ml_error("config: batch and grad_accum must be positive");
+    if (c->block == BLOCK_LLAMA && c->moe.act == EXPERT_GELU && c->moe.expert_bias) c->moe.expert_bias = 0;
+    if (c->moe.shared_hidden == 0) c->moe.shared_hidden = c->moe.hidden;
+    if (c->dense_hidden == 0) c->dense_hidden = c->moe.hidden;
+    c->moe.d_model = c->d_model;
+    return moe_validate(&c->moe);
+}
+
+void lm_config_print_help(const LmConfig *c) {
+    char buf[64];
+    for (int i = 0; i < N_FIELDS; i++) {
+        field_text(c, &fields[i], buf, sizeof buf);
+        printf("  %-16s %-10s %s\n", fields[i].name, buf, fields[i].help);
+    }
+}

@@ -1,0 +1,354 @@
+#include "model/lm_train.h"
+#include "core/error.h"
+#include "core/fileio.h"
+#include "core/mem.h"
+#include "core/progress.h"
+#include "model/lm_io.h"
+#include "nn/optim.h"
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig) { interrupted = sig; }
+
+/* Linear warm-up to the peak, then cosine decay to min_lr_frac · peak at the last step. */
+static float lr_at(const LmConfig *c, int step) {
+    if (step < c->warmup) return c->lr * (step + 1) / c->warmup;
+    int span = c->steps - c->warmup;
+    float progress = span > 0 ? (float)(step - c->warmup) / span : 1.0f;
+    float min_lr = c->lr * c->min_lr_frac;
+    return min_lr + 0.5f * (c->lr - min_lr) * (1.0f + cosf((float)M_PI * fminf(progress, 1.0f)));
+}
+
+int lm_evaluate(LmModel *m, const TokenShard *s, int B, int T, long max_windows, LmEval *out) {
+    memset(out, 0, sizeof *out);
+    long nw = shard_num_windows(s, T);
+    if (max_windows > 0 && max_windows < nw) nw = max_windows; /* evaluated windows */
+    if (nw <= 0) return ml_error("evaluation set has fewer than %d tokens", T + 1);
+    out->n_domains = shard_num_domains(s) < LM_MAX_DOMAINS ? shard_num_domains(s) : LM_MAX_DOMAINS;
+    int32_t *in = ml_alloc(sizeof(int32_t) * B * T), *tg = ml_alloc(sizeof(int32_t) * B * T);
+    int32_t *dom = ml_alloc(sizeof(int32_t) * B * T);
+    double total = 0;
+    long all = shard_num_windows(s, T);
+    for (long w0 = 0; w0 < nw; w0 += B) {
+        int b = (int)(nw - w0 < B ? nw - w0 : B);
+        /* a subset is spread evenly over the split, so every domain is represented */
+        for (int i = 0; i < b; i++)
+            shard_window(s, (w0 + i) * all / nw, T, in + (long)i * T, tg + (long)i * T, dom + (long)i * T);
+        total += lm_forward(m, in, tg, dom, b, T, 0);
+        for (long i = 0; i < (long)b * T; i++) {
+            if (tg[i] < 0) continue;
+            out->tokens++;
+            int d = dom[i];
+            if (d >= 0 && d < out->n_domains) {
+                out->domain_loss[d] += m->losses[i];
+                out->domain_tokens[d]++;
+            }
+        }
+    }
+    out->loss = total / (out->tokens ? out->tokens : 1);
+    for (int d = 0; d < out->n_domains; d++)
+        if (out->domain_tokens[d]) out->domain_loss[d] /= out->domain_tokens[d];
+    ml_free(in), ml_free(tg), ml_free(dom);
+    return 0;
+}
+
+/* Per-layer expert load of the last forward: used fraction of experts, max share of tokens, dead. */
+static cJSON *layer_load_json(const LmModel *m, int N, int *collapsed) {
+    cJSON *arr = cJSON_CreateArray();
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        const MoeConfig *f = &m->layer_ffn[l];
+        if (f->router == ROUTER_DENSE) continue;
+        const MoeActs *a = &m->acts[l].moe;
+        int EZ = f->n_experts + f->n_zero, used = 0, maxc = 0;
+        for (int e = 0; e < EZ; e++) {
+            used += a->counts[e] > 0;
+            if (a->counts[e] > maxc) maxc = a->counts[e];
+        }
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "layer", l);
+        cJSON_AddNumberToObject(o, "utilisation", (double)used / EZ);
+        cJSON_AddNumberToObject(o, "max_share", (double)maxc / N);
+        cJSON_AddNumberToObject(o, "dead", EZ - used);
+        cJSON_AddNumberToObject(o, "aux_lb", a->aux_lb);
+        cJSON_AddNumberToObject(o, "aux_z", a->aux_z);
+        cJSON_AddItemToArray(arr, o);
+        if (used <= f->top_k && EZ > f->top_k) collapsed[l] = 1;
+    }
+    return arr;
+}
+
+static void append_line(FILE *fp, cJSON *o) {
+    char *s = cJSON_PrintUnformatted(o);
+    fprintf(fp, "%s\n", s);
+    fflush(fp);
+    free(s);
+    cJSON_Delete(o);
+}
+
+static cJSON *eval_json(int step, const LmEval *ev, const TokenShard *s) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "step", step);
+    cJSON_AddNumberToObject(o, "val_loss", ev->loss);
+    cJSON_AddNumberToObject(o, "val_ppl", exp(ev->loss));
+    cJSON_AddNumberToObject(o, "val_tokens", (double)ev->tokens);
+    cJSON *d = cJSON_AddObjectToObject(o, "val_domains");
+    for (int i = 0; i < ev->n_domains; i++) {
+        if (!ev->domain_tokens[i]) continue;
+        cJSON *x = cJSON_AddObjectToObject(d, shard_domain_name(s, i));
+        cJSON_AddNumberToObject(x, "loss", ev->domain_loss[i]);
+        cJSON_AddNumberToObject(x, "ppl", exp(ev->domain_loss[i]));
+        cJSON_AddNumberToObject(x, "tokens", (double)ev->domain_tokens[i]);
+    }
+    return o;
+}
+
+/* On resume, metrics lines past the checkpoint's step belong to the lost tail of the killed run:
+ * drop them so the file reads as one uninterrupted run. */
+static int truncate_metrics(const char *path, int step) {
+    if (!ml_file_exists(path)) return 0;
+    char *buf;
+    size_t len;
+    if (ml_read_file(path, &buf, &len)) return -1;
+    AtomicFile af;
+    if (afile_open(&af, path)) {
+        ml_free(buf);
+        return -1;
+    }
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "step");
+        int keep = cJSON_IsNumber(s) && s->valuedouble <= step;
+        cJSON_Delete(o);
+        if (keep) afile_printf(&af, "%s\n", line);
+    }
+    ml_free(buf);
+    return afile_commit(&af);
+}
+
+static int copy_file(const char *from, const char *to) {
+    char *buf;
+    size_t len;
+    if (ml_read_file(from, &buf, &len)) return -1;
+    int r = ml_write_file_atomic(to, buf, len);
+    ml_free(buf);
+    return r;
+}
+
+/* run.json remembers where the run's data came from, so `moelens eval RUN` needs no --data. */
+static int write_run_info(const LmTrainOptions *o) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "kind", "lm");
+    cJSON_AddStringToObject(j, "data_dir", o->data_dir);
+    char *s = cJSON_Print(j), *path = ml_path_join(o->out_dir, "run.json");
+    int r = ml_write_file_atomic(path, s, strlen(s));
+    free(s);
+    ml_free(path);
+    cJSON_Delete(j);
+    return r;
+}
+
+typedef struct {
+    LmModel model;
+    TokenShard *train, *val;
+    LmTrainState state;
+    FILE *metrics;
+    char *ckpt_path, *model_path;
+    int32_t *inputs, *targets, *domains;
+    int collapsed[256];
+    int stop_after;
+} Trainer;
+
+static int open_data(Trainer *tr, const LmTrainOptions *o, LmConfig *cfg) {
+    char *p = ml_path_join(o->data_dir, "train.tokens");
+    int r = shard_open(&tr->train, p);
+    ml_free(p);
+    if (r) return -1;
+    p = ml_path_join(o->data_dir, "val.tokens");
+    r = shard_open(&tr->val, p);
+    ml_free(p);
+    if (r) return -1;
+    if (cfg->vocab_size != shard_vocab_size(tr->train)) {
+        if (o->resume) return ml_error("%s: vocabulary %d differs from the run's %d", o->data_dir,
+                                       shard_vocab_size(tr->train), cfg->vocab_size);
+        cfg->vocab_size = shard_vocab_size(tr->train);
+    }
+    if (shard_num_tokens(tr->train) <= cfg->seq_len || shard_num_tokens(tr->val) <= cfg->seq_len)
+        return ml_error("%s: too few tokens for seq_len %d", o->data_dir, cfg->seq_len);
+    return 0;
+}
+
+static int save_checkpoints(Trainer *tr) {
+    if (lm_save(&tr->model, tr->ckpt_path, &tr->state)) return -1;
+    return lm_save(&tr->model, tr->model_path, NULL);
+}
+
+static int prepare_run(Trainer *tr, const LmConfig *cfg_in, const LmTrainOptions *o) {
+    if (ml_mkdir_p(o->out_dir)) return -1;
+    tr->ckpt_path = ml_path_join(o->out_dir, "checkpoint.safetensors");
+    tr->model_path = ml_path_join(o->out_dir, "model.safetensors");
+    LmConfig cfg = *cfg_in;
+    if (o->resume) {
+        if (!ml_file_exists(tr->ckpt_path))
+            return ml_error("%s: no checkpoint.safetensors to resume from", o->out_dir);
+        if (lm_load(&tr->model, tr->ckpt_path, 1, &tr->state)) return -1;
+        if (o->steps_override > 0) tr->model.cfg.steps = o->steps_override;
+        cfg = tr->model.cfg;
+        if (open_data(tr, o, &cfg)) return -1;
+    } else {
+        if (open_data(tr, o, &cfg) || lm_config_finalize(&cfg) || lm_create(&tr->model, &cfg, 1)) return -1;
+        rng_seed(&tr->state.data_rng, cfg.seed + 1);
+    }
+    char *tok_from = ml_path_join(o->data_dir, LM_TOKENIZER_FILE), *tok_to = ml_path_join(o->out_dir, LM_TOKENIZER_FILE);
+    int r = copy_file(tok_from, tok_to);
+    ml_free(tok_from), ml_free(tok_to);
+    if (r) return -1;
+    char *json = lm_config_to_json(&tr->model.cfg), *cfg_path = ml_path_join(o->out_dir, "config.json");
+    r = ml_write_file_atomic(cfg_path, json, strlen(json));
+    ml_free(json), ml_free(cfg_path);
+    if (r || write_run_info(o)) return -1;
+    char *mpath = ml_path_join(o->out_dir, "metrics.jsonl");
+    if (o->resume) r = truncate_metrics(mpath, tr->state.step);
+    else r = ml_write_file_atomic(mpath, "", 0);
+    tr->metrics = r ? NULL : fopen(mpath, "a");
+    ml_free(mpath);
+    if (!tr->metrics) return r ? -1 : ml_error("%s: cannot append metrics", o->out_dir);
+    const LmConfig *c = &tr->model.cfg;
+    lm_alloc_acts(&tr->model, c->batch, c->seq_len);
+    tr->inputs = ml_alloc(sizeof(int32_t) * c->batch * c->seq_len);
+    tr->targets = ml_alloc(sizeof(int32_t) * c->batch * c->seq_len);
+    tr->domains = ml_alloc(sizeof(int32_t) * c->batch * c->seq_len);
+    return 0;
+}
+
+static void close_run(Trainer *tr) {
+    if (tr->metrics) fclose(tr->metrics);
+    if (tr->train) shard_close(tr->train);
+    if (tr->val) shard_close(tr->val);
+    lm_free(&tr->model);
+    ml_free(tr->ckpt_path), ml_free(tr->model_path);
+    ml_free(tr->inputs), ml_free(tr->targets), ml_free(tr->domains);
+}
+
+/* Clips the global gradient norm and applies AdamW to every trainable tensor. */
+static double optimizer_step(LmModel *m, int step) {
+    const LmConfig *c = &m->cfg;
+    double norm = grad_norm(m->grads_mem, m->n_params);
+    if (c->grad_clip > 0 && norm > c->grad_clip) scale_inplace(m->grads_mem, m->n_params, (float)(c->grad_clip / norm));
+    AdamW opt = {c->lr, c->beta1, c->beta2, c->adam_eps, c->weight_decay};
+    float lr = lr_at(c, step);
+    for (int i = 0; i < m->n_tensors; i++) {
+        const ParamTensor *t = &m->tensors[i];
+        if (t->frozen) continue;
+        long off = t->p - m->params_mem;
+        adamw_update(&opt, t->p, m->grads_mem + off, m->m_mem + off, m->v_mem + off, t->n, step + 1, lr, t->decay);
+    }
+    for (int l = 0; l < c->n_layer; l++)
+        if (m->layer_ffn[l].score == SCORE_SIGMOID)
+            moe_update_balance_bias(&m->params.layers[l].ffn, &m->acts[l].moe, &m->layer_ffn[l]);
+    return norm;
+}
+
+/* One optimizer step over grad_accum micro-batches; returns the mean training loss. */
+static double train_step(Trainer *tr, int step, double *gnorm) {
+    LmModel *m = &tr->model;
+    const LmConfig *c = &m->cfg;
+    int B = c->batch, T = c->seq_len;
+    double loss = 0;
+    lm_zero_grads(m);
+    for (int micro = 0; micro < c->grad_accum; micro++) {
+        shard_sample_batch(tr->train, &tr->state.data_rng, B, T, tr->inputs, tr->targets, tr->domains);
+        double sum = lm_forward(m, tr->inputs, tr->targets, tr->domains, B, T, 1);
+        long n = lm_count_targets(tr->targets, (long)B * T);
+        loss += sum / n / c->grad_accum;
+        lm_backward(m, tr->inputs, tr->targets, B, T, 1.0f / ((float)n * c->grad_accum), 1.0f / c->grad_accum);
+    }
+    *gnorm = optimizer_step(m, step);
+    return loss;
+}
+
+static void log_step(Trainer *tr, int step, double loss, double gnorm, double dt) {
+    LmModel *m = &tr->model;
+    const LmConfig *c = &m->cfg;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "step", step + 1);
+    cJSON_AddNumberToObject(o, "loss", loss);
+    cJSON_AddNumberToObject(o, "lr", lr_at(c, step));
+    cJSON_AddNumberToObject(o, "grad_norm", gnorm);
+    cJSON_AddNumberToObject(o, "tokens_per_s", (double)c->batch * c->seq_len * c->grad_accum / dt);
+    cJSON_AddNumberToObject(o, "aux", lm_aux_loss(m));
+    int collapsed[256] = {0};
+    cJSON_AddItemToObject(o, "experts", layer_load_json(m, c->batch * c->seq_len, collapsed));
+    for (int l = 0; l < c->n_layer && l < 256; l++)
+        if (collapsed[l] && !tr->collapsed[l] && step >= c->warmup) {
+            tr->collapsed[l] = 1;
+            ml_warn("router collapse in layer %d at step %d: only top_k=%d experts receive tokens", l, step + 1,
+                    m->layer_ffn[l].top_k);
+        }
+    append_line(tr->metrics, o);
+}
+
+static int evaluate_and_log(Trainer *tr, int step, LmEval *ev) {
+    const LmConfig *c = &tr->model.cfg;
+    if (lm_evaluate(&tr->model, tr->val, c->batch, c->seq_len, (long)c->eval_batches * c->batch, ev)) return -1;
+    append_line(tr->metrics, eval_json(step, ev, tr->val));
+    return 0;
+}
+
+static int train_loop(Trainer *tr) {
+    LmModel *m = &tr->model;
+    const LmConfig *c = &m->cfg;
+    Progress pr;
+    progress_start(&pr, "train", c->steps);
+    char extra[160] = "";
+    LmEval ev = {0};
+    double loss_avg = 0;
+    int first = tr->state.step;
+    for (int step = first; step < c->steps; step++) {
+        double t0 = ml_now(), gnorm;
+        double loss = train_step(tr, step, &gnorm);
+        if (!isfinite(loss)) return ml_error("training diverged: loss is %g at step %d (lower lr?)", loss, step + 1);
+        tr->state.step = m->step = step + 1;
+        double dt = ml_now() - t0;
+        loss_avg = step == first ? loss : 0.9 * loss_avg + 0.1 * loss; /* smoothed for display */
+        if ((step + 1) % c->log_every == 0 || step + 1 == c->steps) log_step(tr, step, loss, gnorm, dt);
+        int last = step + 1 == c->steps;
+        if ((c->eval_every > 0 && (step + 1) % c->eval_every == 0) || last) {
+            if (evaluate_and_log(tr, step + 1, &ev)) return -1;
+        }
+        if (tr->stop_after > 0 && step + 1 - first >= tr->stop_after) interrupted = SIGINT;
+        if ((c->ckpt_every > 0 && (step + 1) % c->ckpt_every == 0) || last || interrupted)
+            if (save_checkpoints(tr)) return -1;
+        snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", loss_avg, c->batch * c->seq_len * c->grad_accum / dt);
+        progress_update(&pr, step + 1, extra);
+        if (interrupted) {
+            fprintf(stderr, "\ninterrupted at step %d: checkpoint saved; continue with --resume\n", step + 1);
+            return 130;
+        }
+    }
+    if (first >= c->steps) { /* nothing left to train: report where the run stands */
+        if (evaluate_and_log(tr, c->steps, &ev) || save_checkpoints(tr)) return -1;
+    }
+    snprintf(extra, sizeof extra, "val loss %.4f  ppl %.2f", ev.loss, exp(ev.loss));
+    progress_end(&pr, extra);
+    return 0;
+}
+
+int lm_train(const LmConfig *cfg, const LmTrainOptions *opt) {
+    Trainer tr;
+    memset(&tr, 0, sizeof tr);
+    interrupted = 0;
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, &old);
+    tr.stop_after = opt->stop_after;
+    int r = prepare_run(&tr, cfg, opt);
+    if (r == 0) r = train_loop(&tr);
+    sigaction(SIGINT, &old, NULL);
+    close_run(&tr);
+    return r;
+}
