@@ -172,6 +172,12 @@ int sensitivity_run(LmModel *m, const SensPairs *pairs, const AnalyzeData *data,
     alloc_result(r, m, n);
     long LE = (long)r->L * r->EZ;
     double *picks = ml_alloc(sizeof(double) * LE);
+    int longest = 1;
+    for (int i = 0; i < n; i++) {
+        if (pairs->na[i] > longest) longest = pairs->na[i];
+        if (pairs->nb[i] > longest) longest = pairs->nb[i];
+    }
+    lm_alloc_acts(m, 1, longest); /* once, not once per longer text */
     for (int i = 0; i < n; i++) {
         double *pa = r->pa + i * LE, *pb = r->pb + i * LE;
         r->logp[i] = sens_score_text(m, pairs->a[i], pairs->na[i], NULL, pa, NULL);
