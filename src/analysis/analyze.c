@@ -2,6 +2,7 @@
  * saved activations; the k' perplexity forwards come last because they overwrite them. */
 #include "analysis/analyze.h"
 #include "analysis/analysis.h"
+#include "analysis/sensitivity.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
@@ -9,7 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *an_names[] = {"routing", "specialise", "topk", "lens"};
+static const char *an_names[] = {"routing", "specialise", "topk", "lens", "sensitivity"};
+enum { AN_COUNT = 5 };
 
 int analyze_parse_only(const char *list, unsigned *mask) {
     *mask = 0;
@@ -17,12 +19,13 @@ int analyze_parse_only(const char *list, unsigned *mask) {
     while (*p) {
         size_t n = strcspn(p, ",");
         int found = 0;
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < AN_COUNT; i++)
             if (strlen(an_names[i]) == n && !strncmp(p, an_names[i], n))
                 *mask |= 1u << i, found = 1;
         if (!found)
             return ml_error(
-                "--only: unknown analysis '%.*s' (expected routing, specialise, topk, lens)",
+                "--only: unknown analysis '%.*s' (expected routing, specialise, topk, lens, "
+                "sensitivity)",
                 (int)n, p);
         p += n + (p[n] == ',');
     }
@@ -33,6 +36,7 @@ void analyze_default_options(AnalyzeOptions *o) {
     memset(o, 0, sizeof *o);
     o->only = AN_ALL, o->batch = 8, o->max_tokens = 1 << 20, o->lens_tokens = 2048;
     o->kp_tokens = 65536, o->trace_tokens = 1 << 20, o->seed = 1234;
+    o->mask_top = 10, o->sens_ppl_tokens = 65536;
 }
 
 typedef struct {
@@ -48,14 +52,17 @@ static long source_windows(const TokenShard *s, int T, long budget) {
     return budget > 0 && budget < nw ? budget : nw;
 }
 
-int analyze_lm(LmModel *m, const Tokenizer *tok, const AnalyzeData *data, const AnalyzeOptions *o) {
-    int T = o->seq > 0 && o->seq < m->cfg.seq_len ? o->seq : m->cfg.seq_len, B = o->batch,
-        D = data->D;
+static int window_len(const LmModel *m, const AnalyzeOptions *o) {
+    return o->seq > 0 && o->seq < m->cfg.seq_len ? o->seq : m->cfg.seq_len;
+}
+
+/* The streamed analyses (AN_ALL): one forward per batch; adds tokens, domains and seconds per
+ * phase to meta. */
+static int analyze_stream(LmModel *m, const Tokenizer *tok, const AnalyzeData *data,
+                          const AnalyzeOptions *o, cJSON *meta) {
+    int T = window_len(m, o), B = o->batch, D = data->D;
     int V = m->cfg.vocab_size;
-    int L_moe, layers[64];
-    if ((L_moe = an_moe_layers(m, layers)) == 0)
-        return ml_error("analyze: the model has no MoE layer");
-    if (ml_mkdir_p(o->out_dir)) return -1;
+    if (data->n_src < 1) return ml_error("analyze: no text to analyse");
     long per_src = o->max_tokens / data->n_src / T, total = 0;
     for (int s = 0; s < data->n_src; s++) {
         if (shard_vocab_size(data->src[s]) > V)
@@ -118,12 +125,9 @@ int analyze_lm(LmModel *m, const Tokenizer *tok, const AnalyzeData *data, const 
     if (!rc && (o->only & AN_TOPK)) rc = topk_write(&a.topk, o->out_dir, data->names);
     if (!rc && (o->only & AN_LENS)) rc = lens_write(&a.lens, o->out_dir, tok);
     if (!rc) {
-        cJSON *j = cJSON_CreateObject(), *ran = cJSON_AddArrayToObject(j, "analyses");
-        for (int i = 0; i < 4; i++)
-            if (o->only & (1u << i)) cJSON_AddItemToArray(ran, cJSON_CreateString(an_names[i]));
+        cJSON *j = meta;
         cJSON_AddNumberToObject(j, "tokens", (double)done);
         cJSON_AddNumberToObject(j, "window", T);
-        cJSON_AddNumberToObject(j, "moe_layers", L_moe);
         cJSON *dn = cJSON_AddArrayToObject(j, "domains");
         for (int d = 0; d < D; d++) cJSON_AddItemToArray(dn, cJSON_CreateString(data->names[d]));
         cJSON *sec = cJSON_AddObjectToObject(j, "seconds");
@@ -134,10 +138,46 @@ int analyze_lm(LmModel *m, const Tokenizer *tok, const AnalyzeData *data, const 
         cJSON_AddNumberToObject(sec, "total", ml_now() - t0);
         cJSON_AddNumberToObject(j, "lens_tokens", (double)a.lens.n);
         cJSON_AddNumberToObject(j, "kprime_tokens", (double)a.topk.kp_done);
-        rc = an_write_json(o->out_dir, "analyze.json", j);
-        cJSON_Delete(j);
     }
     routing_free(&a.routing), specialise_free(&a.spec), topk_free(&a.topk), lens_free(&a.lens);
     ml_free(in), ml_free(tg), ml_free(dom), ml_free(cls), ml_free(cls_tab);
+    return rc;
+}
+
+/* Routing sensitivity on the pairs file (texts up to the model's seq_len), with the perplexity
+ * cost of masking over the text set when there is one. */
+static int analyze_sensitivity(LmModel *m, const Tokenizer *tok, const AnalyzeData *data,
+                               const AnalyzeOptions *o, cJSON *meta) {
+    if (!o->pairs) return ml_error("analyze: sensitivity needs a pairs file (--pairs FILE)");
+    SensPairs pairs;
+    if (sens_pairs_load(&pairs, o->pairs, tok, m->cfg.seq_len)) return -1;
+    SensOptions so = {o->mask_top, o->sens_ppl_tokens, window_len(m, o), o->batch, o->quiet};
+    SensResult r;
+    int rc = sensitivity_run(m, &pairs, data, &so, &r);
+    if (!rc) rc = sensitivity_write(&r, &pairs, o->out_dir, o->pairs);
+    if (!rc) {
+        cJSON_AddNumberToObject(meta, "sensitivity_pairs", r.n);
+        cJSON *sec = cJSON_GetObjectItem(meta, "seconds");
+        if (!sec) sec = cJSON_AddObjectToObject(meta, "seconds");
+        cJSON_AddNumberToObject(sec, "sensitivity", r.seconds);
+        sensitivity_free(&r);
+    }
+    sens_pairs_free(&pairs);
+    return rc;
+}
+
+int analyze_lm(LmModel *m, const Tokenizer *tok, const AnalyzeData *data, const AnalyzeOptions *o) {
+    int layers[64], L_moe = an_moe_layers(m, layers);
+    if (L_moe == 0) return ml_error("analyze: the model has no MoE layer");
+    if (ml_mkdir_p(o->out_dir)) return -1;
+    cJSON *j = cJSON_CreateObject(), *ran = cJSON_AddArrayToObject(j, "analyses");
+    for (int i = 0; i < AN_COUNT; i++)
+        if (o->only & (1u << i)) cJSON_AddItemToArray(ran, cJSON_CreateString(an_names[i]));
+    cJSON_AddNumberToObject(j, "moe_layers", L_moe);
+    int rc = 0;
+    if (o->only & AN_ALL) rc = analyze_stream(m, tok, data, o, j);
+    if (!rc && (o->only & AN_SENSITIVITY)) rc = analyze_sensitivity(m, tok, data, o, j);
+    if (!rc) rc = an_write_json(o->out_dir, "analyze.json", j);
+    cJSON_Delete(j);
     return rc;
 }

@@ -5,11 +5,21 @@
 #include "data/tokenizer.h"
 #include "model/lm.h"
 
-enum { AN_ROUTING = 1, AN_SPECIALISE = 2, AN_TOPK = 4, AN_LENS = 8, AN_ALL = 15 };
-/* "routing,lens,..." → mask; -1 + ml_error on an unknown name. */
+/* AN_ALL: the analyses of the streamed text set (the default); AN_SENSITIVITY reads a pairs file
+ * (--pairs) and, for its perplexity cost, the same text set when one is given. */
+enum {
+    AN_ROUTING = 1,
+    AN_SPECIALISE = 2,
+    AN_TOPK = 4,
+    AN_LENS = 8,
+    AN_ALL = 15,
+    AN_SENSITIVITY = 16
+};
+/* "routing,lens,sensitivity,..." → mask; -1 + ml_error on an unknown name. */
 int analyze_parse_only(const char *list, unsigned *mask);
 
-/* Sources of tokens: source s contributes global domain ids base[s] + its shard's domain id. */
+/* Sources of tokens (n_src may be 0 when only AN_SENSITIVITY runs): source s contributes global
+ * domain ids base[s] + its shard's domain id. */
 typedef struct {
     int n_src;
     TokenShard **src;
@@ -29,6 +39,9 @@ typedef struct {
     long trace_tokens; /* routing trace / shuffle-baseline tokens kept in memory */
     uint64_t seed;
     int quiet;
+    const char *pairs;    /* minimal pairs TSV for AN_SENSITIVITY */
+    int mask_top;         /* experts in each masked group (top-G, bottom-G) */
+    long sens_ppl_tokens; /* validation tokens for the masking perplexity cost (0: off) */
 } AnalyzeOptions;
 void analyze_default_options(AnalyzeOptions *o);
 

@@ -1,4 +1,5 @@
-/* moelens analyze RUN [--data DIR] [--domain NAME=PATH ...] [--only a,b] [--out DIR] ... */
+/* moelens analyze RUN [--data DIR] [--domain NAME=PATH ...] [--only a,b] [--pairs FILE] [--out DIR]
+ */
 #include "analysis/analyze.h"
 #include "cli/cli.h"
 #include "core/error.h"
@@ -17,7 +18,15 @@ static void usage(void) {
         "per batch, every analysis computed from its saved activations (docs/analysis.md).\n"
         "Text: --data DIR (a prepared text folder; its val.tokens and domains; default: the run's\n"
         "data folder) or one --domain NAME=PATH per plain text file (each file is one domain).\n\n"
-        "  --only A,B,...      routing, specialise, topk, lens (default all)\n"
+        "  --only A,B,...      routing, specialise, topk, lens, sensitivity (default: the first\n"
+        "                      four; sensitivity is added by --pairs)\n"
+        "  --pairs FILE        routing sensitivity on minimal pairs: TSV lines text_a<TAB>text_b\n"
+        "                      ('#' comments); JS per layer, per-expert sensitivity with paired t\n"
+        "                      and BH, top-G / bottom-G expert masking and the log-likelihood\n"
+        "                      preference (with --only sensitivity the text set is optional)\n"
+        "  --mask-top G        experts in each masked group (default 10)\n"
+        "  --sens-ppl-tokens N validation tokens for the masking perplexity cost (default\n"
+        "                      65536; 0 = off)\n"
         "  --out DIR           output folder (default RUN/analysis)\n"
         "  --max-tokens N      input tokens analysed, spread over each source (default 1048576)\n"
         "  --batch B           windows per forward (default 8)\n"
@@ -50,7 +59,13 @@ static int cmd_analyze(int argc, char **argv) {
         } else if (!strcmp(a, "--only")) {
             if (analyze_parse_only(cli_value(cmd, argc, argv, &i), &o.only))
                 ml_fatal("%s", ml_errmsg());
-        } else if (!strcmp(a, "--out"))
+        } else if (!strcmp(a, "--pairs"))
+            o.pairs = cli_value(cmd, argc, argv, &i);
+        else if (!strcmp(a, "--mask-top"))
+            o.mask_top = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(a, "--sens-ppl-tokens"))
+            o.sens_ppl_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(a, "--out"))
             out = cli_value(cmd, argc, argv, &i);
         else if (!strcmp(a, "--max-tokens"))
             o.max_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
@@ -80,6 +95,11 @@ static int cmd_analyze(int argc, char **argv) {
         o.trace_tokens < 0)
         ml_fatal("analyze: --batch and --max-tokens must be positive, token counts non-negative");
     if (data && n_dom) ml_fatal("analyze: give --data or --domain, not both");
+    if (o.pairs) o.only |= AN_SENSITIVITY;
+    if ((o.only & AN_SENSITIVITY) && !o.pairs)
+        ml_fatal("analyze: sensitivity needs a pairs file (--pairs FILE)");
+    if (o.mask_top < 0 || o.sens_ppl_tokens < 0)
+        ml_fatal("analyze: --mask-top and --sens-ppl-tokens must be non-negative");
     LmModel m;
     Tokenizer *tok = NULL;
     if (lm_run_open(run, &m, &tok)) ml_fatal("%s", ml_errmsg());
@@ -103,16 +123,22 @@ static int cmd_analyze(int argc, char **argv) {
         d.n_src = d.D = n_dom;
     } else {
         dir = data ? ml_strdup(data) : lm_run_data_dir(run);
-        if (!dir)
+        char *val = dir ? ml_path_join(dir, "val.tokens") : NULL;
+        /* sensitivity alone needs text only for its perplexity cost: go on without it */
+        int optional = !(o.only & AN_ALL) && !data && (!val || !ml_file_exists(val));
+        ml_free(val);
+        if (!optional && !dir)
             ml_fatal("analyze: %s does not record its data folder: give --data DIR or --domain "
                      "NAME=PATH",
                      run);
-        char *p = ml_path_join(dir, "val.tokens");
-        if (shard_open(&src[0], p)) ml_fatal("%s", ml_errmsg());
-        ml_free(p);
-        d.n_src = 1, base[0] = 0, d.D = shard_num_domains(src[0]);
-        if (d.D > LM_MAX_DOMAINS) ml_fatal("analyze: more than %d domains", LM_MAX_DOMAINS);
-        for (int i = 0; i < d.D; i++) names[i] = shard_domain_name(src[0], i);
+        if (!optional) {
+            char *p = ml_path_join(dir, "val.tokens");
+            if (shard_open(&src[0], p)) ml_fatal("%s", ml_errmsg());
+            ml_free(p);
+            d.n_src = 1, base[0] = 0, d.D = shard_num_domains(src[0]);
+            if (d.D > LM_MAX_DOMAINS) ml_fatal("analyze: more than %d domains", LM_MAX_DOMAINS);
+            for (int i = 0; i < d.D; i++) names[i] = shard_domain_name(src[0], i);
+        }
     }
     char *out_dir = out ? ml_strdup(out) : ml_path_join(run, "analysis");
     o.out_dir = out_dir;
