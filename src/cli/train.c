@@ -1,5 +1,6 @@
-/* moelens train lm|vision */
+/* moelens train lm|vision: the LM trainer lives here; vision in train_vision.c. */
 #include "cli/cli.h"
+#include "cli/train.h"
 #include "core/error.h"
 #include "model/lm_train.h"
 #include <stdio.h>
@@ -19,7 +20,7 @@ static void train_lm_help(void) {
     lm_config_print_help(&c);
 }
 
-static int train_lm(int argc, char **argv) {
+int cmd_train_lm(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) {
         train_lm_help();
         return 0;
@@ -65,10 +66,12 @@ static int train_lm(int argc, char **argv) {
 
 static int cmd_train(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        printf("usage: moelens train lm ...      train a MoE language model (moelens train lm --help)\n");
+        printf("usage: moelens train lm ...      train a MoE language model (moelens train lm --help)\n"
+               "       moelens train vision ...  train a conv MoE with SimCLR (moelens train vision --help)\n");
         return argc < 2 ? 1 : 0;
     }
-    if (!strcmp(argv[1], "lm")) return train_lm(argc - 1, argv + 1);
-    ml_fatal("train: unknown model kind '%s' (expected lm)", argv[1]);
+    if (!strcmp(argv[1], "lm")) return cmd_train_lm(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "vision")) return cmd_train_vision(argc - 1, argv + 1);
+    ml_fatal("train: unknown model kind '%s' (expected lm or vision)", argv[1]);
 }
-COMMAND("train", cmd_train, "train a model (lm; see moelens train --help)")
+COMMAND("train", cmd_train, "train a model (lm | vision; see moelens train --help)")

@@ -1,0 +1,126 @@
+/* The vision model family: a sparsely-gated convolutional Mixture-of-Experts trained with SimCLR's
+ * NT-Xent objective (docs/vision.md has the architecture and every formula).
+ *
+ *   x [B,C,S,S] → stem (conv3×3 → GN → ReLU → maxpool 2) → h [B,Cs,S/2,S/2]
+ *   gate: GAP(h) [B,Cs] → router (src/nn/moe.h routing half: learned / frozen random / cosine,
+ *         softmax → top-k, optional noise, load-balance and z losses) → experts e_ij, weights w_ij
+ *   expert e: nb blocks (conv3×3 → GN → ReLU, maxpool 2 between blocks) → GAP → linear → r_e [D]
+ *   y_i = Σ_j w_ij · r_{e_ij}(h_i)                         (the representation: "readout")
+ *   z_i = W2·ReLU(W1·y_i + b1) + b2                          (projection head)
+ *   L = NT-Xent(z; τ) + aux_lb_coef·L_lb + aux_z_coef·L_z
+ *
+ * Parameters, gradients, AdamW moments and activations are each one block allocated once. Only the
+ * selected experts run on an image in training; analyses can force-run any expert on any image. */
+#pragma once
+#include "core/rng.h"
+#include "nn/moe.h"
+#include "nn/ntxent.h"
+#include "nn/param.h"
+#include <stdint.h>
+
+typedef struct {
+    /* architecture */
+    int in_ch, img;       /* input channels and side (even) */
+    int stem_ch;          /* stem conv channels */
+    int n_experts, top_k; /* E experts, k chosen per image */
+    int expert_ch;        /* channels of every expert conv */
+    int expert_blocks;    /* conv blocks per expert (≥ 1) */
+    int readout;          /* D: expert readout / representation size */
+    int proj_hidden, proj_dim;
+    int groups; /* group-norm groups (divides stem_ch and expert_ch) */
+    /* gate (the MoE core's router options) */
+    RouterKind router; /* ROUTER_LEARNED, ROUTER_RANDOM or ROUTER_COSINE */
+    int renorm;        /* renormalise the k weights to sum 1 */
+    float noise_std;   /* noisy top-k: N(0, σ²) on the gate logits while training */
+    float aux_lb_coef, aux_z_coef;
+    int cos_dim;
+    /* objective and augmentations (SimCLR; see src/data/augment.h) */
+    float tau;
+    float aug_crop_min; /* smallest crop area fraction */
+    float aug_flip;     /* horizontal flip probability */
+    float aug_jitter;   /* colour-jitter probability */
+    float aug_strength; /* jitter strength s: brightness/contrast/saturation 0.8s, hue 0.2s */
+    float aug_grey;     /* random greyscale probability */
+    float aug_blur;     /* Gaussian blur probability */
+    /* training */
+    int batch; /* images per step (2·batch views) */
+    int steps, warmup;
+    float lr, weight_decay;
+    uint64_t seed;
+    int eval_every;   /* probe every this many steps (0: only at the end) */
+    int probe_images; /* images for the probe (half train, half held out); 0 = all */
+    int threads;      /* recorded for reproducibility (OpenMP threads of the run) */
+} VisionConfig;
+
+/* Presets "tiny" and "small"; -1 + ml_error for another name. in_ch/img are set from the data. */
+int vision_preset(VisionConfig *cfg, const char *name);
+/* Applies "key=value" (keys = the JSON names of vision_config_to_json). -1 + ml_error if bad. */
+int vision_config_set(VisionConfig *cfg, const char *key_value);
+int vision_config_validate(const VisionConfig *cfg);
+char *vision_config_to_json(const VisionConfig *cfg); /* ml_free it */
+int vision_config_from_json(VisionConfig *cfg, const char *json);
+/* The augmentation settings of cfg. */
+struct AugmentConfig;
+void vision_augment_config(const VisionConfig *cfg, struct AugmentConfig *aug);
+/* The gate's MoeConfig derived from the model config. */
+MoeConfig vision_gate_config(const VisionConfig *cfg);
+
+typedef struct {
+    float *w, *b, *gamma, *beta; /* conv [OC, IC, 3, 3], bias, group-norm scale and shift */
+} ConvBlockParams;
+
+typedef struct {
+    ConvBlockParams stem;
+    MoeParams gate;
+    ConvBlockParams *blocks; /* [E · nb], expert e block b at e·nb + b */
+    float **ro_w, **ro_b;    /* per expert: readout [D, expert_ch], [D] */
+    float *p1_w, *p1_b, *p2_w, *p2_b;
+} VisionParams;
+
+typedef struct VisionActs VisionActs; /* owned by vision.c */
+
+typedef struct {
+    VisionConfig cfg;
+    MoeConfig gate_cfg;
+    long n_params;
+    float *params, *grads, *adam_m, *adam_v;
+    VisionParams p, g;
+    ParamTensor *tensors;
+    int n_tensors;
+    int max_views; /* images one forward can take (2·batch) */
+    VisionActs *acts;
+    MoeActs gate_acts;        /* gate probabilities, chosen experts, weights of the last forward */
+    float *readout;           /* [max_views, D] y of the last forward */
+    float *expert_readout;    /* [max_views·k, D] r of each chosen (image, rank), see slot_of */
+    int32_t *slot_of;         /* [max_views·k]: row of expert_readout for (image i, rank j) */
+    float loss, ntxent, top1; /* of the last forward with loss */
+    int step;                 /* optimizer steps taken */
+    Rng rng;                  /* gate noise stream */
+} VisionModel;
+
+/* Allocates everything for cfg (validated) and initialises parameters from cfg->seed. */
+int vision_init(VisionModel *m, const VisionConfig *cfg);
+void vision_free(VisionModel *m);
+
+/* Forward over n ≤ max_views images x [n, C, S, S]. With views != 0, rows 2k/2k+1 are two views
+ * and the NT-Xent loss is computed (m->loss); train != 0 draws gate noise. Fills m->readout,
+ * gate_acts, expert_readout. */
+void vision_forward(VisionModel *m, const float *x, int n, int views, int train);
+/* Backward of the last forward (views and loss required): grads are zeroed then filled. */
+void vision_backward(VisionModel *m);
+/* One AdamW step with the scheduled learning rate (linear warmup, cosine decay). */
+void vision_step(VisionModel *m);
+float vision_lr(const VisionConfig *cfg, int step);
+
+/* Representations in eval mode for n images (any n; chunked): readout [n, D] (may be NULL),
+ * gate probabilities [n, E] and chosen experts [n, k] (may be NULL). */
+void vision_embed(VisionModel *m, const float *x, int n, float *readout, float *probs,
+                  int32_t *chosen);
+/* Force-runs expert e on n images (whatever the gate says): out [n, D]. */
+void vision_expert_readouts(VisionModel *m, int e, const float *x, int n, float *out);
+
+/* Checkpoint: safetensors with every parameter, config JSON in __metadata__["config"], plus the
+ * optimizer moments, step and RNG state (so a resumed run continues bit-identically). */
+int vision_save(const VisionModel *m, const char *path);
+/* Loads a checkpoint written by vision_save into a fresh model (vision_init'd from its config). */
+int vision_load(VisionModel *m, const char *path);

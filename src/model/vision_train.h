@@ -1,0 +1,39 @@
+/* Training and evaluation of the vision MoE on an ImageSet (the loop behind `moelens train
+ * vision`).
+ *
+ * Step s draws `batch` training images (a seeded permutation per epoch), makes two augmented views
+ * of each (src/data/augment.h, streams keyed by seed, step and image) and takes one AdamW step on
+ * NT-Xent + aux losses. Everything a step depends on is a function of (config, step, checkpoint),
+ * so a resumed run continues bit-identically and equal seeds + thread counts give equal runs.
+ * The run folder holds config.json, metrics.jsonl (one JSON line per step; eval lines carry
+ * "probe_acc" and "gate_usage"), model.safetensors and, at the end, eval.json. */
+#pragma once
+#include "data/augment.h"
+#include "data/images.h"
+#include "model/vision.h"
+#include <signal.h>
+
+typedef struct {
+    const char *out_dir;
+    int resume;                  /* continue from out_dir/model.safetensors */
+    int ckpt_every;              /* save every this many steps (0: only at the end / on stop) */
+    volatile sig_atomic_t *stop; /* set (e.g. by SIGINT) to save and return early; may be NULL */
+    int quiet;                   /* no progress line */
+} VisionTrainOpts;
+
+typedef struct {
+    double probe_acc;  /* held-out linear-probe accuracy on the readout */
+    int n_fit, n_test; /* images used to fit / test the probe */
+    int n_classes, n_experts;
+    double *usage; /* [n_classes, n_experts]: fraction of a class's images choosing expert e */
+} VisionEval;
+
+/* Linear probe on frozen readouts (label level 0) and per-class gate usage, on a fixed seeded
+ * sample of up to cfg.probe_images images: half from the training split to fit, half held out
+ * (the held-out split when the set has one). */
+int vision_evaluate(VisionModel *m, const ImageSet *set, VisionEval *ev);
+void vision_eval_free(VisionEval *ev);
+
+/* Trains m (already initialised, or loaded when opts->resume) on set up to m->cfg.steps.
+ * Returns 0 when done, 1 when stopped early (checkpoint saved), -1 + ml_error on failure. */
+int vision_train(VisionModel *m, const ImageSet *set, const VisionTrainOpts *opts);

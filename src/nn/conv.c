@@ -1,0 +1,138 @@
+#include "nn/conv.h"
+#include <cblas.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static int n_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* col[(c·K + ky)·K + kx, oy·OW + ox] = img[c, oy·stride − pad + ky, ox·stride − pad + kx] (0
+ * outside). */
+static void im2col(float *col, const float *img, const ConvShape *s, int OH, int OW) {
+    int K = s->K;
+    for (int c = 0; c < s->C; c++)
+        for (int ky = 0; ky < K; ky++)
+            for (int kx = 0; kx < K; kx++) {
+                float *row = col + ((long)(c * K + ky) * K + kx) * OH * OW;
+                for (int oy = 0; oy < OH; oy++) {
+                    int y = oy * s->stride - s->pad + ky;
+                    float *dst = row + oy * OW;
+                    if (y < 0 || y >= s->H) {
+                        memset(dst, 0, sizeof(float) * OW);
+                        continue;
+                    }
+                    const float *src = img + ((long)c * s->H + y) * s->W;
+                    for (int ox = 0; ox < OW; ox++) {
+                        int x = ox * s->stride - s->pad + kx;
+                        dst[ox] = (x >= 0 && x < s->W) ? src[x] : 0.0f;
+                    }
+                }
+            }
+}
+
+/* The adjoint of im2col: img += scatter(col). */
+static void col2im_add(float *img, const float *col, const ConvShape *s, int OH, int OW) {
+    int K = s->K;
+    for (int c = 0; c < s->C; c++)
+        for (int ky = 0; ky < K; ky++)
+            for (int kx = 0; kx < K; kx++) {
+                const float *row = col + ((long)(c * K + ky) * K + kx) * OH * OW;
+                for (int oy = 0; oy < OH; oy++) {
+                    int y = oy * s->stride - s->pad + ky;
+                    if (y < 0 || y >= s->H) continue;
+                    float *dst = img + ((long)c * s->H + y) * s->W;
+                    const float *src = row + oy * OW;
+                    for (int ox = 0; ox < OW; ox++) {
+                        int x = ox * s->stride - s->pad + kx;
+                        if (x >= 0 && x < s->W) dst[x] += src[ox];
+                    }
+                }
+            }
+}
+
+static long col_floats(const ConvShape *s) {
+    return (long)s->C * s->K * s->K * conv_out_h(s) * conv_out_w(s);
+}
+
+long conv2d_scratch_floats(const ConvShape *s, int threads) {
+    long ckk = (long)s->C * s->K * s->K;
+    /* per thread: col + dcol, plus a private dw and dbias accumulator */
+    return (long)threads * (2 * col_floats(s) + s->OC * ckk + s->OC);
+}
+
+void conv2d_forward(float *out, const float *inp, const float *w, const float *bias, int B,
+                    const ConvShape *s, float *scratch) {
+    int OH = conv_out_h(s), OW = conv_out_w(s), P = OH * OW;
+    int CKK = s->C * s->K * s->K;
+    long per_thread = conv2d_scratch_floats(s, 1);
+    long in_img = (long)s->C * s->H * s->W, out_img = (long)s->OC * P;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        float *col = scratch + thread_id() * per_thread;
+        float *o = out + b * out_img;
+        im2col(col, inp + b * in_img, s, OH, OW);
+        if (bias)
+            for (int oc = 0; oc < s->OC; oc++)
+                for (int p = 0; p < P; p++) o[(long)oc * P + p] = bias[oc];
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->OC, P, CKK, 1.0f, w, CKK, col, P,
+                    bias ? 1.0f : 0.0f, o, P);
+    }
+}
+
+void conv2d_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                     const float *w, int B, const ConvShape *s, float *scratch) {
+    int OH = conv_out_h(s), OW = conv_out_w(s), P = OH * OW;
+    int CKK = s->C * s->K * s->K;
+    long per_thread = conv2d_scratch_floats(s, 1), cf = col_floats(s);
+    long in_img = (long)s->C * s->H * s->W, out_img = (long)s->OC * P;
+    int T = n_threads();
+    for (int t = 0; t < T; t++) {
+        float *acc = scratch + t * per_thread + 2 * cf;
+        memset(acc, 0, sizeof(float) * ((long)s->OC * CKK + s->OC));
+    }
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        float *base = scratch + thread_id() * per_thread;
+        float *col = base, *dcol = base + cf, *tdw = base + 2 * cf, *tdb = tdw + (long)s->OC * CKK;
+        const float *go = dout + b * out_img;
+        if (dw) {
+            im2col(col, inp + b * in_img, s, OH, OW);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->OC, CKK, P, 1.0f, go, P, col, P,
+                        1.0f, tdw, CKK);
+        }
+        if (dbias)
+            for (int oc = 0; oc < s->OC; oc++) {
+                float acc = 0;
+                for (int p = 0; p < P; p++) acc += go[(long)oc * P + p];
+                tdb[oc] += acc;
+            }
+        if (dinp) {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CKK, P, s->OC, 1.0f, w, CKK, go, P,
+                        0.0f, dcol, P);
+            col2im_add(dinp + b * in_img, dcol, s, OH, OW);
+        }
+    }
+    /* fixed-order reduction of the per-thread partial sums */
+    for (int t = 0; t < T; t++) {
+        const float *tdw = scratch + t * per_thread + 2 * cf, *tdb = tdw + (long)s->OC * CKK;
+        if (dw)
+            for (long i = 0; i < (long)s->OC * CKK; i++) dw[i] += tdw[i];
+        if (dbias)
+            for (int oc = 0; oc < s->OC; oc++) dbias[oc] += tdb[oc];
+    }
+}

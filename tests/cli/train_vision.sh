@@ -1,0 +1,34 @@
+#!/bin/sh
+# `moelens train vision`: help, bad input, Ctrl-C saves and exits cleanly, and --resume continues
+# bit-identically to an unbroken run (same seed, same threads).
+set -e
+D=/usr/share/datasets/fashion-mnist
+[ -d "$D" ] || { echo "skipped: no $D"; exit 0; }
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+./moelens train vision --help | grep -q -- '--resume'
+# bad input: one clear line, non-zero exit, nothing written
+if ./moelens train vision --out "$T/bad" --data "$D" --set nope=1 2>"$T/err"; then exit 1; fi
+grep -q "unknown key 'nope'" "$T/err"
+[ ! -e "$T/bad/model.safetensors" ]
+if ./moelens train vision --out "$T/bad" --data "$T/missing" 2>"$T/err"; then exit 1; fi
+[ "$(wc -l <"$T/err")" -eq 1 ]
+ARGS="--data $D --max-images 400 --set batch=16 --set steps=60 --set eval_every=0 --set probe_images=200 --set noise_std=0.5 --quiet"
+./moelens train vision --out "$T/a" $ARGS
+# interrupted run: SIGINT once some steps are done, then resume
+./moelens train vision --out "$T/b" $ARGS --ckpt-every 7 &
+pid=$!
+steps_done() { n=$(grep -c '"loss"' "$T/b/metrics.jsonl" 2>/dev/null); echo "${n:-0}"; }
+while [ "$(steps_done)" -lt 12 ]; do
+    kill -0 $pid 2>/dev/null || break
+    sleep 0.05
+done
+kill -INT $pid 2>/dev/null || true
+status=0
+wait $pid || status=$?
+[ "$status" -eq 130 ] || [ "$status" -eq 0 ] # 0 when it finished before the signal landed
+./moelens train vision --out "$T/b" --resume --quiet --data $D --max-images 400
+cmp "$T/a/model.safetensors" "$T/b/model.safetensors"
+[ "$(grep -c '"loss"' "$T/b/metrics.jsonl")" -eq 60 ]
+grep -q '"gate_usage"' "$T/b/eval.json"
+echo ok

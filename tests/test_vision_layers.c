@@ -1,0 +1,241 @@
+/* Gradient checks of the vision layers: each float backward against central finite differences of
+ * a naive double-precision reference forward, and each float forward against that reference.
+ * The scalar under test is L = Σ out·R for a fixed random R (so dout = R). */
+#include "core/mem.h"
+#include "core/rng.h"
+#include "nn/conv.h"
+#include "nn/norm2d.h"
+#include "nn/pool.h"
+#include "nn/relu.h"
+#include "test.h"
+#include <math.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static int max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static void fill(double *d, float *f, long n, Rng *r, double scale) {
+    for (long i = 0; i < n; i++) {
+        f[i] = (float)(scale * rng_normal(r));
+        d[i] = f[i];
+    }
+}
+
+/* ---- conv ---- */
+typedef struct {
+    ConvShape s;
+    int B;
+    double *x, *w, *b, *R;
+} ConvCase;
+
+static double conv_ref_loss(const ConvCase *c, double *out) {
+    const ConvShape *s = &c->s;
+    int OH = conv_out_h(s), OW = conv_out_w(s);
+    double L = 0;
+    for (int b = 0; b < c->B; b++)
+        for (int o = 0; o < s->OC; o++)
+            for (int oy = 0; oy < OH; oy++)
+                for (int ox = 0; ox < OW; ox++) {
+                    double acc = c->b[o];
+                    for (int ci = 0; ci < s->C; ci++)
+                        for (int ky = 0; ky < s->K; ky++)
+                            for (int kx = 0; kx < s->K; kx++) {
+                                int y = oy * s->stride - s->pad + ky,
+                                    x = ox * s->stride - s->pad + kx;
+                                if (y < 0 || y >= s->H || x < 0 || x >= s->W) continue;
+                                acc += c->w[((o * s->C + ci) * s->K + ky) * s->K + kx] *
+                                       c->x[((b * s->C + ci) * s->H + y) * s->W + x];
+                            }
+                    long at = ((long)(b * s->OC + o) * OH + oy) * OW + ox;
+                    if (out) out[at] = acc;
+                    L += acc * c->R[at];
+                }
+    return L;
+}
+
+static double conv_fd(ConvCase *c, double *v, long i) {
+    double h = 1e-4, keep = v[i];
+    v[i] = keep + h;
+    double lp = conv_ref_loss(c, NULL);
+    v[i] = keep - h;
+    double lm = conv_ref_loss(c, NULL);
+    v[i] = keep;
+    return (lp - lm) / (2 * h);
+}
+
+static void check_conv(ConvShape s, int B) {
+    Rng r;
+    rng_seed(&r, 7);
+    int OH = conv_out_h(&s), OW = conv_out_w(&s);
+    long nx = (long)B * s.C * s.H * s.W, nw = (long)s.OC * s.C * s.K * s.K,
+         no = (long)B * s.OC * OH * OW;
+    ConvCase c = {s, B, ml_alloc(nx * 8), ml_alloc(nw * 8), ml_alloc(s.OC * 8), ml_alloc(no * 8)};
+    float *x = ml_alloc_floats(nx), *w = ml_alloc_floats(nw), *b = ml_alloc_floats(s.OC);
+    float *R = ml_alloc_floats(no), *out = ml_alloc_floats(no);
+    fill(c.x, x, nx, &r, 1);
+    fill(c.w, w, nw, &r, 0.3);
+    fill(c.b, b, s.OC, &r, 0.3);
+    fill(c.R, R, no, &r, 1);
+    float *scratch = ml_alloc_floats(conv2d_scratch_floats(&s, max_threads()));
+    double *ref = ml_alloc(no * 8);
+    conv_ref_loss(&c, ref);
+    conv2d_forward(out, x, w, b, B, &s, scratch);
+    double maxerr = 0;
+    for (long i = 0; i < no; i++) maxerr = fmax(maxerr, fabs(out[i] - ref[i]));
+    CHECK_MSG(maxerr < 1e-4, "conv forward max err %g", maxerr);
+    float *dx = ml_alloc_floats(nx), *dw = ml_alloc_floats(nw), *db = ml_alloc_floats(s.OC);
+    conv2d_backward(dx, dw, db, R, x, w, B, &s, scratch);
+    for (long i = 0; i < nx; i += 3) CHECK_NEAR(dx[i], conv_fd(&c, c.x, i), 2e-3);
+    for (long i = 0; i < nw; i++) CHECK_NEAR(dw[i], conv_fd(&c, c.w, i), 5e-3);
+    for (int i = 0; i < s.OC; i++) CHECK_NEAR(db[i], conv_fd(&c, c.b, i), 5e-3);
+    /* backward accumulates */
+    float dw0 = dw[0];
+    conv2d_backward(NULL, dw, NULL, R, x, w, B, &s, scratch);
+    CHECK_NEAR(dw[0], 2 * dw0, 1e-4 * (1 + fabs(dw0)));
+    ml_free(c.x), ml_free(c.w), ml_free(c.b), ml_free(c.R), ml_free(ref);
+    ml_free(x), ml_free(w), ml_free(b), ml_free(R), ml_free(out), ml_free(scratch);
+    ml_free(dx), ml_free(dw), ml_free(db);
+}
+
+TEST(conv2d_matches_reference_and_finite_differences) {
+    check_conv((ConvShape){.C = 3, .H = 6, .W = 5, .OC = 4, .K = 3, .stride = 1, .pad = 1}, 3);
+    check_conv((ConvShape){.C = 2, .H = 7, .W = 7, .OC = 3, .K = 3, .stride = 2, .pad = 0}, 2);
+    check_conv((ConvShape){.C = 4, .H = 5, .W = 5, .OC = 2, .K = 1, .stride = 1, .pad = 0}, 2);
+}
+
+/* ---- group norm ---- */
+typedef struct {
+    int B, C, HW, G;
+    double *x, *g, *b, *R;
+} GnCase;
+
+static double gn_ref_loss(const GnCase *c, double *out) {
+    int cg = c->C / c->G;
+    long n = (long)cg * c->HW;
+    double L = 0;
+    for (int bg = 0; bg < c->B * c->G; bg++) {
+        const double *x = c->x + bg * n;
+        double m = 0, v = 0;
+        for (long i = 0; i < n; i++) m += x[i];
+        m /= n;
+        for (long i = 0; i < n; i++) v += (x[i] - m) * (x[i] - m);
+        double r = 1 / sqrt(v / n + 1e-5);
+        for (long i = 0; i < n; i++) {
+            int ch = (bg % c->G) * cg + (int)(i / c->HW);
+            double y = (x[i] - m) * r * c->g[ch] + c->b[ch];
+            if (out) out[bg * n + i] = y;
+            L += y * c->R[bg * n + i];
+        }
+    }
+    return L;
+}
+
+static double gn_fd(GnCase *c, double *v, long i) {
+    double h = 1e-4, keep = v[i];
+    v[i] = keep + h;
+    double lp = gn_ref_loss(c, NULL);
+    v[i] = keep - h;
+    double lm = gn_ref_loss(c, NULL);
+    v[i] = keep;
+    return (lp - lm) / (2 * h);
+}
+
+TEST(groupnorm_matches_reference_and_finite_differences) {
+    Rng r;
+    rng_seed(&r, 3);
+    int B = 2, C = 6, HW = 5, G = 3;
+    long n = (long)B * C * HW;
+    GnCase c = {B, C, HW, G, ml_alloc(n * 8), ml_alloc(C * 8), ml_alloc(C * 8), ml_alloc(n * 8)};
+    float *x = ml_alloc_floats(n), *g = ml_alloc_floats(C), *b = ml_alloc_floats(C);
+    float *R = ml_alloc_floats(n), *out = ml_alloc_floats(n), mean[6], rstd[6];
+    fill(c.x, x, n, &r, 2);
+    fill(c.g, g, C, &r, 1);
+    fill(c.b, b, C, &r, 1);
+    fill(c.R, R, n, &r, 1);
+    double *ref = ml_alloc(n * 8);
+    gn_ref_loss(&c, ref);
+    groupnorm_forward(out, mean, rstd, x, g, b, B, C, HW, G, 1e-5f);
+    for (long i = 0; i < n; i++) CHECK_NEAR(out[i], ref[i], 1e-4);
+    float *dx = ml_alloc_floats(n), dg[6] = {0}, db[6] = {0};
+    groupnorm_backward(dx, dg, db, R, x, g, mean, rstd, B, C, HW, G);
+    for (long i = 0; i < n; i++) CHECK_NEAR(dx[i], gn_fd(&c, c.x, i), 2e-3);
+    for (int i = 0; i < C; i++) CHECK_NEAR(dg[i], gn_fd(&c, c.g, i), 2e-3);
+    for (int i = 0; i < C; i++) CHECK_NEAR(db[i], gn_fd(&c, c.b, i), 2e-3);
+    ml_free(c.x), ml_free(c.g), ml_free(c.b), ml_free(c.R), ml_free(ref);
+    ml_free(x), ml_free(g), ml_free(b), ml_free(R), ml_free(out), ml_free(dx);
+}
+
+/* ---- pooling and ReLU: piecewise linear, so the reference gradient is exact away from ties ----
+ */
+TEST(pooling_and_relu_gradients) {
+    Rng r;
+    rng_seed(&r, 11);
+    int B = 2, C = 3, H = 6, W = 6, K = 2, S = 2, OH = 3, OW = 3;
+    long n = (long)B * C * H * W, no = (long)B * C * OH * OW;
+    double *xd = ml_alloc(n * 8), *Rd = ml_alloc(no * 8);
+    float *x = ml_alloc_floats(n), *R = ml_alloc_floats(no), *out = ml_alloc_floats(no);
+    int32_t *idx = ml_alloc(no * 4);
+    fill(xd, x, n, &r, 1);
+    fill(Rd, R, no, &r, 1);
+    /* max pool: forward = window max; gradient = R routed to the argmax */
+    maxpool2d_forward(out, idx, x, B, C, H, W, K, S);
+    float *dx = ml_alloc_floats(n);
+    maxpool2d_backward(dx, R, idx, B, C, H, W, K, S);
+    for (int bc = 0; bc < B * C; bc++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                int best = -1;
+                double mx = -1e30;
+                for (int ky = 0; ky < K; ky++)
+                    for (int kx = 0; kx < K; kx++) {
+                        int at = (oy * S + ky) * W + ox * S + kx;
+                        if (xd[bc * H * W + at] > mx) mx = xd[bc * H * W + at], best = at;
+                    }
+                CHECK(out[(bc * OH + oy) * OW + ox] == (float)mx);
+                CHECK(dx[bc * H * W + best] == R[(bc * OH + oy) * OW + ox]);
+            }
+    double sum_dx = 0, sum_R = 0;
+    for (long i = 0; i < n; i++) sum_dx += dx[i];
+    for (long i = 0; i < no; i++) sum_R += R[i];
+    CHECK_NEAR(sum_dx, sum_R, 1e-4);
+    /* avg pool: check d(Σ out·R)/dx by central differences of the double forward */
+    memset(dx, 0, n * sizeof(float));
+    avgpool2d_forward(out, x, B, C, H, W, K, S);
+    avgpool2d_backward(dx, R, B, C, H, W, K, S);
+    for (int bc = 0; bc < B * C; bc++)
+        for (int y = 0; y < H; y++)
+            for (int xx = 0; xx < W; xx++) {
+                int oy = y / S, ox = xx / S;
+                double g = Rd[(bc * OH + oy) * OW + ox] / (K * K);
+                CHECK_NEAR(dx[(bc * H + y) * W + xx], g, 1e-6);
+            }
+    CHECK_NEAR(out[0], (xd[0] + xd[1] + xd[W] + xd[W + 1]) / 4, 1e-6);
+    /* global average pool */
+    float gp[6], dgp[6] = {1, 2, 3, 4, 5, 6};
+    global_avgpool_forward(gp, x, B, C, H * W);
+    double m0 = 0;
+    for (int i = 0; i < H * W; i++) m0 += xd[i];
+    CHECK_NEAR(gp[0], m0 / (H * W), 1e-6);
+    memset(dx, 0, n * sizeof(float));
+    global_avgpool_backward(dx, dgp, B, C, H * W);
+    CHECK_NEAR(dx[H * W * 4 + 7], 5.0 / (H * W), 1e-7);
+    /* ReLU: gradient passes where the output is positive */
+    float *y = ml_alloc_floats(n);
+    memset(dx, 0, n * sizeof(float));
+    relu_forward(y, x, n);
+    relu_backward(dx, y, x, n);
+    for (long i = 0; i < n; i++) {
+        CHECK(y[i] == (x[i] > 0 ? x[i] : 0));
+        CHECK(dx[i] == (x[i] > 0 ? x[i] : 0));
+    }
+    ml_free(xd), ml_free(Rd), ml_free(x), ml_free(R), ml_free(out), ml_free(idx), ml_free(dx);
+    ml_free(y);
+}
