@@ -236,7 +236,8 @@ double stat_pearson(const double *a, const double *b, int n) {
 }
 
 double stat_spearman(const double *a, const double *b, int n) {
-    double *ra = ml_alloc(sizeof(double) * (n ? n : 1)), *rb = ml_alloc(sizeof(double) * (n ? n : 1));
+    double *ra = ml_alloc(sizeof(double) * (n ? n : 1)),
+           *rb = ml_alloc(sizeof(double) * (n ? n : 1));
     stat_rank(a, n, ra);
     stat_rank(b, n, rb);
     double r = stat_pearson(ra, rb, n);
