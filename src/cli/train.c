@@ -1,4 +1,4 @@
-/* moelens train lm|vision: the LM trainer lives here; vision in train_vision.c. */
+/* moelens train lm|vision */
 #include "cli/cli.h"
 #include "cli/train.h"
 #include "core/error.h"
@@ -20,7 +20,7 @@ static void train_lm_help(void) {
     lm_config_print_help(&c);
 }
 
-int cmd_train_lm(int argc, char **argv) {
+static int train_lm(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) {
         train_lm_help();
         return 0;
@@ -67,11 +67,11 @@ int cmd_train_lm(int argc, char **argv) {
 static int cmd_train(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         printf("usage: moelens train lm ...      train a MoE language model (moelens train lm --help)\n"
-               "       moelens train vision ...  train a conv MoE with SimCLR (moelens train vision --help)\n");
+               "       moelens train vision ...  train the conv MoE with NT-Xent (moelens train vision --help)\n");
         return argc < 2 ? 1 : 0;
     }
-    if (!strcmp(argv[1], "lm")) return cmd_train_lm(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "lm")) return train_lm(argc - 1, argv + 1);
     if (!strcmp(argv[1], "vision")) return cmd_train_vision(argc - 1, argv + 1);
     ml_fatal("train: unknown model kind '%s' (expected lm or vision)", argv[1]);
 }
-COMMAND("train", cmd_train, "train a model (lm | vision; see moelens train --help)")
+COMMAND("train", cmd_train, "train a model (lm, vision; see moelens train --help)")
