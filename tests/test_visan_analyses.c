@@ -125,7 +125,12 @@ TEST(visan_rsa_identical_permuted_and_cka) {
     CHECK_NEAR(rdm_a[0], 0, 0);
     CHECK_NEAR(rdm_a[1], rdm_a[S], 0);
     CHECK(rsa_compare(rdm_a, rdm_a + S * S, S) < 0.6);
-    RdmPair rp = {rdm_a, rdm_b, S};
+    double rk_a[E * S * S], rk_b[E * S * S];
+    rsa_rank_rdms(rdm_a, E, S, rk_a);
+    rsa_rank_rdms(rdm_b, E, S, rk_b);
+    RdmPair rp = {rk_a, rk_b, S};
+    CHECK_NEAR(rsa_sim_rdm(&rp, 1, 2, NULL), rsa_compare(rdm_a + S * S, rdm_b + 2 * S * S, S),
+               1e-12);
     double sim[E * E];
     int match[E];
     MatchResult m;
@@ -136,7 +141,11 @@ TEST(visan_rsa_identical_permuted_and_cka) {
     /* CKA: 1 for a rescaled copy, invariant to the offset; lower for another expert */
     CHECK_NEAR(rsa_cka(f, D, g + pi[0] * S * D, D, S), 1, 1e-9);
     CHECK(rsa_cka(f, D, f + S * D, D, S) < 0.9);
-    FeatPair fp = {f, g, S, D};
+    double cf[E * S * D], cg[E * S * D], nf[E], ng[E];
+    rsa_cka_prepare(f, E, S, D, cf, nf);
+    rsa_cka_prepare(g, E, S, D, cg, ng);
+    FeatPair fp = {cf, cg, nf, ng, S, D};
+    CHECK_NEAR(rsa_sim_cka(&fp, 1, 3, NULL), rsa_cka(f + S * D, D, g + 3 * S * D, D, S), 1e-12);
     rsa_match(rsa_sim_cka, &fp, E, S, 50, 3, sim, match, &m);
     for (int e = 0; e < E; e++) CHECK(match[e] == pi[e]);
     /* tuning profiles: run b's rows are run a's permuted */

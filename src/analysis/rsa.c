@@ -5,6 +5,7 @@
 #include "analysis/vision_an.h"
 #include "core/mem.h"
 #include "core/rng.h"
+#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -42,18 +43,27 @@ static void upper(const float *rdm, int S, const int *perm, double *out) {
         }
 }
 
-static double rdm_spearman_perm(const float *a, const float *b, int S, const int *perm) {
+static double rdm_spearman(const float *a, const float *b, int S) {
     long m = (long)S * (S - 1) / 2;
     double *x = ml_alloc(sizeof(double) * (m ? m : 1)), *y = ml_alloc(sizeof(double) * (m ? m : 1));
     upper(a, S, NULL, x);
-    upper(b, S, perm, y);
+    upper(b, S, NULL, y);
     double r = stat_spearman(x, y, (int)m);
     ml_free(x), ml_free(y);
     return r;
 }
 
 double rsa_compare(const float *a, const float *b, int S) {
-    return rdm_spearman_perm(a, b, S, NULL);
+    return rdm_spearman(a, b, S);
+}
+
+/* ‖AᵀB‖²_F for A [S, Da], B [S, Db] row-major (BLAS: this is the cost of the CKA null). */
+static double frob2_cross(const double *A, int Da, const double *B, int Db, int S) {
+    double *M = ml_alloc(sizeof(double) * (size_t)Da * Db), f = 0;
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Da, Db, S, 1.0, A, Da, B, Db, 0.0, M, Db);
+    for (long i = 0; i < (long)Da * Db; i++) f += M[i] * M[i];
+    ml_free(M);
+    return f;
 }
 
 /* Gram-free linear CKA via the D×D cross products of centred features (rows of Y permuted). */
@@ -74,25 +84,8 @@ static double cka_perm(const float *X, int Dx, const float *Y, int Dy, int S, co
             }
         }
     }
-    double xy = 0, xx = 0, yy = 0;
-    for (int a = 0; a < Dx; a++)
-        for (int b = 0; b < Dy; b++) {
-            double s = 0;
-            for (int i = 0; i < S; i++) s += xc[(long)i * Dx + a] * yc[(long)i * Dy + b];
-            xy += s * s;
-        }
-    for (int a = 0; a < Dx; a++)
-        for (int b = 0; b < Dx; b++) {
-            double s = 0;
-            for (int i = 0; i < S; i++) s += xc[(long)i * Dx + a] * xc[(long)i * Dx + b];
-            xx += s * s;
-        }
-    for (int a = 0; a < Dy; a++)
-        for (int b = 0; b < Dy; b++) {
-            double s = 0;
-            for (int i = 0; i < S; i++) s += yc[(long)i * Dy + a] * yc[(long)i * Dy + b];
-            yy += s * s;
-        }
+    double xy = frob2_cross(xc, Dx, yc, Dy, S), xx = frob2_cross(xc, Dx, xc, Dx, S);
+    double yy = frob2_cross(yc, Dy, yc, Dy, S);
     ml_free(xc), ml_free(yc);
     return xx > 0 && yy > 0 ? xy / sqrt(xx * yy) : NAN;
 }
@@ -101,10 +94,37 @@ double rsa_cka(const float *X, int Dx, const float *Y, int Dy, int S) {
     return cka_perm(X, Dx, Y, Dy, S, NULL);
 }
 
+void rsa_rank_rdms(const float *rdm, int E, int S, double *ranks) {
+    long m = (long)S * (S - 1) / 2;
+    double *x = ml_alloc(sizeof(double) * (m ? m : 1)), *r = ml_alloc(sizeof(double) * (m ? m : 1));
+    for (int e = 0; e < E; e++) {
+        const float *R = rdm + (long)e * S * S;
+        double *o = ranks + (long)e * S * S;
+        upper(R, S, NULL, x);
+        stat_rank(x, (int)m, r);
+        long t = 0;
+        for (int i = 0; i < S; i++) {
+            o[(long)i * S + i] = 0;
+            for (int j = i + 1; j < S; j++, t++) o[(long)i * S + j] = o[(long)j * S + i] = r[t];
+        }
+    }
+    ml_free(x), ml_free(r);
+}
+
 double rsa_sim_rdm(const void *ctx, int ea, int eb, const int *perm) {
     const RdmPair *p = ctx;
-    long s2 = (long)p->S * p->S;
-    return rdm_spearman_perm(p->rdm_a + ea * s2, p->rdm_b + eb * s2, p->S, perm);
+    int S = p->S;
+    long m = (long)S * (S - 1) / 2, t = 0, s2 = (long)S * S;
+    const double *A = p->rank_a + ea * s2, *B = p->rank_b + eb * s2;
+    double *x = ml_alloc(sizeof(double) * (m ? m : 1)), *y = ml_alloc(sizeof(double) * (m ? m : 1));
+    for (int i = 0; i < S; i++)
+        for (int j = i + 1; j < S; j++, t++) {
+            x[t] = A[(long)i * S + j];
+            y[t] = perm ? B[(long)perm[i] * S + perm[j]] : B[(long)i * S + j];
+        }
+    double r = stat_pearson(x, y, (int)m);
+    ml_free(x), ml_free(y);
+    return r;
 }
 
 double rsa_sim_profile(const void *ctx, int ea, int eb, const int *perm) {
@@ -116,10 +136,35 @@ double rsa_sim_profile(const void *ctx, int ea, int eb, const int *perm) {
     return r;
 }
 
+void rsa_cka_prepare(const float *feats, int E, int S, int D, double *centred, double *self) {
+    for (int e = 0; e < E; e++) {
+        const float *F = feats + (long)e * S * D;
+        double *o = centred + (long)e * S * D;
+        for (int d = 0; d < D; d++) {
+            double m = 0;
+            for (int i = 0; i < S; i++) m += F[(long)i * D + d];
+            m /= S;
+            for (int i = 0; i < S; i++) o[(long)i * D + d] = F[(long)i * D + d] - m;
+        }
+        self[e] = sqrt(frob2_cross(o, D, o, D, S));
+    }
+}
+
 double rsa_sim_cka(const void *ctx, int ea, int eb, const int *perm) {
     const FeatPair *p = ctx;
     long sz = (long)p->S * p->D;
-    return cka_perm(p->fa + ea * sz, p->D, p->fb + eb * sz, p->D, p->S, perm);
+    const double *X = p->ca + ea * sz, *Y = p->cb + eb * sz;
+    double *Yp = NULL;
+    if (perm) {
+        Yp = ml_alloc(sizeof(double) * sz);
+        for (int i = 0; i < p->S; i++)
+            memcpy(Yp + (long)i * p->D, Y + (long)perm[i] * p->D, sizeof(double) * p->D);
+        Y = Yp;
+    }
+    double den = p->self_a[ea] * p->self_b[eb];
+    double r = den > 0 ? frob2_cross(X, p->D, Y, p->D, p->S) / den : NAN;
+    ml_free(Yp);
+    return r;
 }
 
 static double matched_mean(const double *sim, int E, int *match) {

@@ -78,9 +78,13 @@ typedef struct {
 } MatchResult;
 void rsa_match(SimFn sim, const void *ctx, int E, int n_perm_items, int P, uint64_t seed,
                double *simmat, int *match, MatchResult *r);
-/* ctx for RDM similarity: rdm_a, rdm_b [E, S, S]; perm (when not NULL) relabels b's stimuli. */
+/* Each of E RDMs [E, S, S] with its upper-triangle entries replaced by their average-tie ranks
+ * (ranks [E, S, S], double): relabelling stimuli permutes ranks, so the null needs no re-sort. */
+void rsa_rank_rdms(const float *rdm, int E, int S, double *ranks);
+/* ctx for RDM similarity: ranked RDMs of rsa_rank_rdms; perm (when not NULL) relabels b's
+ * stimuli. Spearman of the upper triangles = Pearson of these ranks. */
 typedef struct {
-    const float *rdm_a, *rdm_b;
+    const double *rank_a, *rank_b;
     int S;
 } RdmPair;
 double rsa_sim_rdm(const void *ctx, int ea, int eb, const int *perm);
@@ -90,9 +94,12 @@ typedef struct {
     int A;
 } ProfilePair;
 double rsa_sim_profile(const void *ctx, int ea, int eb, const int *perm);
-/* ctx for CKA: feats_a, feats_b [E, S, D]; perm relabels b's stimuli. */
+/* Column-centred copies of E feature sets [E, S, D] (centred) and ‖XcᵀXc‖_F of each (self [E]):
+ * both are invariant to relabelling stimuli, so the CKA null only recomputes the cross term. */
+void rsa_cka_prepare(const float *feats, int E, int S, int D, double *centred, double *self);
+/* ctx for CKA: rsa_cka_prepare's outputs of runs a and b; perm relabels b's stimuli. */
 typedef struct {
-    const float *fa, *fb;
+    const double *ca, *cb, *self_a, *self_b;
     int S, D;
 } FeatPair;
 double rsa_sim_cka(const void *ctx, int ea, int eb, const int *perm);

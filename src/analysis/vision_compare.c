@@ -116,15 +116,25 @@ static int compare_pair(const RunArrays *a, const RunArrays *b, int ia, int ib, 
     char name[96];
     int64_t sh[2] = {E, E};
     int rc = 0;
-    RdmPair rp = {a->rdm.data, b->rdm.data, S};
+    double *ra = ml_alloc(sizeof(double) * E * S * S), *rb = ml_alloc(sizeof(double) * E * S * S);
+    rsa_rank_rdms(a->rdm.data, E, S, ra);
+    rsa_rank_rdms(b->rdm.data, E, S, rb);
+    RdmPair rp = {ra, rb, S};
     rsa_match(rsa_sim_rdm, &rp, E, S, P, seed, sim, match, &m);
+    ml_free(ra), ml_free(rb);
     cJSON_AddItemToObject(pair, "rsa", match_json(sim, match, &m, E));
     snprintf(name, sizeof name, "pair%d_%d_rsa.npy", ia, ib);
     if (out_dir) rc = an_write_npy(out_dir, name, "<f8", sh, 2, sim);
     if (a->has_anim && b->has_anim)
         cJSON_AddItemToObject(pair, "animacy", animacy_json(a, b, match, P, seed + 2));
-    FeatPair fp = {a->feats.data, b->feats.data, S, a->D};
+    long sz = (long)E * S * a->D;
+    double *ca = ml_alloc(sizeof(double) * sz), *cb = ml_alloc(sizeof(double) * sz);
+    double *na = ml_alloc(sizeof(double) * E), *nb = ml_alloc(sizeof(double) * E);
+    rsa_cka_prepare(a->feats.data, E, S, a->D, ca, na);
+    rsa_cka_prepare(b->feats.data, E, S, a->D, cb, nb);
+    FeatPair fp = {ca, cb, na, nb, S, a->D};
     rsa_match(rsa_sim_cka, &fp, E, S, P, seed + 1, sim, match, &m);
+    ml_free(ca), ml_free(cb), ml_free(na), ml_free(nb);
     cJSON_AddItemToObject(pair, "cka", match_json(sim, match, &m, E));
     snprintf(name, sizeof name, "pair%d_%d_cka.npy", ia, ib);
     if (out_dir && !rc) rc = an_write_npy(out_dir, name, "<f8", sh, 2, sim);
