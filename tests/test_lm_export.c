@@ -2,9 +2,10 @@
  * exported and the GGUF file is opened by moelens' GGUF loader (model/lm_gguf.c, which reads
  * `llama` as llama.cpp does: NORM RoPE, softmax → top-k → renormalised): its logits equal the
  * model's. Covers GQA with NORM RoPE, NEOX RoPE (q/k rows permuted), a tied output, a dense
- * model, F16 matrices; the tokenizer metadata (tokens, types, merges, ids) and the file's
- * tokenizer encoding as the run's does; and each config llama.cpp cannot express is refused with
- * the option named. llama.cpp itself is checked by tests/cli/export_gguf.sh. */
+ * model, F16 matrices, and the olmoe architecture (qk_norm=2); the tokenizer metadata (tokens,
+ * types, merges, ids) and the file's tokenizer encoding as the run's does; and each config
+ * llama.cpp cannot express is refused with the option named. llama.cpp itself is checked by
+ * tests/cli/export_gguf.sh. */
 #include "core/error.h"
 #include "core/mem.h"
 #include "gguf/gguf_vocab.h"
@@ -39,6 +40,12 @@ static void base_config(LmConfig *c, int vocab) {
     c->rope_mode = ROPE_NORM, c->rope_base = 10000.0f, c->norm_eps = 1e-5f;
     c->moe.n_experts = 4, c->moe.top_k = 2, c->moe.hidden = 32, c->moe.act = EXPERT_SWIGLU;
     c->moe.score = SCORE_TOPK_SOFTMAX, c->moe.renorm = 1;
+}
+
+static void olmoe_config(LmConfig *c, int vocab) {
+    base_config(c, vocab);
+    c->qk_norm = 2, c->rope_mode = ROPE_NEOX, c->n_kv_head = c->n_head;
+    c->moe.score = SCORE_SOFTMAX_TOPK, c->moe.renorm = 0;
 }
 
 /* Random weights (norms around 1); f16: matrices rounded to f16 so an F16 file holds them
@@ -110,6 +117,12 @@ TEST(lm_export_logits_match) {
     c.moe_every = 0, c.dense_hidden = 48;
     r = round_trip(&c, tok, 0, "dense");
     CHECK_MSG(r < 1e-6, "dense: rel %.3g", r);
+    olmoe_config(&c, V); /* olmoe: full-width QK-norm, NEOX natively, raw top-k weights */
+    r = round_trip(&c, tok, 0, "olmoe");
+    CHECK_MSG(r < 1e-6, "olmoe: rel %.3g", r);
+    olmoe_config(&c, V);
+    r = round_trip(&c, tok, 1, "olmoe_f16");
+    CHECK_MSG(r < 1e-5, "olmoe f16: rel %.3g", r);
     tokenizer_free(tok);
 }
 
@@ -199,7 +212,29 @@ TEST(lm_export_refusals) {
         CHECK_MSG(lm_export_check(&c, NULL) == -1 && strstr(ml_errmsg(), cases[i].named),
                   "%s: '%s'", cases[i].kv, ml_errmsg());
     }
+    struct {
+        const char *kv, *named;
+    } olmoe[] = {
+        {"rope_mode=norm", "rope_mode"},
+        {"n_kv_head=2", "n_kv_head"},
+        {"tied=1", "tied"},
+        {"renorm=1", "renorm"},
+        {"score=topk_softmax", "score"},
+        {"moe_every=0", "moe_every"},
+    };
+    for (size_t i = 0; i < sizeof olmoe / sizeof *olmoe; i++) {
+        LmConfig c;
+        olmoe_config(&c, 300);
+        CHECK(lm_config_set_kv(&c, olmoe[i].kv) == 0);
+        lm_config_finalize(&c);
+        CHECK_MSG(lm_export_check(&c, NULL) == -1 && strstr(ml_errmsg(), olmoe[i].named) &&
+                      strstr(ml_errmsg(), "olmoe"),
+                  "olmoe %s: '%s'", olmoe[i].kv, ml_errmsg());
+    }
     LmConfig c;
+    olmoe_config(&c, 300);
+    lm_config_finalize(&c);
+    CHECK(lm_export_check(&c, NULL) == 0 && !strcmp(lm_export_arch(&c), "olmoe"));
     base_config(&c, 300);
     c.moe.score = SCORE_SOFTMAX_TOPK, c.moe.renorm = 0;
     lm_config_finalize(&c);

@@ -11,13 +11,16 @@
 static void usage(void) {
     printf(
         "usage: moelens export RUN --gguf OUT.gguf [--type f32|f16]\n\n"
-        "Writes the run's model and tokenizer as a GGUF file in llama.cpp's `llama` architecture\n"
-        "(Mixtral layout: ffn_gate_inp router, ffn_{gate,up,down}_exps stacks), which llama.cpp\n"
-        "loads and scores as `moelens eval RUN` does. The model must be llama-style\n"
-        "(--set block=llama, expert_act=swiglu, learned token-level router, softmax top-k with\n"
-        "renormalised weights or topk_softmax, no shared or zero experts, no QK-norm or biases);\n"
-        "rope_mode=neox is exported by permuting the q/k rows. Anything else is refused with the\n"
-        "option named.\n"
+        "Writes the run's model and tokenizer as a GGUF file that llama.cpp loads, tokenizes and\n"
+        "scores as `moelens eval RUN` does. The model must be llama-style (--set block=llama,\n"
+        "expert_act=swiglu, learned token-level router, softmax scores, no shared or zero\n"
+        "experts, no capacity limit, no qkv biases). Architecture:\n"
+        "  llama  (Mixtral layout) without QK-norm; renormalised top-k (score=topk_softmax, or\n"
+        "         softmax_topk with renorm=1); RoPE norm or neox (q/k rows then permuted); GQA;\n"
+        "         tied or untied; all layers MoE, or all dense\n"
+        "  olmoe  qk_norm=2 (full width), rope_mode=neox, softmax_topk with renorm=0,\n"
+        "         n_kv_head = n_head, untied\n"
+        "Anything else is refused with the option named.\n"
         "  --type f32|f16  matrices as F32 (default) or F16; norms and routers stay F32\n");
 }
 
@@ -49,8 +52,8 @@ static int cmd_export(int argc, char **argv) {
     const char *slash = strrchr(name, '/');
     if (slash) memmove(name, slash + 1, strlen(slash));
     if (lm_export_gguf(&m, tok, out, f16, name)) ml_fatal("%s", ml_errmsg());
-    printf("wrote %s (llama, %d layers, %s, vocab %d)\n", out, m.cfg.n_layer, f16 ? "f16" : "f32",
-           m.cfg.vocab_size);
+    printf("wrote %s (%s, %d layers, %s, vocab %d)\n", out, lm_export_arch(&m.cfg), m.cfg.n_layer,
+           f16 ? "f16" : "f32", m.cfg.vocab_size);
     tokenizer_free(tok);
     lm_free(&m);
     return 0;

@@ -10,48 +10,77 @@ static const char *const score_names[] = {"softmax_topk", "topk_softmax", "sigmo
 static const char *const router_names[] = {"learned", "random", "cosine",
                                            "hash",    "domain", "dense"};
 
-static int refuse(const char *option, const char *why) {
-    return ml_error("export: %s: %s (llama.cpp's llama architecture cannot express it)", option,
-                    why);
+/* llama.cpp architecture of the export: `olmoe` for full-width QK-norm models, else `llama`. */
+const char *lm_export_arch(const LmConfig *c) {
+    return c->qk_norm == 2 ? "olmoe" : "llama";
 }
 
-/* The routed layers: llama.cpp's Mixtral graph is softmax over all E router logits, top-k,
- * weights renormalised to sum 1, no scale; moelens' topk_softmax (softmax over the k picked
- * logits) is the same function, softmax_topk only with renorm=1. */
-static int check_moe(const MoeConfig *f) {
+static int refuse(const LmConfig *c, const char *option, const char *why) {
+    return ml_error("export: %s: %s (llama.cpp's %s architecture cannot express it)", option, why,
+                    lm_export_arch(c));
+}
+
+/* The routed layers. Both graphs take a softmax over all E router logits and the top k; `llama`
+ * (Mixtral) renormalises the k weights, `olmoe` does not; neither scales them. moelens'
+ * topk_softmax (softmax over the k picked logits) equals the renormalised form. */
+static int check_moe(const LmConfig *c) {
+    const MoeConfig *f = &c->moe;
+    const int olmoe = c->qk_norm == 2, all = f->top_k >= f->n_experts + f->n_zero;
     char why[160];
-    if (f->n_zero) return refuse("n_zero", "zero-output experts");
-    if (f->n_shared) return refuse("n_shared", "shared experts");
+    if (f->n_zero) return refuse(c, "n_zero", "zero-output experts");
+    if (f->n_shared) return refuse(c, "n_shared", "shared experts");
     if (f->router != ROUTER_LEARNED) {
         snprintf(why, sizeof why, "router=%s (only learned linear routers)",
                  router_names[f->router]);
-        return refuse("router", why);
+        return refuse(c, "router", why);
     }
-    if (f->level != ROUTE_TOKEN) return refuse("routing", "sequence-level routing");
-    if (f->capacity_factor != 0) return refuse("capacity_factor", "a capacity limit drops tokens");
-    if (f->score == SCORE_SIGMOID) return refuse("score", "score=sigmoid");
-    if (f->score == SCORE_SOFTMAX_TOPK && !f->renorm && f->top_k < f->n_experts + f->n_zero) {
+    if (f->level != ROUTE_TOKEN) return refuse(c, "routing", "sequence-level routing");
+    if (f->capacity_factor != 0)
+        return refuse(c, "capacity_factor", "a capacity limit drops tokens");
+    if (f->score == SCORE_SIGMOID) return refuse(c, "score", "score=sigmoid");
+    int renormalised = f->score == SCORE_TOPK_SOFTMAX || f->renorm || all;
+    if (!olmoe && !renormalised) {
         snprintf(why, sizeof why, "score=%s with renorm=0 (llama renormalises the top-k weights)",
                  score_names[f->score]);
-        return refuse("renorm", why);
+        return refuse(c, "renorm", why);
     }
-    if (f->weight_scale != 1.0f) return refuse("weight_scale", "a routed-weight scale");
+    if (olmoe && f->score == SCORE_TOPK_SOFTMAX && !all)
+        return refuse(c, "score",
+                      "score=topk_softmax (olmoe keeps the softmax weights of all "
+                      "experts; use softmax_topk with renorm=0)");
+    if (olmoe && f->renorm && !all)
+        return refuse(c, "renorm", "renorm=1 (olmoe does not renormalise the top-k weights)");
+    if (f->weight_scale != 1.0f) return refuse(c, "weight_scale", "a routed-weight scale");
+    return 0;
+}
+
+/* olmoe: q/k norms over the whole width of n_embd, so n_kv_head = n_head and head_dim = d/heads;
+ * NEOX RoPE; always MoE; an output matrix of its own. */
+static int check_olmoe(const LmConfig *c) {
+    if (c->rope_mode != ROPE_NEOX) return refuse(c, "rope_mode", "rope_mode=norm");
+    if (c->n_kv_head != c->n_head) return refuse(c, "n_kv_head", "grouped-query attention");
+    if (lm_head_dim(c) * c->n_head != c->d_model)
+        return refuse(c, "head_dim", "head_dim · n_head != d_model");
+    if (c->tied) return refuse(c, "tied", "a tied output (olmoe needs output.weight)");
     return 0;
 }
 
 int lm_export_check(const LmConfig *c, const Tokenizer *tok) {
     if (c->block != BLOCK_LLAMA)
-        return refuse("block", "block=gpt2 (LayerNorm, learned positions, GELU, biases); train "
-                               "with --set block=llama");
-    if (c->qk_norm) return refuse("qk_norm", "QK-norm");
-    if (c->qkv_bias) return refuse("qkv_bias", "biases on q, k, v");
-    if (c->moe.act != EXPERT_SWIGLU) return refuse("expert_act", "GELU FFNs (only swiglu)");
+        return refuse(c, "block",
+                      "block=gpt2 (LayerNorm, learned positions, GELU, biases); train with --set "
+                      "block=llama");
+    if (c->qk_norm == 1) return refuse(c, "qk_norm", "per-head QK-norm (qk_norm=1; 2 → olmoe)");
+    if (c->qkv_bias) return refuse(c, "qkv_bias", "biases on q, k, v");
+    if (c->moe.act != EXPERT_SWIGLU) return refuse(c, "expert_act", "GELU FFNs (only swiglu)");
     /* (SwiGLU FFNs never carry biases: expert_bias only applies to GELU ones) */
     int n_moe = 0;
     for (int l = 0; l < c->n_layer; l++) n_moe += lm_layer_is_moe(c, l);
     if (n_moe && n_moe != c->n_layer)
-        return refuse("moe_every/first_dense", "dense and MoE layers mixed in one model");
-    if (n_moe && check_moe(&c->moe)) return -1;
+        return refuse(c, "moe_every/first_dense", "dense and MoE layers mixed in one model");
+    if (c->qk_norm == 2 && !n_moe) return refuse(c, "moe_every", "a dense model");
+    if (c->qk_norm == 2 && check_olmoe(c)) return -1;
+    if (n_moe && check_moe(c)) return -1;
     if (tok && tokenizer_vocab_size(tok) != c->vocab_size)
         return ml_error("export: the tokenizer has %d tokens but the model's vocab_size is %d",
                         tokenizer_vocab_size(tok), c->vocab_size);
@@ -75,9 +104,10 @@ static int tensor(Out *o, const char *name, const float *x, int matrix, uint64_t
 /* llama.cpp rotates adjacent pairs (2i, 2i+1) in the llama architecture; a model trained with
  * rope_mode=neox rotates (i, i + HD/2). Reordering each head's rows as new 2i+j = old j·HD/2+i
  * (convert_hf_to_gguf.py's LlamaModel.permute) makes the norm rotation compute the neox one;
- * q·k is unchanged because q and k are permuted alike. */
-static const float *rope_rows(Out *o, const float *w, int heads, int hd, int C, RopeMode mode) {
-    if (mode == ROPE_NORM) return w;
+ * q·k is unchanged because q and k are permuted alike. olmoe rotates NEOX itself: no change. */
+static const float *rope_rows(Out *o, const float *w, int heads, int hd, int C, RopeMode mode,
+                              int native_neox) {
+    if (mode == ROPE_NORM || native_neox) return w;
     float *p = ml_alloc_floats((size_t)heads * hd * C);
     for (int h = 0; h < heads; h++)
         for (int i = 0; i < hd / 2; i++)
@@ -96,14 +126,20 @@ static int layer_tensors(Out *o, const LmModel *m, int l) {
                    kvd = c->n_kv_head * hd, H = f->hidden, E = f->n_experts;
     char nm[96];
 #define NAME(s) (snprintf(nm, sizeof nm, "blk.%d.%s", l, s), nm)
-    const float *wq = rope_rows(o, L->wq, c->n_head, (int)hd, (int)C, c->rope_mode);
-    const float *wk = rope_rows(o, L->wk, c->n_kv_head, (int)hd, (int)C, c->rope_mode);
+    const float *wq =
+        rope_rows(o, L->wq, c->n_head, (int)hd, (int)C, c->rope_mode, c->qk_norm == 2);
+    const float *wk =
+        rope_rows(o, L->wk, c->n_kv_head, (int)hd, (int)C, c->rope_mode, c->qk_norm == 2);
     if (tensor(o, NAME("attn_norm.weight"), L->ln1_w, 0, C, 1, 1) ||
         tensor(o, NAME("attn_q.weight"), wq, 1, C, qd, 1) ||
         tensor(o, NAME("attn_k.weight"), wk, 1, C, kvd, 1) ||
         tensor(o, NAME("attn_v.weight"), L->wv, 1, C, kvd, 1) ||
         tensor(o, NAME("attn_output.weight"), L->wo, 1, qd, C, 1) ||
         tensor(o, NAME("ffn_norm.weight"), L->ln2_w, 0, C, 1, 1))
+        return -1;
+    if (c->qk_norm == 2 && /* olmoe: over the whole q / k width */
+        (tensor(o, NAME("attn_q_norm.weight"), L->q_norm, 0, qd, 1, 1) ||
+         tensor(o, NAME("attn_k_norm.weight"), L->k_norm, 0, kvd, 1, 1)))
         return -1;
     const MoeParams *p = &L->ffn;
     if (f->router == ROUTER_DENSE) /* wg, wu [1, H, C], wd [1, C, H] */
@@ -120,26 +156,30 @@ static int layer_tensors(Out *o, const LmModel *m, int l) {
 
 static int hparams(GgufWriter *w, const LmModel *m, int f16, const char *name) {
     const LmConfig *c = &m->cfg;
+    const char *arch = lm_export_arch(c);
     const int hd = lm_head_dim(c), moe = lm_layer_is_moe(c, 0);
-    int r = gguf_w_str(w, "general.architecture", "llama") |
+    char k[96];
+#define KEY(s) (snprintf(k, sizeof k, "%s.%s", arch, s), k)
+    int r = gguf_w_str(w, "general.architecture", arch) |
             gguf_w_str(w, "general.name", name && *name ? name : "moelens") |
             gguf_w_u32(w, "general.file_type", f16 ? 1 : 0) | /* ALL_F32 / MOSTLY_F16 */
-            gguf_w_u32(w, "llama.vocab_size", (uint32_t)c->vocab_size) |
-            gguf_w_u32(w, "llama.context_length", (uint32_t)c->seq_len) |
-            gguf_w_u32(w, "llama.embedding_length", (uint32_t)c->d_model) |
-            gguf_w_u32(w, "llama.block_count", (uint32_t)c->n_layer) |
-            gguf_w_u32(w, "llama.feed_forward_length", (uint32_t)m->layer_ffn[0].hidden) |
-            gguf_w_u32(w, "llama.attention.head_count", (uint32_t)c->n_head) |
-            gguf_w_u32(w, "llama.attention.head_count_kv", (uint32_t)c->n_kv_head) |
-            gguf_w_f32(w, "llama.attention.layer_norm_rms_epsilon", c->norm_eps) |
-            gguf_w_f32(w, "llama.rope.freq_base", c->rope_base) |
-            gguf_w_u32(w, "llama.rope.dimension_count", (uint32_t)hd);
+            gguf_w_u32(w, KEY("vocab_size"), (uint32_t)c->vocab_size) |
+            gguf_w_u32(w, KEY("context_length"), (uint32_t)c->seq_len) |
+            gguf_w_u32(w, KEY("embedding_length"), (uint32_t)c->d_model) |
+            gguf_w_u32(w, KEY("block_count"), (uint32_t)c->n_layer) |
+            gguf_w_u32(w, KEY("feed_forward_length"), (uint32_t)m->layer_ffn[0].hidden) |
+            gguf_w_u32(w, KEY("attention.head_count"), (uint32_t)c->n_head) |
+            gguf_w_u32(w, KEY("attention.head_count_kv"), (uint32_t)c->n_kv_head) |
+            gguf_w_f32(w, KEY("attention.layer_norm_rms_epsilon"), c->norm_eps) |
+            gguf_w_f32(w, KEY("rope.freq_base"), c->rope_base) |
+            gguf_w_u32(w, KEY("rope.dimension_count"), (uint32_t)hd);
     if (hd * c->n_head != c->d_model)
-        r |= gguf_w_u32(w, "llama.attention.key_length", (uint32_t)hd) |
-             gguf_w_u32(w, "llama.attention.value_length", (uint32_t)hd);
+        r |= gguf_w_u32(w, KEY("attention.key_length"), (uint32_t)hd) |
+             gguf_w_u32(w, KEY("attention.value_length"), (uint32_t)hd);
     if (moe)
-        r |= gguf_w_u32(w, "llama.expert_count", (uint32_t)c->moe.n_experts) |
-             gguf_w_u32(w, "llama.expert_used_count", (uint32_t)c->moe.top_k);
+        r |= gguf_w_u32(w, KEY("expert_count"), (uint32_t)c->moe.n_experts) |
+             gguf_w_u32(w, KEY("expert_used_count"), (uint32_t)c->moe.top_k);
+#undef KEY
     return r ? -1 : 0;
 }
 

@@ -1,7 +1,8 @@
 #!/bin/sh
-# moelens export RUN --gguf: two tiny llama-style MoE LMs trained a few steps on the text fixtures
-# (A: NORM RoPE, GQA, topk_softmax, untied; B: NEOX RoPE — exported with permuted q/k rows —,
-# softmax_topk renormalised, tied), each exported F32 and F16:
+# moelens export RUN --gguf: three tiny llama-style MoE LMs trained a few steps on the text fixtures
+# (A → llama: NORM RoPE, GQA, topk_softmax, untied; B → llama: NEOX RoPE — exported with permuted
+# q/k rows —, softmax_topk renormalised, tied; C → olmoe: full-width QK-norm, NEOX, softmax_topk
+# without renormalisation), each exported F32 and F16:
 #  - moelens info reads them; gguf-py reads them (metadata, tensor shapes and types);
 #  - the file's tokenizer (moelens tokenize) gives the run's own ids (moelens tokenizer encode);
 #  - a gpt2-block run is refused, naming the option;
@@ -21,23 +22,27 @@ head -c 3000 tests/fixtures/text/en.txt >"$T/en.txt"
 SEQ=128
 SET="--preset tiny --set block=llama --set expert_act=swiglu --set d_model=64 --set n_layer=2
      --set n_head=4 --set expert_hidden=64 --set n_experts=4 --set top_k=2 --set seq_len=$SEQ
-     --set batch=4 --set steps=30 --set lr=0.003 --set eval_every=0"
+     --set batch=4 --set steps=12 --set lr=0.003 --set eval_every=0"
 ./moelens train lm --out "$T/A" --data "$T/text" $SET --set rope_mode=norm --set n_kv_head=2 \
     --set score=topk_softmax --set tied=0 >/dev/null 2>&1
 ./moelens train lm --out "$T/B" --data "$T/text" $SET --set rope_mode=neox --set score=softmax_topk \
     --set renorm=1 --set tied=1 >/dev/null 2>&1
+./moelens train lm --out "$T/C" --data "$T/text" $SET --set rope_mode=neox --set qk_norm=2 \
+    --set score=softmax_topk --set renorm=0 --set tied=0 >/dev/null 2>&1
 fails=0
 fail() {
     echo "FAIL $*"
     fails=$((fails + 1))
 }
 words() { tr -s ' \n' '\n\n' | grep -v '^$' || true; }
-for r in A B; do
+for r in A B C; do
     ./moelens export "$T/$r" --gguf "$T/$r.gguf" >/dev/null
     ./moelens export "$T/$r" --gguf "$T/$r-f16.gguf" --type f16 >/dev/null
     for f in "$r" "$r-f16"; do
         info=$(./moelens info "$T/$f.gguf")
-        echo "$info" | grep -q "architecture *llama" || fail "$f: info: $info"
+        arch=llama
+        [ "$r" = C ] && arch=olmoe
+        echo "$info" | grep -q "architecture *$arch" || fail "$f: info: $info"
         echo "$info" | grep -q "experts *4" || fail "$f: info experts"
         echo "$info" | grep -q "tokenizer *gpt2 / gpt-2, 512 tokens" || fail "$f: info tokenizer"
     done
@@ -59,13 +64,14 @@ if [ -d "$O/llama.cpp/gguf-py" ]; then
 import sys
 from gguf import GGUFReader, GGMLQuantizationType as Q
 t = sys.argv[1]
-for name, f16, tied in [("A", 0, 0), ("A-f16", 1, 0), ("B", 0, 1), ("B-f16", 1, 1)]:
+for name, f16, tied in [("A", 0, 0), ("A-f16", 1, 0), ("B", 0, 1), ("B-f16", 1, 1),
+                        ("C", 0, 0), ("C-f16", 1, 0)]:
     r = GGUFReader(f"{t}/{name}.gguf")
     f = r.fields
+    arch = "olmoe" if name[0] == "C" else "llama"
     def val(k):
-        x = f[k]
-        return x.contents()
-    assert val("general.architecture") == "llama", name
+        return f[k.replace("llama.", arch + ".")].contents()
+    assert val("general.architecture") == arch, name
     assert val("tokenizer.ggml.model") == "gpt2" and val("tokenizer.ggml.pre") == "gpt-2"
     toks = val("tokenizer.ggml.tokens")
     assert len(toks) == 512 and toks[-1] == "<|endoftext|>" and toks[32] == "Ġ", toks[:3]
@@ -75,14 +81,16 @@ for name, f16, tied in [("A", 0, 0), ("A-f16", 1, 0), ("B", 0, 1), ("B-f16", 1, 
     assert val("llama.context_length") == 128 and val("llama.rope.dimension_count") == 16
     assert val("llama.attention.head_count_kv") == (2 if name[0] == "A" else 4)
     ts = {x.name: x for x in r.tensors}
-    assert len(ts) == 1 + 2 * 10 + 1 + (0 if tied else 1), sorted(ts)
+    assert len(ts) == 1 + 2 * (12 if arch == "olmoe" else 10) + 1 + (0 if tied else 1), sorted(ts)
     e = ts["blk.1.ffn_down_exps.weight"]
     assert list(e.shape) == [64, 64, 4], e.shape
     assert e.tensor_type == (Q.F16 if f16 else Q.F32)
     assert ts["blk.0.ffn_gate_inp.weight"].tensor_type == Q.F32
     assert ts["output_norm.weight"].tensor_type == Q.F32
+    if arch == "olmoe":
+        assert list(ts["blk.1.attn_k_norm.weight"].shape) == [64]
     assert list(ts["token_embd.weight"].shape) == [64, 512]
-print("gguf-py: 4 files read")
+print("gguf-py: 6 files read")
 PY
 fi
 LIB="$O/build/bin"
@@ -113,7 +121,7 @@ win_text() {
     done
     return 1
 }
-for r in A B; do
+for r in A B C; do
     "$T/llama_ref" "$T/$r.gguf" "$T/en.txt" >"$T/ref.txt"
     head -n 1 "$T/ref.txt" | words >"$T/ref_ids"
     cmp -s "$T/ref_ids" "$T/run_ids" || fail "$r: llama.cpp tokenizes differently"
