@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
+#include "model/lm_open.h"
 #include "model/lm_run.h"
 #include "model/lm_train.h"
 #include <math.h>
@@ -10,12 +11,16 @@
 #include <string.h>
 
 static void usage(void) {
-    printf("usage: moelens eval RUN [--data DIR | --text FILE] [--batch B] [--max-windows N] [--json]\n\n"
+    printf("usage: moelens eval RUN [--data DIR | --text FILE] [--batch B] [--max-windows N] [--json]\n"
+           "       moelens eval MODEL.gguf --text FILE [--ctx N] [--json]\n\n"
            "Perplexity of a trained model. Default: the validation split of the run's data folder\n"
            "(DIR/val.tokens), overall and per domain. --text scores a plain text file as one document.\n"
            "Scoring: windows of seq_len tokens, back to back; every token after a window's first is\n"
            "predicted from the window's preceding tokens (no overlap, no BOS).\n"
-           "--json: the last line printed is one JSON object with ppl, loss, tokens and domains.\n");
+           "--json: the last line printed is one JSON object with ppl, loss, tokens and domains.\n"
+           "A GGUF file: the text is tokenized with the file's tokenizer (BOS first only if the file\n"
+           "sets add_bos_token) and scored in chunks of N tokens (default: the file's context length,\n"
+           "at most 512), back to back; in each chunk every token after the first is scored.\n");
 }
 
 static void print_result(const LmEval *ev, const TokenShard *s, int json) {
@@ -38,18 +43,47 @@ static void print_result(const LmEval *ev, const TokenShard *s, int json) {
     printf("}}\n");
 }
 
+/* A GGUF model: the text's ids scored in chunks (lm_score_ids). */
+static int eval_gguf(const char *path, const char *text, int ctx, int json) {
+    if (!text) ml_fatal("eval: a GGUF model needs --text FILE");
+    LmModel m;
+    LmTok tok;
+    if (lm_open(path, &m, &tok, ctx > 0 ? ctx : 512)) ml_fatal("%s", ml_errmsg());
+    if (ctx <= 0) ctx = m.cfg.seq_len;
+    if (ctx > m.cfg.seq_len) ml_fatal("eval: --ctx %d exceeds the model's context length %d", ctx, m.cfg.seq_len);
+    char *buf;
+    size_t len;
+    int32_t *ids;
+    long n, scored;
+    double nll;
+    if (ml_read_file(text, &buf, &len) || lm_tok_encode(&tok, buf, len, &ids, &n) ||
+        lm_score_ids(&m, ids, n, ctx, &nll, &scored))
+        ml_fatal("%s", ml_errmsg());
+    double loss = nll / scored;
+    if (json)
+        printf("{\"ppl\": %.6f, \"loss\": %.8f, \"nll\": %.6f, \"tokens\": %ld, \"text_tokens\": %ld, \"ctx\": %d}\n",
+               exp(loss), loss, nll, scored, n, ctx);
+    else
+        printf("tokens %ld (scored %ld, chunks of %d)  loss %.4f  ppl %.4f\n", n, scored, ctx, loss, exp(loss));
+    ml_free(buf), ml_free(ids);
+    lm_tok_free(&tok);
+    lm_free(&m);
+    return 0;
+}
+
 static int cmd_eval(int argc, char **argv) {
     if (cli_wants_help(argc, argv) || argc < 2) {
         usage();
         return argc < 2 ? 1 : 0;
     }
     const char *cmd = "eval", *run = NULL, *data = NULL, *text = NULL;
-    int json = 0, B = 8;
+    int json = 0, B = 8, ctx = 0;
     long max_windows = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--data")) data = cli_value(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--text")) text = cli_value(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!strcmp(argv[i], "--ctx")) ctx = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
         else if (!strcmp(argv[i], "--batch")) B = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
         else if (!strcmp(argv[i], "--max-windows"))
             max_windows = cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
@@ -59,6 +93,7 @@ static int cmd_eval(int argc, char **argv) {
     }
     if (!run) ml_fatal("eval: RUN is required");
     if (B <= 0) ml_fatal("eval: --batch must be positive");
+    if (lm_path_is_gguf(run)) return eval_gguf(run, text, ctx, json);
     LmModel m;
     Tokenizer *tok = NULL;
     if (lm_run_open(run, &m, text ? &tok : NULL)) ml_fatal("%s", ml_errmsg());

@@ -2,14 +2,16 @@
 #include "cli/cli.h"
 #include "core/error.h"
 #include "core/mem.h"
+#include "model/lm_open.h"
 #include "model/lm_run.h"
 #include <stdio.h>
 #include <string.h>
 
 static int cmd_sample(int argc, char **argv) {
     if (cli_wants_help(argc, argv) || argc < 2) {
-        printf("usage: moelens sample RUN --prompt TEXT [--tokens N] [--temperature T] [--top-k K] [--seed S]\n\n"
-               "Continues TEXT with N sampled tokens (default 64, temperature 0.8, top-k 40; T 0 = greedy).\n");
+        printf("usage: moelens sample MODEL --prompt TEXT [--tokens N] [--temperature T] [--top-k K] [--seed S]\n\n"
+               "Continues TEXT with N sampled tokens (default 64, temperature 0.8, top-k 40; T 0 = greedy).\n"
+               "MODEL is a run folder or a .gguf file (context: its length, at most 512 tokens).\n");
         return argc < 2 ? 1 : 0;
     }
     const char *cmd = "sample", *run = NULL, *prompt = NULL;
@@ -29,11 +31,11 @@ static int cmd_sample(int argc, char **argv) {
     if (!run || !prompt) ml_fatal("sample: RUN and --prompt TEXT are required");
     if (n_new < 0 || top_k < 0 || temp < 0) ml_fatal("sample: --tokens, --top-k and --temperature must be >= 0");
     LmModel m;
-    Tokenizer *tok;
-    if (lm_run_open(run, &m, &tok)) ml_fatal("%s", ml_errmsg());
+    LmTok tok;
+    if (lm_open(run, &m, &tok, 512)) ml_fatal("%s", ml_errmsg());
     int32_t *ids;
     long n;
-    if (tokenizer_encode(tok, prompt, strlen(prompt), &ids, &n)) ml_fatal("%s", ml_errmsg());
+    if (lm_tok_encode(&tok, prompt, strlen(prompt), &ids, &n)) ml_fatal("%s", ml_errmsg());
     if (n == 0) ml_fatal("sample: the prompt is empty");
     int32_t *all = ml_alloc(sizeof(int32_t) * (n + n_new));
     memcpy(all, ids, sizeof(int32_t) * n);
@@ -42,11 +44,11 @@ static int cmd_sample(int argc, char **argv) {
     long total = lm_generate(&m, all, n, n_new, temp, top_k, &rng);
     char *text;
     size_t len;
-    if (tokenizer_decode(tok, all, total, &text, &len)) ml_fatal("%s", ml_errmsg());
+    if (lm_tok_decode(&tok, all, total, &text, &len)) ml_fatal("%s", ml_errmsg());
     fwrite(text, 1, len, stdout);
     putchar('\n');
     ml_free(text), ml_free(all), ml_free(ids);
-    tokenizer_free(tok);
+    lm_tok_free(&tok);
     lm_free(&m);
     return 0;
 }

@@ -29,3 +29,7 @@ int gguf_vocab_encode(const GgufVocab *v, const char *text, size_t len, int32_t 
 size_t pretok_llama3_next(const char *s, size_t len, int max_digits);
 /* llama.cpp's DEEPSEEK_LLM pre-tokenizer: the byte lengths of all pieces of text (ml_alloc'd). */
 size_t *pretok_deepseek_llm_split(const char *text, size_t len, size_t *npieces);
+
+/* Token ids back to text (llama.cpp's token_to_piece, special = false): *text ml_alloc'd,
+ * NUL-terminated, *len bytes. */
+int gguf_detokenize(const GgufFile *g, const int32_t *ids, long n, char **text, size_t *len);

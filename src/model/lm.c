@@ -7,16 +7,18 @@
 #include "nn/linear.h"
 #include "nn/loss.h"
 #include "nn/norm.h"
+#include "nn/wmat.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#define HD(c) ((c)->d_model / (c)->n_head)
+#define HD(c) lm_head_dim(c)
 
 /* Each layer's FFN: the MoE template, or a dense FFN (router dense, E = 1, k = 1). */
-static MoeConfig layer_ffn_config(const LmConfig *c, int l) {
+static MoeConfig layer_ffn_config(const LmConfig *c, int l, int external) {
     MoeConfig f = c->moe;
     f.d_model = c->d_model;
+    f.external_ffn = external;
     if (!lm_layer_is_moe(c, l)) {
         f.router = ROUTER_DENSE;
         f.n_experts = 1, f.n_zero = 0, f.top_k = 1, f.n_shared = 0;
@@ -38,26 +40,28 @@ static float *take(float **cur, long n) {
 static long point_params(LmParams *p, float *base, const LmModel *m) {
     const LmConfig *c = &m->cfg;
     int C = c->d_model, V = c->vocab_size, hd = HD(c), qd = c->n_head * hd, kvd = c->n_kv_head * hd;
-    int gpt2 = c->block == BLOCK_GPT2;
+    int gpt2 = c->block == BLOCK_GPT2, qkvb = gpt2 || c->qkv_bias, ext = m->external;
+    long qn = c->qk_norm == 2 ? qd : hd, kn = c->qk_norm == 2 ? kvd : hd;
     float *cur = base, *nul = NULL;
     float **cp = base ? &cur : &nul;
     long total = 0;
 #define TAKE(n) (total += (n), base ? take(cp, (n)) : NULL)
-    p->wte = TAKE((long)V * C);
+#define BIG(n) (ext ? NULL : TAKE(n)) /* external models: the matrix is a GGUF tensor */
+    p->wte = BIG((long)V * C);
     p->wpe = gpt2 ? TAKE((long)c->seq_len * C) : NULL;
     for (int l = 0; l < c->n_layer; l++) {
         LayerParams *L = &p->layers[l];
         L->ln1_w = TAKE(C);
         L->ln1_b = gpt2 ? TAKE(C) : NULL;
-        L->wq = TAKE((long)qd * C);
-        L->wk = TAKE((long)kvd * C);
-        L->wv = TAKE((long)kvd * C);
-        L->bq = gpt2 ? TAKE(qd) : NULL;
-        L->bk = gpt2 ? TAKE(kvd) : NULL;
-        L->bv = gpt2 ? TAKE(kvd) : NULL;
-        L->q_norm = c->qk_norm ? TAKE(hd) : NULL;
-        L->k_norm = c->qk_norm ? TAKE(hd) : NULL;
-        L->wo = TAKE((long)C * qd);
+        L->wq = BIG((long)qd * C);
+        L->wk = BIG((long)kvd * C);
+        L->wv = BIG((long)kvd * C);
+        L->bq = qkvb ? TAKE(qd) : NULL;
+        L->bk = qkvb ? TAKE(kvd) : NULL;
+        L->bv = qkvb ? TAKE(kvd) : NULL;
+        L->q_norm = c->qk_norm ? TAKE(qn) : NULL;
+        L->k_norm = c->qk_norm ? TAKE(kn) : NULL;
+        L->wo = BIG((long)C * qd);
         L->bo = gpt2 ? TAKE(C) : NULL;
         L->ln2_w = TAKE(C);
         L->ln2_b = gpt2 ? TAKE(C) : NULL;
@@ -67,7 +71,8 @@ static long point_params(LmParams *p, float *base, const LmModel *m) {
     }
     p->lnf_w = TAKE(C);
     p->lnf_b = gpt2 ? TAKE(C) : NULL;
-    p->lm_head = c->tied ? p->wte : TAKE((long)V * C);
+    p->lm_head = c->tied ? p->wte : BIG((long)V * C);
+#undef BIG
 #undef TAKE
     return total;
 }
@@ -93,8 +98,9 @@ static int list_tensors(ParamTensor *t, const LmParams *p, const LmModel *m) {
             n = param_tensor(t, n, pre, "attn.bv", L->bv, 0, 0, 1, kvd, 0, 0, 0);
         }
         if (L->q_norm) {
-            n = param_tensor(t, n, pre, "attn.q_norm", L->q_norm, 0, 0, 1, hd, 0, 0, 0);
-            n = param_tensor(t, n, pre, "attn.k_norm", L->k_norm, 0, 0, 1, hd, 0, 0, 0);
+            int qn = c->qk_norm == 2 ? qd : hd, kn = c->qk_norm == 2 ? kvd : hd;
+            n = param_tensor(t, n, pre, "attn.q_norm", L->q_norm, 0, 0, 1, qn, 0, 0, 0);
+            n = param_tensor(t, n, pre, "attn.k_norm", L->k_norm, 0, 0, 1, kn, 0, 0, 0);
         }
         n = param_tensor(t, n, pre, "attn.wo", L->wo, 1, 0, 2, C, qd, 0, 0);
         if (L->bo) n = param_tensor(t, n, pre, "attn.bo", L->bo, 0, 0, 1, C, 0, 0, 0);
@@ -135,19 +141,36 @@ static void init_params(LmModel *m) {
     }
 }
 
-int lm_create(LmModel *m, const LmConfig *cfg, int with_grads) {
+/* Configs of every layer's FFN and the parameter block; -1 on an invalid layer config. */
+static int create_params(LmModel *m, const LmConfig *cfg, int external) {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
+    m->external = external;
     const LmConfig *c = &m->cfg;
     m->layer_ffn = ml_alloc(c->n_layer * sizeof(MoeConfig));
     for (int l = 0; l < c->n_layer; l++) {
-        m->layer_ffn[l] = layer_ffn_config(c, l);
-        if (moe_validate(&m->layer_ffn[l])) return -1;
+        m->layer_ffn[l] = layer_ffn_config(c, l, external);
+        if (moe_validate(&m->layer_ffn[l])) {
+            lm_free(m);
+            return -1;
+        }
     }
     m->params.layers = ml_alloc(c->n_layer * sizeof(LayerParams));
     m->n_params = point_params(&m->params, NULL, m);
     m->params_mem = ml_alloc_floats(m->n_params);
     point_params(&m->params, m->params_mem, m);
+    return 0;
+}
+
+int lm_create_external(LmModel *m, const LmConfig *cfg) {
+    if (create_params(m, cfg, 1)) return -1;
+    rng_seed(&m->noise_rng, cfg->seed + 2);
+    return 0;
+}
+
+int lm_create(LmModel *m, const LmConfig *cfg, int with_grads) {
+    if (create_params(m, cfg, 0)) return -1;
+    const LmConfig *c = &m->cfg;
     int max_tensors = 32 + c->n_layer * 64;
     m->tensors = ml_alloc(max_tensors * sizeof(ParamTensor));
     m->n_tensors = list_tensors(m->tensors, &m->params, m);
@@ -186,6 +209,7 @@ void lm_free(LmModel *m) {
     ml_free(m->tensors);
     ml_free(m->grad_tensors);
     ml_free(m->layer_ffn);
+    if (m->gguf) gguf_close(m->gguf);
     memset(m, 0, sizeof *m);
 }
 
@@ -259,10 +283,13 @@ static void attention_block_forward(LmModel *m, int l, const float *x, int B, in
     LayerActs *a = &m->acts[l];
     int N = B * T, C = c->d_model, hd = HD(c), qd = c->n_head * hd, kvd = c->n_kv_head * hd;
     norm_forward(c, a->ln1, a->ln1_mean, a->ln1_rstd, x, L->ln1_w, L->ln1_b, N);
-    linear_forward(c->qk_norm ? a->q_raw : a->q, a->ln1, L->wq, L->bq, N, C, qd);
-    linear_forward(c->qk_norm ? a->k_raw : a->k, a->ln1, L->wk, L->bk, N, C, kvd);
-    linear_forward(a->v, a->ln1, L->wv, L->bv, N, C, kvd);
-    if (c->qk_norm) {
+    wref_forward(c->qk_norm ? a->q_raw : a->q, a->ln1, wref_pick(L->wq, L->q_wq, 0), L->bq, N, C, qd);
+    wref_forward(c->qk_norm ? a->k_raw : a->k, a->ln1, wref_pick(L->wk, L->q_wk, 0), L->bk, N, C, kvd);
+    wref_forward(a->v, a->ln1, wref_pick(L->wv, L->q_wv, 0), L->bv, N, C, kvd);
+    if (c->qk_norm == 2) { /* olmoe: over the whole width */
+        rmsnorm_forward(a->q, a->q_rstd, a->q_raw, L->q_norm, N, qd, c->norm_eps);
+        rmsnorm_forward(a->k, a->k_rstd, a->k_raw, L->k_norm, N, kvd, c->norm_eps);
+    } else if (c->qk_norm) {
         rmsnorm_forward(a->q, a->q_rstd, a->q_raw, L->q_norm, N * c->n_head, hd, c->norm_eps);
         rmsnorm_forward(a->k, a->k_rstd, a->k_raw, L->k_norm, N * c->n_kv_head, hd, c->norm_eps);
     }
@@ -271,8 +298,16 @@ static void attention_block_forward(LmModel *m, int l, const float *x, int B, in
         rope_forward(a->k, B, T, c->n_kv_head, hd, hd, c->rope_base, c->rope_mode, 0);
     }
     attention_forward(a->atty, a->att, a->q, a->k, a->v, B, T, c->n_head, c->n_kv_head, hd);
-    linear_forward(a->resid_mid, a->atty, L->wo, L->bo, N, qd, C);
+    wref_forward(a->resid_mid, a->atty, wref_pick(L->wo, L->q_wo, 0), L->bo, N, qd, C);
     add_into(a->resid_mid, a->resid_mid, x, (long)N * C);
+}
+
+/* External models: just the needed rows of the (quantised) token embedding. */
+static void embed_rows_external(LmModel *m, const int32_t *tokens, int N) {
+    const int C = m->cfg.d_model;
+    WRef w = wref_pick(NULL, m->params.q_wte, 0);
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) wref_rows(m->embed + (long)n * C, w, tokens[n], 1, C);
 }
 
 double lm_forward(LmModel *m, const int32_t *tokens, const int32_t *targets, const int32_t *domains,
@@ -280,7 +315,8 @@ double lm_forward(LmModel *m, const int32_t *tokens, const int32_t *targets, con
     const LmConfig *c = &m->cfg;
     lm_alloc_acts(m, B, T);
     int N = B * T, C = c->d_model;
-    embed_forward(m->embed, tokens, m->params.wte, m->params.wpe, B, T, C);
+    if (m->params.wte) embed_forward(m->embed, tokens, m->params.wte, m->params.wpe, B, T, C);
+    else embed_rows_external(m, tokens, N);
     const float *x = m->embed;
     for (int l = 0; l < c->n_layer; l++) {
         LayerActs *a = &m->acts[l];
@@ -293,7 +329,8 @@ double lm_forward(LmModel *m, const int32_t *tokens, const int32_t *targets, con
         x = a->out;
     }
     norm_forward(c, m->lnf, m->lnf_mean, m->lnf_rstd, x, m->params.lnf_w, m->params.lnf_b, N);
-    linear_forward(m->logits, m->lnf, m->params.lm_head, NULL, N, C, c->vocab_size);
+    wref_forward(m->logits, m->lnf, wref_pick(m->params.lm_head, m->params.q_lm_head, 0), NULL, N, C,
+                 c->vocab_size);
     if (!targets) return 0.0;
     return xent_forward(m->logits, m->losses, m->logits, targets, N, c->vocab_size);
 }
@@ -337,8 +374,11 @@ static void attention_block_backward(LmModel *m, int l, const float *x, int B, i
     if (c->qk_norm) {
         memset(m->d_qr, 0, sizeof(float) * N * qd);
         memset(m->d_kr, 0, sizeof(float) * N * kvd);
-        rmsnorm_backward(m->d_qr, G->q_norm, m->d_q, a->q_raw, L->q_norm, a->q_rstd, N * c->n_head, hd);
-        rmsnorm_backward(m->d_kr, G->k_norm, m->d_k, a->k_raw, L->k_norm, a->k_rstd, N * c->n_kv_head, hd);
+        int full = c->qk_norm == 2;
+        rmsnorm_backward(m->d_qr, G->q_norm, m->d_q, a->q_raw, L->q_norm, a->q_rstd, full ? N : N * c->n_head,
+                         full ? qd : hd);
+        rmsnorm_backward(m->d_kr, G->k_norm, m->d_k, a->k_raw, L->k_norm, a->k_rstd,
+                         full ? N : N * c->n_kv_head, full ? kvd : hd);
         dq = m->d_qr, dk = m->d_kr;
     }
     memset(m->d_ln, 0, sizeof(float) * N * C);

@@ -5,6 +5,7 @@
  * Parameters, gradients, AdamW moments and activations are each one block allocated once. */
 #pragma once
 #include "core/rng.h"
+#include "gguf/gguf.h"
 #include "model/lm_config.h"
 #include "nn/moe.h"
 #include "nn/param.h"
@@ -13,10 +14,11 @@
 typedef struct {
     float *ln1_w, *ln1_b;         /* [C] (b: gpt2 only) */
     float *wq, *bq, *wk, *bk, *wv, *bv; /* wq [NH·HD, C], wk/wv [NKV·HD, C]; biases gpt2 only */
-    float *q_norm, *k_norm;       /* [HD], qk_norm only */
+    float *q_norm, *k_norm;       /* [HD] (qk_norm 1) or [NH·HD], [NKV·HD] (qk_norm 2) */
     float *wo, *bo;               /* [C, NH·HD], bo [C] gpt2 only */
     float *ln2_w, *ln2_b;
     MoeParams ffn;
+    const GgufTensor *q_wq, *q_wk, *q_wv, *q_wo; /* external models: the matrices, in the map */
 } LayerParams;
 
 typedef struct {
@@ -25,6 +27,7 @@ typedef struct {
     float *lnf_w, *lnf_b;
     float *lm_head;      /* [V, C]; == wte when tied */
     LayerParams *layers; /* [n_layer] */
+    const GgufTensor *q_wte, *q_lm_head; /* external models */
 } LmParams;
 
 typedef struct {
@@ -61,12 +64,20 @@ typedef struct {
     int has_grads;
     Rng noise_rng;             /* router noise / jitter during training */
     int step;                  /* optimizer steps taken */
+    /* External (GGUF) models: the big matrices (embedding, attention projections, experts,
+     * output) are *.q_* tensors of `gguf` (closed by lm_free); params_mem holds only the small
+     * ones (norms, biases, routers, shared-expert gate). Inference only; no tensors list. */
+    int external;
+    GgufFile *gguf;
 } LmModel;
 
 /* Builds the model for a finalized config: parameters allocated and initialised from cfg.seed.
  * with_grads: also allocate gradients and AdamW moments (training). */
 int lm_create(LmModel *m, const LmConfig *cfg, int with_grads);
 void lm_free(LmModel *m);
+/* An external model: small parameters allocated (zero), big matrices left for the caller to
+ * point at GGUF tensors (model/lm_gguf.c). No gradients. */
+int lm_create_external(LmModel *m, const LmConfig *cfg);
 /* (Re)allocates activations for batches up to B×T (T ≤ seq_len). */
 void lm_alloc_acts(LmModel *m, int B, int T);
 

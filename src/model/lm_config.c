@@ -38,7 +38,9 @@ static const Field fields[] = {
     FI("seq_len", seq_len, "context length T"),
     FE("block", block, block_names, "block style: gpt2 | llama"),
     FI("tied", tied, "output projection shares the token embedding (1/0)"),
-    FI("qk_norm", qk_norm, "per-head RMSNorm on q and k (1/0)"),
+    FI("qk_norm", qk_norm, "RMSNorm on q and k: 0 off, 1 per head, 2 over the whole q/k width"),
+    FI("head_dim", head_dim, "per-head width; 0 = d_model / n_head"),
+    FI("qkv_bias", qkv_bias, "llama block: biases on the q, k, v projections (1/0)"),
     FF("norm_eps", norm_eps, "normalisation epsilon"),
     FF("rope_base", rope_base, "RoPE base (llama block)"),
     FE("rope_mode", rope_mode, rope_names, "RoPE pairing: norm (adjacent) | neox (halves)"),
@@ -260,7 +262,9 @@ int lm_config_finalize(LmConfig *c) {
     if (c->n_kv_head == 0) c->n_kv_head = c->n_head;
     if (c->d_model <= 0 || c->n_layer <= 0 || c->n_head <= 0 || c->seq_len <= 0 || c->vocab_size <= 0)
         return ml_error("config: d_model, n_layer, n_head, seq_len and vocab_size must be positive");
-    if (c->d_model % c->n_head) return ml_error("config: n_head=%d does not divide d_model=%d", c->n_head, c->d_model);
+    if (c->head_dim < 0 || c->qk_norm < 0 || c->qk_norm > 2)
+        return ml_error("config: head_dim must be >= 0 and qk_norm 0, 1 or 2");
+    if (!c->head_dim && c->d_model % c->n_head) return ml_error("config: n_head=%d does not divide d_model=%d", c->n_head, c->d_model);
     if (c->n_head % c->n_kv_head)
         return ml_error("config: n_kv_head=%d does not divide n_head=%d", c->n_kv_head, c->n_head);
     if (c->batch <= 0 || c->grad_accum <= 0) return ml_error("config: batch and grad_accum must be positive");

@@ -13,7 +13,10 @@ typedef struct {
     int vocab_size, d_model, n_layer, n_head, n_kv_head, seq_len;
     BlockKind block;   /* gpt2: LayerNorm, learned positions, GELU, biases, tied; llama: RMSNorm, RoPE, SwiGLU */
     int tied;          /* output projection shares the token embedding */
-    int qk_norm;       /* per-head RMSNorm on q and k (qwen3moe, olmoe) */
+    int qk_norm;       /* RMSNorm on q and k: 1 per head over head_dim (qwen3moe), 2 over the whole
+                          q and k width n_head·head_dim, n_kv_head·head_dim (olmoe) */
+    int head_dim;      /* per-head width; 0 = d_model / n_head */
+    int qkv_bias;      /* llama block: q, k, v projections carry biases (qwen2moe) */
     float norm_eps, rope_base;
     RopeMode rope_mode;
     int moe_every;     /* FFN of layer l is MoE when l >= first_dense and (l - first_dense) % moe_every == 0 */
@@ -37,6 +40,10 @@ int lm_config_from_json(LmConfig *c, const char *json, const char *source);
 int lm_config_load_file(LmConfig *c, const char *path);
 /* Cross-field checks (heads divide d_model, k ≤ E+Z, ...) and fills derived fields. */
 int lm_config_finalize(LmConfig *c);
+/* Per-head width (head_dim, or d_model / n_head). */
+static inline int lm_head_dim(const LmConfig *c) {
+    return c->head_dim > 0 ? c->head_dim : c->d_model / c->n_head;
+}
 /* Is layer l's FFN a sparse MoE layer (vs dense)? */
 int lm_layer_is_moe(const LmConfig *c, int l);
 /* Prints every field with its value and meaning (for --help). */

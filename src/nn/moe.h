@@ -7,6 +7,7 @@
  * special case router = ROUTER_DENSE, E = 1, k = 1 (weight 1, no router parameters). */
 #pragma once
 #include "core/rng.h"
+#include "gguf/gguf.h"
 #include "nn/param.h"
 #include <stdint.h>
 
@@ -59,6 +60,8 @@ typedef struct {
     float init_std;      /* parameter init std (router, experts) */
     uint64_t seed;       /* hash map / frozen router seed */
     int max_k;           /* largest k_override moe_acts_alloc prepares for (0: top_k) */
+    int external_ffn;    /* expert and shared FFN matrices live outside the parameter block, in
+                            MoeParams.q_* (GGUF tensors in a map; inference only) */
 } MoeConfig;
 
 /* Pointers into one flat block (moe_num_params floats). Unused ones are NULL. */
@@ -73,6 +76,8 @@ typedef struct {
     float *sw1, *sb1, *sw2, *sb2; /* shared experts (GELU), leading dim S, width shared_hidden */
     float *swg, *swu, *swd;       /* shared experts (SwiGLU) */
     float *shared_gate_w;         /* [C] */
+    /* external_ffn: SwiGLU matrices as GGUF tensors (same shapes as wg/wu/wd, swg/swu/swd) */
+    const GgufTensor *q_wg, *q_wu, *q_wd, *q_swg, *q_swu, *q_swd;
 } MoeParams;
 
 /* Saved activations: allocated once for up to B·T tokens. The routing decision and each selected

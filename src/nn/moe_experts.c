@@ -4,13 +4,24 @@
 #include "nn/act.h"
 #include "nn/linear.h"
 #include "nn/moe_experts.h"
+#include "nn/wmat.h"
 #include <math.h>
 #include <string.h>
 
 /* Weights of one expert FFN (pointers into the layer's block, or into its gradient block). */
 typedef struct {
     float *w1, *b1, *w2, *b2, *wg, *wu, *wd;
+    WRef fg, fu, fd; /* SwiGLU matrices for the forward: wg/wu/wd, or rows of GGUF tensors */
 } FfnW;
+
+/* Forward references of a SwiGLU FFN: its float matrices, or (external_ffn) rows of the tensors,
+ * expert e's H rows of [E,H,C] gate/up and C rows of [E,C,H] down. */
+static void swiglu_refs(FfnW *w, const GgufTensor *qg, const GgufTensor *qu, const GgufTensor *qd,
+                        long e, long C, long H) {
+    w->fg = wref_pick(w->wg, qg, (uint64_t)(e * H));
+    w->fu = wref_pick(w->wu, qu, (uint64_t)(e * H));
+    w->fd = wref_pick(w->wd, qd, (uint64_t)(e * C));
+}
 
 static FfnW routed_weights(const MoeParams *p, const MoeConfig *cfg, int e) {
     const long C = cfg->d_model, H = cfg->hidden;
@@ -20,11 +31,12 @@ static FfnW routed_weights(const MoeParams *p, const MoeConfig *cfg, int e) {
         w.b1 = p->b1 ? p->b1 + e * H : NULL;
         w.w2 = p->w2 + e * C * H;
         w.b2 = p->b2 ? p->b2 + e * C : NULL;
-    } else {
+    } else if (p->wg) {
         w.wg = p->wg + e * H * C;
         w.wu = p->wu + e * H * C;
         w.wd = p->wd + e * C * H;
     }
+    if (cfg->act == EXPERT_SWIGLU) swiglu_refs(&w, p->q_wg, p->q_wu, p->q_wd, e, C, H);
     return w;
 }
 
@@ -36,11 +48,12 @@ static FfnW shared_weights(const MoeParams *p, const MoeConfig *cfg, int s) {
         w.b1 = p->sb1 ? p->sb1 + s * H : NULL;
         w.w2 = p->sw2 + s * C * H;
         w.b2 = p->sb2 ? p->sb2 + s * C : NULL;
-    } else {
+    } else if (p->swg) {
         w.wg = p->swg + s * H * C;
         w.wu = p->swu + s * H * C;
         w.wd = p->swd + s * C * H;
     }
+    if (cfg->act == EXPERT_SWIGLU) swiglu_refs(&w, p->q_swg, p->q_swu, p->q_swd, s, C, H);
     return w;
 }
 
@@ -53,10 +66,10 @@ static void ffn_forward(float *y, float *h1, float *h2, float *h3, const FfnW *w
         gelu_forward(h2, h1, (long)n * H);
         linear_forward(y, h2, w->w2, w->b2, n, H, C);
     } else {
-        linear_forward(h1, x, w->wg, NULL, n, C, H);
-        linear_forward(h2, x, w->wu, NULL, n, C, H);
+        wref_forward(h1, x, w->fg, NULL, n, C, H);
+        wref_forward(h2, x, w->fu, NULL, n, C, H);
         swiglu_forward(h3, h1, h2, (long)n * H);
-        linear_forward(y, h3, w->wd, NULL, n, H, C);
+        wref_forward(y, h3, w->fd, NULL, n, H, C);
     }
 }
 

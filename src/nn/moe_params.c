@@ -25,7 +25,9 @@ static long moe_layout(MoeParams *p, float *base, const MoeConfig *cfg) {
         TAKE(cos_log_scale, 1);
     }
     if (moe_router_scored(cfg) && cfg->score == SCORE_SIGMOID) TAKE(balance_bias, EZ);
-    if (H > 0 && cfg->act == EXPERT_GELU) {
+    if (cfg->external_ffn) {
+        /* expert and shared matrices are MoeParams.q_* */
+    } else if (H > 0 && cfg->act == EXPERT_GELU) {
         TAKE(w1, E * H * C);
         if (cfg->expert_bias) TAKE(b1, E * H);
         TAKE(w2, E * C * H);
@@ -35,7 +37,8 @@ static long moe_layout(MoeParams *p, float *base, const MoeConfig *cfg) {
         TAKE(wu, E * H * C);
         TAKE(wd, E * C * H);
     }
-    if (S > 0 && cfg->act == EXPERT_GELU) {
+    if (cfg->external_ffn) {
+    } else if (S > 0 && cfg->act == EXPERT_GELU) {
         TAKE(sw1, S * Hs * C);
         if (cfg->expert_bias) TAKE(sb1, S * Hs);
         TAKE(sw2, S * C * Hs);
@@ -154,6 +157,8 @@ int moe_validate(const MoeConfig *cfg) {
         return ml_error("moe: unknown routing level %d", cfg->level);
     if ((unsigned)cfg->act > EXPERT_SWIGLU)
         return ml_error("moe: unknown expert activation %d", cfg->act);
+    if (cfg->external_ffn && cfg->act != EXPERT_SWIGLU)
+        return ml_error("moe: external (GGUF) expert weights need SwiGLU experts");
     if (cfg->router == ROUTER_COSINE && cfg->cos_dim <= 0)
         return ml_error("moe: cos_dim must be > 0 for the cosine router, got %d", cfg->cos_dim);
     if (cfg->router == ROUTER_DENSE && (cfg->n_experts != 1 || cfg->n_zero != 0 || cfg->top_k != 1))

@@ -6,7 +6,8 @@
   qwen2moe  routed experts + a shared expert behind a sigmoid gate (ffn_gate_inp_shexp)
   qwen3moe  per-head QK-norm (attn_q_norm of head_dim), head_dim != d/heads, no shared expert
   deepseek  DeepSeekMoE v1: a leading dense layer, shared experts, expert weight scale
-Usage: make_tiny_models.py OUTDIR [d_model]   (d_model 256 lets llama-quantize use K-quants)
+Usage: make_tiny_models.py OUTDIR [d_model [std]]   (d_model 256 lets llama-quantize use K-quants;
+std: weight standard deviation, default 0.02; larger gives peaked predictions, a sharper test)
 Writes OUTDIR/<family>.gguf in F32 (1-D norms F32, as converters write them).
 Needs gguf-py: PYTHONPATH=.cache/oracle/llama.cpp/gguf-py /usr/bin/python3 ...
 """
@@ -50,7 +51,7 @@ def spm_vocab(w):
     return len(tokens)
 
 
-def make(family, path, d=64, seed=0):
+def make(family, path, d=64, seed=0, std=0.02):
     rng = np.random.default_rng(seed)
     arch = {"mixtral": "llama"}.get(family, family)
     w = gguf.GGUFWriter(path, arch=arch)
@@ -77,7 +78,7 @@ def make(family, path, d=64, seed=0):
         w, {"olmoe": "olmo", "qwen2moe": "qwen2", "qwen3moe": "qwen2", "deepseek": "deepseek-llm"}[family])
 
     def t(name, *shape):  # shape in ggml order (ne0 first); numpy takes it reversed
-        w.add_tensor(name, (0.02 * rng.standard_normal(shape[::-1])).astype(np.float32))
+        w.add_tensor(name, (std * rng.standard_normal(shape[::-1])).astype(np.float32))
 
     def norm(name, n):
         w.add_tensor(name, (1 + 0.1 * rng.standard_normal(n)).astype(np.float32))
@@ -112,6 +113,7 @@ def make(family, path, d=64, seed=0):
 if __name__ == "__main__":
     out = sys.argv[1]
     d = int(sys.argv[2]) if len(sys.argv) > 2 else 64
+    std = float(sys.argv[3]) if len(sys.argv) > 3 else 0.02
     os.makedirs(out, exist_ok=True)
     for k, fam in enumerate(FAMILIES):
-        make(fam, os.path.join(out, fam + ".gguf"), d, seed=k)
+        make(fam, os.path.join(out, fam + ".gguf"), d, seed=k, std=std)
