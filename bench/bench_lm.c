@@ -16,7 +16,7 @@ static double forward_flops(const LmConfig *c) {
     double N = (double)c->batch * c->seq_len, C = c->d_model, hd = C / c->n_head;
     double qd = c->n_head * hd, kvd = c->n_kv_head * hd, f = 0;
     for (int l = 0; l < c->n_layer; l++) {
-        f += 2 * N * C * (2 * qd + 2 * kvd);                          /* q, k, v, o */
+        f += 2 * N * C * (2 * qd + 2 * kvd);                                      /* q, k, v, o */
         f += 2 * 2 * (double)c->batch * c->n_head * c->seq_len * c->seq_len * hd; /* QKᵀ, att·V */
         int moe = lm_layer_is_moe(c, l);
         double k = moe ? c->moe.top_k : 1, H = moe ? c->moe.hidden : c->dense_hidden;
@@ -29,7 +29,8 @@ static double forward_flops(const LmConfig *c) {
 
 static double sgemm_gflops(void) {
     int n = 1024;
-    float *a = ml_alloc_floats((long)n * n), *b = ml_alloc_floats((long)n * n), *c = ml_alloc_floats((long)n * n);
+    float *a = ml_alloc_floats((long)n * n), *b = ml_alloc_floats((long)n * n),
+          *c = ml_alloc_floats((long)n * n);
     for (long i = 0; i < (long)n * n; i++) a[i] = b[i] = 0.001f * (i % 997);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
     double best = 0;
@@ -63,7 +64,8 @@ int main(int argc, char **argv) {
     int32_t *tok = ml_alloc(sizeof(int32_t) * N), *tgt = ml_alloc(sizeof(int32_t) * N);
     Rng rng;
     rng_seed(&rng, 5);
-    for (int i = 0; i < N; i++) tok[i] = rng_below(&rng, c.vocab_size), tgt[i] = rng_below(&rng, c.vocab_size);
+    for (int i = 0; i < N; i++)
+        tok[i] = rng_below(&rng, c.vocab_size), tgt[i] = rng_below(&rng, c.vocab_size);
     AdamW opt = {c.lr, c.beta1, c.beta2, c.adam_eps, c.weight_decay};
     double t_train = 0, t_fwd = 0;
     for (int s = -2; s < steps; s++) { /* two warm-up steps */
@@ -74,7 +76,9 @@ int main(int argc, char **argv) {
         for (int i = 0; i < m.n_tensors; i++) {
             ParamTensor *t = &m.tensors[i];
             long off = t->p - m.params_mem;
-            if (!t->frozen) adamw_update(&opt, t->p, m.grads_mem + off, m.m_mem + off, m.v_mem + off, t->n, s + 3, c.lr, t->decay);
+            if (!t->frozen)
+                adamw_update(&opt, t->p, m.grads_mem + off, m.m_mem + off, m.v_mem + off, t->n,
+                             s + 3, c.lr, t->decay);
         }
         if (s >= 0) t_train += ml_now() - t0;
     }
@@ -84,10 +88,11 @@ int main(int argc, char **argv) {
         if (s >= 0) t_fwd += ml_now() - t0;
     }
     double ff = forward_flops(&c);
-    printf("{\"what\": \"moelens\", \"preset\": \"%s\", \"train_tok_s\": %.1f, \"fwd_tok_s\": %.1f, "
-           "\"train_gflops\": %.2f, \"fwd_gflops\": %.2f}\n",
-           argv[1], (double)N * steps / t_train, (double)N * steps / t_fwd, 3 * ff * steps / t_train / 1e9,
-           ff * steps / t_fwd / 1e9);
+    printf(
+        "{\"what\": \"moelens\", \"preset\": \"%s\", \"train_tok_s\": %.1f, \"fwd_tok_s\": %.1f, "
+        "\"train_gflops\": %.2f, \"fwd_gflops\": %.2f}\n",
+        argv[1], (double)N * steps / t_train, (double)N * steps / t_fwd,
+        3 * ff * steps / t_train / 1e9, ff * steps / t_fwd / 1e9);
     lm_free(&m);
     return 0;
 }

@@ -7,23 +7,9 @@
 #include "core/mem.h"
 #include "core/npy.h"
 #include "core/rng.h"
+#include "lm_small.h"
 #include "test.h"
 #include <string.h>
-
-static void small_model(LmModel *m, const char *router, int E, int k, int n_layer) {
-    LmConfig c;
-    lm_config_preset(&c, "tiny");
-    char buf[32];
-    lm_config_set(&c, "router", router);
-    snprintf(buf, sizeof buf, "%d", E), lm_config_set(&c, "n_experts", buf);
-    snprintf(buf, sizeof buf, "%d", k), lm_config_set(&c, "top_k", buf);
-    snprintf(buf, sizeof buf, "%d", n_layer), lm_config_set(&c, "n_layer", buf);
-    lm_config_set(&c, "d_model", "32"), lm_config_set(&c, "n_head", "2"),
-        lm_config_set(&c, "expert_hidden", "32");
-    lm_config_set(&c, "vocab_size", "64"), lm_config_set(&c, "seq_len", "16");
-    lm_config_finalize(&c);
-    lm_create(m, &c, 0);
-}
 
 /* B×T random tokens; sequence b is domain b % 2. */
 static void batch_data(int32_t *tok, int32_t *tg, int32_t *dom, uint8_t *cls, int B, int T,
@@ -38,7 +24,7 @@ static void batch_data(int32_t *tok, int32_t *tg, int32_t *dom, uint8_t *cls, in
 
 TEST(analysis_domain_router_concentration) {
     LmModel m;
-    small_model(&m, "domain", 2, 1, 2);
+    test_small_lm(&m, "domain", 2, 1, 2);
     enum { B = 4, T = 16 };
     int32_t tok[B * T], tg[B * T], dom[B * T];
     uint8_t cls[B * T];
@@ -70,7 +56,7 @@ TEST(analysis_domain_router_concentration) {
 
 TEST(analysis_kprime_reproduces_full) {
     LmModel m;
-    small_model(&m, "learned", 4, 2, 2); /* renorm = 0 in the preset */
+    test_small_lm(&m, "learned", 4, 2, 2); /* renorm = 0 in the preset */
     enum { B = 2, T = 16 };
     int32_t tok[B * T], tg[B * T], dom[B * T];
     uint8_t cls[B * T];
@@ -93,7 +79,7 @@ TEST(analysis_kprime_reproduces_full) {
     topk_free(&t);
     /* k = 1: the top-1 expert is the whole mixture, every cosine is 1 */
     lm_free(&m);
-    small_model(&m, "learned", 4, 1, 1);
+    test_small_lm(&m, "learned", 4, 1, 1);
     lm_forward(&m, tok, tg, dom, B, T, 0);
     topk_init(&t, &m, 2, 0);
     topk_accumulate_cosine(&t, &b);
@@ -104,7 +90,7 @@ TEST(analysis_kprime_reproduces_full) {
 
 TEST(analysis_lens_last_layer_is_final) {
     LmModel m;
-    small_model(&m, "learned", 4, 1,
+    test_small_lm(&m, "learned", 4, 1,
                 2); /* k = 1, no shared: last layer's r + g·o is the final residual */
     enum { B = 2, T = 16 };
     int32_t tok[B * T], tg[B * T], dom[B * T];

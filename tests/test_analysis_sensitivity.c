@@ -8,25 +8,11 @@
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "core/rng.h"
+#include "lm_small.h"
 #include "test.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-static void sens_model(LmModel *m, const char *router, int E, int k, int n_layer) {
-    LmConfig c;
-    lm_config_preset(&c, "tiny");
-    char buf[32];
-    lm_config_set(&c, "router", router);
-    snprintf(buf, sizeof buf, "%d", E), lm_config_set(&c, "n_experts", buf);
-    snprintf(buf, sizeof buf, "%d", k), lm_config_set(&c, "top_k", buf);
-    snprintf(buf, sizeof buf, "%d", n_layer), lm_config_set(&c, "n_layer", buf);
-    lm_config_set(&c, "d_model", "32"), lm_config_set(&c, "n_head", "2"),
-        lm_config_set(&c, "expert_hidden", "32");
-    lm_config_set(&c, "vocab_size", "64"), lm_config_set(&c, "seq_len", "16");
-    lm_config_finalize(&c);
-    lm_create(m, &c, 0);
-}
 
 /* n pairs of random texts (lengths 3..10); same != 0: b is a copy of a. */
 static void random_pairs(SensPairs *p, int n, int same, uint64_t seed) {
@@ -46,7 +32,7 @@ static void random_pairs(SensPairs *p, int n, int same, uint64_t seed) {
 
 TEST(sensitivity_identical_pairs_zero) {
     LmModel m;
-    sens_model(&m, "learned", 4, 2, 2);
+    test_small_lm(&m, "learned", 4, 2, 2);
     SensPairs p;
     random_pairs(&p, 6, 1, 3);
     SensOptions o = {2, 0, 16, 2, 1};
@@ -67,7 +53,7 @@ TEST(sensitivity_identical_pairs_zero) {
 
 TEST(sensitivity_hash_router_sign) {
     LmModel m;
-    sens_model(&m, "hash", 4, 1, 2);
+    test_small_lm(&m, "hash", 4, 1, 2);
 
     double P[64 * 4];
     /* the expert of every token in layer 0: find two tokens with different experts */
@@ -102,7 +88,7 @@ TEST(sensitivity_hash_router_sign) {
 
 TEST(sensitivity_masked_expert_never_picked) {
     LmModel m;
-    sens_model(&m, "learned", 4, 1, 2);
+    test_small_lm(&m, "learned", 4, 1, 2);
     int32_t ids[12];
     for (int i = 0; i < 12; i++) ids[i] = (i * 7) % 64;
     double picks[2 * 4], P[2 * 4];

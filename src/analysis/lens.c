@@ -7,6 +7,7 @@
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "nn/linear.h"
+#include "nn/fastexp.h"
 #include "nn/norm.h"
 #include <math.h>
 #include <stdarg.h>
@@ -62,6 +63,31 @@ typedef struct {
     int n, l, j; /* token row in the batch, MoE layer index, slot */
 } LensRow;
 
+typedef struct {
+    int pred, top[LENS_TOP]; /* model's final prediction; lens top tokens, best first */
+    double kl, p_pred;       /* KL(final ‖ lens); lens probability of the final prediction */
+} LensDecode;
+
+/* Softmax of one row of lens logits (in place), KL to the final distribution pf, and the top
+ * tokens in one pass (insertion into a short sorted list). */
+static void decode_row(LensDecode *d, float *lg, const float *pf, int V) {
+    float mx = lg[argmax(lg, V)];
+    double s = 0;
+    for (int v = 0; v < V; v++) s += (lg[v] = fast_expf(lg[v] - mx));
+    float inv = (float)(1.0 / s);
+    for (int v = 0; v < V; v++) lg[v] *= inv;
+    d->pred = argmax(pf, V);
+    d->kl = stat_kl(pf, lg, V);
+    d->p_pred = lg[d->pred];
+    int n = 0;
+    for (int v = 0; v < V; v++) {
+        if (n == LENS_TOP && lg[v] <= lg[d->top[n - 1]]) continue;
+        int i = n < LENS_TOP ? n++ : n - 1;
+        while (i > 0 && lg[v] > lg[d->top[i - 1]]) d->top[i] = d->top[i - 1], i--;
+        d->top[i] = v;
+    }
+}
+
 static void decode_chunk(LensAcc *z, const AnBatch *b, const LensRow *rows, int nr) {
     LmModel *m = b->m;
     int C = m->cfg.d_model, V = z->V;
@@ -80,34 +106,24 @@ static void decode_chunk(LensAcc *z, const AnBatch *b, const LensRow *rows, int 
         rmsnorm_forward(z->scratch_n, rstd, z->scratch_h, m->params.lnf_w, nr, C, m->cfg.norm_eps);
     ml_free(mean), ml_free(rstd);
     linear_forward(z->scratch_logits, z->scratch_n, m->params.lm_head, NULL, nr, C, V);
+    LensDecode dec[LENS_CHUNK];
+#pragma omp parallel for schedule(dynamic, 4)
+    for (int r = 0; r < nr; r++) /* the V-wide work per row, in parallel; results kept in order */
+        decode_row(&dec[r], z->scratch_logits + (long)r * V, m->logits + (long)rows[r].n * V, V);
     for (int r = 0; r < nr; r++) {
-        float *lg = z->scratch_logits + (long)r * V, mx = lg[argmax(lg, V)];
-        double s = 0;
-        for (int v = 0; v < V; v++) s += (lg[v] = expf(lg[v] - mx));
-        for (int v = 0; v < V; v++) lg[v] = (float)(lg[v] / s);
-        const float *pf = m->logits + (long)rows[r].n * V; /* final probabilities */
-        int pred = argmax(pf, V), l = rows[r].l;
+        const LensDecode *d = &dec[r];
+        int l = rows[r].l;
         const MoeActs *a = &m->acts[z->layers[l]].moe;
         long s_idx = (long)rows[r].n * a->k + rows[r].j;
         int e = a->topk_idx[s_idx];
-        double kl = stat_kl(pf, lg, V);
-        int top[LENS_TOP];
-        for (int t = 0; t < LENS_TOP; t++) { /* top tokens by repeated argmax (V is small) */
-            int bi = -1;
-            for (int v = 0; v < V; v++) {
-                int taken = 0;
-                for (int u = 0; u < t; u++) taken |= top[u] == v;
-                if (!taken && (bi < 0 || lg[v] > lg[bi])) bi = v;
-            }
-            top[t] = bi;
-        }
         long le = (long)l * z->EZ + e;
-        z->kl[le] += kl, z->p_pred[le] += lg[pred], z->agree[le] += top[0] == pred, z->cnt[le] += 1;
-        z->top1_hist[le * V + top[0]]++;
+        z->kl[le] += d->kl, z->p_pred[le] += d->p_pred, z->agree[le] += d->top[0] == d->pred;
+        z->cnt[le] += 1;
+        z->top1_hist[le * V + d->top[0]]++;
         rows_printf(z, "%ld,%d,%d,%d,%d,%.6f,%d,%d,%.6g,%.6g", b->offset + rows[r].n,
-                    b->domains[rows[r].n], z->layers[l], rows[r].j, e, a->topk_w[s_idx], pred,
-                    b->tokens[rows[r].n], lg[pred], kl);
-        for (int t = 0; t < LENS_TOP; t++) rows_printf(z, ",%d", top[t]);
+                    b->domains[rows[r].n], z->layers[l], rows[r].j, e, a->topk_w[s_idx], d->pred,
+                    b->tokens[rows[r].n], d->p_pred, d->kl);
+        for (int t = 0; t < LENS_TOP; t++) rows_printf(z, ",%d", d->top[t]);
         rows_printf(z, "\n");
     }
 }

@@ -197,3 +197,76 @@ void stat_bh(const double *p, double *q, int n) {
     }
     ml_free(s);
 }
+
+typedef struct {
+    double v;
+    int i;
+} ValIdx;
+
+static int cmp_validx(const void *a, const void *b) {
+    const ValIdx *x = a, *y = b;
+    if (x->v != y->v) return (x->v > y->v) - (x->v < y->v);
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+void stat_rank(const double *x, int n, double *r) {
+    ValIdx *s = ml_alloc(sizeof(ValIdx) * (n ? n : 1));
+    for (int i = 0; i < n; i++) s[i] = (ValIdx){x[i], i};
+    qsort(s, n, sizeof(ValIdx), cmp_validx);
+    for (int a = 0; a < n;) {
+        int b = a;
+        while (b + 1 < n && s[b + 1].v == s[a].v) b++;
+        double avg = 0.5 * (a + b) + 1; /* ranks a+1 .. b+1 share their mean */
+        for (int k = a; k <= b; k++) r[s[k].i] = avg;
+        a = b + 1;
+    }
+    ml_free(s);
+}
+
+double stat_pearson(const double *a, const double *b, int n) {
+    if (n < 2) return NAN;
+    double ma = stat_mean(a, n), mb = stat_mean(b, n), sab = 0, saa = 0, sbb = 0;
+    for (int i = 0; i < n; i++) {
+        double da = a[i] - ma, db = b[i] - mb;
+        sab += da * db, saa += da * da, sbb += db * db;
+    }
+    if (saa <= 0 || sbb <= 0) return NAN;
+    double r = sab / sqrt(saa * sbb);
+    return r > 1 ? 1 : r < -1 ? -1 : r;
+}
+
+double stat_spearman(const double *a, const double *b, int n) {
+    double *ra = ml_alloc(sizeof(double) * (n ? n : 1)),
+           *rb = ml_alloc(sizeof(double) * (n ? n : 1));
+    stat_rank(a, n, ra);
+    stat_rank(b, n, rb);
+    double r = stat_pearson(ra, rb, n);
+    ml_free(ra), ml_free(rb);
+    return r;
+}
+
+double stat_perm_p(double obs, const double *null, int P) {
+    if (isnan(obs)) return NAN;
+    int ge = 0;
+    for (int i = 0; i < P; i++) ge += null[i] >= obs - 1e-12; /* ties count against the effect */
+    return (1.0 + ge) / (1.0 + P);
+}
+
+void stat_wilson(double k, double n, double z, double *lo, double *hi) {
+    if (n <= 0) {
+        *lo = *hi = NAN;
+        return;
+    }
+    double p = k / n, z2 = z * z, den = 1 + z2 / n, c = (p + z2 / (2 * n)) / den;
+    double h = z * sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / den;
+    *lo = c - h < 0 ? 0 : c - h;
+    *hi = c + h > 1 ? 1 : c + h;
+}
+
+void stat_shuffle(int *perm, int n, Rng *rng) {
+    for (int i = 0; i < n; i++) perm[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)rng_below(rng, (uint32_t)i + 1), t = perm[i];
+        perm[i] = perm[j], perm[j] = t;
+    }
+}

@@ -1,6 +1,7 @@
 /* Statistics shared by the analyses (formulas: docs/analysis.md). Every routine works in double
  * and guards empty inputs (returns 0 or NaN as documented per function). */
 #pragma once
+#include "core/rng.h"
 #include <stdint.h>
 
 /* Shannon entropy (nats) of counts c[0..n) normalised to a distribution; 0 for an all-zero vector.
@@ -35,3 +36,16 @@ double stat_tost(const double *a, int na, const double *b, int nb, double delta,
 /* Benjamini–Hochberg adjusted p values (q[i] for p[i]); NaN entries stay NaN and are not counted.
  */
 void stat_bh(const double *p, double *q, int n);
+
+/* Ranks of x[0..n) into r (1-based; ties get the average of the ranks they span). */
+void stat_rank(const double *x, int n, double *r);
+/* Pearson correlation; NaN when n < 2 or either vector is constant. */
+double stat_pearson(const double *a, const double *b, int n);
+/* Spearman's ρ = Pearson of the average-tie ranks; NaN as stat_pearson. */
+double stat_spearman(const double *a, const double *b, int n);
+/* Permutation p value (one-sided, ≥): (1 + #{null[i] ≥ obs}) / (1 + P); NaN obs → NaN. */
+double stat_perm_p(double obs, const double *null, int P);
+/* Wilson score interval for k successes out of n at normal quantile z (1.96 → 95%). */
+void stat_wilson(double k, double n, double z, double *lo, double *hi);
+/* A uniformly random permutation of 0..n-1 (Fisher–Yates from the seeded stream). */
+void stat_shuffle(int *perm, int n, Rng *rng);

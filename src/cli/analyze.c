@@ -1,6 +1,7 @@
 /* moelens analyze RUN [--data DIR] [--domain NAME=PATH ...] [--only a,b] [--pairs FILE] [--out DIR]
  */
 #include "analysis/analyze.h"
+#include "cli/analyze_vision.h"
 #include "cli/cli.h"
 #include "core/error.h"
 #include "core/fileio.h"
@@ -36,10 +37,13 @@ static void usage(void) {
         "                      batch while under N; default 65536; 0 = off)\n"
         "  --trace-tokens N    routing trace / shuffle-baseline tokens kept (default 1048576)\n"
         "  --seed S            shuffled-label baseline seed (default 1234)\n"
-        "  --quiet             no progress line\n");
+        "  --quiet             no progress line\n\n"
+        "Vision runs (config.json \"model\": \"vision\") or --images SET: moelens analyze RUN\n"
+        "--images SET --help lists the vision analyses' options (docs/vision_analysis.md).\n");
 }
 
 static int cmd_analyze(int argc, char **argv) {
+    if (argc >= 2 && analyze_is_vision(argc, argv)) return cmd_analyze_vision(argc, argv);
     if (cli_wants_help(argc, argv) || argc < 2) {
         usage();
         return argc < 2 ? 1 : 0;

@@ -8,7 +8,9 @@ typedef int (*CommandFn)(int argc, char **argv);
 void command_register(const char *name, CommandFn fn, const char *summary);
 
 #define COMMAND(name, fn, summary)                                                                 \
-    __attribute__((constructor)) static void register_##fn(void) { command_register(name, fn, summary); }
+    __attribute__((constructor)) static void register_##fn(void) {                                 \
+        command_register(name, fn, summary);                                                       \
+    }
 
 /* True if argv holds -h or --help. */
 int cli_wants_help(int argc, char **argv);

@@ -2,6 +2,7 @@
 #include "analysis/analysis.h"
 #include "analysis/compare.h"
 #include "cli/cli.h"
+#include "cli/compare_vision.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
@@ -14,10 +15,12 @@ static void usage(void) {
            "Val perplexity per design arm (router / routing level / top-k, from each RUN/config.json;\n"
            "the last val_ppl of RUN/metrics.jsonl) over seeds: mean ± sd, and a TOST equivalence test\n"
            "(Welch t) for every pair of arms at the margin (default 1 PPL; equivalent when p < 0.05).\n"
-           "Prints a table; --out also writes the JSON (docs/analysis.md).\n");
+           "Prints a table; --out also writes the JSON (docs/analysis.md).\n"
+           "Vision runs: expert matching across seeds instead (moelens compare VISION_RUN --help).\n");
 }
 
 static int cmd_compare(int argc, char **argv) {
+    if (argc >= 2 && compare_is_vision(argc, argv)) return cmd_compare_vision(argc, argv);
     if (cli_wants_help(argc, argv) || argc < 2) {
         usage();
         return argc < 2 ? 1 : 0;

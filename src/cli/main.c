@@ -12,7 +12,8 @@ static struct {
 static int n_commands;
 
 void command_register(const char *name, CommandFn fn, const char *summary) {
-    if (n_commands < MAX_COMMANDS) commands[n_commands++] = (typeof(commands[0])){name, summary, fn};
+    if (n_commands < MAX_COMMANDS)
+        commands[n_commands++] = (typeof(commands[0])){name, summary, fn};
 }
 
 int cli_wants_help(int argc, char **argv) {
@@ -52,12 +53,14 @@ static void usage(FILE *out) {
     fprintf(out, "moelens: train sparse Mixture-of-Experts models and see what each expert does\n\n"
                  "usage: moelens COMMAND [options]   (moelens COMMAND --help for its options)\n\n"
                  "commands:\n");
-    for (int i = 0; i < n_commands; i++) fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    for (int i = 0; i < n_commands; i++)
+        fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
 }
 
 int main(int argc, char **argv) {
     qsort(commands, n_commands, sizeof commands[0], by_name);
-    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "help")) {
         usage(stdout);
         return argc < 2 ? 1 : 0;
     }

@@ -9,14 +9,16 @@
 static void train_lm_help(void) {
     LmConfig c;
     lm_config_preset(&c, "tiny");
-    printf("usage: moelens train lm --out RUN [--data DIR] [--preset tiny|small] [--config FILE.json]\n"
-           "                        [--set key=value ...] [--resume [--steps N]] [--stop-after N]\n\n"
-           "Trains a GPT-style MoE language model on a prepared text folder (moelens data text):\n"
-           "DIR/train.tokens, DIR/val.tokens, DIR/tokenizer.txt (default DIR: data/text).\n"
-           "RUN gets config.json, metrics.jsonl, checkpoint.safetensors, model.safetensors.\n"
-           "Ctrl-C saves a checkpoint and exits (status 130); --resume continues it bit-identically.\n"
-           "--stop-after N stops as Ctrl-C would after N steps (to test resuming).\n\n"
-           "Config keys (--set key=value; preset tiny shown):\n");
+    printf(
+        "usage: moelens train lm --out RUN [--data DIR] [--preset tiny|small] [--config "
+        "FILE.json]\n"
+        "                        [--set key=value ...] [--resume [--steps N]] [--stop-after N]\n\n"
+        "Trains a GPT-style MoE language model on a prepared text folder (moelens data text):\n"
+        "DIR/train.tokens, DIR/val.tokens, DIR/tokenizer.txt (default DIR: data/text).\n"
+        "RUN gets config.json, metrics.jsonl, checkpoint.safetensors, model.safetensors.\n"
+        "Ctrl-C saves a checkpoint and exits (status 130); --resume continues it bit-identically.\n"
+        "--stop-after N stops as Ctrl-C would after N steps (to test resuming).\n\n"
+        "Config keys (--set key=value; preset tiny shown):\n");
     lm_config_print_help(&c);
 }
 
@@ -33,9 +35,11 @@ static int train_lm(int argc, char **argv) {
     const char *cmd = "train lm";
     for (int i = 1; i < argc; i++) { /* preset and config file first, then --set on top */
         if (!strcmp(argv[i], "--preset")) {
-            if (lm_config_preset(&cfg, cli_value(cmd, argc, argv, &i))) ml_fatal("%s: %s", cmd, ml_errmsg());
+            if (lm_config_preset(&cfg, cli_value(cmd, argc, argv, &i)))
+                ml_fatal("%s: %s", cmd, ml_errmsg());
         } else if (!strcmp(argv[i], "--config")) {
-            if (lm_config_load_file(&cfg, cli_value(cmd, argc, argv, &i))) ml_fatal("%s", ml_errmsg());
+            if (lm_config_load_file(&cfg, cli_value(cmd, argc, argv, &i)))
+                ml_fatal("%s", ml_errmsg());
         } else if (!strcmp(argv[i], "--set")) {
             if (n_sets == 128) ml_fatal("%s: too many --set options", cmd);
             sets[n_sets++] = cli_value(cmd, argc, argv, &i);
@@ -55,7 +59,8 @@ static int train_lm(int argc, char **argv) {
         }
     }
     if (!o.out_dir) ml_fatal("%s: --out RUN is required", cmd);
-    if (o.resume && n_sets) ml_fatal("%s: --resume continues the saved config; --set is not allowed with it", cmd);
+    if (o.resume && n_sets)
+        ml_fatal("%s: --resume continues the saved config; --set is not allowed with it", cmd);
     for (int i = 0; i < n_sets; i++)
         if (lm_config_set_kv(&cfg, sets[i])) ml_fatal("%s: %s", cmd, ml_errmsg());
     if (o.steps_override && !o.resume) cfg.steps = o.steps_override;
@@ -66,8 +71,10 @@ static int train_lm(int argc, char **argv) {
 
 static int cmd_train(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        printf("usage: moelens train lm ...      train a MoE language model (moelens train lm --help)\n"
-               "       moelens train vision ...  train the conv MoE with NT-Xent (moelens train vision --help)\n");
+        printf("usage: moelens train lm ...      train a MoE language model (moelens train lm "
+               "--help)\n"
+               "       moelens train vision ...  train the conv MoE with NT-Xent (moelens train "
+               "vision --help)\n");
         return argc < 2 ? 1 : 0;
     }
     if (!strcmp(argv[1], "lm")) return train_lm(argc - 1, argv + 1);

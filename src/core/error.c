@@ -12,7 +12,9 @@ int ml_error(const char *fmt, ...) {
     return -1;
 }
 
-const char *ml_errmsg(void) { return last_error; }
+const char *ml_errmsg(void) {
+    return last_error;
+}
 
 void ml_fatal(const char *fmt, ...) {
     va_list ap;

@@ -20,7 +20,7 @@ void afile_abort(AtomicFile *af); /* drop the temp file; destination untouched *
 /* Whole-file helpers. */
 int ml_write_file_atomic(const char *path, const void *buf, size_t n);
 int ml_read_file(const char *path, char **buf, size_t *len); /* buf NUL-terminated; ml_free it */
-int ml_mkdir_p(const char *path);                             /* like mkdir -p */
+int ml_mkdir_p(const char *path);                            /* like mkdir -p */
 int ml_file_exists(const char *path);
 int ml_is_dir(const char *path);
 /* Joins a folder and a name into a new string (ml_free it). */

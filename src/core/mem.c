@@ -12,9 +12,13 @@ void *ml_alloc(size_t bytes) {
     return p;
 }
 
-void *ml_alloc_floats(size_t n) { return ml_alloc(n * sizeof(float)); }
+void *ml_alloc_floats(size_t n) {
+    return ml_alloc(n * sizeof(float));
+}
 
-void ml_free(void *p) { free(p); }
+void ml_free(void *p) {
+    free(p);
+}
 
 char *ml_strdup(const char *s) {
     size_t n = strlen(s) + 1;

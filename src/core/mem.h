@@ -3,7 +3,7 @@
 #pragma once
 #include <stddef.h>
 
-void *ml_alloc(size_t bytes);                 /* 64-byte aligned, zeroed; fatal on failure */
-void *ml_alloc_floats(size_t n);              /* n floats, same guarantees */
+void *ml_alloc(size_t bytes);    /* 64-byte aligned, zeroed; fatal on failure */
+void *ml_alloc_floats(size_t n); /* n floats, same guarantees */
 void ml_free(void *p);
 char *ml_strdup(const char *s);

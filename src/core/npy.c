@@ -11,7 +11,8 @@ static int dtype_size(const char *dtype) {
     return (dtype[0] == '<' || dtype[0] == '|') && n > 0 && n <= 8 ? n : 0;
 }
 
-int npy_write(const char *path, const char *dtype, const int64_t *shape, int ndim, const void *data) {
+int npy_write(const char *path, const char *dtype, const int64_t *shape, int ndim,
+              const void *data) {
     int esize = dtype_size(dtype);
     if (!esize) return ml_error("%s: unsupported npy dtype '%s'", path, dtype);
     char dims[256] = "";

@@ -3,7 +3,8 @@
 #include <stdint.h>
 
 /* dtype is a numpy descr: "<f4", "<f8", "<i4", "<i8", "|u1", "<u2", "<u4", "|i1". */
-int npy_write(const char *path, const char *dtype, const int64_t *shape, int ndim, const void *data);
+int npy_write(const char *path, const char *dtype, const int64_t *shape, int ndim,
+              const void *data);
 int npy_write_f32(const char *path, const float *data, const int64_t *shape, int ndim);
 int npy_write_i32(const char *path, const int32_t *data, const int64_t *shape, int ndim);
 

@@ -33,4 +33,6 @@ void progress_update(Progress *p, long done, const char *extra) {
     print_line(p, done, extra, 0);
 }
 
-void progress_end(Progress *p, const char *extra) { print_line(p, p->total, extra, 1); }
+void progress_end(Progress *p, const char *extra) {
+    print_line(p, p->total, extra, 1);
+}

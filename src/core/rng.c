@@ -12,7 +12,9 @@ void rng_seed(Rng *r, uint64_t seed) {
     for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static inline uint64_t rotl(uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
 
 uint64_t rng_u64(Rng *r) {
     uint64_t *s = r->s;
@@ -27,9 +29,13 @@ uint64_t rng_u64(Rng *r) {
     return result;
 }
 
-uint32_t rng_below(Rng *r, uint32_t n) { return (uint32_t)((rng_u64(r) >> 32) * n >> 32); }
+uint32_t rng_below(Rng *r, uint32_t n) {
+    return (uint32_t)((rng_u64(r) >> 32) * n >> 32);
+}
 
-float rng_uniform(Rng *r) { return (float)(rng_u64(r) >> 40) * (1.0f / 16777216.0f); }
+float rng_uniform(Rng *r) {
+    return (float)(rng_u64(r) >> 40) * (1.0f / 16777216.0f);
+}
 
 float rng_normal(Rng *r) {
     double u1 = ((rng_u64(r) >> 11) + 1.0) * (1.0 / 9007199254740993.0);

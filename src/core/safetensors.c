@@ -22,7 +22,9 @@ static int dtype_bytes(const char *dtype) {
     return 0;
 }
 
-void st_init(SafeTensors *st) { memset(st, 0, sizeof *st); }
+void st_init(SafeTensors *st) {
+    memset(st, 0, sizeof *st);
+}
 
 void st_add(SafeTensors *st, const char *name, const char *dtype, const int64_t *shape, int ndim,
             const void *data) {
@@ -42,7 +44,8 @@ void st_add(SafeTensors *st, const char *name, const char *dtype, const int64_t 
     t->data = data;
 }
 
-void st_add_f32(SafeTensors *st, const char *name, const float *data, const int64_t *shape, int ndim) {
+void st_add_f32(SafeTensors *st, const char *name, const float *data, const int64_t *shape,
+                int ndim) {
     st_add(st, name, "F32", shape, ndim, data);
 }
 
@@ -59,7 +62,8 @@ int st_write(const SafeTensors *st, const char *path) {
     cJSON *root = cJSON_CreateObject();
     if (st->n_meta) {
         cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
-        for (int i = 0; i < st->n_meta; i++) cJSON_AddStringToObject(meta, st->meta_keys[i], st->meta_vals[i]);
+        for (int i = 0; i < st->n_meta; i++)
+            cJSON_AddStringToObject(meta, st->meta_keys[i], st->meta_vals[i]);
     }
     size_t off = 0;
     for (int i = 0; i < st->n; i++) {
@@ -67,7 +71,8 @@ int st_write(const SafeTensors *st, const char *path) {
         cJSON *o = cJSON_AddObjectToObject(root, t->name);
         cJSON_AddStringToObject(o, "dtype", t->dtype);
         cJSON *shape = cJSON_AddArrayToObject(o, "shape");
-        for (int d = 0; d < t->ndim; d++) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->shape[d]));
+        for (int d = 0; d < t->ndim; d++)
+            cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->shape[d]));
         cJSON *offs = cJSON_AddArrayToObject(o, "data_offsets");
         cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
         cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)(off + t->nbytes)));
@@ -100,22 +105,28 @@ static int parse_tensor(SafeTensors *st, const cJSON *o, size_t data_len) {
         cJSON_GetArraySize(offs) != 2 || cJSON_GetArraySize(shape) > ST_MAX_DIMS)
         return ml_error("%s: tensor '%s' has a malformed header entry", st->path, o->string);
     int esize = dtype_bytes(dt->valuestring);
-    if (!esize) return ml_error("%s: tensor '%s' has unknown dtype '%s'", st->path, o->string, dt->valuestring);
+    if (!esize)
+        return ml_error("%s: tensor '%s' has unknown dtype '%s'", st->path, o->string,
+                        dt->valuestring);
     int64_t shp[ST_MAX_DIMS], count = 1;
     int nd = 0;
     const cJSON *v;
     cJSON_ArrayForEach(v, shape) {
-        if (!cJSON_IsNumber(v) || v->valuedouble < 0) return ml_error("%s: tensor '%s' has a bad shape", st->path, o->string);
+        if (!cJSON_IsNumber(v) || v->valuedouble < 0)
+            return ml_error("%s: tensor '%s' has a bad shape", st->path, o->string);
         shp[nd] = (int64_t)v->valuedouble;
         count *= shp[nd++];
     }
-    double b = cJSON_GetArrayItem(offs, 0)->valuedouble, e = cJSON_GetArrayItem(offs, 1)->valuedouble;
+    double b = cJSON_GetArrayItem(offs, 0)->valuedouble,
+           e = cJSON_GetArrayItem(offs, 1)->valuedouble;
     if (b < 0 || e < b || e > (double)data_len)
-        return ml_error("%s: tensor '%s' lies outside the file (offsets %.0f..%.0f, data %zu bytes): "
-                        "truncated or corrupt",
-                        st->path, o->string, b, e, data_len);
+        return ml_error(
+            "%s: tensor '%s' lies outside the file (offsets %.0f..%.0f, data %zu bytes): "
+            "truncated or corrupt",
+            st->path, o->string, b, e, data_len);
     if ((size_t)(e - b) != (size_t)count * esize)
-        return ml_error("%s: tensor '%s' byte size %.0f does not match its shape", st->path, o->string, e - b);
+        return ml_error("%s: tensor '%s' byte size %.0f does not match its shape", st->path,
+                        o->string, e - b);
     size_t hdr = 8 + (size_t)(*(uint64_t *)st->map);
     st_add(st, o->string, dt->valuestring, shp, nd, (const char *)st->map + hdr + (size_t)b);
     return 0;
@@ -149,8 +160,9 @@ int st_open(SafeTensors *st, const char *path) {
     for (int i = 0; i < 8; i++) hlen |= (uint64_t)((unsigned char *)st->map)[i] << (8 * i);
     if (hlen > st->map_len - 8) {
         st_free(st);
-        return ml_error("%s: header length %llu exceeds file size %zu: truncated or not safetensors",
-                        path, (unsigned long long)hlen, st->map_len);
+        return ml_error(
+            "%s: header length %llu exceeds file size %zu: truncated or not safetensors", path,
+            (unsigned long long)hlen, st->map_len);
     }
     cJSON *root = cJSON_ParseWithLength((const char *)st->map + 8, hlen);
     if (!cJSON_IsObject(root)) {
@@ -164,7 +176,8 @@ int st_open(SafeTensors *st, const char *path) {
     cJSON_ArrayForEach(item, root) {
         if (strcmp(item->string, "__metadata__") == 0) {
             const cJSON *kv;
-            cJSON_ArrayForEach(kv, item) if (cJSON_IsString(kv)) st_set_meta(st, kv->string, kv->valuestring);
+            cJSON_ArrayForEach(kv, item) if (cJSON_IsString(kv))
+                st_set_meta(st, kv->string, kv->valuestring);
         } else if ((r = parse_tensor(st, item, data_len)) != 0) {
             break;
         }
@@ -197,8 +210,9 @@ int st_read_f32(const SafeTensors *st, const char *name, float *dst, int64_t cou
     if (strcmp(t->dtype, "F32") != 0)
         return ml_error("%s: tensor '%s' is %s, expected F32", st->path, name, t->dtype);
     if ((int64_t)(t->nbytes / 4) != count)
-        return ml_error("%s: tensor '%s' has %zu elements, expected %lld (shape mismatch with config)",
-                        st->path, name, t->nbytes / 4, (long long)count);
+        return ml_error(
+            "%s: tensor '%s' has %zu elements, expected %lld (shape mismatch with config)",
+            st->path, name, t->nbytes / 4, (long long)count);
     memcpy(dst, t->data, t->nbytes);
     return 0;
 }

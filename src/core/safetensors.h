@@ -31,7 +31,8 @@ typedef struct {
 void st_init(SafeTensors *st);
 void st_add(SafeTensors *st, const char *name, const char *dtype, const int64_t *shape, int ndim,
             const void *data);
-void st_add_f32(SafeTensors *st, const char *name, const float *data, const int64_t *shape, int ndim);
+void st_add_f32(SafeTensors *st, const char *name, const float *data, const int64_t *shape,
+                int ndim);
 void st_set_meta(SafeTensors *st, const char *key, const char *value);
 int st_write(const SafeTensors *st, const char *path);
 

@@ -40,6 +40,20 @@ set -e
 cmp "$T/a/checkpoint.safetensors" "$T/c/checkpoint.safetensors"
 [ "$(losses "$T/a")" = "$(losses "$T/c")" ]
 
+# 3b. A real Ctrl-C: the step in flight finishes, a checkpoint is saved, exit status 130.
+./moelens train lm --out "$T/int" --data "$T/text" $small --set steps=100000 2>"$T/int.err" &
+pid=$!
+i=0
+while [ ! -s "$T/int/metrics.jsonl" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+kill -INT $pid
+set +e
+wait $pid
+rc=$?
+set -e
+[ "$rc" = 130 ]
+grep -q "checkpoint saved; continue with --resume" "$T/int.err"
+./moelens train lm --out "$T/int" --data "$T/text" --resume --steps 100000 --stop-after 1 2>/dev/null || [ $? = 130 ]
+
 # 4. Bad input: one clear error line, non-zero exit, nothing written.
 ! ./moelens train lm --out "$T/x" --data "$T/text" --bogus 2>"$T/err"
 grep -q "unknown option '--bogus'" "$T/err"

@@ -1,0 +1,60 @@
+/* 3. Most exciting inputs over a model: per expert the top-N images by gate probability and by
+ * readout norm (expert force-run), as PNG grids plus the indices and scores. */
+#include "analysis/vision_an.h"
+#include "analysis/vision_analyze.h"
+#include "core/fileio.h"
+#include "core/mem.h"
+#include <stdio.h>
+
+static cJSON *top_json(const VaCtx *c, const int *idx, int m, const double *score) {
+    cJSON *a = cJSON_CreateArray();
+    const ImageSet *s = c->set;
+    int fine = s->n_levels - 1;
+    for (int j = 0; j < m; j++) {
+        int i = idx[j];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "image", i);
+        cJSON_AddNumberToObject(o, "score", score[i]);
+        cJSON_AddStringToObject(o, "class", s->class_names[fine][s->labels[(long)fine * s->n + i]]);
+        if (s->concept && s->concept[i] >= 0)
+            cJSON_AddStringToObject(o, "concept", s->concept_names[s->concept[i]]);
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
+}
+
+int va_mei(VaCtx *c) {
+    const ImageSet *s = c->set;
+    int n = c->n, N = c->o->mei_n, cols = N < 8 ? N : 8, rc = 0;
+    double *score = ml_alloc(sizeof(double) * n);
+    int *idx = ml_alloc(sizeof(int) * n);
+    int32_t *all = ml_alloc(sizeof(int32_t) * (size_t)c->E * 2 * (N > n ? n : N));
+    cJSON *j = cJSON_CreateObject(), *ex = cJSON_AddArrayToObject(j, "experts");
+    cJSON_AddNumberToObject(j, "n", N);
+    int per = N > n ? n : N;
+    for (int e = 0; e < c->E && !rc; e++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "expert", e);
+        for (int by = 0; by < 2 && !rc; by++) {
+            for (int i = 0; i < n; i++)
+                score[i] = by ? va_readout_norm(c, e, i) : c->probs[(long)i * c->E + e];
+            int m = mei_top(score, n, N, idx);
+            for (int q = 0; q < m; q++) all[((long)e * 2 + by) * per + q] = idx[q];
+            char name[64];
+            snprintf(name, sizeof name, "mei_e%d_%s.png", e, by ? "readout" : "gate");
+            char *path = ml_path_join(c->o->out_dir, name);
+            rc = mei_write_grid(path, s->pixels, s->channels, s->size, idx, m, cols);
+            ml_free(path);
+            cJSON_AddStringToObject(o, by ? "readout_grid" : "gate_grid", name);
+            cJSON_AddItemToObject(o, by ? "by_readout_norm" : "by_gate",
+                                  top_json(c, idx, m, score));
+        }
+        cJSON_AddItemToArray(ex, o);
+    }
+    int64_t sh[3] = {c->E, 2, per};
+    if (!rc) rc = va_write_npy(c, "mei_index.npy", "<i4", sh, 3, all);
+    if (!rc) rc = va_write_json(c, "mei.json", j);
+    cJSON_Delete(j);
+    ml_free(score), ml_free(idx), ml_free(all);
+    return rc;
+}

@@ -1,0 +1,159 @@
+/* Driver of the vision expert analyses: one pass of the model over the images, then each analysis.
+ */
+#include "analysis/vision_analyze.h"
+#include "analysis/analysis.h"
+#include "analysis/stats.h"
+#include "core/error.h"
+#include "core/fileio.h"
+#include "core/mem.h"
+#include "core/progress.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void vision_analyze_default_options(VisionAnalyzeOptions *o) {
+    memset(o, 0, sizeof *o);
+    o->only = VA_ALL, o->max_images = 2000, o->folds = 5, o->perms = 1000, o->mei_n = 16;
+    o->rsa_stimuli = 200, o->ridge_lambda = 1.0, o->seed = 1234;
+    o->probe = probe_default_config();
+    o->probe.iters = 200;
+}
+
+int vision_analyze_parse_only(const char *list, unsigned *bits) {
+    static const char *names[] = {"gating", "separability", "mei", "tuning", "rsa"};
+    *bits = 0;
+    const char *s = list;
+    while (*s) {
+        size_t len = strcspn(s, ",");
+        int hit = 0;
+        for (int i = 0; i < 5; i++)
+            if (len == strlen(names[i]) && !strncmp(s, names[i], len)) *bits |= 1u << i, hit = 1;
+        if (!hit)
+            return ml_error("--only: unknown vision analysis '%.*s' (expected gating, "
+                            "separability, mei, tuning, rsa)",
+                            (int)len, s);
+        s += len + (s[len] == ',');
+    }
+    return *bits ? 0 : ml_error("--only: empty list");
+}
+
+int vision_run_is_vision(const char *run) {
+    char *p = ml_path_join(run, "config.json"), *buf;
+    size_t len;
+    int yes = 0;
+    if (ml_file_exists(p) && ml_read_file(p, &buf, &len) == 0) {
+        cJSON *j = cJSON_Parse(buf);
+        const cJSON *m = cJSON_GetObjectItem(j, "model");
+        yes = cJSON_IsString(m) && !strcmp(m->valuestring, "vision");
+        cJSON_Delete(j);
+        ml_free(buf);
+    }
+    ml_free(p);
+    return yes;
+}
+
+int va_write_json(const VaCtx *c, const char *name, const cJSON *j) {
+    return an_write_json(c->o->out_dir, name, j);
+}
+
+int va_write_npy(const VaCtx *c, const char *name, const char *dtype, const int64_t *shape, int nd,
+                 const void *data) {
+    return an_write_npy(c->o->out_dir, name, dtype, shape, nd, data);
+}
+
+double va_readout_norm(const VaCtx *c, int e, int i) {
+    const float *f = c->feats + ((long)e * c->n + i) * c->D;
+    double s = 0;
+    for (int d = 0; d < c->D; d++) s += (double)f[d] * f[d];
+    return sqrt(s);
+}
+
+/* A seeded subsample (sorted, so image order is kept) when the set is larger than max_images. */
+static void subsample(const ImageSet *in, int max, uint64_t seed, ImageSet *out, int **idx_out) {
+    int n = in->n, m = max > 0 && max < n ? max : n;
+    int *perm = ml_alloc(sizeof(int) * n), *idx = ml_alloc(sizeof(int) * m);
+    Rng r;
+    rng_seed(&r, seed);
+    if (m < n)
+        stat_shuffle(perm, n, &r);
+    else
+        for (int i = 0; i < n; i++) perm[i] = i;
+    char *keep = ml_alloc(n);
+    for (int j = 0; j < m; j++) keep[perm[j]] = 1;
+    for (int i = 0, j = 0; i < n; i++)
+        if (keep[i]) idx[j++] = i;
+    imageset_select(in, idx, m, out);
+    ml_free(perm), ml_free(keep);
+    *idx_out = idx;
+}
+
+static void model_pass(VaCtx *c, VisionModel *m) {
+    const ImageSet *s = c->set;
+    int32_t *chosen = ml_alloc(sizeof(int32_t) * c->n * c->k);
+    vision_embed(m, s->pixels, c->n, c->readout, c->probs, chosen);
+    for (int i = 0; i < c->n; i++) c->top1[i] = chosen[(long)i * c->k];
+    ml_free(chosen);
+    Progress p;
+    if (!c->o->quiet) progress_start(&p, "analyze vision: experts", c->E);
+    for (int e = 0; e < c->E; e++) {
+        vision_expert_readouts(m, e, s->pixels, c->n, c->feats + (long)e * c->n * c->D);
+        if (!c->o->quiet) progress_update(&p, e + 1, NULL);
+    }
+    if (!c->o->quiet) progress_end(&p, NULL);
+}
+
+int vision_analyze(VisionModel *m, const ImageSet *set, const VisionAnalyzeOptions *o) {
+    if (set->channels != m->cfg.in_ch || set->size != m->cfg.img)
+        return ml_error("%s: images are %d×%d×%d, the model expects %d×%d×%d", o->images_path,
+                        set->channels, set->size, set->size, m->cfg.in_ch, m->cfg.img, m->cfg.img);
+    if (set->n < 2) return ml_error("%s: need at least 2 images, got %d", o->images_path, set->n);
+    if (ml_mkdir_p(o->out_dir)) return -1;
+    ImageSet sub;
+    int *idx;
+    subsample(set, o->max_images, o->seed, &sub, &idx);
+    VaCtx c = {.o = o, .set = &sub, .n = sub.n, .E = m->cfg.n_experts, .k = m->cfg.top_k};
+    c.D = m->cfg.readout, c.orig = idx;
+    c.probs = ml_alloc_floats((size_t)c.n * c.E);
+    c.top1 = ml_alloc(sizeof(int32_t) * c.n);
+    c.feats = ml_alloc_floats((size_t)c.E * c.n * c.D);
+    c.groups = ml_alloc(sizeof(int32_t) * c.n);
+    c.readout = ml_alloc_floats((size_t)c.n * c.D);
+    for (int i = 0; i < c.n; i++) {
+        int cc = sub.concept ? sub.concept[i] : -1;
+        c.groups[i] = cc < 0 ? sub.n_concepts + i : sub.fold_group ? sub.fold_group[cc] : cc;
+    }
+    model_pass(&c, m);
+    c.summary = cJSON_CreateObject();
+    cJSON_AddStringToObject(c.summary, "kind", "vision");
+    cJSON_AddStringToObject(c.summary, "images", o->images_path ? o->images_path : "");
+    cJSON_AddNumberToObject(c.summary, "images_total", set->n);
+    cJSON_AddNumberToObject(c.summary, "images_analysed", c.n);
+    cJSON_AddNumberToObject(c.summary, "experts", c.E);
+    cJSON_AddNumberToObject(c.summary, "top_k", c.k);
+    cJSON_AddNumberToObject(c.summary, "readout_dim", c.D);
+    cJSON_AddNumberToObject(c.summary, "seed", (double)o->seed);
+    int64_t sh[3] = {c.n, c.E, 0};
+    int32_t *idx32 = ml_alloc(sizeof(int32_t) * c.n);
+    for (int i = 0; i < c.n; i++) idx32[i] = idx[i];
+    int rc = va_write_npy(&c, "images_index.npy", "<i4", sh, 1, idx32) ||
+             va_write_npy(&c, "gate_probs.npy", "<f4", sh, 2, c.probs) ||
+             va_write_npy(&c, "top1.npy", "<i4", sh, 1, c.top1);
+    ml_free(idx32);
+    static const struct {
+        unsigned bit;
+        int (*fn)(VaCtx *);
+    } steps[] = {{VA_GATING, va_gating},
+                 {VA_SEPARABILITY, va_separability},
+                 {VA_MEI, va_mei},
+                 {VA_TUNING, va_tuning},
+                 {VA_RSA, va_rsa}};
+    for (int s = 0; s < 5 && !rc; s++)
+        if (o->only & steps[s].bit) rc = steps[s].fn(&c);
+    if (!rc) rc = va_write_json(&c, "vision.json", c.summary);
+    cJSON_Delete(c.summary);
+    ml_free(c.probs), ml_free(c.top1), ml_free(c.feats), ml_free(c.groups), ml_free(c.readout),
+        ml_free(idx);
+    imageset_free(&sub);
+    return rc ? -1 : 0;
+}

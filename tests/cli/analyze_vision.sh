@@ -1,0 +1,104 @@
+#!/bin/sh
+# `moelens analyze RUN --images SET` on a tiny vision run over the emoji fixture (6 concepts, 4
+# styles), `moelens compare` across seeds and against a copy whose experts are permuted (Hungarian
+# must recover the permutation), outputs loaded with numpy, and clear errors.
+set -e
+export OMP_NUM_THREADS=1
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+F=$(pwd)/tests/fixtures/images/emoji
+N=$T/d/npm
+mkdir -p $N/emojibase-data/package/en $N/emojibase-data/package/meta \
+    $N/emoji-datasource-google/package/img/google $N/emoji-datasource-twitter/package/img/twitter \
+    $N/openmoji/package/color $N/openmoji/package/black $T/d/deb/wordnet-base/usr/share
+ln -s $F/data.json $N/emojibase-data/package/en/data.json
+ln -s $F/groups.json $N/emojibase-data/package/meta/groups.json
+ln -s $F/google $N/emoji-datasource-google/package/img/google/64
+ln -s $F/twitter $N/emoji-datasource-twitter/package/img/twitter/64
+ln -s $F/openmoji-color $N/openmoji/package/color/svg
+ln -s $F/openmoji-black $N/openmoji/package/black/svg
+ln -s $F/wordnet $T/d/deb/wordnet-base/usr/share/wordnet
+command -v rsvg-convert >/dev/null || { echo "skipped: no rsvg-convert"; exit 0; }
+./moelens data images --data $T/d --out $T/emoji --size 16 --min-concepts 1 --nmf-dims 4 >/dev/null
+TR="--data $T/emoji --set batch=8 --set steps=5 --set eval_every=0 --set probe_images=24 --quiet"
+./moelens train vision --out $T/a $TR --set seed=1
+./moelens train vision --out $T/b $TR --set seed=2
+./moelens analyze $T/a --images $T/emoji --help | grep -q -- '--rsa-stimuli'
+AN="--images $T/emoji --folds 3 --perms 200 --mei 8 --quiet"
+./moelens analyze $T/a $AN
+./moelens analyze $T/b $AN --out $T/b/analysis
+for f in vision.json gating.json gating.csv separability.json separability.csv mei.json \
+    mei_e0_gate.png mei_e3_readout.png tuning.json tuning.csv rsa.json; do
+    test -s "$T/a/analysis/$f" || { echo "missing $f"; exit 1; }
+done
+/usr/bin/python3 - "$T/a/analysis" <<'PY'
+import json, sys, numpy as np, csv
+d = sys.argv[1]
+E = json.load(open(f"{d}/vision.json"))["experts"]
+g = json.load(open(f"{d}/gating.json"))
+assert [l["level"] for l in g["levels"]] == ["group", "subgroup"]
+m = np.load(f"{d}/gating_L1_mean.npy")
+assert m.shape[1] == E and np.allclose(m.sum(1), 1, atol=1e-5)
+assert np.allclose(np.load(f"{d}/gating_L0_top1.npy").sum(1), 1)
+a = g["animacy"]
+assert len(a["index"]) == E and all(-1 <= x <= 1 for x in a["index"]) and all(0 < p <= 1 for p in a["p"])
+rows = list(csv.DictReader(open(f"{d}/separability.csv")))
+assert {r["features"] for r in rows} == {"model"} | {f"expert{e}" for e in range(E)}
+assert {r["target"] for r in rows} == {"group", "subgroup", "animate"}
+for r in rows:
+    assert float(r["ci95_lo"]) <= float(r["accuracy"]) <= float(r["ci95_hi"])
+rdm = np.load(f"{d}/rsa_rdm.npy")
+assert rdm.shape == (E, 6, 6) and np.allclose(rdm, rdm.transpose(0, 2, 1)) and np.allclose(rdm[:, range(6), range(6)], 0)
+f = np.load(f"{d}/rsa_features.npy")
+c = np.corrcoef(f[0])  # numpy's RDM agrees with ours
+assert np.allclose(1 - c, rdm[0], atol=1e-5)
+rho = np.load(f"{d}/tuning_readout_rho.npy")
+assert rho.shape == (E, 4) and np.all(np.abs(rho[np.isfinite(rho)]) <= 1)
+t = json.load(open(f"{d}/tuning.json"))
+assert t["dims"][0].startswith("nmf0: ") and len(t["experts"][0]["top_readout"]) == 4
+mi = np.load(f"{d}/mei_index.npy")
+assert mi.shape == (E, 2, 8)
+gp = np.load(f"{d}/gate_probs.npy")
+assert all(np.argsort(-gp[:, e], kind="stable")[0] == mi[e, 0, 0] for e in range(E))
+PY
+# a copy of run a whose experts are relabelled by a permutation: compare must recover it
+cp -r $T/a $T/p
+/usr/bin/python3 - "$T/a/analysis" "$T/p/analysis" <<'PY'
+import sys, numpy as np, json
+s, d = sys.argv[1:]
+pi = [2, 0, 3, 1]  # copy's expert pi[e] is a's expert e
+inv = np.argsort(pi)
+for name in ["rsa_rdm.npy", "rsa_features.npy", "tuning_readout_rho.npy"]:
+    np.save(f"{d}/{name}", np.load(f"{s}/{name}")[inv])
+g = json.load(open(f"{s}/gating.json"))
+g["animacy"]["index"] = [g["animacy"]["index"][i] for i in inv]
+json.dump(g, open(f"{d}/gating.json", "w"))
+PY
+./moelens compare $T/a $T/b $T/p --out $T/cmp --perms 50 > $T/cmp.txt
+/usr/bin/python3 - "$T/cmp" <<'PY'
+import json, sys, numpy as np
+d = sys.argv[1]
+j = json.load(open(f"{d}/compare_vision.json"))
+p02 = [p for p in j["pairs"] if (p["a"], p["b"]) == (0, 2)][0]
+for what in ["rsa", "cka", "tuning"]:
+    assert p02[what]["match"] == [2, 0, 3, 1], (what, p02[what]["match"])
+    assert abs(p02[what]["matched_mean"] - 1) < 1e-6
+assert abs(p02["animacy"]["pearson"] - 1) < 1e-9
+s = np.load(f"{d}/pair0_1_rsa.npy")
+assert s.shape == (4, 4) and np.all(np.abs(s) <= 1 + 1e-12)
+PY
+grep -q "animacy of matched experts" $T/cmp.txt
+# errors: one line, non-zero exit, nothing written
+if ./moelens analyze $T/a 2>$T/err; then exit 1; fi
+grep -q "needs --images" $T/err
+if ./moelens analyze $T/a --images $T/emoji --only nope 2>$T/err; then exit 1; fi
+grep -q "unknown vision analysis 'nope'" $T/err
+if ./moelens analyze $T/a --images $T/missing --out $T/none 2>$T/err; then exit 1; fi
+[ "$(wc -l <$T/err)" -eq 1 ] && [ ! -e $T/none ]
+if ./moelens compare $T/a 2>$T/err; then exit 1; fi
+grep -q "at least 2 runs" $T/err
+./moelens analyze $T/a --images $T/emoji --only rsa --out $T/rsaonly --rsa-stimuli 4 --quiet
+cp $T/rsaonly/rsa_* $T/b/analysis/ # b now on 4 stimuli, a on 6
+if ./moelens compare $T/a $T/b 2>$T/err; then exit 1; fi
+grep -q "different stimuli" $T/err
+echo ok
