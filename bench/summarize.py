@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reads the JSON lines of bench/run.sh and prints a table: best of the rounds per side."""
+"""Reads the JSON lines of bench/run.sh and prints tables (LM, vision): best of the rounds per side."""
 import json
 import sys
 
@@ -8,8 +8,8 @@ peak = max((r["gflops"] for r in rows if r["what"] == "sgemm"), default=0)
 print("\nsgemm peak (2 threads, 1024^3): %.1f GFLOP/s" % peak)
 print("%-6s %-6s %14s %14s %10s %10s" % ("preset", "mode", "moelens tok/s", "pytorch tok/s", "ratio", "% peak"))
 for preset in ("tiny", "small"):
-    ml = [r for r in rows if r["what"] == "moelens" and r["preset"] == preset]
-    pt = [r for r in rows if r["what"] == "pytorch" and r["preset"] == preset]
+    ml = [r for r in rows if r["what"] == "moelens" and r["preset"] == preset and "model" not in r]
+    pt = [r for r in rows if r["what"] == "pytorch" and r["preset"] == preset and "model" not in r]
     if not ml or not pt:
         continue
     for mode in ("train", "fwd"):
@@ -17,3 +17,17 @@ for preset in ("tiny", "small"):
         b = max(r[mode + "_tok_s"] for r in pt)
         g = max(r[mode + "_gflops"] for r in ml)
         print("%-6s %-6s %14.0f %14.0f %9.2fx %9.1f%%" % (preset, mode, a, b, a / b, 100 * g / peak if peak else 0))
+
+vis = [r for r in rows if r.get("model") == "vision"]
+if vis:
+    print("\nvision conv-MoE (train: source images/s, 2 views each; fwd: images/s)")
+    print("%-6s %-6s %14s %14s %10s" % ("preset", "mode", "moelens img/s", "pytorch img/s", "ratio"))
+for preset in ("tiny", "small"):
+    ml = [r for r in vis if r["what"] == "moelens" and r["preset"] == preset]
+    pt = [r for r in vis if r["what"] == "pytorch" and r["preset"] == preset]
+    if not ml or not pt:
+        continue
+    for mode in ("train", "fwd"):
+        a = max(r[mode + "_img_s"] for r in ml)
+        b = max(r[mode + "_img_s"] for r in pt)
+        print("%-6s %-6s %14.1f %14.1f %9.2fx" % (preset, mode, a, b, a / b))

@@ -1,6 +1,10 @@
-/* Training the tiny preset briefly on Fashion-MNIST makes its readout more linearly decodable than
- * the same network at initialisation (measured: 0.722 → 0.754 held-out probe accuracy with these
- * settings; the test asserts a margin of 1.5 points) and lowers the contrastive loss. */
+/* Training the tiny preset briefly (200 steps of 64 images, 0.2 epoch) on Fashion-MNIST with seed 1
+ * makes its readout more linearly decodable than the same network at initialisation (measured:
+ * 0.722 → 0.759 held-out probe accuracy, +3.7 points; the test asserts 1.5) and lowers the
+ * contrastive loss. This guards the training loop on a fixed seed; it is not evidence that brief
+ * training beats random features in general: seed 1's initial probe is the lowest of five seeds
+ * measured (0.722, 0.767, 0.779, 0.780, 0.774), and seed 2 trained the same way ends at 0.738
+ * (docs/vision.md, "Probe margin"). */
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "data/images.h"

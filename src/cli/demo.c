@@ -27,6 +27,12 @@ static const char *const quick_lm[] = {
     "--set", "eval_every=10", "--set", "eval_batches=2", "--set", "log_every=5",
     "--set", "ckpt_every=0",  NULL};
 static const char *const quick_domains[] = {"en", "fr", "code", "math", NULL};
+/* The vision model of the full demo: preset tiny on the emoji set (32×32 RGB, google + twitter
+ * styles to train, the two OpenMoji styles held out), 1500 steps of 64 images (about 45 passes over
+ * the ~2,100 training images). `train vision` ran 1,170 images/s on 28×28 grey (tiny, 2 threads),
+ * so this is about 2 minutes on 2 idle cores, twice that under load (docs/demo.md). */
+static const char *const full_vision[] = {"--preset", "tiny",           "--set",   "steps=1500",
+                                          "--set",    "eval_every=500", "--quiet", NULL};
 
 typedef struct {
     int i, n;
@@ -54,6 +60,18 @@ static void must(const Args *a, const char *what) {
     if (r) ml_fatal("demo: %s failed (moelens %s ... exited with %d)", what, a->a[0], r);
 }
 
+/* Does `moelens analyze --help` mention --images, i.e. does this build analyse vision runs? */
+static int analyze_takes_images(const char *scratch_dir) {
+    const char *help[] = {"analyze", "--help", NULL};
+    char *path = ml_path_join(scratch_dir, ".analyze_help.txt"), *buf = NULL;
+    size_t len;
+    int yes = self_run(help, path) == 0 && ml_read_file(path, &buf, &len) == 0 &&
+              strstr(buf, "--images") != NULL;
+    remove(path);
+    ml_free(path), ml_free(buf);
+    return yes;
+}
+
 static int cmd_demo(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) {
         printf(
@@ -61,9 +79,9 @@ static int cmd_demo(int argc, char **argv) {
             "The main job on embedded defaults, into DIR (default runs/demo): fetch the data if\n"
             "missing (moelens data fetch), build the text corpus (data text), train a small MoE "
             "LM\n"
-            "(train lm), evaluate it (eval), run the analyses (analyze, when built), train a\n"
-            "vision MoE on the emoji styles (train vision, when built), write the report "
-            "(report).\n"
+            "(train lm), evaluate it (eval), run the analyses (analyze, when built), prepare the\n"
+            "emoji images (data images) and train a vision MoE on them (train vision, when\n"
+            "built; analyze it when analyze takes vision runs), write the reports (report).\n"
             "--quick: a minutes-long version on the committed text fixtures (the test suite runs "
             "it).\n"
             "See docs/demo.md for the configuration and measured time.\n");
@@ -84,10 +102,13 @@ static int cmd_demo(int argc, char **argv) {
     if (ml_mkdir_p(out)) ml_fatal("%s", ml_errmsg());
     char *text = ml_path_join(out, "text"), *lm = ml_path_join(out, "lm"),
          *vis = ml_path_join(out, "vision");
+    char *images = ml_path_join(out, "images");
     char *eval_json = ml_path_join(lm, "eval.json"), *report = ml_path_join(lm, "report.html");
     const char *has_analyze[] = {"analyze", NULL}, *has_vision[] = {"train", "vision", NULL};
     int analyze = self_has(has_analyze), vision = !quick && self_has(has_vision);
-    Stages s = {0, (quick ? 4 : 5) + analyze + vision, ml_now()};
+    int vis_analyze = vision && analyze && analyze_takes_images(out);
+    /* the vision part is three stages: data images, train vision, (analyze vision) */
+    Stages s = {0, (quick ? 4 : 5) + analyze + 2 * vision + vis_analyze, ml_now()};
     Args a = {0};
 
     if (!quick) {
@@ -129,10 +150,22 @@ static int cmd_demo(int argc, char **argv) {
             stderr,
             "demo: note: this build has no 'analyze' command; the report shows training only\n");
     if (vision) {
+        stage(&s, "data images: emoji concepts, google + twitter to train, OpenMoji held out");
+        a.n = 0, add(&a, "data"), add(&a, "images"), add(&a, "--data"), add(&a, data),
+        add(&a, "--out"), add(&a, images);
+        must(&a, "data images");
         stage(&s, "train vision: a small conv-MoE on the emoji styles");
         a.n = 0, add(&a, "train"), add(&a, "vision"), add(&a, "--out"), add(&a, vis),
-        add(&a, "--preset"), add(&a, "tiny");
+        add(&a, "--data"), add(&a, images);
+        add_all(&a, full_vision);
         must(&a, "train vision");
+        if (vis_analyze) {
+            stage(&s, "analyze (vision): gating, animacy, probes, tuning of the emoji experts");
+            a.n = 0, add(&a, "analyze"), add(&a, vis), add(&a, "--images"), add(&a, images);
+            must(&a, "analyze (vision)");
+        } else
+            fprintf(stderr, "demo: note: this build's 'analyze' does not take vision runs "
+                            "(--images); the vision report shows training only\n");
     } else if (!quick)
         fprintf(stderr, "demo: note: this build has no 'train vision' command; skipped\n");
 
@@ -144,7 +177,7 @@ static int cmd_demo(int argc, char **argv) {
         must(&a, "report (vision)");
     }
     fprintf(stderr, "demo: done in %.0fs; open %s\n", ml_now() - s.t0, report);
-    ml_free(text), ml_free(lm), ml_free(vis), ml_free(eval_json), ml_free(report);
+    ml_free(text), ml_free(lm), ml_free(vis), ml_free(images), ml_free(eval_json), ml_free(report);
     return 0;
 }
 COMMAND("demo", cmd_demo, "the main job: data, a small MoE LM (+ vision), analyses, report")

@@ -21,115 +21,159 @@ static int thread_id(void) {
 #endif
 }
 
+/* The output columns [lo, hi) whose input column ox·stride − pad + kx lies inside [0, W). */
+static void valid_cols(const ConvShape *s, int kx, int OW, int *lo, int *hi) {
+    int off = kx - s->pad, a = 0, b = OW;
+    while (a < OW && a * s->stride + off < 0) a++;
+    while (b > a && (b - 1) * s->stride + off >= s->W) b--;
+    *lo = a, *hi = b;
+}
+
 /* col[(c·K + ky)·K + kx, oy·OW + ox] = img[c, oy·stride − pad + ky, ox·stride − pad + kx] (0
- * outside). */
-static void im2col(float *col, const float *img, const ConvShape *s, int OH, int OW) {
-    int K = s->K;
+ * outside). The border test is hoisted out of the pixel loop (valid_cols), so stride 1 rows are
+ * straight copies: this runs once per conv and image and was a quarter of training time. */
+static void im2col(float *col, long ld, const float *img, const ConvShape *s, int OH, int OW) {
+    int K = s->K, S = s->stride;
     for (int c = 0; c < s->C; c++)
         for (int ky = 0; ky < K; ky++)
             for (int kx = 0; kx < K; kx++) {
-                float *row = col + ((long)(c * K + ky) * K + kx) * OH * OW;
+                float *row = col + ((long)(c * K + ky) * K + kx) * ld;
+                int lo, hi, off = kx - s->pad;
+                valid_cols(s, kx, OW, &lo, &hi);
                 for (int oy = 0; oy < OH; oy++) {
-                    int y = oy * s->stride - s->pad + ky;
+                    int y = oy * S - s->pad + ky;
                     float *dst = row + oy * OW;
-                    if (y < 0 || y >= s->H) {
+                    if (y < 0 || y >= s->H || lo >= hi) {
                         memset(dst, 0, sizeof(float) * OW);
                         continue;
                     }
-                    const float *src = img + ((long)c * s->H + y) * s->W;
-                    for (int ox = 0; ox < OW; ox++) {
-                        int x = ox * s->stride - s->pad + kx;
-                        dst[ox] = (x >= 0 && x < s->W) ? src[x] : 0.0f;
-                    }
+                    const float *src = img + ((long)c * s->H + y) * s->W + off;
+                    for (int ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
+                    if (S == 1)
+                        memcpy(dst + lo, src + lo, sizeof(float) * (hi - lo));
+                    else
+                        for (int ox = lo; ox < hi; ox++) dst[ox] = src[ox * S];
+                    for (int ox = hi; ox < OW; ox++) dst[ox] = 0.0f;
                 }
             }
 }
 
 /* The adjoint of im2col: img += scatter(col). */
-static void col2im_add(float *img, const float *col, const ConvShape *s, int OH, int OW) {
-    int K = s->K;
+static void col2im_add(float *img, const float *col, long ld, const ConvShape *s, int OH, int OW) {
+    int K = s->K, S = s->stride;
     for (int c = 0; c < s->C; c++)
         for (int ky = 0; ky < K; ky++)
             for (int kx = 0; kx < K; kx++) {
-                const float *row = col + ((long)(c * K + ky) * K + kx) * OH * OW;
+                const float *row = col + ((long)(c * K + ky) * K + kx) * ld;
+                int lo, hi, off = kx - s->pad;
+                valid_cols(s, kx, OW, &lo, &hi);
                 for (int oy = 0; oy < OH; oy++) {
-                    int y = oy * s->stride - s->pad + ky;
+                    int y = oy * S - s->pad + ky;
                     if (y < 0 || y >= s->H) continue;
-                    float *dst = img + ((long)c * s->H + y) * s->W;
+                    float *dst = img + ((long)c * s->H + y) * s->W + off;
                     const float *src = row + oy * OW;
-                    for (int ox = 0; ox < OW; ox++) {
-                        int x = ox * s->stride - s->pad + kx;
-                        if (x >= 0 && x < s->W) dst[x] += src[ox];
-                    }
+                    if (S == 1)
+                        for (int ox = lo; ox < hi; ox++) dst[ox] += src[ox];
+                    else
+                        for (int ox = lo; ox < hi; ox++) dst[ox * S] += src[ox];
                 }
             }
 }
 
+/* Images per GEMM: im2col columns of CHUNK images sit side by side, so one sgemm covers them
+ * (per-image GEMMs were as narrow as 49 columns on the last expert block, dominated by packing). */
+#define CHUNK 8
+
 static long col_floats(const ConvShape *s) {
-    return (long)s->C * s->K * s->K * conv_out_h(s) * conv_out_w(s);
+    return (long)s->C * s->K * s->K * conv_out_h(s) * conv_out_w(s) * CHUNK;
 }
 
 long conv2d_scratch_floats(const ConvShape *s, int threads) {
-    long ckk = (long)s->C * s->K * s->K;
-    /* per thread: col + dcol, plus a private dw and dbias accumulator */
-    return (long)threads * (2 * col_floats(s) + s->OC * ckk + s->OC);
+    long ckk = (long)s->C * s->K * s->K, out = (long)s->OC * conv_out_h(s) * conv_out_w(s) * CHUNK;
+    /* per thread: col + dcol + a chunk of outputs, plus a private dw and dbias accumulator */
+    return (long)threads * (2 * col_floats(s) + out + s->OC * ckk + s->OC);
+}
+
+/* Chunk size for B images over T threads: at most CHUNK, and a chunk count that is a multiple of T
+ * with near-equal chunks, so the static schedule gives every thread the same number of images
+ * (40 images on 2 threads: 6 chunks of ≤ 7, 21 + 19, not 5 chunks of 8, 24 + 16). */
+static int chunk_of(int B, int T) {
+    int nch = (B + CHUNK - 1) / CHUNK;
+    nch = (nch + T - 1) / T * T;
+    int c = (B + nch - 1) / nch;
+    return c < 1 ? 1 : c;
 }
 
 void conv2d_forward(float *out, const float *inp, const float *w, const float *bias, int B,
                     const ConvShape *s, float *scratch) {
     int OH = conv_out_h(s), OW = conv_out_w(s), P = OH * OW;
-    int CKK = s->C * s->K * s->K;
-    long per_thread = conv2d_scratch_floats(s, 1);
+    int CKK = s->C * s->K * s->K, ch = chunk_of(B, n_threads()), nch = (B + ch - 1) / ch;
+    long per_thread = conv2d_scratch_floats(s, 1), cf = col_floats(s);
     long in_img = (long)s->C * s->H * s->W, out_img = (long)s->OC * P;
 #pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++) {
-        float *col = scratch + thread_id() * per_thread;
-        float *o = out + b * out_img;
-        im2col(col, inp + b * in_img, s, OH, OW);
-        if (bias)
-            for (int oc = 0; oc < s->OC; oc++)
-                for (int p = 0; p < P; p++) o[(long)oc * P + p] = bias[oc];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->OC, P, CKK, 1.0f, w, CKK, col, P,
-                    bias ? 1.0f : 0.0f, o, P);
+    for (int ci = 0; ci < nch; ci++) {
+        int b0 = ci * ch, nb = B - b0 < ch ? B - b0 : ch;
+        long ld = (long)nb * P;
+        float *col = scratch + thread_id() * per_thread, *res = col + 2 * cf;
+        for (int j = 0; j < nb; j++) im2col(col + j * P, ld, inp + (b0 + j) * in_img, s, OH, OW);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->OC, (int)ld, CKK, 1.0f, w, CKK,
+                    col, ld, 0.0f, res, ld);
+        for (int j = 0; j < nb; j++) /* [OC, nb·P] → image-major NCHW, plus the bias */
+            for (int oc = 0; oc < s->OC; oc++) {
+                const float *r = res + oc * ld + (long)j * P;
+                float *o = out + (b0 + j) * out_img + (long)oc * P, bv = bias ? bias[oc] : 0.0f;
+                for (int p = 0; p < P; p++) o[p] = r[p] + bv;
+            }
     }
 }
 
 void conv2d_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                      const float *w, int B, const ConvShape *s, float *scratch) {
     int OH = conv_out_h(s), OW = conv_out_w(s), P = OH * OW;
-    int CKK = s->C * s->K * s->K;
+    int CKK = s->C * s->K * s->K, T = n_threads(), ch = chunk_of(B, T), nch = (B + ch - 1) / ch;
     long per_thread = conv2d_scratch_floats(s, 1), cf = col_floats(s);
     long in_img = (long)s->C * s->H * s->W, out_img = (long)s->OC * P;
-    int T = n_threads();
+    long out_chunk = (long)s->OC * P * CHUNK;
     for (int t = 0; t < T; t++) {
-        float *acc = scratch + t * per_thread + 2 * cf;
+        float *acc = scratch + t * per_thread + 2 * cf + out_chunk;
         memset(acc, 0, sizeof(float) * ((long)s->OC * CKK + s->OC));
     }
 #pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++) {
+    for (int ci = 0; ci < nch; ci++) {
+        int b0 = ci * ch, nb = B - b0 < ch ? B - b0 : ch;
+        long ld = (long)nb * P;
         float *base = scratch + thread_id() * per_thread;
-        float *col = base, *dcol = base + cf, *tdw = base + 2 * cf, *tdb = tdw + (long)s->OC * CKK;
-        const float *go = dout + b * out_img;
+        float *col = base, *dcol = base + cf, *go = base + 2 * cf;
+        float *tdw = go + out_chunk, *tdb = tdw + (long)s->OC * CKK;
+        for (int j = 0; j < nb; j++) /* dout of the chunk as [OC, nb·P] */
+            for (int oc = 0; oc < s->OC; oc++)
+                memcpy(go + oc * ld + (long)j * P, dout + (b0 + j) * out_img + (long)oc * P,
+                       sizeof(float) * P);
         if (dw) {
-            im2col(col, inp + b * in_img, s, OH, OW);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->OC, CKK, P, 1.0f, go, P, col, P,
-                        1.0f, tdw, CKK);
+            for (int j = 0; j < nb; j++)
+                im2col(col + j * P, ld, inp + (b0 + j) * in_img, s, OH, OW);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->OC, CKK, (int)ld, 1.0f, go, ld,
+                        col, ld, 1.0f, tdw, CKK);
         }
         if (dbias)
             for (int oc = 0; oc < s->OC; oc++) {
                 float acc = 0;
-                for (int p = 0; p < P; p++) acc += go[(long)oc * P + p];
+                const float *g = go + oc * ld;
+#pragma omp simd reduction(+ : acc)
+                for (long p = 0; p < ld; p++) acc += g[p];
                 tdb[oc] += acc;
             }
         if (dinp) {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CKK, P, s->OC, 1.0f, w, CKK, go, P,
-                        0.0f, dcol, P);
-            col2im_add(dinp + b * in_img, dcol, s, OH, OW);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CKK, (int)ld, s->OC, 1.0f, w, CKK,
+                        go, ld, 0.0f, dcol, ld);
+            for (int j = 0; j < nb; j++)
+                col2im_add(dinp + (b0 + j) * in_img, dcol + j * P, ld, s, OH, OW);
         }
     }
     /* fixed-order reduction of the per-thread partial sums */
     for (int t = 0; t < T; t++) {
-        const float *tdw = scratch + t * per_thread + 2 * cf, *tdb = tdw + (long)s->OC * CKK;
+        const float *tdw = scratch + t * per_thread + 2 * cf + out_chunk,
+                    *tdb = tdw + (long)s->OC * CKK;
         if (dw)
             for (long i = 0; i < (long)s->OC * CKK; i++) dw[i] += tdw[i];
         if (dbias)

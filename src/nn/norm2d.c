@@ -1,6 +1,22 @@
 #include "nn/norm2d.h"
 #include <math.h>
 
+/* Sums over a contiguous run, vectorised: a fixed lane order, so results are the same on every
+ * run (and independent of the thread count, as each call is one thread's work). */
+static float sum_of(const float *x, long n) {
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (long i = 0; i < n; i++) s += x[i];
+    return s;
+}
+
+static float sq_dev_sum(const float *x, long n, float m) {
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (long i = 0; i < n; i++) s += (x[i] - m) * (x[i] - m);
+    return s;
+}
+
 void groupnorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *gamma,
                        const float *beta, int B, int C, int HW, int G, float eps) {
     int cg = C / G;
@@ -8,20 +24,19 @@ void groupnorm_forward(float *out, float *mean, float *rstd, const float *inp, c
 #pragma omp parallel for schedule(static)
     for (long bg = 0; bg < (long)B * G; bg++) {
         const float *x = inp + bg * n; /* a group's channels are contiguous in NCHW */
-        double s = 0, ss = 0;
-        for (long i = 0; i < n; i++) s += x[i];
-        double m = s / n;
-        for (long i = 0; i < n; i++) ss += (x[i] - m) * (x[i] - m);
-        float r = (float)(1.0 / sqrt(ss / n + eps));
-        mean[bg] = (float)m;
+        float m = sum_of(x, n) / n;
+        float r = 1.0f / sqrtf(sq_dev_sum(x, n, m) / n + eps);
+        mean[bg] = m;
         rstd[bg] = r;
         int c0 = (int)(bg % G) * cg;
         float *y = out + bg * n;
-        for (int c = 0; c < cg; c++)
-            for (int p = 0; p < HW; p++) {
-                long i = (long)c * HW + p;
-                y[i] = ((x[i] - (float)m) * r) * gamma[c0 + c] + beta[c0 + c];
-            }
+        for (int c = 0; c < cg; c++) { /* y = x·(rγ) + (β − m·rγ) */
+            float sc = r * gamma[c0 + c], sh = beta[c0 + c] - m * sc;
+            const float *xc = x + (long)c * HW;
+            float *yc = y + (long)c * HW;
+#pragma omp simd
+            for (int p = 0; p < HW; p++) yc[p] = xc[p] * sc + sh;
+        }
     }
 }
 
@@ -37,22 +52,23 @@ void groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *d
             const float *x = inp + bg * n, *dy = dout + bg * n;
             float m = mean[bg], r = rstd[bg];
             int c0 = (int)(bg % G) * cg;
-            double sum_g = 0, sum_gx = 0; /* Σ dŷ and Σ dŷ·x̂, dŷ = dy·γ */
-            for (int c = 0; c < cg; c++)
-                for (int p = 0; p < HW; p++) {
-                    long i = (long)c * HW + p;
-                    float g = dy[i] * gamma[c0 + c];
-                    sum_g += g;
-                    sum_gx += g * (x[i] - m) * r;
-                }
-            float mg = (float)(sum_g / n), mgx = (float)(sum_gx / n);
+            float sum_g = 0, sum_gx = 0; /* Σ dŷ and Σ dŷ·x̂, dŷ = dy·γ */
+            for (int c = 0; c < cg; c++) {
+                const float *xc = x + (long)c * HW, *dyc = dy + (long)c * HW;
+                float sd = 0, sdx = 0;
+#pragma omp simd reduction(+ : sd, sdx)
+                for (int p = 0; p < HW; p++) sd += dyc[p], sdx += dyc[p] * (xc[p] - m);
+                sum_g += gamma[c0 + c] * sd, sum_gx += gamma[c0 + c] * sdx * r;
+            }
+            float mg = sum_g / n, mgx = sum_gx / n;
             float *dx = dinp + bg * n;
-            for (int c = 0; c < cg; c++)
-                for (int p = 0; p < HW; p++) {
-                    long i = (long)c * HW + p;
-                    float xh = (x[i] - m) * r;
-                    dx[i] += r * (dy[i] * gamma[c0 + c] - mg - xh * mgx);
-                }
+            for (int c = 0; c < cg; c++) {
+                const float *xc = x + (long)c * HW, *dyc = dy + (long)c * HW;
+                float *dxc = dx + (long)c * HW, gr = gamma[c0 + c] * r;
+#pragma omp simd
+                for (int p = 0; p < HW; p++)
+                    dxc[p] += gr * dyc[p] - r * mg - r * r * (xc[p] - m) * mgx;
+            }
         }
     }
     /* parameter gradients: per channel, summed over images in order (deterministic) */
@@ -63,11 +79,10 @@ void groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *d
             float sg = 0, sb = 0;
             for (int b = 0; b < B; b++) {
                 const float *x = inp + ((long)b * C + c) * HW, *dy = dout + ((long)b * C + c) * HW;
-                float m = mean[b * G + g], r = rstd[b * G + g];
-                for (int p = 0; p < HW; p++) {
-                    sg += dy[p] * (x[p] - m) * r;
-                    sb += dy[p];
-                }
+                float m = mean[b * G + g], r = rstd[b * G + g], sd = 0, sdx = 0;
+#pragma omp simd reduction(+ : sd, sdx)
+                for (int p = 0; p < HW; p++) sd += dy[p], sdx += dy[p] * (x[p] - m);
+                sg += sdx * r, sb += sd;
             }
             if (dgamma) dgamma[c] += sg;
             if (dbeta) dbeta[c] += sb;
