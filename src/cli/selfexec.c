@@ -28,6 +28,9 @@ static int run(const char *const *argv, const char *out, int quiet) {
         if ((quiet || out) && fd < 0) _exit(127);
         if (fd >= 0) dup2(fd, 1);
         if (quiet) dup2(fd, 2);
+        /* Stages run one after another, often beside other work: threads that sleep at OpenMP
+         * barriers instead of spinning keep a shared machine usable (a user's setting wins). */
+        setenv("OMP_WAIT_POLICY", "passive", 0);
         execv("/proc/self/exe", (char *const *)args);
         _exit(127);
     }
