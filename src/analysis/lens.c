@@ -6,6 +6,7 @@
 #include "analysis/stats.h"
 #include "core/fileio.h"
 #include "core/mem.h"
+#include "nn/wmat.h"
 #include "nn/linear.h"
 #include "nn/norm.h"
 #include <math.h>
@@ -79,7 +80,8 @@ static void decode_chunk(LensAcc *z, const AnBatch *b, const LensRow *rows, int 
     else
         rmsnorm_forward(z->scratch_n, rstd, z->scratch_h, m->params.lnf_w, nr, C, m->cfg.norm_eps);
     ml_free(mean), ml_free(rstd);
-    linear_forward(z->scratch_logits, z->scratch_n, m->params.lm_head, NULL, nr, C, V);
+    wref_forward(z->scratch_logits, z->scratch_n,
+                 wref_pick(m->params.lm_head, m->params.q_lm_head, 0), NULL, nr, C, V);
     for (int r = 0; r < nr; r++) {
         float *lg = z->scratch_logits + (long)r * V, mx = lg[argmax(lg, V)];
         double s = 0;
