@@ -6,6 +6,7 @@
 #include "analysis/stats.h"
 #include "core/fileio.h"
 #include "core/mem.h"
+#include "nn/wmat.h"
 #include "nn/linear.h"
 #include "nn/fastexp.h"
 #include "nn/norm.h"
@@ -105,7 +106,8 @@ static void decode_chunk(LensAcc *z, const AnBatch *b, const LensRow *rows, int 
     else
         rmsnorm_forward(z->scratch_n, rstd, z->scratch_h, m->params.lnf_w, nr, C, m->cfg.norm_eps);
     ml_free(mean), ml_free(rstd);
-    linear_forward(z->scratch_logits, z->scratch_n, m->params.lm_head, NULL, nr, C, V);
+    wref_forward(z->scratch_logits, z->scratch_n,
+                 wref_pick(m->params.lm_head, m->params.q_lm_head, 0), NULL, nr, C, V);
     LensDecode dec[LENS_CHUNK];
 #pragma omp parallel for schedule(dynamic, 4)
     for (int r = 0; r < nr; r++) /* the V-wide work per row, in parallel; results kept in order */

@@ -7,6 +7,7 @@
  * attention, 2 threads. */
 #include "llama.h"
 #include <math.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,7 @@ int main(int argc, char **argv) {
     int V = llama_vocab_n_tokens(vocab);
     for (int i = 0; i < n; i++) printf("%s%d", i ? " " : "", ids[i]);
     printf("\n");
-    double nll = 0;
+    double nll = 0, busy = 0;
     long scored = 0;
     struct llama_batch b = llama_batch_init(ctx, 0, 1);
     for (int c0 = 0; c0 < n; c0 += ctx) {
@@ -64,7 +65,11 @@ int main(int argc, char **argv) {
             b.seq_id[t][0] = 0;
             b.logits[t] = 1;
         }
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         if (llama_decode(lc, b)) return fprintf(stderr, "llama_ref: decode failed\n"), 1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        busy += (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
         for (int t = 0; t + 1 < T; t++) {
             const float *lg = llama_get_logits_ith(lc, t);
             double mx = lg[0], s = 0;
@@ -75,6 +80,7 @@ int main(int argc, char **argv) {
         }
     }
     printf("nll %.6f scored %ld ppl %.6f\n", nll, scored, exp(nll / scored));
+    fprintf(stderr, "llama_ref: decode %.3f s for %d tokens (%.1f tokens/s)\n", busy, n, n / busy);
     llama_batch_free(b);
     llama_free(lc);
     llama_model_free(model);

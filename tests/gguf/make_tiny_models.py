@@ -51,15 +51,16 @@ def spm_vocab(w):
     return len(tokens)
 
 
-def make(family, path, d=64, seed=0, std=0.02):
+def make(family, path, d=64, seed=0, std=0.02, n_layer=2, n_exp=8, top_k=2, ff_exp=None, n_ctx=128):
     rng = np.random.default_rng(seed)
     arch = {"mixtral": "llama"}.get(family, family)
     w = gguf.GGUFWriter(path, arch=arch)
-    n_layer, n_head, n_kv, n_exp, top_k, ff, ff_exp = 2, 4, 2, 8, 2, 2 * d, d
+    n_head, n_kv, ff = 4, 2, 2 * d
+    ff_exp = ff_exp or d
     head_dim = d // n_head if family != "qwen3moe" else 2 * d // n_head
     if family in ("olmoe", "qwen2moe"):
         n_kv = n_head
-    w.add_name(f"tiny-{family}"); w.add_context_length(128); w.add_embedding_length(d)
+    w.add_name(f"tiny-{family}"); w.add_context_length(n_ctx); w.add_embedding_length(d)
     w.add_block_count(n_layer); w.add_head_count(n_head); w.add_head_count_kv(n_kv)
     w.add_layer_norm_rms_eps(1e-5); w.add_rope_freq_base(10000.0)
     w.add_expert_count(n_exp); w.add_expert_used_count(top_k)
