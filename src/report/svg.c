@@ -277,6 +277,8 @@ void svg_bar_chart(StrBuf *sb, const char *const *groups, int ng, const char *co
         if (!isfinite(v[i])) continue;
         double e = o->err && isfinite(o->err[i]) ? fabs(o->err[i]) : 0;
         lo = fmin(lo, v[i] - e), hi = fmax(hi, v[i] + e);
+        if (o->ci_lo && o->ci_hi && isfinite(o->ci_lo[i]) && isfinite(o->ci_hi[i]))
+            lo = fmin(lo, o->ci_lo[i]), hi = fmax(hi, o->ci_hi[i]);
     }
     if (!(hi > -INFINITY) || ng <= 0) {
         no_data(sb, W, H);
@@ -309,8 +311,17 @@ void svg_bar_chart(StrBuf *sb, const char *const *groups, int ng, const char *co
             sb_printf(sb, ": %.4g", x);
             if (o->err && isfinite(o->err[s * ng + g]))
                 sb_printf(sb, " ± %.3g", o->err[s * ng + g]);
+            int i = s * ng + g,
+                has_ci = o->ci_lo && o->ci_hi && isfinite(o->ci_lo[i]) && isfinite(o->ci_hi[i]);
+            if (has_ci) sb_printf(sb, " [%.3g, %.3g]", o->ci_lo[i], o->ci_hi[i]);
             sb_puts(sb, "</title></rect>\n");
-            if (o->err && isfinite(o->err[s * ng + g]) && o->err[s * ng + g] > 0) {
+            if (has_ci) {
+                double cx = gx + s * bw + bw * 0.46;
+                sb_printf(sb,
+                          "<line class=\"ci\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                          "stroke=\"#222\"/>\n",
+                          cx, axis_px(&ay, o->ci_lo[i]), cx, axis_px(&ay, o->ci_hi[i]));
+            } else if (o->err && isfinite(o->err[s * ng + g]) && o->err[s * ng + g] > 0) {
                 double e = fabs(o->err[s * ng + g]), cx = gx + s * bw + bw * 0.46;
                 sb_printf(
                     sb, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#222\"/>\n",
