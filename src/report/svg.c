@@ -382,7 +382,11 @@ static void heat_colour(const SvgHeatOpts *o, double v, double lo, double hi, ch
 void svg_heatmap(StrBuf *sb, const double *m, int rows, int cols, const char *const *rl,
                  const char *const *cl, const SvgHeatOpts *o) {
     int W = o->f.width ? o->f.width : 560;
-    double L = rl ? 86 : 40, T = 28, legend_w = 70;
+    /* room for the longest row label (about 6.5 px a character at the 11 px font) */
+    size_t longest = 0;
+    for (int r = 0; rl && r < rows; r++)
+        if (rl[r] && strlen(rl[r]) > longest) longest = strlen(rl[r]);
+    double L = rl ? fmin(220, fmax(86, 6.5 * (double)longest + 14)) : 40, T = 28, legend_w = 70;
     double cell = o->cell > 0 ? o->cell : fmin(32, (W - L - legend_w - 10) / (cols > 0 ? cols : 1));
     double ch = fmin(cell, fmax(3, 420.0 / (rows > 0 ? rows : 1)));
     if (o->cell > 0) ch = cell;
@@ -390,6 +394,7 @@ void svg_heatmap(StrBuf *sb, const double *m, int rows, int cols, const char *co
     int H = (int)(T + gh + (cl ? 44 : 16) + (o->f.xlabel ? 16 : 0));
     if (H < 150) H = 150;
     if (o->cell > 0) W = (int)(L + gw + legend_w + 16);
+    if (o->f.title && W < 7.5 * strlen(o->f.title) + 24) W = (int)(7.5 * strlen(o->f.title) + 24);
     figure_open(sb, &o->f, W, H);
     double lo = o->vmin, hi = o->vmax, dlo = INFINITY, dhi = -INFINITY;
     for (long i = 0; i < (long)rows * cols; i++)
