@@ -139,6 +139,20 @@ TEST(report_svg_bar_chart_counts_bars_and_threshold) {
     sb_free(&sb);
 }
 
+TEST(report_svg_bar_chart_asymmetric_intervals) {
+    const char *groups[2] = {"model", "expert0"};
+    double v[2] = {0, 0.5}, lo[2] = {0, 0.3}, hi[2] = {0.9, NAN};
+    SvgBarOpts o = {.f = {.title = "acc"}, .ci_lo = lo, .ci_hi = hi};
+    StrBuf sb;
+    sb_init(&sb);
+    svg_bar_chart(&sb, groups, 2, (const char *[]){"accuracy"}, 1, v, &o);
+    CHECK(xml_balanced(sb.buf));
+    CHECK_MSG(count(sb.buf, "class=\"ci\"") == 1, "an interval with a NaN bound is left out");
+    CHECK(strstr(sb.buf, "model: 0 [0, 0.9]") != NULL);
+    CHECK(strstr(sb.buf, ">0.8<") != NULL); /* the axis reaches the interval's top, not the bar's */
+    sb_free(&sb);
+}
+
 TEST(report_svg_heatmap_cells_nan_and_legend) {
     double m[6] = {0, 0.5, 1, NAN, 0.25, 0.75};
     const char *rl[2] = {"layer 0", "layer 1"}, *cl[3] = {"e0", "e1", "e2"};

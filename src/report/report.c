@@ -50,15 +50,21 @@ int report_write(const char *dir, const char *out_path) {
         snprintf(title, sizeof title, "moelens run %s", base_name(dir));
         snprintf(sub, sizeof sub, "Report of the run folder %s", dir);
         section_run_summary(&p);
-        section_training(&p);
-        section_expert_load(&p);
-        section_lm_analysis(&p);
+        if (page_is_vision(&p)) {
+            section_vision_training(&p);
+            section_vision_analysis(&p);
+        } else {
+            section_training(&p);
+            section_expert_load(&p);
+            section_lm_analysis(&p);
+        }
         section_other_files(&p, "analysis");
     } else {
         snprintf(title, sizeof title, "moelens sweep %s", base_name(dir));
         snprintf(sub, sizeof sub, "Report of the sweep folder %s: %d runs", dir, runs.n);
         section_sweep(&p);
         section_compare(&p);
+        section_vision_compare(&p);
         section_other_files(&p, "compare");
     }
     sweep_runs_free(&runs);

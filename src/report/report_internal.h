@@ -49,6 +49,12 @@ void section_run_summary(Page *p);
 void section_training(Page *p);
 void section_expert_load(Page *p);
 void section_lm_analysis(Page *p);
-void section_other_files(Page *p, const char *sub); /* every unshown file under dir/sub */
+void section_other_files(Page *p, const char *sub);
+/* Vision runs (report_vision.c): is config.json's "model" "vision"? */
+int page_is_vision(Page *p);
+void section_vision_training(Page *p);
+void section_vision_analysis(Page *p);
+void section_vision_compare(Page *p); /* sweep: compare/compare_vision.json */
+void section_sensitivity(Page *p);    /* LM: analysis/sensitivity.json (report_sens.c) */ /* every unshown file under dir/sub */
 void section_sweep(Page *p);
 void section_compare(Page *p);

@@ -390,4 +390,5 @@ void section_lm_analysis(Page *p) {
     section_lens(p);
     section_topk(p);
     section_specialise(p);
+    section_sensitivity(p);
 }

@@ -277,6 +277,8 @@ void svg_bar_chart(StrBuf *sb, const char *const *groups, int ng, const char *co
         if (!isfinite(v[i])) continue;
         double e = o->err && isfinite(o->err[i]) ? fabs(o->err[i]) : 0;
         lo = fmin(lo, v[i] - e), hi = fmax(hi, v[i] + e);
+        if (o->ci_lo && o->ci_hi && isfinite(o->ci_lo[i]) && isfinite(o->ci_hi[i]))
+            lo = fmin(lo, o->ci_lo[i]), hi = fmax(hi, o->ci_hi[i]);
     }
     if (!(hi > -INFINITY) || ng <= 0) {
         no_data(sb, W, H);
@@ -309,8 +311,17 @@ void svg_bar_chart(StrBuf *sb, const char *const *groups, int ng, const char *co
             sb_printf(sb, ": %.4g", x);
             if (o->err && isfinite(o->err[s * ng + g]))
                 sb_printf(sb, " ± %.3g", o->err[s * ng + g]);
+            int i = s * ng + g,
+                has_ci = o->ci_lo && o->ci_hi && isfinite(o->ci_lo[i]) && isfinite(o->ci_hi[i]);
+            if (has_ci) sb_printf(sb, " [%.3g, %.3g]", o->ci_lo[i], o->ci_hi[i]);
             sb_puts(sb, "</title></rect>\n");
-            if (o->err && isfinite(o->err[s * ng + g]) && o->err[s * ng + g] > 0) {
+            if (has_ci) {
+                double cx = gx + s * bw + bw * 0.46;
+                sb_printf(sb,
+                          "<line class=\"ci\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                          "stroke=\"#222\"/>\n",
+                          cx, axis_px(&ay, o->ci_lo[i]), cx, axis_px(&ay, o->ci_hi[i]));
+            } else if (o->err && isfinite(o->err[s * ng + g]) && o->err[s * ng + g] > 0) {
                 double e = fabs(o->err[s * ng + g]), cx = gx + s * bw + bw * 0.46;
                 sb_printf(
                     sb, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#222\"/>\n",
@@ -371,7 +382,11 @@ static void heat_colour(const SvgHeatOpts *o, double v, double lo, double hi, ch
 void svg_heatmap(StrBuf *sb, const double *m, int rows, int cols, const char *const *rl,
                  const char *const *cl, const SvgHeatOpts *o) {
     int W = o->f.width ? o->f.width : 560;
-    double L = rl ? 86 : 40, T = 28, legend_w = 70;
+    /* room for the longest row label (about 6.5 px a character at the 11 px font) */
+    size_t longest = 0;
+    for (int r = 0; rl && r < rows; r++)
+        if (rl[r] && strlen(rl[r]) > longest) longest = strlen(rl[r]);
+    double L = rl ? fmin(220, fmax(86, 6.5 * (double)longest + 14)) : 40, T = 28, legend_w = 70;
     double cell = o->cell > 0 ? o->cell : fmin(32, (W - L - legend_w - 10) / (cols > 0 ? cols : 1));
     double ch = fmin(cell, fmax(3, 420.0 / (rows > 0 ? rows : 1)));
     if (o->cell > 0) ch = cell;
@@ -379,6 +394,7 @@ void svg_heatmap(StrBuf *sb, const double *m, int rows, int cols, const char *co
     int H = (int)(T + gh + (cl ? 44 : 16) + (o->f.xlabel ? 16 : 0));
     if (H < 150) H = 150;
     if (o->cell > 0) W = (int)(L + gw + legend_w + 16);
+    if (o->f.title && W < 7.5 * strlen(o->f.title) + 24) W = (int)(7.5 * strlen(o->f.title) + 24);
     figure_open(sb, &o->f, W, H);
     double lo = o->vmin, hi = o->vmax, dlo = INFINITY, dhi = -INFINITY;
     for (long i = 0; i < (long)rows * cols; i++)

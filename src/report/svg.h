@@ -33,6 +33,9 @@ void svg_line_chart(StrBuf *sb, const SvgSeries *series, int n_series, const Svg
 typedef struct {
     SvgFrame f;
     const double *err; /* optional ± error bars, same layout as values */
+    /* optional interval bounds (e.g. a Wilson interval, asymmetric), same layout; drawn instead of
+     * err where both are finite */
+    const double *ci_lo, *ci_hi;
     int has_hline;
     double hline;
     const char *hline_label;

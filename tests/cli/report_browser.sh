@@ -17,6 +17,9 @@ F=tests/fixtures/text
     --set seq_len=32 --set batch=4 --set expert_hidden=64 --set n_experts=4 --set steps=12 --set warmup=2 \
     --set eval_every=6 --set eval_batches=1 --set log_every=2 --set ckpt_every=0 2> "$T/train.log"
 if ./moelens analyze --help > /dev/null 2>&1; then ./moelens analyze "$T/run" > /dev/null 2>&1 || true; fi
+# routing sensitivity on three minimal pairs (its own section)
+printf 'the cat sat here\tthe dog sat here\nla maison est belle\tla voiture est belle\nint x = 1;\tint y = 1;\n' > "$T/pairs.tsv"
+./moelens analyze "$T/run" --only sensitivity --pairs "$T/pairs.tsv" --mask-top 2 --sens-ppl-tokens 256 --quiet
 # constructed outputs for the catch-all section: a matrix (heatmap) and an image stack (PNG grid)
 mkdir -p "$T/run/analysis"
 /usr/bin/python3 - "$T/run/analysis" <<'PY'
@@ -50,6 +53,12 @@ echo "dom: $svgs svg, $paths series paths, $images images, $rects rects"
 [ "$images" -eq 4 ] || { echo "expected the 4-image grid, got $images images" >&2; exit 1; }
 [ "$rects" -ge 13 ] || { echo "expected the 3x4 heatmap cells, got $rects rects" >&2; exit 1; }
 grep -q "Numbers: <code>metrics.jsonl</code>" "$T/dom.html"
+for s in 'id="sensitivity"' 'Routing divergence per layer' 'Most pair-sensitive experts' \
+    'top-G masked' 'bottom-G masked (control)' 'Pair preference under masking'; do
+    grep -qF "$s" "$T/dom.html" || { echo "missing in the DOM: $s" >&2; exit 1; }
+done
+sens_bars=$(sed -n '/id="sensitivity"/,/<h2/p' "$T/dom.html" | grep -o '<rect class="bar"' | wc -l)
+[ "$sens_bars" -ge 8 ] || { echo "expected JS, preference and perplexity bars, got $sens_bars" >&2; exit 1; }
 set -- $(/usr/bin/python3 tests/cli/png_check.py "$T/shot.png")
 echo "screenshot: ${1}x${2}, $3 colours, non-white fraction $4"
 [ "$1" -eq 1200 ] && [ "$2" -eq 3000 ]
