@@ -18,7 +18,7 @@ ln -s $F/twitter $N/emoji-datasource-twitter/package/img/twitter/64
 ln -s $F/openmoji-color $N/openmoji/package/color/svg
 ln -s $F/openmoji-black $N/openmoji/package/black/svg
 ln -s $F/wordnet $T/d/deb/wordnet-base/usr/share/wordnet
-command -v rsvg-convert >/dev/null || { echo "skipped: no rsvg-convert"; exit 0; }
+command -v rsvg-convert >/dev/null || { echo "skipped: no rsvg-convert"; exit 77; }
 ./moelens data images --data $T/d --out $T/emoji --size 16 --min-concepts 1 --nmf-dims 4 >/dev/null
 TR="--data $T/emoji --set batch=8 --set steps=5 --set eval_every=0 --set probe_images=24 --quiet"
 ./moelens train vision --out $T/a $TR --set seed=1

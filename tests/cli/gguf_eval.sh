@@ -10,13 +10,13 @@
 #  3. exactness of moelens' quantised path: moelens on a quantised file against llama.cpp on
 #     gguf-py's F32 dequantisation of it (tests/gguf/dequant_model.py; F32 weights, no activation
 #     rounding): within 0.001 %.
-# Skipped (exit 0) without the built oracle (MOELENS_ORACLE_DIR or .cache/oracle).
+# Skipped (exit 77) without the built oracle (MOELENS_ORACLE_DIR or .cache/oracle).
 set -eu
 O=${MOELENS_ORACLE_DIR:-.cache/oracle}
 LIB="$O/build/bin"
 if [ ! -f "$LIB/libllama.so" ] || [ ! -d "$O/llama.cpp/gguf-py" ]; then
     echo "gguf_eval: skipped (no built oracle in $O; MOELENS_ORACLE=1 sh tests/cli/gguf_oracle.sh builds it)"
-    exit 0
+    exit 77
 fi
 export PYTHONPATH="$O/llama.cpp/gguf-py"
 T=$(mktemp -d)

@@ -9,7 +9,7 @@ O=${MOELENS_ORACLE_DIR:-.cache/oracle}
 [ "${MOELENS_ORACLE:-0}" = 1 ] && sh scripts/oracle.sh >/dev/null
 if [ ! -d "$O/llama.cpp/gguf-py" ]; then
     echo "gguf_oracle: skipped (no oracle; MOELENS_ORACLE=1 builds it)"
-    exit 0
+    exit 77
 fi
 export PYTHONPATH="$O/llama.cpp/gguf-py"
 dir=$(mktemp -d)

@@ -11,7 +11,7 @@ if [ -z "$CHROME" ]; then
     echo "report_vision: chromium not found: install the Debian package 'chromium' (make setup does)" >&2
     exit 1
 fi
-command -v rsvg-convert >/dev/null || { echo "skipped: no rsvg-convert"; exit 0; }
+command -v rsvg-convert >/dev/null || { echo "skipped: no rsvg-convert"; exit 77; }
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 F=$(pwd)/tests/fixtures/images/emoji
