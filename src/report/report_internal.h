@@ -37,6 +37,12 @@ int page_consumed(const Page *p, const char *rel);
 /* Reads dir/rel as JSON (NULL if missing or malformed: the section is skipped with a note). */
 cJSON *page_json(Page *p, const char *rel);
 
+/* A row of figures side by side (a flex container around the figures appended in between). */
+void figs_open(Page *p);
+void figs_close(Page *p);
+/* o[k] as a number; NaN when it is absent or not a number (figures skip NaN). */
+double jnum(const cJSON *o, const char *k);
+
 /* Tables: a header row from names, then rows of cells (escaped). */
 void table_open(StrBuf *sb, const char *const *header, int n);
 void table_row(StrBuf *sb, const char *const *cells, int n);
@@ -55,6 +61,6 @@ int page_is_vision(Page *p);
 void section_vision_training(Page *p);
 void section_vision_analysis(Page *p);
 void section_vision_compare(Page *p); /* sweep: compare/compare_vision.json */
-void section_sensitivity(Page *p);    /* LM: analysis/sensitivity.json (report_sens.c) */ /* every unshown file under dir/sub */
+void section_sensitivity(Page *p);    /* LM: analysis/sensitivity.json (report_sens.c) */
 void section_sweep(Page *p);
 void section_compare(Page *p);

@@ -40,18 +40,6 @@ static int csv_column_names(Page *p, const char *rel, int col, char names[][48],
     return n;
 }
 
-static void figs_open(Page *p) {
-    sb_puts(&p->body, "<div class=\"figs\">\n");
-}
-static void figs_close(Page *p) {
-    sb_puts(&p->body, "</div>\n");
-}
-
-static double jnum(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
 /* routing_counts.npy [L, D, E, k] → per domain a layer × expert heatmap of the share of the
  * domain's picks (%), plus the all-domain map. */
 static void routing_heatmaps(Page *p, const cJSON *rj) {

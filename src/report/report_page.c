@@ -3,6 +3,7 @@
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "report/report_internal.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,4 +233,12 @@ int page_csv_table(Page *p, const char *rel, int max_rows, const char *caption) 
     }
     ml_free(buf);
     return 0;
+}
+
+void figs_open(Page *p) { sb_puts(&p->body, "<div class=\"figs\">\n"); }
+void figs_close(Page *p) { sb_puts(&p->body, "</div>\n"); }
+
+double jnum(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }

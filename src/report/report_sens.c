@@ -11,11 +11,6 @@
 
 #define MAX_LAYERS 64
 
-static double jnum(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
 static void js_bars(Page *p, const cJSON *j) {
     const cJSON *js = cJSON_GetObjectItemCaseSensitive(j, "js");
     int L = cJSON_GetArraySize(js);

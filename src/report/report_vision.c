@@ -14,18 +14,6 @@
 #define MAX_E 64
 #define MAX_CLASSES 64
 
-static void figs_open(Page *p) {
-    sb_puts(&p->body, "<div class=\"figs\">\n");
-}
-static void figs_close(Page *p) {
-    sb_puts(&p->body, "</div>\n");
-}
-
-static double jnum(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
 static const cJSON *jget(const cJSON *o, const char *k) {
     return cJSON_GetObjectItemCaseSensitive(o, k);
 }

@@ -11,11 +11,6 @@
 
 #define MAX_E 64
 
-static double jnum(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
 static const char *run_name(const cJSON *runs, int i) {
     const char *s = cJSON_GetStringValue(cJSON_GetArrayItem(runs, i));
     if (!s) return "?";
