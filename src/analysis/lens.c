@@ -146,9 +146,9 @@ void lens_accumulate(LensAcc *z, const AnBatch *b) {
 }
 
 /* A token's text for CSV/JSON: bytes with control characters escaped. */
-static void token_text(const Tokenizer *tok, int id, char *out, size_t cap) {
+static void token_text(const AnVocab *tok, int id, char *out, size_t cap) {
     size_t len, o = 0;
-    const char *s = tokenizer_token_bytes(tok, id, &len);
+    const char *s = an_vocab_bytes(tok, id, &len);
     for (size_t i = 0; i < len && o + 5 < cap; i++) {
         unsigned char c = s[i];
         if (c < 32 || c == '"' || c == ',' || c == '\\')
@@ -159,7 +159,7 @@ static void token_text(const Tokenizer *tok, int id, char *out, size_t cap) {
     out[o] = 0;
 }
 
-int lens_write(const LensAcc *z, const char *dir, const Tokenizer *tok) {
+int lens_write(const LensAcc *z, const char *dir, const AnVocab *tok) {
     char *path = ml_path_join(dir, "lens_tokens.csv");
     AtomicFile af;
     int rc = afile_open(&af, path);
