@@ -81,6 +81,14 @@ assert all(0 <= x["nmi_class"] <= 1 and 0 <= x["nmi_domain"] <= 1 for x in s), s
 lens = open(f"{a}/lens_tokens.csv").read()
 assert lens.count("\n") > 10
 PY
+# report: the MoE Lens view of the GGUF analysis (placed as the source run's analysis)
+cp -r "$T/ga" "$T/R/analysis"
+./moelens report "$T/R" --out "$T/r.html" >/dev/null
+for w in "MoE Lens view" "Expert usage % per layer" "Table A (papers.md" "Table B (papers.md" \
+    "Routing convention of olmoe" "100·k/E = 50 %"; do
+    grep -q "$w" "$T/r.html" || fail "report lacks '$w'"
+done
+/usr/bin/python3 -c "open('$T/r.html', encoding='utf-8').read()"   # valid UTF-8 (lens token texts)
 # sample: the intervention on stderr; --top-k stays the sampling top-k there
 ./moelens sample "$T/R.gguf" --prompt "The" --tokens 4 --route-k 1 --mask 1:0 >/dev/null 2>"$T/err"
 grep -q "routing intervention: top-k 1 (model 2) mask 1:0" "$T/err" || fail "sample: $(cat "$T/err")"
