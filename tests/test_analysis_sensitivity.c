@@ -144,12 +144,12 @@ static Tokenizer *byte_tokenizer(void) {
 }
 
 TEST(sensitivity_pairs_file) {
-    Tokenizer *tok = byte_tokenizer();
+    LmTok tok = {byte_tokenizer(), NULL, NULL};
     char *path = ml_path_join(test_tmpdir(), "pairs.tsv");
     const char *good = "# stereotype\tanti\n\nthe man\tthe woman\r\nab\tabc\n";
     ml_write_file_atomic(path, good, strlen(good));
     SensPairs p;
-    CHECK(sens_pairs_load(&p, path, tok, 16) == 0);
+    CHECK(sens_pairs_load(&p, path, &tok, 16) == 0);
     CHECK(p.n == 2 && p.line[0] == 3 && p.line[1] == 4);
     CHECK(p.na[0] == 7 && p.nb[0] == 9 && p.a[0][4] == 'm' && p.na[1] == 2 && p.nb[1] == 3);
     sens_pairs_free(&p);
@@ -157,13 +157,13 @@ TEST(sensitivity_pairs_file) {
     const char *why[3] = {"pairs.tsv:2: expected", "more than one tab", "pairs.tsv:2: text a"};
     for (int i = 0; i < 3; i++) {
         ml_write_file_atomic(path, bad[i], strlen(bad[i]));
-        CHECK(sens_pairs_load(&p, path, tok, 16) == -1);
+        CHECK(sens_pairs_load(&p, path, &tok, 16) == -1);
         CHECK_MSG(strstr(ml_errmsg(), why[i]) != NULL, "got: %s", ml_errmsg());
     }
     const char *lng = "short\ta text that is much longer than sixteen bytes\n";
     ml_write_file_atomic(path, lng, strlen(lng));
-    CHECK(sens_pairs_load(&p, path, tok, 16) == -1 && strstr(ml_errmsg(), ":1: text b has"));
+    CHECK(sens_pairs_load(&p, path, &tok, 16) == -1 && strstr(ml_errmsg(), ":1: text b has"));
     ml_write_file_atomic(path, "# only a comment\n", 17);
-    CHECK(sens_pairs_load(&p, path, tok, 16) == -1 && strstr(ml_errmsg(), "no pairs"));
-    ml_free(path), tokenizer_free(tok);
+    CHECK(sens_pairs_load(&p, path, &tok, 16) == -1 && strstr(ml_errmsg(), "no pairs"));
+    ml_free(path), tokenizer_free(tok.tok);
 }

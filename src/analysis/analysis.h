@@ -4,6 +4,7 @@
  * Only MoE layers are analysed (dense FFN layers are skipped); layer index l below counts MoE
  * layers, and `layers[l]` maps it to the model's block index. */
 #pragma once
+#include "analysis/an_vocab.h"
 #include "data/tokenizer.h"
 #include "model/lm.h"
 #include <cjson/cJSON.h>
@@ -109,5 +110,5 @@ typedef struct {
 } LensAcc;
 void lens_init(LensAcc *z, const LmModel *m, long lens_tokens, long total_tokens);
 void lens_accumulate(LensAcc *z, const AnBatch *b);
-int lens_write(const LensAcc *z, const char *dir, const Tokenizer *tok);
+int lens_write(const LensAcc *z, const char *dir, const AnVocab *tok);
 void lens_free(LensAcc *z);

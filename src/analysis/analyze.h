@@ -4,6 +4,8 @@
 #include "data/shard.h"
 #include "data/tokenizer.h"
 #include "model/lm.h"
+#include "model/lm_open.h"
+#include <cjson/cJSON.h>
 
 /* AN_ALL: the analyses of the streamed text set (the default); AN_SENSITIVITY reads a pairs file
  * (--pairs) and, for its perplexity cost, the same text set when one is given. */
@@ -19,14 +21,27 @@ enum {
 int analyze_parse_only(const char *list, unsigned *mask);
 
 /* Sources of tokens (n_src may be 0 when only AN_SENSITIVITY runs): source s contributes global
- * domain ids base[s] + its shard's domain id. */
+ * domain ids base[s] + its shard's domain id. Either shards (src: windows of T inputs and their
+ * next tokens, as lm_evaluate scores them) or, when ids != NULL, token arrays of
+ * one domain each scored exactly as `moelens eval MODEL.gguf` scores a text (lm_score_ids):
+ * chunks of T tokens back to back, the last one shorter, each chunk's first token unscored. */
 typedef struct {
     int n_src;
     TokenShard **src;
+    const int32_t *const *ids; /* [n_src] id sources (instead of src), or NULL */
+    const long *n_ids;         /* [n_src] */
     int *base;
     int D;              /* global domains */
     const char **names; /* [D] */
 } AnalyzeData;
+
+/* Full windows of T tokens source s offers (id sources: whole chunks). */
+long an_src_windows(const AnalyzeData *d, int s, int T);
+/* Length (≥ 2) of an id source's last, shorter chunk (window index an_src_windows), else 0. */
+int an_src_tail(const AnalyzeData *d, int s, int T);
+/* Window w of source s: inputs, targets (−1: unscored) and global domain ids; returns its length
+ * (T, or the tail's). */
+int an_src_window(const AnalyzeData *d, int s, long w, int T, int32_t *in, int32_t *tg, int32_t *dom);
 
 typedef struct {
     const char *out_dir;
@@ -42,9 +57,12 @@ typedef struct {
     const char *pairs;    /* minimal pairs TSV for AN_SENSITIVITY */
     int mask_top;         /* experts in each masked group (top-G, bottom-G) */
     long sens_ppl_tokens; /* validation tokens for the masking perplexity cost (0: off) */
+    const cJSON *intervention; /* routing intervention applied to the model (recorded), or NULL */
+    const char *model_path;    /* recorded in analyze.json */
 } AnalyzeOptions;
 void analyze_default_options(AnalyzeOptions *o);
 
 /* Runs the analyses and writes their files into o->out_dir (created), plus analyze.json (what ran,
- * tokens, seconds per phase). tok gives token classes and lens token texts. */
-int analyze_lm(LmModel *m, const Tokenizer *tok, const AnalyzeData *data, const AnalyzeOptions *o);
+ * tokens, seconds per phase, the routing convention of each MoE layer, the intervention). tok
+ * (a run's tokenizer or a GGUF vocabulary) gives token classes, lens token texts and pair ids. */
+int analyze_lm(LmModel *m, const LmTok *tok, const AnalyzeData *data, const AnalyzeOptions *o);

@@ -146,20 +146,35 @@ void lens_accumulate(LensAcc *z, const AnBatch *b) {
 }
 
 /* A token's text for CSV/JSON: bytes with control characters escaped. */
-static void token_text(const Tokenizer *tok, int id, char *out, size_t cap) {
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
+static int utf8_valid(const unsigned char *s, size_t n) {
+    int len = s[0] < 0x80 ? 1 : (s[0] >> 5) == 6 ? 2 : (s[0] >> 4) == 14 ? 3 : (s[0] >> 3) == 30 ? 4 : 0;
+    if (!len || (size_t)len > n) return 0;
+    for (int i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    return len;
+}
+
+/* A token's text for CSV/JSON: bytes with control characters and bytes that are not whole UTF-8
+ * characters (byte-level tokens split them) escaped as \xNN, so the files stay valid UTF-8. */
+static void token_text(const AnVocab *tok, int id, char *out, size_t cap) {
     size_t len, o = 0;
-    const char *s = tokenizer_token_bytes(tok, id, &len);
-    for (size_t i = 0; i < len && o + 5 < cap; i++) {
+    const unsigned char *s = (const unsigned char *)an_vocab_bytes(tok, id, &len);
+    for (size_t i = 0; i < len && o + 5 < cap;) {
         unsigned char c = s[i];
-        if (c < 32 || c == '"' || c == ',' || c == '\\')
-            o += snprintf(out + o, cap - o, "\\x%02x", c);
-        else
-            out[o++] = c;
+        int u = utf8_valid(s + i, len - i);
+        if (c < 32 || c == '"' || c == ',' || c == '\\' || !u) {
+            o += snprintf(out + o, cap - o, "\\x%02x", c), i++;
+        } else if (o + (size_t)u + 5 < cap) {
+            memcpy(out + o, s + i, (size_t)u), o += (size_t)u, i += (size_t)u;
+        } else {
+            break;
+        }
     }
     out[o] = 0;
 }
 
-int lens_write(const LensAcc *z, const char *dir, const Tokenizer *tok) {
+int lens_write(const LensAcc *z, const char *dir, const AnVocab *tok) {
     char *path = ml_path_join(dir, "lens_tokens.csv");
     AtomicFile af;
     int rc = afile_open(&af, path);

@@ -15,12 +15,28 @@ static int scored_router(const MoeConfig *f) {
     return f->router == ROUTER_LEARNED || f->router == ROUTER_RANDOM || f->router == ROUTER_COSINE;
 }
 
-/* Points every MoE layer's logit_bias at its mask row (or clears it). Call after the activations
- * are allocated for the coming forward: reallocating them resets the pointers. */
-static void apply_mask(LmModel *m, const SensMask *mask) {
+/* Points every MoE layer's logit_bias at its mask row added to the bias already there (a routing
+ * intervention, intervene.h), keeping the previous pointers in saved[] for unapply_mask. Call after
+ * the activations are allocated for the coming forward: reallocating them resets the pointers.
+ * Returns the combined rows (ml_free after unapply_mask), or NULL. */
+static float *apply_mask(LmModel *m, const SensMask *mask, const float **saved) {
     int layers[64], L = an_moe_layers(m, layers);
-    for (int l = 0; l < L; l++)
-        m->acts[layers[l]].moe.logit_bias = mask ? mask->bias + (long)l * mask->EZ : NULL;
+    for (int l = 0; l < L; l++) saved[l] = m->acts[layers[l]].moe.logit_bias;
+    if (!mask) return NULL;
+    float *rows = ml_alloc_floats((long)L * mask->EZ);
+    for (int l = 0; l < L; l++) {
+        float *row = rows + (long)l * mask->EZ;
+        for (int e = 0; e < mask->EZ; e++)
+            row[e] = mask->bias[(long)l * mask->EZ + e] + (saved[l] ? saved[l][e] : 0.0f);
+        m->acts[layers[l]].moe.logit_bias = row;
+    }
+    return rows;
+}
+
+static void unapply_mask(LmModel *m, float *rows, const float **saved) {
+    int layers[64], L = an_moe_layers(m, layers);
+    for (int l = 0; l < L; l++) m->acts[layers[l]].moe.logit_bias = saved[l];
+    ml_free(rows);
 }
 
 double sens_score_text(LmModel *m, const int32_t *ids, int n, const SensMask *mask, double *P,
@@ -29,9 +45,10 @@ double sens_score_text(LmModel *m, const int32_t *ids, int n, const SensMask *ma
     int32_t *tg = ml_alloc(sizeof(int32_t) * n), *dom = ml_alloc(sizeof(int32_t) * n);
     for (int i = 0; i < n; i++) tg[i] = i + 1 < n ? ids[i + 1] : -1;
     lm_alloc_acts(m, 1, n);
-    apply_mask(m, mask);
+    const float *saved[64];
+    float *rows = apply_mask(m, mask, saved);
     lm_forward(m, ids, tg, dom, 1, n, 0);
-    apply_mask(m, NULL);
+    unapply_mask(m, rows, saved);
     double logp = 0;
     for (int i = 0; i + 1 < n; i++) logp -= m->losses[i];
     for (int l = 0; l < L; l++) {
@@ -118,19 +135,18 @@ static double masked_ppl(LmModel *m, const AnalyzeData *data, const SensMask *ma
     double nll = 0;
     long cnt = 0;
     for (int s = 0; s < data->n_src; s++) {
-        const TokenShard *sh = data->src[s];
-        long all = shard_num_windows(sh, T), nw = per_src > 0 && per_src < all ? per_src : all;
+        long all = an_src_windows(data, s, T), nw = per_src > 0 && per_src < all ? per_src : all;
         if (per_src <= 0 && nw > 1) nw = 1;
         for (long w0 = 0; w0 < nw; w0 += B) {
             int b = (int)(nw - w0 < B ? nw - w0 : B);
             for (int i = 0; i < b; i++)
-                shard_window(sh, (w0 + i) * all / nw, T, in + (long)i * T, tg + (long)i * T,
-                             dom + (long)i * T);
-            for (int i = 0; i < b * T; i++) dom[i] += data->base[s];
+                an_src_window(data, s, (w0 + i) * all / nw, T, in + (long)i * T, tg + (long)i * T,
+                              dom + (long)i * T);
             lm_alloc_acts(m, b, T);
-            apply_mask(m, mask);
+            const float *saved[64];
+            float *rows = apply_mask(m, mask, saved);
             lm_forward(m, in, tg, dom, b, T, 0);
-            apply_mask(m, NULL);
+            unapply_mask(m, rows, saved);
             for (int i = 0; i < b * T; i++)
                 if (tg[i] >= 0) nll += m->losses[i], cnt++;
         }

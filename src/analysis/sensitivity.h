@@ -7,6 +7,7 @@
 #include "analysis/analyze.h"
 #include "data/tokenizer.h"
 #include "model/lm.h"
+#include "model/lm_open.h"
 #include <stdint.h>
 
 /* Token ids of the pairs. line[i]: the pair's line in its file (1-based; 0 when built in code). */
@@ -19,7 +20,7 @@ typedef struct {
 /* Reads a TSV pairs file (`text_a<TAB>text_b` per line; '#' lines and blank lines skipped) and
  * encodes both texts. A malformed line, an empty text or one longer than max_tokens → -1 and an
  * error naming the file and line. */
-int sens_pairs_load(SensPairs *p, const char *path, const Tokenizer *tok, int max_tokens);
+int sens_pairs_load(SensPairs *p, const char *path, const LmTok *tok, int max_tokens);
 /* Builds pairs from id arrays (copied), for tests and callers that have tokens already. */
 void sens_pairs_from_ids(SensPairs *p, int n, const int32_t *const *a, const int *na,
                          const int32_t *const *b, const int *nb);

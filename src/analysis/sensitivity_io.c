@@ -34,11 +34,11 @@ void sens_pairs_free(SensPairs *p) {
 }
 
 /* Encodes one text of a pair into ids (count n); an error names the file, line and which text. */
-static int encode_text(const Tokenizer *tok, const char *s, size_t len, int max_tokens,
+static int encode_text(const LmTok *tok, const char *s, size_t len, int max_tokens,
                        const char *path, int line, const char *which, int32_t **ids, int *n) {
     if (len == 0) return ml_error("%s:%d: text %s is empty", path, line, which);
     long cnt;
-    if (tokenizer_encode(tok, s, len, ids, &cnt)) return -1;
+    if (lm_tok_encode(tok, s, len, ids, &cnt)) return -1;
     if (cnt > max_tokens) {
         ml_free(*ids), *ids = NULL;
         return ml_error("%s:%d: text %s has %ld tokens, more than the model's window of %d", path,
@@ -48,7 +48,7 @@ static int encode_text(const Tokenizer *tok, const char *s, size_t len, int max_
     return 0;
 }
 
-int sens_pairs_load(SensPairs *p, const char *path, const Tokenizer *tok, int max_tokens) {
+int sens_pairs_load(SensPairs *p, const char *path, const LmTok *tok, int max_tokens) {
     char *buf;
     size_t len;
     if (ml_read_file(path, &buf, &len)) return -1;

@@ -132,6 +132,18 @@ int topk_write(const TopkAcc *t, const char *dir, const char *const *names) {
         cJSON_AddItemToArray(raw, cJSON_CreateNumber(topk_ppl(t, kp, 0, -1)));
         cJSON_AddItemToArray(ren, cJSON_CreateNumber(topk_ppl(t, kp, 1, -1)));
     }
+    cJSON *pd = cJSON_AddObjectToObject(pp, "domains");
+    for (int d = 0; d < t->D; d++) {
+        if (t->tok[d] <= 0) continue;
+        cJSON *o = cJSON_AddObjectToObject(pd, names[d]);
+        cJSON_AddNumberToObject(o, "tokens", t->tok[d]);
+        cJSON_AddNumberToObject(o, "full", topk_ppl(t, 0, 0, d));
+        cJSON *r = cJSON_AddArrayToObject(o, "raw"), *q = cJSON_AddArrayToObject(o, "renorm");
+        for (int kp = 1; kp <= t->k; kp++) {
+            cJSON_AddItemToArray(r, cJSON_CreateNumber(topk_ppl(t, kp, 0, d)));
+            cJSON_AddItemToArray(q, cJSON_CreateNumber(topk_ppl(t, kp, 1, d)));
+        }
+    }
     int rc = an_write_json(dir, "topk.json", j);
     cJSON_Delete(j);
     char *path = ml_path_join(dir, "topk_cosine.csv");

@@ -1,11 +1,13 @@
 /* moelens analyze RUN [--data DIR] [--domain NAME=PATH ...] [--only a,b] [--pairs FILE] [--out DIR]
  */
 #include "analysis/analyze.h"
+#include "analysis/intervene.h"
 #include "cli/analyze_vision.h"
 #include "cli/cli.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
+#include "model/lm_open.h"
 #include "model/lm_run.h"
 #include "model/lm_train.h"
 #include <stdio.h>
@@ -13,7 +15,8 @@
 
 static void usage(void) {
     printf(
-        "usage: moelens analyze RUN [--data DIR | --domain NAME=PATH ...] [options]\n\n"
+        "usage: moelens analyze RUN [--data DIR | --domain NAME=PATH ...] [options]\n"
+        "       moelens analyze MODEL.gguf (--data TEXT | --domain NAME=PATH ...) [options]\n\n"
         "Expert analyses of a trained language model over a text set with domains: one forward "
         "pass\n"
         "per batch, every analysis computed from its saved activations (docs/analysis.md).\n"
@@ -38,6 +41,15 @@ static void usage(void) {
         "  --trace-tokens N    routing trace / shuffle-baseline tokens kept (default 1048576)\n"
         "  --seed S            shuffled-label baseline seed (default 1234)\n"
         "  --quiet             no progress line\n\n"
+        "A GGUF model: the text files are tokenized with the file's tokenizer (BOS first when it\n"
+        "says) and scored as `moelens eval MODEL.gguf --text FILE --ctx T` scores them (chunks of T,\n"
+        "default the model's context, at most 512; --data TEXT is one domain named after the file).\n"
+        "Default --out: MODEL.gguf.analysis.\n\n"
+        "Routing interventions (recorded in analyze.json as \"intervention\"):\n"
+        "  --top-k K (or --route-k K)  route every MoE layer to K experts (k' sweeps then 1..K)\n"
+        "  --renorm 0|1                raw or renormalised combine weights (default: the model's)\n"
+        "  --mask L:E[,L:E...]         router logit of expert E in block L set to -inf\n"
+        "  --router-bias L:E=V[,...]   add V to that router logit\n\n"
         "Vision runs (config.json \"model\": \"vision\") or --images SET: moelens analyze RUN\n"
         "--images SET --help lists the vision analyses' options (docs/vision_analysis.md).\n");
 }
@@ -53,9 +65,14 @@ static int cmd_analyze(int argc, char **argv) {
     int n_dom = 0;
     AnalyzeOptions o;
     analyze_default_options(&o);
+    Intervention iv;
+    intervene_init(&iv);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--data"))
+        if (intervene_is_option(a)) {
+            if (intervene_parse(&iv, a, cli_value(cmd, argc, argv, &i)))
+                ml_fatal("analyze: %s", ml_errmsg());
+        } else if (!strcmp(a, "--data"))
             data = cli_value(cmd, argc, argv, &i);
         else if (!strcmp(a, "--domain")) {
             if (n_dom == 64) ml_fatal("analyze: at most 64 --domain options");
@@ -104,28 +121,62 @@ static int cmd_analyze(int argc, char **argv) {
         ml_fatal("analyze: sensitivity needs a pairs file (--pairs FILE)");
     if (o.mask_top < 0 || o.sens_ppl_tokens < 0)
         ml_fatal("analyze: --mask-top and --sens-ppl-tokens must be non-negative");
+    int gguf = lm_path_is_gguf(run);
     LmModel m;
-    Tokenizer *tok = NULL;
-    if (lm_run_open(run, &m, &tok)) ml_fatal("%s", ml_errmsg());
+    LmTok tok;
+    if (lm_open(run, &m, &tok, o.seq > 0 ? o.seq : 512)) ml_fatal("%s", ml_errmsg());
+    if (intervene_active(&iv) && intervene_apply(&iv, &m, o.batch, m.cfg.seq_len))
+        ml_fatal("analyze: %s", ml_errmsg());
+    cJSON *iv_json = intervene_json(&iv);
+    o.intervention = iv_json, o.model_path = run;
+    if (iv_json && !o.quiet) {
+        char line[1024];
+        intervene_describe(&iv, line, sizeof line);
+        fprintf(stderr, "analyze: %s\n", line);
+    }
     AnalyzeData d = {0};
-    TokenShard *src[64];
+    TokenShard *src[64] = {0};
+    int32_t *ids[64] = {0};
+    long n_ids[64] = {0};
     int base[64];
     const char *names[LM_MAX_DOMAINS];
     char *dir = NULL, *name_copy[64] = {0};
     d.src = src, d.base = base, d.names = names;
+    if (gguf && data) { /* one plain text file, one domain named after it */
+        if (ml_is_dir(data)) ml_fatal("analyze: a GGUF model needs --data TEXT (a plain text file), not a folder");
+        const char *b = strrchr(data, '/');
+        name_copy[0] = ml_strdup(b ? b + 1 : data);
+        char *dot = strchr(name_copy[0], '.');
+        if (dot && dot != name_copy[0]) *dot = 0;
+        dom_arg[0] = data, n_dom = 1;
+    } else if (gguf && !n_dom && (o.only & AN_ALL)) {
+        ml_fatal("analyze: a GGUF model needs --data TEXT or --domain NAME=PATH");
+    }
     if (n_dom) {
         for (int i = 0; i < n_dom; i++) {
-            const char *eq = strchr(dom_arg[i], '=');
-            if (!eq || eq == dom_arg[i] || !eq[1])
-                ml_fatal("analyze: --domain expects NAME=PATH, got '%s'", dom_arg[i]);
-            name_copy[i] = ml_strdup(dom_arg[i]);
-            name_copy[i][eq - dom_arg[i]] = 0;
-            if (shard_from_text_file(&src[i], tok, eq + 1, name_copy[i]))
+            const char *path = dom_arg[i];
+            if (!name_copy[i]) {
+                const char *eq = strchr(dom_arg[i], '=');
+                if (!eq || eq == dom_arg[i] || !eq[1])
+                    ml_fatal("analyze: --domain expects NAME=PATH, got '%s'", dom_arg[i]);
+                name_copy[i] = ml_strdup(dom_arg[i]);
+                name_copy[i][eq - dom_arg[i]] = 0;
+                path = eq + 1;
+            }
+            if (gguf) { /* the text's ids, scored as `moelens eval MODEL.gguf` scores them */
+                char *buf;
+                size_t len;
+                if (ml_read_file(path, &buf, &len) || lm_tok_encode(&tok, buf, len, &ids[i], &n_ids[i]))
+                    ml_fatal("%s", ml_errmsg());
+                ml_free(buf);
+            } else if (shard_from_text_file(&src[i], tok.tok, path, name_copy[i])) {
                 ml_fatal("%s", ml_errmsg());
+            }
             base[i] = i, names[i] = name_copy[i];
         }
         d.n_src = d.D = n_dom;
-    } else {
+        if (gguf) d.ids = (const int32_t *const *)ids, d.n_ids = n_ids;
+    } else if (!gguf) {
         dir = data ? ml_strdup(data) : lm_run_data_dir(run);
         char *val = dir ? ml_path_join(dir, "val.tokens") : NULL;
         /* sensitivity alone needs text only for its perplexity cost: go on without it */
@@ -144,14 +195,23 @@ static int cmd_analyze(int argc, char **argv) {
             for (int i = 0; i < d.D; i++) names[i] = shard_domain_name(src[0], i);
         }
     }
-    char *out_dir = out ? ml_strdup(out) : ml_path_join(run, "analysis");
+    char *out_dir = out ? ml_strdup(out) : NULL;
+    if (!out_dir && gguf) {
+        out_dir = ml_alloc(strlen(run) + 16);
+        sprintf(out_dir, "%s.analysis", run);
+    } else if (!out_dir) {
+        out_dir = ml_path_join(run, "analysis");
+    }
     o.out_dir = out_dir;
-    if (analyze_lm(&m, tok, &d, &o)) ml_fatal("analyze: %s", ml_errmsg());
+    if (analyze_lm(&m, &tok, &d, &o)) ml_fatal("analyze: %s", ml_errmsg());
     if (!o.quiet) fprintf(stderr, "analyze: wrote %s\n", out_dir);
-    for (int i = 0; i < d.n_src; i++) shard_close(src[i]);
-    for (int i = 0; i < n_dom; i++) ml_free(name_copy[i]);
+    for (int i = 0; i < d.n_src; i++)
+        if (src[i]) shard_close(src[i]);
+    for (int i = 0; i < 64; i++) ml_free(name_copy[i]), ml_free(ids[i]);
     ml_free(dir), ml_free(out_dir);
-    tokenizer_free(tok);
+    cJSON_Delete(iv_json);
+    intervene_free(&iv);
+    lm_tok_free(&tok);
     lm_free(&m);
     return 0;
 }

@@ -1,4 +1,5 @@
 /* moelens eval RUN [--data DIR | --text FILE] [--json] */
+#include "analysis/intervene.h"
 #include "cli/cli.h"
 #include "core/error.h"
 #include "core/fileio.h"
@@ -6,7 +7,9 @@
 #include "model/lm_open.h"
 #include "model/lm_run.h"
 #include "model/lm_train.h"
+#include <cjson/cJSON.h>
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,10 +23,34 @@ static void usage(void) {
            "--json: the last line printed is one JSON object with ppl, loss, tokens and domains.\n"
            "A GGUF file: the text is tokenized with the file's tokenizer (BOS first only if the file\n"
            "sets add_bos_token) and scored in chunks of N tokens (default: the file's context length,\n"
-           "at most 512), back to back; in each chunk every token after the first is scored.\n");
+           "at most 512), back to back; in each chunk every token after the first is scored.\n\n"
+           "Routing interventions (any model; recorded in the --json object as \"intervention\"):\n"
+           "  --top-k K (or --route-k K)  route every MoE layer to K experts\n"
+           "  --renorm 0|1                raw or renormalised combine weights (default: the model's)\n"
+           "  --mask L:E[,L:E...]         router logit of expert E in block L set to -inf\n"
+           "  --router-bias L:E=V[,...]   add V to that router logit\n");
 }
 
-static void print_result(const LmEval *ev, const TokenShard *s, int json) {
+/* ", \"intervention\": {...}" for the JSON line, or "" (ml_free the result). */
+static char *intervention_field(const Intervention *iv) {
+    cJSON *j = intervene_json(iv);
+    if (!j) return ml_strdup("");
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    char *out = ml_alloc(strlen(s) + 32);
+    sprintf(out, ", \"intervention\": %s", s);
+    free(s);
+    return out;
+}
+
+static void announce(const Intervention *iv) {
+    if (!intervene_active(iv)) return;
+    char line[1024];
+    intervene_describe(iv, line, sizeof line);
+    fprintf(stderr, "eval: %s\n", line);
+}
+
+static void print_result(const LmEval *ev, const TokenShard *s, int json, const Intervention *iv) {
     if (!json) {
         printf("tokens %ld  loss %.4f  ppl %.3f\n", ev->tokens, ev->loss, exp(ev->loss));
         for (int d = 0; d < ev->n_domains; d++)
@@ -40,17 +67,21 @@ static void print_result(const LmEval *ev, const TokenShard *s, int json) {
                exp(ev->domain_loss[d]), ev->domain_tokens[d]);
         first = 0;
     }
-    printf("}}\n");
+    char *f = intervention_field(iv);
+    printf("}%s}\n", f);
+    ml_free(f);
 }
 
 /* A GGUF model: the text's ids scored in chunks (lm_score_ids). */
-static int eval_gguf(const char *path, const char *text, int ctx, int json) {
+static int eval_gguf(const char *path, const char *text, int ctx, int json, Intervention *iv) {
     if (!text) ml_fatal("eval: a GGUF model needs --text FILE");
     LmModel m;
     LmTok tok;
     if (lm_open(path, &m, &tok, ctx > 0 ? ctx : 512)) ml_fatal("%s", ml_errmsg());
     if (ctx <= 0) ctx = m.cfg.seq_len;
     if (ctx > m.cfg.seq_len) ml_fatal("eval: --ctx %d exceeds the model's context length %d", ctx, m.cfg.seq_len);
+    if (intervene_active(iv) && intervene_apply(iv, &m, 1, ctx)) ml_fatal("eval: %s", ml_errmsg());
+    announce(iv);
     char *buf;
     size_t len;
     int32_t *ids;
@@ -60,12 +91,16 @@ static int eval_gguf(const char *path, const char *text, int ctx, int json) {
         lm_score_ids(&m, ids, n, ctx, &nll, &scored))
         ml_fatal("%s", ml_errmsg());
     double loss = nll / scored;
-    if (json)
-        printf("{\"ppl\": %.6f, \"loss\": %.8f, \"nll\": %.6f, \"tokens\": %ld, \"text_tokens\": %ld, \"ctx\": %d}\n",
-               exp(loss), loss, nll, scored, n, ctx);
+    if (json) {
+        char *f = intervention_field(iv);
+        printf("{\"ppl\": %.6f, \"loss\": %.8f, \"nll\": %.6f, \"tokens\": %ld, \"text_tokens\": %ld, \"ctx\": %d%s}\n",
+               exp(loss), loss, nll, scored, n, ctx, f);
+        ml_free(f);
+    }
     else
         printf("tokens %ld (scored %ld, chunks of %d)  loss %.4f  ppl %.4f\n", n, scored, ctx, loss, exp(loss));
     ml_free(buf), ml_free(ids);
+    intervene_free(iv);
     lm_tok_free(&tok);
     lm_free(&m);
     return 0;
@@ -79,8 +114,13 @@ static int cmd_eval(int argc, char **argv) {
     const char *cmd = "eval", *run = NULL, *data = NULL, *text = NULL;
     int json = 0, B = 8, ctx = 0;
     long max_windows = 0;
+    Intervention iv;
+    intervene_init(&iv);
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--data")) data = cli_value(cmd, argc, argv, &i);
+        if (intervene_is_option(argv[i])) {
+            const char *opt = argv[i];
+            if (intervene_parse(&iv, opt, cli_value(cmd, argc, argv, &i))) ml_fatal("eval: %s", ml_errmsg());
+        } else if (!strcmp(argv[i], "--data")) data = cli_value(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--text")) text = cli_value(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--json")) json = 1;
         else if (!strcmp(argv[i], "--ctx")) ctx = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
@@ -93,7 +133,7 @@ static int cmd_eval(int argc, char **argv) {
     }
     if (!run) ml_fatal("eval: RUN is required");
     if (B <= 0) ml_fatal("eval: --batch must be positive");
-    if (lm_path_is_gguf(run)) return eval_gguf(run, text, ctx, json);
+    if (lm_path_is_gguf(run)) return eval_gguf(run, text, ctx, json, &iv);
     LmModel m;
     Tokenizer *tok = NULL;
     if (lm_run_open(run, &m, text ? &tok : NULL)) ml_fatal("%s", ml_errmsg());
@@ -111,9 +151,12 @@ static int cmd_eval(int argc, char **argv) {
     }
     if (r) ml_fatal("%s", ml_errmsg());
     if (shard_vocab_size(s) > m.cfg.vocab_size) ml_fatal("eval: data vocabulary exceeds the model's");
+    if (intervene_active(&iv) && intervene_apply(&iv, &m, B, m.cfg.seq_len)) ml_fatal("eval: %s", ml_errmsg());
+    announce(&iv);
     LmEval ev;
     if (lm_evaluate(&m, s, B, m.cfg.seq_len, max_windows, &ev)) ml_fatal("eval: %s", ml_errmsg());
-    print_result(&ev, s, json);
+    print_result(&ev, s, json, &iv);
+    intervene_free(&iv);
     shard_close(s);
     if (tok) tokenizer_free(tok);
     ml_free(dir);

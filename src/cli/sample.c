@@ -1,4 +1,5 @@
 /* moelens sample RUN --prompt TEXT */
+#include "analysis/intervene.h"
 #include "cli/cli.h"
 #include "core/error.h"
 #include "core/mem.h"
@@ -11,15 +12,23 @@ static int cmd_sample(int argc, char **argv) {
     if (cli_wants_help(argc, argv) || argc < 2) {
         printf("usage: moelens sample MODEL --prompt TEXT [--tokens N] [--temperature T] [--top-k K] [--seed S]\n\n"
                "Continues TEXT with N sampled tokens (default 64, temperature 0.8, top-k 40; T 0 = greedy).\n"
-               "MODEL is a run folder or a .gguf file (context: its length, at most 512 tokens).\n");
+               "MODEL is a run folder or a .gguf file (context: its length, at most 512 tokens).\n\n"
+               "Routing interventions (stated on stderr): --route-k K (experts per token; --top-k here\n"
+               "is the sampling top-k), --renorm 0|1, --mask L:E[,L:E...] (router logit -inf),\n"
+               "--router-bias L:E=V[,...] (add V to that router logit). L = block, E = expert.\n");
         return argc < 2 ? 1 : 0;
     }
     const char *cmd = "sample", *run = NULL, *prompt = NULL;
     int n_new = 64, top_k = 40;
     float temp = 0.8f;
     long seed = 1;
+    Intervention iv;
+    intervene_init(&iv);
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--prompt")) prompt = cli_value(cmd, argc, argv, &i);
+        if (strcmp(argv[i], "--top-k") && intervene_is_option(argv[i])) {
+            const char *opt = argv[i];
+            if (intervene_parse(&iv, opt, cli_value(cmd, argc, argv, &i))) ml_fatal("sample: %s", ml_errmsg());
+        } else if (!strcmp(argv[i], "--prompt")) prompt = cli_value(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--tokens")) n_new = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
         else if (!strcmp(argv[i], "--temperature")) temp = (float)cli_double(cmd, argv[i], cli_value(cmd, argc, argv, &i));
         else if (!strcmp(argv[i], "--top-k")) top_k = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
@@ -33,6 +42,12 @@ static int cmd_sample(int argc, char **argv) {
     LmModel m;
     LmTok tok;
     if (lm_open(run, &m, &tok, 512)) ml_fatal("%s", ml_errmsg());
+    if (intervene_active(&iv)) {
+        if (intervene_apply(&iv, &m, 1, m.cfg.seq_len)) ml_fatal("sample: %s", ml_errmsg());
+        char line[1024];
+        intervene_describe(&iv, line, sizeof line);
+        fprintf(stderr, "sample: %s\n", line);
+    }
     int32_t *ids;
     long n;
     if (lm_tok_encode(&tok, prompt, strlen(prompt), &ids, &n)) ml_fatal("%s", ml_errmsg());
@@ -48,6 +63,7 @@ static int cmd_sample(int argc, char **argv) {
     fwrite(text, 1, len, stdout);
     putchar('\n');
     ml_free(text), ml_free(all), ml_free(ids);
+    intervene_free(&iv);
     lm_tok_free(&tok);
     lm_free(&m);
     return 0;

@@ -67,7 +67,12 @@ static int is_function_word(const char *word, int lang) {
 int token_class(const Tokenizer *t, int id, int lang) {
     if (id == tokenizer_eot(t)) return TOKCLASS_OTHER;
     size_t n;
-    const unsigned char *s = (const unsigned char *)tokenizer_token_bytes(t, id, &n);
+    const char *s = tokenizer_token_bytes(t, id, &n);
+    return token_class_bytes(s, n, lang);
+}
+
+int token_class_bytes(const char *bytes, size_t n, int lang) {
+    const unsigned char *s = (const unsigned char *)bytes;
     if (!s || !n) return TOKCLASS_OTHER;
     size_t i = 0;
     int lead_space = 0, cls = -1, mixed = 0, apostrophe = 0;

@@ -56,5 +56,7 @@ enum { LANG_ANY = -1, LANG_EN = 0, LANG_FR = 1, LANG_DE = 2 }; /* LANG_ANY: unio
 int token_lang_from_name(const char *name); /* "en"/"fr"/"de" (prefix before '_'), else LANG_ANY */
 const char *token_class_name(int cls);
 int token_class(const Tokenizer *t, int id, int lang);
+/* The same rules on a token's decoded bytes (any vocabulary: GGUF tokens too); empty → other. */
+int token_class_bytes(const char *s, size_t n, int lang);
 /* Fills table[id] = class for every id (vocab_size entries). */
 void token_class_table(const Tokenizer *t, int lang, uint8_t *table);

@@ -373,7 +373,10 @@ static void section_specialise(Page *p) {
     cJSON_Delete(j);
 }
 
+void section_moelens(Page *p); /* report_moelens.c */
+
 void section_lm_analysis(Page *p) {
+    section_moelens(p);
     section_routing(p);
     section_lens(p);
     section_topk(p);

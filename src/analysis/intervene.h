@@ -1,0 +1,51 @@
+/* Routing interventions on any model, own or GGUF (docs/analysis.md, "Routing interventions"):
+ *   --top-k K (alias --route-k K)  every MoE layer routes to K experts instead of its own k
+ *   --renorm 0|1                   raw or renormalised combine weights (default: the model's own)
+ *   --mask L:E[,L:E...]            router logit of expert E in block L set to −∞ (never selected)
+ *   --router-bias L:E=V[,...]      V added to that router logit
+ * L is the model's block index (GGUF blk.L), E the expert index. Parsed once, validated against the
+ * model, applied by `eval`, `sample` and `analyze` and recorded in their outputs. */
+#pragma once
+#include "model/lm.h"
+#include <cjson/cJSON.h>
+
+typedef struct {
+    int layer, expert;
+    float value; /* -INFINITY for a mask */
+} InterventionTerm;
+
+typedef struct {
+    int top_k;  /* 0: the model's own */
+    int renorm; /* -1: the model's own; 0 raw, 1 renormalised */
+    int n_terms, cap;
+    InterventionTerm *terms;       /* masks and biases in the order given */
+    int n_layer, ez;               /* set by intervene_apply */
+    float *bias;                   /* [n_layer, ez] summed logit offsets (apply) */
+    int model_top_k, model_renorm; /* the first MoE layer's own convention, before apply */
+} Intervention;
+
+void intervene_init(Intervention *iv);
+void intervene_free(Intervention *iv);
+/* 1 if opt is one of the options above (it takes one value). */
+int intervene_is_option(const char *opt);
+/* Parses one option's value; -1 + ml_error naming the option on a malformed value. */
+int intervene_parse(Intervention *iv, const char *opt, const char *value);
+/* Any intervention given? */
+int intervene_active(const Intervention *iv);
+/* Validates against the model (layer and expert ranges, MoE layers with a scored router, K ≤ the
+ * layer's experts, at least K experts left unmasked, --renorm 0 on a top-k-then-softmax router)
+ * — -1 + one ml_error naming the option — then sets every MoE layer's top_k / renorm and allocates
+ * the activations for batches up to B×T (reallocating: the MoE buffers must hold K slots) with
+ * each layer's logit_bias pointing at its row. Anything that later allocates a larger batch
+ * resets the bias pointers: call intervene_rebind after it. */
+int intervene_apply(Intervention *iv, LmModel *m, int B, int T);
+/* Points every MoE layer's logit_bias at its row again (no-op without masks or biases). */
+void intervene_rebind(const Intervention *iv, LmModel *m);
+/* The record for JSON outputs: {"top_k", "renorm", "mask": ["L:E"...], "router_bias": [{"layer",
+ * "expert", "value"}...], "model_top_k", "model_renorm"}; NULL when nothing is active. */
+cJSON *intervene_json(const Intervention *iv);
+/* One human line ("routing intervention: top-k 1, mask 0:3, bias 1:2=+4"), into buf. */
+void intervene_describe(const Intervention *iv, char *buf, size_t cap);
+/* The routing convention of a layer's config, as named in analyze.json:
+ * "softmax_topk", "topk_softmax" or "sigmoid". */
+const char *intervene_score_name(int score);
