@@ -44,7 +44,7 @@ static void usage(void) {
         "A GGUF model: the text files are tokenized with the file's tokenizer (BOS first when it\n"
         "says) and scored as `moelens eval MODEL.gguf --text FILE --ctx T` scores them (chunks of T,\n"
         "default the model's context, at most 512; --data TEXT is one domain named after the file).\n"
-        "Default --out: MODEL.gguf.analysis.\n\n"
+        "Default --out: MODEL.gguf.run/analysis (moelens report MODEL.gguf.run draws it).\n\n"
         "Routing interventions (recorded in analyze.json as \"intervention\"):\n"
         "  --top-k K (or --route-k K)  route every MoE layer to K experts (k' sweeps then 1..K)\n"
         "  --renorm 0|1                raw or renormalised combine weights (default: the model's)\n"
@@ -196,9 +196,9 @@ static int cmd_analyze(int argc, char **argv) {
         }
     }
     char *out_dir = out ? ml_strdup(out) : NULL;
-    if (!out_dir && gguf) {
+    if (!out_dir && gguf) { /* a run-like folder beside the model, so `moelens report` reads it */
         out_dir = ml_alloc(strlen(run) + 16);
-        sprintf(out_dir, "%s.analysis", run);
+        sprintf(out_dir, "%s.run/analysis", run);
     } else if (!out_dir) {
         out_dir = ml_path_join(run, "analysis");
     }

@@ -9,8 +9,9 @@
 #include <string.h>
 
 static int is_run(const char *dir) {
-    const char *marks[] = {"metrics.jsonl", "config.json", "model.safetensors"};
-    for (int i = 0; i < 3; i++) {
+    /* an analysis alone (analyze MODEL.gguf writes MODEL.gguf.run/analysis) counts as a run */
+    const char *marks[] = {"metrics.jsonl", "config.json", "model.safetensors", "analysis/analyze.json"};
+    for (int i = 0; i < 4; i++) {
         char *p = ml_path_join(dir, marks[i]);
         int yes = ml_file_exists(p);
         ml_free(p);

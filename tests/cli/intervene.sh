@@ -57,7 +57,8 @@ PY
 done
 # analyze MODEL.gguf: the whole battery, k' = k = eval
 ./moelens analyze "$T/R.gguf" --domain en="$T/en.txt" --domain fr="$T/fr.txt" --lens-tokens 64 --quiet \
-    --batch 3 --out "$T/ga"
+    --batch 3   # default output: R.gguf.run/analysis
+ln -s "$T/R.gguf.run/analysis" "$T/ga"
 for d in en fr; do
     pe=$(./moelens eval "$T/R.gguf" --text "$T/$d.txt" --json | ppl)
     /usr/bin/python3 - "$T/ga" "$d" "$pe" <<'PY'
@@ -81,9 +82,8 @@ assert all(0 <= x["nmi_class"] <= 1 and 0 <= x["nmi_domain"] <= 1 for x in s), s
 lens = open(f"{a}/lens_tokens.csv").read()
 assert lens.count("\n") > 10
 PY
-# report: the MoE Lens view of the GGUF analysis (placed as the source run's analysis)
-cp -r "$T/ga" "$T/R/analysis"
-./moelens report "$T/R" --out "$T/r.html" >/dev/null
+# report: the MoE Lens view of the GGUF analysis, straight from its run-like folder
+./moelens report "$T/R.gguf.run" --out "$T/r.html" >/dev/null
 for w in "MoE Lens view" "Expert usage % per layer" "Table A (papers.md" "Table B (papers.md" \
     "Routing convention of olmoe" "100·k/E = 50 %"; do
     grep -q "$w" "$T/r.html" || fail "report lacks '$w'"
