@@ -109,6 +109,8 @@ TEST(conv2d_matches_reference_and_finite_differences) {
     check_conv((ConvShape){.C = 3, .H = 6, .W = 5, .OC = 4, .K = 3, .stride = 1, .pad = 1}, 3);
     check_conv((ConvShape){.C = 2, .H = 7, .W = 7, .OC = 3, .K = 3, .stride = 2, .pad = 0}, 2);
     check_conv((ConvShape){.C = 4, .H = 5, .W = 5, .OC = 2, .K = 1, .stride = 1, .pad = 0}, 2);
+    /* the same-size stride-1 fast path with a wide kernel, taps off whole rows, several chunks */
+    check_conv((ConvShape){.C = 2, .H = 3, .W = 7, .OC = 3, .K = 5, .stride = 1, .pad = 2}, 11);
 }
 
 /* ---- group norm ---- */
