@@ -207,10 +207,11 @@ static void alloc_acts(VisionModel *m) {
 static void free_acts(VisionModel *m) {
     VisionActs *A = m->acts;
     if (!A) return;
-    float *fl[] = {A->stem_a,  A->stem_act, A->stem_mean,   A->stem_rstd, A->h,  A->gate_in, A->xin,
-                   A->gap,     A->p1act,    A->z,           A->nt.unit,   A->d1, A->d2,      A->d3,
-                   A->dxin,    A->dh,       A->dgap,        A->dro,       A->dy, A->dp1,     A->dz,
-                   A->dtopk_w, A->dgate_in, A->conv_scratch, A->gn_part};
+    float *fl[] = {A->stem_a,  A->stem_act, A->stem_mean, A->stem_rstd,    A->h,
+                   A->gate_in, A->xin,      A->gap,       A->p1act,        A->z,
+                   A->nt.unit, A->d1,       A->d2,        A->d3,           A->dxin,
+                   A->dh,      A->dgap,     A->dro,       A->dy,           A->dp1,
+                   A->dz,      A->dtopk_w,  A->dgate_in,  A->conv_scratch, A->gn_part};
     for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++) ml_free(fl[i]);
     for (int b = 0; b < MAX_BLOCKS; b++) {
         ml_free(A->a[b]), ml_free(A->act[b]), ml_free(A->mean[b]), ml_free(A->rstd[b]);
@@ -278,8 +279,8 @@ static void block_backward(VisionModel *m, ConvBlockParams *g, const ConvBlockPa
                            int side, const float *a, const float *act, const float *mean,
                            const float *rstd) {
     /* in place: dact becomes ∂/∂a */
-    groupnorm_relu_backward(dact, g->gamma, g->beta, m->acts->gn_part, dact, act, a, bp->gamma, mean,
-                            rstd, n, oc, side * side, m->cfg.groups);
+    groupnorm_relu_backward(dact, g->gamma, g->beta, m->acts->gn_part, dact, act, a, bp->gamma,
+                            mean, rstd, n, oc, side * side, m->cfg.groups);
     ConvShape s = {ic, side, side, oc, 3, 1, 1};
     conv2d_backward(din, g->w, g->b, dact, in, bp->w, n, &s, m->acts->conv_scratch);
 }
@@ -391,7 +392,8 @@ static void expert_backward(VisionModel *m, int e, int at, int n) {
         float *din;
         if (b == 0)
             in = A->xin + at * himg, din = A->dxin + at * himg;
-        else /* input = pooled output of block b−1; its gradient goes to d2, then through the pool */
+        else /* input = pooled output of block b−1; its gradient goes to d2, then through the pool
+              */
             in = A->pool[b - 1] + at * img, din = A->d2, memset(din, 0, sizeof(float) * n * img);
         block_backward(m, &m->g.blocks[e * nb + b], &m->p.blocks[e * nb + b], din, dcur, in, n, ic,
                        ec, side, A->a[b] + at * img, A->act[b] + at * img, A->mean[b] + at * G,

@@ -60,8 +60,8 @@ void maxpool2d_backward(float *dinp, const float *dout, const int32_t *idx, int 
             dinp[bc * H * W + idx[bc * OH * OW + p]] += dout[bc * OH * OW + p];
 }
 
-void maxpool2d_backward_set(float *dinp, const float *dout, const int32_t *idx, int B, int C,
-                            int H, int W, int K, int S) {
+void maxpool2d_backward_set(float *dinp, const float *dout, const int32_t *idx, int B, int C, int H,
+                            int W, int K, int S) {
     int OH = (H - K) / S + 1, OW = (W - K) / S + 1;
     long HW = (long)H * W;
 #pragma omp parallel for schedule(static)
