@@ -109,6 +109,8 @@ TEST(conv2d_matches_reference_and_finite_differences) {
     check_conv((ConvShape){.C = 3, .H = 6, .W = 5, .OC = 4, .K = 3, .stride = 1, .pad = 1}, 3);
     check_conv((ConvShape){.C = 2, .H = 7, .W = 7, .OC = 3, .K = 3, .stride = 2, .pad = 0}, 2);
     check_conv((ConvShape){.C = 4, .H = 5, .W = 5, .OC = 2, .K = 1, .stride = 1, .pad = 0}, 2);
+    /* the same-size stride-1 fast path with a wide kernel, taps off whole rows, several chunks */
+    check_conv((ConvShape){.C = 2, .H = 3, .W = 7, .OC = 3, .K = 5, .stride = 1, .pad = 2}, 11);
 }
 
 /* ---- group norm ---- */
@@ -169,6 +171,41 @@ TEST(groupnorm_matches_reference_and_finite_differences) {
     for (long i = 0; i < n; i++) CHECK_NEAR(dx[i], gn_fd(&c, c.x, i), 2e-3);
     for (int i = 0; i < C; i++) CHECK_NEAR(dg[i], gn_fd(&c, c.g, i), 2e-3);
     for (int i = 0; i < C; i++) CHECK_NEAR(db[i], gn_fd(&c, c.b, i), 2e-3);
+    /* fused group norm + ReLU = relu(groupnorm) forward; its backward (which writes, in place
+     * over dout) = groupnorm_backward of the gradient masked by the ReLU */
+    float *fo = ml_alloc_floats(n), *masked = ml_alloc_floats(n), *dref = ml_alloc_floats(n);
+    float *inplace = ml_alloc_floats(n), *part = ml_alloc_floats(2 * B * C);
+    float fdg[6] = {0}, fdb[6] = {0}, rdg[6] = {0}, rdb[6] = {0};
+    groupnorm_relu_forward(fo, mean, rstd, x, g, b, B, C, HW, G, 1e-5f);
+    int pos = 0;
+    for (long i = 0; i < n; i++) {
+        CHECK(fo[i] == (out[i] > 0 ? out[i] : 0.0f));
+        masked[i] = fo[i] > 0 ? R[i] : 0.0f, pos += fo[i] > 0, inplace[i] = R[i];
+    }
+    CHECK(pos > n / 4 && pos < n); /* both sides of the ReLU are exercised */
+    groupnorm_backward(dref, rdg, rdb, masked, x, g, mean, rstd, B, C, HW, G);
+    groupnorm_relu_backward(inplace, fdg, fdb, part, inplace, fo, x, g, mean, rstd, B, C, HW, G);
+    for (long i = 0; i < n; i++) CHECK_NEAR(inplace[i], dref[i], 1e-5);
+    for (int i = 0; i < C; i++) {
+        CHECK_NEAR(fdg[i], rdg[i], 1e-5);
+        CHECK_NEAR(fdb[i], rdb[i], 1e-5);
+    }
+    ml_free(fo), ml_free(masked), ml_free(dref), ml_free(inplace), ml_free(part);
+    /* fused with the 2×2 max pool (odd height: the last row is dropped, as maxpool2d does) */
+    {
+        int H = 5, W = 6, PH = 2, PW = 3;
+        long m = (long)B * C * H * W, pm = (long)B * C * PH * PW;
+        float *xi = ml_alloc_floats(m), *o1 = ml_alloc_floats(m), *o2 = ml_alloc_floats(m);
+        float *p1 = ml_alloc_floats(pm), *p2 = ml_alloc_floats(pm), mu[6], rs[6];
+        int32_t *i1 = ml_alloc(pm * 4), *i2 = ml_alloc(pm * 4);
+        for (long i = 0; i < m; i++) xi[i] = (float)rng_normal(&r);
+        groupnorm_relu_forward(o1, mu, rs, xi, g, b, B, C, H * W, G, 1e-5f);
+        maxpool2d_forward(p1, i1, o1, B, C, H, W, 2, 2);
+        groupnorm_relu_maxpool_forward(o2, mu, rs, p2, i2, xi, g, b, B, C, H, W, G, 1e-5f);
+        for (long i = 0; i < m; i++) CHECK(o1[i] == o2[i]);
+        for (long i = 0; i < pm; i++) CHECK(p1[i] == p2[i] && i1[i] == i2[i]);
+        ml_free(xi), ml_free(o1), ml_free(o2), ml_free(p1), ml_free(p2), ml_free(i1), ml_free(i2);
+    }
     ml_free(c.x), ml_free(c.g), ml_free(c.b), ml_free(c.R), ml_free(ref);
     ml_free(x), ml_free(g), ml_free(b), ml_free(R), ml_free(out), ml_free(dx);
 }
@@ -202,6 +239,18 @@ TEST(pooling_and_relu_gradients) {
                 CHECK(out[(bc * OH + oy) * OW + ox] == (float)mx);
                 CHECK(dx[bc * H * W + best] == R[(bc * OH + oy) * OW + ox]);
             }
+    /* the writing variant equals accumulation into zeros, whatever dinp held */
+    float *dset = ml_alloc_floats(n);
+    for (long i = 0; i < n; i++) dset[i] = 99.0f;
+    maxpool2d_backward_set(dset, R, idx, B, C, H, W, K, S);
+    for (long i = 0; i < n; i++) CHECK(dset[i] == dx[i]);
+    ml_free(dset);
+    /* ties: a constant plane routes every window to its first (top-left) element */
+    float flat[36], fo[9];
+    int32_t fi[9];
+    for (int i = 0; i < 36; i++) flat[i] = 1.0f;
+    maxpool2d_forward(fo, fi, flat, 1, 1, H, W, K, S);
+    for (int p = 0; p < 9; p++) CHECK(fi[p] == (p / 3) * 2 * W + (p % 3) * 2 && fo[p] == 1.0f);
     double sum_dx = 0, sum_R = 0;
     for (long i = 0; i < n; i++) sum_dx += dx[i];
     for (long i = 0; i < no; i++) sum_R += R[i];

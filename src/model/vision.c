@@ -38,7 +38,7 @@ struct VisionActs {
     NtxentCache nt;
     /* backward buffers */
     float *d1, *d2, *d3, *dxin, *dh, *dgap, *dro, *dy, *dp1, *dz, *dtopk_w, *dgate_in;
-    float *conv_scratch;
+    float *conv_scratch, *gn_part;
 };
 
 static int max_threads(void) {
@@ -197,6 +197,8 @@ static void alloc_acts(VisionModel *m) {
     A->dtopk_w = ml_alloc_floats((long)V * k);
     A->dgate_in = ml_alloc_floats((long)V * Cs);
     A->conv_scratch = ml_alloc_floats(scratch);
+    long gn = (long)V * Cs > (long)M * ec ? (long)V * Cs : (long)M * ec;
+    A->gn_part = ml_alloc_floats(2 * gn);
     m->readout = ml_alloc_floats((long)V * c->readout);
     m->expert_readout = ml_alloc_floats((long)M * c->readout);
     m->slot_of = ml_alloc(sizeof(int32_t) * M);
@@ -205,10 +207,11 @@ static void alloc_acts(VisionModel *m) {
 static void free_acts(VisionModel *m) {
     VisionActs *A = m->acts;
     if (!A) return;
-    float *fl[] = {A->stem_a,  A->stem_act, A->stem_mean,   A->stem_rstd, A->h,  A->gate_in, A->xin,
-                   A->gap,     A->p1act,    A->z,           A->nt.unit,   A->d1, A->d2,      A->d3,
-                   A->dxin,    A->dh,       A->dgap,        A->dro,       A->dy, A->dp1,     A->dz,
-                   A->dtopk_w, A->dgate_in, A->conv_scratch};
+    float *fl[] = {A->stem_a,  A->stem_act, A->stem_mean, A->stem_rstd,    A->h,
+                   A->gate_in, A->xin,      A->gap,       A->p1act,        A->z,
+                   A->nt.unit, A->d1,       A->d2,        A->d3,           A->dxin,
+                   A->dh,      A->dgap,     A->dro,       A->dy,           A->dp1,
+                   A->dz,      A->dtopk_w,  A->dgate_in,  A->conv_scratch, A->gn_part};
     for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++) ml_free(fl[i]);
     for (int b = 0; b < MAX_BLOCKS; b++) {
         ml_free(A->a[b]), ml_free(A->act[b]), ml_free(A->mean[b]), ml_free(A->rstd[b]);
@@ -256,26 +259,28 @@ void vision_free(VisionModel *m) {
 
 /* ---- forward ---- */
 
-/* conv3×3 (pad 1) → group norm → ReLU on n images; a/act [n, oc, side, side]. */
+/* conv3×3 (pad 1) → group norm → ReLU on n images; a/act [n, oc, side, side]; with pool non-NULL
+ * also the 2×2 max pool of act (fused into the norm pass) into pool/pidx. */
 static void block_forward(VisionModel *m, const ConvBlockParams *bp, const float *in, int n, int ic,
-                          int oc, int side, float *a, float *act, float *mean, float *rstd) {
+                          int oc, int side, float *a, float *act, float *mean, float *rstd,
+                          float *pool, int32_t *pidx) {
     ConvShape s = {ic, side, side, oc, 3, 1, 1};
     conv2d_forward(a, in, bp->w, bp->b, n, &s, m->acts->conv_scratch);
-    groupnorm_forward(act, mean, rstd, a, bp->gamma, bp->beta, n, oc, side * side, m->cfg.groups,
-                      GN_EPS);
-    relu_forward(act, act, (long)n * oc * side * side);
+    if (pool)
+        groupnorm_relu_maxpool_forward(act, mean, rstd, pool, pidx, a, bp->gamma, bp->beta, n, oc,
+                                       side, side, m->cfg.groups, GN_EPS);
+    else
+        groupnorm_relu_forward(act, mean, rstd, a, bp->gamma, bp->beta, n, oc, side * side,
+                               m->cfg.groups, GN_EPS);
 }
 
 static void block_backward(VisionModel *m, ConvBlockParams *g, const ConvBlockParams *bp,
                            float *din, float *dact, const float *in, int n, int ic, int oc,
                            int side, const float *a, const float *act, const float *mean,
-                           const float *rstd, float *tmp) {
-    long cnt = (long)n * oc * side * side;
-    memset(tmp, 0, sizeof(float) * cnt);
-    relu_backward(tmp, act, dact, cnt);
-    memset(dact, 0, sizeof(float) * cnt); /* dact now receives ∂/∂a */
-    groupnorm_backward(dact, g->gamma, g->beta, tmp, a, bp->gamma, mean, rstd, n, oc, side * side,
-                       m->cfg.groups);
+                           const float *rstd) {
+    /* in place: dact becomes ∂/∂a */
+    groupnorm_relu_backward(dact, g->gamma, g->beta, m->acts->gn_part, dact, act, a, bp->gamma,
+                            mean, rstd, n, oc, side * side, m->cfg.groups);
     ConvShape s = {ic, side, side, oc, 3, 1, 1};
     conv2d_backward(din, g->w, g->b, dact, in, bp->w, n, &s, m->acts->conv_scratch);
 }
@@ -290,14 +295,12 @@ static void expert_forward(VisionModel *m, int e, const float *xin, int at, int 
         int side = A->side[b], ic = b == 0 ? c->stem_ch : ec;
         long img = (long)ec * side * side;
         float *a = A->a[b] + at * img, *act = A->act[b] + at * img;
+        long pimg = (long)ec * (side / 2) * (side / 2);
+        float *pool = b < nb - 1 ? A->pool[b] + at * pimg : NULL;
+        int32_t *pidx = b < nb - 1 ? A->pidx[b] + at * pimg : NULL;
         block_forward(m, &m->p.blocks[e * nb + b], in, n, ic, ec, side, a, act, A->mean[b] + at * G,
-                      A->rstd[b] + at * G);
-        if (b < nb - 1) {
-            long pimg = img / 4;
-            maxpool2d_forward(A->pool[b] + at * pimg, A->pidx[b] + at * pimg, act, n, ec, side,
-                              side, 2, 2);
-            in = A->pool[b] + at * pimg;
-        }
+                      A->rstd[b] + at * G, pool, pidx);
+        in = pool;
     }
     int last = A->side[nb - 1];
     global_avgpool_forward(A->gap + (long)at * ec, A->act[nb - 1] + (long)at * ec * last * last, n,
@@ -309,8 +312,7 @@ static void stem_forward(VisionModel *m, const float *x, int n) {
     const VisionConfig *c = &m->cfg;
     VisionActs *A = m->acts;
     block_forward(m, &m->p.stem, x, n, c->in_ch, c->stem_ch, A->S, A->stem_a, A->stem_act,
-                  A->stem_mean, A->stem_rstd);
-    maxpool2d_forward(A->h, A->h_idx, A->stem_act, n, c->stem_ch, A->S, A->S, 2, 2);
+                  A->stem_mean, A->stem_rstd, A->h, A->h_idx);
     global_avgpool_forward(A->gate_in, A->h, n, c->stem_ch, A->S1 * A->S1);
 }
 
@@ -380,7 +382,7 @@ static void expert_backward(VisionModel *m, int e, int at, int n) {
     memset(dgap, 0, sizeof(float) * n * ec);
     linear_backward(dgap, m->g.ro_w[e], m->g.ro_b[e], A->dro + (long)at * D, A->gap + (long)at * ec,
                     m->p.ro_w[e], n, ec, D);
-    float *dcur = A->d1, *tmp = A->d2;
+    float *dcur = A->d1;
     memset(dcur, 0, sizeof(float) * n * ec * last * last);
     global_avgpool_backward(dcur, dgap, n, ec, last * last);
     for (int b = nb - 1; b >= 0; b--) {
@@ -390,19 +392,15 @@ static void expert_backward(VisionModel *m, int e, int at, int n) {
         float *din;
         if (b == 0)
             in = A->xin + at * himg, din = A->dxin + at * himg;
-        else
-            in = A->pool[b - 1] + at * img, din = tmp; /* input = pooled output of block b−1 */
-        /* tmp doubles as block scratch, so the input gradient goes to a third place first */
-        float *dpool = A->d3;
-        if (b > 0) din = dpool, memset(din, 0, sizeof(float) * n * img);
+        else /* input = pooled output of block b−1; its gradient goes to d2, then through the pool
+              */
+            in = A->pool[b - 1] + at * img, din = A->d2, memset(din, 0, sizeof(float) * n * img);
         block_backward(m, &m->g.blocks[e * nb + b], &m->p.blocks[e * nb + b], din, dcur, in, n, ic,
                        ec, side, A->a[b] + at * img, A->act[b] + at * img, A->mean[b] + at * G,
-                       A->rstd[b] + at * G, tmp);
+                       A->rstd[b] + at * G);
         if (b > 0) {
             int ps = A->side[b - 1];
-            long pimg = (long)ec * ps * ps;
-            memset(dcur, 0, sizeof(float) * n * pimg);
-            maxpool2d_backward(dcur, dpool, A->pidx[b - 1] + at * img, n, ec, ps, ps, 2, 2);
+            maxpool2d_backward_set(dcur, A->d2, A->pidx[b - 1] + at * img, n, ec, ps, ps, 2, 2);
         }
     }
 }
@@ -449,11 +447,9 @@ void vision_backward(VisionModel *m) {
     moe_route_backward(A->dgate_in, &m->g.gate, A->dtopk_w, &m->gate_acts, &m->p.gate, &m->gate_cfg,
                        A->gate_in, n);
     global_avgpool_backward(A->dh, A->dgate_in, n, Cs, A->S1 * A->S1);
-    long full = (long)n * Cs * A->S * A->S;
-    memset(A->d1, 0, sizeof(float) * full);
-    maxpool2d_backward(A->d1, A->dh, A->h_idx, n, Cs, A->S, A->S, 2, 2);
+    maxpool2d_backward_set(A->d1, A->dh, A->h_idx, n, Cs, A->S, A->S, 2, 2);
     block_backward(m, &m->g.stem, &m->p.stem, NULL, A->d1, A->x, n, c->in_ch, Cs, A->S, A->stem_a,
-                   A->stem_act, A->stem_mean, A->stem_rstd, A->d2);
+                   A->stem_act, A->stem_mean, A->stem_rstd);
 }
 
 /* ---- optimizer ---- */
