@@ -18,7 +18,7 @@ ARGS="--data $D --max-images 400 --set batch=16 --set steps=60 --set eval_every=
 # interrupted run: SIGINT once some steps are done, then resume
 ./moelens train vision --out "$T/b" $ARGS --ckpt-every 7 &
 pid=$!
-steps_done() { n=$(grep -c '"loss"' "$T/b/metrics.jsonl" 2>/dev/null); echo "${n:-0}"; }
+steps_done() { n=$(grep -c '"loss"' "$T/b/metrics.jsonl" 2>/dev/null || true); echo "${n:-0}"; }
 while [ "$(steps_done)" -lt 12 ]; do
     kill -0 $pid 2>/dev/null || break
     sleep 0.05
