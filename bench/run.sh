@@ -2,7 +2,8 @@
 # make bench: moelens vs the PyTorch peer on the same configs, 2 threads, order A B A B; prints
 # the ratio moelens/PyTorch and the fraction of the machine's measured sgemm peak, for the MoE
 # language model (bench_lm.c / lm_peer.py) and the conv-MoE vision model (bench_vision.c /
-# vision_peer.py, training images/s on a fixed random batch).
+# vision_peer.py, training images/s on a fixed random batch); then GGUF batch forward against
+# llama.cpp with peak RSS (bench/gguf_bench.sh; skipped with a message without the oracle).
 set -e
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
@@ -32,5 +33,6 @@ for preset in tiny small; do
         /usr/bin/python3 bench/vision_peer.py $preset $VSTEPS | tee -a "$out"
     done
 done
+sh bench/gguf_bench.sh | tee -a "$out"
 /usr/bin/python3 bench/summarize.py "$out"
 rm -f "$out"

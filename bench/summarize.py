@@ -31,3 +31,18 @@ for preset in ("tiny", "small"):
         a = max(r[mode + "_img_s"] for r in ml)
         b = max(r[mode + "_img_s"] for r in pt)
         print("%-6s %-6s %14.1f %14.1f %9.2fx" % (preset, mode, a, b, a / b))
+
+gg = [r for r in rows if r.get("what") == "gguf"]
+if gg:
+    print("\nGGUF batch forward, synthetic OLMoE d 1024, 32 experts x 512, top-4 (best of the rounds;")
+    print("moelens: whole command; llama.cpp: decode only; RSS: the larger of the rounds)")
+    print("%-7s %14s %16s %7s %12s %14s %9s %10s" % ("type", "moelens tok/s", "llama.cpp tok/s", "ratio",
+          "moelens RSS", "llama.cpp RSS", "file MiB", "RSS/file"))
+    for q in ("F32", "Q8_0", "Q4_K_M"):
+        ml = [r for r in gg if r["quant"] == q and r["side"] == "moelens"]
+        lc = [r for r in gg if r["quant"] == q and r["side"] == "llama.cpp"]
+        if not ml or not lc:
+            continue
+        a, b = max(r["tok_s"] for r in ml), max(r["tok_s"] for r in lc)
+        ra, rb, f = max(r["rss_mib"] for r in ml), max(r["rss_mib"] for r in lc), ml[0]["file_mib"]
+        print("%-7s %14.0f %16.0f %6.2fx %10.0f M %12.0f M %9.0f %9.2fx" % (q, a, b, a / b, ra, rb, f, ra / f))

@@ -8,6 +8,7 @@
 #include "nn/loss.h"
 #include "nn/norm.h"
 #include "nn/wmat.h"
+#include "model/lm_attn.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -189,9 +190,21 @@ int lm_create(LmModel *m, const LmConfig *cfg, int with_grads) {
     return 0;
 }
 
+/* Layer j < l whose MoE activations layer l can share (lean inference, same FFN config), or -1. */
+static int moe_share(const LmModel *m, int l) {
+    if (m->has_grads || !m->lean) return -1;
+    for (int j = 0; j < l; j++)
+        if (!memcmp(&m->layer_ffn[j], &m->layer_ffn[l], sizeof(MoeConfig))) return j;
+    return -1;
+}
+
 static void free_acts(LmModel *m) {
     if (!m->acts) return;
-    for (int l = 0; l < m->cfg.n_layer; l++) moe_acts_free(&m->acts[l].moe);
+    for (int l = m->cfg.n_layer - 1; l >= 0; l--) { /* last first: earlier layers still intact */
+        int j = 0;
+        while (j < l && m->acts[j].moe.internal != m->acts[l].moe.internal) j++;
+        if (j == l) moe_acts_free(&m->acts[l].moe); /* not shared with an earlier layer */
+    }
     ml_free(m->acts);
     ml_free(m->acts_mem);
     m->acts = NULL;
@@ -221,21 +234,31 @@ static long layout_acts(LmModel *m, float *base, int B, int T) {
     float **cp = base ? &cur : &nul;
     long total = 0;
 #define TAKE(n) (total += (n), base ? take(cp, (n)) : NULL)
+    /* Inference (no gradients) keeps per layer only what the analyses read (resid_mid, out and
+     * the MoE captures); the rest is scratch shared by every layer, and attention keeps no
+     * probability tensor. lean (lm_score_ids): resid_mid and out are shared too. */
+    const int infer = !m->has_grads, lean = infer && m->lean;
     m->embed = TAKE(N * C);
     for (int l = 0; l < c->n_layer; l++) {
         LayerActs *a = &m->acts[l];
+        if (infer && l > 0) {
+            *a = m->acts[0];
+            memset(&a->moe, 0, sizeof a->moe);
+            if (!lean) a->resid_mid = TAKE(N * C), a->out = TAKE(N * C);
+            continue;
+        }
         a->ln1 = TAKE(N * C), a->ln1_mean = TAKE(N), a->ln1_rstd = TAKE(N);
         a->q = TAKE(N * qd), a->k = TAKE(N * kvd), a->v = TAKE(N * kvd);
         if (c->qk_norm) {
             a->q_raw = TAKE(N * qd), a->k_raw = TAKE(N * kvd);
             a->q_rstd = TAKE(N * c->n_head), a->k_rstd = TAKE(N * c->n_kv_head);
         }
-        a->att = TAKE((long)B * c->n_head * T * T);
+        a->att = infer ? NULL : TAKE((long)B * c->n_head * T * T);
         a->atty = TAKE(N * qd);
         a->resid_mid = TAKE(N * C);
         a->ln2 = TAKE(N * C), a->ln2_mean = TAKE(N), a->ln2_rstd = TAKE(N);
-        a->ffn_out = TAKE(N * C);
         a->out = TAKE(N * C);
+        a->ffn_out = lean ? a->out : TAKE(N * C); /* out = resid_mid + ffn_out, elementwise */
     }
     m->lnf = TAKE(N * C), m->lnf_mean = TAKE(N), m->lnf_rstd = TAKE(N);
     m->logits = TAKE(N * c->vocab_size);
@@ -250,14 +273,26 @@ static long layout_acts(LmModel *m, float *base, int B, int T) {
 }
 
 void lm_alloc_acts(LmModel *m, int B, int T) {
-    if (m->acts && T <= m->T && (long)B * T <= (long)m->B * m->T) return; /* fits the current block */
+    if (m->acts && T <= m->T && (long)B * T <= (long)m->B * m->T && m->lean == m->acts_lean)
+        return; /* fits the current block */
     free_acts(m);
     m->acts = ml_alloc(m->cfg.n_layer * sizeof(LayerActs));
     long n = layout_acts(m, NULL, B, T);
     m->acts_mem = ml_alloc_floats(n);
     layout_acts(m, m->acts_mem, B, T);
-    for (int l = 0; l < m->cfg.n_layer; l++) moe_acts_alloc(&m->acts[l].moe, &m->layer_ffn[l], B * T, T);
-    m->B = B, m->T = T;
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        MoeActs *ma = &m->acts[l].moe;
+        int j = moe_share(m, l);
+        if (m->has_grads) {
+            moe_acts_alloc(ma, &m->layer_ffn[l], B * T, T);
+        } else if (j >= 0) { /* the buffers, with this layer's own (default) interventions */
+            *ma = m->acts[j].moe;
+            ma->k_override = 0, ma->renorm_override = -1, ma->logit_bias = NULL;
+        } else {
+            moe_acts_alloc_infer(ma, &m->layer_ffn[l], B * T, T, !m->lean);
+        }
+    }
+    m->B = B, m->T = T, m->acts_lean = m->lean;
 }
 
 static void norm_forward(const LmConfig *c, float *out, float *mean, float *rstd, const float *inp,
@@ -297,7 +332,8 @@ static void attention_block_forward(LmModel *m, int l, const float *x, int B, in
         rope_forward(a->q, B, T, c->n_head, hd, hd, c->rope_base, c->rope_mode, 0);
         rope_forward(a->k, B, T, c->n_kv_head, hd, hd, c->rope_base, c->rope_mode, 0);
     }
-    attention_forward(a->atty, a->att, a->q, a->k, a->v, B, T, c->n_head, c->n_kv_head, hd);
+    if (a->att) attention_forward(a->atty, a->att, a->q, a->k, a->v, B, T, c->n_head, c->n_kv_head, hd);
+    else lm_attention_infer(a->atty, a->q, a->k, a->v, B, T, c->n_head, c->n_kv_head, hd);
     wref_forward(a->resid_mid, a->atty, wref_pick(L->wo, L->q_wo, 0), L->bo, N, qd, C);
     add_into(a->resid_mid, a->resid_mid, x, (long)N * C);
 }

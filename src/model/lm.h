@@ -34,7 +34,7 @@ typedef struct {
     float *ln1, *ln1_mean, *ln1_rstd;
     float *q, *k, *v;           /* after QK-norm and RoPE: what attention reads */
     float *q_raw, *k_raw, *q_rstd, *k_rstd; /* before QK-norm (qk_norm only) */
-    float *att;                 /* [B, NH, T, T] */
+    float *att;                 /* [B, NH, T, T]; NULL without gradients (not kept) */
     float *atty;                /* [N, NH·HD] */
     float *resid_mid;           /* [N, C] layer input + attention */
     float *ln2, *ln2_mean, *ln2_rstd;
@@ -62,6 +62,10 @@ typedef struct {
     /* backward scratch */
     float *d_resid, *d_ln, *d_q, *d_k, *d_v, *d_qr, *d_kr, *d_atty, *d_ffn;
     int has_grads;
+    /* Inference without gradients keeps only resid_mid, out and the MoE captures per layer
+     * (shared scratch otherwise). lean = 1 (set before lm_alloc_acts; lm_score_ids does): not even
+     * those: one set of activations for all layers, no expert_out — for scoring alone. */
+    int lean, acts_lean;
     Rng noise_rng;             /* router noise / jitter during training */
     int step;                  /* optimizer steps taken */
     /* External (GGUF) models: the big matrices (embedding, attention projections, experts,

@@ -111,6 +111,9 @@ int moe_param_tensors(ParamTensor *list, int n, const char *prefix, MoeParams *p
 int moe_validate(const MoeConfig *cfg);
 
 void moe_acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max_T);
+/* Forward-only activations (inference): the same public captures, none of the backward scratch
+ * (moe_backward must not be called on them). captures = 0: no expert_out either (scoring only). */
+void moe_acts_alloc_infer(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max_T, int captures);
 void moe_acts_free(MoeActs *a);
 
 /* out[N,C] = MoE(inp). tokens/domains are [B,T] ids (needed by the hash/domain routers, else may be

@@ -145,15 +145,16 @@ void moe_experts_forward(float *out, MoeActs *a, const MoeParams *p, const MoeCo
         memset(o, 0, C * sizeof(float));
         for (int j = 0; j < k; j++) {
             long s = (long)n * k + j;
-            float *eo = a->expert_out + s * C;
+            float *eo = a->expert_out ? a->expert_out + s * C : NULL; /* NULL: not captured */
             int r = H > 0 ? in->slot_row[s] : -1;
             if (r < 0) {
-                memset(eo, 0, C * sizeof(float));
+                if (eo) memset(eo, 0, C * sizeof(float));
                 continue;
             }
-            memcpy(eo, in->y + (long)r * C, C * sizeof(float));
+            const float *y = in->y + (long)r * C;
+            if (eo) memcpy(eo, y, C * sizeof(float));
             float wj = a->topk_w[s];
-            for (int c = 0; c < C; c++) o[c] += wj * eo[c];
+            for (int c = 0; c < C; c++) o[c] += wj * y[c];
         }
         if (a->shared_out)
             for (int c = 0; c < C; c++) o[c] += a->shared_out[(long)n * C + c];

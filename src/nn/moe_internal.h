@@ -7,6 +7,7 @@
 
 typedef struct {
     int max_tokens, max_T, kmax; /* capacity of every buffer below */
+    int infer;                   /* forward-only buffers (moe_acts_alloc_infer): no backward */
     /* routing */
     float *jitter_u;    /* [N,C] multipliers U(1-j,1+j) of the last train forward */
     float *softmax;     /* [N,EZ] full softmax of the logits (aux losses; = probs for softmax) */

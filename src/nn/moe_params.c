@@ -177,7 +177,10 @@ int moe_validate(const MoeConfig *cfg) {
     return 0;
 }
 
-void moe_acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max_T) {
+/* infer: forward only (moe_acts_alloc_infer): no backward scratch, no jitter multipliers unless
+ * jitter is on, and the SwiGLU activation overwrites the gate in place (h3 = h1). */
+static void acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max_T, int infer,
+                       int captures) {
     memset(a, 0, sizeof *a);
     MoeInternal *in = ml_alloc(sizeof *in);
     const long N = max_tokens, C = cfg->d_model, EZ = moe_ez(cfg), K = moe_kmax(cfg);
@@ -193,27 +196,26 @@ void moe_acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max_T)
     a->probs = ml_alloc_floats(N * EZ);
     a->topk_idx = ml_alloc(N * K * sizeof(int32_t));
     a->topk_w = ml_alloc_floats(N * K);
-    a->expert_out = ml_alloc_floats(N * K * C);
+    if (captures) a->expert_out = ml_alloc_floats(N * K * C);
     if (S > 0) a->shared_out = ml_alloc_floats(N * C);
     a->counts = ml_alloc(EZ * sizeof(int32_t));
-    in->jitter_u = ml_alloc_floats(N * C);
+    in->infer = infer;
+    if (!infer || cfg->jitter > 0) in->jitter_u = ml_alloc_floats(N * C);
     in->softmax = ml_alloc_floats(N * EZ);
-    in->dlogits = ml_alloc_floats(N * EZ);
-    in->dtopk_w = ml_alloc_floats(N * K);
+    if (!infer) in->dlogits = ml_alloc_floats(N * EZ), in->dtopk_w = ml_alloc_floats(N * K);
     in->dropped = ml_alloc(N * K);
     if (cfg->level != ROUTE_TOKEN) {
         in->seq_in = ml_alloc_floats(N * C);
-        in->d_seq_in = ml_alloc_floats(N * C);
+        if (!infer) in->d_seq_in = ml_alloc_floats(N * C);
     }
-    in->d_router_in = ml_alloc_floats(N * C);
+    if (!infer) in->d_router_in = ml_alloc_floats(N * C);
     if (D > 0) {
         in->cos_q = ml_alloc_floats(N * D);
         in->cos_qn = ml_alloc_floats(N);
         in->cos_chat = ml_alloc_floats(EZ * D);
         in->cos_cn = ml_alloc_floats(EZ);
         in->cos_val = ml_alloc_floats(N * EZ);
-        in->cos_dq = ml_alloc_floats(N * D);
-        in->cos_dc = ml_alloc_floats(EZ * D);
+        if (!infer) in->cos_dq = ml_alloc_floats(N * D), in->cos_dc = ml_alloc_floats(EZ * D);
     }
     in->expert_off = ml_alloc((cfg->n_experts + 1) * sizeof(int32_t));
     in->row_slot = ml_alloc(R * sizeof(int32_t));
@@ -222,28 +224,40 @@ void moe_acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max_T)
         int swiglu = cfg->act == EXPERT_SWIGLU;
         in->xg = ml_alloc_floats(R * C);
         in->y = ml_alloc_floats(R * C);
-        in->dy = ml_alloc_floats(R * C);
-        in->dx = ml_alloc_floats(R * C);
         in->h1 = ml_alloc_floats(R * H);
         in->h2 = ml_alloc_floats(R * H);
-        in->dh1 = ml_alloc_floats(R * H);
-        in->dh2 = ml_alloc_floats(R * H);
-        if (swiglu) in->h3 = ml_alloc_floats(R * H), in->dh3 = ml_alloc_floats(R * H);
+        if (swiglu) in->h3 = infer ? in->h1 : ml_alloc_floats(R * H);
+        if (!infer) {
+            in->dy = ml_alloc_floats(R * C);
+            in->dx = ml_alloc_floats(R * C);
+            in->dh1 = ml_alloc_floats(R * H);
+            in->dh2 = ml_alloc_floats(R * H);
+            if (swiglu) in->dh3 = ml_alloc_floats(R * H);
+        }
     }
     if (S > 0) {
         in->sh1 = ml_alloc_floats(S * N * Hs);
         in->sh2 = ml_alloc_floats(S * N * Hs);
-        in->dsh1 = ml_alloc_floats(N * Hs);
-        in->dsh2 = ml_alloc_floats(N * Hs);
-        if (cfg->act == EXPERT_SWIGLU) {
-            in->sh3 = ml_alloc_floats(S * N * Hs);
-            in->dsh3 = ml_alloc_floats(N * Hs);
-        }
+        if (cfg->act == EXPERT_SWIGLU) in->sh3 = infer ? in->sh1 : ml_alloc_floats(S * N * Hs);
         in->sh_raw = ml_alloc_floats(N * C);
-        in->dsh_raw = ml_alloc_floats(N * C);
         in->sh_gate = ml_alloc_floats(N);
+        if (!infer) {
+            in->dsh1 = ml_alloc_floats(N * Hs);
+            in->dsh2 = ml_alloc_floats(N * Hs);
+            if (cfg->act == EXPERT_SWIGLU) in->dsh3 = ml_alloc_floats(N * Hs);
+        }
+        if (!infer || S > 1) in->dsh_raw = ml_alloc_floats(N * C); /* forward sums shared experts */
     }
     a->internal = in;
+}
+
+void moe_acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max_T) {
+    acts_alloc(a, cfg, max_tokens, max_T, 0, 1);
+}
+
+void moe_acts_alloc_infer(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max_T,
+                          int captures) {
+    acts_alloc(a, cfg, max_tokens, max_T, 1, captures);
 }
 
 void moe_acts_free(MoeActs *a) {
@@ -253,6 +267,8 @@ void moe_acts_free(MoeActs *a) {
     ml_free(a->topk_idx);
     ml_free(a->counts);
     if (in) {
+        if (in->h3 == in->h1) in->h3 = NULL; /* inference: aliases */
+        if (in->sh3 == in->sh1) in->sh3 = NULL;
         void *bufs[] = {in->jitter_u,   in->softmax,  in->dlogits,     in->dtopk_w, in->dropped,
                         in->seq_in,     in->d_seq_in, in->d_router_in, in->cos_q,   in->cos_qn,
                         in->cos_chat,   in->cos_cn,   in->cos_val,     in->cos_dq,  in->cos_dc,

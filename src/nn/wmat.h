@@ -27,7 +27,8 @@ static inline WRef wref_pick(const float *f, const GgufTensor *q, uint64_t row0)
  * dequantised by tiles of rows. Inside an OpenMP parallel region it runs on the calling thread;
  * outside, tiles are spread over the threads. */
 void wref_forward(float *out, const float *inp, WRef w, const float *bias, int N, int C, int OC);
-/* Floats per dequantised tile (default 16384 = 64 KB; tests make it small to get many tiles). */
+/* Floats per dequantised tile (default 262144 = 1 MiB: 256 rows at width 1024, so each sgemm is
+ * big enough that packing the input does not dominate; tests make it small to get many tiles). */
 extern int wref_tile_floats;
 /* Dequantises (or copies) rows [r0, r0+n) of W into out[n, C]. */
 void wref_rows(float *out, WRef w, long r0, long n, int C);

@@ -1,0 +1,50 @@
+#!/bin/sh
+# GGUF batch forward (prompt processing): moelens eval vs llama.cpp (tests/gguf/llama_ref.c) on a
+# synthetic OLMoE-shaped model (d 1024, 4 layers, 16 heads, 32 experts x 512, top-4, context 512)
+# in F32, Q8_0 and Q4_K_M, on the same 6000-byte text (5258 tokens, 11 chunks of 512), same thread
+# count (OMP_NUM_THREADS, default 2), order A B A B. Prints one JSON line per run: tokens/s
+# (moelens: the whole command, load and tokenization included; llama.cpp: llama_decode time only),
+# peak RSS (GNU time) and file size. The models are built once under .cache/gguf-bench/.
+# Needs the llama.cpp oracle (scripts/oracle.sh; MOELENS_ORACLE_DIR overrides .cache/oracle).
+set -eu
+cd "$(dirname "$0")/.."
+O=${MOELENS_ORACLE_DIR:-.cache/oracle}
+LIB="$O/build/bin"
+TH=${OMP_NUM_THREADS:-2}
+if [ ! -x "$LIB/llama-quantize" ] || [ ! -d "$O/llama.cpp/gguf-py" ]; then
+    echo "gguf bench: skipped (no llama.cpp oracle built at $O: sh scripts/oracle.sh)" >&2
+    exit 0
+fi
+D=.cache/gguf-bench
+mkdir -p "$D"
+if [ ! -f "$D/done" ]; then
+    PYTHONPATH="$O/llama.cpp/gguf-py" /usr/bin/python3 -c "
+import sys; sys.path.insert(0, 'tests/gguf'); import make_tiny_models as m
+m.make('olmoe', '$D/bench-F32.gguf', d=1024, std=0.02, n_layer=4, n_exp=32, top_k=4, ff_exp=512, n_ctx=512)"
+    for q in Q8_0 Q4_K_M; do "$LIB/llama-quantize" "$D/bench-F32.gguf" "$D/bench-$q.gguf" $q 2 >/dev/null 2>&1; done
+    head -c 6000 tests/fixtures/text/en.txt >"$D/text.txt"
+    touch "$D/done"
+fi
+cc -O2 -o "$D/llama_ref" tests/gguf/llama_ref.c -I"$O/llama.cpp/include" -I"$O/llama.cpp/ggml/include" \
+    -L"$LIB" -lllama -lm -Wl,-rpath,"$(cd "$LIB" && pwd)"
+export OMP_NUM_THREADS="$TH"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+for q in F32 Q8_0 Q4_K_M; do
+    m="$D/bench-$q.gguf"
+    mib=$(stat -c %s "$m" | awk '{printf "%.1f", $1 / 1048576}')
+    for round in 1 2; do
+        s=$(date +%s.%N)
+        /usr/bin/time -f "%M" -o "$T/rss" ./moelens eval "$m" --text "$D/text.txt" --json >"$T/mine"
+        e=$(date +%s.%N)
+        n=$(sed -E 's/.*"text_tokens": ([0-9]+).*/\1/' "$T/mine")
+        awk -v q=$q -v n="$n" -v s="$s" -v e="$e" -v rss="$(cat "$T/rss")" -v f="$mib" 'BEGIN {
+            printf "{\"what\": \"gguf\", \"quant\": \"%s\", \"side\": \"moelens\", \"tok_s\": %.1f, \"rss_mib\": %.1f, \"file_mib\": %s}\n",
+                   q, n / (e - s), rss / 1024, f }'
+        /usr/bin/time -f "%M" -o "$T/rss" "$D/llama_ref" "$m" "$D/text.txt" 512 2>"$T/ref.err" >/dev/null
+        awk -v q=$q -v rss="$(cat "$T/rss")" -v f="$mib" -v ref="$(grep 'tokens/s' "$T/ref.err")" 'BEGIN {
+            split(ref, r, "[(]"); split(r[2], t, " ");
+            printf "{\"what\": \"gguf\", \"quant\": \"%s\", \"side\": \"llama.cpp\", \"tok_s\": %.1f, \"rss_mib\": %.1f, \"file_mib\": %s}\n",
+                   q, t[1], rss / 1024, f }'
+    done
+done
