@@ -91,7 +91,7 @@ TEST(analysis_kprime_reproduces_full) {
 TEST(analysis_lens_last_layer_is_final) {
     LmModel m;
     test_small_lm(&m, "learned", 4, 1,
-                2); /* k = 1, no shared: last layer's r + g·o is the final residual */
+                  2); /* k = 1, no shared: last layer's r + g·o is the final residual */
     enum { B = 2, T = 16 };
     int32_t tok[B * T], tg[B * T], dom[B * T];
     uint8_t cls[B * T];

@@ -191,8 +191,9 @@ static void add_conventions(cJSON *j, const LmModel *m, const AnalyzeOptions *o)
     const MoeConfig *f = &m->layer_ffn[layers[0]];
     /* the model's own k and renorm, not an intervention's */
     const cJSON *iv = o->intervention;
-    int k = cJSON_GetObjectItem(iv, "model_top_k") ? cJSON_GetObjectItem(iv, "model_top_k")->valueint
-                                                    : f->top_k;
+    int k = cJSON_GetObjectItem(iv, "model_top_k")
+                ? cJSON_GetObjectItem(iv, "model_top_k")->valueint
+                : f->top_k;
     int own_renorm = cJSON_GetObjectItem(iv, "model_renorm")
                          ? cJSON_GetObjectItem(iv, "model_renorm")->valueint
                          : f->renorm;
@@ -225,11 +226,11 @@ static void add_conventions(cJSON *j, const LmModel *m, const AnalyzeOptions *o)
     for (int l = 1; l < L; l++) {
         const MoeConfig *g = &m->layer_ffn[layers[l]];
         mixed |= g->score != f->score || g->top_k != f->top_k || g->renorm != f->renorm ||
-                 g->n_shared != f->n_shared ||
-                 g->n_experts != f->n_experts;
+                 g->n_shared != f->n_shared || g->n_experts != f->n_experts;
     }
     cJSON_AddBoolToObject(c, "same_in_every_moe_layer", !mixed);
-    if (o->intervention) cJSON_AddItemToObject(j, "intervention", cJSON_Duplicate(o->intervention, 1));
+    if (o->intervention)
+        cJSON_AddItemToObject(j, "intervention", cJSON_Duplicate(o->intervention, 1));
 }
 
 int analyze_lm(LmModel *m, const LmTok *tok, const AnalyzeData *data, const AnalyzeOptions *o) {

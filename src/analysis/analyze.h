@@ -41,7 +41,8 @@ long an_src_windows(const AnalyzeData *d, int s, int T);
 int an_src_tail(const AnalyzeData *d, int s, int T);
 /* Window w of source s: inputs, targets (−1: unscored) and global domain ids; returns its length
  * (T, or the tail's). */
-int an_src_window(const AnalyzeData *d, int s, long w, int T, int32_t *in, int32_t *tg, int32_t *dom);
+int an_src_window(const AnalyzeData *d, int s, long w, int T, int32_t *in, int32_t *tg,
+                  int32_t *dom);
 
 typedef struct {
     const char *out_dir;
@@ -54,9 +55,9 @@ typedef struct {
     long trace_tokens; /* routing trace / shuffle-baseline tokens kept in memory */
     uint64_t seed;
     int quiet;
-    const char *pairs;    /* minimal pairs TSV for AN_SENSITIVITY */
-    int mask_top;         /* experts in each masked group (top-G, bottom-G) */
-    long sens_ppl_tokens; /* validation tokens for the masking perplexity cost (0: off) */
+    const char *pairs;         /* minimal pairs TSV for AN_SENSITIVITY */
+    int mask_top;              /* experts in each masked group (top-G, bottom-G) */
+    long sens_ppl_tokens;      /* validation tokens for the masking perplexity cost (0: off) */
     const cJSON *intervention; /* routing intervention applied to the model (recorded), or NULL */
     const char *model_path;    /* recorded in analyze.json */
 } AnalyzeOptions;

@@ -21,7 +21,9 @@ static int last_val_ppl(const char *run, double *ppl) {
         cJSON_Delete(j);
     }
     ml_free(buf);
-    return isnan(*ppl) ? ml_error("%s/metrics.jsonl: no val_ppl record (did training evaluate?)", run) : 0;
+    return isnan(*ppl)
+               ? ml_error("%s/metrics.jsonl: no val_ppl record (did training evaluate?)", run)
+               : 0;
 }
 
 static int arm_of(const char *run, char *arm, size_t cap) {
@@ -31,7 +33,8 @@ static int arm_of(const char *run, char *arm, size_t cap) {
     if (rc) return ml_free(p), -1;
     cJSON *j = cJSON_Parse(buf);
     ml_free(buf);
-    cJSON *r = cJSON_GetObjectItem(j, "router"), *l = cJSON_GetObjectItem(j, "routing"), *k = cJSON_GetObjectItem(j, "top_k");
+    cJSON *r = cJSON_GetObjectItem(j, "router"), *l = cJSON_GetObjectItem(j, "routing"),
+          *k = cJSON_GetObjectItem(j, "top_k");
     if (!cJSON_IsString(r) || !cJSON_IsString(l) || !cJSON_IsNumber(k)) {
         cJSON_Delete(j);
         rc = ml_error("%s: expected router, routing and top_k fields", p);
@@ -44,7 +47,7 @@ static int arm_of(const char *run, char *arm, size_t cap) {
 }
 
 int compare_runs(const char *const *runs, int n, double margin, cJSON **out) {
-    char (*arm)[96] = ml_alloc(sizeof *arm * n), (*names)[96] = ml_alloc(sizeof *names * n);
+    char(*arm)[96] = ml_alloc(sizeof *arm * n), (*names)[96] = ml_alloc(sizeof *names * n);
     double *ppl = ml_alloc(sizeof(double) * n), *vals = ml_alloc(sizeof(double) * n * n);
     int *cnt = ml_alloc(sizeof(int) * n), na = 0, rc = 0;
     for (int i = 0; i < n && !rc; i++) {
@@ -69,13 +72,16 @@ int compare_runs(const char *const *runs, int n, double margin, cJSON **out) {
         }
         for (int a = 0; a < na; a++)
             for (int b = a + 1; b < na; b++) {
-                double diff, p = stat_tost(vals + (long)a * n, cnt[a], vals + (long)b * n, cnt[b], margin, &diff);
+                double diff, p = stat_tost(vals + (long)a * n, cnt[a], vals + (long)b * n, cnt[b],
+                                           margin, &diff);
                 cJSON *o = cJSON_CreateObject();
                 cJSON_AddStringToObject(o, "a", names[a]);
                 cJSON_AddStringToObject(o, "b", names[b]);
                 cJSON_AddNumberToObject(o, "diff", diff);
-                if (isnan(p)) cJSON_AddNullToObject(o, "p_tost"); /* fewer than 2 seeds in an arm */
-                else cJSON_AddNumberToObject(o, "p_tost", p);
+                if (isnan(p))
+                    cJSON_AddNullToObject(o, "p_tost"); /* fewer than 2 seeds in an arm */
+                else
+                    cJSON_AddNumberToObject(o, "p_tost", p);
                 cJSON_AddBoolToObject(o, "equivalent", !isnan(p) && p < 0.05);
                 cJSON_AddItemToArray(pairs, o);
             }

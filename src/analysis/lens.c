@@ -148,7 +148,11 @@ void lens_accumulate(LensAcc *z, const AnBatch *b) {
 /* A token's text for CSV/JSON: bytes with control characters escaped. */
 /* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
 static int utf8_valid(const unsigned char *s, size_t n) {
-    int len = s[0] < 0x80 ? 1 : (s[0] >> 5) == 6 ? 2 : (s[0] >> 4) == 14 ? 3 : (s[0] >> 3) == 30 ? 4 : 0;
+    int len = s[0] < 0x80         ? 1
+              : (s[0] >> 5) == 6  ? 2
+              : (s[0] >> 4) == 14 ? 3
+              : (s[0] >> 3) == 30 ? 4
+                                  : 0;
     if (!len || (size_t)len > n) return 0;
     for (int i = 1; i < len; i++)
         if ((s[i] & 0xC0) != 0x80) return 0;

@@ -42,8 +42,10 @@ static void usage(void) {
         "  --seed S            shuffled-label baseline seed (default 1234)\n"
         "  --quiet             no progress line\n\n"
         "A GGUF model: the text files are tokenized with the file's tokenizer (BOS first when it\n"
-        "says) and scored as `moelens eval MODEL.gguf --text FILE --ctx T` scores them (chunks of T,\n"
-        "default the model's context, at most 512; --data TEXT is one domain named after the file).\n"
+        "says) and scored as `moelens eval MODEL.gguf --text FILE --ctx T` scores them (chunks of "
+        "T,\n"
+        "default the model's context, at most 512; --data TEXT is one domain named after the "
+        "file).\n"
         "Default --out: MODEL.gguf.run/analysis (moelens report MODEL.gguf.run draws it).\n\n"
         "Routing interventions (recorded in analyze.json as \"intervention\"):\n"
         "  --top-k K (or --route-k K)  route every MoE layer to K experts (k' sweeps then 1..K)\n"
@@ -143,7 +145,8 @@ static int cmd_analyze(int argc, char **argv) {
     char *dir = NULL, *name_copy[64] = {0};
     d.src = src, d.base = base, d.names = names;
     if (gguf && data) { /* one plain text file, one domain named after it */
-        if (ml_is_dir(data)) ml_fatal("analyze: a GGUF model needs --data TEXT (a plain text file), not a folder");
+        if (ml_is_dir(data))
+            ml_fatal("analyze: a GGUF model needs --data TEXT (a plain text file), not a folder");
         const char *b = strrchr(data, '/');
         name_copy[0] = ml_strdup(b ? b + 1 : data);
         char *dot = strchr(name_copy[0], '.');
@@ -166,7 +169,8 @@ static int cmd_analyze(int argc, char **argv) {
             if (gguf) { /* the text's ids, scored as `moelens eval MODEL.gguf` scores them */
                 char *buf;
                 size_t len;
-                if (ml_read_file(path, &buf, &len) || lm_tok_encode(&tok, buf, len, &ids[i], &n_ids[i]))
+                if (ml_read_file(path, &buf, &len) ||
+                    lm_tok_encode(&tok, buf, len, &ids[i], &n_ids[i]))
                     ml_fatal("%s", ml_errmsg());
                 ml_free(buf);
             } else if (shard_from_text_file(&src[i], tok.tok, path, name_copy[i])) {

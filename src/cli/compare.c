@@ -11,12 +11,16 @@
 #include <string.h>
 
 static void usage(void) {
-    printf("usage: moelens compare RUN... [--margin PPL] [--out FILE.json]\n\n"
-           "Val perplexity per design arm (router / routing level / top-k, from each RUN/config.json;\n"
-           "the last val_ppl of RUN/metrics.jsonl) over seeds: mean ± sd, and a TOST equivalence test\n"
-           "(Welch t) for every pair of arms at the margin (default 1 PPL; equivalent when p < 0.05).\n"
-           "Prints a table; --out also writes the JSON (docs/analysis.md).\n"
-           "Vision runs: expert matching across seeds instead (moelens compare VISION_RUN --help).\n");
+    printf(
+        "usage: moelens compare RUN... [--margin PPL] [--out FILE.json]\n\n"
+        "Val perplexity per design arm (router / routing level / top-k, from each "
+        "RUN/config.json;\n"
+        "the last val_ppl of RUN/metrics.jsonl) over seeds: mean ± sd, and a TOST equivalence "
+        "test\n"
+        "(Welch t) for every pair of arms at the margin (default 1 PPL; equivalent when p < "
+        "0.05).\n"
+        "Prints a table; --out also writes the JSON (docs/analysis.md).\n"
+        "Vision runs: expert matching across seeds instead (moelens compare VISION_RUN --help).\n");
 }
 
 static int cmd_compare(int argc, char **argv) {
@@ -29,10 +33,14 @@ static int cmd_compare(int argc, char **argv) {
     double margin = 1.0;
     int n = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--margin")) margin = cli_double(cmd, argv[i], cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(argv[i], "--out")) out = cli_value(cmd, argc, argv, &i);
-        else if (argv[i][0] == '-') cli_unknown_option(cmd, argv[i]);
-        else runs[n++] = argv[i];
+        if (!strcmp(argv[i], "--margin"))
+            margin = cli_double(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(argv[i], "--out"))
+            out = cli_value(cmd, argc, argv, &i);
+        else if (argv[i][0] == '-')
+            cli_unknown_option(cmd, argv[i]);
+        else
+            runs[n++] = argv[i];
     }
     if (!n) ml_fatal("compare: give at least one RUN");
     if (!(margin > 0)) ml_fatal("compare: --margin must be positive");
@@ -41,15 +49,17 @@ static int cmd_compare(int argc, char **argv) {
     printf("%-32s %3s %10s %8s\n", "arm", "n", "mean_ppl", "sd");
     cJSON *o;
     cJSON_ArrayForEach(o, cJSON_GetObjectItem(j, "arms"))
-    printf("%-32s %3d %10.3f %8.3f\n", cJSON_GetObjectItem(o, "arm")->valuestring,
-           cJSON_GetObjectItem(o, "n")->valueint, cJSON_GetObjectItem(o, "mean")->valuedouble,
-           cJSON_GetObjectItem(o, "sd")->valuedouble);
+        printf("%-32s %3d %10.3f %8.3f\n", cJSON_GetObjectItem(o, "arm")->valuestring,
+               cJSON_GetObjectItem(o, "n")->valueint, cJSON_GetObjectItem(o, "mean")->valuedouble,
+               cJSON_GetObjectItem(o, "sd")->valuedouble);
     cJSON_ArrayForEach(o, cJSON_GetObjectItem(j, "pairs")) {
         cJSON *p = cJSON_GetObjectItem(o, "p_tost");
-        printf("TOST %s vs %s: diff %+.3f  p %s%.4g  %s\n", cJSON_GetObjectItem(o, "a")->valuestring,
-               cJSON_GetObjectItem(o, "b")->valuestring, cJSON_GetObjectItem(o, "diff")->valuedouble,
-               cJSON_IsNull(p) ? "n/a " : "", cJSON_IsNull(p) ? 0.0 : p->valuedouble,
-               cJSON_IsTrue(cJSON_GetObjectItem(o, "equivalent")) ? "equivalent" : "not shown equivalent");
+        printf("TOST %s vs %s: diff %+.3f  p %s%.4g  %s\n",
+               cJSON_GetObjectItem(o, "a")->valuestring, cJSON_GetObjectItem(o, "b")->valuestring,
+               cJSON_GetObjectItem(o, "diff")->valuedouble, cJSON_IsNull(p) ? "n/a " : "",
+               cJSON_IsNull(p) ? 0.0 : p->valuedouble,
+               cJSON_IsTrue(cJSON_GetObjectItem(o, "equivalent")) ? "equivalent"
+                                                                  : "not shown equivalent");
     }
     int rc = 0;
     if (out) {

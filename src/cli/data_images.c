@@ -201,6 +201,8 @@ int data_info_images(const char *path) {
     return 0;
 }
 
-static int images_claims(const char *path) { return imageset_is_prepared(path); }
+static int images_claims(const char *path) {
+    return imageset_is_prepared(path);
+}
 DATA_SUBCOMMAND("images", data_images_main, "prepare the emoji concept set or Fashion-MNIST images")
 DATA_INFO_HANDLER(images_claims, data_info_images)

@@ -14,21 +14,25 @@
 #include <string.h>
 
 static void usage(void) {
-    printf("usage: moelens eval RUN [--data DIR | --text FILE] [--batch B] [--max-windows N] [--json]\n"
-           "       moelens eval MODEL.gguf --text FILE [--ctx N] [--json]\n\n"
-           "Perplexity of a trained model. Default: the validation split of the run's data folder\n"
-           "(DIR/val.tokens), overall and per domain. --text scores a plain text file as one document.\n"
-           "Scoring: windows of seq_len tokens, back to back; every token after a window's first is\n"
-           "predicted from the window's preceding tokens (no overlap, no BOS).\n"
-           "--json: the last line printed is one JSON object with ppl, loss, tokens and domains.\n"
-           "A GGUF file: the text is tokenized with the file's tokenizer (BOS first only if the file\n"
-           "sets add_bos_token) and scored in chunks of N tokens (default: the file's context length,\n"
-           "at most 512), back to back; in each chunk every token after the first is scored.\n\n"
-           "Routing interventions (any model; recorded in the --json object as \"intervention\"):\n"
-           "  --top-k K (or --route-k K)  route every MoE layer to K experts\n"
-           "  --renorm 0|1                raw or renormalised combine weights (default: the model's)\n"
-           "  --mask L:E[,L:E...]         router logit of expert E in block L set to -inf\n"
-           "  --router-bias L:E=V[,...]   add V to that router logit\n");
+    printf(
+        "usage: moelens eval RUN [--data DIR | --text FILE] [--batch B] [--max-windows N] "
+        "[--json]\n"
+        "       moelens eval MODEL.gguf --text FILE [--ctx N] [--json]\n\n"
+        "Perplexity of a trained model. Default: the validation split of the run's data folder\n"
+        "(DIR/val.tokens), overall and per domain. --text scores a plain text file as one "
+        "document.\n"
+        "Scoring: windows of seq_len tokens, back to back; every token after a window's first is\n"
+        "predicted from the window's preceding tokens (no overlap, no BOS).\n"
+        "--json: the last line printed is one JSON object with ppl, loss, tokens and domains.\n"
+        "A GGUF file: the text is tokenized with the file's tokenizer (BOS first only if the file\n"
+        "sets add_bos_token) and scored in chunks of N tokens (default: the file's context "
+        "length,\n"
+        "at most 512), back to back; in each chunk every token after the first is scored.\n\n"
+        "Routing interventions (any model; recorded in the --json object as \"intervention\"):\n"
+        "  --top-k K (or --route-k K)  route every MoE layer to K experts\n"
+        "  --renorm 0|1                raw or renormalised combine weights (default: the model's)\n"
+        "  --mask L:E[,L:E...]         router logit of expert E in block L set to -inf\n"
+        "  --router-bias L:E=V[,...]   add V to that router logit\n");
 }
 
 /* ", \"intervention\": {...}" for the JSON line, or "" (ml_free the result). */
@@ -55,16 +59,17 @@ static void print_result(const LmEval *ev, const TokenShard *s, int json, const 
         printf("tokens %ld  loss %.4f  ppl %.3f\n", ev->tokens, ev->loss, exp(ev->loss));
         for (int d = 0; d < ev->n_domains; d++)
             if (ev->domain_tokens[d])
-                printf("  %-12s tokens %-8ld loss %.4f  ppl %.3f\n", shard_domain_name(s, d), ev->domain_tokens[d],
-                       ev->domain_loss[d], exp(ev->domain_loss[d]));
+                printf("  %-12s tokens %-8ld loss %.4f  ppl %.3f\n", shard_domain_name(s, d),
+                       ev->domain_tokens[d], ev->domain_loss[d], exp(ev->domain_loss[d]));
         return;
     }
-    printf("{\"ppl\": %.6f, \"loss\": %.6f, \"tokens\": %ld, \"domains\": {", exp(ev->loss), ev->loss, ev->tokens);
+    printf("{\"ppl\": %.6f, \"loss\": %.6f, \"tokens\": %ld, \"domains\": {", exp(ev->loss),
+           ev->loss, ev->tokens);
     int first = 1;
     for (int d = 0; d < ev->n_domains; d++) {
         if (!ev->domain_tokens[d]) continue;
-        printf("%s\"%s\": {\"ppl\": %.6f, \"tokens\": %ld}", first ? "" : ", ", shard_domain_name(s, d),
-               exp(ev->domain_loss[d]), ev->domain_tokens[d]);
+        printf("%s\"%s\": {\"ppl\": %.6f, \"tokens\": %ld}", first ? "" : ", ",
+               shard_domain_name(s, d), exp(ev->domain_loss[d]), ev->domain_tokens[d]);
         first = 0;
     }
     char *f = intervention_field(iv);
@@ -79,7 +84,8 @@ static int eval_gguf(const char *path, const char *text, int ctx, int json, Inte
     LmTok tok;
     if (lm_open(path, &m, &tok, ctx > 0 ? ctx : 512)) ml_fatal("%s", ml_errmsg());
     if (ctx <= 0) ctx = m.cfg.seq_len;
-    if (ctx > m.cfg.seq_len) ml_fatal("eval: --ctx %d exceeds the model's context length %d", ctx, m.cfg.seq_len);
+    if (ctx > m.cfg.seq_len)
+        ml_fatal("eval: --ctx %d exceeds the model's context length %d", ctx, m.cfg.seq_len);
     if (intervene_active(iv) && intervene_apply(iv, &m, 1, ctx)) ml_fatal("eval: %s", ml_errmsg());
     announce(iv);
     char *buf;
@@ -93,12 +99,13 @@ static int eval_gguf(const char *path, const char *text, int ctx, int json, Inte
     double loss = nll / scored;
     if (json) {
         char *f = intervention_field(iv);
-        printf("{\"ppl\": %.6f, \"loss\": %.8f, \"nll\": %.6f, \"tokens\": %ld, \"text_tokens\": %ld, \"ctx\": %d%s}\n",
+        printf("{\"ppl\": %.6f, \"loss\": %.8f, \"nll\": %.6f, \"tokens\": %ld, \"text_tokens\": "
+               "%ld, \"ctx\": %d%s}\n",
                exp(loss), loss, nll, scored, n, ctx, f);
         ml_free(f);
-    }
-    else
-        printf("tokens %ld (scored %ld, chunks of %d)  loss %.4f  ppl %.4f\n", n, scored, ctx, loss, exp(loss));
+    } else
+        printf("tokens %ld (scored %ld, chunks of %d)  loss %.4f  ppl %.4f\n", n, scored, ctx, loss,
+               exp(loss));
     ml_free(buf), ml_free(ids);
     intervene_free(iv);
     lm_tok_free(&tok);
@@ -119,17 +126,26 @@ static int cmd_eval(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (intervene_is_option(argv[i])) {
             const char *opt = argv[i];
-            if (intervene_parse(&iv, opt, cli_value(cmd, argc, argv, &i))) ml_fatal("eval: %s", ml_errmsg());
-        } else if (!strcmp(argv[i], "--data")) data = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(argv[i], "--text")) text = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(argv[i], "--json")) json = 1;
-        else if (!strcmp(argv[i], "--ctx")) ctx = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(argv[i], "--batch")) B = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            if (intervene_parse(&iv, opt, cli_value(cmd, argc, argv, &i)))
+                ml_fatal("eval: %s", ml_errmsg());
+        } else if (!strcmp(argv[i], "--data"))
+            data = cli_value(cmd, argc, argv, &i);
+        else if (!strcmp(argv[i], "--text"))
+            text = cli_value(cmd, argc, argv, &i);
+        else if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (!strcmp(argv[i], "--ctx"))
+            ctx = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(argv[i], "--batch"))
+            B = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
         else if (!strcmp(argv[i], "--max-windows"))
             max_windows = cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
-        else if (argv[i][0] == '-') cli_unknown_option(cmd, argv[i]);
-        else if (!run) run = argv[i];
-        else ml_fatal("eval: unexpected argument '%s'", argv[i]);
+        else if (argv[i][0] == '-')
+            cli_unknown_option(cmd, argv[i]);
+        else if (!run)
+            run = argv[i];
+        else
+            ml_fatal("eval: unexpected argument '%s'", argv[i]);
     }
     if (!run) ml_fatal("eval: RUN is required");
     if (B <= 0) ml_fatal("eval: --batch must be positive");
@@ -144,14 +160,18 @@ static int cmd_eval(int argc, char **argv) {
         r = shard_from_text_file(&s, tok, text, "text");
     } else {
         dir = data ? ml_strdup(data) : lm_run_data_dir(run);
-        if (!dir) ml_fatal("eval: %s does not record its data folder: give --data DIR or --text FILE", run);
+        if (!dir)
+            ml_fatal("eval: %s does not record its data folder: give --data DIR or --text FILE",
+                     run);
         char *p = ml_path_join(dir, "val.tokens");
         r = shard_open(&s, p);
         ml_free(p);
     }
     if (r) ml_fatal("%s", ml_errmsg());
-    if (shard_vocab_size(s) > m.cfg.vocab_size) ml_fatal("eval: data vocabulary exceeds the model's");
-    if (intervene_active(&iv) && intervene_apply(&iv, &m, B, m.cfg.seq_len)) ml_fatal("eval: %s", ml_errmsg());
+    if (shard_vocab_size(s) > m.cfg.vocab_size)
+        ml_fatal("eval: data vocabulary exceeds the model's");
+    if (intervene_active(&iv) && intervene_apply(&iv, &m, B, m.cfg.seq_len))
+        ml_fatal("eval: %s", ml_errmsg());
     announce(&iv);
     LmEval ev;
     if (lm_evaluate(&m, s, B, m.cfg.seq_len, max_windows, &ev)) ml_fatal("eval: %s", ml_errmsg());

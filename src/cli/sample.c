@@ -10,12 +10,16 @@
 
 static int cmd_sample(int argc, char **argv) {
     if (cli_wants_help(argc, argv) || argc < 2) {
-        printf("usage: moelens sample MODEL --prompt TEXT [--tokens N] [--temperature T] [--top-k K] [--seed S]\n\n"
-               "Continues TEXT with N sampled tokens (default 64, temperature 0.8, top-k 40; T 0 = greedy).\n"
-               "MODEL is a run folder or a .gguf file (context: its length, at most 512 tokens).\n\n"
-               "Routing interventions (stated on stderr): --route-k K (experts per token; --top-k here\n"
-               "is the sampling top-k), --renorm 0|1, --mask L:E[,L:E...] (router logit -inf),\n"
-               "--router-bias L:E=V[,...] (add V to that router logit). L = block, E = expert.\n");
+        printf(
+            "usage: moelens sample MODEL --prompt TEXT [--tokens N] [--temperature T] [--top-k K] "
+            "[--seed S]\n\n"
+            "Continues TEXT with N sampled tokens (default 64, temperature 0.8, top-k 40; T 0 = "
+            "greedy).\n"
+            "MODEL is a run folder or a .gguf file (context: its length, at most 512 tokens).\n\n"
+            "Routing interventions (stated on stderr): --route-k K (experts per token; --top-k "
+            "here\n"
+            "is the sampling top-k), --renorm 0|1, --mask L:E[,L:E...] (router logit -inf),\n"
+            "--router-bias L:E=V[,...] (add V to that router logit). L = block, E = expert.\n");
         return argc < 2 ? 1 : 0;
     }
     const char *cmd = "sample", *run = NULL, *prompt = NULL;
@@ -27,18 +31,28 @@ static int cmd_sample(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--top-k") && intervene_is_option(argv[i])) {
             const char *opt = argv[i];
-            if (intervene_parse(&iv, opt, cli_value(cmd, argc, argv, &i))) ml_fatal("sample: %s", ml_errmsg());
-        } else if (!strcmp(argv[i], "--prompt")) prompt = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(argv[i], "--tokens")) n_new = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(argv[i], "--temperature")) temp = (float)cli_double(cmd, argv[i], cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(argv[i], "--top-k")) top_k = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(argv[i], "--seed")) seed = cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
-        else if (argv[i][0] == '-') cli_unknown_option(cmd, argv[i]);
-        else if (!run) run = argv[i];
-        else ml_fatal("sample: unexpected argument '%s'", argv[i]);
+            if (intervene_parse(&iv, opt, cli_value(cmd, argc, argv, &i)))
+                ml_fatal("sample: %s", ml_errmsg());
+        } else if (!strcmp(argv[i], "--prompt"))
+            prompt = cli_value(cmd, argc, argv, &i);
+        else if (!strcmp(argv[i], "--tokens"))
+            n_new = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(argv[i], "--temperature"))
+            temp = (float)cli_double(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(argv[i], "--top-k"))
+            top_k = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(argv[i], "--seed"))
+            seed = cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+        else if (argv[i][0] == '-')
+            cli_unknown_option(cmd, argv[i]);
+        else if (!run)
+            run = argv[i];
+        else
+            ml_fatal("sample: unexpected argument '%s'", argv[i]);
     }
     if (!run || !prompt) ml_fatal("sample: RUN and --prompt TEXT are required");
-    if (n_new < 0 || top_k < 0 || temp < 0) ml_fatal("sample: --tokens, --top-k and --temperature must be >= 0");
+    if (n_new < 0 || top_k < 0 || temp < 0)
+        ml_fatal("sample: --tokens, --top-k and --temperature must be >= 0");
     LmModel m;
     LmTok tok;
     if (lm_open(run, &m, &tok, 512)) ml_fatal("%s", ml_errmsg());

@@ -2,7 +2,8 @@
  * llama-vocab.cpp with add_special = false, parse_special = false (docs/gguf.md):
  *  - model "gpt2": byte-level BPE (merges by rank) after the pre-tokenizer named by
  *    tokenizer.ggml.pre: "gpt-2"/"olmo" (GPT-2 regex, data/pretok.h), "llama-bpe"/"llama3"
- *    (digits in groups of up to 3, case-insensitive contractions) and "qwen2" (single digits) and "deepseek-llm" (a chain of six regexes);
+ *    (digits in groups of up to 3, case-insensitive contractions) and "qwen2" (single digits) and
+ * "deepseek-llm" (a chain of six regexes);
  *  - model "llama": SentencePiece-style BPE (merges by token score, "▁" for spaces, a space
  *    prefix, <0xXX> byte fallback), as Mixtral uses.
  * Other models or pre-tokenizers are one clear error naming the file and the value. */

@@ -121,7 +121,8 @@ static void init_params(LmModel *m) {
     Rng rng;
     rng_seed(&rng, c->seed);
     float std = c->moe.init_std > 0 ? c->moe.init_std : 0.02f;
-    float resid_std = std / sqrtf(2.0f * c->n_layer); /* GPT-2: scale projections into the residual */
+    float resid_std =
+        std / sqrtf(2.0f * c->n_layer); /* GPT-2: scale projections into the residual */
     for (int i = 0; i < m->n_tensors; i++) {
         ParamTensor *t = &m->tensors[i];
         const char *name = t->name;
@@ -297,14 +298,19 @@ void lm_alloc_acts(LmModel *m, int B, int T) {
 
 static void norm_forward(const LmConfig *c, float *out, float *mean, float *rstd, const float *inp,
                          const float *w, const float *b, int N) {
-    if (c->block == BLOCK_GPT2) layernorm_forward(out, mean, rstd, inp, w, b, N, c->d_model, c->norm_eps);
-    else rmsnorm_forward(out, rstd, inp, w, N, c->d_model, c->norm_eps);
+    if (c->block == BLOCK_GPT2)
+        layernorm_forward(out, mean, rstd, inp, w, b, N, c->d_model, c->norm_eps);
+    else
+        rmsnorm_forward(out, rstd, inp, w, N, c->d_model, c->norm_eps);
 }
 
 static void norm_backward(const LmConfig *c, float *dinp, float *dw, float *db, const float *dout,
-                          const float *inp, const float *w, const float *mean, const float *rstd, int N) {
-    if (c->block == BLOCK_GPT2) layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, c->d_model);
-    else rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, c->d_model);
+                          const float *inp, const float *w, const float *mean, const float *rstd,
+                          int N) {
+    if (c->block == BLOCK_GPT2)
+        layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, c->d_model);
+    else
+        rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, c->d_model);
 }
 
 static void add_into(float *out, const float *a, const float *b, long n) {
@@ -318,8 +324,10 @@ static void attention_block_forward(LmModel *m, int l, const float *x, int B, in
     LayerActs *a = &m->acts[l];
     int N = B * T, C = c->d_model, hd = HD(c), qd = c->n_head * hd, kvd = c->n_kv_head * hd;
     norm_forward(c, a->ln1, a->ln1_mean, a->ln1_rstd, x, L->ln1_w, L->ln1_b, N);
-    wref_forward(c->qk_norm ? a->q_raw : a->q, a->ln1, wref_pick(L->wq, L->q_wq, 0), L->bq, N, C, qd);
-    wref_forward(c->qk_norm ? a->k_raw : a->k, a->ln1, wref_pick(L->wk, L->q_wk, 0), L->bk, N, C, kvd);
+    wref_forward(c->qk_norm ? a->q_raw : a->q, a->ln1, wref_pick(L->wq, L->q_wq, 0), L->bq, N, C,
+                 qd);
+    wref_forward(c->qk_norm ? a->k_raw : a->k, a->ln1, wref_pick(L->wk, L->q_wk, 0), L->bk, N, C,
+                 kvd);
     wref_forward(a->v, a->ln1, wref_pick(L->wv, L->q_wv, 0), L->bv, N, C, kvd);
     if (c->qk_norm == 2) { /* olmoe: over the whole width */
         rmsnorm_forward(a->q, a->q_rstd, a->q_raw, L->q_norm, N, qd, c->norm_eps);
@@ -332,8 +340,10 @@ static void attention_block_forward(LmModel *m, int l, const float *x, int B, in
         rope_forward(a->q, B, T, c->n_head, hd, hd, c->rope_base, c->rope_mode, 0);
         rope_forward(a->k, B, T, c->n_kv_head, hd, hd, c->rope_base, c->rope_mode, 0);
     }
-    if (a->att) attention_forward(a->atty, a->att, a->q, a->k, a->v, B, T, c->n_head, c->n_kv_head, hd);
-    else lm_attention_infer(a->atty, a->q, a->k, a->v, B, T, c->n_head, c->n_kv_head, hd);
+    if (a->att)
+        attention_forward(a->atty, a->att, a->q, a->k, a->v, B, T, c->n_head, c->n_kv_head, hd);
+    else
+        lm_attention_infer(a->atty, a->q, a->k, a->v, B, T, c->n_head, c->n_kv_head, hd);
     wref_forward(a->resid_mid, a->atty, wref_pick(L->wo, L->q_wo, 0), L->bo, N, qd, C);
     add_into(a->resid_mid, a->resid_mid, x, (long)N * C);
 }
@@ -351,22 +361,24 @@ double lm_forward(LmModel *m, const int32_t *tokens, const int32_t *targets, con
     const LmConfig *c = &m->cfg;
     lm_alloc_acts(m, B, T);
     int N = B * T, C = c->d_model;
-    if (m->params.wte) embed_forward(m->embed, tokens, m->params.wte, m->params.wpe, B, T, C);
-    else embed_rows_external(m, tokens, N);
+    if (m->params.wte)
+        embed_forward(m->embed, tokens, m->params.wte, m->params.wpe, B, T, C);
+    else
+        embed_rows_external(m, tokens, N);
     const float *x = m->embed;
     for (int l = 0; l < c->n_layer; l++) {
         LayerActs *a = &m->acts[l];
         const LayerParams *L = &m->params.layers[l];
         attention_block_forward(m, l, x, B, T);
         norm_forward(c, a->ln2, a->ln2_mean, a->ln2_rstd, a->resid_mid, L->ln2_w, L->ln2_b, N);
-        moe_forward(a->ffn_out, &a->moe, &L->ffn, &m->layer_ffn[l], a->ln2, tokens, domains, B, T, train,
-                    &m->noise_rng);
+        moe_forward(a->ffn_out, &a->moe, &L->ffn, &m->layer_ffn[l], a->ln2, tokens, domains, B, T,
+                    train, &m->noise_rng);
         add_into(a->out, a->resid_mid, a->ffn_out, (long)N * C);
         x = a->out;
     }
     norm_forward(c, m->lnf, m->lnf_mean, m->lnf_rstd, x, m->params.lnf_w, m->params.lnf_b, N);
-    wref_forward(m->logits, m->lnf, wref_pick(m->params.lm_head, m->params.q_lm_head, 0), NULL, N, C,
-                 c->vocab_size);
+    wref_forward(m->logits, m->lnf, wref_pick(m->params.lm_head, m->params.q_lm_head, 0), NULL, N,
+                 C, c->vocab_size);
     if (!targets) return 0.0;
     return xent_forward(m->logits, m->losses, m->logits, targets, N, c->vocab_size);
 }
@@ -386,7 +398,9 @@ long lm_count_targets(const int32_t *targets, long n) {
     return k;
 }
 
-void lm_zero_grads(LmModel *m) { memset(m->grads_mem, 0, m->n_params * sizeof(float)); }
+void lm_zero_grads(LmModel *m) {
+    memset(m->grads_mem, 0, m->n_params * sizeof(float));
+}
 
 /* d_resid holds dL/d(block output) on entry and dL/d(block input) on exit. */
 static void attention_block_backward(LmModel *m, int l, const float *x, int B, int T) {
@@ -411,8 +425,8 @@ static void attention_block_backward(LmModel *m, int l, const float *x, int B, i
         memset(m->d_qr, 0, sizeof(float) * N * qd);
         memset(m->d_kr, 0, sizeof(float) * N * kvd);
         int full = c->qk_norm == 2;
-        rmsnorm_backward(m->d_qr, G->q_norm, m->d_q, a->q_raw, L->q_norm, a->q_rstd, full ? N : N * c->n_head,
-                         full ? qd : hd);
+        rmsnorm_backward(m->d_qr, G->q_norm, m->d_q, a->q_raw, L->q_norm, a->q_rstd,
+                         full ? N : N * c->n_head, full ? qd : hd);
         rmsnorm_backward(m->d_kr, G->k_norm, m->d_k, a->k_raw, L->k_norm, a->k_rstd,
                          full ? N : N * c->n_kv_head, full ? kvd : hd);
         dq = m->d_qr, dk = m->d_kr;
@@ -421,11 +435,12 @@ static void attention_block_backward(LmModel *m, int l, const float *x, int B, i
     linear_backward(m->d_ln, G->wq, G->bq, dq, a->ln1, L->wq, N, C, qd);
     linear_backward(m->d_ln, G->wk, G->bk, dk, a->ln1, L->wk, N, C, kvd);
     linear_backward(m->d_ln, G->wv, G->bv, m->d_v, a->ln1, L->wv, N, C, kvd);
-    norm_backward(c, m->d_resid, G->ln1_w, G->ln1_b, m->d_ln, x, L->ln1_w, a->ln1_mean, a->ln1_rstd, N);
+    norm_backward(c, m->d_resid, G->ln1_w, G->ln1_b, m->d_ln, x, L->ln1_w, a->ln1_mean, a->ln1_rstd,
+                  N);
 }
 
-void lm_backward(LmModel *m, const int32_t *tokens, const int32_t *targets, int B, int T, float loss_scale,
-                 float aux_scale) {
+void lm_backward(LmModel *m, const int32_t *tokens, const int32_t *targets, int B, int T,
+                 float loss_scale, float aux_scale) {
     const LmConfig *c = &m->cfg;
     int N = B * T, C = c->d_model, V = c->vocab_size;
     xent_backward(m->logits, m->logits, targets, N, V, loss_scale);
@@ -441,13 +456,14 @@ void lm_backward(LmModel *m, const int32_t *tokens, const int32_t *targets, int 
         LayerParams *G = &m->grads.layers[l];
         const float *x = l ? m->acts[l - 1].out : m->embed;
         /* FFN: out = resid_mid + MoE(norm(resid_mid)) */
-        MoeConfig f = m->layer_ffn[l]; /* aux gradients scaled like the main loss (grad accumulation) */
+        MoeConfig f =
+            m->layer_ffn[l]; /* aux gradients scaled like the main loss (grad accumulation) */
         f.aux_lb_coef *= aux_scale;
         f.aux_z_coef *= aux_scale;
         memset(m->d_ffn, 0, sizeof(float) * N * C);
         moe_backward(m->d_ffn, &G->ffn, m->d_resid, &a->moe, &L->ffn, &f, a->ln2, B, T);
-        norm_backward(c, m->d_resid, G->ln2_w, G->ln2_b, m->d_ffn, a->resid_mid, L->ln2_w, a->ln2_mean,
-                      a->ln2_rstd, N);
+        norm_backward(c, m->d_resid, G->ln2_w, G->ln2_b, m->d_ffn, a->resid_mid, L->ln2_w,
+                      a->ln2_mean, a->ln2_rstd, N);
         attention_block_backward(m, l, x, B, T);
     }
     embed_backward(m->grads.wte, m->grads.wpe, m->d_resid, tokens, B, T, C);

@@ -12,40 +12,40 @@
 #include <stdint.h>
 
 typedef struct {
-    float *ln1_w, *ln1_b;         /* [C] (b: gpt2 only) */
+    float *ln1_w, *ln1_b;               /* [C] (b: gpt2 only) */
     float *wq, *bq, *wk, *bk, *wv, *bv; /* wq [NH·HD, C], wk/wv [NKV·HD, C]; biases gpt2 only */
-    float *q_norm, *k_norm;       /* [HD] (qk_norm 1) or [NH·HD], [NKV·HD] (qk_norm 2) */
-    float *wo, *bo;               /* [C, NH·HD], bo [C] gpt2 only */
+    float *q_norm, *k_norm;             /* [HD] (qk_norm 1) or [NH·HD], [NKV·HD] (qk_norm 2) */
+    float *wo, *bo;                     /* [C, NH·HD], bo [C] gpt2 only */
     float *ln2_w, *ln2_b;
     MoeParams ffn;
     const GgufTensor *q_wq, *q_wk, *q_wv, *q_wo; /* external models: the matrices, in the map */
 } LayerParams;
 
 typedef struct {
-    float *wte;          /* [V, C] */
-    float *wpe;          /* [T, C] gpt2 only */
+    float *wte; /* [V, C] */
+    float *wpe; /* [T, C] gpt2 only */
     float *lnf_w, *lnf_b;
-    float *lm_head;      /* [V, C]; == wte when tied */
-    LayerParams *layers; /* [n_layer] */
+    float *lm_head;                      /* [V, C]; == wte when tied */
+    LayerParams *layers;                 /* [n_layer] */
     const GgufTensor *q_wte, *q_lm_head; /* external models */
 } LmParams;
 
 typedef struct {
     float *ln1, *ln1_mean, *ln1_rstd;
-    float *q, *k, *v;           /* after QK-norm and RoPE: what attention reads */
+    float *q, *k, *v;                       /* after QK-norm and RoPE: what attention reads */
     float *q_raw, *k_raw, *q_rstd, *k_rstd; /* before QK-norm (qk_norm only) */
-    float *att;                 /* [B, NH, T, T]; NULL without gradients (not kept) */
-    float *atty;                /* [N, NH·HD] */
-    float *resid_mid;           /* [N, C] layer input + attention */
+    float *att;                             /* [B, NH, T, T]; NULL without gradients (not kept) */
+    float *atty;                            /* [N, NH·HD] */
+    float *resid_mid;                       /* [N, C] layer input + attention */
     float *ln2, *ln2_mean, *ln2_rstd;
-    float *ffn_out;             /* [N, C] */
-    float *out;                 /* [N, C] resid_mid + ffn_out: next layer's input */
+    float *ffn_out; /* [N, C] */
+    float *out;     /* [N, C] resid_mid + ffn_out: next layer's input */
     MoeActs moe;
 } LayerActs;
 
 typedef struct {
     LmConfig cfg;
-    MoeConfig *layer_ffn;      /* [n_layer] each layer's FFN config (MoE or dense) */
+    MoeConfig *layer_ffn; /* [n_layer] each layer's FFN config (MoE or dense) */
     long n_params;
     float *params_mem, *grads_mem, *m_mem, *v_mem;
     LmParams params, grads;
@@ -53,11 +53,11 @@ typedef struct {
     int n_tensors;
     /* activations, for up to B×T */
     int B, T;
-    float *embed;              /* [N, C] */
+    float *embed; /* [N, C] */
     LayerActs *acts;
     float *lnf, *lnf_mean, *lnf_rstd;
-    float *logits;             /* [N, V]; softmax probabilities after lm_forward with targets */
-    float *losses;             /* [N] */
+    float *logits; /* [N, V]; softmax probabilities after lm_forward with targets */
+    float *losses; /* [N] */
     float *acts_mem;
     /* backward scratch */
     float *d_resid, *d_ln, *d_q, *d_k, *d_v, *d_qr, *d_kr, *d_atty, *d_ffn;
@@ -66,8 +66,8 @@ typedef struct {
      * (shared scratch otherwise). lean = 1 (set before lm_alloc_acts; lm_score_ids does): not even
      * those: one set of activations for all layers, no expert_out — for scoring alone. */
     int lean, acts_lean;
-    Rng noise_rng;             /* router noise / jitter during training */
-    int step;                  /* optimizer steps taken */
+    Rng noise_rng; /* router noise / jitter during training */
+    int step;      /* optimizer steps taken */
     /* External (GGUF) models: the big matrices (embedding, attention projections, experts,
      * output) are *.q_* tensors of `gguf` (closed by lm_free); params_mem holds only the small
      * ones (norms, biases, routers, shared-expert gate). Inference only; no tensors list. */
@@ -92,8 +92,8 @@ double lm_forward(LmModel *m, const int32_t *tokens, const int32_t *targets, con
                   int B, int T, int train);
 /* Accumulates gradients of loss_scale · (summed loss) + aux_scale · Σ coef·aux into m->grads.
  * Call after lm_forward with targets. */
-void lm_backward(LmModel *m, const int32_t *tokens, const int32_t *targets, int B, int T, float loss_scale,
-                 float aux_scale);
+void lm_backward(LmModel *m, const int32_t *tokens, const int32_t *targets, int B, int T,
+                 float loss_scale, float aux_scale);
 void lm_zero_grads(LmModel *m);
 /* Total weighted auxiliary loss of the last forward (Σ over MoE layers of coef·value). */
 double lm_aux_loss(const LmModel *m);

@@ -20,14 +20,18 @@ typedef struct {
 
 static const char *const block_names[] = {"gpt2", "llama", NULL};
 static const char *const rope_names[] = {"norm", "neox", NULL};
-static const char *const router_names[] = {"learned", "random", "cosine", "hash", "domain", "dense", NULL};
+static const char *const router_names[] = {"learned", "random", "cosine", "hash",
+                                           "domain",  "dense",  NULL};
 static const char *const score_names[] = {"softmax_topk", "topk_softmax", "sigmoid", NULL};
 static const char *const level_names[] = {"token", "seq_causal", "seq_mean", NULL};
 static const char *const act_names[] = {"gelu", "swiglu", NULL};
 
-#define FI(n, f, h) {n, F_INT, offsetof(LmConfig, f), NULL, h}
-#define FF(n, f, h) {n, F_FLOAT, offsetof(LmConfig, f), NULL, h}
-#define FE(n, f, c, h) {n, F_ENUM, offsetof(LmConfig, f), c, h}
+#define FI(n, f, h)                                                                                \
+    { n, F_INT, offsetof(LmConfig, f), NULL, h }
+#define FF(n, f, h)                                                                                \
+    { n, F_FLOAT, offsetof(LmConfig, f), NULL, h }
+#define FE(n, f, c, h)                                                                             \
+    { n, F_ENUM, offsetof(LmConfig, f), c, h }
 
 static const Field fields[] = {
     FI("vocab_size", vocab_size, "vocabulary size (set from the tokenizer when training)"),
@@ -54,7 +58,8 @@ static const Field fields[] = {
     FI("n_shared", moe.n_shared, "shared (always-on) experts"),
     FI("shared_hidden", moe.shared_hidden, "shared expert width; 0 = expert_hidden"),
     FI("shared_gate", moe.shared_gate, "sigmoid gate on shared experts (qwen2moe) (1/0)"),
-    FE("router", moe.router, router_names, "router: learned | random | cosine | hash | domain | dense"),
+    FE("router", moe.router, router_names,
+       "router: learned | random | cosine | hash | domain | dense"),
     FE("score", moe.score, score_names, "score order: softmax_topk | topk_softmax | sigmoid"),
     FI("renorm", moe.renorm, "renormalise the top-k weights (1/0)"),
     FE("routing", moe.level, level_names, "routing level: token | seq_causal | seq_mean"),
@@ -97,10 +102,20 @@ static void defaults(LmConfig *c) {
     c->rope_base = 10000.0f;
     c->rope_mode = ROPE_NEOX;
     c->moe_every = 1;
-    c->moe = (MoeConfig){.n_experts = 8, .top_k = 2, .router = ROUTER_LEARNED, .score = SCORE_SOFTMAX_TOPK,
-                         .level = ROUTE_TOKEN, .act = EXPERT_GELU, .expert_bias = 1, .cos_dim = 64,
-                         .aux_lb_coef = 0.01f, .aux_z_coef = 0.001f, .bias_rate = 0.001f,
-                         .weight_scale = 1.0f, .init_std = 0.02f, .seed = 1234};
+    c->moe = (MoeConfig){.n_experts = 8,
+                         .top_k = 2,
+                         .router = ROUTER_LEARNED,
+                         .score = SCORE_SOFTMAX_TOPK,
+                         .level = ROUTE_TOKEN,
+                         .act = EXPERT_GELU,
+                         .expert_bias = 1,
+                         .cos_dim = 64,
+                         .aux_lb_coef = 0.01f,
+                         .aux_z_coef = 0.001f,
+                         .bias_rate = 0.001f,
+                         .weight_scale = 1.0f,
+                         .init_std = 0.02f,
+                         .seed = 1234};
     c->seed = 1234;
     c->grad_accum = 1;
     c->eval_batches = 8;
@@ -142,19 +157,22 @@ static int set_field(LmConfig *c, const Field *f, const char *value) {
     switch (f->type) {
     case F_INT: {
         long v = strtol(value, &end, 10);
-        if (!*value || *end) return ml_error("config key '%s' expects an integer, got '%s'", f->name, value);
+        if (!*value || *end)
+            return ml_error("config key '%s' expects an integer, got '%s'", f->name, value);
         *(int *)p = (int)v;
         return 0;
     }
     case F_FLOAT: {
         double v = strtod(value, &end);
-        if (!*value || *end) return ml_error("config key '%s' expects a number, got '%s'", f->name, value);
+        if (!*value || *end)
+            return ml_error("config key '%s' expects a number, got '%s'", f->name, value);
         *(float *)p = (float)v;
         return 0;
     }
     case F_U64: {
         unsigned long long v = strtoull(value, &end, 10);
-        if (!*value || *end) return ml_error("config key '%s' expects an integer, got '%s'", f->name, value);
+        if (!*value || *end)
+            return ml_error("config key '%s' expects an integer, got '%s'", f->name, value);
         *(uint64_t *)p = v;
         return 0;
     }
@@ -166,8 +184,10 @@ static int set_field(LmConfig *c, const Field *f, const char *value) {
             }
         char list[256] = "";
         for (int i = 0; f->choices[i]; i++)
-            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", f->choices[i]);
-        return ml_error("config key '%s': unknown value '%s' (expected one of: %s)", f->name, value, list);
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
+                     f->choices[i]);
+        return ml_error("config key '%s': unknown value '%s' (expected one of: %s)", f->name, value,
+                        list);
     }
     return -1;
 }
@@ -189,10 +209,18 @@ int lm_config_set_kv(LmConfig *c, const char *kv) {
 static void field_text(const LmConfig *c, const Field *f, char *buf, size_t n) {
     const void *p = (const char *)c + f->offset;
     switch (f->type) {
-    case F_INT: snprintf(buf, n, "%d", *(const int *)p); break;
-    case F_FLOAT: snprintf(buf, n, "%.9g", *(const float *)p); break;
-    case F_U64: snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)p); break;
-    case F_ENUM: snprintf(buf, n, "%s", f->choices[*(const int *)p]); break;
+    case F_INT:
+        snprintf(buf, n, "%d", *(const int *)p);
+        break;
+    case F_FLOAT:
+        snprintf(buf, n, "%.9g", *(const float *)p);
+        break;
+    case F_U64:
+        snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)p);
+        break;
+    case F_ENUM:
+        snprintf(buf, n, "%s", f->choices[*(const int *)p]);
+        break;
     }
 }
 
@@ -202,8 +230,10 @@ char *lm_config_to_json(const LmConfig *c) {
     for (int i = 0; i < N_FIELDS; i++) {
         const Field *f = &fields[i];
         field_text(c, f, buf, sizeof buf);
-        if (f->type == F_ENUM || f->type == F_U64) cJSON_AddStringToObject(o, f->name, buf);
-        else cJSON_AddNumberToObject(o, f->name, strtod(buf, NULL));
+        if (f->type == F_ENUM || f->type == F_U64)
+            cJSON_AddStringToObject(o, f->name, buf);
+        else
+            cJSON_AddNumberToObject(o, f->name, strtod(buf, NULL));
     }
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
@@ -222,14 +252,17 @@ int lm_config_from_json(LmConfig *c, const char *json, const char *source) {
     int r = 0;
     cJSON_ArrayForEach(it, o) {
         char val[64];
-        if (cJSON_IsString(it)) snprintf(val, sizeof val, "%s", it->valuestring);
-        else if (cJSON_IsNumber(it)) snprintf(val, sizeof val, "%.9g", it->valuedouble);
+        if (cJSON_IsString(it))
+            snprintf(val, sizeof val, "%s", it->valuestring);
+        else if (cJSON_IsNumber(it))
+            snprintf(val, sizeof val, "%.9g", it->valuedouble);
         else {
             r = ml_error("%s: config key '%s' must be a number or string", source, it->string);
             break;
         }
         const Field *f = find_field(it->string);
-        if (f && f->type == F_INT && cJSON_IsNumber(it)) snprintf(val, sizeof val, "%d", (int)it->valuedouble);
+        if (f && f->type == F_INT && cJSON_IsNumber(it))
+            snprintf(val, sizeof val, "%d", (int)it->valuedouble);
         if (!f) {
             r = ml_error("%s: unknown config key '%s'", source, it->string);
             break;
@@ -260,15 +293,20 @@ int lm_layer_is_moe(const LmConfig *c, int l) {
 
 int lm_config_finalize(LmConfig *c) {
     if (c->n_kv_head == 0) c->n_kv_head = c->n_head;
-    if (c->d_model <= 0 || c->n_layer <= 0 || c->n_head <= 0 || c->seq_len <= 0 || c->vocab_size <= 0)
-        return ml_error("config: d_model, n_layer, n_head, seq_len and vocab_size must be positive");
+    if (c->d_model <= 0 || c->n_layer <= 0 || c->n_head <= 0 || c->seq_len <= 0 ||
+        c->vocab_size <= 0)
+        return ml_error(
+            "config: d_model, n_layer, n_head, seq_len and vocab_size must be positive");
     if (c->head_dim < 0 || c->qk_norm < 0 || c->qk_norm > 2)
         return ml_error("config: head_dim must be >= 0 and qk_norm 0, 1 or 2");
-    if (!c->head_dim && c->d_model % c->n_head) return ml_error("config: n_head=%d does not divide d_model=%d", c->n_head, c->d_model);
+    if (!c->head_dim && c->d_model % c->n_head)
+        return ml_error("config: n_head=%d does not divide d_model=%d", c->n_head, c->d_model);
     if (c->n_head % c->n_kv_head)
         return ml_error("config: n_kv_head=%d does not divide n_head=%d", c->n_kv_head, c->n_head);
-    if (c->batch <= 0 || c->grad_accum <= 0) return ml_error("config: batch and grad_accum must be positive");
-    if (c->block == BLOCK_LLAMA && c->moe.act == EXPERT_GELU && c->moe.expert_bias) c->moe.expert_bias = 0;
+    if (c->batch <= 0 || c->grad_accum <= 0)
+        return ml_error("config: batch and grad_accum must be positive");
+    if (c->block == BLOCK_LLAMA && c->moe.act == EXPERT_GELU && c->moe.expert_bias)
+        c->moe.expert_bias = 0;
     if (c->moe.shared_hidden == 0) c->moe.shared_hidden = c->moe.hidden;
     if (c->dense_hidden == 0) c->dense_hidden = c->moe.hidden;
     c->moe.d_model = c->d_model;

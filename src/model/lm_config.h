@@ -11,18 +11,20 @@ typedef enum { BLOCK_GPT2 = 0, BLOCK_LLAMA = 1 } BlockKind;
 typedef struct {
     /* model */
     int vocab_size, d_model, n_layer, n_head, n_kv_head, seq_len;
-    BlockKind block;   /* gpt2: LayerNorm, learned positions, GELU, biases, tied; llama: RMSNorm, RoPE, SwiGLU */
-    int tied;          /* output projection shares the token embedding */
-    int qk_norm;       /* RMSNorm on q and k: 1 per head over head_dim (qwen3moe), 2 over the whole
-                          q and k width n_head·head_dim, n_kv_head·head_dim (olmoe) */
-    int head_dim;      /* per-head width; 0 = d_model / n_head */
-    int qkv_bias;      /* llama block: q, k, v projections carry biases (qwen2moe) */
+    BlockKind block; /* gpt2: LayerNorm, learned positions, GELU, biases, tied; llama: RMSNorm,
+                        RoPE, SwiGLU */
+    int tied;        /* output projection shares the token embedding */
+    int qk_norm;     /* RMSNorm on q and k: 1 per head over head_dim (qwen3moe), 2 over the whole
+                        q and k width n_head·head_dim, n_kv_head·head_dim (olmoe) */
+    int head_dim;    /* per-head width; 0 = d_model / n_head */
+    int qkv_bias;    /* llama block: q, k, v projections carry biases (qwen2moe) */
     float norm_eps, rope_base;
     RopeMode rope_mode;
-    int moe_every;     /* FFN of layer l is MoE when l >= first_dense and (l - first_dense) % moe_every == 0 */
-    int first_dense;   /* leading dense layers (DeepSeekMoE) */
-    int dense_hidden;  /* FFN width of dense layers */
-    MoeConfig moe;     /* template for every MoE layer (d_model filled in) */
+    int moe_every; /* FFN of layer l is MoE when l >= first_dense and (l - first_dense) % moe_every
+                      == 0 */
+    int first_dense;  /* leading dense layers (DeepSeekMoE) */
+    int dense_hidden; /* FFN width of dense layers */
+    MoeConfig moe;    /* template for every MoE layer (d_model filled in) */
     uint64_t seed;
     /* training */
     int batch, steps, grad_accum, warmup, eval_every, eval_batches, ckpt_every, log_every;

@@ -8,7 +8,8 @@
 #include <string.h>
 
 static void rng_to_text(const Rng *r, char *buf, size_t n) {
-    snprintf(buf, n, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, r->s[0], r->s[1], r->s[2], r->s[3]);
+    snprintf(buf, n, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, r->s[0], r->s[1],
+             r->s[2], r->s[3]);
 }
 
 static int rng_from_text(Rng *r, const char *s, const char *path) {

@@ -68,7 +68,8 @@ int lm_score_ids(LmModel *m, const int32_t *ids, long n, int ctx, double *nll, l
     if (n < 2) return ml_error("score: the text has %ld token(s); at least 2 are needed", n);
     int32_t *tg = ml_alloc(sizeof(int32_t) * ctx);
     int lean = m->lean;
-    m->lean = !m->has_grads; /* nothing but the loss is read: one chunk's activations, no captures */
+    m->lean =
+        !m->has_grads; /* nothing but the loss is read: one chunk's activations, no captures */
     lm_alloc_acts(m, 1, ctx);
     for (long c0 = 0; c0 < n; c0 += ctx) {
         int T = (int)(n - c0 < ctx ? n - c0 : ctx);

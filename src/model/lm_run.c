@@ -25,7 +25,8 @@ int lm_run_open(const char *run_dir, LmModel *m, Tokenizer **tok) {
     if (tokenizer_vocab_size(*tok) != m->cfg.vocab_size) {
         tokenizer_free(*tok);
         lm_free(m);
-        return ml_error("%s: tokenizer vocabulary differs from the model's (%d)", run_dir, m->cfg.vocab_size);
+        return ml_error("%s: tokenizer vocabulary differs from the model's (%d)", run_dir,
+                        m->cfg.vocab_size);
     }
     return 0;
 }
@@ -44,7 +45,8 @@ char *lm_run_data_dir(const char *run_dir) {
 }
 
 /* Samples from row `logits` (length V) after temperature and top-k truncation. */
-static int32_t sample_row(const float *logits, int V, float temperature, int top_k, Rng *rng, float *scratch) {
+static int32_t sample_row(const float *logits, int V, float temperature, int top_k, Rng *rng,
+                          float *scratch) {
     int best = 0;
     for (int i = 1; i < V; i++)
         if (logits[i] > logits[best]) best = i;
@@ -63,7 +65,8 @@ static int32_t sample_row(const float *logits, int V, float temperature, int top
         cutoff = scratch[top_k - 1];
     }
     double sum = 0;
-    for (int i = 0; i < V; i++) sum += logits[i] >= cutoff ? exp((logits[i] - logits[best]) / temperature) : 0;
+    for (int i = 0; i < V; i++)
+        sum += logits[i] >= cutoff ? exp((logits[i] - logits[best]) / temperature) : 0;
     double u = rng_uniform(rng) * sum, acc = 0;
     for (int i = 0; i < V; i++) {
         if (logits[i] < cutoff) continue;
@@ -73,7 +76,8 @@ static int32_t sample_row(const float *logits, int V, float temperature, int top
     return best;
 }
 
-long lm_generate(LmModel *m, int32_t *ids, long n, int n_new, float temperature, int top_k, Rng *rng) {
+long lm_generate(LmModel *m, int32_t *ids, long n, int n_new, float temperature, int top_k,
+                 Rng *rng) {
     int V = m->cfg.vocab_size;
     float *scratch = ml_alloc_floats(V);
     lm_alloc_acts(m, 1, m->cfg.seq_len); /* once, for every context length to come */

@@ -11,4 +11,5 @@ char *lm_run_data_dir(const char *run_dir);
 
 /* Appends n_new sampled tokens to ids[0..n) (ids has room for n + n_new); the context is the last
  * seq_len tokens. temperature 0 = greedy; top_k 0 = full distribution. Returns the new length. */
-long lm_generate(LmModel *m, int32_t *ids, long n, int n_new, float temperature, int top_k, Rng *rng);
+long lm_generate(LmModel *m, int32_t *ids, long n, int n_new, float temperature, int top_k,
+                 Rng *rng);

@@ -13,7 +13,9 @@
 #include <string.h>
 
 static volatile sig_atomic_t interrupted;
-static void on_sigint(int sig) { interrupted = sig; }
+static void on_sigint(int sig) {
+    interrupted = sig;
+}
 
 /* Linear warm-up to the peak, then cosine decay to min_lr_frac · peak at the last step. */
 static float lr_at(const LmConfig *c, int step) {
@@ -38,7 +40,8 @@ int lm_evaluate(LmModel *m, const TokenShard *s, int B, int T, long max_windows,
         int b = (int)(nw - w0 < B ? nw - w0 : B);
         /* a subset is spread evenly over the split, so every domain is represented */
         for (int i = 0; i < b; i++)
-            shard_window(s, (w0 + i) * all / nw, T, in + (long)i * T, tg + (long)i * T, dom + (long)i * T);
+            shard_window(s, (w0 + i) * all / nw, T, in + (long)i * T, tg + (long)i * T,
+                         dom + (long)i * T);
         total += lm_forward(m, in, tg, dom, b, T, 0);
         for (long i = 0; i < (long)b * T; i++) {
             if (tg[i] < 0) continue;
@@ -57,7 +60,8 @@ int lm_evaluate(LmModel *m, const TokenShard *s, int B, int T, long max_windows,
     return 0;
 }
 
-/* Per-layer expert load of the last forward: used fraction of experts, max share of tokens, dead. */
+/* Per-layer expert load of the last forward: used fraction of experts, max share of tokens, dead.
+ */
 static cJSON *layer_load_json(const LmModel *m, int N, int *collapsed) {
     cJSON *arr = cJSON_CreateArray();
     for (int l = 0; l < m->cfg.n_layer; l++) {
@@ -173,8 +177,9 @@ static int open_data(Trainer *tr, const LmTrainOptions *o, LmConfig *cfg) {
     ml_free(p);
     if (r) return -1;
     if (cfg->vocab_size != shard_vocab_size(tr->train)) {
-        if (o->resume) return ml_error("%s: vocabulary %d differs from the run's %d", o->data_dir,
-                                       shard_vocab_size(tr->train), cfg->vocab_size);
+        if (o->resume)
+            return ml_error("%s: vocabulary %d differs from the run's %d", o->data_dir,
+                            shard_vocab_size(tr->train), cfg->vocab_size);
         cfg->vocab_size = shard_vocab_size(tr->train);
     }
     if (shard_num_tokens(tr->train) <= cfg->seq_len || shard_num_tokens(tr->val) <= cfg->seq_len)
@@ -200,20 +205,25 @@ static int prepare_run(Trainer *tr, const LmConfig *cfg_in, const LmTrainOptions
         cfg = tr->model.cfg;
         if (open_data(tr, o, &cfg)) return -1;
     } else {
-        if (open_data(tr, o, &cfg) || lm_config_finalize(&cfg) || lm_create(&tr->model, &cfg, 1)) return -1;
+        if (open_data(tr, o, &cfg) || lm_config_finalize(&cfg) || lm_create(&tr->model, &cfg, 1))
+            return -1;
         rng_seed(&tr->state.data_rng, cfg.seed + 1);
     }
-    char *tok_from = ml_path_join(o->data_dir, LM_TOKENIZER_FILE), *tok_to = ml_path_join(o->out_dir, LM_TOKENIZER_FILE);
+    char *tok_from = ml_path_join(o->data_dir, LM_TOKENIZER_FILE),
+         *tok_to = ml_path_join(o->out_dir, LM_TOKENIZER_FILE);
     int r = copy_file(tok_from, tok_to);
     ml_free(tok_from), ml_free(tok_to);
     if (r) return -1;
-    char *json = lm_config_to_json(&tr->model.cfg), *cfg_path = ml_path_join(o->out_dir, "config.json");
+    char *json = lm_config_to_json(&tr->model.cfg),
+         *cfg_path = ml_path_join(o->out_dir, "config.json");
     r = ml_write_file_atomic(cfg_path, json, strlen(json));
     ml_free(json), ml_free(cfg_path);
     if (r || write_run_info(o)) return -1;
     char *mpath = ml_path_join(o->out_dir, "metrics.jsonl");
-    if (o->resume) r = truncate_metrics(mpath, tr->state.step);
-    else r = ml_write_file_atomic(mpath, "", 0);
+    if (o->resume)
+        r = truncate_metrics(mpath, tr->state.step);
+    else
+        r = ml_write_file_atomic(mpath, "", 0);
     tr->metrics = r ? NULL : fopen(mpath, "a");
     ml_free(mpath);
     if (!tr->metrics) return r ? -1 : ml_error("%s: cannot append metrics", o->out_dir);
@@ -238,14 +248,16 @@ static void close_run(Trainer *tr) {
 static double optimizer_step(LmModel *m, int step) {
     const LmConfig *c = &m->cfg;
     double norm = grad_norm(m->grads_mem, m->n_params);
-    if (c->grad_clip > 0 && norm > c->grad_clip) scale_inplace(m->grads_mem, m->n_params, (float)(c->grad_clip / norm));
+    if (c->grad_clip > 0 && norm > c->grad_clip)
+        scale_inplace(m->grads_mem, m->n_params, (float)(c->grad_clip / norm));
     AdamW opt = {c->lr, c->beta1, c->beta2, c->adam_eps, c->weight_decay};
     float lr = lr_at(c, step);
     for (int i = 0; i < m->n_tensors; i++) {
         const ParamTensor *t = &m->tensors[i];
         if (t->frozen) continue;
         long off = t->p - m->params_mem;
-        adamw_update(&opt, t->p, m->grads_mem + off, m->m_mem + off, m->v_mem + off, t->n, step + 1, lr, t->decay);
+        adamw_update(&opt, t->p, m->grads_mem + off, m->m_mem + off, m->v_mem + off, t->n, step + 1,
+                     lr, t->decay);
     }
     for (int l = 0; l < c->n_layer; l++)
         if (m->layer_ffn[l].score == SCORE_SIGMOID)
@@ -261,11 +273,13 @@ static double train_step(Trainer *tr, int step, double *gnorm) {
     double loss = 0;
     lm_zero_grads(m);
     for (int micro = 0; micro < c->grad_accum; micro++) {
-        shard_sample_batch(tr->train, &tr->state.data_rng, B, T, tr->inputs, tr->targets, tr->domains);
+        shard_sample_batch(tr->train, &tr->state.data_rng, B, T, tr->inputs, tr->targets,
+                           tr->domains);
         double sum = lm_forward(m, tr->inputs, tr->targets, tr->domains, B, T, 1);
         long n = lm_count_targets(tr->targets, (long)B * T);
         loss += sum / n / c->grad_accum;
-        lm_backward(m, tr->inputs, tr->targets, B, T, 1.0f / ((float)n * c->grad_accum), 1.0f / c->grad_accum);
+        lm_backward(m, tr->inputs, tr->targets, B, T, 1.0f / ((float)n * c->grad_accum),
+                    1.0f / c->grad_accum);
     }
     *gnorm = optimizer_step(m, step);
     return loss;
@@ -286,15 +300,17 @@ static void log_step(Trainer *tr, int step, double loss, double gnorm, double dt
     for (int l = 0; l < c->n_layer && l < 256; l++)
         if (collapsed[l] && !tr->collapsed[l] && step >= c->warmup) {
             tr->collapsed[l] = 1;
-            ml_warn("router collapse in layer %d at step %d: only top_k=%d experts receive tokens", l, step + 1,
-                    m->layer_ffn[l].top_k);
+            ml_warn("router collapse in layer %d at step %d: only top_k=%d experts receive tokens",
+                    l, step + 1, m->layer_ffn[l].top_k);
         }
     append_line(tr->metrics, o);
 }
 
 static int evaluate_and_log(Trainer *tr, int step, LmEval *ev) {
     const LmConfig *c = &tr->model.cfg;
-    if (lm_evaluate(&tr->model, tr->val, c->batch, c->seq_len, (long)c->eval_batches * c->batch, ev)) return -1;
+    if (lm_evaluate(&tr->model, tr->val, c->batch, c->seq_len, (long)c->eval_batches * c->batch,
+                    ev))
+        return -1;
     append_line(tr->metrics, eval_json(step, ev, tr->val));
     return 0;
 }
@@ -311,11 +327,13 @@ static int train_loop(Trainer *tr) {
     for (int step = first; step < c->steps; step++) {
         double t0 = ml_now(), gnorm;
         double loss = train_step(tr, step, &gnorm);
-        if (!isfinite(loss)) return ml_error("training diverged: loss is %g at step %d (lower lr?)", loss, step + 1);
+        if (!isfinite(loss))
+            return ml_error("training diverged: loss is %g at step %d (lower lr?)", loss, step + 1);
         tr->state.step = m->step = step + 1;
         double dt = ml_now() - t0;
         loss_avg = step == first ? loss : 0.9 * loss_avg + 0.1 * loss; /* smoothed for display */
-        if ((step + 1) % c->log_every == 0 || step + 1 == c->steps) log_step(tr, step, loss, gnorm, dt);
+        if ((step + 1) % c->log_every == 0 || step + 1 == c->steps)
+            log_step(tr, step, loss, gnorm, dt);
         int last = step + 1 == c->steps;
         if ((c->eval_every > 0 && (step + 1) % c->eval_every == 0) || last) {
             if (evaluate_and_log(tr, step + 1, &ev)) return -1;
@@ -323,10 +341,12 @@ static int train_loop(Trainer *tr) {
         if (tr->stop_after > 0 && step + 1 - first >= tr->stop_after) interrupted = SIGINT;
         if ((c->ckpt_every > 0 && (step + 1) % c->ckpt_every == 0) || last || interrupted)
             if (save_checkpoints(tr)) return -1;
-        snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", loss_avg, c->batch * c->seq_len * c->grad_accum / dt);
+        snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", loss_avg,
+                 c->batch * c->seq_len * c->grad_accum / dt);
         progress_update(&pr, step + 1, extra);
         if (interrupted) {
-            fprintf(stderr, "\ninterrupted at step %d: checkpoint saved; continue with --resume\n", step + 1);
+            fprintf(stderr, "\ninterrupted at step %d: checkpoint saved; continue with --resume\n",
+                    step + 1);
             return 130;
         }
     }

@@ -3,8 +3,12 @@
 
 /* tanh through the vectorisable exp: glibc's tanhf is a scalar call and made GELU ~40% of a
  * training step. Absolute error ~1e-7 (GELU needs absolute, not relative, accuracy of tanh). */
-static inline float fast_tanhf(float u) { return 1.0f - 2.0f / (1.0f + fast_expf(2.0f * u)); }
-static inline float fast_sigmoidf(float g) { return 1.0f / (1.0f + fast_expf(-g)); }
+static inline float fast_tanhf(float u) {
+    return 1.0f - 2.0f / (1.0f + fast_expf(2.0f * u));
+}
+static inline float fast_sigmoidf(float g) {
+    return 1.0f / (1.0f + fast_expf(-g));
+}
 
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 

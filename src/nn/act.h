@@ -7,4 +7,5 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, long n);
 
 /* SwiGLU: out = silu(gate) * up. */
 void swiglu_forward(float *out, const float *gate, const float *up, long n);
-void swiglu_backward(float *dgate, float *dup, const float *gate, const float *up, const float *dout, long n);
+void swiglu_backward(float *dgate, float *dup, const float *gate, const float *up,
+                     const float *dout, long n);

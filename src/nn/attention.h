@@ -7,13 +7,15 @@
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                        int B, int T, int NH, int NKV, int HD);
 void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att,
-                        const float *q, const float *k, const float *v, int B, int T, int NH, int NKV,
-                        int HD);
+                        const float *q, const float *k, const float *v, int B, int T, int NH,
+                        int NKV, int HD);
 
 /* Rotary position embedding, in place over x [B,T,H,HD], position of (b,t) = t + pos0.
  * ROPE_NORM rotates adjacent pairs (2i, 2i+1) (llama.cpp "norm": llama, deepseek);
  * ROPE_NEOX rotates (i, i+n_rot/2) (llama.cpp "neox": qwen2moe, qwen3moe, olmoe).
  * n_rot ≤ HD dims are rotated; theta_i = pos · base^(-2i/n_rot). Backward = inverse rotation. */
 typedef enum { ROPE_NORM = 0, ROPE_NEOX = 1 } RopeMode;
-void rope_forward(float *x, int B, int T, int H, int HD, int n_rot, float base, RopeMode mode, int pos0);
-void rope_backward(float *dx, int B, int T, int H, int HD, int n_rot, float base, RopeMode mode, int pos0);
+void rope_forward(float *x, int B, int T, int H, int HD, int n_rot, float base, RopeMode mode,
+                  int pos0);
+void rope_backward(float *dx, int B, int T, int H, int HD, int n_rot, float base, RopeMode mode,
+                   int pos0);

@@ -3,7 +3,8 @@
 #pragma once
 
 /* out[N,OC] = inp[N,C] · w[OC,C]ᵀ + bias[OC]   (bias may be NULL) */
-void linear_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC);
+void linear_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C,
+                    int OC);
 /* dinp[N,C] += dout·w ; dw[OC,C] += doutᵀ·inp ; dbias[OC] += Σ_n dout */
 void linear_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                      const float *w, int N, int C, int OC);

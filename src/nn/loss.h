@@ -4,6 +4,8 @@
 
 /* probs[N,V] = softmax(logits) (may alias logits); losses[n] = -log probs[n, targets[n]] (0 if
  * ignored). Returns the summed loss over non-ignored rows, in double. */
-double xent_forward(float *probs, float *losses, const float *logits, const int32_t *targets, int N, int V);
+double xent_forward(float *probs, float *losses, const float *logits, const int32_t *targets, int N,
+                    int V);
 /* dlogits[N,V] = (probs - onehot(target)) * scale (written, not accumulated; may alias probs). */
-void xent_backward(float *dlogits, const float *probs, const int32_t *targets, int N, int V, float scale);
+void xent_backward(float *dlogits, const float *probs, const int32_t *targets, int N, int V,
+                   float scale);

@@ -14,16 +14,16 @@
 typedef enum {
     ROUTER_LEARNED, /* logits = W_r·x, trained */
     ROUTER_RANDOM,  /* same shape, seeded N(0, init_std²), never updated */
-    ROUTER_COSINE,  /* logits = exp(log_scale)·cos(P·x, c_e): projected dim cos_dim, learned scale */
-    ROUTER_HASH,    /* fixed token id → expert map (seeded); weights 1/k */
-    ROUTER_DOMAIN,  /* expert chosen from the document's domain id (domain mod E, then next k-1) */
-    ROUTER_DENSE    /* no router: every token to expert 0 with weight 1 */
+    ROUTER_COSINE, /* logits = exp(log_scale)·cos(P·x, c_e): projected dim cos_dim, learned scale */
+    ROUTER_HASH,   /* fixed token id → expert map (seeded); weights 1/k */
+    ROUTER_DOMAIN, /* expert chosen from the document's domain id (domain mod E, then next k-1) */
+    ROUTER_DENSE   /* no router: every token to expert 0 with weight 1 */
 } RouterKind;
 
 typedef enum {
     SCORE_SOFTMAX_TOPK, /* p = softmax(z) over all; pick top-k of p; weight = p (renorm optional) */
     SCORE_TOPK_SOFTMAX, /* pick top-k of z; weight = softmax over the k picked logits */
-    SCORE_SIGMOID       /* s = sigmoid(z); pick top-k of s + balance_bias; weight = s (renorm opt.) */
+    SCORE_SIGMOID /* s = sigmoid(z); pick top-k of s + balance_bias; weight = s (renorm opt.) */
 } ScoreOrder;
 
 typedef enum {
@@ -45,34 +45,34 @@ typedef struct {
     int shared_gate;   /* qwen2moe: shared output × sigmoid(w_sg·x) */
     RouterKind router;
     ScoreOrder score;
-    int renorm;          /* renormalise the k weights to sum 1 */
+    int renorm; /* renormalise the k weights to sum 1 */
     RouteLevel level;
     ExpertAct act;
-    int expert_bias;     /* GELU experts carry biases (GPT-2 style) */
+    int expert_bias;       /* GELU experts carry biases (GPT-2 style) */
     float capacity_factor; /* 0: dropless; else capacity = ceil(cf·N·k/E) tokens per expert */
-    int cos_dim;         /* cosine router projected dimension */
-    float aux_lb_coef;   /* Switch load-balance loss weight */
-    float aux_z_coef;    /* router z-loss weight */
-    float noise_std;     /* train-time N(0, noise_std²) added to router logits */
-    float jitter;        /* train-time router input × U(1-jitter, 1+jitter) */
-    float bias_rate;     /* SCORE_SIGMOID aux-loss-free balancing: bias_e += rate·sign(mean−load_e) */
-    float weight_scale;  /* routed weights × this (DeepSeek routed_scaling_factor); 1 default */
-    float init_std;      /* parameter init std (router, experts) */
-    uint64_t seed;       /* hash map / frozen router seed */
-    int max_k;           /* largest k_override moe_acts_alloc prepares for (0: top_k) */
-    int external_ffn;    /* expert and shared FFN matrices live outside the parameter block, in
-                            MoeParams.q_* (GGUF tensors in a map; inference only) */
+    int cos_dim;           /* cosine router projected dimension */
+    float aux_lb_coef;     /* Switch load-balance loss weight */
+    float aux_z_coef;      /* router z-loss weight */
+    float noise_std;       /* train-time N(0, noise_std²) added to router logits */
+    float jitter;          /* train-time router input × U(1-jitter, 1+jitter) */
+    float bias_rate; /* SCORE_SIGMOID aux-loss-free balancing: bias_e += rate·sign(mean−load_e) */
+    float weight_scale; /* routed weights × this (DeepSeek routed_scaling_factor); 1 default */
+    float init_std;     /* parameter init std (router, experts) */
+    uint64_t seed;      /* hash map / frozen router seed */
+    int max_k;          /* largest k_override moe_acts_alloc prepares for (0: top_k) */
+    int external_ffn;   /* expert and shared FFN matrices live outside the parameter block, in
+                           MoeParams.q_* (GGUF tensors in a map; inference only) */
 } MoeConfig;
 
 /* Pointers into one flat block (moe_num_params floats). Unused ones are NULL. */
 typedef struct {
-    float *router_w;      /* [E+Z, C] learned / random */
-    float *cos_proj;      /* [cos_dim, C] */
-    float *cos_centroids; /* [E+Z, cos_dim] */
-    float *cos_log_scale; /* [1] */
-    float *balance_bias;  /* [E+Z] SCORE_SIGMOID selection bias (frozen; updated by rule) */
-    float *w1, *b1, *w2, *b2; /* GELU experts: w1 [E,H,C], b1 [E,H], w2 [E,C,H], b2 [E,C] */
-    float *wg, *wu, *wd;      /* SwiGLU experts: wg, wu [E,H,C], wd [E,C,H] */
+    float *router_w;              /* [E+Z, C] learned / random */
+    float *cos_proj;              /* [cos_dim, C] */
+    float *cos_centroids;         /* [E+Z, cos_dim] */
+    float *cos_log_scale;         /* [1] */
+    float *balance_bias;          /* [E+Z] SCORE_SIGMOID selection bias (frozen; updated by rule) */
+    float *w1, *b1, *w2, *b2;     /* GELU experts: w1 [E,H,C], b1 [E,H], w2 [E,C,H], b2 [E,C] */
+    float *wg, *wu, *wd;          /* SwiGLU experts: wg, wu [E,H,C], wd [E,C,H] */
     float *sw1, *sb1, *sw2, *sb2; /* shared experts (GELU), leading dim S, width shared_hidden */
     float *swg, *swu, *swd;       /* shared experts (SwiGLU) */
     float *shared_gate_w;         /* [C] */
@@ -83,37 +83,39 @@ typedef struct {
 /* Saved activations: allocated once for up to B·T tokens. The routing decision and each selected
  * expert's unweighted output are public so analyses read them without re-running anything. */
 typedef struct {
-    int N, EZ;            /* tokens of the last forward, E+Z */
-    float *router_in;     /* [N, C] router input (after sequence mean / jitter) */
-    float *logits;        /* [N, E+Z] router logits (after noise, bias and masks) */
-    float *probs;         /* [N, E+Z] scores: softmax (or sigmoid) over all experts */
-    int32_t *topk_idx;    /* [N, k] chosen expert ids, best first */
-    float *topk_w;        /* [N, k] combine weights (0 for a dropped slot) */
-    float *expert_out;    /* [N, k, C] unweighted output of each selected expert (0: zero/dropped) */
-    float *shared_out;    /* [N, C] summed shared-expert output (gate applied), or NULL */
-    int32_t *counts;      /* [E+Z] picks per expert in the last forward */
-    float aux_lb, aux_z;  /* unweighted load-balance and z-loss values of the last forward */
+    int N, EZ;           /* tokens of the last forward, E+Z */
+    float *router_in;    /* [N, C] router input (after sequence mean / jitter) */
+    float *logits;       /* [N, E+Z] router logits (after noise, bias and masks) */
+    float *probs;        /* [N, E+Z] scores: softmax (or sigmoid) over all experts */
+    int32_t *topk_idx;   /* [N, k] chosen expert ids, best first */
+    float *topk_w;       /* [N, k] combine weights (0 for a dropped slot) */
+    float *expert_out;   /* [N, k, C] unweighted output of each selected expert (0: zero/dropped) */
+    float *shared_out;   /* [N, C] summed shared-expert output (gate applied), or NULL */
+    int32_t *counts;     /* [E+Z] picks per expert in the last forward */
+    float aux_lb, aux_z; /* unweighted load-balance and z-loss values of the last forward */
     /* Interventions (analysis / eval; default off): */
-    int k_override;           /* > 0: route to this many experts instead of top_k */
-    int renorm_override;      /* -1: config; 0/1 force raw/renormalised weights */
-    const float *logit_bias;  /* [E+Z] added to logits (−INFINITY masks an expert), or NULL */
-    void *internal;           /* dispatch buffers, caches: owned by moe.c */
-    int k;                    /* slots per token of the last forward (top_k or k_override) */
-    int n_dropped;            /* slots dropped by the capacity limit in the last forward */
+    int k_override;          /* > 0: route to this many experts instead of top_k */
+    int renorm_override;     /* -1: config; 0/1 force raw/renormalised weights */
+    const float *logit_bias; /* [E+Z] added to logits (−INFINITY masks an expert), or NULL */
+    void *internal;          /* dispatch buffers, caches: owned by moe.c */
+    int k;                   /* slots per token of the last forward (top_k or k_override) */
+    int n_dropped;           /* slots dropped by the capacity limit in the last forward */
 } MoeActs;
 
 long moe_num_params(const MoeConfig *cfg);
 void moe_point_params(MoeParams *p, float *base, const MoeConfig *cfg);
 void moe_init_params(MoeParams *p, const MoeConfig *cfg, Rng *rng);
 /* Appends this layer's tensors (names prefixed, e.g. "h.3.moe.") to list; returns new count. */
-int moe_param_tensors(ParamTensor *list, int n, const char *prefix, MoeParams *p, const MoeConfig *cfg);
+int moe_param_tensors(ParamTensor *list, int n, const char *prefix, MoeParams *p,
+                      const MoeConfig *cfg);
 /* Checks a config (k ≤ E+Z, widths > 0, ...); -1 + ml_error naming the bad key. */
 int moe_validate(const MoeConfig *cfg);
 
 void moe_acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max_T);
 /* Forward-only activations (inference): the same public captures, none of the backward scratch
  * (moe_backward must not be called on them). captures = 0: no expert_out either (scoring only). */
-void moe_acts_alloc_infer(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max_T, int captures);
+void moe_acts_alloc_infer(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max_T,
+                          int captures);
 void moe_acts_free(MoeActs *a);
 
 /* out[N,C] = MoE(inp). tokens/domains are [B,T] ids (needed by the hash/domain routers, else may be
@@ -132,7 +134,8 @@ void moe_route_forward(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, con
                        const int32_t *tokens, const int32_t *domains, int N, int train, Rng *rng);
 /* Given dL/dtopk_w [N,k], accumulates router parameter grads into g and dL/dx into dx (router
  * input), including the weighted auxiliary losses. */
-void moe_route_backward(float *dx, MoeParams *g, const float *dtopk_w, MoeActs *a, const MoeParams *p,
-                        const MoeConfig *cfg, const float *x, int N);
+void moe_route_backward(float *dx, MoeParams *g, const float *dtopk_w, MoeActs *a,
+                        const MoeParams *p, const MoeConfig *cfg, const float *x, int N);
 /* Runs real expert e on N rows regardless of routing (analyses force-run experts). */
-void moe_expert_forward(float *out, const MoeParams *p, const MoeConfig *cfg, int e, const float *inp, int N);
+void moe_expert_forward(float *out, const MoeParams *p, const MoeConfig *cfg, int e,
+                        const float *inp, int N);

@@ -10,7 +10,8 @@
 
 static int is_run(const char *dir) {
     /* an analysis alone (analyze MODEL.gguf writes MODEL.gguf.run/analysis) counts as a run */
-    const char *marks[] = {"metrics.jsonl", "config.json", "model.safetensors", "analysis/analyze.json"};
+    const char *marks[] = {"metrics.jsonl", "config.json", "model.safetensors",
+                           "analysis/analyze.json"};
     for (int i = 0; i < 4; i++) {
         char *p = ml_path_join(dir, marks[i]);
         int yes = ml_file_exists(p);

@@ -235,8 +235,12 @@ int page_csv_table(Page *p, const char *rel, int max_rows, const char *caption) 
     return 0;
 }
 
-void figs_open(Page *p) { sb_puts(&p->body, "<div class=\"figs\">\n"); }
-void figs_close(Page *p) { sb_puts(&p->body, "</div>\n"); }
+void figs_open(Page *p) {
+    sb_puts(&p->body, "<div class=\"figs\">\n");
+}
+void figs_close(Page *p) {
+    sb_puts(&p->body, "</div>\n");
+}
 
 double jnum(const cJSON *o, const char *k) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
