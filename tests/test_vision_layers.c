@@ -10,17 +10,7 @@
 #include "test.h"
 #include <math.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-static int max_threads(void) {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
+#include "nn/threads.h"
 
 static void fill(double *d, float *f, long n, Rng *r, double scale) {
     for (long i = 0; i < n; i++) {
@@ -84,7 +74,7 @@ static void check_conv(ConvShape s, int B) {
     fill(c.w, w, nw, &r, 0.3);
     fill(c.b, b, s.OC, &r, 0.3);
     fill(c.R, R, no, &r, 1);
-    float *scratch = ml_alloc_floats(conv2d_scratch_floats(&s, max_threads()));
+    float *scratch = ml_alloc_floats(conv2d_scratch_floats(&s, omp_get_max_threads()));
     double *ref = ml_alloc(no * 8);
     conv_ref_loss(&c, ref);
     conv2d_forward(out, x, w, b, B, &s, scratch);

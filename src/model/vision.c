@@ -8,12 +8,10 @@
 #include "nn/optim.h"
 #include "nn/pool.h"
 #include "nn/relu.h"
+#include "nn/threads.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define GN_EPS 1e-5f
 #define MAX_BLOCKS 8
@@ -40,14 +38,6 @@ struct VisionActs {
     float *d1, *d2, *d3, *dxin, *dh, *dgap, *dro, *dy, *dp1, *dz, *dtopk_w, *dgate_in;
     float *conv_scratch, *gn_part;
 };
-
-static int max_threads(void) {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
 
 /* ---- parameters ---- */
 
@@ -163,7 +153,7 @@ static void alloc_acts(VisionModel *m) {
     A->xin = ml_alloc_floats(M * Cs * S1S1);
     long big = V * Cs * SS; /* largest per-buffer need, for d1/d2 */
     ConvShape stem = {c->in_ch, A->S, A->S, Cs, 3, 1, 1};
-    long scratch = conv2d_scratch_floats(&stem, max_threads());
+    long scratch = conv2d_scratch_floats(&stem, omp_get_max_threads());
     int side = A->S1;
     for (int b = 0; b < nb; b++) {
         A->side[b] = side;
@@ -173,7 +163,7 @@ static void alloc_acts(VisionModel *m) {
         if (n > big) big = n;
         if ((long)M * Cs * side * side > big) big = (long)M * Cs * side * side;
         ConvShape s = {b == 0 ? Cs : ec, side, side, ec, 3, 1, 1};
-        long need = conv2d_scratch_floats(&s, max_threads());
+        long need = conv2d_scratch_floats(&s, omp_get_max_threads());
         if (need > scratch) scratch = need;
         if (b < nb - 1) {
             side /= 2;

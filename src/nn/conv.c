@@ -1,25 +1,7 @@
 #include "nn/conv.h"
+#include "nn/threads.h"
 #include <cblas.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-static int n_threads(void) {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
-static int thread_id(void) {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 /* The output columns [lo, hi) whose input column ox·stride − pad + kx lies inside [0, W). */
 static void valid_cols(const ConvShape *s, int kx, int OW, int *lo, int *hi) {
@@ -179,14 +161,14 @@ static int chunk_of(int B, int T) {
 void conv2d_forward(float *out, const float *inp, const float *w, const float *bias, int B,
                     const ConvShape *s, float *scratch) {
     int OH = conv_out_h(s), OW = conv_out_w(s), P = OH * OW;
-    int CKK = s->C * s->K * s->K, ch = chunk_of(B, n_threads()), nch = (B + ch - 1) / ch;
+    int CKK = s->C * s->K * s->K, ch = chunk_of(B, omp_get_max_threads()), nch = (B + ch - 1) / ch;
     long per_thread = conv2d_scratch_floats(s, 1), cf = col_floats(s);
     long in_img = (long)s->C * s->H * s->W, out_img = (long)s->OC * P;
 #pragma omp parallel for schedule(static)
     for (int ci = 0; ci < nch; ci++) {
         int b0 = ci * ch, nb = B - b0 < ch ? B - b0 : ch;
         long ld = (long)nb * P;
-        float *col = scratch + thread_id() * per_thread, *res = col + 2 * cf;
+        float *col = scratch + omp_get_thread_num() * per_thread, *res = col + 2 * cf;
         for (int j = 0; j < nb; j++)
             if (same_size_stride1(s, OH, OW))
                 im2col_s1(col + j * P, ld, inp + (b0 + j) * in_img, s);
@@ -206,7 +188,8 @@ void conv2d_forward(float *out, const float *inp, const float *w, const float *b
 void conv2d_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                      const float *w, int B, const ConvShape *s, float *scratch) {
     int OH = conv_out_h(s), OW = conv_out_w(s), P = OH * OW;
-    int CKK = s->C * s->K * s->K, T = n_threads(), ch = chunk_of(B, T), nch = (B + ch - 1) / ch;
+    int CKK = s->C * s->K * s->K, T = omp_get_max_threads(), ch = chunk_of(B, T),
+        nch = (B + ch - 1) / ch;
     long per_thread = conv2d_scratch_floats(s, 1), cf = col_floats(s);
     long in_img = (long)s->C * s->H * s->W, out_img = (long)s->OC * P;
     long out_chunk = (long)s->OC * P * CHUNK;
@@ -218,7 +201,7 @@ void conv2d_backward(float *dinp, float *dw, float *dbias, const float *dout, co
     for (int ci = 0; ci < nch; ci++) {
         int b0 = ci * ch, nb = B - b0 < ch ? B - b0 : ch;
         long ld = (long)nb * P;
-        float *base = scratch + thread_id() * per_thread;
+        float *base = scratch + omp_get_thread_num() * per_thread;
         float *col = base, *dcol = base + cf, *go = base + 2 * cf;
         float *tdw = go + out_chunk, *tdb = tdw + (long)s->OC * CKK;
         for (int j = 0; j < nb; j++) /* dout of the chunk as [OC, nb·P] */
