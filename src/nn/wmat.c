@@ -2,7 +2,7 @@
 #include "core/mem.h"
 #include "nn/linear.h"
 #include <cblas.h>
-#include <omp.h>
+#include "nn/threads.h"
 #include <string.h>
 
 /* Per-thread scratch for one dequantised tile; grown on demand and kept for the next call. */
