@@ -156,7 +156,8 @@ static int validate(const Intervention *iv, const LmModel *m) {
     return 0;
 }
 
-void intervene_rebind(const Intervention *iv, LmModel *m) {
+/* Points every MoE layer's logit_bias at its row (no-op without masks or biases). */
+static void bind_bias(const Intervention *iv, LmModel *m) {
     if (!iv->bias || !m->acts) return;
     for (int l = 0; l < m->cfg.n_layer; l++)
         if (is_moe(&m->layer_ffn[l])) m->acts[l].moe.logit_bias = iv->bias + (long)l * iv->ez;
@@ -186,7 +187,7 @@ int intervene_apply(Intervention *iv, LmModel *m, int B, int T) {
     if (m->acts && T <= m->T && (long)B * T <= (long)m->B * m->T)
         B = (int)((long)m->B * m->T / T) + 1;
     lm_alloc_acts(m, B, T);
-    intervene_rebind(iv, m);
+    bind_bias(iv, m);
     return 0;
 }
 

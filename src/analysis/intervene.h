@@ -36,11 +36,9 @@ int intervene_active(const Intervention *iv);
  * layer's experts, at least K experts left unmasked, --renorm 0 on a top-k-then-softmax router)
  * — -1 + one ml_error naming the option — then sets every MoE layer's top_k / renorm and allocates
  * the activations for batches up to B×T (reallocating: the MoE buffers must hold K slots) with
- * each layer's logit_bias pointing at its row. Anything that later allocates a larger batch
- * resets the bias pointers: call intervene_rebind after it. */
+ * each layer's logit_bias pointing at its row (lm_alloc_acts keeps the interventions when it lays
+ * out new activations). */
 int intervene_apply(Intervention *iv, LmModel *m, int B, int T);
-/* Points every MoE layer's logit_bias at its row again (no-op without masks or biases). */
-void intervene_rebind(const Intervention *iv, LmModel *m);
 /* The record for JSON outputs: {"top_k", "renorm", "mask": ["L:E"...], "router_bias": [{"layer",
  * "expert", "value"}...], "model_top_k", "model_renorm"}; NULL when nothing is active. */
 cJSON *intervene_json(const Intervention *iv);

@@ -273,9 +273,20 @@ static long layout_acts(LmModel *m, float *base, int B, int T) {
     return total;
 }
 
+/* Routing interventions live on each layer's MoeActs; a new layout must keep them. */
+typedef struct {
+    int k_override, renorm_override;
+    const float *logit_bias;
+} LayerIntervention;
+
 void lm_alloc_acts(LmModel *m, int B, int T) {
     if (m->acts && T <= m->T && (long)B * T <= (long)m->B * m->T && m->lean == m->acts_lean)
         return; /* fits the current block */
+    int L = m->cfg.n_layer, kept = m->acts != NULL;
+    LayerIntervention *iv = ml_alloc(sizeof(LayerIntervention) * (L ? L : 1));
+    for (int l = 0; kept && l < L; l++)
+        iv[l] = (LayerIntervention){m->acts[l].moe.k_override, m->acts[l].moe.renorm_override,
+                                    m->acts[l].moe.logit_bias};
     free_acts(m);
     m->acts = ml_alloc(m->cfg.n_layer * sizeof(LayerActs));
     long n = layout_acts(m, NULL, B, T);
@@ -293,6 +304,12 @@ void lm_alloc_acts(LmModel *m, int B, int T) {
             moe_acts_alloc_infer(ma, &m->layer_ffn[l], B * T, T, !m->lean);
         }
     }
+    for (int l = 0; kept && l < L; l++) {
+        MoeActs *ma = &m->acts[l].moe;
+        ma->k_override = iv[l].k_override, ma->renorm_override = iv[l].renorm_override;
+        ma->logit_bias = iv[l].logit_bias;
+    }
+    ml_free(iv);
     m->B = B, m->T = T, m->acts_lean = m->lean;
 }
 
