@@ -6,15 +6,18 @@
 #   moelens eval        on the first EVAL_BYTES of tests/fixtures/text/en.txt (chunks of 512);
 #   llama.cpp           the same text and chunks (tests/gguf/llama_ref.c, decode time);
 #   moelens analyze     on en.txt, AN_TOKENS tokens, --batch 1 (one 512-token window per forward),
-#                       k' forwards off, --lens-tokens 256; then the same with --batch 4.
+#                       k' forwards off, --lens-tokens 256; then the same with --batch 2 (memory
+#                       grows with the batch: ~4.6 GiB of activations and MoE scratch per
+#                       512-token window at this shape, so --batch 4 would not fit in 24 GiB).
 # and prints a table. Needs the built oracle (MOELENS_ORACLE_DIR or .cache/oracle) and ./moelens.
 # Usage: sh tests/gguf/scale_olmoe.sh   (env: LAYERS=16 QTYPE=Q4_K_M EVAL_BYTES=3000
-#        AN_TOKENS=2048 THREADS=2; each heavy step runs alone, under nice -n 10)
+#        AN_TOKENS=2048 THREADS=2 BATCHES="1 2" EVAL=1 (0: skip eval and llama.cpp);
+#        each heavy step runs alone, under nice -n 10)
 set -eu
 O=${MOELENS_ORACLE_DIR:-.cache/oracle}
 LIB="$O/build/bin"
 LAYERS=${LAYERS:-16} QTYPE=${QTYPE:-Q4_K_M} EVAL_BYTES=${EVAL_BYTES:-3000}
-AN_TOKENS=${AN_TOKENS:-2048} THREADS=${THREADS:-2}
+AN_TOKENS=${AN_TOKENS:-2048} THREADS=${THREADS:-2} BATCHES=${BATCHES:-1 2} EVAL=${EVAL:-1}
 export PYTHONPATH="$O/llama.cpp/gguf-py" OMP_NUM_THREADS="$THREADS"
 C=.cache/scale
 mkdir -p "$C"
@@ -43,16 +46,18 @@ row() { # LABEL TOKENS SECONDS RSS_KIB
         printf "%-44s %7d %8.1f %9.2f %9.0f %6.2f\n", l, n, s, n / s, r / 1024, r * 1024 / f }' >>"$C/table"
 }
 : >"$C/table"
-# moelens eval: tokens/s over the whole command (load, tokenize, forward)
-/usr/bin/time -f "%e %M" -o "$C/t" $NICE ./moelens eval "$M" --text "$C/text.txt" --json >"$C/eval.json"
-n=$(sed -E 's/.*"text_tokens": ([0-9]+).*/\1/' "$C/eval.json")
-row "moelens eval (whole command)" "$n" "$(cut -d' ' -f1 "$C/t")" "$(cut -d' ' -f2 "$C/t")"
-# llama.cpp: decode seconds as llama_ref reports them; RSS of the whole process
-/usr/bin/time -f "%e %M" -o "$C/t" $NICE "$C/llama_ref" "$M" "$C/text.txt" 512 >"$C/ref.txt" 2>"$C/ref.err"
-dec=$(sed -E 's/.*decode ([0-9.]+) s.*/\1/' "$C/ref.err")
-row "llama.cpp decode (llama_ref, 512-chunks)" "$n" "$dec" "$(cut -d' ' -f2 "$C/t")"
-echo "perplexity: moelens $(sed -E 's/.*"ppl": ([0-9.]+).*/\1/' "$C/eval.json"), llama.cpp $(tail -n 1 "$C/ref.txt" | awk '{print $6}')"
-for b in 1 4; do
+if [ "$EVAL" = 1 ]; then
+    # moelens eval: tokens/s over the whole command (load, tokenize, forward)
+    /usr/bin/time -f "%e %M" -o "$C/t" $NICE ./moelens eval "$M" --text "$C/text.txt" --json >"$C/eval.json"
+    n=$(sed -E 's/.*"text_tokens": ([0-9]+).*/\1/' "$C/eval.json")
+    row "moelens eval (whole command)" "$n" "$(cut -d' ' -f1 "$C/t")" "$(cut -d' ' -f2 "$C/t")"
+    # llama.cpp: decode seconds as llama_ref reports them; RSS of the whole process
+    /usr/bin/time -f "%e %M" -o "$C/t" $NICE "$C/llama_ref" "$M" "$C/text.txt" 512 >"$C/ref.txt" 2>"$C/ref.err"
+    dec=$(sed -E 's/.*decode ([0-9.]+) s.*/\1/' "$C/ref.err")
+    row "llama.cpp decode (llama_ref, 512-chunks)" "$n" "$dec" "$(cut -d' ' -f2 "$C/t")"
+    echo "perplexity: moelens $(sed -E 's/.*"ppl": ([0-9.]+).*/\1/' "$C/eval.json"), llama.cpp $(tail -n 1 "$C/ref.txt" | awk '{print $6}')"
+fi
+for b in $BATCHES; do
     out="$C/analysis-b$b"
     /usr/bin/time -f "%e %M" -o "$C/t" $NICE ./moelens analyze "$M" --domain en=tests/fixtures/text/en.txt \
         --max-tokens "$AN_TOKENS" --batch $b --kprime-tokens 0 --lens-tokens 256 --out "$out" --quiet
