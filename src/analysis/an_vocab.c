@@ -5,88 +5,27 @@
 #include <stdio.h>
 #include <string.h>
 
-/* One UTF-8 code point at s (n bytes left); returns its length (1 for a bad byte). */
-static int utf8_next(const unsigned char *s, uint64_t n, uint32_t *cp) {
-    int len = s[0] < 0x80         ? 1
-              : (s[0] >> 5) == 6  ? 2
-              : (s[0] >> 4) == 14 ? 3
-              : (s[0] >> 3) == 30 ? 4
-                                  : 1;
-    if ((uint64_t)len > n) len = 1;
-    uint32_t c = len == 1 ? s[0] : s[0] & (0x7f >> len);
-    for (int i = 1; i < len; i++) c = (c << 6) | (s[i] & 0x3f);
-    *cp = c;
-    return len;
-}
-
-/* GPT-2's byte-to-unicode table, inverted: code point → byte (-1 if none). */
-static void gpt2_unbytes(int16_t *inv, int n) {
-    for (int i = 0; i < n; i++) inv[i] = -1;
-    int extra = 0;
-    for (int b = 0; b < 256; b++) {
-        int printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-        int cp = printable ? b : 256 + extra++;
-        if (cp < n) inv[cp] = (int16_t)b;
-    }
-}
-
-/* One GGUF token's piece into out (room for len bytes: a piece is never longer than its token). */
-static size_t gguf_piece(const unsigned char *s, uint64_t m, int spm, const int16_t *inv,
-                         char *out) {
-    unsigned int byte;
-    if (spm && m == 6 && sscanf((const char *)s, "<0x%2X>", &byte) == 1 && s[5] == '>') {
-        out[0] = (char)byte;
-        return 1;
-    }
-    size_t o = 0;
-    for (uint64_t k = 0; k < m;) {
-        uint32_t cp;
-        int l = utf8_next(s + k, m - k, &cp);
-        if (spm && cp == 0x2581)
-            out[o++] = ' ';
-        else if (!spm && cp < 512 && inv[cp] >= 0)
-            out[o++] = (char)inv[cp];
-        else
-            memcpy(out + o, s + k, (size_t)l), o += (size_t)l;
-        k += (uint64_t)l;
-    }
-    return o;
-}
-
 static int build_gguf(AnVocab *v, const GgufFile *g) {
-    GgufStr *toks = NULL;
-    int32_t *types = NULL;
-    uint64_t nt = 0, ntypes = 0;
-    char *model = NULL;
-    if (gguf_get_strdup(g, "tokenizer.ggml.model", &model) ||
-        gguf_get_str_array(g, "tokenizer.ggml.tokens", &toks, &nt)) {
-        ml_free(model);
-        return -1;
-    }
-    if (gguf_find(g, "tokenizer.ggml.token_type"))
-        gguf_get_i32_array(g, "tokenizer.ggml.token_type", &types, &ntypes);
-    int spm = !strcmp(model, "llama");
-    int16_t inv[512];
-    gpt2_unbytes(inv, 512);
+    GgufPieces p;
+    if (gguf_pieces_open(&p, g)) return -1;
     long total = 0;
-    for (uint64_t i = 0; i < nt; i++) total += (long)toks[i].len;
-    v->V = (int)nt;
+    for (uint64_t i = 0; i < p.n; i++) total += (long)p.toks[i].len;
+    v->V = (int)p.n;
     v->blob = ml_alloc(total + 1);
-    v->off = ml_alloc(sizeof(long) * (nt + 1));
-    v->special = ml_alloc(nt + 1);
+    v->off = ml_alloc(sizeof(long) * (p.n + 1));
+    v->special = ml_alloc(p.n + 1);
     long o = 0;
-    for (uint64_t i = 0; i < nt; i++) {
+    for (uint64_t i = 0; i < p.n; i++) {
         v->off[i] = o;
-        const unsigned char *s = (const unsigned char *)toks[i].ptr;
-        int control = types && i < ntypes && types[i] == 3;
+        int control = gguf_piece_is_control(&p, i);
         v->special[i] = (uint8_t)control;
-        if (control)
-            memcpy(v->blob + o, s, toks[i].len), o += (long)toks[i].len;
+        if (control) /* control tokens keep their name */
+            memcpy(v->blob + o, p.toks[i].ptr, p.toks[i].len), o += (long)p.toks[i].len;
         else
-            o += (long)gguf_piece(s, toks[i].len, spm, inv, v->blob + o);
+            o += (long)gguf_piece(&p, i, v->blob + o);
     }
-    v->off[nt] = o;
-    ml_free(toks), ml_free(types), ml_free(model);
+    v->off[p.n] = o;
+    gguf_pieces_close(&p);
     return 0;
 }
 

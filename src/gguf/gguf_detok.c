@@ -32,55 +32,68 @@ static void gpt2_unbytes(int16_t *inv, int n) {
     }
 }
 
-static void put(char *out, size_t *len, const void *src, size_t n) {
-    memcpy(out + *len, src, n);
-    *len += n;
-}
-
-int gguf_detokenize(const GgufFile *g, const int32_t *ids, long n, char **text, size_t *len) {
-    GgufStr *toks = NULL;
-    int32_t *types = NULL;
-    uint64_t nt = 0, ntypes = 0;
+int gguf_pieces_open(GgufPieces *p, const GgufFile *g) {
+    memset(p, 0, sizeof *p);
     char *model = NULL;
     if (gguf_get_strdup(g, "tokenizer.ggml.model", &model) ||
-        gguf_get_str_array(g, "tokenizer.ggml.tokens", &toks, &nt)) {
+        gguf_get_str_array(g, "tokenizer.ggml.tokens", &p->toks, &p->n)) {
         ml_free(model);
         return -1;
     }
     if (gguf_find(g, "tokenizer.ggml.token_type"))
-        gguf_get_i32_array(g, "tokenizer.ggml.token_type", &types, &ntypes);
-    int spm = !strcmp(model, "llama");
+        gguf_get_i32_array(g, "tokenizer.ggml.token_type", &p->types, &p->ntypes);
+    p->spm = !strcmp(model, "llama");
+    ml_free(model);
+    gpt2_unbytes(p->inv, 512);
+    return 0;
+}
+
+void gguf_pieces_close(GgufPieces *p) {
+    ml_free(p->toks), ml_free(p->types);
+    memset(p, 0, sizeof *p);
+}
+
+int gguf_piece_is_control(const GgufPieces *p, uint64_t id) {
+    return p->types && id < p->ntypes && p->types[id] == 3;
+}
+
+size_t gguf_piece(const GgufPieces *p, uint64_t id, char *out) {
+    const unsigned char *s = (const unsigned char *)p->toks[id].ptr;
+    uint64_t m = p->toks[id].len;
+    unsigned int byte;
+    if (p->spm && m == 6 && sscanf((const char *)s, "<0x%2X>", &byte) == 1 && s[5] == '>') {
+        out[0] = (char)byte;
+        return 1;
+    }
+    size_t o = 0;
+    for (uint64_t k = 0; k < m;) {
+        uint32_t cp;
+        int l = utf8_next(s + k, m - k, &cp);
+        if (p->spm && cp == 0x2581)
+            out[o++] = ' ';
+        else if (!p->spm && cp < 512 && p->inv[cp] >= 0)
+            out[o++] = (char)p->inv[cp];
+        else
+            memcpy(out + o, s + k, (size_t)l), o += (size_t)l;
+        k += (uint64_t)l;
+    }
+    return o;
+}
+
+int gguf_detokenize(const GgufFile *g, const int32_t *ids, long n, char **text, size_t *len) {
+    GgufPieces p;
+    if (gguf_pieces_open(&p, g)) return -1;
     size_t cap = 1;
     for (long i = 0; i < n; i++)
-        cap += ids[i] >= 0 && (uint64_t)ids[i] < nt ? toks[ids[i]].len + 4 : 0;
+        cap += ids[i] >= 0 && (uint64_t)ids[i] < p.n ? p.toks[ids[i]].len + 4 : 0;
     char *out = ml_alloc(cap);
     size_t o = 0;
-    int16_t inv[512];
-    gpt2_unbytes(inv, 512);
     for (long i = 0; i < n; i++) {
-        if (ids[i] < 0 || (uint64_t)ids[i] >= nt) continue;
-        if (types && (uint64_t)ids[i] < ntypes && types[ids[i]] == 3) continue; /* control */
-        const unsigned char *s = (const unsigned char *)toks[ids[i]].ptr;
-        uint64_t m = toks[ids[i]].len;
-        unsigned int byte;
-        if (spm && m == 6 && sscanf((const char *)s, "<0x%2X>", &byte) == 1 && s[5] == '>') {
-            out[o++] = (char)byte;
-            continue;
-        }
-        for (uint64_t k = 0; k < m;) {
-            uint32_t cp;
-            int l = utf8_next(s + k, m - k, &cp);
-            if (spm && cp == 0x2581)
-                out[o++] = ' ';
-            else if (!spm && cp < 512 && inv[cp] >= 0)
-                out[o++] = (char)inv[cp];
-            else
-                put(out, &o, s + k, (size_t)l);
-            k += (uint64_t)l;
-        }
+        if (ids[i] < 0 || (uint64_t)ids[i] >= p.n || gguf_piece_is_control(&p, ids[i])) continue;
+        o += gguf_piece(&p, ids[i], out + o);
     }
     out[o] = 0;
-    ml_free(toks), ml_free(types), ml_free(model);
+    gguf_pieces_close(&p);
     *text = out;
     *len = o;
     return 0;

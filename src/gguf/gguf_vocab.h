@@ -34,3 +34,18 @@ size_t *pretok_deepseek_llm_split(const char *text, size_t len, size_t *npieces)
 /* Token ids back to text (llama.cpp's token_to_piece, special = false): *text ml_alloc'd,
  * NUL-terminated, *len bytes. */
 int gguf_detokenize(const GgufFile *g, const int32_t *ids, long n, char **text, size_t *len);
+
+/* A file's vocabulary as pieces, token by token (what gguf_detokenize and the analyses' token
+ * texts are made of). */
+typedef struct {
+    GgufStr *toks;
+    int32_t *types;
+    uint64_t n, ntypes;
+    int spm;          /* SentencePiece "llama" model (else gpt2 byte-level BPE) */
+    int16_t inv[512]; /* GPT-2 byte alphabet: code point → byte, -1 if none */
+} GgufPieces;
+int gguf_pieces_open(GgufPieces *p, const GgufFile *g);
+void gguf_pieces_close(GgufPieces *p);
+int gguf_piece_is_control(const GgufPieces *p, uint64_t id);
+/* Token id's piece into out (room for the token's length in bytes: a piece is never longer). */
+size_t gguf_piece(const GgufPieces *p, uint64_t id, char *out);
