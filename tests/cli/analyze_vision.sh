@@ -6,20 +6,9 @@ set -e
 export OMP_NUM_THREADS=1
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-F=$(pwd)/tests/fixtures/images/emoji
-N=$T/d/npm
-mkdir -p $N/emojibase-data/package/en $N/emojibase-data/package/meta \
-    $N/emoji-datasource-google/package/img/google $N/emoji-datasource-twitter/package/img/twitter \
-    $N/openmoji/package/color $N/openmoji/package/black $T/d/deb/wordnet-base/usr/share
-ln -s $F/data.json $N/emojibase-data/package/en/data.json
-ln -s $F/groups.json $N/emojibase-data/package/meta/groups.json
-ln -s $F/google $N/emoji-datasource-google/package/img/google/64
-ln -s $F/twitter $N/emoji-datasource-twitter/package/img/twitter/64
-ln -s $F/openmoji-color $N/openmoji/package/color/svg
-ln -s $F/openmoji-black $N/openmoji/package/black/svg
-ln -s $F/wordnet $T/d/deb/wordnet-base/usr/share/wordnet
 command -v rsvg-convert >/dev/null || { echo "skipped: no rsvg-convert"; exit 77; }
-./moelens data images --data $T/d --out $T/emoji --size 16 --min-concepts 1 --nmf-dims 4 >/dev/null
+. tests/cli/lib/emoji.sh
+fixture_emoji "$T"
 TR="--data $T/emoji --set batch=8 --set steps=5 --set eval_every=0 --set probe_images=24 --quiet"
 ./moelens train vision --out $T/a $TR --set seed=1
 ./moelens train vision --out $T/b $TR --set seed=2
