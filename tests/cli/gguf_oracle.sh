@@ -22,6 +22,28 @@ for f in olmoe mixtral qwen2moe qwen3moe deepseek; do
 done
 ./moelens info "$dir/deepseek.gguf" | grep -q "leading dense layers *1"
 ./moelens info "$dir/qwen3moe.gguf" | grep -q "head dim *128"
+# the LM battery on every family: it runs, names the family's top-k convention, and k' = k (raw
+# weights for raw families, renormalised for renormalising ones) reproduces `moelens eval`
+head -c 1500 tests/fixtures/text/en.txt >"$dir/en.txt"
+for f in olmoe mixtral qwen2moe qwen3moe deepseek; do
+    OMP_NUM_THREADS=1 ./moelens analyze "$dir/$f.gguf" --domain en="$dir/en.txt" --lens-tokens 16 \
+        --batch 1 --quiet
+    pe=$(OMP_NUM_THREADS=1 ./moelens eval "$dir/$f.gguf" --text "$dir/en.txt" --json | tail -n 1)
+    /usr/bin/python3 - "$dir/$f.gguf.run/analysis" "$f" "$pe" <<'PY'
+import csv, json, sys
+a, fam, pe = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])["ppl"]
+meta = json.load(open(f"{a}/analyze.json"))
+conv = meta["routing_convention"]
+assert set(meta["analyses"]) >= {"routing", "specialise", "topk", "lens"}, meta["analyses"]
+rows = list(csv.DictReader(open(f"{a}/topk_ppl.csv")))
+full = [float(r["ppl"]) for r in rows if r["weights"] == "full" and r["domain"] == "en"][0]
+assert abs(full - pe) <= 2e-6 * pe, (fam, full, pe)
+k = str(conv["top_k"])
+own = "renorm" if conv["renorm"] else "raw"
+kk = [float(r["ppl"]) for r in rows if r["weights"] == own and r["k"] == k and r["domain"] == "en"]
+assert kk and abs(kk[0] - full) <= 1e-6 * full, (fam, own, kk, full)
+PY
+done
 Q="$O/build/bin/llama-quantize"
 if [ ! -x "$Q" ]; then
     echo "gguf_oracle: quantisation part skipped (llama-quantize not built; MOELENS_ORACLE=1 builds it)"
