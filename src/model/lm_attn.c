@@ -1,26 +1,10 @@
 #include "model/lm_attn.h"
 #include "core/mem.h"
-#include "nn/fastexp.h"
+#include "nn/attention.h"
 #include <cblas.h>
 #include <math.h>
 
-#define ATT_BLOCK 64 /* as nn/attention.c: rows per block, keys [0, r1) only */
-
-/* Row t of the scaled scores → causal softmax over columns 0..t (nn/attention.c's). */
-static void causal_softmax_row(float *row, int t, int T) {
-    float mx = row[0];
-#pragma omp simd reduction(max : mx)
-    for (int j = 1; j <= t; j++) mx = row[j] > mx ? row[j] : mx;
-    float sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (int j = 0; j <= t; j++) {
-        row[j] = fast_expf(row[j] - mx);
-        sum += row[j];
-    }
-    float inv = 1.0f / sum;
-    for (int j = 0; j <= t; j++) row[j] *= inv;
-    for (int j = t + 1; j < T; j++) row[j] = 0;
-}
+#define ATT_BLOCK ATTENTION_BLOCK /* the training kernel's blocking (nn/attention.h) */
 
 void lm_attention_infer(float *out, const float *q, const float *k, const float *v, int B, int T,
                         int NH, int NKV, int HD) {
@@ -41,7 +25,8 @@ void lm_attention_infer(float *out, const float *q, const float *k, const float 
                 int r1 = r0 + ATT_BLOCK < T ? r0 + ATT_BLOCK : T, M = r1 - r0;
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, r1, HD, scale, qb + r0 * qs,
                             qs, kb, ks, 0.0f, blk, T);
-                for (int t = r0; t < r1; t++) causal_softmax_row(blk + (long)(t - r0) * T, t, T);
+                for (int t = r0; t < r1; t++)
+                    attention_causal_softmax_row(blk + (long)(t - r0) * T, t, T);
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, HD, r1, 1.0f, blk, T, vb,
                             ks, 0.0f, ob + r0 * qs, qs);
             }

@@ -4,12 +4,11 @@
 #include <cblas.h>
 #include <math.h>
 
-/* Rows are processed in blocks of ATT_BLOCK queries; a block [r0,r1) only needs keys [0,r1), so
- * the GEMMs skip most of the masked upper triangle (about half the work for long T). */
-#define ATT_BLOCK 64
+/* Blocks of ATTENTION_BLOCK query rows only need keys [0, r1), so the GEMMs skip most of the
+ * masked upper triangle (about half the work for long T). */
+#define ATT_BLOCK ATTENTION_BLOCK
 
-/* Row t of the scaled scores → causal softmax over columns 0..t, zero for t < j < T. */
-static void causal_softmax_row(float *row, int t, int T) {
+void attention_causal_softmax_row(float *row, int t, int T) {
     float mx = row[0];
 #pragma omp simd reduction(max : mx)
     for (int j = 1; j <= t; j++) mx = row[j] > mx ? row[j] : mx;
@@ -42,7 +41,7 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
             float *arow = ab + (long)r0 * T;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, r1, HD, scale, qb + r0 * qs, qs,
                         kb, ks, 0.0f, arow, T);
-            for (int t = r0; t < r1; t++) causal_softmax_row(ab + (long)t * T, t, T);
+            for (int t = r0; t < r1; t++) attention_causal_softmax_row(ab + (long)t * T, t, T);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, HD, r1, 1.0f, arow, T, vb, ks,
                         0.0f, ob + r0 * qs, qs);
         }

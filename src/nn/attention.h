@@ -4,6 +4,12 @@
  * diagonal are 0). Scale 1/sqrt(HD). Backward accumulates into dq, dk, dv. */
 #pragma once
 
+/* Queries are processed in blocks of ATTENTION_BLOCK rows; a block [r0,r1) needs keys [0,r1) only.
+ */
+#define ATTENTION_BLOCK 64
+/* Row t of scaled scores → causal softmax over columns 0..t, zero for t < j < T (in place). */
+void attention_causal_softmax_row(float *row, int t, int T);
+
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                        int B, int T, int NH, int NKV, int HD);
 void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att,

@@ -11,11 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static double num(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
 /* usage[l, e] = 100 · picks / tokens over all domains (sums to 100·k per layer). */
 static double *usage_matrix(Page *p, int *L, int *E) {
     char *path = page_path(p, "analysis/routing_counts.npy");
@@ -49,7 +44,7 @@ static double *usage_matrix(Page *p, int *L, int *E) {
 static void usage_figures(Page *p, const cJSON *rj) {
     const cJSON *layers = cJSON_GetObjectItemCaseSensitive(rj, "layers");
     int L = cJSON_GetArraySize(layers), Lu = 0, E = 0;
-    double thr = num(rj, "threshold_pct_tokens");
+    double thr = jnum(rj, "threshold_pct_tokens");
     double *u = usage_matrix(p, &Lu, &E);
     char rl[64][48];
     const char *rows[64];
@@ -57,9 +52,9 @@ static void usage_figures(Page *p, const cJSON *rj) {
     double *n50 = ml_alloc(sizeof(double) * (L + 1)), *above = ml_alloc(sizeof(double) * (L + 1));
     for (int l = 0; l < L && l < 64; l++) {
         const cJSON *lo = cJSON_GetArrayItem(layers, l), *all = cJSON_GetObjectItem(lo, "all");
-        x[l] = num(lo, "layer");
-        mx[l] = 100 * num(all, "max_share_tokens"), n50[l] = num(all, "n50");
-        above[l] = num(all, "above_threshold");
+        x[l] = jnum(lo, "layer");
+        mx[l] = 100 * jnum(all, "max_share_tokens"), n50[l] = jnum(all, "n50");
+        above[l] = jnum(all, "above_threshold");
         snprintf(rl[l], sizeof rl[l], "layer %d (%d above)", (int)x[l], (int)above[l]);
         rows[l] = rl[l];
     }
@@ -107,7 +102,7 @@ static void usage_figures(Page *p, const cJSON *rj) {
                             .caption = "n50: fewest experts that take half of the picks (uniform: "
                                        "E/2, dashed); experts whose usage reaches 100·k/E."},
                       .has_hline = 1,
-                      .hline = num(rj, "experts") / 2,
+                      .hline = jnum(rj, "experts") / 2,
                       .hline_label = "E/2"};
     svg_line_chart(&p->body, s2, 2, &o2);
     sb_puts(&p->body, "</div>\n");
@@ -123,15 +118,15 @@ static void paper_tables(Page *p, const cJSON *rj, const cJSON *tj) {
     sb_printf(&p->body,
               "<p><b>Table A (papers.md §1A shape).</b> Per MoE layer, all domains: max "
               "usage %% of tokens, n50 and experts at or above 100·k/E = %.3g %%.</p>\n",
-              num(rj, "threshold_pct_tokens"));
+              jnum(rj, "threshold_pct_tokens"));
     const char *h1[4] = {"layer", "max usage %", "n50", "experts ≥ 100·k/E"};
     table_open(&p->body, h1, 4);
     for (int l = 0; l < L; l++) {
         const cJSON *lo = cJSON_GetArrayItem(layers, l), *all = cJSON_GetObjectItem(lo, "all");
-        snprintf(c[0], 32, "%d", (int)num(lo, "layer"));
-        snprintf(c[1], 32, "%.1f", 100 * num(all, "max_share_tokens"));
-        snprintf(c[2], 32, "%d", (int)num(all, "n50"));
-        snprintf(c[3], 32, "%d", (int)num(all, "above_threshold"));
+        snprintf(c[0], 32, "%d", (int)jnum(lo, "layer"));
+        snprintf(c[1], 32, "%.1f", 100 * jnum(all, "max_share_tokens"));
+        snprintf(c[2], 32, "%d", (int)jnum(all, "n50"));
+        snprintf(c[3], 32, "%d", (int)jnum(all, "above_threshold"));
         table_row(&p->body, cells, 4);
     }
     table_close(&p->body);
