@@ -5,28 +5,29 @@
 # count (OMP_NUM_THREADS, default 2), order A B A B. Prints one JSON line per run: tokens/s
 # (moelens: the whole command, load and tokenization included; llama.cpp: llama_decode time only),
 # peak RSS (GNU time) and file size. The models are built once under .cache/gguf-bench/.
-# Needs the llama.cpp oracle (scripts/oracle.sh; MOELENS_ORACLE_DIR overrides .cache/oracle).
+# Needs the llama.cpp oracle (tests/cli/lib/oracle.sh: a cmake build from scripts/oracle.sh when
+# there is one, else the npm package's prebuilt CPU libraries; MOELENS_ORACLE_DIR overrides .cache/oracle).
 set -eu
 cd "$(dirname "$0")/.."
-O=${MOELENS_ORACLE_DIR:-.cache/oracle}
-LIB="$O/build/bin"
 TH=${OMP_NUM_THREADS:-2}
-if [ ! -x "$LIB/llama-quantize" ] || [ ! -d "$O/llama.cpp/gguf-py" ]; then
-    echo "gguf bench: skipped (no llama.cpp oracle built at $O: sh scripts/oracle.sh)" >&2
+LLAMA_REF_THREADS=$TH
+. tests/cli/lib/oracle.sh
+if ! oracle_found; then
+    echo "gguf bench: skipped (no llama.cpp oracle at $O: sh scripts/oracle.sh --src-only)" >&2
     exit 0
 fi
 D=.cache/gguf-bench
 mkdir -p "$D"
+oracle_tools "$D"
+echo "gguf bench: llama.cpp from $ORACLE_LIB" >&2
 if [ ! -f "$D/done" ]; then
-    PYTHONPATH="$O/llama.cpp/gguf-py" /usr/bin/python3 -c "
+    /usr/bin/python3 -c "
 import sys; sys.path.insert(0, 'tests/gguf'); import make_tiny_models as m
 m.make('olmoe', '$D/bench-F32.gguf', d=1024, std=0.02, n_layer=4, n_exp=32, top_k=4, ff_exp=512, n_ctx=512)"
-    for q in Q8_0 Q4_K_M; do "$LIB/llama-quantize" "$D/bench-F32.gguf" "$D/bench-$q.gguf" $q 2 >/dev/null 2>&1; done
+    for q in Q8_0 Q4_K_M; do "$D/llama_quant" "$D/bench-F32.gguf" "$D/bench-$q.gguf" $q 2 >/dev/null 2>&1; done
     head -c 6000 tests/fixtures/text/en.txt >"$D/text.txt"
     touch "$D/done"
 fi
-cc -O2 -o "$D/llama_ref" tests/gguf/llama_ref.c -I"$O/llama.cpp/include" -I"$O/llama.cpp/ggml/include" \
-    -L"$LIB" -lllama -lm -Wl,-rpath,"$(cd "$LIB" && pwd)"
 export OMP_NUM_THREADS="$TH"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT

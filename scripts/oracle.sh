@@ -1,8 +1,11 @@
 #!/bin/sh
 # Fetches, builds and caches the llama.cpp oracle, pinned, never committed (.cache/ is ignored).
 #   npm install node-llama-cpp@3.22.1      -> $DIR/npm/node_modules/node-llama-cpp/llama/gitRelease.bundle
+#                                             and its prebuilt CPU libraries (@node-llama-cpp/linux-x64),
+#                                             which the tests link (tests/cli/lib/oracle.sh)
 #   git clone of that bundle               -> $DIR/llama.cpp   (source: ggml, gguf-py, models/ggml-vocab-*)
 #   cmake: libllama + llama-quantize       -> $DIR/build/bin/llama-quantize, $DIR/build/bin/libllama.so
+#                                             (optional, ~17 min on 2 cores: a native build for bench)
 # Idempotent: each step is skipped when its stamp file exists. Prints the variables to use:
 #   ORACLE_SRC (source tree), ORACLE_BIN (build/bin), PYTHONPATH for gguf-py (/usr/bin/python3).
 # Usage: sh scripts/oracle.sh [--src-only]   (--src-only: fetch + clone, no cmake build)

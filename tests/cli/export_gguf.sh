@@ -6,7 +6,7 @@
 #  - moelens info reads them; gguf-py reads them (metadata, tensor shapes and types);
 #  - the file's tokenizer (moelens tokenize) gives the run's own ids (moelens tokenizer encode);
 #  - a gpt2-block run is refused, naming the option;
-#  with the llama.cpp oracle built (MOELENS_ORACLE_DIR or .cache/oracle; else skipped):
+#  with the llama.cpp oracle (tests/cli/lib/oracle.sh; else that part is skipped):
 #  - llama.cpp (tests/gguf/llama_ref.c) tokenizes the text identically;
 #  - on a text of exactly seq_len + 1 tokens (one window, scored the same way by both) llama.cpp's
 #    perplexity is within 0.1 % of `moelens eval RUN` for F32 and 0.5 % for F16;
@@ -58,9 +58,9 @@ grep -q "f32 or f16" "$T/err" || fail "--type error: $(cat "$T/err")"
 grep -q "export: block: block=gpt2" "$T/err" || fail "gpt2 refusal: $(cat "$T/err")"
 [ ! -e "$T/G.gguf" ] || fail "a refused export left a file"
 
-O=${MOELENS_ORACLE_DIR:-.cache/oracle}
+. tests/cli/lib/oracle.sh
 if [ -d "$O/llama.cpp/gguf-py" ]; then
-    PYTHONPATH="$O/llama.cpp/gguf-py" /usr/bin/python3 - "$T" <<'PY' || fails=$((fails + 1))
+    /usr/bin/python3 - "$T" <<'PY' || fails=$((fails + 1))
 import sys
 from gguf import GGUFReader, GGMLQuantizationType as Q
 t = sys.argv[1]
@@ -93,14 +93,12 @@ for name, f16, tied in [("A", 0, 0), ("A-f16", 1, 0), ("B", 0, 1), ("B-f16", 1, 
 print("gguf-py: 6 files read")
 PY
 fi
-LIB="$O/build/bin"
-if [ ! -f "$LIB/libllama.so" ] || [ ! -f "$O/llama.cpp/include/llama.h" ]; then
+if ! oracle_found; then
     [ "$fails" = 0 ] || { echo "export_gguf: $fails failure(s)"; exit 1; }
-    echo "export_gguf: ok; llama.cpp part skipped (no built oracle in $O)"
+    echo "export_gguf: ok; llama.cpp part skipped (no oracle in $O)"
     exit 0
 fi
-cc -O2 -o "$T/llama_ref" tests/gguf/llama_ref.c -I"$O/llama.cpp/include" -I"$O/llama.cpp/ggml/include" \
-    -L"$LIB" -lllama -lm -Wl,-rpath,"$(cd "$LIB" && pwd)"
+oracle_tools "$T"
 ppl_of() { sed -E 's/.*"ppl": ([0-9.]+).*/\1/'; }
 within() { # within A B TOL_PERCENT LABEL
     if awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = (a - b) / b * 100; if (d < 0) d = -d; exit !(d <= t) }'; then

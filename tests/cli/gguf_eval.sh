@@ -1,8 +1,8 @@
 #!/bin/sh
 # moelens eval on GGUF models against llama.cpp (the oracle's libllama, tests/gguf/llama_ref.c).
 # Tiny random-weight models of every family (make_tiny_models.py, d 256, weight std 0.05, context
-# 128), quantised by llama-quantize (two types per family), score an excerpt of tests/fixtures/text/en.txt (1500 bytes,
-# ≈ 1300 tokens: 11 chunks of 128):
+# 128), quantised by llama.cpp's llama_model_quantize (two types per family), score an excerpt of
+# tests/fixtures/text/en.txt (1500 bytes, ≈ 1300 tokens: 11 chunks of 128):
 #  1. token ids identical (llama.cpp's add_special: BOS only when the file says);
 #  2. same file, both programs: perplexity within 0.1 % (F32, F16, BF16), 1 % (Q8_0), 3 % (Q4_0,
 #     K-quants). llama.cpp also rounds the activations to the weights' dot type (f16, bf16, q8_0,
@@ -10,19 +10,17 @@
 #  3. exactness of moelens' quantised path: moelens on a quantised file against llama.cpp on
 #     gguf-py's F32 dequantisation of it (tests/gguf/dequant_model.py; F32 weights, no activation
 #     rounding): within 0.001 %.
-# Skipped (exit 77) without the built oracle (MOELENS_ORACLE_DIR or .cache/oracle).
+# Skipped (exit 77) without the oracle (tests/cli/lib/oracle.sh: the npm package's prebuilt
+# libraries, or a cmake build of its source).
 set -eu
-O=${MOELENS_ORACLE_DIR:-.cache/oracle}
-LIB="$O/build/bin"
-if [ ! -f "$LIB/libllama.so" ] || [ ! -d "$O/llama.cpp/gguf-py" ]; then
-    echo "gguf_eval: skipped (no built oracle in $O; MOELENS_ORACLE=1 sh tests/cli/gguf_oracle.sh builds it)"
+. tests/cli/lib/oracle.sh
+if ! oracle_found; then
+    echo "gguf_eval: skipped (no llama.cpp oracle in $O: sh scripts/oracle.sh --src-only fetches it)"
     exit 77
 fi
-export PYTHONPATH="$O/llama.cpp/gguf-py"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-cc -O2 -o "$T/llama_ref" tests/gguf/llama_ref.c -I"$O/llama.cpp/include" -I"$O/llama.cpp/ggml/include" \
-    -L"$LIB" -lllama -lm -Wl,-rpath,"$(cd "$LIB" && pwd)"
+oracle_tools "$T"
 /usr/bin/python3 tests/gguf/make_tiny_models.py "$T" 256 0.05
 head -c 1500 tests/fixtures/text/en.txt >"$T/en.txt"
 fails=0
@@ -44,7 +42,7 @@ for f in olmoe mixtral qwen2moe qwen3moe deepseek; do
     for q in $(types $f); do
         m="$T/$f-$q.gguf"
         if [ "$q" = F32 ]; then cp "$T/$f.gguf" "$m"; else
-            "$LIB/llama-quantize" "$T/$f.gguf" "$m" "$q" 2 >"$T/q.log" 2>&1 || { tail "$T/q.log"; exit 1; }
+            "$T/llama_quant" "$T/$f.gguf" "$m" "$q" 2 >"$T/q.log" 2>&1 || { tail "$T/q.log"; exit 1; }
         fi
         "$T/llama_ref" "$m" "$T/en.txt" >"$T/ref.txt"
         mine=$(./moelens eval "$m" --text "$T/en.txt" --json | tail -n 1)

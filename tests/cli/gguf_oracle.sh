@@ -1,19 +1,19 @@
 #!/bin/sh
 # Tiny random-weight GGUF models of every family (tests/gguf/make_tiny_models.py, gguf-py), read by
-# moelens info; with the oracle built, each is quantised by llama-quantize (Q8_0, Q4_0, Q4_K_M,
+# moelens info; each is quantised by llama.cpp's llama_model_quantize (Q8_0, Q4_0, Q4_K_M,
 # Q5_K_M, Q6_K, F16, BF16) and every tensor's dequantisation is compared with gguf-py's
-# (unit test gguf_oracle_cases). Needs the oracle: skipped with a message when it is absent;
-# MOELENS_ORACLE=1 builds it first (sh scripts/oracle.sh: npm + clone + cmake, see docs/gguf.md).
+# (unit test gguf_oracle_cases). Needs the oracle (tests/cli/lib/oracle.sh): skipped with a message
+# when it is absent; MOELENS_ORACLE=1 fetches it first (sh scripts/oracle.sh --src-only).
 set -e
-O=${MOELENS_ORACLE_DIR:-.cache/oracle}
-[ "${MOELENS_ORACLE:-0}" = 1 ] && sh scripts/oracle.sh >/dev/null
-if [ ! -d "$O/llama.cpp/gguf-py" ]; then
-    echo "gguf_oracle: skipped (no oracle; MOELENS_ORACLE=1 builds it)"
+[ "${MOELENS_ORACLE:-0}" = 1 ] && sh scripts/oracle.sh --src-only >/dev/null
+. tests/cli/lib/oracle.sh
+if ! oracle_found; then
+    echo "gguf_oracle: skipped (no oracle; MOELENS_ORACLE=1 fetches it)"
     exit 77
 fi
-export PYTHONPATH="$O/llama.cpp/gguf-py"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
+oracle_tools "$dir"
 /usr/bin/python3 tests/gguf/make_tiny_models.py "$dir" 256
 for f in olmoe mixtral qwen2moe qwen3moe deepseek; do
     out=$(./moelens info "$dir/$f.gguf")
@@ -44,11 +44,7 @@ kk = [float(r["ppl"]) for r in rows if r["weights"] == own and r["k"] == k and r
 assert kk and abs(kk[0] - full) <= 1e-6 * full, (fam, own, kk, full)
 PY
 done
-Q="$O/build/bin/llama-quantize"
-if [ ! -x "$Q" ]; then
-    echo "gguf_oracle: quantisation part skipped (llama-quantize not built; MOELENS_ORACLE=1 builds it)"
-    exit 0
-fi
+Q="$dir/llama_quant"
 cases="$dir/cases"
 mkdir -p "$cases"
 for f in olmoe qwen3moe; do

@@ -4,8 +4,10 @@
  * file says) and parse_special off; chunks of CTX tokens back to back (default: the file's
  * context length), each decoded alone (KV cache cleared) with logits for every position; every
  * token after a chunk's first is scored by log-softmax in double. F32 KV cache, no flash
- * attention, 2 threads. */
+ * attention, 2 threads (LLAMA_REF_THREADS overrides: its thread pool spins, so tests on a busy
+ * machine use 1). */
 #include "llama.h"
+#include "oracle_backends.h"
 #include <math.h>
 #include <time.h>
 #include <stdio.h>
@@ -23,6 +25,7 @@ int main(int argc, char **argv) {
     }
     llama_log_set(quiet, NULL);
     llama_backend_init();
+    oracle_load_backends();
     struct llama_model_params mp = llama_model_default_params();
     struct llama_model *model = llama_model_load_from_file(argv[1], mp);
     if (!model) return fprintf(stderr, "llama_ref: cannot load %s\n", argv[1]), 1;
@@ -42,7 +45,8 @@ int main(int argc, char **argv) {
     int ctx = argc > 3 ? atoi(argv[3]) : llama_model_n_ctx_train(model);
     struct llama_context_params cp = llama_context_default_params();
     cp.n_ctx = cp.n_batch = cp.n_ubatch = (uint32_t)ctx;
-    cp.n_threads = cp.n_threads_batch = 2;
+    const char *threads = getenv("LLAMA_REF_THREADS");
+    cp.n_threads = cp.n_threads_batch = threads ? atoi(threads) : 2;
     cp.type_k = cp.type_v = GGML_TYPE_F32;
     cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
     struct llama_context *lc = llama_init_from_model(model, cp);

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Measurement (not a test): moelens at OLMoE-1B-7B's shape. Makes, if missing, a random-weight
 # olmoe GGUF of that shape under .cache/scale/ (tests/gguf/make_olmoe_shaped.py writes F16 tensor
-# by tensor, llama-quantize turns it into QTYPE, the F16 file is then deleted), then measures peak
+# by tensor, llama.cpp's llama_model_quantize turns it into QTYPE, the F16 file is then deleted), then measures peak
 # RSS (GNU time) and tokens/s of
 #   moelens eval        on the first EVAL_BYTES of tests/fixtures/text/en.txt (chunks of 512);
 #   llama.cpp           the same text and chunks (tests/gguf/llama_ref.c, decode time);
@@ -9,22 +9,22 @@
 #                       k' forwards off, --lens-tokens 256; then the same with --batch 2 (memory
 #                       grows with the batch: ~4.6 GiB of activations and MoE scratch per
 #                       512-token window at this shape, so --batch 4 would not fit in 24 GiB).
-# and prints a table. Needs the built oracle (MOELENS_ORACLE_DIR or .cache/oracle) and ./moelens.
+# and prints a table. Needs the oracle (tests/cli/lib/oracle.sh) and ./moelens.
 # Usage: sh tests/gguf/scale_olmoe.sh   (env: LAYERS=16 QTYPE=Q4_K_M EVAL_BYTES=3000
 #        AN_TOKENS=2048 THREADS=2 BATCHES="1 2" EVAL=1 (0: skip eval and llama.cpp);
 #        each heavy step runs alone, under nice -n 10)
 set -eu
-O=${MOELENS_ORACLE_DIR:-.cache/oracle}
-LIB="$O/build/bin"
 LAYERS=${LAYERS:-16} QTYPE=${QTYPE:-Q4_K_M} EVAL_BYTES=${EVAL_BYTES:-3000}
 AN_TOKENS=${AN_TOKENS:-2048} THREADS=${THREADS:-2} BATCHES=${BATCHES:-1 2} EVAL=${EVAL:-1}
-export PYTHONPATH="$O/llama.cpp/gguf-py" OMP_NUM_THREADS="$THREADS"
+LLAMA_REF_THREADS=$THREADS
+. tests/cli/lib/oracle.sh
+export OMP_NUM_THREADS="$THREADS"
 C=.cache/scale
 mkdir -p "$C"
 M="$C/olmoe-shaped-${LAYERS}L-$QTYPE.gguf"
 NICE="nice -n 10"
-cc -O2 -o "$C/llama_ref" tests/gguf/llama_ref.c -I"$O/llama.cpp/include" -I"$O/llama.cpp/ggml/include" \
-    -L"$LIB" -lllama -lm -Wl,-rpath,"$(cd "$LIB" && pwd)"
+oracle_found || { echo "scale_olmoe: no llama.cpp oracle at $O (sh scripts/oracle.sh --src-only)" >&2; exit 1; }
+oracle_tools "$C"
 if [ ! -f "$M" ]; then
     F="$C/olmoe-shaped-${LAYERS}L-F16.gguf"
     if [ ! -f "$F" ]; then
@@ -33,7 +33,7 @@ if [ ! -f "$M" ]; then
         mv "$F.part" "$F"
     fi
     [ -f "$C/make.time" ] && echo "made $F: $(stat -c %s "$F") bytes in $(cut -d' ' -f1 "$C/make.time") s, peak RSS $(($(cut -d' ' -f2 "$C/make.time") / 1024)) MiB"
-    /usr/bin/time -f "%e %M" -o "$C/quant.time" $NICE "$LIB/llama-quantize" "$F" "$M.part" "$QTYPE" "$THREADS" \
+    /usr/bin/time -f "%e %M" -o "$C/quant.time" $NICE "$C/llama_quant" "$F" "$M.part" "$QTYPE" "$THREADS" \
         >"$C/quant.log" 2>&1 || { tail "$C/quant.log"; exit 1; }
     mv "$M.part" "$M"
     echo "quantised to $QTYPE: $(stat -c %s "$M") bytes in $(cut -d' ' -f1 "$C/quant.time") s, peak RSS $(($(cut -d' ' -f2 "$C/quant.time") / 1024)) MiB"
