@@ -15,7 +15,7 @@
 #include "data/pretok.h"
 
 enum { MODEL_BPE, MODEL_SPM };
-enum { PRE_GPT2, PRE_LLAMA3, PRE_QWEN2, PRE_DEEPSEEK_LLM };
+enum { PRE_GPT2, PRE_LLAMA3, PRE_QWEN2, PRE_DEEPSEEK_LLM, PRE_DEFAULT };
 enum { TOKEN_USER_DEFINED = 4 };
 
 struct GgufVocab {
@@ -77,7 +77,10 @@ static int pre_from_name(GgufVocab *v, const GgufFile *g) {
     snprintf(v->pre_name, sizeof v->pre_name, "%.*s", (int)(s.len < 63 ? s.len : 63),
              s.ptr ? s.ptr : "");
     const char *p = v->pre_name;
-    if (!strcmp(p, "gpt-2") || !strcmp(p, "olmo") || !strcmp(p, "mpt")) /* llama.cpp: one regex */
+    if (!*p || !strcmp(p, "default")) /* llama.cpp: a missing or empty key means "default" too */
+        v->pre = PRE_DEFAULT;
+    else if (!strcmp(p, "gpt-2") || !strcmp(p, "olmo") ||
+             !strcmp(p, "mpt")) /* llama.cpp: one regex */
         v->pre = PRE_GPT2;
     else if (!strcmp(p, "llama-bpe") || !strcmp(p, "llama3") || !strcmp(p, "llama-v3"))
         v->pre = PRE_LLAMA3, v->ignore_merges = 1;
@@ -86,8 +89,8 @@ static int pre_from_name(GgufVocab *v, const GgufFile *g) {
     else if (!strcmp(p, "deepseek-llm"))
         v->pre = PRE_DEEPSEEK_LLM;
     else
-        return ml_error("%s: tokenizer.ggml.pre '%s' is not supported (supported: gpt-2, olmo, "
-                        "llama-bpe, qwen2, deepseek-llm)",
+        return ml_error("%s: tokenizer.ggml.pre '%s' is not supported (supported: default, gpt-2, "
+                        "olmo, mpt, llama-bpe, qwen2, deepseek-llm)",
                         g->path, p);
     return 0;
 }
@@ -273,8 +276,9 @@ static void encode_bpe(const GgufVocab *v, const char *text, size_t len, IdList 
     Syms sy = {ml_alloc((2 * len + 1) * sizeof(size_t)), ml_alloc((2 * len + 1) * sizeof(size_t)),
                0};
     size_t npieces = 0, k_piece = 0;
-    size_t *pieces =
-        v->pre == PRE_DEEPSEEK_LLM ? pretok_deepseek_llm_split(text, len, &npieces) : NULL;
+    size_t *pieces = v->pre == PRE_DEEPSEEK_LLM ? pretok_deepseek_llm_split(text, len, &npieces)
+                     : v->pre == PRE_DEFAULT    ? pretok_default_split(text, len, &npieces)
+                                                : NULL;
     for (size_t i = 0; i < len;) {
         size_t n = pieces ? pieces[k_piece++]
                    : v->pre == PRE_GPT2
