@@ -121,6 +121,10 @@ TEST(gguf_vocab_mpt_vectors) {
 TEST(gguf_vocab_llama_spm_vectors) {
     check_vocab("llama-spm");
 }
+/* phi-3: the SentencePiece "llama" model (its pre key says "default", which SPM ignores) */
+TEST(gguf_vocab_phi3_vectors) {
+    check_vocab("phi-3");
+}
 
 TEST(gguf_pretok_llama3_digits_and_spaces) {
     const char *s = "12345 ab\n\n  x's";
