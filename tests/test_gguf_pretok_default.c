@@ -12,9 +12,11 @@
 #include "gguf/gguf_write.h"
 #include "test.h"
 
+typedef size_t *(*SplitFn)(const char *, size_t, size_t *);
+
 /* The pieces of text joined by '|' (pieces never hold '|' in these cases). */
-static void split_joined(const char *text, char *out, size_t cap) {
-    size_t n, *len = pretok_default_split(text, strlen(text), &n), off = 0, o = 0;
+static void split_joined(SplitFn split, const char *text, char *out, size_t cap) {
+    size_t n, *len = split(text, strlen(text), &n), off = 0, o = 0;
     for (size_t k = 0; k < n && o + len[k] + 2 < cap; k++) {
         if (k) out[o++] = '|';
         memcpy(out + o, text + off, len[k]);
@@ -24,10 +26,14 @@ static void split_joined(const char *text, char *out, size_t cap) {
     ml_free(len);
 }
 
-static void check_split(const char *text, const char *want) {
+static void check_split_by(SplitFn split, const char *text, const char *want) {
     char got[512];
-    split_joined(text, got, sizeof got);
+    split_joined(split, text, got, sizeof got);
     CHECK_MSG(!strcmp(got, want), "'%s': want '%s', got '%s'", text, want, got);
+}
+
+static void check_split(const char *text, const char *want) {
+    check_split_by(pretok_default_split, text, want);
 }
 
 TEST(gguf_pretok_default_ascii) {
@@ -86,6 +92,33 @@ TEST(gguf_pretok_default_scripts) {
     check_split("a\xff"
                 "b",
                 "a|\xff|b");
+}
+
+/* The relatives: falcon (the backtick joins the punctuation, no \p{N}+ stage), starcoder (each
+ * number code point alone, then GPT-2's regex), deepseek-coder (\s?\p{L}+, \s?\p{P}+, CJK runs,
+ * single numbers). */
+TEST(gguf_pretok_falcon_starcoder_coder) {
+    check_split(" `x", " `|x");
+    check_split_by(pretok_falcon_split, " `x", " |`|x");
+    check_split_by(pretok_falcon_split, " 1234", " |123|4");
+    check_split_by(pretok_falcon_split, " \xd9\xa1\xd9\xa2", " \xd9\xa1\xd9\xa2"); /* " ١٢" */
+    check_split(" \xd9\xa1\xd9\xa2", " |\xd9\xa1\xd9\xa2");
+    check_split_by(pretok_starcoder_split, " 123 ab", " |1|2|3| ab");
+    check_split_by(pretok_starcoder_split, "don't", "don|'t");
+    /* "Hello, 世界! 42" */
+    check_split_by(pretok_deepseek_coder_split, "Hello, \xe4\xb8\x96\xe7\x95\x8c! 42",
+                   "Hello|,| |\xe4\xb8\x96\xe7\x95\x8c|!| |4|2");
+    /* \s? takes one Unicode space (U+00A0 here) before letters; $ is not \p{P}; U+3000 (a space
+     * too) falls in llama.cpp's CJK range U+0800..U+4E00, so stage 4 cuts it off again */
+    check_split_by(pretok_deepseek_coder_split,
+                   "a\xc2\xa0"
+                   "b$,",
+                   "a|\xc2\xa0"
+                   "b|$|,");
+    check_split_by(pretok_deepseek_coder_split,
+                   "a\xe3\x80\x80"
+                   "b",
+                   "a|\xe3\x80\x80|b");
 }
 
 TEST(gguf_pretok_default_punct_table) {

@@ -103,3 +103,45 @@ static size_t match_at(int stage, const unsigned char *s, size_t n, size_t i) {
 size_t *pretok_deepseek_llm_split(const char *text, size_t len, size_t *npieces) {
     return pretok_chain_split(text, len, 6, match_at, npieces);
 }
+
+/* DEEPSEEK_CODER: [\r\n] · \s?\p{L}+ · \s?\p{P}+ · [CJK]+ · \p{N} (one number code point). The
+ * \p{...} regexes run on llama.cpp's collapsed text (gguf_pretok_default.c), where \s matches
+ * every Unicode White_Space code point (non-ASCII ones collapse to \v) and \p{P} among ASCII is
+ * Unicode's P (no $ + < = > ^ ` | ~). */
+static int coder_in(int stage, int32_t c) {
+    return stage == 1 ? unicode_class(c) == UCLASS_LETTER
+                      : c >= 0 && (c < 128 ? unicode_class(c) == UCLASS_OTHER && c > ' ' &&
+                                                 c < 127 && !strchr("$+<=>^`|~", (int)c)
+                                           : unicode_is_punct(c));
+}
+
+static size_t coder_run(int stage, const unsigned char *s, size_t n, size_t i) {
+    size_t p = i;
+    int l;
+    while (p < n && coder_in(stage, cp_at(s, n, p, &l))) p += (size_t)l;
+    return p - i;
+}
+
+static size_t coder_match(int stage, const unsigned char *s, size_t n, size_t i) {
+    int l;
+    int32_t c = cp_at(s, n, i, &l);
+    switch (stage) {
+    case 0:
+        return c == '\r' || c == '\n';
+    case 1:
+    case 2:
+        if (unicode_class(c) == UCLASS_SPACE && i + (size_t)l < n) { /* \s? greedy first */
+            size_t m = coder_run(stage, s, n, i + (size_t)l);
+            if (m) return (size_t)l + m;
+        }
+        return coder_run(stage, s, n, i);
+    case 3:
+        return run_in(s, n, i, DS_CJK, NRANGES(DS_CJK));
+    default:
+        return unicode_class(c) == UCLASS_NUMBER ? (size_t)l : 0;
+    }
+}
+
+size_t *pretok_deepseek_coder_split(const char *text, size_t len, size_t *npieces) {
+    return pretok_chain_split(text, len, 5, coder_match, npieces);
+}

@@ -31,8 +31,12 @@ int gguf_vocab_encode(const GgufVocab *v, const char *text, size_t len, int32_t 
 size_t pretok_llama3_next(const char *s, size_t len, int max_digits);
 /* llama.cpp's DEEPSEEK_LLM pre-tokenizer: the byte lengths of all pieces of text (ml_alloc'd). */
 size_t *pretok_deepseek_llm_split(const char *text, size_t len, size_t *npieces);
-/* llama.cpp's DEFAULT pre-tokenizer: the byte lengths of all pieces of text (ml_alloc'd). */
+/* llama.cpp's DEFAULT, FALCON, STARCODER and DEEPSEEK_CODER pre-tokenizers: the byte lengths of
+ * all pieces of text (ml_alloc'd). */
 size_t *pretok_default_split(const char *text, size_t len, size_t *npieces);
+size_t *pretok_falcon_split(const char *text, size_t len, size_t *npieces);
+size_t *pretok_starcoder_split(const char *text, size_t len, size_t *npieces);
+size_t *pretok_deepseek_coder_split(const char *text, size_t len, size_t *npieces);
 
 /* Token ids back to text (llama.cpp's token_to_piece, special = false): *text ml_alloc'd,
  * NUL-terminated, *len bytes. */

@@ -5,7 +5,8 @@
 #  - ggml-vocab-gpt-neox.gguf, which has no tokenizer.ggml.pre key (llama.cpp: "default"), and
 #  - ggml-vocab-gpt-2.gguf copied with pre = "default" (tests/gguf/set_pre.py).
 # The gpt-2 file as it is (pre "gpt-2") must give other ids, so the comparison can tell the two
-# pre-tokenizers apart. Skipped (exit 77) without the oracle (tests/cli/lib/oracle.sh).
+# pre-tokenizers apart. The relatives built from the same pieces (falcon, starcoder, refact,
+# command-r, deepseek-coder: llama.cpp's vocab files) are compared on scripts.txt and code.txt. Skipped (exit 77) without the oracle (tests/cli/lib/oracle.sh).
 set -eu
 . tests/cli/lib/oracle.sh
 M="$O/llama.cpp/models"
@@ -30,6 +31,16 @@ for model in "$M/ggml-vocab-gpt-neox.gguf" "$T/gpt2-default.gguf"; do
         fi
     done
 done
+for v in falcon starcoder refact command-r deepseek-coder; do
+    for text in tests/fixtures/pretok/scripts.txt tests/fixtures/text/code.txt; do
+        ./moelens tokenize "$M/ggml-vocab-$v.gguf" --text "$text" >"$T/ours"
+        "$T/llama_tok" "$M/ggml-vocab-$v.gguf" "$text" >"$T/ref"
+        if ! cmp -s "$T/ours" "$T/ref"; then
+            echo "gguf_pretok_default: pre $v on $text: ids differ from llama.cpp"
+            fails=$((fails + 1))
+        fi
+    done
+done
 ./moelens tokenize "$M/ggml-vocab-gpt-2.gguf" --text tests/fixtures/pretok/scripts.txt >"$T/gpt2"
 ./moelens tokenize "$T/gpt2-default.gguf" --text tests/fixtures/pretok/scripts.txt >"$T/default"
 if cmp -s "$T/gpt2" "$T/default"; then
@@ -37,4 +48,4 @@ if cmp -s "$T/gpt2" "$T/default"; then
     fails=$((fails + 1))
 fi
 [ "$fails" = 0 ] || exit 1
-echo "gguf_pretok_default: ok (2 vocabularies, every fixture text: ids identical to llama.cpp)"
+echo "gguf_pretok_default: ok (default: 2 vocabularies x every fixture text; 5 relatives x 2 texts: ids identical to llama.cpp)"
