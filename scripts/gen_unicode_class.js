@@ -1,6 +1,7 @@
-// Generates src/data/unicode_class.c: the code-point ranges of Unicode categories L (letters) and
-// N (numbers) and the White_Space property (what \s means in the Python regex module GPT-2 used), as node sees them. The GPT-2
-// pre-tokenizer (src/data/pretok.c) classifies non-ASCII code points with these tables.
+// Generates src/data/unicode_class.c: the code-point ranges of Unicode categories L (letters),
+// N (numbers) and P (punctuation) and the White_Space property (what \s means in the Python regex
+// module GPT-2 used), as node sees them. The pre-tokenizers (src/data/pretok.c, src/gguf/gguf_pretok*.c)
+// classify non-ASCII code points with these tables; P is only for llama.cpp's `default` one.
 // usage: node scripts/gen_unicode_class.js > src/data/unicode_class.c
 function ranges(re) {
     const out = [];
@@ -23,3 +24,4 @@ console.log('#include <stdint.h>\n');
 console.log(emit('unicode_letter_ranges', ranges(/^\p{L}$/u)));
 console.log(emit('unicode_number_ranges', ranges(/^\p{N}$/u)));
 console.log(emit('unicode_space_ranges', ranges(/^\p{White_Space}$/u)));
+console.log(emit('unicode_punct_ranges', ranges(/^\p{P}$/u)));

@@ -118,8 +118,28 @@ TEST(gguf_vocab_deepseek_llm_vectors) {
 TEST(gguf_vocab_mpt_vectors) {
     check_vocab("mpt");
 }
+/* the regex chains with Unicode punctuation or single digits (src/gguf/gguf_pretok_default.c) */
+TEST(gguf_vocab_falcon_vectors) {
+    check_vocab("falcon");
+}
+TEST(gguf_vocab_starcoder_vectors) {
+    check_vocab("starcoder");
+}
+TEST(gguf_vocab_refact_vectors) {
+    check_vocab("refact");
+}
+TEST(gguf_vocab_command_r_vectors) {
+    check_vocab("command-r");
+}
+TEST(gguf_vocab_deepseek_coder_vectors) {
+    check_vocab("deepseek-coder");
+}
 TEST(gguf_vocab_llama_spm_vectors) {
     check_vocab("llama-spm");
+}
+/* phi-3: the SentencePiece "llama" model (its pre key says "default", which SPM ignores) */
+TEST(gguf_vocab_phi3_vectors) {
+    check_vocab("phi-3");
 }
 
 TEST(gguf_pretok_llama3_digits_and_spaces) {

@@ -1,9 +1,9 @@
 #include "data/pretok.h"
 
 extern const uint32_t unicode_letter_ranges[][2], unicode_number_ranges[][2],
-    unicode_space_ranges[][2];
+    unicode_space_ranges[][2], unicode_punct_ranges[][2];
 extern const int unicode_letter_ranges_count, unicode_number_ranges_count,
-    unicode_space_ranges_count;
+    unicode_space_ranges_count, unicode_punct_ranges_count;
 
 static int in_ranges(const uint32_t (*r)[2], int n, uint32_t cp) {
     int lo = 0, hi = n - 1;
@@ -32,6 +32,10 @@ int unicode_class(int32_t cp) {
     if (in_ranges(unicode_number_ranges, unicode_number_ranges_count, u)) return UCLASS_NUMBER;
     if (in_ranges(unicode_space_ranges, unicode_space_ranges_count, u)) return UCLASS_SPACE;
     return UCLASS_OTHER;
+}
+
+int unicode_is_punct(int32_t cp) {
+    return cp >= 0 && in_ranges(unicode_punct_ranges, unicode_punct_ranges_count, (uint32_t)cp);
 }
 
 int utf8_decode(const unsigned char *s, size_t len, int32_t *cp) {

@@ -12,6 +12,10 @@ enum { UCLASS_LETTER, UCLASS_NUMBER, UCLASS_SPACE, UCLASS_OTHER };
 
 /* Class of a code point (-1 = invalid byte → UCLASS_OTHER). */
 int unicode_class(int32_t cp);
+/* 1 if the code point is in Unicode category P (punctuation: Pc Pd Ps Pe Pi Pf Po), else 0 (also
+ * for -1). Only llama.cpp's `default` GGUF pre-tokenizer needs it (src/gguf/gguf_pretok_default.c).
+ */
+int unicode_is_punct(int32_t cp);
 /* Decodes the code point at s[0..len) (len >= 1): returns its byte length (1..4) and sets *cp;
  * invalid or truncated sequences (overlong, surrogates, > U+10FFFF) give 1 byte and *cp = -1. */
 int utf8_decode(const unsigned char *s, size_t len, int32_t *cp);

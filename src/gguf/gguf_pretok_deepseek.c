@@ -1,14 +1,14 @@
 /* llama.cpp's DEEPSEEK_LLM pre-tokenizer (llama-vocab.cpp): six regexes applied in turn, each
- * splitting every current piece into its matches and the spans between them (unicode.cpp,
- * unicode_regex_split_stl, with std::wregex over code points):
+ * splitting every current piece into its matches and the spans between them (gguf_pretok_chain.h;
+ * unicode.cpp, unicode_regex_split_stl, with std::wregex over code points):
  *   [\r\n] · \s?[LETTERS]+ · \s?[PUNCT]+ · \s+$ · [CJK]+ · \p{N}+
  * The code-point sets are llama.cpp's literal ranges (extracted from its source). \s is
  * std::wregex's in the C locale: ASCII whitespace only. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/mem.h"
 #include "data/pretok.h"
+#include "gguf/gguf_pretok_chain.h"
 #include "gguf/gguf_vocab.h"
 
 static const uint32_t DS_LETTERS[][2] = {
@@ -50,36 +50,31 @@ static int ascii_space(int32_t c) {
     return c == ' ' || (c >= 9 && c <= 13);
 }
 
-typedef struct {
-    const unsigned char *s;
-    size_t len;
-} Span;
-
-static int32_t cp_at(const Span *t, size_t i, int *n) {
+static int32_t cp_at(const unsigned char *s, size_t n, size_t i, int *len) {
     int32_t cp;
-    *n = utf8_decode(t->s + i, t->len - i, &cp);
+    *len = utf8_decode(s + i, n - i, &cp);
     return cp;
 }
 
 /* Length of the run of code points in the set from byte i (0 if none). */
-static size_t run_in(const Span *t, size_t i, const uint32_t (*r)[2], int nr) {
+static size_t run_in(const unsigned char *s, size_t n, size_t i, const uint32_t (*r)[2], int nr) {
     size_t p = i;
-    int n;
-    while (p < t->len && in_set(r, nr, cp_at(t, p, &n))) p += (size_t)n;
+    int l;
+    while (p < n && in_set(r, nr, cp_at(s, n, p, &l))) p += (size_t)l;
     return p - i;
 }
 
-static size_t run_numbers(const Span *t, size_t i) {
+static size_t run_numbers(const unsigned char *s, size_t n, size_t i) {
     size_t p = i;
-    int n;
-    while (p < t->len && unicode_class(cp_at(t, p, &n)) == UCLASS_NUMBER) p += (size_t)n;
+    int l;
+    while (p < n && unicode_class(cp_at(s, n, p, &l)) == UCLASS_NUMBER) p += (size_t)l;
     return p - i;
 }
 
-/* Match length of stage k at byte i of a piece (0: no match there). */
-static size_t match_at(int stage, const Span *t, size_t i) {
-    int n;
-    int32_t c = cp_at(t, i, &n);
+/* Match length of stage k at byte i of the piece s[0..n) (0: no match there). */
+static size_t match_at(int stage, const unsigned char *s, size_t n, size_t i) {
+    int l;
+    int32_t c = cp_at(s, n, i, &l);
     switch (stage) {
     case 0:
         return c == '\r' || c == '\n';
@@ -87,52 +82,66 @@ static size_t match_at(int stage, const Span *t, size_t i) {
     case 2: {
         const uint32_t(*r)[2] = stage == 1 ? DS_LETTERS : DS_PUNCT;
         int nr = stage == 1 ? NRANGES(DS_LETTERS) : NRANGES(DS_PUNCT);
-        if (ascii_space(c) && i + 1 < t->len) { /* \s? greedy first, then without it */
-            size_t m = run_in(t, i + 1, r, nr);
+        if (ascii_space(c) && i + 1 < n) { /* \s? greedy first, then without it */
+            size_t m = run_in(s, n, i + 1, r, nr);
             if (m) return 1 + m;
         }
-        return run_in(t, i, r, nr);
+        return run_in(s, n, i, r, nr);
     }
     case 3: {
         size_t p = i;
-        while (p < t->len && ascii_space(t->s[p])) p++;
-        return p == t->len ? p - i : 0;
+        while (p < n && ascii_space(s[p])) p++;
+        return p == n ? p - i : 0;
     }
     case 4:
-        return run_in(t, i, DS_CJK, NRANGES(DS_CJK));
+        return run_in(s, n, i, DS_CJK, NRANGES(DS_CJK));
     default:
-        return run_numbers(t, i);
+        return run_numbers(s, n, i);
     }
 }
 
 size_t *pretok_deepseek_llm_split(const char *text, size_t len, size_t *npieces) {
-    size_t cap = len + 1, n = 1, *cur = ml_alloc(cap * sizeof(size_t)),
-           *next = ml_alloc(cap * sizeof(size_t));
-    cur[0] = len;
-    if (len == 0) n = 0;
-    for (int stage = 0; stage < 6; stage++) {
-        size_t m = 0, off = 0;
-        for (size_t k = 0; k < n; off += cur[k], k++) {
-            Span t = {(const unsigned char *)text + off, cur[k]};
-            size_t gap = 0, i = 0;
-            while (i < t.len) {
-                size_t ml = match_at(stage, &t, i);
-                if (ml) {
-                    if (i > gap) next[m++] = i - gap;
-                    next[m++] = ml;
-                    i += ml, gap = i;
-                } else {
-                    int cl;
-                    cp_at(&t, i, &cl);
-                    i += (size_t)cl;
-                }
-            }
-            if (t.len > gap) next[m++] = t.len - gap;
+    return pretok_chain_split(text, len, 6, match_at, npieces);
+}
+
+/* DEEPSEEK_CODER: [\r\n] · \s?\p{L}+ · \s?\p{P}+ · [CJK]+ · \p{N} (one number code point). The
+ * \p{...} regexes run on llama.cpp's collapsed text (gguf_pretok_default.c), where \s matches
+ * every Unicode White_Space code point (non-ASCII ones collapse to \v) and \p{P} among ASCII is
+ * Unicode's P (no $ + < = > ^ ` | ~). */
+static int coder_in(int stage, int32_t c) {
+    return stage == 1 ? unicode_class(c) == UCLASS_LETTER
+                      : c >= 0 && (c < 128 ? unicode_class(c) == UCLASS_OTHER && c > ' ' &&
+                                                 c < 127 && !strchr("$+<=>^`|~", (int)c)
+                                           : unicode_is_punct(c));
+}
+
+static size_t coder_run(int stage, const unsigned char *s, size_t n, size_t i) {
+    size_t p = i;
+    int l;
+    while (p < n && coder_in(stage, cp_at(s, n, p, &l))) p += (size_t)l;
+    return p - i;
+}
+
+static size_t coder_match(int stage, const unsigned char *s, size_t n, size_t i) {
+    int l;
+    int32_t c = cp_at(s, n, i, &l);
+    switch (stage) {
+    case 0:
+        return c == '\r' || c == '\n';
+    case 1:
+    case 2:
+        if (unicode_class(c) == UCLASS_SPACE && i + (size_t)l < n) { /* \s? greedy first */
+            size_t m = coder_run(stage, s, n, i + (size_t)l);
+            if (m) return (size_t)l + m;
         }
-        size_t *tmp = cur;
-        cur = next, next = tmp, n = m;
+        return coder_run(stage, s, n, i);
+    case 3:
+        return run_in(s, n, i, DS_CJK, NRANGES(DS_CJK));
+    default:
+        return unicode_class(c) == UCLASS_NUMBER ? (size_t)l : 0;
     }
-    ml_free(next);
-    *npieces = n;
-    return cur;
+}
+
+size_t *pretok_deepseek_coder_split(const char *text, size_t len, size_t *npieces) {
+    return pretok_chain_split(text, len, 5, coder_match, npieces);
 }

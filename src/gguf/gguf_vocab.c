@@ -15,11 +15,12 @@
 #include "data/pretok.h"
 
 enum { MODEL_BPE, MODEL_SPM };
-enum { PRE_GPT2, PRE_LLAMA3, PRE_QWEN2, PRE_DEEPSEEK_LLM };
+enum { PRE_GPT2, PRE_LLAMA3, PRE_QWEN2, PRE_CHAIN }; /* PRE_CHAIN: v->split cuts the text */
 enum { TOKEN_USER_DEFINED = 4 };
 
 struct GgufVocab {
     int model, pre, add_bos, add_space_prefix, ignore_merges;
+    size_t *(*split)(const char *text, size_t len, size_t *npieces); /* PRE_CHAIN */
     int bos, byte_tok[256];
     char pre_name[64];
     long n;
@@ -77,19 +78,39 @@ static int pre_from_name(GgufVocab *v, const GgufFile *g) {
     snprintf(v->pre_name, sizeof v->pre_name, "%.*s", (int)(s.len < 63 ? s.len : 63),
              s.ptr ? s.ptr : "");
     const char *p = v->pre_name;
-    if (!strcmp(p, "gpt-2") || !strcmp(p, "olmo") || !strcmp(p, "mpt")) /* llama.cpp: one regex */
-        v->pre = PRE_GPT2;
-    else if (!strcmp(p, "llama-bpe") || !strcmp(p, "llama3") || !strcmp(p, "llama-v3"))
-        v->pre = PRE_LLAMA3, v->ignore_merges = 1;
-    else if (!strcmp(p, "qwen2"))
-        v->pre = PRE_QWEN2;
-    else if (!strcmp(p, "deepseek-llm"))
-        v->pre = PRE_DEEPSEEK_LLM;
-    else
-        return ml_error("%s: tokenizer.ggml.pre '%s' is not supported (supported: gpt-2, olmo, "
-                        "llama-bpe, qwen2, deepseek-llm)",
-                        g->path, p);
-    return 0;
+    /* llama.cpp's names: one regex each (the GPT-2 regex, the LLAMA3 and QWEN2 splitters) or a
+     * chain of regexes; "" (a missing or empty key) means "default" there too */
+    static const struct {
+        const char *name;
+        int pre, ignore_merges;
+        size_t *(*split)(const char *, size_t, size_t *);
+    } PRES[] = {
+        {"", PRE_CHAIN, 0, pretok_default_split},
+        {"default", PRE_CHAIN, 0, pretok_default_split},
+        {"gpt-2", PRE_GPT2, 0, NULL},
+        {"olmo", PRE_GPT2, 0, NULL},
+        {"mpt", PRE_GPT2, 0, NULL},
+        {"llama-bpe", PRE_LLAMA3, 1, NULL},
+        {"llama3", PRE_LLAMA3, 1, NULL},
+        {"llama-v3", PRE_LLAMA3, 1, NULL},
+        {"qwen2", PRE_QWEN2, 0, NULL},
+        {"deepseek-llm", PRE_CHAIN, 0, pretok_deepseek_llm_split},
+        {"deepseek-coder", PRE_CHAIN, 0, pretok_deepseek_coder_split},
+        {"falcon", PRE_CHAIN, 0, pretok_falcon_split},
+        {"starcoder", PRE_CHAIN, 0, pretok_starcoder_split},
+        {"refact", PRE_CHAIN, 0, pretok_starcoder_split},
+        {"command-r", PRE_CHAIN, 0, pretok_starcoder_split},
+    };
+    for (size_t k = 0; k < sizeof PRES / sizeof PRES[0]; k++)
+        if (!strcmp(p, PRES[k].name)) {
+            v->pre = PRES[k].pre, v->ignore_merges = PRES[k].ignore_merges;
+            v->split = PRES[k].split;
+            return 0;
+        }
+    return ml_error("%s: tokenizer.ggml.pre '%s' is not supported (supported: default or none, "
+                    "gpt-2, olmo, mpt, llama-bpe, llama3, llama-v3, qwen2, deepseek-llm, "
+                    "deepseek-coder, falcon, starcoder, refact, command-r)",
+                    g->path, p);
 }
 
 int gguf_vocab_load(GgufVocab **out, const GgufFile *g) {
@@ -273,8 +294,7 @@ static void encode_bpe(const GgufVocab *v, const char *text, size_t len, IdList 
     Syms sy = {ml_alloc((2 * len + 1) * sizeof(size_t)), ml_alloc((2 * len + 1) * sizeof(size_t)),
                0};
     size_t npieces = 0, k_piece = 0;
-    size_t *pieces =
-        v->pre == PRE_DEEPSEEK_LLM ? pretok_deepseek_llm_split(text, len, &npieces) : NULL;
+    size_t *pieces = v->pre == PRE_CHAIN ? v->split(text, len, &npieces) : NULL;
     for (size_t i = 0; i < len;) {
         size_t n = pieces ? pieces[k_piece++]
                    : v->pre == PRE_GPT2

@@ -2,8 +2,9 @@
  * llama-vocab.cpp with add_special = false, parse_special = false (docs/gguf.md):
  *  - model "gpt2": byte-level BPE (merges by rank) after the pre-tokenizer named by
  *    tokenizer.ggml.pre: "gpt-2"/"olmo" (GPT-2 regex, data/pretok.h), "llama-bpe"/"llama3"
- *    (digits in groups of up to 3, case-insensitive contractions) and "qwen2" (single digits) and
- * "deepseek-llm" (a chain of six regexes);
+ *    (digits in groups of up to 3, case-insensitive contractions) and "qwen2" (single digits),
+ *    "deepseek-llm" (a chain of six regexes) and "default" (also for a missing or empty key: a
+ *    chain of four regexes with Unicode punctuation, gguf_pretok_default.c);
  *  - model "llama": SentencePiece-style BPE (merges by token score, "▁" for spaces, a space
  *    prefix, <0xXX> byte fallback), as Mixtral uses.
  * Other models or pre-tokenizers are one clear error naming the file and the value. */
@@ -30,6 +31,12 @@ int gguf_vocab_encode(const GgufVocab *v, const char *text, size_t len, int32_t 
 size_t pretok_llama3_next(const char *s, size_t len, int max_digits);
 /* llama.cpp's DEEPSEEK_LLM pre-tokenizer: the byte lengths of all pieces of text (ml_alloc'd). */
 size_t *pretok_deepseek_llm_split(const char *text, size_t len, size_t *npieces);
+/* llama.cpp's DEFAULT, FALCON, STARCODER and DEEPSEEK_CODER pre-tokenizers: the byte lengths of
+ * all pieces of text (ml_alloc'd). */
+size_t *pretok_default_split(const char *text, size_t len, size_t *npieces);
+size_t *pretok_falcon_split(const char *text, size_t len, size_t *npieces);
+size_t *pretok_starcoder_split(const char *text, size_t len, size_t *npieces);
+size_t *pretok_deepseek_coder_split(const char *text, size_t len, size_t *npieces);
 
 /* Token ids back to text (llama.cpp's token_to_piece, special = false): *text ml_alloc'd,
  * NUL-terminated, *len bytes. */
