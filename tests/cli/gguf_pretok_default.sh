@@ -6,7 +6,8 @@
 #  - ggml-vocab-gpt-2.gguf copied with pre = "default" (tests/gguf/set_pre.py).
 # The gpt-2 file as it is (pre "gpt-2") must give other ids, so the comparison can tell the two
 # pre-tokenizers apart. The relatives built from the same pieces (falcon, starcoder, refact,
-# command-r, deepseek-coder: llama.cpp's vocab files) are compared on scripts.txt and code.txt. Skipped (exit 77) without the oracle (tests/cli/lib/oracle.sh).
+# command-r, deepseek-coder: llama.cpp's vocab files) are compared on scripts.txt and code.txt.
+# Skipped (exit 77) without the oracle (tests/cli/lib/oracle.sh).
 set -eu
 . tests/cli/lib/oracle.sh
 M="$O/llama.cpp/models"
@@ -16,9 +17,7 @@ if ! oracle_found || [ ! -f "$M/ggml-vocab-gpt-neox.gguf" ]; then
 fi
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-# shellcheck disable=SC2086 # ORACLE_LINK is a list of flags
-cc -O2 -o "$T/llama_tok" tests/gguf/llama_tok.c -I"$O/llama.cpp/include" -I"$O/llama.cpp/ggml/include" \
-    -L"$ORACLE_LIB" $ORACLE_LINK -Wl,-rpath,"$ORACLE_LIB"
+oracle_tools "$T"
 /usr/bin/python3 tests/gguf/set_pre.py "$M/ggml-vocab-gpt-2.gguf" "$T/gpt2-default.gguf" default
 fails=0
 for model in "$M/ggml-vocab-gpt-neox.gguf" "$T/gpt2-default.gguf"; do

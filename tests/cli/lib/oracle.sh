@@ -6,8 +6,9 @@
 # ORACLE_BACKENDS (exported; the prebuilt backends' folder, empty for a cmake build) and exports
 # PYTHONPATH for gguf-py.
 #   oracle_found          0 when the libraries and the source (llama.h, gguf-py) are there
-#   oracle_tools DIR      compiles DIR/llama_ref (tests/gguf/llama_ref.c: ids and perplexity) and
-#                         DIR/llama_quant (tests/gguf/llama_quant.c: llama-quantize's function)
+#   oracle_tools DIR      compiles DIR/llama_ref (tests/gguf/llama_ref.c: ids and perplexity),
+#                         DIR/llama_tok (tests/gguf/llama_tok.c: ids from a vocabulary-only file)
+#                         and DIR/llama_quant (tests/gguf/llama_quant.c: llama-quantize's function)
 O=${MOELENS_ORACLE_DIR:-.cache/oracle}
 ORACLE_PREBUILT="$O/npm/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64"
 if [ -f "$O/build/bin/libllama.so" ]; then
@@ -30,7 +31,7 @@ oracle_found() {
 }
 
 oracle_tools() {
-    for tool in llama_ref llama_quant; do
+    for tool in llama_ref llama_tok llama_quant; do
         # shellcheck disable=SC2086 # ORACLE_LINK is a list of flags
         cc -O2 -o "$1/$tool" "tests/gguf/$tool.c" -I"$O/llama.cpp/include" -I"$O/llama.cpp/ggml/include" \
             -L"$ORACLE_LIB" $ORACLE_LINK -lm -Wl,-rpath,"$ORACLE_LIB" || return 1
