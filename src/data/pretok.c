@@ -59,7 +59,7 @@ int utf8_decode(const unsigned char *s, size_t len, int32_t *cp) {
         if ((s[i] & 0xC0) != 0x80) goto invalid;
         v = (v << 6) | (s[i] & 0x3F);
     }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) goto invalid;
+    if (v < min || v > 0x10FFFF) goto invalid;
     *cp = (int32_t)v;
     return n;
 invalid:

@@ -289,7 +289,52 @@ static void bpe_word(const GgufVocab *v, const char *w, size_t wn, Syms *sy, cha
     }
 }
 
-static void encode_bpe(const GgufVocab *v, const char *text, size_t len, IdList *out) {
+/* Rewrites text as llama.cpp sees it before a BPE split: it decodes UTF-8 leniently (a lead byte's
+ * length from its high bits, continuation bytes checked, overlong forms and surrogates accepted),
+ * turns each byte it cannot decode into U+FFFD and works on the code points from then on, so the
+ * bytes that reach the merges are the code points' shortest encodings. A value past U+10FFFF
+ * (F5..F7 leads), on which llama.cpp throws, becomes U+FFFD too. Returns a new buffer. */
+static char *utf8_as_llama(const char *text, size_t len, size_t *out_len) {
+    const unsigned char *s = (const unsigned char *)text;
+    char *out = ml_alloc(3 * len + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        unsigned c = s[i];
+        int n = c < 0x80      ? 1
+                : !(c & 0x40) ? 0
+                : !(c & 0x20) ? 2
+                : !(c & 0x10) ? 3
+                : !(c & 0x08) ? 4
+                              : 0;
+        uint32_t cp = n == 1 ? c : n ? c & (0x7Fu >> n) : 0xFFFD;
+        for (int k = 1; k < n; k++) {
+            if (i + k >= len || (s[i + k] & 0xC0) != 0x80) n = 0, cp = 0xFFFD;
+            if (!n) break;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        i += n ? (size_t)n : 1;
+        if (cp > 0x10FFFF) cp = 0xFFFD;
+        if (cp < 0x80) {
+            out[o++] = (char)cp;
+        } else if (cp < 0x800) {
+            out[o++] = (char)(0xC0 | cp >> 6);
+            out[o++] = (char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            out[o++] = (char)(0xE0 | cp >> 12);
+            out[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+            out[o++] = (char)(0x80 | (cp & 0x3F));
+        } else {
+            out[o++] = (char)(0xF0 | cp >> 18);
+            out[o++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+            out[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+            out[o++] = (char)(0x80 | (cp & 0x3F));
+        }
+    }
+    *out_len = o;
+    return out;
+}
+
+static void encode_bpe_pieces(const GgufVocab *v, const char *text, size_t len, IdList *out) {
     char *enc = ml_alloc(2 * len + 8), *scratch = ml_alloc(4 * len + 8);
     Syms sy = {ml_alloc((2 * len + 1) * sizeof(size_t)), ml_alloc((2 * len + 1) * sizeof(size_t)),
                0};
@@ -311,6 +356,13 @@ static void encode_bpe(const GgufVocab *v, const char *text, size_t len, IdList 
         i += n;
     }
     ml_free(enc), ml_free(scratch), ml_free(sy.off), ml_free(sy.len), ml_free(pieces);
+}
+
+static void encode_bpe(const GgufVocab *v, const char *text, size_t len, IdList *out) {
+    size_t n;
+    char *as_llama = utf8_as_llama(text, len, &n);
+    encode_bpe_pieces(v, as_llama, n, out);
+    ml_free(as_llama);
 }
 
 /* SentencePiece-style: spaces become U+2581, a space prefix, merges of adjacent symbols whose

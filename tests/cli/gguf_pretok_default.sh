@@ -40,6 +40,15 @@ for v in falcon starcoder refact command-r deepseek-coder; do
         fi
     done
 done
+# Bytes that are not UTF-8 (a stray continuation byte, an overlong 'A', a truncated sequence, a
+# surrogate): llama.cpp reads them leniently and as U+FFFD, on every BPE pre-tokenizer. (It aborts
+# on a value past U+10FFFF, F5..F7 leads, which moelens reads as U+FFFD: not compared.)
+printf 'a\377b \301\201x \342\202 end \360\237\230\200 \355\240\200 z' >"$T/bad.txt"
+for v in gpt-2 llama-bpe qwen2 deepseek-llm deepseek-coder falcon starcoder; do
+    ./moelens tokenize "$M/ggml-vocab-$v.gguf" --text "$T/bad.txt" >"$T/ours"
+    "$T/llama_tok" "$M/ggml-vocab-$v.gguf" "$T/bad.txt" >"$T/ref"
+    cmp -s "$T/ours" "$T/ref" || { echo "gguf_pretok_default: pre $v on invalid UTF-8: ids differ"; fails=$((fails + 1)); }
+done
 ./moelens tokenize "$M/ggml-vocab-gpt-2.gguf" --text tests/fixtures/pretok/scripts.txt >"$T/gpt2"
 ./moelens tokenize "$T/gpt2-default.gguf" --text tests/fixtures/pretok/scripts.txt >"$T/default"
 if cmp -s "$T/gpt2" "$T/default"; then
@@ -47,4 +56,4 @@ if cmp -s "$T/gpt2" "$T/default"; then
     fails=$((fails + 1))
 fi
 [ "$fails" = 0 ] || exit 1
-echo "gguf_pretok_default: ok (default: 2 vocabularies x every fixture text; 5 relatives x 2 texts: ids identical to llama.cpp)"
+echo "gguf_pretok_default: ok (default: 2 vocabularies x every fixture text; 5 relatives x 2 texts; invalid UTF-8 on 7 vocabularies: ids identical to llama.cpp)"
