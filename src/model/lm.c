@@ -227,7 +227,7 @@ void lm_free(LmModel *m) {
     memset(m, 0, sizeof *m);
 }
 
-int lm_ffn_block = 0;
+int lm_ffn_block = 128;
 
 /* Rows per FFN sub-block: lm_ffn_block in lean scoring when every layer routes token by token
  * without a capacity limit (each token's routing then depends on that token alone), else 0
@@ -254,7 +254,12 @@ static long layout_acts(LmModel *m, float *base, int B, int T) {
      * formed), and ln1, the attention output, ln2 and lnf share one buffer (each is dead before
      * the next is written). */
     const int infer = !m->has_grads, lean = infer && m->lean;
-    const long wide = qd > C ? qd : C;
+    /* lean with FFN sub-blocks (m->ffn_block): the layer output is formed in resid_mid itself
+     * (out = resid_mid), the attention projection goes to q (dead by then) and the FFN output of
+     * one sub-block to the shared buffer after ln2. */
+    const long fb = m->ffn_block, merge = lean && fb > 0 && qd >= C;
+    long wide = qd > C ? qd : C;
+    if (merge && wide * N < 2 * fb * C) wide = (2 * fb * C + N - 1) / N;
     if (!lean || c->n_layer == 0) m->embed = TAKE(N * C);
     for (int l = 0; l < c->n_layer; l++) {
         LayerActs *a = &m->acts[l];
@@ -274,8 +279,9 @@ static long layout_acts(LmModel *m, float *base, int B, int T) {
         a->atty = lean ? a->ln1 : TAKE(N * qd);
         a->resid_mid = TAKE(N * C);
         a->ln2 = lean ? a->ln1 : TAKE(N * C), a->ln2_mean = TAKE(N), a->ln2_rstd = TAKE(N);
-        a->out = TAKE(N * C);
-        a->ffn_out = lean ? a->out : TAKE(N * C); /* out = resid_mid + ffn_out, elementwise */
+        a->out = merge ? a->resid_mid : TAKE(N * C);
+        /* out = resid_mid + ffn_out, elementwise */
+        a->ffn_out = merge ? a->ln1 + fb * C : lean ? a->out : TAKE(N * C);
     }
     if (lean && c->n_layer > 0) m->embed = m->acts[0].out;
     m->lnf = lean && c->n_layer > 0 ? m->acts[0].ln1 : TAKE(N * C);
@@ -307,6 +313,7 @@ void lm_alloc_acts(LmModel *m, int B, int T) {
         iv[l] = (LayerIntervention){m->acts[l].moe.k_override, m->acts[l].moe.renorm_override,
                                     m->acts[l].moe.logit_bias};
     free_acts(m);
+    m->ffn_block = fb; /* the layout depends on it */
     m->acts = ml_alloc(m->cfg.n_layer * sizeof(LayerActs));
     long n = layout_acts(m, NULL, B, T);
     m->acts_mem = ml_alloc_floats(n);
@@ -380,8 +387,10 @@ static void attention_block_forward(LmModel *m, int l, const float *x, int B, in
         attention_forward(a->atty, a->att, a->q, a->k, a->v, B, T, c->n_head, c->n_kv_head, hd);
     else
         lm_attention_infer(a->atty, a->q, a->k, a->v, B, T, c->n_head, c->n_kv_head, hd);
-    wref_forward(a->resid_mid, a->atty, wref_pick(L->wo, L->q_wo, 0), L->bo, N, qd, C);
-    add_into(a->resid_mid, a->resid_mid, x, (long)N * C);
+    /* x is resid_mid itself in the lean sub-block layout: project into q, dead by now */
+    float *proj = x == a->resid_mid ? a->q : a->resid_mid;
+    wref_forward(proj, a->atty, wref_pick(L->wo, L->q_wo, 0), L->bo, N, qd, C);
+    add_into(a->resid_mid, proj, x, (long)N * C);
 }
 
 /* External models: just the needed rows of the (quantised) token embedding. */
@@ -411,10 +420,10 @@ static void ffn_block_forward(LmModel *m, int l, const int32_t *tokens, const in
         int n = (int)(N - s < m->ffn_block ? N - s : m->ffn_block);
         norm_forward(c, a->ln2, a->ln2_mean, a->ln2_rstd, a->resid_mid + s * C, L->ln2_w, L->ln2_b,
                      n);
-        moe_forward(a->ffn_out + s * C, &a->moe, &L->ffn, &m->layer_ffn[l], a->ln2,
-                    tokens ? tokens + s : NULL, domains ? domains + s : NULL, 1, n, train,
-                    &m->noise_rng);
-        add_into(a->out + s * C, a->resid_mid + s * C, a->ffn_out + s * C, n * C);
+        float *fo = a->out == a->resid_mid ? a->ffn_out : a->ffn_out + s * C; /* one sub-block */
+        moe_forward(fo, &a->moe, &L->ffn, &m->layer_ffn[l], a->ln2, tokens ? tokens + s : NULL,
+                    domains ? domains + s : NULL, 1, n, train, &m->noise_rng);
+        add_into(a->out + s * C, a->resid_mid + s * C, fo, n * C);
     }
 }
 
