@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
+#include "model/lm.h"
 #include "model/lm_open.h"
 #include "model/lm_run.h"
 #include "model/lm_train.h"
@@ -17,7 +18,7 @@ static void usage(void) {
     printf(
         "usage: moelens eval RUN [--data DIR | --text FILE] [--batch B] [--max-windows N] "
         "[--json]\n"
-        "       moelens eval MODEL.gguf --text FILE [--ctx N] [--json]\n\n"
+        "       moelens eval MODEL.gguf --text FILE [--ctx N] [--ffn-block N] [--json]\n\n"
         "Perplexity of a trained model. Default: the validation split of the run's data folder\n"
         "(DIR/val.tokens), overall and per domain. --text scores a plain text file as one "
         "document.\n"
@@ -27,7 +28,12 @@ static void usage(void) {
         "A GGUF file: the text is tokenized with the file's tokenizer (BOS first only if the file\n"
         "sets add_bos_token) and scored in chunks of N tokens (default: the file's context "
         "length,\n"
-        "at most 512), back to back; in each chunk every token after the first is scored.\n\n"
+        "at most 512), back to back; in each chunk every token after the first is scored.\n"
+        "--ffn-block N: the FFN (MoE) half of each chunk runs over N tokens at a time (default "
+        "128;\n"
+        "less memory, each expert dequantised once per sub-block); 0: the whole chunk at once, bit "
+        "for\n"
+        "bit what analyze computes (sub-blocks agree within float rounding).\n\n"
         "Routing interventions (any model; recorded in the --json object as \"intervention\"):\n"
         "  --top-k K (or --route-k K)  route every MoE layer to K experts\n"
         "  --renorm 0|1                raw or renormalised combine weights (default: the model's)\n"
@@ -136,6 +142,8 @@ static int cmd_eval(int argc, char **argv) {
             json = 1;
         else if (!strcmp(argv[i], "--ctx"))
             ctx = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(argv[i], "--ffn-block"))
+            lm_ffn_block = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
         else if (!strcmp(argv[i], "--batch"))
             B = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
         else if (!strcmp(argv[i], "--max-windows"))
@@ -149,6 +157,7 @@ static int cmd_eval(int argc, char **argv) {
     }
     if (!run) ml_fatal("eval: RUN is required");
     if (B <= 0) ml_fatal("eval: --batch must be positive");
+    if (lm_ffn_block < 0) ml_fatal("eval: --ffn-block must be >= 0, got %d", lm_ffn_block);
     if (lm_path_is_gguf(run)) return eval_gguf(run, text, ctx, json, &iv);
     LmModel m;
     Tokenizer *tok = NULL;

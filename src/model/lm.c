@@ -227,6 +227,18 @@ void lm_free(LmModel *m) {
     memset(m, 0, sizeof *m);
 }
 
+int lm_ffn_block = 128;
+
+/* Rows per FFN sub-block: lm_ffn_block in lean scoring when every layer routes token by token
+ * without a capacity limit (each token's routing then depends on that token alone), else 0
+ * (the whole batch: sequence-level routing and capacity need all of it). */
+static int ffn_block_for(const LmModel *m, long N) {
+    if (m->has_grads || !m->lean || lm_ffn_block <= 0 || N <= lm_ffn_block) return 0;
+    for (int l = 0; l < m->cfg.n_layer; l++)
+        if (m->layer_ffn[l].level != ROUTE_TOKEN || m->layer_ffn[l].capacity_factor > 0) return 0;
+    return lm_ffn_block;
+}
+
 /* One pass computes the size, a second hands out pointers. */
 static long layout_acts(LmModel *m, float *base, int B, int T) {
     const LmConfig *c = &m->cfg;
@@ -236,10 +248,19 @@ static long layout_acts(LmModel *m, float *base, int B, int T) {
     long total = 0;
 #define TAKE(n) (total += (n), base ? take(cp, (n)) : NULL)
     /* Inference (no gradients) keeps per layer only what the analyses read (resid_mid, out and
-     * the MoE captures); the rest is scratch shared by every layer, and attention keeps no
-     * probability tensor. lean (lm_score_ids): resid_mid and out are shared too. */
+     * the MoE captures); the rest is scratch shared by every layer, q/k are normalised in place
+     * and attention keeps no probability tensor. lean (lm_score_ids): resid_mid and out are
+     * shared too, the embedding is written into out (layer 0's input, dead once resid_mid is
+     * formed), and ln1, the attention output, ln2 and lnf share one buffer (each is dead before
+     * the next is written). */
     const int infer = !m->has_grads, lean = infer && m->lean;
-    m->embed = TAKE(N * C);
+    /* lean with FFN sub-blocks (m->ffn_block): the layer output is formed in resid_mid itself
+     * (out = resid_mid), the attention projection goes to q (dead by then) and the FFN output of
+     * one sub-block to the shared buffer after ln2. */
+    const long fb = m->ffn_block, merge = lean && fb > 0 && qd >= C;
+    long wide = qd > C ? qd : C;
+    if (merge && wide * N < 2 * fb * C) wide = (2 * fb * C + N - 1) / N;
+    if (!lean || c->n_layer == 0) m->embed = TAKE(N * C);
     for (int l = 0; l < c->n_layer; l++) {
         LayerActs *a = &m->acts[l];
         if (infer && l > 0) {
@@ -248,20 +269,23 @@ static long layout_acts(LmModel *m, float *base, int B, int T) {
             if (!lean) a->resid_mid = TAKE(N * C), a->out = TAKE(N * C);
             continue;
         }
-        a->ln1 = TAKE(N * C), a->ln1_mean = TAKE(N), a->ln1_rstd = TAKE(N);
+        a->ln1 = TAKE(N * (lean ? wide : C)), a->ln1_mean = TAKE(N), a->ln1_rstd = TAKE(N);
         a->q = TAKE(N * qd), a->k = TAKE(N * kvd), a->v = TAKE(N * kvd);
         if (c->qk_norm) {
-            a->q_raw = TAKE(N * qd), a->k_raw = TAKE(N * kvd);
+            a->q_raw = infer ? a->q : TAKE(N * qd), a->k_raw = infer ? a->k : TAKE(N * kvd);
             a->q_rstd = TAKE(N * c->n_head), a->k_rstd = TAKE(N * c->n_kv_head);
         }
         a->att = infer ? NULL : TAKE((long)B * c->n_head * T * T);
-        a->atty = TAKE(N * qd);
+        a->atty = lean ? a->ln1 : TAKE(N * qd);
         a->resid_mid = TAKE(N * C);
-        a->ln2 = TAKE(N * C), a->ln2_mean = TAKE(N), a->ln2_rstd = TAKE(N);
-        a->out = TAKE(N * C);
-        a->ffn_out = lean ? a->out : TAKE(N * C); /* out = resid_mid + ffn_out, elementwise */
+        a->ln2 = lean ? a->ln1 : TAKE(N * C), a->ln2_mean = TAKE(N), a->ln2_rstd = TAKE(N);
+        a->out = merge ? a->resid_mid : TAKE(N * C);
+        /* out = resid_mid + ffn_out, elementwise */
+        a->ffn_out = merge ? a->ln1 + fb * C : lean ? a->out : TAKE(N * C);
     }
-    m->lnf = TAKE(N * C), m->lnf_mean = TAKE(N), m->lnf_rstd = TAKE(N);
+    if (lean && c->n_layer > 0) m->embed = m->acts[0].out;
+    m->lnf = lean && c->n_layer > 0 ? m->acts[0].ln1 : TAKE(N * C);
+    m->lnf_mean = TAKE(N), m->lnf_rstd = TAKE(N);
     m->logits = TAKE(N * c->vocab_size);
     m->losses = TAKE(N);
     if (m->has_grads) {
@@ -281,13 +305,15 @@ typedef struct {
 
 void lm_alloc_acts(LmModel *m, int B, int T) {
     if (m->acts && T <= m->T && (long)B * T <= (long)m->B * m->T && m->lean == m->acts_lean)
-        return; /* fits the current block */
+        return; /* fits the current block (and its FFN sub-blocks, if any, fit any batch) */
+    int fb = ffn_block_for(m, (long)B * T);
     int L = m->cfg.n_layer, kept = m->acts != NULL;
     LayerIntervention *iv = ml_alloc(sizeof(LayerIntervention) * (L ? L : 1));
     for (int l = 0; kept && l < L; l++)
         iv[l] = (LayerIntervention){m->acts[l].moe.k_override, m->acts[l].moe.renorm_override,
                                     m->acts[l].moe.logit_bias};
     free_acts(m);
+    m->ffn_block = fb; /* the layout depends on it */
     m->acts = ml_alloc(m->cfg.n_layer * sizeof(LayerActs));
     long n = layout_acts(m, NULL, B, T);
     m->acts_mem = ml_alloc_floats(n);
@@ -301,7 +327,7 @@ void lm_alloc_acts(LmModel *m, int B, int T) {
             *ma = m->acts[j].moe;
             ma->k_override = 0, ma->renorm_override = -1, ma->logit_bias = NULL;
         } else {
-            moe_acts_alloc_infer(ma, &m->layer_ffn[l], B * T, T, !m->lean);
+            moe_acts_alloc_infer(ma, &m->layer_ffn[l], fb ? fb : B * T, fb ? fb : T, !m->lean);
         }
     }
     for (int l = 0; kept && l < L; l++) {
@@ -310,7 +336,7 @@ void lm_alloc_acts(LmModel *m, int B, int T) {
         ma->logit_bias = iv[l].logit_bias;
     }
     ml_free(iv);
-    m->B = B, m->T = T, m->acts_lean = m->lean;
+    m->B = B, m->T = T, m->acts_lean = m->lean, m->ffn_block = fb;
 }
 
 static void norm_forward(const LmConfig *c, float *out, float *mean, float *rstd, const float *inp,
@@ -361,8 +387,10 @@ static void attention_block_forward(LmModel *m, int l, const float *x, int B, in
         attention_forward(a->atty, a->att, a->q, a->k, a->v, B, T, c->n_head, c->n_kv_head, hd);
     else
         lm_attention_infer(a->atty, a->q, a->k, a->v, B, T, c->n_head, c->n_kv_head, hd);
-    wref_forward(a->resid_mid, a->atty, wref_pick(L->wo, L->q_wo, 0), L->bo, N, qd, C);
-    add_into(a->resid_mid, a->resid_mid, x, (long)N * C);
+    /* x is resid_mid itself in the lean sub-block layout: project into q, dead by now */
+    float *proj = x == a->resid_mid ? a->q : a->resid_mid;
+    wref_forward(proj, a->atty, wref_pick(L->wo, L->q_wo, 0), L->bo, N, qd, C);
+    add_into(a->resid_mid, proj, x, (long)N * C);
 }
 
 /* External models: just the needed rows of the (quantised) token embedding. */
@@ -371,6 +399,32 @@ static void embed_rows_external(LmModel *m, const int32_t *tokens, int N) {
     WRef w = wref_pick(NULL, m->params.q_wte, 0);
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) wref_rows(m->embed + (long)n * C, w, tokens[n], 1, C);
+}
+
+/* out = resid_mid + MoE(norm(resid_mid)): over the whole batch, or (m->ffn_block) over token
+ * sub-blocks of that many rows, which the layout sized its norm and MoE buffers for. */
+static void ffn_block_forward(LmModel *m, int l, const int32_t *tokens, const int32_t *domains,
+                              int B, int T, int train) {
+    const LmConfig *c = &m->cfg;
+    const LayerParams *L = &m->params.layers[l];
+    LayerActs *a = &m->acts[l];
+    const long N = (long)B * T, C = c->d_model;
+    if (!m->ffn_block || N <= m->ffn_block) {
+        norm_forward(c, a->ln2, a->ln2_mean, a->ln2_rstd, a->resid_mid, L->ln2_w, L->ln2_b, N);
+        moe_forward(a->ffn_out, &a->moe, &L->ffn, &m->layer_ffn[l], a->ln2, tokens, domains, B, T,
+                    train, &m->noise_rng);
+        add_into(a->out, a->resid_mid, a->ffn_out, N * C);
+        return;
+    }
+    for (long s = 0; s < N; s += m->ffn_block) {
+        int n = (int)(N - s < m->ffn_block ? N - s : m->ffn_block);
+        norm_forward(c, a->ln2, a->ln2_mean, a->ln2_rstd, a->resid_mid + s * C, L->ln2_w, L->ln2_b,
+                     n);
+        float *fo = a->out == a->resid_mid ? a->ffn_out : a->ffn_out + s * C; /* one sub-block */
+        moe_forward(fo, &a->moe, &L->ffn, &m->layer_ffn[l], a->ln2, tokens ? tokens + s : NULL,
+                    domains ? domains + s : NULL, 1, n, train, &m->noise_rng);
+        add_into(a->out + s * C, a->resid_mid + s * C, fo, n * C);
+    }
 }
 
 double lm_forward(LmModel *m, const int32_t *tokens, const int32_t *targets, const int32_t *domains,
@@ -385,12 +439,8 @@ double lm_forward(LmModel *m, const int32_t *tokens, const int32_t *targets, con
     const float *x = m->embed;
     for (int l = 0; l < c->n_layer; l++) {
         LayerActs *a = &m->acts[l];
-        const LayerParams *L = &m->params.layers[l];
         attention_block_forward(m, l, x, B, T);
-        norm_forward(c, a->ln2, a->ln2_mean, a->ln2_rstd, a->resid_mid, L->ln2_w, L->ln2_b, N);
-        moe_forward(a->ffn_out, &a->moe, &L->ffn, &m->layer_ffn[l], a->ln2, tokens, domains, B, T,
-                    train, &m->noise_rng);
-        add_into(a->out, a->resid_mid, a->ffn_out, (long)N * C);
+        ffn_block_forward(m, l, tokens, domains, B, T, train);
         x = a->out;
     }
     norm_forward(c, m->lnf, m->lnf_mean, m->lnf_rstd, x, m->params.lnf_w, m->params.lnf_b, N);

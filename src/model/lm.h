@@ -66,6 +66,10 @@ typedef struct {
      * (shared scratch otherwise). lean = 1 (set before lm_alloc_acts; lm_score_ids does): not even
      * those: one set of activations for all layers, no expert_out — for scoring alone. */
     int lean, acts_lean;
+    /* Rows per FFN sub-block the layout holds (lean scoring of token-routed MoE layers: the
+     * norm, router and expert buffers are sized for lm_ffn_block tokens, not the whole batch);
+     * 0 = the whole batch at once. */
+    int ffn_block;
     Rng noise_rng; /* router noise / jitter during training */
     int step;      /* optimizer steps taken */
     /* External (GGUF) models: the big matrices (embedding, attention projections, experts,
@@ -82,6 +86,10 @@ void lm_free(LmModel *m);
 /* An external model: small parameters allocated (zero), big matrices left for the caller to
  * point at GGUF tensors (model/lm_gguf.c). No gradients. */
 int lm_create_external(LmModel *m, const LmConfig *cfg);
+/* Tokens per FFN sub-block in lean scoring (default 128; tests make it small). Every token's
+ * routing and expert rows are its own, and each output row of a GEMM is the same dot product
+ * whatever the number of rows, so the sub-blocks give the whole batch's result bit for bit. */
+extern int lm_ffn_block;
 /* (Re)allocates activations for batches up to B×T (T ≤ seq_len). */
 void lm_alloc_acts(LmModel *m, int B, int T);
 

@@ -191,7 +191,8 @@ static void acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max
     in->kmax = (int)K;
     a->EZ = (int)EZ;
     a->renorm_override = -1;
-    a->router_in = ml_alloc_floats(N * C);
+    /* the router input is only read back by the backward pass (or holds the jittered input) */
+    if (!infer || cfg->jitter > 0) a->router_in = ml_alloc_floats(N * C);
     a->logits = ml_alloc_floats(N * EZ);
     a->probs = ml_alloc_floats(N * EZ);
     a->topk_idx = ml_alloc(N * K * sizeof(int32_t));
@@ -223,7 +224,9 @@ static void acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max
     if (H > 0) {
         int swiglu = cfg->act == EXPERT_SWIGLU;
         in->xg = ml_alloc_floats(R * C);
-        in->y = ml_alloc_floats(R * C);
+        /* inference: an expert's outputs overwrite its gathered inputs (dead once its first
+         * matrix has read them); training keeps xg for the backward pass */
+        in->y = infer ? in->xg : ml_alloc_floats(R * C);
         in->h1 = ml_alloc_floats(R * H);
         in->h2 = ml_alloc_floats(R * H);
         if (swiglu) in->h3 = infer ? in->h1 : ml_alloc_floats(R * H);
@@ -268,6 +271,7 @@ void moe_acts_free(MoeActs *a) {
     ml_free(a->counts);
     if (in) {
         if (in->h3 == in->h1) in->h3 = NULL; /* inference: aliases */
+        if (in->y == in->xg) in->y = NULL;
         if (in->sh3 == in->sh1) in->sh3 = NULL;
         void *bufs[] = {in->jitter_u,   in->softmax,  in->dlogits,     in->dtopk_w, in->dropped,
                         in->seq_in,     in->d_seq_in, in->d_router_in, in->cos_q,   in->cos_qn,

@@ -74,12 +74,13 @@ static void compute_logits(MoeActs *a, const MoeParams *p, const MoeConfig *cfg,
         for (long i = 0; i < NC; i++)
             in->jitter_u[i] = (1.0f - cfg->jitter) + 2.0f * cfg->jitter * rng_uniform(rng);
         for (long i = 0; i < NC; i++) a->router_in[i] = x[i] * in->jitter_u[i];
-    } else {
+        x = a->router_in;
+    } else if (a->router_in) { /* kept for the backward pass (inference reads x in place) */
         memcpy(a->router_in, x, NC * sizeof(float));
     }
     if (cfg->router == ROUTER_COSINE) {
         const int D = cfg->cos_dim;
-        linear_forward(in->cos_q, a->router_in, p->cos_proj, NULL, N, C, D);
+        linear_forward(in->cos_q, x, p->cos_proj, NULL, N, C, D);
         for (int n = 0; n < N; n++) { /* q̂ = q/‖q‖ stored in place */
             float *q = in->cos_q + (long)n * D;
             double s = 0;
@@ -100,7 +101,7 @@ static void compute_logits(MoeActs *a, const MoeParams *p, const MoeConfig *cfg,
         float scale = expf(p->cos_log_scale[0]);
         for (long i = 0; i < (long)N * EZ; i++) a->logits[i] = scale * in->cos_val[i];
     } else {
-        linear_forward(a->logits, a->router_in, p->router_w, NULL, N, C, EZ);
+        linear_forward(a->logits, x, p->router_w, NULL, N, C, EZ);
     }
     if (train && cfg->noise_std > 0)
         for (long i = 0; i < (long)N * EZ; i++) a->logits[i] += cfg->noise_std * rng_normal(rng);
@@ -217,7 +218,7 @@ void moe_route_forward(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, con
 #pragma omp parallel for schedule(static)
         for (int n = 0; n < N; n++) score_row(a, p, cfg, n, k);
     } else {
-        memcpy(a->router_in, x, (size_t)N * cfg->d_model * sizeof(float));
+        if (a->router_in) memcpy(a->router_in, x, (size_t)N * cfg->d_model * sizeof(float));
         ((MoeInternal *)a->internal)->jittered = 0;
         for (int n = 0; n < N; n++) fixed_row(a, cfg, tokens, domains, n, k);
     }
