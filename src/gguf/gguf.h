@@ -134,6 +134,9 @@ int gguf_ttype_supported(uint32_t type);   /* dequantisation available */
 int gguf_dequant_rows(const GgufTensor *t, uint64_t row0, uint64_t nrows, float *out);
 /* One block row (n = multiple of the type's block) from raw bytes; no checks. */
 void gguf_dequant_raw(uint32_t type, const void *src, float *out, int64_t n);
+/* The portable scalar kernels only (the AVX2/AVX-512 ones, when built, must equal them bit for
+ * bit: tests/test_gguf_simd.c). */
+void gguf_dequant_raw_scalar(uint32_t type, const void *src, float *out, int64_t n);
 
 /* Half/bfloat conversions as ggml's (round-to-nearest-even for the float → half directions). */
 float gguf_f16_to_f32(uint16_t h);
