@@ -31,13 +31,23 @@ static void bias_grad(float *dbias, const float *dout, int N, int OC) {
     }
 }
 
-void linear_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
-                     const float *w, int N, int C, int OC) {
+static void backward(float *dinp, float dinp_beta, float *dw, float *dbias, const float *dout,
+                     const float *inp, const float *w, int N, int C, int OC) {
     if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, w, C, 1.0f,
-                    dinp, C);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, w, C,
+                    dinp_beta, dinp, C);
     if (dw)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f,
                     dw, C);
     if (dbias) bias_grad(dbias, dout, N, OC);
+}
+
+void linear_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                     const float *w, int N, int C, int OC) {
+    backward(dinp, 1.0f, dw, dbias, dout, inp, w, N, C, OC);
+}
+
+void linear_backward_set(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                         const float *w, int N, int C, int OC) {
+    backward(dinp, 0.0f, dw, dbias, dout, inp, w, N, C, OC);
 }
