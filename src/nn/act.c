@@ -20,17 +20,21 @@ void gelu_forward(float *out, const float *inp, long n) {
     }
 }
 
+static inline float gelu_grad(float x) {
+    float u = GELU_K * (x + 0.044715f * x * x * x);
+    float th = fast_tanhf(u);
+    float sech2 = 1.0f - th * th;
+    return 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+}
+
 void gelu_backward(float *dinp, const float *inp, const float *dout, long n) {
 #pragma omp parallel for schedule(static)
-    for (long i = 0; i < n; i++) {
-        float x = inp[i];
-        float u = GELU_K * (x + 0.044715f * x * x * x);
-        float th = fast_tanhf(u);
-        float sech2 = 1.0f - th * th;
-        float grad =
-            0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] += grad * dout[i];
-    }
+    for (long i = 0; i < n; i++) dinp[i] += gelu_grad(inp[i]) * dout[i];
+}
+
+void gelu_backward_set(float *dinp, const float *inp, const float *dout, long n) {
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < n; i++) dinp[i] = gelu_grad(inp[i]) * dout[i];
 }
 
 void swiglu_forward(float *out, const float *gate, const float *up, long n) {
@@ -49,5 +53,16 @@ void swiglu_backward(float *dgate, float *dup, const float *gate, const float *u
         float silu = g * s;
         if (dup) dup[i] += silu * dout[i];
         if (dgate) dgate[i] += up[i] * s * (1.0f + g * (1.0f - s)) * dout[i];
+    }
+}
+
+void swiglu_backward_set(float *dgate, float *dup, const float *gate, const float *up,
+                         const float *dout, long n) {
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < n; i++) {
+        float g = gate[i], s = fast_sigmoidf(g), d = dout[i];
+        float dg = up[i] * s * (1.0f + g * (1.0f - s)) * d;
+        dup[i] = g * s * d; /* dup may alias dout: d was read first */
+        dgate[i] = dg;
     }
 }

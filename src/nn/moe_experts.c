@@ -73,26 +73,35 @@ static void ffn_forward(float *y, float *h1, float *h2, float *h3, const FfnW *w
     }
 }
 
-/* dx += ∂/∂x, gw += ∂/∂w given dy; dh1..dh3 are [n,H] scratch. */
-static void ffn_backward(float *dx, const FfnW *gw, float *dh1, float *dh2, float *dh3,
+/* gw += ∂/∂w given dy; dx = ∂/∂x (set_dx) or dx += ∂/∂x. dh1..dh3 are [n,H] scratch, every
+ * one written before it is read (GELU uses dh2 only: its backward runs in place). */
+static void ffn_backward(float *dx, int set_dx, const FfnW *gw, float *dh1, float *dh2, float *dh3,
                          const float *dy, const float *x, const float *h1, const float *h2,
                          const float *h3, const FfnW *w, ExpertAct act, int n, int C, int H) {
     if (n == 0) return;
-    size_t nh = (size_t)n * H * sizeof(float);
+    void (*first_dx)(float *, float *, float *, const float *, const float *, const float *, int,
+                     int, int) = set_dx ? linear_backward_set : linear_backward;
     if (act == EXPERT_GELU) {
-        memset(dh2, 0, nh);
-        memset(dh1, 0, nh);
-        linear_backward(dh2, gw->w2, gw->b2, dy, h2, w->w2, n, H, C);
-        gelu_backward(dh1, h1, dh2, (long)n * H);
-        linear_backward(dx, gw->w1, gw->b1, dh1, x, w->w1, n, C, H);
+        linear_backward_set(dh2, gw->w2, gw->b2, dy, h2, w->w2, n, H, C);
+        gelu_backward_set(dh2, h1, dh2, (long)n * H);
+        first_dx(dx, gw->w1, gw->b1, dh2, x, w->w1, n, C, H);
     } else {
-        memset(dh3, 0, nh);
-        memset(dh1, 0, nh);
-        memset(dh2, 0, nh);
-        linear_backward(dh3, gw->wd, NULL, dy, h3, w->wd, n, H, C);
-        swiglu_backward(dh1, dh2, h1, h2, dh3, (long)n * H);
-        linear_backward(dx, gw->wg, NULL, dh1, x, w->wg, n, C, H);
-        linear_backward(dx, gw->wu, NULL, dh2, x, w->wu, n, C, H);
+        (void)dh2;
+        linear_backward_set(dh3, gw->wd, NULL, dy, h3, w->wd, n, H, C);
+        swiglu_backward_set(dh1, dh3, h1, h2, dh3, (long)n * H); /* d(gate) → dh1, d(up) → dh3 */
+        first_dx(dx, gw->wg, NULL, dh1, x, w->wg, n, C, H);
+        linear_backward(dx, gw->wu, NULL, dh3, x, w->wu, n, C, H);
+    }
+}
+
+/* Experts by descending row count (ties: lower index first): with dynamic scheduling the big
+ * experts start first, so the threads finish together (in index order one thread could be left
+ * with the largest expert at the end). Which thread runs an expert does not change its result. */
+static void experts_by_load(int *order, const int32_t *off, int E) {
+    for (int e = 0; e < E; e++) {
+        int i = e, n = off[e + 1] - off[e];
+        for (; i > 0 && off[order[i - 1] + 1] - off[order[i - 1]] < n; i--) order[i] = order[i - 1];
+        order[i] = e;
     }
 }
 
@@ -130,8 +139,11 @@ void moe_experts_forward(float *out, MoeActs *a, const MoeParams *p, const MoeCo
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < R; r++)
             memcpy(in->xg + (long)r * C, inp + (long)(in->row_slot[r] / k) * C, C * sizeof(float));
+        int order[E];
+        experts_by_load(order, in->expert_off, E);
 #pragma omp parallel for schedule(dynamic, 1)
-        for (int e = 0; e < E; e++) {
+        for (int i = 0; i < E; i++) {
+            int e = order[i];
             long r0 = in->expert_off[e];
             FfnW w = routed_weights(p, cfg, e);
             ffn_forward(in->y + r0 * C, in->h1 + r0 * H, in->h2 + r0 * H,
@@ -181,13 +193,15 @@ void moe_experts_backward(float *dinp, MoeParams *g, float *dtopk_w, const float
         }
     }
     if (H <= 0) return;
-    int R = in->expert_off[E];
-    memset(in->dx, 0, (size_t)R * C * sizeof(float));
+    /* dx needs no zeroing: every expert overwrites its rows */
+    int order[E];
+    experts_by_load(order, in->expert_off, E);
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int e = 0; e < E; e++) {
+    for (int i = 0; i < E; i++) {
+        int e = order[i];
         long r0 = in->expert_off[e];
         FfnW w = routed_weights(p, cfg, e), gw = routed_weights(g, cfg, e);
-        ffn_backward(in->dx + r0 * C, &gw, in->dh1 + r0 * H, in->dh2 + r0 * H,
+        ffn_backward(in->dx + r0 * C, 1, &gw, in->dh1 + r0 * H, in->dh2 + r0 * H,
                      in->dh3 ? in->dh3 + r0 * H : NULL, in->dy + r0 * C, in->xg + r0 * C,
                      in->h1 + r0 * H, in->h2 + r0 * H, in->h3 ? in->h3 + r0 * H : NULL, &w,
                      cfg->act, in->expert_off[e + 1] - (int)r0, C, H);
@@ -253,7 +267,7 @@ void moe_shared_backward(float *dinp, MoeParams *g, const float *dout, MoeActs *
     }
     for (int s = 0; s < S; s++) {
         FfnW w = shared_weights(p, cfg, s), gw = shared_weights(g, cfg, s);
-        ffn_backward(dinp, &gw, in->dsh1, in->dsh2, in->dsh3, in->dsh_raw, inp, in->sh1 + s * NH,
+        ffn_backward(dinp, 0, &gw, in->dsh1, in->dsh2, in->dsh3, in->dsh_raw, inp, in->sh1 + s * NH,
                      in->sh2 + s * NH, in->sh3 ? in->sh3 + s * NH : NULL, &w, cfg->act, N, C, Hs);
     }
 }
