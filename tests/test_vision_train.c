@@ -57,8 +57,10 @@ static void train_one_seed(const ImageSet *set, int seed, double *init_acc, doub
     CHECK(vision_train(&m, set, &o) == 0);
     CHECK(vision_evaluate(&m, set, &after) == 0);
     *init_acc = before.probe_acc, *trained_acc = after.probe_acc;
-    printf("  seed %d: probe init %.4f, trained %.4f (%+.1f points); gate usage", seed,
-           before.probe_acc, after.probe_acc, 100 * (after.probe_acc - before.probe_acc));
+    printf("  seed %d: probe init %.4f, trained %.4f (%+.1f points); readout effective rank "
+           "%.1f → %.1f; gate usage",
+           seed, before.probe_acc, after.probe_acc, 100 * (after.probe_acc - before.probe_acc),
+           before.readout_erank, after.readout_erank);
     for (int e = 0; e < after.n_experts; e++) {
         double u = 0;
         for (int cl = 0; cl < after.n_classes; cl++) u += after.usage[cl * after.n_experts + e];
@@ -77,6 +79,7 @@ static void train_one_seed(const ImageSet *set, int seed, double *init_acc, doub
     char *ck = ml_path_join(dir, "model.safetensors"), *me = ml_path_join(dir, "metrics.jsonl"),
          *ev = ml_path_join(dir, "eval.json");
     CHECK(ml_file_exists(ck) && ml_file_exists(me) && ml_file_exists(ev));
+    CHECK(after.readout_erank >= 1 && after.readout_erank <= c.readout);
     float first = 0, last = 0;
     CHECK(loss_ends(me, &first, &last) == STEPS);
     CHECK_MSG(last < first - 0.5f, "seed %d: NT-Xent %.3f → %.3f", seed, first, last);
