@@ -15,6 +15,8 @@ static VisionConfig small_cfg(void) {
     c.expert_blocks = 2, c.readout = 5, c.proj_hidden = 6, c.proj_dim = 4, c.groups = 2;
     c.batch = 3, c.steps = 10, c.warmup = 2, c.seed = 5;
     c.aux_lb_coef = 0.1f, c.aux_z_coef = 0.01f;
+    c.tau = 0.5f; /* pinned: at the preset's 0.2 the loss curves more, and the float32 central
+                     differences with eps 1e-3 miss the 3 % tolerance (they pass with eps 3e-4) */
     return c;
 }
 

@@ -1,4 +1,5 @@
 #include "model/vision_train.h"
+#include "analysis/erank.h"
 #include "analysis/probe.h"
 #include "core/error.h"
 #include "core/fileio.h"
@@ -73,6 +74,7 @@ int vision_evaluate(VisionModel *m, const ImageSet *set, VisionEval *ev) {
     ProbeConfig pc = probe_default_config();
     ev->probe_acc = probe_train_eval(ff, yf, ev->n_fit, ft, yt, ev->n_test, D, K, &pc);
     if (ev->probe_acc < 0) rc = -1;
+    ev->readout_erank = effective_rank(ft, ev->n_test, D);
     ev->n_classes = K, ev->n_experts = E;
     ev->usage = ml_alloc(sizeof(double) * K * E);
     int *per_class = ml_alloc(sizeof(int) * K);
@@ -100,6 +102,7 @@ static cJSON *eval_json(const VisionEval *ev, int step) {
     cJSON_AddNumberToObject(o, "probe_acc", ev->probe_acc);
     cJSON_AddNumberToObject(o, "probe_fit", ev->n_fit);
     cJSON_AddNumberToObject(o, "probe_test", ev->n_test);
+    cJSON_AddNumberToObject(o, "readout_erank", ev->readout_erank);
     cJSON *u = cJSON_AddArrayToObject(o, "gate_usage");
     for (int c = 0; c < ev->n_classes; c++)
         cJSON_AddItemToArray(u,

@@ -22,8 +22,9 @@ typedef struct {
 } VisionTrainOpts;
 
 typedef struct {
-    double probe_acc;  /* held-out linear-probe accuracy on the readout */
-    int n_fit, n_test; /* images used to fit / test the probe */
+    double probe_acc;     /* held-out linear-probe accuracy on the readout */
+    double readout_erank; /* effective rank of the held-out readouts (analysis/erank.h) */
+    int n_fit, n_test;    /* images used to fit / test the probe */
     int n_classes, n_experts;
     double *usage; /* [n_classes, n_experts]: fraction of a class's images choosing expert e */
 } VisionEval;
