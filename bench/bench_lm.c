@@ -27,6 +27,8 @@ static double forward_flops(const LmConfig *c) {
     return f + 2 * N * C * c->vocab_size;
 }
 
+char *openblas_get_corename(void); /* OpenBLAS's own; not in every cblas.h */
+
 static double sgemm_gflops(void) {
     int n = 1024;
     float *a = ml_alloc_floats((long)n * n), *b = ml_alloc_floats((long)n * n),
@@ -50,7 +52,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (!strcmp(argv[1], "sgemm")) {
-        printf("{\"what\": \"sgemm\", \"gflops\": %.2f}\n", sgemm_gflops());
+        printf("{\"what\": \"sgemm\", \"gflops\": %.2f, \"openblas_core\": \"%s\"}\n", sgemm_gflops(),
+               openblas_get_corename());
         return 0;
     }
     int steps = argc > 2 ? atoi(argv[2]) : 10;

@@ -10,6 +10,12 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 # Both sides sleep at OpenMP barriers: on a shared 2-core machine spinning threads starve each other
 # (measured: the vision model trained 15-20 img/s spinning vs 400-800 passive; PyTorch 30-40 vs 300).
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+# OpenBLAS picks its kernels for the CPU when it loads unless OPENBLAS_CORETYPE names some (the
+# machine this was developed on sets Haswell, AVX2, in its environment, although its CPU runs
+# OpenBLAS's AVX-512 kernels at twice the sgemm rate). Both sides use Debian's OpenBLAS (PyTorch's
+# BLAS is libblas.so.3 = OpenBLAS), so the bench gives both the same choice: OpenBLAS's own
+# detection, or BENCH_CORETYPE for both (e.g. BENCH_CORETYPE=Haswell).
+if [ -n "${BENCH_CORETYPE:-}" ]; then export OPENBLAS_CORETYPE="$BENCH_CORETYPE"; else unset OPENBLAS_CORETYPE; fi
 BUILD=${BUILD:-build}
 cc -O3 -march=native -fopenmp -Isrc bench/bench_lm.c $BUILD/libmoelens.a \
    -L/usr/lib/x86_64-linux-gnu/openblas-openmp -Wl,-rpath,/usr/lib/x86_64-linux-gnu/openblas-openmp \
