@@ -103,6 +103,16 @@ TEST(conv2d_matches_reference_and_finite_differences) {
     check_conv((ConvShape){.C = 2, .H = 3, .W = 7, .OC = 3, .K = 5, .stride = 1, .pad = 2}, 11);
 }
 
+/* The direct 3×3 kernels (nn/conv3x3.c where built): 8-channel and single-channel tiles, 1–3
+ * pixel vectors, channel vectors 1–4 and past 4, taps not a multiple of the tile, odd sides. */
+TEST(conv3x3_direct_kernels_match_reference_and_finite_differences) {
+    check_conv((ConvShape){.C = 1, .H = 9, .W = 9, .OC = 16, .K = 3, .stride = 1, .pad = 1}, 3);
+    check_conv((ConvShape){.C = 3, .H = 7, .W = 7, .OC = 32, .K = 3, .stride = 1, .pad = 1}, 5);
+    check_conv((ConvShape){.C = 5, .H = 4, .W = 6, .OC = 20, .K = 3, .stride = 1, .pad = 1}, 2);
+    check_conv((ConvShape){.C = 2, .H = 3, .W = 11, .OC = 48, .K = 3, .stride = 1, .pad = 1}, 2);
+    check_conv((ConvShape){.C = 2, .H = 5, .W = 3, .OC = 72, .K = 3, .stride = 1, .pad = 1}, 1);
+}
+
 /* ---- group norm ---- */
 typedef struct {
     int B, C, HW, G;

@@ -1,0 +1,287 @@
+#include "nn/conv3x3.h"
+#include "nn/threads.h"
+#include <string.h>
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+
+#define AI static inline __attribute__((always_inline))
+
+/* Plane geometry: bordered planes Hp × Wp (Wp = W + 2), Q = H·Wp output positions in Qv vectors;
+ * a plane's stride Ps leaves room for the last vector's reads past the bottom border. */
+typedef struct {
+    int C, OC, H, W, Wp, Q, Qv, P, CKK, OCp, CKKp;
+    long Ps;
+    int toff[9]; /* tap t = 3·ky + kx reads q + toff[t] */
+} Geo;
+
+static long up16(long n) {
+    return (n + 15) / 16 * 16;
+}
+
+static Geo geo_of(const ConvShape *s) {
+    Geo g;
+    g.C = s->C, g.OC = s->OC, g.H = s->H, g.W = s->W, g.Wp = s->W + 2;
+    g.Q = g.H * g.Wp, g.Qv = (g.Q + 15) / 16, g.P = g.H * g.W, g.CKK = g.C * 9;
+    g.OCp = (int)up16(g.OC), g.CKKp = (g.CKK + 23) / 24 * 24;
+    long need = 16L * g.Qv + 2L * g.Wp + 2, plane = (long)(g.H + 2) * g.Wp;
+    g.Ps = up16(need > plane ? need : plane);
+    for (int t = 0; t < 9; t++) g.toff[t] = (t / 3) * g.Wp + t % 3;
+    return g;
+}
+
+/* per-thread layout: in_pad [C·Ps], g_pad [OC·Ps], tmp [max(C,OC)·16Qv], doutT [P·OCp],
+ * tdw [CKKp·OCp] (the weight gradient transposed, k-major), tdb [OCp] */
+static long per_thread(const Geo *g) {
+    int mc = g->C > g->OC ? g->C : g->OC;
+    return up16((long)g->C * g->Ps + 16) + up16((long)g->OC * g->Ps + 16) +
+           up16((long)mc * 16 * g->Qv) + up16((long)g->P * g->OCp) + (long)g->CKKp * g->OCp +
+           g->OCp;
+}
+
+static long shared_floats(const Geo *g) {
+    return 2 * up16((long)g->CKK * g->OC);
+}
+
+typedef struct {
+    float *in_pad, *g_pad, *tmp, *doutT, *tdw, *tdb;
+} Slots;
+
+static Slots slots_of(const Geo *g, float *scratch, int t) {
+    Slots z;
+    int mc = g->C > g->OC ? g->C : g->OC;
+    float *b = scratch + shared_floats(g) + t * per_thread(g);
+    z.in_pad = b, b += up16((long)g->C * g->Ps + 16);
+    z.g_pad = b, b += up16((long)g->OC * g->Ps + 16);
+    z.tmp = b, b += up16((long)mc * 16 * g->Qv);
+    z.doutT = b, b += up16((long)g->P * g->OCp);
+    z.tdw = b, b += (long)g->CKKp * g->OCp;
+    z.tdb = b;
+    return z;
+}
+
+/* ---- direct convolution of one image: tmp[o, q] = Σ_c Σ_t wt[(c·9 + t)·OCn + o]·in[c·Ps + q +
+ * toff[t]] for output channels [o0, o0 + MR) and vectors [v0, v0 + NV) ---- */
+AI void fwd_tile(float *tmp, long ldt, const float *in, const float *wt, int Cn, int OCn,
+                 const Geo *g, int o0, int v0, const int MR, const int NV) {
+    __m512 acc[8][3];
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NV; j++) acc[i][j] = _mm512_setzero_ps();
+    const float *src = in + 16L * v0;
+    const float *wc = wt + o0;
+    for (int c = 0; c < Cn; c++, src += g->Ps, wc += 9L * OCn) {
+        for (int t = 0; t < 9; t++) {
+            __m512 b[3];
+            for (int j = 0; j < NV; j++) b[j] = _mm512_loadu_ps(src + g->toff[t] + 16 * j);
+            const float *wt_t = wc + (long)t * OCn;
+            for (int i = 0; i < MR; i++) {
+                __m512 w = _mm512_set1_ps(wt_t[i]);
+                for (int j = 0; j < NV; j++) acc[i][j] = _mm512_fmadd_ps(w, b[j], acc[i][j]);
+            }
+        }
+    }
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NV; j++)
+            _mm512_storeu_ps(tmp + (long)(o0 + i) * ldt + 16L * (v0 + j), acc[i][j]);
+}
+
+#define FWD_TILE(MR, NV)                                                                           \
+    static void fwd_##MR##_##NV(float *tmp, long ldt, const float *in, const float *wt, int Cn,    \
+                                int OCn, const Geo *g, int o0, int v0) {                           \
+        fwd_tile(tmp, ldt, in, wt, Cn, OCn, g, o0, v0, MR, NV);                                    \
+    }
+FWD_TILE(8, 1)
+FWD_TILE(8, 2)
+FWD_TILE(8, 3)
+FWD_TILE(1, 1)
+FWD_TILE(1, 2)
+FWD_TILE(1, 3)
+
+typedef void (*FwdFn)(float *, long, const float *, const float *, int, int, const Geo *, int, int);
+static const FwdFn FWD8[4] = {NULL, fwd_8_1, fwd_8_2, fwd_8_3};
+static const FwdFn FWD1[4] = {NULL, fwd_1_1, fwd_1_2, fwd_1_3};
+
+/* All OCn output planes of one image into tmp [OCn, 16·Qv], in vector tiles of near-equal width
+ * (≤ 3: 8 × 3 accumulators + 3 loads fit the 32 registers). */
+static void conv_image(float *tmp, const float *in, const float *wt, int Cn, int OCn,
+                       const Geo *g) {
+    long ldt = 16L * g->Qv;
+    int ntile = (g->Qv + 2) / 3;
+    for (int tl = 0; tl < ntile; tl++) {
+        int v0 = g->Qv * tl / ntile, nv = g->Qv * (tl + 1) / ntile - v0;
+        int o0 = 0;
+        for (; o0 + 8 <= OCn; o0 += 8) FWD8[nv](tmp, ldt, in, wt, Cn, OCn, g, o0, v0);
+        for (; o0 < OCn; o0++) FWD1[nv](tmp, ldt, in, wt, Cn, OCn, g, o0, v0);
+    }
+}
+
+/* Copies Cn planes H × W into the interiors of bordered planes (borders stay zero). */
+static void pad_planes(float *pad, const float *x, int Cn, const Geo *g) {
+    for (int c = 0; c < Cn; c++)
+        for (int y = 0; y < g->H; y++)
+            memcpy(pad + c * g->Ps + (long)(y + 1) * g->Wp + 1, x + ((long)c * g->H + y) * g->W,
+                   sizeof(float) * g->W);
+}
+
+/* ---- weight gradient: tdw[k, o] += Σ_p in[koff[k] + q(p)]·doutT[p, o] for taps [k0, k0 + NT)
+ * and channel vectors [v0, v0 + OCV) ---- */
+AI void dw_tile(float *tdw, const float *doutT, const float *in, const long *koff, const Geo *g,
+                int k0, int v0, const int OCV, const int NT) {
+    __m512 acc[12][4];
+    float *a = tdw + (long)k0 * g->OCp + 16 * v0;
+    for (int j = 0; j < NT; j++)
+        for (int v = 0; v < OCV; v++) acc[j][v] = _mm512_loadu_ps(a + (long)j * g->OCp + 16 * v);
+    const float *src[12];
+    for (int j = 0; j < NT; j++) src[j] = in + koff[k0 + j];
+    const float *d = doutT + 16 * v0;
+    for (int y = 0; y < g->H; y++)
+        for (int x = 0; x < g->W; x++, d += g->OCp) {
+            int q = y * g->Wp + x;
+            __m512 dv[4];
+            for (int v = 0; v < OCV; v++) dv[v] = _mm512_loadu_ps(d + 16 * v);
+            for (int j = 0; j < NT; j++) {
+                __m512 sv = _mm512_set1_ps(src[j][q]);
+                for (int v = 0; v < OCV; v++) acc[j][v] = _mm512_fmadd_ps(sv, dv[v], acc[j][v]);
+            }
+        }
+    for (int j = 0; j < NT; j++)
+        for (int v = 0; v < OCV; v++) _mm512_storeu_ps(a + (long)j * g->OCp + 16 * v, acc[j][v]);
+}
+
+#define DW_TILE(OCV, NT)                                                                           \
+    static void dw_##OCV(float *tdw, const float *doutT, const float *in, const long *koff,        \
+                         const Geo *g, int k0, int v0) {                                           \
+        dw_tile(tdw, doutT, in, koff, g, k0, v0, OCV, NT);                                         \
+    }
+DW_TILE(4, 6)
+DW_TILE(3, 8)
+DW_TILE(2, 12)
+DW_TILE(1, 12)
+static const int DW_NT[5] = {0, 12, 12, 8, 6};
+typedef void (*DwFn)(float *, const float *, const float *, const long *, const Geo *, int, int);
+static const DwFn DWF[5] = {NULL, dw_1, dw_2, dw_3, dw_4};
+
+static void dw_image(float *tdw, const float *doutT, const float *in, const long *koff,
+                     const Geo *g) {
+    int OCv = g->OCp / 16;
+    for (int v0 = 0; v0 < OCv; v0 += 4) {
+        int nv = OCv - v0 < 4 ? OCv - v0 : 4, nt = DW_NT[nv];
+        for (int k0 = 0; k0 < g->CKK; k0 += nt) DWF[nv](tdw, doutT, in, koff, g, k0, v0);
+    }
+}
+
+int conv3x3_supported(const ConvShape *s) {
+    return s->K == 3 && s->stride == 1 && s->pad == 1 && s->H > 0 && s->W > 0;
+}
+
+long conv3x3_scratch_floats(const ConvShape *s, int threads) {
+    Geo g = geo_of(s);
+    return shared_floats(&g) + threads * per_thread(&g) + 2L * g.CKKp; /* + koff (longs) */
+}
+
+void conv3x3_forward(float *out, const float *inp, const float *w, const float *bias, int B,
+                     const ConvShape *s, float *scratch) {
+    Geo g = geo_of(s);
+    float *wt = scratch; /* [c·9 + t, o]: the 8 weights one tile step broadcasts are adjacent */
+    for (int o = 0; o < g.OC; o++)
+        for (int k = 0; k < g.CKK; k++) wt[(long)k * g.OC + o] = w[(long)o * g.CKK + k];
+    long in_img = (long)g.C * g.P, out_img = (long)g.OC * g.P, ldt = 16L * g.Qv;
+#pragma omp parallel
+    {
+        Slots z = slots_of(&g, scratch, omp_get_thread_num());
+        memset(z.in_pad, 0, sizeof(float) * ((long)g.C * g.Ps + 16));
+#pragma omp for schedule(static)
+        for (int b = 0; b < B; b++) {
+            pad_planes(z.in_pad, inp + b * in_img, g.C, &g);
+            conv_image(z.tmp, z.in_pad, wt, g.C, g.OC, &g);
+            for (int o = 0; o < g.OC; o++) {
+                float bv = bias ? bias[o] : 0.0f, *dst = out + b * out_img + (long)o * g.P;
+                const float *t = z.tmp + o * ldt;
+                for (int y = 0; y < g.H; y++)
+                    for (int x = 0; x < g.W; x++) dst[y * g.W + x] = t[y * g.Wp + x] + bv;
+            }
+        }
+    }
+}
+
+void conv3x3_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                      const float *w, int B, const ConvShape *s, float *scratch) {
+    Geo g = geo_of(s);
+    float *wf = scratch + up16((long)g.CKK * g.OC);
+    if (dinp) /* the data gradient convolves ∂out with wf[(o·9 + t)·C + c] = w[o, c, 8 − t] */
+        for (int o = 0; o < g.OC; o++)
+            for (int c = 0; c < g.C; c++)
+                for (int t = 0; t < 9; t++)
+                    wf[((long)o * 9 + t) * g.C + c] = w[((long)o * g.C + c) * 9 + 8 - t];
+    int T = omp_get_max_threads();
+    long *koff = (long *)(scratch + shared_floats(&g) + T * per_thread(&g));
+    for (int k = 0; k < g.CKKp; k++) /* taps past CKK (tile padding) read plane 0, land unused */
+        koff[k] = k < g.CKK ? (k / 9) * g.Ps + g.toff[k % 9] : 0;
+    long in_img = (long)g.C * g.P, out_img = (long)g.OC * g.P, ldt = 16L * g.Qv;
+    int used = 1;
+#pragma omp parallel
+    {
+        Slots z = slots_of(&g, scratch, omp_get_thread_num());
+#pragma omp single
+        used = omp_get_num_threads();
+        memset(z.in_pad, 0, sizeof(float) * ((long)g.C * g.Ps + 16));
+        memset(z.g_pad, 0, sizeof(float) * ((long)g.OC * g.Ps + 16));
+        memset(z.doutT, 0, sizeof(float) * g.P * g.OCp);
+        memset(z.tdw, 0, sizeof(float) * ((long)g.CKKp * g.OCp + g.OCp));
+#pragma omp for schedule(static)
+        for (int b = 0; b < B; b++) {
+            const float *go = dout + b * out_img;
+            if (dw || dbias)
+                for (int o = 0; o < g.OC; o++) {
+                    const float *r = go + (long)o * g.P;
+                    float sum = 0;
+                    for (int p = 0; p < g.P; p++) z.doutT[(long)p * g.OCp + o] = r[p], sum += r[p];
+                    z.tdb[o] += sum;
+                }
+            if (dw) {
+                pad_planes(z.in_pad, inp + b * in_img, g.C, &g);
+                dw_image(z.tdw, z.doutT, z.in_pad, koff, &g);
+            }
+            if (dinp) {
+                pad_planes(z.g_pad, go, g.OC, &g);
+                conv_image(z.tmp, z.g_pad, wf, g.OC, g.C, &g);
+                for (int c = 0; c < g.C; c++) {
+                    float *dst = dinp + b * in_img + (long)c * g.P;
+                    const float *t = z.tmp + c * ldt;
+                    for (int y = 0; y < g.H; y++)
+                        for (int x = 0; x < g.W; x++) dst[y * g.W + x] += t[y * g.Wp + x];
+                }
+            }
+        }
+    }
+    /* fixed-order reduction of the per-thread partial sums */
+    for (int t = 0; t < used; t++) {
+        Slots z = slots_of(&g, scratch, t);
+        if (dw)
+            for (int o = 0; o < g.OC; o++)
+                for (int k = 0; k < g.CKK; k++)
+                    dw[(long)o * g.CKK + k] += z.tdw[(long)k * g.OCp + o];
+        if (dbias)
+            for (int o = 0; o < g.OC; o++) dbias[o] += z.tdb[o];
+    }
+}
+
+#else /* no AVX-512: conv.c keeps im2col + sgemm */
+int conv3x3_supported(const ConvShape *s) {
+    (void)s;
+    return 0;
+}
+long conv3x3_scratch_floats(const ConvShape *s, int threads) {
+    (void)s, (void)threads;
+    return 0;
+}
+void conv3x3_forward(float *out, const float *inp, const float *w, const float *bias, int B,
+                     const ConvShape *s, float *scratch) {
+    (void)out, (void)inp, (void)w, (void)bias, (void)B, (void)s, (void)scratch;
+}
+void conv3x3_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                      const float *w, int B, const ConvShape *s, float *scratch) {
+    (void)dinp, (void)dw, (void)dbias, (void)dout, (void)inp, (void)w, (void)B, (void)s,
+        (void)scratch;
+}
+#endif
