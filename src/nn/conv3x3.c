@@ -115,12 +115,103 @@ static void conv_image(float *tmp, const float *in, const float *wt, int Cn, int
     }
 }
 
-/* Copies Cn planes H × W into the interiors of bordered planes (borders stay zero). */
+/* Rows are W ≤ 16 floats (7–14 in the model): one vector each. Stores are unmasked where the
+ * lanes past the row land on positions that are either zero borders or rewritten later in the
+ * same pass (the next row of the same plane): AMD's masked vector stores cost several times an
+ * unmasked one (measured: 40 % of the forward's copying time). Memcpy for wider rows. */
 static void pad_planes(float *pad, const float *x, int Cn, const Geo *g) {
+    if (g->W > 16) {
+        for (int c = 0; c < Cn; c++)
+            for (int y = 0; y < g->H; y++)
+                memcpy(pad + c * g->Ps + (long)(y + 1) * g->Wp + 1, x + ((long)c * g->H + y) * g->W,
+                       sizeof(float) * g->W);
+        return;
+    }
+    /* the zeros past each row fall on its right border, the next row's left border and interior
+     * (written next), or the bottom border and the gap to the next plane (the buffer has 16 floats
+     * of slack past the last plane) */
+    __mmask16 m = (__mmask16)((1u << g->W) - 1);
     for (int c = 0; c < Cn; c++)
         for (int y = 0; y < g->H; y++)
-            memcpy(pad + c * g->Ps + (long)(y + 1) * g->Wp + 1, x + ((long)c * g->H + y) * g->W,
-                   sizeof(float) * g->W);
+            _mm512_storeu_ps(pad + c * g->Ps + (long)(y + 1) * g->Wp + 1,
+                             _mm512_maskz_loadu_ps(m, x + ((long)c * g->H + y) * g->W));
+}
+
+/* dst[c, y, x] (=, or += with acc) tmp[c, y·Wp + x] + bias[c] for Cn planes: drops the two
+ * wrapped columns of every row. A row's lanes past W go to the next rows of the same plane (stored
+ * after it, and unchanged with acc: + 0); rows whose 16 lanes would leave the plane are masked. */
+static void unpad_planes(float *dst, const float *tmp, const float *bias, int Cn, int acc,
+                         const Geo *g) {
+    long ldt = 16L * g->Qv;
+    if (g->W > 16) {
+        for (int c = 0; c < Cn; c++)
+            for (int y = 0; y < g->H; y++) {
+                float *d = dst + ((long)c * g->H + y) * g->W, bv = bias ? bias[c] : 0.0f;
+                const float *t = tmp + c * ldt + (long)y * g->Wp;
+                for (int x = 0; x < g->W; x++) d[x] = (acc ? d[x] : 0.0f) + t[x] + bv;
+            }
+        return;
+    }
+    __mmask16 m = (__mmask16)((1u << g->W) - 1);
+    for (int c = 0; c < Cn; c++) {
+        __m512 bv = _mm512_maskz_mov_ps(m, _mm512_set1_ps(bias ? bias[c] : 0.0f));
+        float *d = dst + (long)c * g->H * g->W;
+        const float *t = tmp + c * ldt;
+        for (int y = 0; y < g->H; y++, d += g->W, t += g->Wp) {
+            int inside = (y + 1) * g->W + 16 - g->W <= g->H * g->W;
+            __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, t), bv);
+            if (acc)
+                v = _mm512_add_ps(v, inside ? _mm512_loadu_ps(d) : _mm512_maskz_loadu_ps(m, d));
+            if (inside)
+                _mm512_storeu_ps(d, v);
+            else
+                _mm512_mask_storeu_ps(d, m, v);
+        }
+    }
+}
+
+/* In-register 16 × 16 transpose: r[i][c] → r[c][i] (unpack, in-lane shuffle, two 128-bit lane
+ * shuffles). */
+AI void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) { /* r[4i + j], 128-bit lane L: column 4L + j of rows 4i..4i+3 */
+        r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 4; j++) {
+            t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
+            t[8 * i + 4 + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0xDD);
+        }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+        r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xDD);
+    }
+}
+
+/* doutT[p, o] = dout[o, p] for o < OC (lanes OC..OCp zero), in 16 × 16 register transposes
+ * (a gather per pixel was 6 % of a training step). */
+static void transpose_dout(float *doutT, const float *go, const Geo *g) {
+    for (int v = 0; v < g->OCp / 16; v++) {
+        int rows = g->OC - 16 * v < 16 ? g->OC - 16 * v : 16;
+        for (int p0 = 0; p0 < g->P; p0 += 16) {
+            int cols = g->P - p0 < 16 ? g->P - p0 : 16;
+            __mmask16 m = (__mmask16)(cols == 16 ? 0xFFFF : (1u << cols) - 1);
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = i < rows ? _mm512_maskz_loadu_ps(m, go + (16L * v + i) * g->P + p0)
+                                : _mm512_setzero_ps();
+            transpose16(r);
+            for (int c = 0; c < cols; c++)
+                _mm512_storeu_ps(doutT + (long)(p0 + c) * g->OCp + 16 * v, r[c]);
+        }
+    }
 }
 
 /* ---- weight gradient: tdw[k, o] += Σ_p in[koff[k] + q(p)]·doutT[p, o] for taps [k0, k0 + NT)
@@ -185,7 +276,7 @@ void conv3x3_forward(float *out, const float *inp, const float *w, const float *
     float *wt = scratch; /* [c·9 + t, o]: the 8 weights one tile step broadcasts are adjacent */
     for (int o = 0; o < g.OC; o++)
         for (int k = 0; k < g.CKK; k++) wt[(long)k * g.OC + o] = w[(long)o * g.CKK + k];
-    long in_img = (long)g.C * g.P, out_img = (long)g.OC * g.P, ldt = 16L * g.Qv;
+    long in_img = (long)g.C * g.P, out_img = (long)g.OC * g.P;
 #pragma omp parallel
     {
         Slots z = slots_of(&g, scratch, omp_get_thread_num());
@@ -194,12 +285,7 @@ void conv3x3_forward(float *out, const float *inp, const float *w, const float *
         for (int b = 0; b < B; b++) {
             pad_planes(z.in_pad, inp + b * in_img, g.C, &g);
             conv_image(z.tmp, z.in_pad, wt, g.C, g.OC, &g);
-            for (int o = 0; o < g.OC; o++) {
-                float bv = bias ? bias[o] : 0.0f, *dst = out + b * out_img + (long)o * g.P;
-                const float *t = z.tmp + o * ldt;
-                for (int y = 0; y < g.H; y++)
-                    for (int x = 0; x < g.W; x++) dst[y * g.W + x] = t[y * g.Wp + x] + bv;
-            }
+            unpad_planes(out + b * out_img, z.tmp, bias, g.OC, 0, &g);
         }
     }
 }
@@ -217,7 +303,7 @@ void conv3x3_backward(float *dinp, float *dw, float *dbias, const float *dout, c
     long *koff = (long *)(scratch + shared_floats(&g) + T * per_thread(&g));
     for (int k = 0; k < g.CKKp; k++) /* taps past CKK (tile padding) read plane 0, land unused */
         koff[k] = k < g.CKK ? (k / 9) * g.Ps + g.toff[k % 9] : 0;
-    long in_img = (long)g.C * g.P, out_img = (long)g.OC * g.P, ldt = 16L * g.Qv;
+    long in_img = (long)g.C * g.P, out_img = (long)g.OC * g.P;
     int used = 1;
 #pragma omp parallel
     {
@@ -231,11 +317,13 @@ void conv3x3_backward(float *dinp, float *dw, float *dbias, const float *dout, c
 #pragma omp for schedule(static)
         for (int b = 0; b < B; b++) {
             const float *go = dout + b * out_img;
-            if (dw || dbias)
+            if (dw) transpose_dout(z.doutT, go, &g);
+            if (dbias)
                 for (int o = 0; o < g.OC; o++) {
                     const float *r = go + (long)o * g.P;
                     float sum = 0;
-                    for (int p = 0; p < g.P; p++) z.doutT[(long)p * g.OCp + o] = r[p], sum += r[p];
+#pragma omp simd reduction(+ : sum)
+                    for (int p = 0; p < g.P; p++) sum += r[p];
                     z.tdb[o] += sum;
                 }
             if (dw) {
@@ -245,12 +333,7 @@ void conv3x3_backward(float *dinp, float *dw, float *dbias, const float *dout, c
             if (dinp) {
                 pad_planes(z.g_pad, go, g.OC, &g);
                 conv_image(z.tmp, z.g_pad, wf, g.OC, g.C, &g);
-                for (int c = 0; c < g.C; c++) {
-                    float *dst = dinp + b * in_img + (long)c * g.P;
-                    const float *t = z.tmp + c * ldt;
-                    for (int y = 0; y < g.H; y++)
-                        for (int x = 0; x < g.W; x++) dst[y * g.W + x] += t[y * g.Wp + x];
-                }
+                unpad_planes(dinp + b * in_img, z.tmp, NULL, g.C, 1, &g);
             }
         }
     }
