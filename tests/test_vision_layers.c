@@ -103,14 +103,19 @@ TEST(conv2d_matches_reference_and_finite_differences) {
     check_conv((ConvShape){.C = 2, .H = 3, .W = 7, .OC = 3, .K = 5, .stride = 1, .pad = 2}, 11);
 }
 
-/* The direct 3×3 kernels (nn/conv3x3.c where built): 8-channel and single-channel tiles, 1–3
- * pixel vectors, channel vectors 1–4 and past 4, taps not a multiple of the tile, odd sides. */
+/* The direct 3×3 kernels (nn/conv3x3.c where built): on small planes the channel-vector kernels
+ * (1–4 vectors and past 4, channels not a multiple of 16), on wider ones the pixel-vector kernels
+ * (8-channel and single-channel tiles, 1–3 vectors); weight-gradient taps not a multiple of the
+ * tile; odd sides. */
 TEST(conv3x3_direct_kernels_match_reference_and_finite_differences) {
     check_conv((ConvShape){.C = 1, .H = 9, .W = 9, .OC = 16, .K = 3, .stride = 1, .pad = 1}, 3);
     check_conv((ConvShape){.C = 3, .H = 7, .W = 7, .OC = 32, .K = 3, .stride = 1, .pad = 1}, 5);
     check_conv((ConvShape){.C = 5, .H = 4, .W = 6, .OC = 20, .K = 3, .stride = 1, .pad = 1}, 2);
     check_conv((ConvShape){.C = 2, .H = 3, .W = 11, .OC = 48, .K = 3, .stride = 1, .pad = 1}, 2);
     check_conv((ConvShape){.C = 2, .H = 5, .W = 3, .OC = 72, .K = 3, .stride = 1, .pad = 1}, 1);
+    /* planes wide enough for the pixel-vector kernels (one with rows over 16 floats) */
+    check_conv((ConvShape){.C = 3, .H = 4, .W = 14, .OC = 24, .K = 3, .stride = 1, .pad = 1}, 3);
+    check_conv((ConvShape){.C = 2, .H = 5, .W = 18, .OC = 16, .K = 3, .stride = 1, .pad = 1}, 2);
 }
 
 /* ---- group norm ---- */

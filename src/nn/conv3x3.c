@@ -11,6 +11,8 @@
  * a plane's stride Ps leaves room for the last vector's reads past the bottom border. */
 typedef struct {
     int C, OC, H, W, Wp, Q, Qv, P, CKK, OCp, CKKp;
+    int Cp, mcp, Pr, KK; /* C, max(C, OC) and P rounded up to 16; koff entries */
+    int by_pixel; /* small planes: vectors over channels instead of pixels (see convT_image) */
     long Ps;
     int toff[9]; /* tap t = 3·ky + kx reads q + toff[t] */
 } Geo;
@@ -24,23 +26,31 @@ static Geo geo_of(const ConvShape *s) {
     g.C = s->C, g.OC = s->OC, g.H = s->H, g.W = s->W, g.Wp = s->W + 2;
     g.Q = g.H * g.Wp, g.Qv = (g.Q + 15) / 16, g.P = g.H * g.W, g.CKK = g.C * 9;
     g.OCp = (int)up16(g.OC), g.CKKp = (g.CKK + 23) / 24 * 24;
+    g.Cp = (int)up16(g.C), g.mcp = g.Cp > g.OCp ? g.Cp : g.OCp, g.Pr = (int)up16(g.P);
+    g.KK = g.CKKp > 9 * g.OC ? g.CKKp : 9 * g.OC;
+    /* under 80 % of the pixel vectors useful (7 × 7: 49 of 64) */
+    g.by_pixel = 5L * g.P < 4L * 16 * g.Qv;
     long need = 16L * g.Qv + 2L * g.Wp + 2, plane = (long)(g.H + 2) * g.Wp;
     g.Ps = up16(need > plane ? need : plane);
     for (int t = 0; t < 9; t++) g.toff[t] = (t / 3) * g.Wp + t % 3;
     return g;
 }
 
+static long tmp_floats(const Geo *g) {
+    int mc = g->C > g->OC ? g->C : g->OC;
+    long a = up16((long)mc * 16 * g->Qv), b = (long)g->Pr * g->mcp;
+    return a > b ? a : b;
+}
+
 /* per-thread layout: in_pad [C·Ps], g_pad [OC·Ps], tmp [max(C,OC)·16Qv], doutT [P·OCp],
  * tdw [CKKp·OCp] (the weight gradient transposed, k-major), tdb [OCp] */
 static long per_thread(const Geo *g) {
-    int mc = g->C > g->OC ? g->C : g->OC;
-    return up16((long)g->C * g->Ps + 16) + up16((long)g->OC * g->Ps + 16) +
-           up16((long)mc * 16 * g->Qv) + up16((long)g->P * g->OCp) + (long)g->CKKp * g->OCp +
-           g->OCp;
+    return up16((long)g->C * g->Ps + 16) + up16((long)g->OC * g->Ps + 16) + tmp_floats(g) +
+           up16((long)g->P * g->OCp) + (long)g->CKKp * g->OCp + g->OCp;
 }
 
 static long shared_floats(const Geo *g) {
-    return 2 * up16((long)g->CKK * g->OC);
+    return up16((long)g->CKK * g->OCp) + up16(9L * g->OC * g->Cp);
 }
 
 typedef struct {
@@ -49,31 +59,30 @@ typedef struct {
 
 static Slots slots_of(const Geo *g, float *scratch, int t) {
     Slots z;
-    int mc = g->C > g->OC ? g->C : g->OC;
     float *b = scratch + shared_floats(g) + t * per_thread(g);
     z.in_pad = b, b += up16((long)g->C * g->Ps + 16);
     z.g_pad = b, b += up16((long)g->OC * g->Ps + 16);
-    z.tmp = b, b += up16((long)mc * 16 * g->Qv);
+    z.tmp = b, b += tmp_floats(g);
     z.doutT = b, b += up16((long)g->P * g->OCp);
     z.tdw = b, b += (long)g->CKKp * g->OCp;
     z.tdb = b;
     return z;
 }
 
-/* ---- direct convolution of one image: tmp[o, q] = Σ_c Σ_t wt[(c·9 + t)·OCn + o]·in[c·Ps + q +
+/* ---- direct convolution of one image: tmp[o, q] = Σ_c Σ_t wt[(c·9 + t)·ldw + o]·in[c·Ps + q +
  * toff[t]] for output channels [o0, o0 + MR) and vectors [v0, v0 + NV) ---- */
-AI void fwd_tile(float *tmp, long ldt, const float *in, const float *wt, int Cn, int OCn,
+AI void fwd_tile(float *tmp, long ldt, const float *in, const float *wt, int Cn, int ldw,
                  const Geo *g, int o0, int v0, const int MR, const int NV) {
     __m512 acc[8][3];
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NV; j++) acc[i][j] = _mm512_setzero_ps();
     const float *src = in + 16L * v0;
     const float *wc = wt + o0;
-    for (int c = 0; c < Cn; c++, src += g->Ps, wc += 9L * OCn) {
+    for (int c = 0; c < Cn; c++, src += g->Ps, wc += 9L * ldw) {
         for (int t = 0; t < 9; t++) {
             __m512 b[3];
             for (int j = 0; j < NV; j++) b[j] = _mm512_loadu_ps(src + g->toff[t] + 16 * j);
-            const float *wt_t = wc + (long)t * OCn;
+            const float *wt_t = wc + (long)t * ldw;
             for (int i = 0; i < MR; i++) {
                 __m512 w = _mm512_set1_ps(wt_t[i]);
                 for (int j = 0; j < NV; j++) acc[i][j] = _mm512_fmadd_ps(w, b[j], acc[i][j]);
@@ -87,8 +96,8 @@ AI void fwd_tile(float *tmp, long ldt, const float *in, const float *wt, int Cn,
 
 #define FWD_TILE(MR, NV)                                                                           \
     static void fwd_##MR##_##NV(float *tmp, long ldt, const float *in, const float *wt, int Cn,    \
-                                int OCn, const Geo *g, int o0, int v0) {                           \
-        fwd_tile(tmp, ldt, in, wt, Cn, OCn, g, o0, v0, MR, NV);                                    \
+                                int ldw, const Geo *g, int o0, int v0) {                           \
+        fwd_tile(tmp, ldt, in, wt, Cn, ldw, g, o0, v0, MR, NV);                                    \
     }
 FWD_TILE(8, 1)
 FWD_TILE(8, 2)
@@ -103,15 +112,15 @@ static const FwdFn FWD1[4] = {NULL, fwd_1_1, fwd_1_2, fwd_1_3};
 
 /* All OCn output planes of one image into tmp [OCn, 16·Qv], in vector tiles of near-equal width
  * (≤ 3: 8 × 3 accumulators + 3 loads fit the 32 registers). */
-static void conv_image(float *tmp, const float *in, const float *wt, int Cn, int OCn,
+static void conv_image(float *tmp, const float *in, const float *wt, int ldw, int Cn, int OCn,
                        const Geo *g) {
     long ldt = 16L * g->Qv;
     int ntile = (g->Qv + 2) / 3;
     for (int tl = 0; tl < ntile; tl++) {
         int v0 = g->Qv * tl / ntile, nv = g->Qv * (tl + 1) / ntile - v0;
         int o0 = 0;
-        for (; o0 + 8 <= OCn; o0 += 8) FWD8[nv](tmp, ldt, in, wt, Cn, OCn, g, o0, v0);
-        for (; o0 < OCn; o0++) FWD1[nv](tmp, ldt, in, wt, Cn, OCn, g, o0, v0);
+        for (; o0 + 8 <= OCn; o0 += 8) FWD8[nv](tmp, ldt, in, wt, Cn, ldw, g, o0, v0);
+        for (; o0 < OCn; o0++) FWD1[nv](tmp, ldt, in, wt, Cn, ldw, g, o0, v0);
     }
 }
 
@@ -214,6 +223,92 @@ static void transpose_dout(float *doutT, const float *go, const Geo *g) {
     }
 }
 
+/* ---- small planes (7 × 7: only 49 of 4 pixel vectors useful): vectors over output channels.
+ * tmpT[p, o] = Σ_k in[koff[k] + q(p)]·wt[k·ldw + o] for pixels [p0, p0 + MR) (past P: the last
+ * pixel again, rows unused) and channel vectors [v0, v0 + OCV); only real pixels are computed. */
+AI void fwdT_tile(float *tmpT, int ldt, const float *in, const float *wt, int ldw, const long *koff,
+                  int K, const Geo *g, int p0, int v0, const int MR, const int OCV) {
+    __m512 acc[6][4];
+    long qp[6];
+    for (int i = 0; i < MR; i++) {
+        int p = p0 + i < g->P ? p0 + i : g->P - 1;
+        qp[i] = (long)(p / g->W) * g->Wp + p % g->W;
+        for (int v = 0; v < OCV; v++) acc[i][v] = _mm512_setzero_ps();
+    }
+    const float *wk = wt + 16 * v0;
+    for (int k = 0; k < K; k++, wk += ldw) {
+        const float *src = in + koff[k];
+        __m512 wv[4];
+        for (int v = 0; v < OCV; v++) wv[v] = _mm512_loadu_ps(wk + 16 * v);
+        for (int i = 0; i < MR; i++) {
+            __m512 sv = _mm512_set1_ps(src[qp[i]]);
+            for (int v = 0; v < OCV; v++) acc[i][v] = _mm512_fmadd_ps(sv, wv[v], acc[i][v]);
+        }
+    }
+    for (int i = 0; i < MR; i++)
+        for (int v = 0; v < OCV; v++)
+            _mm512_storeu_ps(tmpT + (long)(p0 + i) * ldt + 16 * (v0 + v), acc[i][v]);
+}
+
+#define FWDT_TILE(MR, OCV)                                                                         \
+    static void fwdT_##OCV(float *tmpT, int ldt, const float *in, const float *wt, int ldw,        \
+                           const long *koff, int K, const Geo *g, int p0, int v0) {                \
+        fwdT_tile(tmpT, ldt, in, wt, ldw, koff, K, g, p0, v0, MR, OCV);                            \
+    }
+FWDT_TILE(6, 4)
+FWDT_TILE(6, 3)
+FWDT_TILE(6, 2)
+FWDT_TILE(6, 1)
+typedef void (*FwdTFn)(float *, int, const float *, const float *, int, const long *, int,
+                       const Geo *, int, int);
+static const FwdTFn FWDT[5] = {NULL, fwdT_1, fwdT_2, fwdT_3, fwdT_4};
+
+/* All output channels (OCn, weights padded to ldw = up16(OCn)) of one image into tmpT [Pr, ldw]. */
+static void convT_image(float *tmpT, const float *in, const float *wt, int ldw, const long *koff,
+                        int Cn, const Geo *g) {
+    int vecs = ldw / 16;
+    for (int v0 = 0; v0 < vecs; v0 += 4) {
+        int nv = vecs - v0 < 4 ? vecs - v0 : 4;
+        for (int p0 = 0; p0 < g->P; p0 += 6)
+            FWDT[nv](tmpT, ldw, in, wt, ldw, koff, 9 * Cn, g, p0, v0);
+    }
+}
+
+/* dst[c, p] (=, or += with acc) tmpT[p, c] + bias[c] for Cn planes of P pixels, by 16 × 16 register
+ * transposes; a block's store is masked only where it would leave the plane. */
+static void untranspose_planes(float *dst, const float *tmpT, int ldt, const float *bias, int Cn,
+                               int acc, const Geo *g) {
+    for (int v = 0; v < (Cn + 15) / 16; v++)
+        for (int p0 = 0; p0 < g->P; p0 += 16) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = _mm512_loadu_ps(tmpT + (long)(p0 + i) * ldt + 16 * v);
+            transpose16(r);
+            int cols = g->P - p0 < 16 ? g->P - p0 : 16;
+            __mmask16 m = (__mmask16)(cols == 16 ? 0xFFFF : (1u << cols) - 1);
+            for (int c = 0; c < 16 && 16 * v + c < Cn; c++) {
+                float *d = dst + (long)(16 * v + c) * g->P + p0;
+                __m512 x = r[c];
+                if (bias) x = _mm512_add_ps(x, _mm512_set1_ps(bias[16 * v + c]));
+                if (acc) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, d));
+                _mm512_mask_storeu_ps(d, m, x);
+            }
+        }
+}
+
+/* One image's Cn → OCn convolution of bordered planes `in` into dst (NCHW, = or +=), by pixel
+ * vectors or, on small planes, by channel vectors. wt: [Cn·9, ldw] with ldw ≥ OCn. */
+static void conv_store(float *dst, const float *in, const float *wt, int ldw, const long *koff,
+                       const float *bias, int Cn, int OCn, int acc, float *tmp, const Geo *g) {
+    if (g->by_pixel) {
+        convT_image(tmp, in, wt, ldw, koff, Cn, g);
+        untranspose_planes(dst, tmp, ldw, bias, OCn, acc, g);
+    } else {
+        conv_image(tmp, in, wt, ldw, Cn, OCn, g);
+        unpad_planes(dst, tmp, bias, OCn, acc, g);
+    }
+}
+
 /* ---- weight gradient: tdw[k, o] += Σ_p in[koff[k] + q(p)]·doutT[p, o] for taps [k0, k0 + NT)
  * and channel vectors [v0, v0 + OCV) ---- */
 AI void dw_tile(float *tdw, const float *doutT, const float *in, const long *koff, const Geo *g,
@@ -267,15 +362,26 @@ int conv3x3_supported(const ConvShape *s) {
 
 long conv3x3_scratch_floats(const ConvShape *s, int threads) {
     Geo g = geo_of(s);
-    return shared_floats(&g) + threads * per_thread(&g) + 2L * g.CKKp; /* + koff (longs) */
+    return shared_floats(&g) + threads * per_thread(&g) + 2L * g.KK; /* + koff (longs) */
+}
+
+/* koff[k] = where tap k = 9·c + t of a bordered image starts; taps past 9·Cn (tile padding of the
+ * weight gradient) read plane 0 and land in unused rows. */
+static long *fill_koff(float *scratch, const Geo *g, int threads) {
+    long *koff = (long *)(scratch + shared_floats(g) + threads * per_thread(g));
+    int mc = g->C > g->OC ? g->C : g->OC;
+    for (int k = 0; k < g->KK; k++) koff[k] = k < 9 * mc ? (k / 9) * g->Ps + g->toff[k % 9] : 0;
+    return koff;
 }
 
 void conv3x3_forward(float *out, const float *inp, const float *w, const float *bias, int B,
                      const ConvShape *s, float *scratch) {
     Geo g = geo_of(s);
     float *wt = scratch; /* [c·9 + t, o]: the 8 weights one tile step broadcasts are adjacent */
-    for (int o = 0; o < g.OC; o++)
-        for (int k = 0; k < g.CKK; k++) wt[(long)k * g.OC + o] = w[(long)o * g.CKK + k];
+    for (int o = 0; o < g.OCp; o++)
+        for (int k = 0; k < g.CKK; k++)
+            wt[(long)k * g.OCp + o] = o < g.OC ? w[(long)o * g.CKK + k] : 0.0f;
+    long *koff = fill_koff(scratch, &g, omp_get_max_threads());
     long in_img = (long)g.C * g.P, out_img = (long)g.OC * g.P;
 #pragma omp parallel
     {
@@ -284,8 +390,7 @@ void conv3x3_forward(float *out, const float *inp, const float *w, const float *
 #pragma omp for schedule(static)
         for (int b = 0; b < B; b++) {
             pad_planes(z.in_pad, inp + b * in_img, g.C, &g);
-            conv_image(z.tmp, z.in_pad, wt, g.C, g.OC, &g);
-            unpad_planes(out + b * out_img, z.tmp, bias, g.OC, 0, &g);
+            conv_store(out + b * out_img, z.in_pad, wt, g.OCp, koff, bias, g.C, g.OC, 0, z.tmp, &g);
         }
     }
 }
@@ -293,16 +398,14 @@ void conv3x3_forward(float *out, const float *inp, const float *w, const float *
 void conv3x3_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                       const float *w, int B, const ConvShape *s, float *scratch) {
     Geo g = geo_of(s);
-    float *wf = scratch + up16((long)g.CKK * g.OC);
-    if (dinp) /* the data gradient convolves ∂out with wf[(o·9 + t)·C + c] = w[o, c, 8 − t] */
+    float *wf = scratch + up16((long)g.CKK * g.OCp);
+    if (dinp) /* the data gradient convolves ∂out with wf[(o·9 + t)·Cp + c] = w[o, c, 8 − t] */
         for (int o = 0; o < g.OC; o++)
-            for (int c = 0; c < g.C; c++)
-                for (int t = 0; t < 9; t++)
-                    wf[((long)o * 9 + t) * g.C + c] = w[((long)o * g.C + c) * 9 + 8 - t];
-    int T = omp_get_max_threads();
-    long *koff = (long *)(scratch + shared_floats(&g) + T * per_thread(&g));
-    for (int k = 0; k < g.CKKp; k++) /* taps past CKK (tile padding) read plane 0, land unused */
-        koff[k] = k < g.CKK ? (k / 9) * g.Ps + g.toff[k % 9] : 0;
+            for (int t = 0; t < 9; t++)
+                for (int c = 0; c < g.Cp; c++)
+                    wf[((long)o * 9 + t) * g.Cp + c] =
+                        c < g.C ? w[((long)o * g.C + c) * 9 + 8 - t] : 0.0f;
+    long *koff = fill_koff(scratch, &g, omp_get_max_threads());
     long in_img = (long)g.C * g.P, out_img = (long)g.OC * g.P;
     int used = 1;
 #pragma omp parallel
@@ -332,8 +435,8 @@ void conv3x3_backward(float *dinp, float *dw, float *dbias, const float *dout, c
             }
             if (dinp) {
                 pad_planes(z.g_pad, go, g.OC, &g);
-                conv_image(z.tmp, z.g_pad, wf, g.OC, g.C, &g);
-                unpad_planes(dinp + b * in_img, z.tmp, NULL, g.C, 1, &g);
+                conv_store(dinp + b * in_img, z.g_pad, wf, g.Cp, koff, NULL, g.OC, g.C, 1, z.tmp,
+                           &g);
             }
         }
     }
