@@ -293,3 +293,33 @@ TEST(pooling_and_relu_gradients) {
     ml_free(xd), ml_free(Rd), ml_free(x), ml_free(R), ml_free(out), ml_free(idx), ml_free(dx);
     ml_free(y);
 }
+
+/* The 2×2 pool's vector rows (AVX-512 builds) against the plain window loop: plane widths 28, 14,
+ * odd 15 (last column dropped), 34 (over 16 outputs: scalar), values from {0, 1, 2} so that ties
+ * are frequent and must go to the first maximum in row-major order. */
+TEST(maxpool2x2_rows_match_window_loop_with_ties) {
+    int sides[][2] = {{28, 28}, {14, 14}, {7, 15}, {5, 34}};
+    Rng r;
+    rng_seed(&r, 3);
+    for (int s = 0; s < 4; s++) {
+        int H = sides[s][0], W = sides[s][1], OH = H / 2, OW = W / 2, C = 3;
+        float *x = ml_alloc_floats((long)C * H * W), *o = ml_alloc_floats((long)C * OH * OW);
+        int32_t *ix = ml_alloc(sizeof(int32_t) * C * OH * OW);
+        for (long i = 0; i < (long)C * H * W; i++) x[i] = (float)(int)(rng_uniform(&r) * 3);
+        maxpool2d_forward(o, ix, x, 1, C, H, W, 2, 2);
+        for (int c = 0; c < C; c++)
+            for (int oy = 0; oy < OH; oy++)
+                for (int ox = 0; ox < OW; ox++) {
+                    const float *p = x + (long)c * H * W;
+                    int best = 2 * oy * W + 2 * ox;
+                    for (int k = 0; k < 4; k++) {
+                        int at = (2 * oy + k / 2) * W + 2 * ox + k % 2;
+                        if (p[at] > p[best]) best = at;
+                    }
+                    long q = ((long)c * OH + oy) * OW + ox;
+                    CHECK_MSG(ix[q] == best && o[q] == p[best], "side %dx%d c %d (%d,%d)", H, W, c,
+                              oy, ox);
+                }
+        ml_free(x), ml_free(o), ml_free(ix);
+    }
+}
