@@ -167,10 +167,10 @@ void conv2d_forward(float *out, const float *inp, const float *w, const float *b
         return;
     }
     int OH = conv_out_h(s), OW = conv_out_w(s), P = OH * OW;
-    int CKK = s->C * s->K * s->K, ch = chunk_of(B, omp_get_max_threads()), nch = (B + ch - 1) / ch;
+    int CKK = s->C * s->K * s->K, T = conv_threads(), ch = chunk_of(B, T), nch = (B + ch - 1) / ch;
     long per_thread = conv2d_scratch_floats(s, 1), cf = col_floats(s);
     long in_img = (long)s->C * s->H * s->W, out_img = (long)s->OC * P;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(T)
     for (int ci = 0; ci < nch; ci++) {
         int b0 = ci * ch, nb = B - b0 < ch ? B - b0 : ch;
         long ld = (long)nb * P;
@@ -198,8 +198,7 @@ void conv2d_backward(float *dinp, float *dw, float *dbias, const float *dout, co
         return;
     }
     int OH = conv_out_h(s), OW = conv_out_w(s), P = OH * OW;
-    int CKK = s->C * s->K * s->K, T = omp_get_max_threads(), ch = chunk_of(B, T),
-        nch = (B + ch - 1) / ch;
+    int CKK = s->C * s->K * s->K, T = conv_threads(), ch = chunk_of(B, T), nch = (B + ch - 1) / ch;
     long per_thread = conv2d_scratch_floats(s, 1), cf = col_floats(s);
     long in_img = (long)s->C * s->H * s->W, out_img = (long)s->OC * P;
     long out_chunk = (long)s->OC * P * CHUNK;
@@ -207,7 +206,7 @@ void conv2d_backward(float *dinp, float *dw, float *dbias, const float *dout, co
         float *acc = scratch + t * per_thread + 2 * cf + out_chunk;
         memset(acc, 0, sizeof(float) * ((long)s->OC * CKK + s->OC));
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(T)
     for (int ci = 0; ci < nch; ci++) {
         int b0 = ci * ch, nb = B - b0 < ch ? B - b0 : ch;
         long ld = (long)nb * P;

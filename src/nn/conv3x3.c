@@ -381,9 +381,10 @@ void conv3x3_forward(float *out, const float *inp, const float *w, const float *
     for (int o = 0; o < g.OCp; o++)
         for (int k = 0; k < g.CKK; k++)
             wt[(long)k * g.OCp + o] = o < g.OC ? w[(long)o * g.CKK + k] : 0.0f;
-    long *koff = fill_koff(scratch, &g, omp_get_max_threads());
+    int T = conv_threads();
+    long *koff = fill_koff(scratch, &g, T);
     long in_img = (long)g.C * g.P, out_img = (long)g.OC * g.P;
-#pragma omp parallel
+#pragma omp parallel num_threads(T)
     {
         Slots z = slots_of(&g, scratch, omp_get_thread_num());
         memset(z.in_pad, 0, sizeof(float) * ((long)g.C * g.Ps + 16));
@@ -405,10 +406,11 @@ void conv3x3_backward(float *dinp, float *dw, float *dbias, const float *dout, c
                 for (int c = 0; c < g.Cp; c++)
                     wf[((long)o * 9 + t) * g.Cp + c] =
                         c < g.C ? w[((long)o * g.C + c) * 9 + 8 - t] : 0.0f;
-    long *koff = fill_koff(scratch, &g, omp_get_max_threads());
+    int T = conv_threads();
+    long *koff = fill_koff(scratch, &g, T);
     long in_img = (long)g.C * g.P, out_img = (long)g.OC * g.P;
     int used = 1;
-#pragma omp parallel
+#pragma omp parallel num_threads(T)
     {
         Slots z = slots_of(&g, scratch, omp_get_thread_num());
 #pragma omp single

@@ -9,6 +9,13 @@
  * conv.c dispatches here when conv3x3_supported(); contracts are those of conv2d_* in conv.h. */
 #pragma once
 #include "nn/conv.h"
+#include "nn/threads.h"
+
+/* Threads a convolution call uses (and scratch slots it touches): one when called inside a
+ * parallel region (the vision model runs small experts concurrently, each on its own scratch). */
+static inline int conv_threads(void) {
+    return omp_in_parallel() ? 1 : omp_get_max_threads();
+}
 
 /* 1 when this build has the kernels (AVX-512) and s is 3×3, stride 1, pad 1. */
 int conv3x3_supported(const ConvShape *s);
