@@ -103,6 +103,21 @@ TEST(conv2d_matches_reference_and_finite_differences) {
     check_conv((ConvShape){.C = 2, .H = 3, .W = 7, .OC = 3, .K = 5, .stride = 1, .pad = 2}, 11);
 }
 
+/* The direct 3×3 kernels (nn/conv3x3.c where built): on small planes the channel-vector kernels
+ * (1–4 vectors and past 4, channels not a multiple of 16), on wider ones the pixel-vector kernels
+ * (8-channel and single-channel tiles, 1–3 vectors); weight-gradient taps not a multiple of the
+ * tile; odd sides. */
+TEST(conv3x3_direct_kernels_match_reference_and_finite_differences) {
+    check_conv((ConvShape){.C = 1, .H = 9, .W = 9, .OC = 16, .K = 3, .stride = 1, .pad = 1}, 3);
+    check_conv((ConvShape){.C = 3, .H = 7, .W = 7, .OC = 32, .K = 3, .stride = 1, .pad = 1}, 5);
+    check_conv((ConvShape){.C = 5, .H = 4, .W = 6, .OC = 20, .K = 3, .stride = 1, .pad = 1}, 2);
+    check_conv((ConvShape){.C = 2, .H = 3, .W = 11, .OC = 48, .K = 3, .stride = 1, .pad = 1}, 2);
+    check_conv((ConvShape){.C = 2, .H = 5, .W = 3, .OC = 72, .K = 3, .stride = 1, .pad = 1}, 1);
+    /* planes wide enough for the pixel-vector kernels (one with rows over 16 floats) */
+    check_conv((ConvShape){.C = 3, .H = 4, .W = 14, .OC = 24, .K = 3, .stride = 1, .pad = 1}, 3);
+    check_conv((ConvShape){.C = 2, .H = 5, .W = 18, .OC = 16, .K = 3, .stride = 1, .pad = 1}, 2);
+}
+
 /* ---- group norm ---- */
 typedef struct {
     int B, C, HW, G;
@@ -277,4 +292,34 @@ TEST(pooling_and_relu_gradients) {
     }
     ml_free(xd), ml_free(Rd), ml_free(x), ml_free(R), ml_free(out), ml_free(idx), ml_free(dx);
     ml_free(y);
+}
+
+/* The 2×2 pool's vector rows (AVX-512 builds) against the plain window loop: plane widths 28, 14,
+ * odd 15 (last column dropped), 34 (over 16 outputs: scalar), values from {0, 1, 2} so that ties
+ * are frequent and must go to the first maximum in row-major order. */
+TEST(maxpool2x2_rows_match_window_loop_with_ties) {
+    int sides[][2] = {{28, 28}, {14, 14}, {7, 15}, {5, 34}};
+    Rng r;
+    rng_seed(&r, 3);
+    for (int s = 0; s < 4; s++) {
+        int H = sides[s][0], W = sides[s][1], OH = H / 2, OW = W / 2, C = 3;
+        float *x = ml_alloc_floats((long)C * H * W), *o = ml_alloc_floats((long)C * OH * OW);
+        int32_t *ix = ml_alloc(sizeof(int32_t) * C * OH * OW);
+        for (long i = 0; i < (long)C * H * W; i++) x[i] = (float)(int)(rng_uniform(&r) * 3);
+        maxpool2d_forward(o, ix, x, 1, C, H, W, 2, 2);
+        for (int c = 0; c < C; c++)
+            for (int oy = 0; oy < OH; oy++)
+                for (int ox = 0; ox < OW; ox++) {
+                    const float *p = x + (long)c * H * W;
+                    int best = 2 * oy * W + 2 * ox;
+                    for (int k = 0; k < 4; k++) {
+                        int at = (2 * oy + k / 2) * W + 2 * ox + k % 2;
+                        if (p[at] > p[best]) best = at;
+                    }
+                    long q = ((long)c * OH + oy) * OW + ox;
+                    CHECK_MSG(ix[q] == best && o[q] == p[best], "side %dx%d c %d (%d,%d)", H, W, c,
+                              oy, ox);
+                }
+        ml_free(x), ml_free(o), ml_free(ix);
+    }
 }

@@ -37,6 +37,11 @@ struct VisionActs {
     /* backward buffers */
     float *d1, *d2, *d3, *dxin, *dh, *dgap, *dro, *dy, *dp1, *dz, *dtopk_w, *dgate_in;
     float *conv_scratch, *gn_part;
+    /* experts run concurrently: one conv scratch block of conv_one floats per thread */
+    int T;
+    long conv_one;
+    float *expert_scratch;
+    int order[256]; /* experts by slot count, largest first */
 };
 
 /* ---- parameters ---- */
@@ -187,6 +192,14 @@ static void alloc_acts(VisionModel *m) {
     A->dtopk_w = ml_alloc_floats((long)V * k);
     A->dgate_in = ml_alloc_floats((long)V * Cs);
     A->conv_scratch = ml_alloc_floats(scratch);
+    A->T = omp_get_max_threads();
+    A->conv_one = conv2d_scratch_floats(&stem, 1);
+    for (int b = 0; b < nb; b++) {
+        ConvShape s = {b == 0 ? Cs : ec, A->side[b], A->side[b], ec, 3, 1, 1};
+        long need = conv2d_scratch_floats(&s, 1);
+        if (need > A->conv_one) A->conv_one = need;
+    }
+    A->expert_scratch = ml_alloc_floats(A->T * A->conv_one);
     long gn = (long)V * Cs > (long)M * ec ? (long)V * Cs : (long)M * ec;
     A->gn_part = ml_alloc_floats(2 * gn);
     m->readout = ml_alloc_floats((long)V * c->readout);
@@ -197,11 +210,19 @@ static void alloc_acts(VisionModel *m) {
 static void free_acts(VisionModel *m) {
     VisionActs *A = m->acts;
     if (!A) return;
-    float *fl[] = {A->stem_a,  A->stem_act, A->stem_mean, A->stem_rstd,    A->h,
-                   A->gate_in, A->xin,      A->gap,       A->p1act,        A->z,
-                   A->nt.unit, A->d1,       A->d2,        A->d3,           A->dxin,
-                   A->dh,      A->dgap,     A->dro,       A->dy,           A->dp1,
-                   A->dz,      A->dtopk_w,  A->dgate_in,  A->conv_scratch, A->gn_part};
+    float *fl[] = {A->stem_a,    A->stem_act,
+                   A->stem_mean, A->stem_rstd,
+                   A->h,         A->gate_in,
+                   A->xin,       A->gap,
+                   A->p1act,     A->z,
+                   A->nt.unit,   A->d1,
+                   A->d2,        A->d3,
+                   A->dxin,      A->dh,
+                   A->dgap,      A->dro,
+                   A->dy,        A->dp1,
+                   A->dz,        A->dtopk_w,
+                   A->dgate_in,  A->conv_scratch,
+                   A->gn_part,   A->expert_scratch};
     for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++) ml_free(fl[i]);
     for (int b = 0; b < MAX_BLOCKS; b++) {
         ml_free(A->a[b]), ml_free(A->act[b]), ml_free(A->mean[b]), ml_free(A->rstd[b]);
@@ -253,9 +274,9 @@ void vision_free(VisionModel *m) {
  * also the 2×2 max pool of act (fused into the norm pass) into pool/pidx. */
 static void block_forward(VisionModel *m, const ConvBlockParams *bp, const float *in, int n, int ic,
                           int oc, int side, float *a, float *act, float *mean, float *rstd,
-                          float *pool, int32_t *pidx) {
+                          float *pool, int32_t *pidx, float *scratch) {
     ConvShape s = {ic, side, side, oc, 3, 1, 1};
-    conv2d_forward(a, in, bp->w, bp->b, n, &s, m->acts->conv_scratch);
+    conv2d_forward(a, in, bp->w, bp->b, n, &s, scratch);
     if (pool)
         groupnorm_relu_maxpool_forward(act, mean, rstd, pool, pidx, a, bp->gamma, bp->beta, n, oc,
                                        side, side, m->cfg.groups, GN_EPS);
@@ -267,16 +288,17 @@ static void block_forward(VisionModel *m, const ConvBlockParams *bp, const float
 static void block_backward(VisionModel *m, ConvBlockParams *g, const ConvBlockParams *bp,
                            float *din, float *dact, const float *in, int n, int ic, int oc,
                            int side, const float *a, const float *act, const float *mean,
-                           const float *rstd) {
+                           const float *rstd, float *gn_part, float *scratch) {
     /* in place: dact becomes ∂/∂a */
-    groupnorm_relu_backward(dact, g->gamma, g->beta, m->acts->gn_part, dact, act, a, bp->gamma,
-                            mean, rstd, n, oc, side * side, m->cfg.groups);
+    groupnorm_relu_backward(dact, g->gamma, g->beta, gn_part, dact, act, a, bp->gamma, mean, rstd,
+                            n, oc, side * side, m->cfg.groups);
     ConvShape s = {ic, side, side, oc, 3, 1, 1};
-    conv2d_backward(din, g->w, g->b, dact, in, bp->w, n, &s, m->acts->conv_scratch);
+    conv2d_backward(din, g->w, g->b, dact, in, bp->w, n, &s, scratch);
 }
 
 /* Expert e on n stem outputs xin, slots at..at+n of the activation buffers: readout out [n, D]. */
-static void expert_forward(VisionModel *m, int e, const float *xin, int at, int n, float *out) {
+static void expert_forward(VisionModel *m, int e, const float *xin, int at, int n, float *out,
+                           float *scratch) {
     const VisionConfig *c = &m->cfg;
     VisionActs *A = m->acts;
     int ec = c->expert_ch, nb = c->expert_blocks, G = c->groups;
@@ -289,7 +311,7 @@ static void expert_forward(VisionModel *m, int e, const float *xin, int at, int 
         float *pool = b < nb - 1 ? A->pool[b] + at * pimg : NULL;
         int32_t *pidx = b < nb - 1 ? A->pidx[b] + at * pimg : NULL;
         block_forward(m, &m->p.blocks[e * nb + b], in, n, ic, ec, side, a, act, A->mean[b] + at * G,
-                      A->rstd[b] + at * G, pool, pidx);
+                      A->rstd[b] + at * G, pool, pidx, scratch);
         in = pool;
     }
     int last = A->side[nb - 1];
@@ -302,7 +324,7 @@ static void stem_forward(VisionModel *m, const float *x, int n) {
     const VisionConfig *c = &m->cfg;
     VisionActs *A = m->acts;
     block_forward(m, &m->p.stem, x, n, c->in_ch, c->stem_ch, A->S, A->stem_a, A->stem_act,
-                  A->stem_mean, A->stem_rstd, A->h, A->h_idx);
+                  A->stem_mean, A->stem_rstd, A->h, A->h_idx, A->conv_scratch);
     global_avgpool_forward(A->gate_in, A->h, n, c->stem_ch, A->S1 * A->S1);
 }
 
@@ -324,6 +346,30 @@ static void build_slots(VisionModel *m, int n) {
         }
 }
 
+/* Orders experts by slot count (largest first, ties by index) into A->order and returns how many
+ * lead the order with more than 1/T of the slots: those run one at a time on all threads, the
+ * others concurrently, one expert per thread (about 120 OpenMP regions per step were one per
+ * layer and expert). Each expert's sums run in the same order either way and the choice depends
+ * only on the routing, so results stay bit-identical for a given thread count. */
+static int order_experts(VisionModel *m, int slots) {
+    VisionActs *A = m->acts;
+    int E = m->cfg.n_experts, T = omp_in_parallel() ? 1 : A->T;
+    for (int i = 0; i < E; i++) {
+        int e = i, c = A->off[e + 1] - A->off[e], j = i;
+        for (; j > 0; j--) { /* insertion sort, stable */
+            int p = A->order[j - 1];
+            if (A->off[p + 1] - A->off[p] >= c) break;
+            A->order[j] = p;
+        }
+        A->order[j] = e;
+    }
+    if (T <= 1) return E;
+    int wide = 0;
+    while (wide < E && (long)(A->off[A->order[wide] + 1] - A->off[A->order[wide]]) * T > slots)
+        wide++;
+    return wide;
+}
+
 void vision_forward(VisionModel *m, const float *x, int n, int views, int train) {
     const VisionConfig *c = &m->cfg;
     VisionActs *A = m->acts;
@@ -337,10 +383,19 @@ void vision_forward(VisionModel *m, const float *x, int n, int views, int train)
 #pragma omp parallel for schedule(static)
     for (int s = 0; s < n * k; s++)
         memcpy(A->xin + s * himg, A->h + A->slot_img[s] * himg, sizeof(float) * himg);
-    for (int e = 0; e < E; e++) {
-        int at = A->off[e], cnt = A->off[e + 1] - at;
+    int wide = order_experts(m, n * k);
+    for (int i = 0; i < E; i++) {
+        int e = A->order[i], at = A->off[e], cnt = A->off[e + 1] - at;
+        if (i < wide) /* a large expert: its layers use every thread */
+            expert_forward(m, e, A->xin + at * himg, at, cnt, m->expert_readout + (long)at * D,
+                           A->conv_scratch);
+    }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(A->T)
+    for (int i = wide; i < E; i++) { /* the rest one per thread, largest first */
+        int e = A->order[i], at = A->off[e], cnt = A->off[e + 1] - at;
         if (cnt > 0)
-            expert_forward(m, e, A->xin + at * himg, at, cnt, m->expert_readout + (long)at * D);
+            expert_forward(m, e, A->xin + at * himg, at, cnt, m->expert_readout + (long)at * D,
+                           A->expert_scratch + omp_get_thread_num() * A->conv_one);
     }
     /* y_i = Σ_j w_ij r_slot(i,j), ranks summed in order */
     for (int i = 0; i < n; i++) {
@@ -362,7 +417,9 @@ void vision_forward(VisionModel *m, const float *x, int n, int views, int train)
 
 /* ---- backward ---- */
 
-static void expert_backward(VisionModel *m, int e, int at, int n) {
+/* Expert e's slots at..at+n; its gradient scratch is the slots' own slice of d1/d2/gn_part, so
+ * experts can run concurrently. */
+static void expert_backward(VisionModel *m, int e, int at, int n, float *scratch) {
     const VisionConfig *c = &m->cfg;
     VisionActs *A = m->acts;
     int ec = c->expert_ch, nb = c->expert_blocks, G = c->groups, D = c->readout;
@@ -372,7 +429,9 @@ static void expert_backward(VisionModel *m, int e, int at, int n) {
     memset(dgap, 0, sizeof(float) * n * ec);
     linear_backward(dgap, m->g.ro_w[e], m->g.ro_b[e], A->dro + (long)at * D, A->gap + (long)at * ec,
                     m->p.ro_w[e], n, ec, D);
-    float *dcur = A->d1;
+    /* slot-strided by the largest plane, so concurrent experts' slices never overlap */
+    long slot = (long)ec * A->side[0] * A->side[0];
+    float *dcur = A->d1 + at * slot, *gn_part = A->gn_part + 2L * at * ec;
     memset(dcur, 0, sizeof(float) * n * ec * last * last);
     global_avgpool_backward(dcur, dgap, n, ec, last * last);
     for (int b = nb - 1; b >= 0; b--) {
@@ -382,15 +441,16 @@ static void expert_backward(VisionModel *m, int e, int at, int n) {
         float *din;
         if (b == 0)
             in = A->xin + at * himg, din = A->dxin + at * himg;
-        else /* input = pooled output of block b−1; its gradient goes to d2, then through the pool
-              */
-            in = A->pool[b - 1] + at * img, din = A->d2, memset(din, 0, sizeof(float) * n * img);
+        else { /* input = pooled output of block b−1; its gradient goes to d2, then the pool */
+            in = A->pool[b - 1] + at * img, din = A->d2 + at * slot;
+            memset(din, 0, sizeof(float) * n * img);
+        }
         block_backward(m, &m->g.blocks[e * nb + b], &m->p.blocks[e * nb + b], din, dcur, in, n, ic,
                        ec, side, A->a[b] + at * img, A->act[b] + at * img, A->mean[b] + at * G,
-                       A->rstd[b] + at * G);
+                       A->rstd[b] + at * G, gn_part, scratch);
         if (b > 0) {
             int ps = A->side[b - 1];
-            maxpool2d_backward_set(dcur, A->d2, A->pidx[b - 1] + at * img, n, ec, ps, ps, 2, 2);
+            maxpool2d_backward_set(dcur, din, A->pidx[b - 1] + at * img, n, ec, ps, ps, 2, 2);
         }
     }
 }
@@ -421,9 +481,19 @@ void vision_backward(VisionModel *m) {
             A->dtopk_w[i * k + j] = dot;
         }
     memset(A->dxin, 0, sizeof(float) * n * k * himg);
-    for (int e = 0; e < E; e++)
-        if (A->off[e + 1] > A->off[e]) expert_backward(m, e, A->off[e], A->off[e + 1] - A->off[e]);
-            /* back to the stem: gather each image's slots in rank order (deterministic) */
+    int wide = order_experts(m, n * k);
+    for (int i = 0; i < wide; i++) {
+        int e = A->order[i];
+        expert_backward(m, e, A->off[e], A->off[e + 1] - A->off[e], A->conv_scratch);
+    }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(A->T)
+    for (int i = wide; i < E; i++) {
+        int e = A->order[i];
+        if (A->off[e + 1] > A->off[e])
+            expert_backward(m, e, A->off[e], A->off[e + 1] - A->off[e],
+                            A->expert_scratch + omp_get_thread_num() * A->conv_one);
+    }
+    /* back to the stem: gather each image's slots in rank order (deterministic) */
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < n; i++) {
         float *dh = A->dh + i * himg;
@@ -439,7 +509,7 @@ void vision_backward(VisionModel *m) {
     global_avgpool_backward(A->dh, A->dgate_in, n, Cs, A->S1 * A->S1);
     maxpool2d_backward_set(A->d1, A->dh, A->h_idx, n, Cs, A->S, A->S, 2, 2);
     block_backward(m, &m->g.stem, &m->p.stem, NULL, A->d1, A->x, n, c->in_ch, Cs, A->S, A->stem_a,
-                   A->stem_act, A->stem_mean, A->stem_rstd);
+                   A->stem_act, A->stem_mean, A->stem_rstd, A->gn_part, A->conv_scratch);
 }
 
 /* ---- optimizer ---- */
@@ -497,6 +567,6 @@ void vision_expert_readouts(VisionModel *m, int e, const float *x, int n, float 
     for (int at = 0; at < n; at += m->max_views) {
         int cnt = n - at < m->max_views ? n - at : m->max_views;
         stem_forward(m, x + at * img, cnt);
-        expert_forward(m, e, A->h, 0, cnt, out + (long)at * c->readout);
+        expert_forward(m, e, A->h, 0, cnt, out + (long)at * c->readout, A->conv_scratch);
     }
 }

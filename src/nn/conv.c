@@ -1,4 +1,5 @@
 #include "nn/conv.h"
+#include "nn/conv3x3.h"
 #include "nn/threads.h"
 #include <cblas.h>
 #include <string.h>
@@ -143,6 +144,7 @@ static long col_floats(const ConvShape *s) {
 }
 
 long conv2d_scratch_floats(const ConvShape *s, int threads) {
+    if (conv3x3_supported(s)) return conv3x3_scratch_floats(s, threads);
     long ckk = (long)s->C * s->K * s->K, out = (long)s->OC * conv_out_h(s) * conv_out_w(s) * CHUNK;
     /* per thread: col + dcol + a chunk of outputs, plus a private dw and dbias accumulator */
     return (long)threads * (2 * col_floats(s) + out + s->OC * ckk + s->OC);
@@ -160,11 +162,15 @@ static int chunk_of(int B, int T) {
 
 void conv2d_forward(float *out, const float *inp, const float *w, const float *bias, int B,
                     const ConvShape *s, float *scratch) {
+    if (conv3x3_supported(s)) {
+        conv3x3_forward(out, inp, w, bias, B, s, scratch);
+        return;
+    }
     int OH = conv_out_h(s), OW = conv_out_w(s), P = OH * OW;
-    int CKK = s->C * s->K * s->K, ch = chunk_of(B, omp_get_max_threads()), nch = (B + ch - 1) / ch;
+    int CKK = s->C * s->K * s->K, T = conv_threads(), ch = chunk_of(B, T), nch = (B + ch - 1) / ch;
     long per_thread = conv2d_scratch_floats(s, 1), cf = col_floats(s);
     long in_img = (long)s->C * s->H * s->W, out_img = (long)s->OC * P;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(T)
     for (int ci = 0; ci < nch; ci++) {
         int b0 = ci * ch, nb = B - b0 < ch ? B - b0 : ch;
         long ld = (long)nb * P;
@@ -187,9 +193,12 @@ void conv2d_forward(float *out, const float *inp, const float *w, const float *b
 
 void conv2d_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                      const float *w, int B, const ConvShape *s, float *scratch) {
+    if (conv3x3_supported(s)) {
+        conv3x3_backward(dinp, dw, dbias, dout, inp, w, B, s, scratch);
+        return;
+    }
     int OH = conv_out_h(s), OW = conv_out_w(s), P = OH * OW;
-    int CKK = s->C * s->K * s->K, T = omp_get_max_threads(), ch = chunk_of(B, T),
-        nch = (B + ch - 1) / ch;
+    int CKK = s->C * s->K * s->K, T = conv_threads(), ch = chunk_of(B, T), nch = (B + ch - 1) / ch;
     long per_thread = conv2d_scratch_floats(s, 1), cf = col_floats(s);
     long in_img = (long)s->C * s->H * s->W, out_img = (long)s->OC * P;
     long out_chunk = (long)s->OC * P * CHUNK;
@@ -197,7 +206,7 @@ void conv2d_backward(float *dinp, float *dw, float *dbias, const float *dout, co
         float *acc = scratch + t * per_thread + 2 * cf + out_chunk;
         memset(acc, 0, sizeof(float) * ((long)s->OC * CKK + s->OC));
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(T)
     for (int ci = 0; ci < nch; ci++) {
         int b0 = ci * ch, nb = B - b0 < ch ? B - b0 : ch;
         long ld = (long)nb * P;

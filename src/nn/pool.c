@@ -1,5 +1,9 @@
 #include "nn/pool.h"
 
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
 /* 2×2 stride 2, the model's only pooling: the window unrolled and branch-free (the argmax by
  * integer masks: data-dependent branches mispredict on about every other window). Ties go to the
  * first maximum in row-major order, as in the general loop. */
@@ -7,9 +11,10 @@
 /* rows are 7-14 outputs: the vectorised loop's set-up cost more than it saved (measured) */
 __attribute__((optimize("no-tree-vectorize")))
 #endif
-void maxpool2x2_plane(float *restrict o, int32_t *restrict ix, const float *restrict x, int W,
-                      int OH, int OW) {
-    for (int oy = 0; oy < OH; oy++) {
+static void
+maxpool2x2_rows(float *restrict o, int32_t *restrict ix, const float *restrict x, int W, int oy0,
+                int OH, int OW) {
+    for (int oy = oy0; oy < OH; oy++) {
         const float *r0 = x + 2 * oy * W, *r1 = r0 + W;
         int base = 2 * oy * W;
         for (int ox = 0; ox < OW; ox++) {
@@ -21,6 +26,57 @@ void maxpool2x2_plane(float *restrict o, int32_t *restrict ix, const float *rest
             ix[oy * OW + ox] = base + 2 * ox + (it ^ ((it ^ ib) & -bot));
         }
     }
+}
+
+#ifdef __AVX512F__
+/* One output row (OW ≤ 16) per step: even/odd columns of the two input rows by two-source
+ * permutes, the same comparisons as maxpool2x2_rows as lane masks (ties: first in row-major
+ * order). Stores are whole vectors while they stay inside the plane (the extra lanes land on the
+ * next output row, written next; AMD's masked stores are slow), masked after. Returns the first
+ * row left to the scalar loop. */
+static int maxpool2x2_rows_avx512(float *o, int32_t *ix, const float *x, int W, int OH, int OW) {
+    if (OW > 16) return 0;
+    const __m512i even =
+        _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __m512i one = _mm512_set1_epi32(1), wv = _mm512_set1_epi32(W);
+    int n = 2 * OW; /* input columns used */
+    __mmask16 mlo = (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1);
+    __mmask16 mhi = (__mmask16)(n <= 16 ? 0 : (1u << (n - 16)) - 1);
+    __mmask16 mo = (__mmask16)((1u << OW) - 1);
+    for (int oy = 0; oy < OH; oy++) {
+        const float *r0 = x + 2 * oy * W, *r1 = r0 + W;
+        __m512 l0 = _mm512_maskz_loadu_ps(mlo, r0), h0 = _mm512_maskz_loadu_ps(mhi, r0 + 16);
+        __m512 l1 = _mm512_maskz_loadu_ps(mlo, r1), h1 = _mm512_maskz_loadu_ps(mhi, r1 + 16);
+        __m512 a = _mm512_permutex2var_ps(l0, even, h0), b = _mm512_permutex2var_ps(l0, odd, h0);
+        __m512 c = _mm512_permutex2var_ps(l1, even, h1), d = _mm512_permutex2var_ps(l1, odd, h1);
+        __mmask16 tb = _mm512_cmp_ps_mask(b, a, _CMP_GT_OQ),
+                  bd = _mm512_cmp_ps_mask(d, c, _CMP_GT_OQ);
+        __m512 mt = _mm512_mask_blend_ps(tb, a, b), mb = _mm512_mask_blend_ps(bd, c, d);
+        __mmask16 bot = _mm512_cmp_ps_mask(mb, mt, _CMP_GT_OQ);
+        __m512 v = _mm512_mask_blend_ps(bot, mt, mb);
+        __m512i off = _mm512_mask_blend_epi32(bot, _mm512_maskz_mov_epi32(tb, one),
+                                              _mm512_mask_add_epi32(wv, bd, wv, one));
+        __m512i at = _mm512_add_epi32(_mm512_add_epi32(_mm512_set1_epi32(2 * oy * W), even), off);
+        if ((oy + 1) * OW + 16 - OW <= OH * OW) {
+            _mm512_storeu_ps(o + oy * OW, v);
+            _mm512_storeu_si512(ix + oy * OW, at);
+        } else {
+            _mm512_mask_storeu_ps(o + oy * OW, mo, v);
+            _mm512_mask_storeu_epi32(ix + oy * OW, mo, at);
+        }
+    }
+    return OH;
+}
+#endif
+
+void maxpool2x2_plane(float *restrict o, int32_t *restrict ix, const float *restrict x, int W,
+                      int OH, int OW) {
+    int oy0 = 0;
+#ifdef __AVX512F__
+    oy0 = maxpool2x2_rows_avx512(o, ix, x, W, OH, OW);
+#endif
+    maxpool2x2_rows(o, ix, x, W, oy0, OH, OW);
 }
 
 void maxpool2d_forward(float *out, int32_t *idx, const float *inp, int B, int C, int H, int W,
