@@ -6,7 +6,7 @@ import sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 peak = max((r["gflops"] for r in rows if r["what"] == "sgemm"), default=0)
 core = next((r.get("openblas_core", "?") for r in rows if r["what"] == "sgemm"), "?")
-print("\nsgemm peak (2 threads, 1024^3, OpenBLAS kernels %s): %.1f GFLOP/s" % (core, peak))
+print("\nsgemm peak (2 threads, 1024^3, best of 3, OpenBLAS kernels %s): %.1f GFLOP/s" % (core, peak))
 print("%-6s %-6s %14s %14s %10s %10s" % ("preset", "mode", "moelens tok/s", "pytorch tok/s", "ratio", "% peak"))
 for preset in ("tiny", "small"):
     ml = [r for r in rows if r["what"] == "moelens" and r["preset"] == preset and "model" not in r]
