@@ -52,8 +52,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (!strcmp(argv[1], "sgemm")) {
-        printf("{\"what\": \"sgemm\", \"gflops\": %.2f, \"openblas_core\": \"%s\"}\n", sgemm_gflops(),
-               openblas_get_corename());
+        printf("{\"what\": \"sgemm\", \"gflops\": %.2f, \"openblas_core\": \"%s\"}\n",
+               sgemm_gflops(), openblas_get_corename());
         return 0;
     }
     int steps = argc > 2 ? atoi(argv[2]) : 10;

@@ -89,8 +89,7 @@ TEST(gguf_dequant_matches_gguf_py) {
                 worst = fabs(got[i] - want[i]);
         }
         int same = !memcmp(got, want, sizeof got);
-        CHECK_MSG(same, "%s: dequantisation differs from gguf-py by up to %g", types[k],
-                  worst);
+        CHECK_MSG(same, "%s: dequantisation differs from gguf-py by up to %g", types[k], worst);
         /* a row range equals the same rows of the whole */
         float row1[256];
         CHECK(gguf_dequant_rows(raw, 1, 1, row1) == 0 && !memcmp(row1, got + 256, sizeof row1));

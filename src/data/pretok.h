@@ -18,7 +18,8 @@ int unicode_class(int32_t cp);
 int unicode_is_punct(int32_t cp);
 /* Decodes the code point at s[0..len) (len >= 1): returns its byte length (1..4) and sets *cp;
  * invalid or truncated sequences (overlong, > U+10FFFF) give 1 byte and *cp = -1. A surrogate
- * (ED A0..BF xx) decodes to its code point, of no letter/number/space class, as llama.cpp reads it. */
+ * (ED A0..BF xx) decodes to its code point, of no letter/number/space class, as llama.cpp reads it.
+ */
 int utf8_decode(const unsigned char *s, size_t len, int32_t *cp);
 /* Byte length of the pre-token that starts at s (len >= 1); always >= 1. */
 size_t pretok_next(const char *s, size_t len);
