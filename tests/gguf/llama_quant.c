@@ -3,8 +3,7 @@
  *   llama_quant IN.gguf OUT.gguf TYPE [THREADS]
  * TYPE is one of the names llama-quantize takes for the types moelens reads. Same quantisation as
  * the tool: it is the very function llama-quantize calls. */
-#include "llama.h"
-#include "oracle_backends.h"
+#include "oracle_common.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +28,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < (int)(sizeof TYPES / sizeof TYPES[0]); i++)
         if (!strcmp(argv[3], TYPES[i].name)) t = i;
     if (t < 0) return fprintf(stderr, "llama_quant: unknown type '%s'\n", argv[3]), 2;
-    llama_backend_init();
-    oracle_load_backends();
+    oracle_start(0);
     struct llama_model_quantize_params p = llama_model_quantize_default_params();
     p.ftype = TYPES[t].ftype;
     p.nthread = argc > 4 ? atoi(argv[4]) : 2;

@@ -6,41 +6,28 @@
  * token after a chunk's first is scored by log-softmax in double. F32 KV cache, no flash
  * attention, 2 threads (LLAMA_REF_THREADS overrides: its thread pool spins, so tests on a busy
  * machine use 1). */
-#include "llama.h"
-#include "oracle_backends.h"
+#include "oracle_common.h"
 #include <math.h>
 #include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void quiet(enum ggml_log_level level, const char *text, void *user) {
-    (void)level, (void)text, (void)user;
-}
-
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: llama_ref MODEL.gguf TEXTFILE [CTX]\n");
         return 2;
     }
-    llama_log_set(quiet, NULL);
-    llama_backend_init();
-    oracle_load_backends();
+    oracle_start(1);
     struct llama_model_params mp = llama_model_default_params();
     struct llama_model *model = llama_model_load_from_file(argv[1], mp);
     if (!model) return fprintf(stderr, "llama_ref: cannot load %s\n", argv[1]), 1;
     const struct llama_vocab *vocab = llama_model_get_vocab(model);
-    FILE *f = fopen(argv[2], "rb");
-    if (!f) return fprintf(stderr, "llama_ref: cannot read %s\n", argv[2]), 1;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc(len + 1);
-    if (fread(text, 1, len, f) != (size_t)len) return 1;
-    fclose(f);
-    int cap = (int)len + 16;
-    llama_token *ids = malloc(sizeof(llama_token) * cap);
-    int n = llama_tokenize(vocab, text, (int32_t)len, ids, cap, true, false);
+    long len;
+    char *text = oracle_read_text("llama_ref", argv[2], &len);
+    if (!text) return 1;
+    int n;
+    llama_token *ids = oracle_tokenize(vocab, text, len, 1, &n);
     if (n < 0) return fprintf(stderr, "llama_ref: tokenize failed\n"), 1;
     int ctx = argc > 3 ? atoi(argv[3]) : llama_model_n_ctx_train(model);
     struct llama_context_params cp = llama_context_default_params();
