@@ -64,6 +64,25 @@ static size_t run_in(const unsigned char *s, size_t n, size_t i, const uint32_t 
     return p - i;
 }
 
+/* The run of stage `stage`'s code points from byte i (0 if none). */
+typedef size_t (*StageRun)(int stage, const unsigned char *s, size_t n, size_t i);
+
+/* \s?X+ at byte i: with an optional space of space_len bytes there (0: none) taken greedily
+ * first, then X+ without it. */
+static size_t space_then_run(StageRun run, int stage, size_t space_len, const unsigned char *s,
+                             size_t n, size_t i) {
+    if (space_len && i + space_len < n) {
+        size_t m = run(stage, s, n, i + space_len);
+        if (m) return space_len + m;
+    }
+    return run(stage, s, n, i);
+}
+
+static size_t llm_run(int stage, const unsigned char *s, size_t n, size_t i) {
+    return stage == 1 ? run_in(s, n, i, DS_LETTERS, NRANGES(DS_LETTERS))
+                      : run_in(s, n, i, DS_PUNCT, NRANGES(DS_PUNCT));
+}
+
 static size_t run_numbers(const unsigned char *s, size_t n, size_t i) {
     size_t p = i;
     int l;
@@ -79,15 +98,8 @@ static size_t match_at(int stage, const unsigned char *s, size_t n, size_t i) {
     case 0:
         return c == '\r' || c == '\n';
     case 1:
-    case 2: {
-        const uint32_t(*r)[2] = stage == 1 ? DS_LETTERS : DS_PUNCT;
-        int nr = stage == 1 ? NRANGES(DS_LETTERS) : NRANGES(DS_PUNCT);
-        if (ascii_space(c) && i + 1 < n) { /* \s? greedy first, then without it */
-            size_t m = run_in(s, n, i + 1, r, nr);
-            if (m) return 1 + m;
-        }
-        return run_in(s, n, i, r, nr);
-    }
+    case 2:
+        return space_then_run(llm_run, stage, ascii_space(c) ? 1 : 0, s, n, i);
     case 3: {
         size_t p = i;
         while (p < n && ascii_space(s[p])) p++;
@@ -130,11 +142,8 @@ static size_t coder_match(int stage, const unsigned char *s, size_t n, size_t i)
         return c == '\r' || c == '\n';
     case 1:
     case 2:
-        if (unicode_class(c) == UCLASS_SPACE && i + (size_t)l < n) { /* \s? greedy first */
-            size_t m = coder_run(stage, s, n, i + (size_t)l);
-            if (m) return (size_t)l + m;
-        }
-        return coder_run(stage, s, n, i);
+        return space_then_run(coder_run, stage, unicode_class(c) == UCLASS_SPACE ? (size_t)l : 0, s,
+                              n, i);
     case 3:
         return run_in(s, n, i, DS_CJK, NRANGES(DS_CJK));
     default:
