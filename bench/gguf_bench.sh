@@ -1,7 +1,8 @@
 #!/bin/sh
 # GGUF batch forward (prompt processing): moelens eval vs llama.cpp (tests/gguf/llama_ref.c) on a
-# synthetic OLMoE-shaped model (d 1024, 4 layers, 16 heads, 32 experts x 512, top-4, context 512)
-# in F32, Q8_0 and Q4_K_M, on the same 6000-byte text (5258 tokens, 11 chunks of 512), same thread
+# synthetic OLMoE-shaped model (OLMoE-1B-7B's 16 layers, 16 heads and 50304-token vocabulary at
+# half its width and experts: d 1024, 32 experts x 512, top-4, context 512) in F32, Q8_0 and
+# Q4_K_M, on the same 3000-byte text (2594 tokens: 5 chunks of 512 and one of 34), same thread
 # count (OMP_NUM_THREADS, default 2), order A B A B. Prints one JSON line per run: tokens/s
 # (moelens: the whole command, load and tokenization included; llama.cpp: llama_decode time only),
 # peak RSS (GNU time) and file size. The models are built once under .cache/gguf-bench/.
@@ -17,16 +18,19 @@ if ! oracle_found; then
     exit 0
 fi
 D=.cache/gguf-bench
+SHAPE="olmoe d=1024 n_layer=16 n_head=16 n_vocab=50304 n_exp=32 top_k=4 ff_exp=512 n_ctx=512"
 mkdir -p "$D"
 oracle_tools "$D"
 echo "gguf bench: llama.cpp from $ORACLE_LIB" >&2
-if [ ! -f "$D/done" ]; then
+if [ "$(cat "$D/done" 2>/dev/null)" != "$SHAPE" ]; then
+    echo "gguf bench: building the models ($SHAPE; about 2 minutes, 5.5 GB)" >&2
     /usr/bin/python3 -c "
 import sys; sys.path.insert(0, 'tests/gguf'); import make_tiny_models as m
-m.make('olmoe', '$D/bench-F32.gguf', d=1024, std=0.02, n_layer=4, n_exp=32, top_k=4, ff_exp=512, n_ctx=512)"
+m.make('olmoe', '$D/bench-F32.gguf', d=1024, std=0.02, n_layer=16, n_head=16, n_vocab=50304,
+       n_exp=32, top_k=4, ff_exp=512, n_ctx=512)"
     for q in Q8_0 Q4_K_M; do "$D/llama_quant" "$D/bench-F32.gguf" "$D/bench-$q.gguf" $q 2 >/dev/null 2>&1; done
-    head -c 6000 tests/fixtures/text/en.txt >"$D/text.txt"
-    touch "$D/done"
+    head -c 3000 tests/fixtures/text/en.txt >"$D/text.txt"
+    echo "$SHAPE" >"$D/done"
 fi
 export OMP_NUM_THREADS="$TH"
 T=$(mktemp -d)

@@ -19,7 +19,7 @@ import gguf
 FAMILIES = ["olmoe", "mixtral", "qwen2moe", "qwen3moe", "deepseek"]
 
 
-def bpe_vocab(w, pre):
+def bpe_vocab(w, pre, n_vocab=0):
     bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
     cs, n = bs[:], 0
     for b in range(256):
@@ -30,6 +30,9 @@ def bpe_vocab(w, pre):
     merges = ["Ġ t", "h e", "Ġt he", "i n", "Ġ a", "e r", "o n", "Ġ s"]
     for m in merges:
         tokens.append(m.replace(" ", ""))
+    # padding up to a real model's vocabulary size (its output head and logits): ordinary tokens
+    # that no merge reaches, so they change the scores' normaliser, never the token ids
+    tokens += ["Ġpad%d" % i for i in range(n_vocab - len(tokens) - 1)]
     tokens.append("<|endoftext|>")
     w.add_tokenizer_model("gpt2"); w.add_tokenizer_pre(pre)
     w.add_token_list(tokens); w.add_token_merges(merges)
@@ -51,11 +54,12 @@ def spm_vocab(w):
     return len(tokens)
 
 
-def make(family, path, d=64, seed=0, std=0.02, n_layer=2, n_exp=8, top_k=2, ff_exp=None, n_ctx=128):
+def make(family, path, d=64, seed=0, std=0.02, n_layer=2, n_exp=8, top_k=2, ff_exp=None, n_ctx=128,
+         n_head=4, n_vocab=0):
     rng = np.random.default_rng(seed)
     arch = {"mixtral": "llama"}.get(family, family)
     w = gguf.GGUFWriter(path, arch=arch)
-    n_head, n_kv, ff = 4, 2, 2 * d
+    n_kv, ff = 2, 2 * d
     ff_exp = ff_exp or d
     head_dim = d // n_head if family != "qwen3moe" else 2 * d // n_head
     if family in ("olmoe", "qwen2moe"):
@@ -76,7 +80,8 @@ def make(family, path, d=64, seed=0, std=0.02, n_layer=2, n_exp=8, top_k=2, ff_e
         w.add_leading_dense_block_count(1); w.add_expert_shared_count(2); w.add_expert_weights_scale(1.0)
         w.add_rope_dimension_count(head_dim)
     n_vocab = spm_vocab(w) if family == "mixtral" else bpe_vocab(
-        w, {"olmoe": "olmo", "qwen2moe": "qwen2", "qwen3moe": "qwen2", "deepseek": "deepseek-llm"}[family])
+        w, {"olmoe": "olmo", "qwen2moe": "qwen2", "qwen3moe": "qwen2", "deepseek": "deepseek-llm"}[family],
+        n_vocab)
 
     def t(name, *shape):  # shape in ggml order (ne0 first); numpy takes it reversed
         w.add_tensor(name, (std * rng.standard_normal(shape[::-1])).astype(np.float32))
