@@ -46,10 +46,10 @@ TEST(lm_infer_layout_matches_training) {
             CHECK(!memcmp(a->moe.topk_idx, b->moe.topk_idx, sizeof(int32_t) * N * a->moe.k));
             CHECK(l == 0 || b->resid_mid != inf.acts[0].resid_mid); /* captures are per layer */
         }
-        /* lean scoring: two chunks of 40 and 37 tokens, the FFN over the whole chunk (block 0:
-         * bit for bit) or in sub-blocks of 16 tokens (3 per chunk: OpenBLAS's sgemm rounds a row
-         * differently with the number of rows in the call, so only within float rounding, and the
-         * same on every run); then the captures come back */
+        /* lean scoring: two chunks of 40 and 37 tokens, the FFN and the output head over the whole
+         * chunk (block 0: bit for bit) or in sub-blocks of 16 tokens (3 per chunk: OpenBLAS's
+         * sgemm rounds a row differently with the number of rows in the call, so only within
+         * float rounding, and the same on every run); then the captures come back */
         int32_t t1[40], t2[40];
         for (int t = 0; t < 40; t++) t1[t] = t + 1 < 40 ? ids[t + 1] : -1;
         for (int t = 0; t < 37; t++) t2[t] = t + 1 < 37 ? ids[40 + t + 1] : -1;
@@ -73,8 +73,9 @@ TEST(lm_infer_layout_matches_training) {
             if (i == 2) CHECK(nll == first); /* deterministic */
             CHECK(inf.lean == 0);
             CHECK(inf.ffn_block == blk);
+            CHECK(inf.head_block == blk); /* logits for 16 rows at a time, not the chunk's 40 */
             lm_forward(&inf, ids, tg, NULL, 1, T, 0); /* back to the captures' layout */
-            CHECK(inf.ffn_block == 0);
+            CHECK(inf.ffn_block == 0 && inf.head_block == 0);
         }
         lm_ffn_block = saved;
         CHECK(inf.acts[1].resid_mid != inf.acts[0].resid_mid && inf.acts[1].moe.expert_out);

@@ -239,6 +239,13 @@ static int ffn_block_for(const LmModel *m, long N) {
     return lm_ffn_block;
 }
 
+/* Rows of logits in lean scoring: lm_ffn_block (each row's logits and loss are its own, so any
+ * routing level allows it), or 0 for the whole batch. */
+static int head_block_for(const LmModel *m, long N) {
+    if (m->has_grads || !m->lean || lm_ffn_block <= 0 || N <= lm_ffn_block) return 0;
+    return lm_ffn_block;
+}
+
 /* One pass computes the size, a second hands out pointers. */
 static long layout_acts(LmModel *m, float *base, int B, int T) {
     const LmConfig *c = &m->cfg;
@@ -286,7 +293,7 @@ static long layout_acts(LmModel *m, float *base, int B, int T) {
     if (lean && c->n_layer > 0) m->embed = m->acts[0].out;
     m->lnf = lean && c->n_layer > 0 ? m->acts[0].ln1 : TAKE(N * C);
     m->lnf_mean = TAKE(N), m->lnf_rstd = TAKE(N);
-    m->logits = TAKE(N * c->vocab_size);
+    m->logits = TAKE((m->head_block ? m->head_block : N) * c->vocab_size);
     m->losses = TAKE(N);
     if (m->has_grads) {
         m->d_resid = TAKE(N * C), m->d_ln = TAKE(N * C), m->d_ffn = TAKE(N * C);
@@ -313,7 +320,7 @@ void lm_alloc_acts(LmModel *m, int B, int T) {
         iv[l] = (LayerIntervention){m->acts[l].moe.k_override, m->acts[l].moe.renorm_override,
                                     m->acts[l].moe.logit_bias};
     free_acts(m);
-    m->ffn_block = fb; /* the layout depends on it */
+    m->ffn_block = fb, m->head_block = head_block_for(m, (long)B * T); /* the layout reads both */
     m->acts = ml_alloc(m->cfg.n_layer * sizeof(LayerActs));
     long n = layout_acts(m, NULL, B, T);
     m->acts_mem = ml_alloc_floats(n);
@@ -427,6 +434,25 @@ static void ffn_block_forward(LmModel *m, int l, const int32_t *tokens, const in
     }
 }
 
+/* logits = lnf · headᵀ and, with targets, their summed cross-entropy: over the whole batch, or
+ * (lean scoring, m->head_block) over blocks of rows, each block's logits overwriting the last. */
+static double head_forward(LmModel *m, const int32_t *targets, int N) {
+    const int C = m->cfg.d_model, V = m->cfg.vocab_size;
+    const WRef head = wref_pick(m->params.lm_head, m->params.q_lm_head, 0);
+    if (!m->head_block || N <= m->head_block) {
+        wref_forward(m->logits, m->lnf, head, NULL, N, C, V);
+        return targets ? xent_forward(m->logits, m->losses, m->logits, targets, N, V) : 0.0;
+    }
+    if (!targets) ml_fatal("lm_forward: blocked logits need targets (lean scoring)");
+    double nll = 0;
+    for (int s = 0; s < N; s += m->head_block) {
+        int n = N - s < m->head_block ? N - s : m->head_block;
+        wref_forward(m->logits, m->lnf + (long)s * C, head, NULL, n, C, V);
+        nll += xent_forward(m->logits, m->losses + s, m->logits, targets + s, n, V);
+    }
+    return nll;
+}
+
 double lm_forward(LmModel *m, const int32_t *tokens, const int32_t *targets, const int32_t *domains,
                   int B, int T, int train) {
     const LmConfig *c = &m->cfg;
@@ -444,10 +470,7 @@ double lm_forward(LmModel *m, const int32_t *tokens, const int32_t *targets, con
         x = a->out;
     }
     norm_forward(c, m->lnf, m->lnf_mean, m->lnf_rstd, x, m->params.lnf_w, m->params.lnf_b, N);
-    wref_forward(m->logits, m->lnf, wref_pick(m->params.lm_head, m->params.q_lm_head, 0), NULL, N,
-                 C, c->vocab_size);
-    if (!targets) return 0.0;
-    return xent_forward(m->logits, m->losses, m->logits, targets, N, c->vocab_size);
+    return head_forward(m, targets, N);
 }
 
 double lm_aux_loss(const LmModel *m) {

@@ -56,7 +56,8 @@ typedef struct {
     float *embed; /* [N, C] */
     LayerActs *acts;
     float *lnf, *lnf_mean, *lnf_rstd;
-    float *logits; /* [N, V]; softmax probabilities after lm_forward with targets */
+    float *logits; /* [N, V] ([head_block, V] in lean scoring); softmax probabilities after
+                    * lm_forward with targets */
     float *losses; /* [N] */
     float *acts_mem;
     /* backward scratch */
@@ -70,6 +71,10 @@ typedef struct {
      * norm, router and expert buffers are sized for lm_ffn_block tokens, not the whole batch);
      * 0 = the whole batch at once. */
     int ffn_block;
+    /* Rows of logits the layout holds (lean scoring: the output head and its cross-entropy run
+     * over lm_ffn_block rows at a time, so a 50k vocabulary costs [block, V] floats, not [N, V]);
+     * 0 = the whole batch. */
+    int head_block;
     Rng noise_rng; /* router noise / jitter during training */
     int step;      /* optimizer steps taken */
     /* External (GGUF) models: the big matrices (embedding, attention projections, experts,
