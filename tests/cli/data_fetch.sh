@@ -56,7 +56,7 @@ grep -q "checksum mismatch for deb/fakedata (fakedata 1.0-1)" "$T/log"
 test ! -f "$T/data/deb/fakedata.ok"
 ARCHIVE="1.0-1" fetch 2>"$T/log"
 grep -q "fetching fakedata 1.0-1" "$T/log"
-! grep -q tampered "$T/data/deb/fakedata/usr/share/fakedata/a.txt"
+if grep -q tampered "$T/data/deb/fakedata/usr/share/fakedata/a.txt"; then echo "not re-fetched"; exit 1; fi
 
 # a pinned version whose files differ from the manifest: one clear error, no stamp
 printf '%s  deb/fakedata  1.0-1\n' "$(printf 0%.0s $(seq 64))" >"$T/bad-manifest"
@@ -75,7 +75,7 @@ grep -q "taken from the archive instead of the gone pin: 1.0-2" "$T/log"
 grep -q "contents of 1.0-2" "$T/data/deb/fakedata/usr/share/fakedata/a.txt"
 test "$(cut -d' ' -f1,3,4 "$T/data/deb/fakedata.ok")" = "1.0-2 archive-for 1.0-1"
 ARCHIVE="" fetch 2>"$T/log" # a no-op now
-! grep -q "fetching" "$T/log"
+if grep -q "fetching" "$T/log"; then echo "the archive's version was fetched again"; exit 1; fi
 
 # no version of the package left at all: one clear error
 rm -rf "$T/data"

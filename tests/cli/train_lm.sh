@@ -54,19 +54,21 @@ set -e
 grep -q "checkpoint saved; continue with --resume" "$T/int.err"
 ./moelens train lm --out "$T/int" --data "$T/text" --resume --steps 100000 --stop-after 1 2>/dev/null || [ $? = 130 ]
 
-# 4. Bad input: one clear error line, non-zero exit, nothing written.
-! ./moelens train lm --out "$T/x" --data "$T/text" --bogus 2>"$T/err"
+# 4. Bad input: one clear error line, non-zero exit, nothing written. (`! cmd` would not do: set -e
+# ignores a command behind `!`, so a wrong exit 0 would pass.)
+fails() { if "$@"; then echo "expected a failure: $*" >&2; exit 1; fi; }
+fails ./moelens train lm --out "$T/x" --data "$T/text" --bogus 2>"$T/err"
 grep -q "unknown option '--bogus'" "$T/err"
-! ./moelens train lm --out "$T/x" --data "$T/text" --set d_model=abc 2>"$T/err"
+fails ./moelens train lm --out "$T/x" --data "$T/text" --set d_model=abc 2>"$T/err"
 grep -q "d_model" "$T/err"
-! ./moelens train lm --out "$T/x" --data "$T/text" --set router=magic 2>"$T/err"
+fails ./moelens train lm --out "$T/x" --data "$T/text" --set router=magic 2>"$T/err"
 grep -q "expected one of" "$T/err"
 test ! -e "$T/x"
-! ./moelens eval "$T/missing" 2>"$T/err"
+fails ./moelens eval "$T/missing" 2>"$T/err"
 grep -q "not a run folder" "$T/err"
 mkdir "$T/trunc" && cp "$T/a/run.json" "$T/a/tokenizer.txt" "$T/trunc/"
 head -c 5000 "$T/a/model.safetensors" >"$T/trunc/model.safetensors"
-! ./moelens eval "$T/trunc" 2>"$T/err"
+fails ./moelens eval "$T/trunc" 2>"$T/err"
 grep -q "truncated or corrupt" "$T/err"
 [ "$(wc -l <"$T/err")" = 1 ]
 # shape mismatch: a checkpoint whose config says d_model=128 but whose tensors are 64 wide
@@ -83,8 +85,8 @@ os.makedirs(os.path.dirname(dst))
 open(dst, "wb").write(struct.pack("<Q", len(hb)) + hb + raw[8 + n:])
 PY
 cp "$T/a/run.json" "$T/a/tokenizer.txt" "$T/shape/"
-! ./moelens eval "$T/shape" 2>"$T/err"
+fails ./moelens eval "$T/shape" 2>"$T/err"
 grep -q "expected .* (shape mismatch with config)" "$T/err"
-! ./moelens train lm --out "$T/nockpt" --data "$T/text" --resume 2>"$T/err"
+fails ./moelens train lm --out "$T/nockpt" --data "$T/text" --resume 2>"$T/err"
 grep -q "no checkpoint.safetensors to resume from" "$T/err"
 echo "train_lm ok"
