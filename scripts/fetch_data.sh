@@ -125,8 +125,10 @@ echo "$PACKAGES" | while read -r kind name version; do
     fi
     got=$(package_hash "$dest")
     if [ "$got_version" != "$version" ]; then
-        [ $UPDATE = 0 ] || echo "fetch_data: $key: pin $version is gone, manifest line for $got_version: update the pin" >&2
-        [ $UPDATE = 0 ] || echo "$got  $key  $got_version" >>"$MANIFEST.new"
+        if [ $UPDATE = 1 ]; then
+            echo "fetch_data: $key: pin $version is gone, manifest line for $got_version: update the pin" >&2
+            echo "$got  $key  $got_version" >>"$MANIFEST.new"
+        fi
         echo "$got_version $got archive-for $version" >"$stamp"
         continue
     fi

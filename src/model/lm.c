@@ -229,21 +229,20 @@ void lm_free(LmModel *m) {
 
 int lm_ffn_block = 128;
 
-/* Rows per FFN sub-block: lm_ffn_block in lean scoring when every layer routes token by token
- * without a capacity limit (each token's routing then depends on that token alone), else 0
- * (the whole batch: sequence-level routing and capacity need all of it). */
-static int ffn_block_for(const LmModel *m, long N) {
-    if (m->has_grads || !m->lean || lm_ffn_block <= 0 || N <= lm_ffn_block) return 0;
-    for (int l = 0; l < m->cfg.n_layer; l++)
-        if (m->layer_ffn[l].level != ROUTE_TOKEN || m->layer_ffn[l].capacity_factor > 0) return 0;
-    return lm_ffn_block;
-}
-
 /* Rows of logits in lean scoring: lm_ffn_block (each row's logits and loss are its own, so any
  * routing level allows it), or 0 for the whole batch. */
 static int head_block_for(const LmModel *m, long N) {
     if (m->has_grads || !m->lean || lm_ffn_block <= 0 || N <= lm_ffn_block) return 0;
     return lm_ffn_block;
+}
+
+/* Rows per FFN sub-block: the head's block when every layer routes token by token without a
+ * capacity limit (each token's routing then depends on that token alone), else 0 (the whole
+ * batch: sequence-level routing and capacity need all of it). */
+static int ffn_block_for(const LmModel *m, long N) {
+    for (int l = 0; l < m->cfg.n_layer; l++)
+        if (m->layer_ffn[l].level != ROUTE_TOKEN || m->layer_ffn[l].capacity_factor > 0) return 0;
+    return head_block_for(m, N);
 }
 
 /* One pass computes the size, a second hands out pointers. */
@@ -439,16 +438,13 @@ static void ffn_block_forward(LmModel *m, int l, const int32_t *tokens, const in
 static double head_forward(LmModel *m, const int32_t *targets, int N) {
     const int C = m->cfg.d_model, V = m->cfg.vocab_size;
     const WRef head = wref_pick(m->params.lm_head, m->params.q_lm_head, 0);
-    if (!m->head_block || N <= m->head_block) {
-        wref_forward(m->logits, m->lnf, head, NULL, N, C, V);
-        return targets ? xent_forward(m->logits, m->losses, m->logits, targets, N, V) : 0.0;
-    }
-    if (!targets) ml_fatal("lm_forward: blocked logits need targets (lean scoring)");
+    const int rows = m->head_block && m->head_block < N ? m->head_block : N;
+    if (!targets && rows < N) ml_fatal("lm_forward: blocked logits need targets (lean scoring)");
     double nll = 0;
-    for (int s = 0; s < N; s += m->head_block) {
-        int n = N - s < m->head_block ? N - s : m->head_block;
+    for (int s = 0; s < N; s += rows) {
+        int n = N - s < rows ? N - s : rows;
         wref_forward(m->logits, m->lnf + (long)s * C, head, NULL, n, C, V);
-        nll += xent_forward(m->logits, m->losses + s, m->logits, targets + s, n, V);
+        if (targets) nll += xent_forward(m->logits, m->losses + s, m->logits, targets + s, n, V);
     }
     return nll;
 }
