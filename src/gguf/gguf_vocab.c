@@ -138,7 +138,10 @@ int gguf_vocab_load(GgufVocab **out, const GgufFile *g) {
     if (!rc && v->types && nx != nt)
         rc = ml_error("%s: tokenizer.ggml.token_type has %llu entries for %llu tokens", g->path,
                       (unsigned long long)nx, (unsigned long long)nt);
-    if (!rc && v->model == MODEL_SPM)
+    /* llama.cpp takes a missing score array as every score 0 (ties merge leftmost first). */
+    if (!rc && v->model == MODEL_SPM && !gguf_find(g, "tokenizer.ggml.scores"))
+        v->scores = ml_alloc_floats(nt ? nt : 1), nx = nt;
+    else if (!rc && v->model == MODEL_SPM)
         rc = gguf_get_f32_array(g, "tokenizer.ggml.scores", &v->scores, &nx);
     if (!rc && v->scores && nx != nt)
         rc = ml_error("%s: tokenizer.ggml.scores has %llu entries for %llu tokens", g->path,

@@ -42,20 +42,22 @@ def bpe_vocab(w, pre, n_vocab=0):
     return len(tokens)
 
 
-def spm_vocab(w):
+def spm_vocab(w, with_scores=True):
     tokens = ["<unk>", "<s>", "</s>"] + ["<0x%02X>" % b for b in range(256)]
     pieces = ["▁", "▁t", "he", "▁the", "▁a", "in", "er", "on", "e", "t", "h", "a", "n", "o", "r", "s"]
     tokens += pieces
     scores = [0.0, 0.0, 0.0] + [0.0] * 256 + [-float(i) for i in range(len(pieces))]
     types = [2, 3, 3] + [6] * 256 + [1] * len(pieces)
-    w.add_tokenizer_model("llama"); w.add_token_list(tokens); w.add_token_scores(scores)
+    w.add_tokenizer_model("llama"); w.add_token_list(tokens)
+    if with_scores:  # files without scores exist; llama.cpp then takes every score as 0
+        w.add_token_scores(scores)
     w.add_token_types(types); w.add_bos_token_id(1); w.add_eos_token_id(2); w.add_unk_token_id(0)
     w.add_add_bos_token(True)
     return len(tokens)
 
 
 def make(family, path, d=64, seed=0, std=0.02, n_layer=2, n_exp=8, top_k=2, ff_exp=None, n_ctx=128,
-         n_head=4, n_vocab=0):
+         n_head=4, n_vocab=0, spm_scores=True):
     rng = np.random.default_rng(seed)
     arch = {"mixtral": "llama"}.get(family, family)
     w = gguf.GGUFWriter(path, arch=arch)
@@ -79,7 +81,7 @@ def make(family, path, d=64, seed=0, std=0.02, n_layer=2, n_exp=8, top_k=2, ff_e
     if family == "deepseek":
         w.add_leading_dense_block_count(1); w.add_expert_shared_count(2); w.add_expert_weights_scale(1.0)
         w.add_rope_dimension_count(head_dim)
-    n_vocab = spm_vocab(w) if family == "mixtral" else bpe_vocab(
+    n_vocab = spm_vocab(w, spm_scores) if family == "mixtral" else bpe_vocab(
         w, {"olmoe": "olmo", "qwen2moe": "qwen2", "qwen3moe": "qwen2", "deepseek": "deepseek-llm"}[family],
         n_vocab)
 
