@@ -3,12 +3,14 @@
  * byte-identical; a pruned file's logits equal the original's with the dropped experts' router
  * logits masked to -inf, bit for bit (softmax over the kept experts is then the same sum); bad
  * plans are refused with nothing written. */
+#include "analysis/prune_curve.h"
 #include "analysis/prune_rank.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "data/tokenizer.h"
 #include "gguf/gguf_prune.h"
+#include "lm_small.h"
 #include "model/lm_export.h"
 #include "model/lm_open.h"
 #include "test.h"
@@ -221,4 +223,66 @@ TEST(prune_gguf_refuses_bad_plans) {
     GgufPrunePlan top1 = {1, one, 1, NULL}; /* with --top-k 1 one expert is fine */
     CHECK_MSG(gguf_prune_write(g, &top1, out) == 0, "%s", ml_errmsg());
     gguf_close(g);
+}
+
+/* Four windows of 16 tokens, domains 0 1 0 1; each domain alternates, so the curve calibrates on
+ * windows 0 and 1 and scores windows 2 and 3. */
+static void curve_batch(LmModel *m, PruneCurveAcc *c, int32_t *tok, int32_t *tg, int32_t *dom) {
+    enum { B = 4, T = 16 };
+    for (int n = 0; n < B * T; n++)
+        tok[n] = (n * 7 + 3) % 64, tg[n] = (n * 7 + 10) % 64, dom[n] = n / T % 2;
+    prune_curve_init(c, m, 2, T, 1000);
+    lm_forward(m, tok, tg, dom, B, T, 0);
+    AnBatch b = {m, tok, tg, dom, NULL, B, T, B * T, 0};
+    prune_curve_batch(c, &b);
+    CHECK(c->stats.tokens == 2 * T && c->n_win == 2 && c->held == 2 * T);
+    CHECK(c->n_counts == 2 && c->counts[0] == 3 && c->counts[1] == 2); /* E 4, k 2 */
+}
+
+/* Experts 2 and 3 masked by an intervention are never routed: pruning them costs exactly nothing,
+ * under both criteria; the intervention's mask is back in place afterwards. */
+TEST(prune_curve_unused_experts_cost_nothing) {
+    LmModel m;
+    test_small_lm(&m, "learned", 4, 2, 2);
+    lm_alloc_acts(&m, 4, 16);
+    float mask[4] = {0, 0, -INFINITY, -INFINITY};
+    for (int l = 0; l < 2; l++) m.acts[l].moe.logit_bias = mask;
+    int32_t tok[64], tg[64], dom[64];
+    PruneCurveAcc c;
+    curve_batch(&m, &c, tok, tg, dom);
+    prune_curve_run(&c, &m);
+    double full = prune_curve_ppl(&c, 0, -1, -1);
+    CHECK(isfinite(full) && c.tok[0] == 16 && c.tok[1] == 16); /* windows 2 and 3 */
+    for (int cr = 0; cr < PRUNE_N_CRITERIA; cr++)
+        for (int i = 0; i < c.n_counts; i++)
+            CHECK_MSG(prune_curve_ppl(&c, cr, i, -1) == full, "%s keep %d: %.9g vs %.9g",
+                      prune_criterion_name(cr), c.counts[i], prune_curve_ppl(&c, cr, i, -1), full);
+    CHECK(m.acts[0].moe.logit_bias == mask && m.acts[1].moe.logit_bias == mask);
+    prune_curve_free(&c);
+    lm_free(&m);
+}
+
+/* Without a mask, keeping 2 of 4 scores the held windows as the model with the other two experts'
+ * logits at -inf does, and differs from the full model. */
+TEST(prune_curve_matches_a_masked_forward) {
+    LmModel m;
+    test_small_lm(&m, "learned", 4, 2, 2);
+    lm_alloc_acts(&m, 4, 16);
+    int32_t tok[64], tg[64], dom[64], kept[2];
+    PruneCurveAcc c;
+    curve_batch(&m, &c, tok, tg, dom);
+    prune_curve_run(&c, &m);
+    float bias[2][4];
+    for (int l = 0; l < 2; l++) {
+        prune_rank(&c.stats, PRUNE_REAP, l, 2, kept);
+        for (int e = 0; e < 4; e++) bias[l][e] = -INFINITY;
+        bias[l][kept[0]] = bias[l][kept[1]] = 0;
+        m.acts[l].moe.logit_bias = bias[l];
+    }
+    double nll = 0;
+    for (int w = 2; w < 4; w++) nll += lm_forward(&m, tok + w * 16, tg + w * 16, NULL, 1, 16, 0);
+    CHECK_NEAR(prune_curve_ppl(&c, PRUNE_REAP, 1, -1), exp(nll / 32), 1e-9 * exp(nll / 32));
+    CHECK(fabs(prune_curve_ppl(&c, PRUNE_REAP, 1, -1) - prune_curve_ppl(&c, 0, -1, -1)) > 1e-6);
+    prune_curve_free(&c);
+    lm_free(&m);
 }

@@ -3,6 +3,7 @@
 #include "analysis/analyze.h"
 #include "analysis/analysis.h"
 #include "analysis/intervene.h"
+#include "analysis/prune_curve.h"
 #include "analysis/sensitivity.h"
 #include "core/error.h"
 #include "core/fileio.h"
@@ -11,8 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *an_names[] = {"routing", "specialise", "topk", "lens", "sensitivity"};
-enum { AN_COUNT = 5 };
+static const char *an_names[] = {"routing", "specialise", "topk", "lens", "sensitivity", "prune"};
+enum { AN_COUNT = 6 };
 
 int analyze_parse_only(const char *list, unsigned *mask) {
     *mask = 0;
@@ -26,7 +27,7 @@ int analyze_parse_only(const char *list, unsigned *mask) {
         if (!found)
             return ml_error(
                 "--only: unknown analysis '%.*s' (expected routing, specialise, topk, lens, "
-                "sensitivity)",
+                "sensitivity, prune)",
                 (int)n, p);
         p += n + (p[n] == ',');
     }
@@ -37,7 +38,7 @@ void analyze_default_options(AnalyzeOptions *o) {
     memset(o, 0, sizeof *o);
     o->only = AN_ALL, o->batch = 8, o->max_tokens = 1 << 20, o->lens_tokens = 2048;
     o->kp_tokens = 65536, o->trace_tokens = 1 << 20, o->seed = 1234;
-    o->mask_top = 10, o->sens_ppl_tokens = 65536;
+    o->mask_top = 10, o->sens_ppl_tokens = 65536, o->prune_tokens = 16384;
 }
 
 typedef struct {
@@ -45,6 +46,7 @@ typedef struct {
     SpecialiseAcc spec;
     TopkAcc topk;
     LensAcc lens;
+    PruneCurveAcc prune;
 } Accs;
 
 /* Windows taken from a source: evenly spread, like lm_evaluate's subset. */
@@ -89,6 +91,7 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
     specialise_init(&a.spec, m, D, o->only & AN_SPECIALISE ? o->trace_tokens : 0, o->seed);
     topk_init(&a.topk, m, D, o->only & AN_TOPK ? o->kp_tokens : 0);
     lens_init(&a.lens, m, o->only & AN_LENS ? o->lens_tokens : 0, total);
+    prune_curve_init(&a.prune, m, D, T, o->only & AN_PRUNE ? o->prune_tokens : 0);
     int32_t *in = ml_alloc(sizeof(int32_t) * B * T), *tg = ml_alloc(sizeof(int32_t) * B * T);
     int32_t *dom = ml_alloc(sizeof(int32_t) * B * T);
     uint8_t *cls = ml_alloc((size_t)B * T);
@@ -121,6 +124,7 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
             AnBatch bt = {m, in, tg, dom, cls, b, Tb, N, done};
             if (o->only & AN_ROUTING) routing_accumulate(&a.routing, &bt);
             if (o->only & AN_SPECIALISE) specialise_accumulate(&a.spec, &bt);
+            prune_curve_batch(&a.prune, &bt);
             if (o->only & AN_TOPK)
                 topk_accumulate_cosine(&a.topk, &bt), topk_accumulate_full(&a.topk, &bt);
             t1 = ml_now();
@@ -134,12 +138,14 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
         }
     }
     if (!o->quiet) progress_end(&pr, NULL);
-    double t_acc = ml_now() - t0 - t_fwd - t_kp - t_lens;
+    prune_curve_run(&a.prune, m);
+    double t_acc = ml_now() - t0 - t_fwd - t_kp - t_lens - a.prune.seconds;
     int rc = 0;
     if (!rc && (o->only & AN_ROUTING)) rc = routing_write(&a.routing, o->out_dir, data->names);
     if (!rc && (o->only & AN_SPECIALISE)) rc = specialise_write(&a.spec, o->out_dir, data->names);
     if (!rc && (o->only & AN_TOPK)) rc = topk_write(&a.topk, o->out_dir, data->names);
     if (!rc && (o->only & AN_LENS)) rc = lens_write(&a.lens, o->out_dir, tok);
+    if (!rc) rc = prune_curve_write(&a.prune, o->out_dir, data->names);
     if (!rc) {
         cJSON *j = meta;
         cJSON_AddNumberToObject(j, "tokens", (double)done);
@@ -151,11 +157,13 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
         cJSON_AddNumberToObject(sec, "accumulate", t_acc);
         cJSON_AddNumberToObject(sec, "lens", t_lens);
         cJSON_AddNumberToObject(sec, "kprime_forwards", t_kp);
+        if (o->only & AN_PRUNE) cJSON_AddNumberToObject(sec, "prune_forwards", a.prune.seconds);
         cJSON_AddNumberToObject(sec, "total", ml_now() - t0);
         cJSON_AddNumberToObject(j, "lens_tokens", (double)a.lens.n);
         cJSON_AddNumberToObject(j, "kprime_tokens", (double)a.topk.kp_done);
     }
     routing_free(&a.routing), specialise_free(&a.spec), topk_free(&a.topk), lens_free(&a.lens);
+    prune_curve_free(&a.prune);
     ml_free(in), ml_free(tg), ml_free(dom), ml_free(cls), ml_free(cls_tab);
     return rc;
 }
@@ -248,7 +256,7 @@ int analyze_lm(LmModel *m, const LmTok *tok, const AnalyzeData *data, const Anal
         cJSON_Delete(j);
         return -1;
     }
-    if (o->only & AN_ALL) rc = analyze_stream(m, &voc, data, o, j);
+    if (o->only & (AN_ALL | AN_PRUNE)) rc = analyze_stream(m, &voc, data, o, j);
     if (!rc && (o->only & AN_SENSITIVITY)) rc = analyze_sensitivity(m, tok, data, o, j);
     if (!rc) rc = an_write_json(o->out_dir, "analyze.json", j);
     cJSON_Delete(j);

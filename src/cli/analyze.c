@@ -22,8 +22,8 @@ static void usage(void) {
         "per batch, every analysis computed from its saved activations (docs/analysis.md).\n"
         "Text: --data DIR (a prepared text folder; its val.tokens and domains; default: the run's\n"
         "data folder) or one --domain NAME=PATH per plain text file (each file is one domain).\n\n"
-        "  --only A,B,...      routing, specialise, topk, lens, sensitivity (default: the first\n"
-        "                      four; sensitivity is added by --pairs)\n"
+        "  --only A,B,...      routing, specialise, topk, lens, sensitivity, prune (default: the\n"
+        "                      first four; sensitivity is added by --pairs)\n"
         "  --pairs FILE        routing sensitivity on minimal pairs: TSV lines text_a<TAB>text_b\n"
         "                      ('#' comments); JS per layer, per-expert sensitivity with paired t\n"
         "                      and BH, top-G / bottom-G expert masking and the log-likelihood\n"
@@ -38,6 +38,9 @@ static void usage(void) {
         "  --lens-tokens N     logit-lens token subsample (default 2048)\n"
         "  --kprime-tokens N   tokens scored with only k' = 1..k experts (2k extra forwards per\n"
         "                      batch while under N; default 65536; 0 = off)\n"
+        "  --prune-tokens N    prune: held-out tokens scored with only the n most salient\n"
+        "                      experts per layer (freq, reap; n = E*3/4, E/2, E/4, E/8, >= k;\n"
+        "                      1 + 2*counts forwards of them; default 16384)\n"
         "  --trace-tokens N    routing trace / shuffle-baseline tokens kept (default 1048576)\n"
         "  --seed S            shuffled-label baseline seed (default 1234)\n"
         "  --quiet             no progress line\n\n"
@@ -100,6 +103,8 @@ static int cmd_analyze(int argc, char **argv) {
             o.lens_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
         else if (!strcmp(a, "--kprime-tokens"))
             o.kp_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(a, "--prune-tokens"))
+            o.prune_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
         else if (!strcmp(a, "--trace-tokens"))
             o.trace_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
         else if (!strcmp(a, "--seed"))
@@ -115,7 +120,7 @@ static int cmd_analyze(int argc, char **argv) {
     }
     if (!run) ml_fatal("analyze: RUN is required");
     if (o.batch <= 0 || o.max_tokens <= 0 || o.lens_tokens < 0 || o.kp_tokens < 0 ||
-        o.trace_tokens < 0)
+        o.trace_tokens < 0 || o.prune_tokens < 0)
         ml_fatal("analyze: --batch and --max-tokens must be positive, token counts non-negative");
     if (data && n_dom) ml_fatal("analyze: give --data or --domain, not both");
     if (o.pairs) o.only |= AN_SENSITIVITY;

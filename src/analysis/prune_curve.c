@@ -1,0 +1,188 @@
+#include "analysis/prune_curve.h"
+#include "core/error.h"
+#include "core/fileio.h"
+#include "core/mem.h"
+#include "core/progress.h"
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const double keep_fracs[PRUNE_MAX_COUNTS] = {0.75, 0.5, 0.25, 0.125};
+
+void prune_curve_init(PruneCurveAcc *c, const LmModel *m, int D, int T, long eval_tokens) {
+    memset(c, 0, sizeof *c);
+    prune_stats_init(&c->stats, m);
+    c->D = D, c->T = T, c->cap = c->stats.L ? eval_tokens : 0;
+    if (c->stats.L) {
+        const MoeActs *a = m->acts ? &m->acts[c->stats.layers[0]].moe : NULL; /* --top-k K */
+        c->k = a && a->k_override > 0 ? a->k_override : m->layer_ffn[c->stats.layers[0]].top_k;
+    }
+    for (int i = 0; i < PRUNE_MAX_COUNTS; i++) {
+        int n = (int)lround(keep_fracs[i] * c->stats.E);
+        if (n >= c->k && n < c->stats.E && (!c->n_counts || n < c->counts[c->n_counts - 1]))
+            c->counts[c->n_counts++] = n;
+    }
+    c->cap_win = c->cap > 0 ? (int)(c->cap / T + 1) : 0;
+    size_t cells = (size_t)c->cap_win * T + 1;
+    c->in = ml_alloc(sizeof(int32_t) * cells), c->tg = ml_alloc(sizeof(int32_t) * cells);
+    c->dom = ml_alloc(sizeof(int32_t) * cells), c->len = ml_alloc(sizeof(int) * (c->cap_win + 1));
+    c->nll_full = ml_alloc(sizeof(double) * D), c->tok = ml_alloc(sizeof(double) * D);
+    c->seen_dom = ml_alloc(sizeof(long) * D), c->held_dom = ml_alloc(sizeof(long) * D);
+    c->nll = ml_alloc(sizeof(double) * PRUNE_N_CRITERIA * PRUNE_MAX_COUNTS * D);
+}
+
+void prune_curve_batch(PruneCurveAcc *c, const AnBatch *b) {
+    if (c->cap <= 0) return;
+    uint8_t *use = ml_alloc((size_t)b->N);
+    for (int i = 0; i < b->B; i++) {
+        long r0 = (long)i * b->T;
+        int d = b->domains[r0]; /* each domain alternates and holds its share of the budget */
+        int hold =
+            (c->seen_dom[d]++ & 1) && c->held_dom[d] < c->cap / c->D && c->n_win < c->cap_win;
+        c->windows_seen++;
+        memset(use + r0, !hold, (size_t)b->T);
+        if (!hold) continue;
+        long dst = (long)c->n_win * c->T;
+        memcpy(c->in + dst, b->tokens + r0, sizeof(int32_t) * b->T);
+        memcpy(c->tg + dst, b->targets + r0, sizeof(int32_t) * b->T);
+        memcpy(c->dom + dst, b->domains + r0, sizeof(int32_t) * b->T);
+        c->len[c->n_win++] = b->T;
+        c->held += b->T, c->held_dom[d] += b->T;
+    }
+    prune_stats_accumulate(&c->stats, b->m, use);
+    ml_free(use);
+}
+
+/* Scores every held window; adds each scored token's NLL to nll[domain] (and counts tokens). */
+static void score_held(const PruneCurveAcc *c, LmModel *m, double *nll, double *tok) {
+    for (int w = 0; w < c->n_win; w++) {
+        long o = (long)w * c->T;
+        lm_forward(m, c->in + o, c->tg + o, c->dom + o, 1, c->len[w], 0);
+        for (int n = 0; n < c->len[w]; n++)
+            if (c->tg[o + n] >= 0) {
+                nll[c->dom[o + n]] += m->losses[n];
+                if (tok) tok[c->dom[o + n]] += 1;
+            }
+    }
+}
+
+void prune_curve_run(PruneCurveAcc *c, LmModel *m) {
+    if (c->cap <= 0 || !c->n_win) return;
+    double t0 = ml_now();
+    const PruneStats *s = &c->stats;
+    score_held(c, m, c->nll_full, c->tok);
+    const float *own[64]; /* an intervention's biases (--mask), kept under ours */
+    float *bias = ml_alloc(sizeof(float) * s->L * m->acts[s->layers[0]].moe.EZ);
+    int32_t *kept = ml_alloc(sizeof(int32_t) * s->E);
+    for (int l = 0; l < s->L; l++) own[l] = m->acts[s->layers[l]].moe.logit_bias;
+    for (int cr = 0; cr < PRUNE_N_CRITERIA; cr++)
+        for (int i = 0; i < c->n_counts; i++) {
+            for (int l = 0; l < s->L; l++) {
+                MoeActs *a = &m->acts[s->layers[l]].moe;
+                float *b = bias + (long)l * a->EZ;
+                prune_rank(s, cr, l, c->counts[i], kept);
+                for (int e = 0; e < a->EZ; e++) /* routed experts masked, zero experts kept */
+                    b[e] = e < s->E ? -INFINITY : own[l] ? own[l][e] : 0;
+                for (int j = 0; j < c->counts[i]; j++) b[kept[j]] = own[l] ? own[l][kept[j]] : 0;
+                a->logit_bias = b;
+            }
+            score_held(c, m, c->nll + ((long)cr * PRUNE_MAX_COUNTS + i) * c->D, NULL);
+        }
+    for (int l = 0; l < s->L; l++) m->acts[s->layers[l]].moe.logit_bias = own[l];
+    ml_free(bias), ml_free(kept);
+    c->seconds = ml_now() - t0;
+}
+
+double prune_curve_ppl(const PruneCurveAcc *c, int crit, int i, int d) {
+    const double *src = i < 0 ? c->nll_full : c->nll + ((long)crit * PRUNE_MAX_COUNTS + i) * c->D;
+    double nll = 0, n = 0;
+    for (int x = 0; x < c->D; x++)
+        if (d < 0 || x == d) nll += src[x], n += c->tok[x];
+    return n > 0 ? exp(nll / n) : NAN;
+}
+
+static double domain_tokens(const PruneCurveAcc *c, int d) {
+    double n = 0;
+    for (int x = 0; x < c->D; x++) n += d < 0 || x == d ? c->tok[x] : 0;
+    return n;
+}
+
+static int open_csv(AtomicFile *af, const char *dir, const char *name) {
+    char *path = ml_path_join(dir, name);
+    int rc = afile_open(af, path);
+    ml_free(path);
+    return rc;
+}
+
+static int write_ppl_csv(const PruneCurveAcc *c, const char *dir, const char *const *names) {
+    AtomicFile af;
+    if (open_csv(&af, dir, "prune_ppl.csv")) return -1;
+    afile_printf(&af, "criterion,kept,experts,domain,tokens,ppl\n");
+    for (int d = -1; d < c->D; d++) {
+        double nd = domain_tokens(c, d);
+        if (nd <= 0) continue;
+        const char *dn = d < 0 ? "all" : names[d];
+        afile_printf(&af, "full,%d,%d,%s,%.0f,%.6f\n", c->stats.E, c->stats.E, dn, nd,
+                     prune_curve_ppl(c, 0, -1, d));
+        for (int cr = 0; cr < PRUNE_N_CRITERIA; cr++)
+            for (int i = 0; i < c->n_counts; i++)
+                afile_printf(&af, "%s,%d,%d,%s,%.0f,%.6f\n", prune_criterion_name(cr), c->counts[i],
+                             c->stats.E, dn, nd, prune_curve_ppl(c, cr, i, d));
+    }
+    return afile_commit(&af);
+}
+
+static int write_saliency_csv(const PruneCurveAcc *c, const char *dir) {
+    const PruneStats *s = &c->stats;
+    AtomicFile af;
+    if (open_csv(&af, dir, "prune_saliency.csv")) return -1;
+    afile_printf(&af, "layer,expert,routed_slots,freq_share,reap\n");
+    for (int l = 0; l < s->L; l++) {
+        double tot = 0;
+        for (int e = 0; e < s->E; e++) tot += s->count[(long)l * s->E + e];
+        for (int e = 0; e < s->E; e++)
+            afile_printf(&af, "%d,%d,%.0f,%.6f,%.6g\n", s->layers[l], e,
+                         s->count[(long)l * s->E + e],
+                         tot > 0 ? s->count[(long)l * s->E + e] / tot : 0,
+                         prune_saliency(s, PRUNE_REAP, l, e));
+    }
+    return afile_commit(&af);
+}
+
+int prune_curve_write(const PruneCurveAcc *c, const char *dir, const char *const *names) {
+    if (c->cap <= 0) return 0;
+    if (!c->n_win)
+        return ml_error("analyze: prune: no window was held out for evaluation (the text gives "
+                        "%ld window(s); the odd ones are scored, the even ones calibrate)",
+                        c->windows_seen);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "experts", c->stats.E);
+    cJSON_AddNumberToObject(j, "top_k", c->k);
+    cJSON_AddNumberToObject(j, "calibration_tokens", c->stats.tokens);
+    cJSON_AddNumberToObject(j, "eval_tokens", domain_tokens(c, -1));
+    cJSON_AddNumberToObject(j, "forwards_per_held_window", 1 + PRUNE_N_CRITERIA * c->n_counts);
+    cJSON_AddNumberToObject(j, "seconds", c->seconds);
+    cJSON_AddNumberToObject(j, "full", prune_curve_ppl(c, 0, -1, -1));
+    cJSON *kc = cJSON_AddArrayToObject(j, "kept");
+    for (int i = 0; i < c->n_counts; i++)
+        cJSON_AddItemToArray(kc, cJSON_CreateNumber(c->counts[i]));
+    cJSON *cr = cJSON_AddObjectToObject(j, "ppl");
+    for (int k = 0; k < PRUNE_N_CRITERIA; k++) {
+        cJSON *a = cJSON_AddArrayToObject(cr, prune_criterion_name(k));
+        for (int i = 0; i < c->n_counts; i++)
+            cJSON_AddItemToArray(a, cJSON_CreateNumber(prune_curve_ppl(c, k, i, -1)));
+    }
+    int rc = an_write_json(dir, "prune.json", j);
+    cJSON_Delete(j);
+    if (!rc) rc = write_ppl_csv(c, dir, names);
+    if (!rc) rc = write_saliency_csv(c, dir);
+    return rc;
+}
+
+void prune_curve_free(PruneCurveAcc *c) {
+    prune_stats_free(&c->stats);
+    ml_free(c->in), ml_free(c->tg), ml_free(c->dom), ml_free(c->len);
+    ml_free(c->nll_full), ml_free(c->tok), ml_free(c->nll);
+    ml_free(c->seen_dom), ml_free(c->held_dom);
+    memset(c, 0, sizeof *c);
+}
