@@ -53,16 +53,20 @@ void prune_curve_batch(PruneCurveAcc *c, const AnBatch *b) {
     ml_free(use);
 }
 
-/* Scores every held window; adds each scored token's NLL to nll[domain] (and counts tokens). */
+/* Scores every held window, up to the activations' batch of full windows per forward (they lie
+ * back to back); adds each scored token's NLL to nll[domain] (and counts tokens). */
 static void score_held(const PruneCurveAcc *c, LmModel *m, double *nll, double *tok) {
-    for (int w = 0; w < c->n_win; w++) {
+    for (int w = 0; w < c->n_win;) {
+        int g = 1, T = c->len[w];
+        while (T == c->T && g < m->B && w + g < c->n_win && c->len[w + g] == T) g++;
         long o = (long)w * c->T;
-        lm_forward(m, c->in + o, c->tg + o, c->dom + o, 1, c->len[w], 0);
-        for (int n = 0; n < c->len[w]; n++)
+        lm_forward(m, c->in + o, c->tg + o, c->dom + o, g, T, 0);
+        for (long n = 0; n < (long)g * T; n++)
             if (c->tg[o + n] >= 0) {
                 nll[c->dom[o + n]] += m->losses[n];
                 if (tok) tok[c->dom[o + n]] += 1;
             }
+        w += g;
     }
 }
 
