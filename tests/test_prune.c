@@ -285,3 +285,16 @@ TEST(prune_curve_matches_a_masked_forward) {
     prune_curve_free(&c);
     lm_free(&m);
 }
+
+/* A hash router ignores logits: the curve is refused rather than drawn flat. */
+TEST(prune_curve_refuses_hash_routers) {
+    LmModel m;
+    test_small_lm(&m, "hash", 4, 2, 1);
+    PruneCurveAcc c;
+    prune_curve_init(&c, &m, 1, 16, 1000);
+    const char *names[1] = {"x"};
+    CHECK(prune_curve_write(&c, test_tmpdir(), names) != 0);
+    CHECK_MSG(strstr(ml_errmsg(), "hash or domain router") != NULL, "%s", ml_errmsg());
+    prune_curve_free(&c);
+    lm_free(&m);
+}

@@ -13,6 +13,10 @@ void prune_curve_init(PruneCurveAcc *c, const LmModel *m, int D, int T, long eva
     memset(c, 0, sizeof *c);
     prune_stats_init(&c->stats, m);
     c->D = D, c->T = T, c->cap = c->stats.L ? eval_tokens : 0;
+    for (int l = 0; l < c->stats.L && c->cap > 0; l++) {
+        RouterKind r = m->layer_ffn[c->stats.layers[l]].router;
+        c->logit_free |= r == ROUTER_HASH || r == ROUTER_DOMAIN; /* masks would change nothing */
+    }
     if (c->stats.L) {
         const MoeActs *a = m->acts ? &m->acts[c->stats.layers[0]].moe : NULL; /* --top-k K */
         c->k = a && a->k_override > 0 ? a->k_override : m->layer_ffn[c->stats.layers[0]].top_k;
@@ -32,7 +36,7 @@ void prune_curve_init(PruneCurveAcc *c, const LmModel *m, int D, int T, long eva
 }
 
 void prune_curve_batch(PruneCurveAcc *c, const AnBatch *b) {
-    if (c->cap <= 0) return;
+    if (c->cap <= 0 || c->logit_free) return;
     uint8_t *use = ml_alloc((size_t)b->N);
     for (int i = 0; i < b->B; i++) {
         long r0 = (long)i * b->T;
@@ -155,6 +159,9 @@ static int write_saliency_csv(const PruneCurveAcc *c, const char *dir) {
 
 int prune_curve_write(const PruneCurveAcc *c, const char *dir, const char *const *names) {
     if (c->cap <= 0) return 0;
+    if (c->logit_free)
+        return ml_error("analyze: prune: a hash or domain router picks experts without logits, so "
+                        "pruning (masking logits) does not apply to this model");
     if (!c->n_win)
         return ml_error("analyze: prune: no window was held out for evaluation (the text gives "
                         "%ld window(s); the odd ones are scored, the even ones calibrate)",

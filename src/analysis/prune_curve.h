@@ -18,6 +18,7 @@ typedef struct {
     int counts[PRUNE_MAX_COUNTS]; /* experts kept, descending */
     long cap, held, windows_seen;
     long *seen_dom, *held_dom; /* [D] windows seen / tokens held per domain */
+    int logit_free;            /* a hash / domain router: refused when written */
     int n_win, cap_win;
     int32_t *in, *tg, *dom; /* [cap_win, T] held windows */
     int *len;               /* [cap_win] their lengths */
