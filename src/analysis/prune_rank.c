@@ -80,7 +80,7 @@ void prune_rank(const PruneStats *s, int crit, int l, int n_keep, int32_t *kept)
 }
 
 int prune_calibrate(LmModel *m, const int32_t *ids, long n, int ctx, PruneStats *s) {
-    if (n < 1) return ml_error("prune: the calibration text has no tokens");
+    if (n < 1) return ml_error("the calibration text has no tokens");
     lm_alloc_acts(m, 1, ctx);
     for (long c0 = 0; c0 < n; c0 += ctx) {
         int T = (int)(n - c0 < ctx ? n - c0 : ctx);

@@ -116,7 +116,8 @@ static void rank_experts(const PruneArgs *a, const char *src, int n_block, int n
         ml_fatal("prune: %s", ml_errmsg());
     PruneStats s;
     prune_stats_init(&s, &m);
-    if (prune_calibrate(&m, ids, n, m.cfg.seq_len, &s)) ml_fatal("%s: %s", a->calib, ml_errmsg());
+    if (prune_calibrate(&m, ids, n, m.cfg.seq_len, &s))
+        ml_fatal("prune: %s: %s", a->calib, ml_errmsg());
     for (int l = 0; l < s.L; l++)
         if (s.layers[l] < n_block)
             prune_rank(&s, a->crit, l, n_keep, kept + (long)s.layers[l] * n_keep);

@@ -10,7 +10,8 @@
 #  2. the pruned F32 olmoe scores exactly as the original with the dropped experts masked
 #     (moelens eval --mask, the kept ids read back from the file by gguf-py);
 #  3. --keep 1.0 on a quantised file leaves every tensor byte-identical;
-#  4. bad --keep values and a top-k above the kept count: one error line, nothing written;
+#  4. bad --keep values, a top-k above the kept count, an empty calibration text: one error line,
+#     nothing written;
 #  5. a run folder is exported then pruned; llama.cpp scores the result as moelens does.
 # Skipped (exit 77) without the oracle (tests/cli/lib/oracle.sh).
 set -eu
@@ -87,6 +88,9 @@ for v in 0 -1 1.5 9 abc 0.5x; do
 done
 ./moelens prune "$T/olmoe.gguf" --keep 1 --calib "$T/calib.txt" --out "$T/bad.gguf" >/dev/null 2>"$T/err" && fail "top-k 2 of 1 kept accepted"
 grep -q "top-k 2 exceeds the 1 experts kept per block" "$T/err" && [ ! -e "$T/bad.gguf" ] || fail "top-k: $(cat "$T/err")"
+: >"$T/empty.txt"
+./moelens prune "$T/olmoe.gguf" --keep 4 --calib "$T/empty.txt" --out "$T/bad.gguf" 2>"$T/err" && fail "empty calibration accepted"
+grep -q "empty.txt: the calibration text has no tokens" "$T/err" && [ ! -e "$T/bad.gguf" ] || fail "empty: $(cat "$T/err")"
 ./moelens prune "$T/olmoe.gguf" --keep 1 --top-k 1 --calib "$T/calib.txt" --out "$T/one.gguf" >/dev/null
 agree "$T/one.gguf" 0.1 "olmoe F32 reap 1/8 top-1"
 # 5. a run folder: exported, then pruned
