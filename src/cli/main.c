@@ -1,5 +1,6 @@
 #include "cli/cli.h"
 #include "core/error.h"
+#include "dist/dist.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,7 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    dist_init(&argc, &argv); /* a no-op unless started by mpirun */
     qsort(commands, n_commands, sizeof commands[0], by_name);
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
         !strcmp(argv[1], "help")) {

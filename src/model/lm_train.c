@@ -3,6 +3,8 @@
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "core/progress.h"
+#include "dist/dist.h"
+#include "model/lm_dist.h"
 #include "model/lm_io.h"
 #include "nn/optim.h"
 #include <cjson/cJSON.h>
@@ -87,6 +89,10 @@ static cJSON *layer_load_json(const LmModel *m, int N, int *collapsed) {
 }
 
 static void append_line(FILE *fp, cJSON *o) {
+    if (!fp) { /* data-parallel ranks other than 0 write nothing */
+        cJSON_Delete(o);
+        return;
+    }
     char *s = cJSON_PrintUnformatted(o);
     fprintf(fp, "%s\n", s);
     fflush(fp);
@@ -188,27 +194,16 @@ static int open_data(Trainer *tr, const LmTrainOptions *o, LmConfig *cfg) {
 }
 
 static int save_checkpoints(Trainer *tr) {
+    if (lm_dist_check_in_sync(&tr->model)) return -1;
+    if (dist_rank() > 0) return 0; /* rank 0 alone writes the run's files */
     if (lm_save(&tr->model, tr->ckpt_path, &tr->state)) return -1;
     return lm_save(&tr->model, tr->model_path, NULL);
 }
 
-static int prepare_run(Trainer *tr, const LmConfig *cfg_in, const LmTrainOptions *o) {
+/* Rank 0's part of starting a run: the run folder with its tokenizer, config, run.json and the
+ * metrics file (truncated to the checkpoint's step on resume). */
+static int write_run_files(Trainer *tr, const LmTrainOptions *o) {
     if (ml_mkdir_p(o->out_dir)) return -1;
-    tr->ckpt_path = ml_path_join(o->out_dir, "checkpoint.safetensors");
-    tr->model_path = ml_path_join(o->out_dir, "model.safetensors");
-    LmConfig cfg = *cfg_in;
-    if (o->resume) {
-        if (!ml_file_exists(tr->ckpt_path))
-            return ml_error("%s: no checkpoint.safetensors to resume from", o->out_dir);
-        if (lm_load(&tr->model, tr->ckpt_path, 1, &tr->state)) return -1;
-        if (o->steps_override > 0) tr->model.cfg.steps = o->steps_override;
-        cfg = tr->model.cfg;
-        if (open_data(tr, o, &cfg)) return -1;
-    } else {
-        if (open_data(tr, o, &cfg) || lm_config_finalize(&cfg) || lm_create(&tr->model, &cfg, 1))
-            return -1;
-        rng_seed(&tr->state.data_rng, cfg.seed + 1);
-    }
     char *tok_from = ml_path_join(o->data_dir, LM_TOKENIZER_FILE),
          *tok_to = ml_path_join(o->out_dir, LM_TOKENIZER_FILE);
     int r = copy_file(tok_from, tok_to);
@@ -227,6 +222,28 @@ static int prepare_run(Trainer *tr, const LmConfig *cfg_in, const LmTrainOptions
     tr->metrics = r ? NULL : fopen(mpath, "a");
     ml_free(mpath);
     if (!tr->metrics) return r ? -1 : ml_error("%s: cannot append metrics", o->out_dir);
+    return 0;
+}
+
+static int prepare_run(Trainer *tr, const LmConfig *cfg_in, const LmTrainOptions *o) {
+    tr->ckpt_path = ml_path_join(o->out_dir, "checkpoint.safetensors");
+    tr->model_path = ml_path_join(o->out_dir, "model.safetensors");
+    LmConfig cfg = *cfg_in;
+    if (o->resume) {
+        if (!ml_file_exists(tr->ckpt_path))
+            return ml_error("%s: no checkpoint.safetensors to resume from", o->out_dir);
+        if (lm_load(&tr->model, tr->ckpt_path, 1, &tr->state)) return -1;
+        if (o->steps_override > 0) tr->model.cfg.steps = o->steps_override;
+        cfg = tr->model.cfg;
+        if (open_data(tr, o, &cfg)) return -1;
+    } else {
+        if (open_data(tr, o, &cfg) || lm_config_finalize(&cfg) || lm_create(&tr->model, &cfg, 1))
+            return -1;
+        rng_seed(&tr->state.data_rng, cfg.seed + 1);
+    }
+    if (lm_dist_check(&tr->model.cfg)) return -1;
+    if (dist_rank() == 0 && write_run_files(tr, o)) return -1;
+    lm_dist_sync_params(&tr->model);
     const LmConfig *c = &tr->model.cfg;
     lm_alloc_acts(&tr->model, c->batch, c->seq_len);
     tr->inputs = ml_alloc(sizeof(int32_t) * c->batch * c->seq_len);
@@ -265,22 +282,31 @@ static double optimizer_step(LmModel *m, int step) {
     return norm;
 }
 
-/* One optimizer step over grad_accum micro-batches; returns the mean training loss. */
+/* One optimizer step over grad_accum micro-batches; returns the mean training loss. Data parallel:
+ * every rank samples the whole batch (one data stream, as one process) and runs its share of the
+ * sequences; the loss is normalised by the whole batch's targets, so the summed gradients are the
+ * single-process ones. */
 static double train_step(Trainer *tr, int step, double *gnorm) {
     LmModel *m = &tr->model;
     const LmConfig *c = &m->cfg;
-    int B = c->batch, T = c->seq_len;
+    int B = c->batch, T = c->seq_len, b0, Bs;
+    lm_dist_slice(B, &b0, &Bs);
+    const long off = (long)b0 * T;
     double loss = 0;
     lm_zero_grads(m);
+    lm_dist_share(m, 1);
     for (int micro = 0; micro < c->grad_accum; micro++) {
         shard_sample_batch(tr->train, &tr->state.data_rng, B, T, tr->inputs, tr->targets,
                            tr->domains);
-        double sum = lm_forward(m, tr->inputs, tr->targets, tr->domains, B, T, 1);
+        double sum =
+            lm_forward(m, tr->inputs + off, tr->targets + off, tr->domains + off, Bs, T, 1);
         long n = lm_count_targets(tr->targets, (long)B * T);
         loss += sum / n / c->grad_accum;
-        lm_backward(m, tr->inputs, tr->targets, B, T, 1.0f / ((float)n * c->grad_accum),
-                    1.0f / c->grad_accum);
+        lm_backward(m, tr->inputs + off, tr->targets + off, Bs, T,
+                    1.0f / ((float)n * c->grad_accum), 1.0f / c->grad_accum);
     }
+    lm_dist_share(m, 0);
+    lm_dist_reduce_grads(m, &loss);
     *gnorm = optimizer_step(m, step);
     return loss;
 }
@@ -306,8 +332,10 @@ static void log_step(Trainer *tr, int step, double loss, double gnorm, double dt
     append_line(tr->metrics, o);
 }
 
+/* Rank 0 evaluates alone (the others go on to the next step and wait for it there). */
 static int evaluate_and_log(Trainer *tr, int step, LmEval *ev) {
     const LmConfig *c = &tr->model.cfg;
+    if (dist_rank() > 0) return 0;
     if (lm_evaluate(&tr->model, tr->val, c->batch, c->seq_len, (long)c->eval_batches * c->batch,
                     ev))
         return -1;
@@ -319,7 +347,8 @@ static int train_loop(Trainer *tr) {
     LmModel *m = &tr->model;
     const LmConfig *c = &m->cfg;
     Progress pr;
-    progress_start(&pr, "train", c->steps);
+    const int root = dist_rank() == 0; /* data parallel: rank 0 alone reports */
+    if (root) progress_start(&pr, "train", c->steps);
     char extra[160] = "";
     LmEval ev = {0};
     double loss_avg = 0;
@@ -332,21 +361,26 @@ static int train_loop(Trainer *tr) {
         tr->state.step = m->step = step + 1;
         double dt = ml_now() - t0;
         loss_avg = step == first ? loss : 0.9 * loss_avg + 0.1 * loss; /* smoothed for display */
-        if ((step + 1) % c->log_every == 0 || step + 1 == c->steps)
+        if (root && ((step + 1) % c->log_every == 0 || step + 1 == c->steps))
             log_step(tr, step, loss, gnorm, dt);
         int last = step + 1 == c->steps;
         if ((c->eval_every > 0 && (step + 1) % c->eval_every == 0) || last) {
             if (evaluate_and_log(tr, step + 1, &ev)) return -1;
         }
         if (tr->stop_after > 0 && step + 1 - first >= tr->stop_after) interrupted = SIGINT;
+        double stop = interrupted != 0; /* a signal to any rank stops them all at this step */
+        dist_sum_f64(&stop, 1);
+        if (stop > 0 && !interrupted) interrupted = SIGINT;
         if ((c->ckpt_every > 0 && (step + 1) % c->ckpt_every == 0) || last || interrupted)
             if (save_checkpoints(tr)) return -1;
         snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", loss_avg,
                  c->batch * c->seq_len * c->grad_accum / dt);
-        progress_update(&pr, step + 1, extra);
+        if (root) progress_update(&pr, step + 1, extra);
         if (interrupted) {
-            fprintf(stderr, "\ninterrupted at step %d: checkpoint saved; continue with --resume\n",
-                    step + 1);
+            if (root)
+                fprintf(stderr,
+                        "\ninterrupted at step %d: checkpoint saved; continue with --resume\n",
+                        step + 1);
             return 130;
         }
     }
@@ -354,7 +388,7 @@ static int train_loop(Trainer *tr) {
         if (evaluate_and_log(tr, c->steps, &ev) || save_checkpoints(tr)) return -1;
     }
     snprintf(extra, sizeof extra, "val loss %.4f  ppl %.2f", ev.loss, exp(ev.loss));
-    progress_end(&pr, extra);
+    if (root) progress_end(&pr, extra);
     return 0;
 }
 

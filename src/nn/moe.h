@@ -100,6 +100,10 @@ typedef struct {
     void *internal;          /* dispatch buffers, caches: owned by moe.c */
     int k;                   /* slots per token of the last forward (top_k or k_override) */
     int n_dropped;           /* slots dropped by the capacity limit in the last forward */
+    /* Data parallel (src/dist): 1 when the N rows are this rank's share of a batch split evenly
+     * over dist_size() ranks in rank order. Noise and jitter are drawn for the whole batch (each
+     * rank keeps its rows), and capacity, counts and auxiliary losses are the whole batch's. */
+    int dist_share;
 } MoeActs;
 
 long moe_num_params(const MoeConfig *cfg);

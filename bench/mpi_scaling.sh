@@ -1,0 +1,34 @@
+#!/bin/sh
+# Data-parallel scaling on this machine: `moelens train lm` at mpirun -np 1 and -np 2, one OpenMP
+# thread per rank, the same global batch, order A B A B; prints each run's median training
+# tokens/s over its steps after the first (metrics.jsonl) and the speed-up of 2 ranks over 1.
+# usage: sh bench/mpi_scaling.sh [PRESET [STEPS [DATA]]]   (defaults: small 6, the test fixtures)
+set -e
+cd "$(dirname "$0")/.."
+PRESET=${1:-small} STEPS=${2:-6} DATA=${3:-}
+export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
+# Open MPI refuses root without these; set for this script's processes only.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+if [ -z "$DATA" ]; then
+    . tests/cli/lib/corpus.sh
+    fixture_corpus "$T/text"
+    DATA=$T/text
+fi
+median_tps() {
+    python3 -c 'import json,sys,statistics
+v=[json.loads(l)["tokens_per_s"] for l in open(sys.argv[1]) if "tokens_per_s" in l][1:]
+print(round(statistics.median(v)))' "$1/metrics.jsonl"
+}
+cfg="--data $DATA --preset $PRESET --set steps=$STEPS --set log_every=1 --set eval_every=0
+     --set eval_batches=1 --set ckpt_every=0"
+for round in 1 2; do
+    for np in 1 2; do
+        out=$T/np$np.$round
+        mpirun -np $np --bind-to none ./moelens train lm --out "$out" $cfg 2>/dev/null
+        echo "preset $PRESET np $np round $round: $(median_tps "$out") tokens/s"
+    done
+done | tee "$T/log"
+awk '/np 1/ {a += $(NF-1); na++} /np 2/ {b += $(NF-1); nb++}
+     END {printf "speed-up np2/np1: %.2f (mean of %d rounds)\n", (b / nb) / (a / na), na}' "$T/log"
