@@ -32,6 +32,12 @@ void dist_sum_f32(float *x, long n);
 void dist_sum_f64(double *x, long n);
 /* Exclusive prefix sum in rank order: rank r gets Σ_{q<r} x_q (rank 0: zeros). */
 void dist_exscan_f64(double *x, long n);
+/* ZeRO-1 blocks: rank r owns elements [n·r/S, n·(r+1)/S) of an n-element vector. */
+void dist_block(long n, int r, long *lo, long *hi);
+/* Sums x over the ranks, keeping only this rank's block correct (the rest is left unspecified). */
+void dist_reduce_scatter_f32(float *x, long n);
+/* Every rank's block of x to every rank (after each updated its own). */
+void dist_allgather_f32(float *x, long n);
 /* Rank 0's values to every rank. */
 void dist_bcast_f32(float *x, long n, int root);
 /* 1 when every rank holds the same 64-bit value. */

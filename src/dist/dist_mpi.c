@@ -5,6 +5,7 @@
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static int started, rank, size = 1;
@@ -76,6 +77,36 @@ void dist_exscan_f64(double *x, long n) {
     MPI_Exscan(MPI_IN_PLACE, x, (int)n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
     if (rank == 0) /* MPI leaves rank 0's buffer undefined */
         for (long i = 0; i < n; i++) x[i] = 0;
+}
+
+void dist_block(long n, int r, long *lo, long *hi) {
+    *lo = n * r / size, *hi = n * (r + 1) / size;
+}
+
+/* Counts and displacements of the S blocks (ints: a block must stay under 2^31 elements). */
+static void block_layout(long n, int *counts, int *displs) {
+    for (int r = 0; r < size; r++) {
+        long lo, hi;
+        dist_block(n, r, &lo, &hi);
+        counts[r] = (int)(hi - lo), displs[r] = (int)lo;
+    }
+}
+
+void dist_reduce_scatter_f32(float *x, long n) {
+    if (size == 1) return;
+    int counts[size], displs[size];
+    block_layout(n, counts, displs);
+    /* in place, MPI leaves this rank's block at the start of x: move it to where it belongs */
+    MPI_Reduce_scatter(MPI_IN_PLACE, x, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    memmove(x + displs[rank], x, (size_t)counts[rank] * sizeof *x);
+}
+
+void dist_allgather_f32(float *x, long n) {
+    if (size == 1) return;
+    int counts[size], displs[size];
+    block_layout(n, counts, displs);
+    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, counts, displs, MPI_FLOAT,
+                   MPI_COMM_WORLD);
 }
 
 void dist_bcast_f32(float *x, long n, int root) {

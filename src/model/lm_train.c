@@ -171,6 +171,7 @@ typedef struct {
     int32_t *inputs, *targets, *domains;
     int collapsed[256];
     int stop_after;
+    int zero1; /* data parallel: optimizer state and work sharded over the ranks (ZeRO-1) */
 } Trainer;
 
 static int open_data(Trainer *tr, const LmTrainOptions *o, LmConfig *cfg) {
@@ -194,6 +195,7 @@ static int open_data(Trainer *tr, const LmTrainOptions *o, LmConfig *cfg) {
 }
 
 static int save_checkpoints(Trainer *tr) {
+    lm_dist_gather_moments(&tr->model, tr->zero1);
     if (lm_dist_check_in_sync(&tr->model)) return -1;
     if (dist_rank() > 0) return 0; /* rank 0 alone writes the run's files */
     if (lm_save(&tr->model, tr->ckpt_path, &tr->state)) return -1;
@@ -261,10 +263,11 @@ static void close_run(Trainer *tr) {
     ml_free(tr->inputs), ml_free(tr->targets), ml_free(tr->domains);
 }
 
-/* Clips the global gradient norm and applies AdamW to every trainable tensor. */
-static double optimizer_step(LmModel *m, int step) {
+/* Clips the global gradient norm and applies AdamW to every trainable tensor (zero1: to this
+ * rank's block of them, then the blocks are gathered). */
+static double optimizer_step(LmModel *m, int step, int zero1) {
     const LmConfig *c = &m->cfg;
-    double norm = grad_norm(m->grads_mem, m->n_params);
+    double norm = lm_dist_grad_norm(m, zero1);
     if (c->grad_clip > 0 && norm > c->grad_clip)
         scale_inplace(m->grads_mem, m->n_params, (float)(c->grad_clip / norm));
     AdamW opt = {c->lr, c->beta1, c->beta2, c->adam_eps, c->weight_decay};
@@ -272,10 +275,13 @@ static double optimizer_step(LmModel *m, int step) {
     for (int i = 0; i < m->n_tensors; i++) {
         const ParamTensor *t = &m->tensors[i];
         if (t->frozen) continue;
-        long off = t->p - m->params_mem;
-        adamw_update(&opt, t->p, m->grads_mem + off, m->m_mem + off, m->v_mem + off, t->n, step + 1,
-                     lr, t->decay);
+        long a, b;
+        lm_dist_owned(m, t->p - m->params_mem, t->n, zero1, &a, &b);
+        if (a < b)
+            adamw_update(&opt, m->params_mem + a, m->grads_mem + a, m->m_mem + a, m->v_mem + a,
+                         b - a, step + 1, lr, t->decay);
     }
+    lm_dist_gather_params(m, zero1);
     for (int l = 0; l < c->n_layer; l++)
         if (m->layer_ffn[l].score == SCORE_SIGMOID)
             moe_update_balance_bias(&m->params.layers[l].ffn, &m->acts[l].moe, &m->layer_ffn[l]);
@@ -306,8 +312,8 @@ static double train_step(Trainer *tr, int step, double *gnorm) {
                     1.0f / ((float)n * c->grad_accum), 1.0f / c->grad_accum);
     }
     lm_dist_share(m, 0);
-    lm_dist_reduce_grads(m, &loss);
-    *gnorm = optimizer_step(m, step);
+    lm_dist_reduce_grads(m, &loss, tr->zero1);
+    *gnorm = optimizer_step(m, step, tr->zero1);
     return loss;
 }
 
@@ -400,6 +406,7 @@ int lm_train(const LmConfig *cfg, const LmTrainOptions *opt) {
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, &old);
     tr.stop_after = opt->stop_after;
+    tr.zero1 = opt->zero1 && dist_size() > 1;
     int r = prepare_run(&tr, cfg, opt);
     if (r == 0) r = train_loop(&tr);
     sigaction(SIGINT, &old, NULL);
