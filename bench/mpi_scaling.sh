@@ -1,7 +1,8 @@
 #!/bin/sh
 # Data-parallel scaling on this machine: `moelens train lm` at mpirun -np 1 and -np 2, one OpenMP
 # thread per rank, the same global batch, order A B A B; prints each run's median training
-# tokens/s over its steps after the first (metrics.jsonl) and the speed-up of 2 ranks over 1.
+# tokens/s over its steps after the first (metrics.jsonl) and the speed-up of 2 ranks over 1; then
+# the time of the collectives alone on a gradient of the small preset's size (dist_allreduce.c).
 # usage: sh bench/mpi_scaling.sh [PRESET [STEPS [DATA]]]   (defaults: small 6, the test fixtures)
 set -e
 cd "$(dirname "$0")/.."
@@ -32,3 +33,5 @@ for round in 1 2; do
 done | tee "$T/log"
 awk '/np 1/ {a += $(NF-1); na++} /np 2/ {b += $(NF-1); nb++}
      END {printf "speed-up np2/np1: %.2f (mean of %d rounds)\n", (b / nb) / (a / na), na}' "$T/log"
+mpicc -O2 -Isrc bench/dist_allreduce.c build/libmoelens.a -o build/dist_allreduce
+mpirun -np 2 --bind-to none build/dist_allreduce
