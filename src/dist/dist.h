@@ -38,6 +38,16 @@ void dist_block(long n, int r, long *lo, long *hi);
 void dist_reduce_scatter_f32(float *x, long n);
 /* Every rank's block of x to every rank (after each updated its own). */
 void dist_allgather_f32(float *x, long n);
+/* Expert parallel: the world split into groups of G consecutive ranks (G must divide the size;
+ * -1 + ml_error otherwise). Before it, and in the serial world, the group is the rank alone. */
+int dist_ep_init(int G);
+int dist_ep_size(void);
+int dist_ep_rank(void);
+/* Within the group: n int32 to each rank, n from each (MPI_Alltoall). */
+void dist_ep_alltoall_i32(const int32_t *send, int32_t *recv, int n);
+/* Within the group: variable-size float exchange (MPI_Alltoallv; counts and offsets in floats). */
+void dist_ep_alltoallv_f32(const float *send, const int *scounts, const int *sdispls, float *recv,
+                           const int *rcounts, const int *rdispls);
 /* Rank 0's values to every rank. */
 void dist_bcast_f32(float *x, long n, int root);
 /* 1 when every rank holds the same 64-bit value. */

@@ -1,6 +1,7 @@
 /* The MPI world: one process per rank of MPI_COMM_WORLD. Only the main thread calls MPI (OpenMP
  * regions never do), so MPI_THREAD_FUNNELED is enough. */
 #ifdef MOELENS_MPI
+#include "core/error.h"
 #include "dist/dist.h"
 #include <mpi.h>
 #include <stdio.h>
@@ -9,6 +10,8 @@
 #include <unistd.h>
 
 static int started, rank, size = 1;
+static MPI_Comm ep_comm = MPI_COMM_NULL; /* expert-parallel group (dist_ep_init) */
+static int ep_rank, ep_size = 1;
 
 /* Set by Open MPI's, MPICH's and PMIx launchers: a process started by hand is a world of one and
  * does not pay for (or depend on) MPI start-up. */
@@ -39,6 +42,7 @@ int dist_available(void) {
 void dist_finalize(void) {
     int done = 0;
     if (started) MPI_Finalized(&done);
+    if (started && !done && ep_comm != MPI_COMM_NULL) MPI_Comm_free(&ep_comm);
     if (started && !done) MPI_Finalize();
 }
 
@@ -107,6 +111,42 @@ void dist_allgather_f32(float *x, long n) {
     block_layout(n, counts, displs);
     MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, counts, displs, MPI_FLOAT,
                    MPI_COMM_WORLD);
+}
+
+int dist_ep_init(int G) {
+    if (G < 1 || size % G)
+        return ml_error("ep=%d does not divide the %d ranks (expert-parallel groups of G ranks)", G,
+                        size);
+    if (ep_comm != MPI_COMM_NULL) MPI_Comm_free(&ep_comm);
+    ep_comm = MPI_COMM_NULL, ep_rank = 0, ep_size = 1;
+    if (G == 1) return 0;
+    MPI_Comm_split(MPI_COMM_WORLD, rank / G, rank, &ep_comm);
+    MPI_Comm_rank(ep_comm, &ep_rank);
+    MPI_Comm_size(ep_comm, &ep_size);
+    return 0;
+}
+int dist_ep_size(void) {
+    return ep_size;
+}
+int dist_ep_rank(void) {
+    return ep_rank;
+}
+
+void dist_ep_alltoall_i32(const int32_t *send, int32_t *recv, int n) {
+    if (ep_size == 1) {
+        memmove(recv, send, (size_t)n * sizeof *recv);
+        return;
+    }
+    MPI_Alltoall(send, n, MPI_INT32_T, recv, n, MPI_INT32_T, ep_comm);
+}
+
+void dist_ep_alltoallv_f32(const float *send, const int *scounts, const int *sdispls, float *recv,
+                           const int *rcounts, const int *rdispls) {
+    if (ep_size == 1) {
+        memmove(recv + rdispls[0], send + sdispls[0], (size_t)scounts[0] * sizeof *recv);
+        return;
+    }
+    MPI_Alltoallv(send, scounts, sdispls, MPI_FLOAT, recv, rcounts, rdispls, MPI_FLOAT, ep_comm);
 }
 
 void dist_bcast_f32(float *x, long n, int root) {

@@ -14,6 +14,16 @@ int lm_dist_check(const LmConfig *c) {
     return 0;
 }
 
+int lm_dist_init_ep(const LmModel *m, int G) {
+    if (G <= 1) return 0;
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        const MoeConfig *f = &m->layer_ffn[l];
+        if (f->router != ROUTER_DENSE && f->n_experts % G)
+            return ml_error("ep=%d does not divide layer %d's %d experts", G, l, f->n_experts);
+    }
+    return dist_ep_init(G);
+}
+
 void lm_dist_share(LmModel *m, int on) {
     for (int l = 0; l < m->cfg.n_layer; l++) m->acts[l].moe.dist_share = on && dist_size() > 1;
 }

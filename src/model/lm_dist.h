@@ -6,6 +6,9 @@
 
 /* -1 + ml_error when the config cannot be split over the ranks (batch not a multiple of them). */
 int lm_dist_check(const LmConfig *c);
+/* Expert parallel in groups of G ranks (G = 1: none): -1 + ml_error unless G divides the ranks
+ * and every MoE layer's experts. */
+int lm_dist_init_ep(const LmModel *m, int G);
 /* Marks (on) or unmarks every MoE layer's activations as one rank's share of the batch. */
 void lm_dist_share(LmModel *m, int on);
 /* The rows [first, first + count) of a global batch of B sequences that this rank runs. */

@@ -243,7 +243,7 @@ static int prepare_run(Trainer *tr, const LmConfig *cfg_in, const LmTrainOptions
             return -1;
         rng_seed(&tr->state.data_rng, cfg.seed + 1);
     }
-    if (lm_dist_check(&tr->model.cfg)) return -1;
+    if (lm_dist_check(&tr->model.cfg) || lm_dist_init_ep(&tr->model, o->ep)) return -1;
     if (dist_rank() == 0 && write_run_files(tr, o)) return -1;
     lm_dist_sync_params(&tr->model);
     const LmConfig *c = &tr->model.cfg;

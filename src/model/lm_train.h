@@ -15,6 +15,7 @@ typedef struct {
     int steps_override;   /* > 0: with resume, train up to this many steps */
     int stop_after;       /* > 0: behave as if interrupted after this many steps of this call */
     int zero1;            /* under mpirun: shard AdamW over the ranks (ZeRO-1) */
+    int ep;               /* under mpirun: > 1, experts spread over groups of this many ranks */
 } LmTrainOptions;
 
 /* Trains; returns 0 when done, 130 when interrupted by SIGINT (checkpoint saved), -1 on error. */

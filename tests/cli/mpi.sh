@@ -1,8 +1,9 @@
 #!/bin/sh
 # Data-parallel training over MPI (mpirun -np 2): the same losses, gradient norms and routing counts
-# as one process within 1e-5 relative (measured: ≤ 1.3e-7), with and without ZeRO-1, a 2-rank
-# checkpoint that loads in one process, resume at another rank count, and a failing or killed rank that ends the whole job with
-# one clear error instead of a hang. Skipped (77) without mpirun or an MPI-capable build.
+# as one process within 1e-5 relative (measured: ≤ 2e-7), with and without ZeRO-1 and expert
+# parallelism; a 2-rank checkpoint that loads in one process; resume at another rank count; and a
+# failing or killed rank that ends the whole job with one clear error instead of a hang. Skipped
+# (77) without mpirun or an MPI-capable build.
 set -eu
 command -v mpirun >/dev/null 2>&1 || { echo "mpirun not installed (apt-get install openmpi-bin)"; exit 77; }
 ldd ./moelens | grep -q libmpi || { echo "moelens built without MPI (make MPI=1)"; exit 77; }
@@ -27,14 +28,17 @@ same "$T/one" "$T/two"
 [ "$(grep -c 'val loss' "$T/two.err")" = 1 ] # rank 0 alone reports progress
 ./moelens eval "$T/two" --json | tail -n 1 | grep -q '"ppl"'
 
-# 2. Sequence-level routing, sigmoid scores with balancing bias, zero experts, grad accumulation,
-#    and the optimizer sharded over the ranks (ZeRO-1: reduce-scatter, AdamW on a block, gather).
+# 2. Sequence-level routing, sigmoid scores with balancing bias, zero and shared experts, SwiGLU,
+#    grad accumulation; the optimizer sharded over the ranks (ZeRO-1: reduce-scatter, AdamW on a
+#    block, gather) and the experts spread over them (--ep 2: rows sent to the expert's rank and
+#    back by all-to-all, forward and backward).
 cfg2="--data $T/text --set d_model=64 --set n_layer=2 --set n_head=2 --set seq_len=32 --set batch=4
       --set expert_hidden=64 --set n_experts=4 --set n_zero=2 --set score=sigmoid
+      --set expert_act=swiglu --set n_shared=1
       --set routing=seq_causal --set grad_accum=2 --set router_noise=0.2 --set steps=20
       --set warmup=2 --set ckpt_every=0 --set eval_every=0 --set log_every=1"
 ./moelens train lm --out "$T/a1" $cfg2 2>/dev/null
-run2 ./moelens train lm --out "$T/a2" $cfg2 --zero1 2>/dev/null
+run2 ./moelens train lm --out "$T/a2" $cfg2 --zero1 --ep 2 2>/dev/null
 same "$T/a1" "$T/a2"
 
 # 3. Resume at another rank count: stopped after 8 steps by one process, finished by two (ZeRO-1:
@@ -44,7 +48,7 @@ set +e
 rc=$?
 set -e
 [ "$rc" = 130 ]
-run2 ./moelens train lm --out "$T/r" --data "$T/text" --resume --zero1 2>/dev/null
+run2 ./moelens train lm --out "$T/r" --data "$T/text" --resume --zero1 --ep 2 2>/dev/null
 same "$T/a1" "$T/r"
 # both continued by one process for 4 steps: equal only if the gathered AdamW moments are whole
 ./moelens train lm --out "$T/r" --data "$T/text" --resume --steps 24 2>/dev/null
@@ -92,4 +96,4 @@ rc=$?
 set -e
 [ "$rc" != 0 ]
 grep -q 'batch 7 does not split over 2 ranks' "$T/b.err"
-echo "mpi: data parallel equals one process; failures stop the job"
+echo "mpi: data and expert parallel equal one process; failures stop the job"
