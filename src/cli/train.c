@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "cli/train.h"
 #include "core/error.h"
+#include "dist/dist.h"
 #include "model/lm_train.h"
 #include <stdio.h>
 #include <string.h>
@@ -86,7 +87,10 @@ static int cmd_train(int argc, char **argv) {
         return argc < 2 ? 1 : 0;
     }
     if (!strcmp(argv[1], "lm")) return train_lm(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "vision")) return cmd_train_vision(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "vision")) {
+        if (dist_size() > 1) ml_fatal("train vision: runs in one process (under mpirun: train lm)");
+        return cmd_train_vision(argc - 1, argv + 1);
+    }
     ml_fatal("train: unknown model kind '%s' (expected lm or vision)", argv[1]);
 }
 COMMAND("train", cmd_train, "train a model (lm, vision; see moelens train --help)")

@@ -96,4 +96,11 @@ rc=$?
 set -e
 [ "$rc" != 0 ]
 grep -q 'batch 7 does not split over 2 ranks' "$T/b.err"
+# 7. Commands that are not distributed refuse to run as N copies writing the same files.
+set +e
+run2 ./moelens eval "$T/two" 2>"$T/e.err"
+rc=$?
+set -e
+[ "$rc" != 0 ]
+grep -q 'eval: runs in one process' "$T/e.err"
 echo "mpi: data and expert parallel equal one process; failures stop the job"
