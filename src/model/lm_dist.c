@@ -73,6 +73,18 @@ void lm_dist_gather_moments(LmModel *m, int zero1) {
     dist_allgather_f32(m->v_mem, m->n_params);
 }
 
+void lm_dist_sum_eval(LmEval *ev, double *total) {
+    if (dist_size() == 1) return;
+    enum { D = LM_MAX_DOMAINS };
+    double v[2 + 2 * D]; /* total, tokens, Σ loss per domain, tokens per domain */
+    v[0] = *total, v[1] = (double)ev->tokens;
+    for (int d = 0; d < D; d++) v[2 + d] = ev->domain_loss[d], v[2 + D + d] = ev->domain_tokens[d];
+    dist_sum_f64(v, 2 + 2 * D);
+    *total = v[0], ev->tokens = (long)v[1];
+    for (int d = 0; d < D; d++)
+        ev->domain_loss[d] = v[2 + d], ev->domain_tokens[d] = (long)v[2 + D + d];
+}
+
 /* FNV-1a over the parameter bytes: equal on every rank unless a reduction differed somewhere. */
 int lm_dist_check_in_sync(const LmModel *m) {
     if (dist_size() == 1) return 0;

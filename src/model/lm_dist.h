@@ -3,6 +3,7 @@
  * rank's optimizer step the one a single process would take. Size 1: all of these are no-ops. */
 #pragma once
 #include "model/lm.h"
+#include "model/lm_train.h"
 
 /* -1 + ml_error when the config cannot be split over the ranks (batch not a multiple of them). */
 int lm_dist_check(const LmConfig *c);
@@ -27,5 +28,7 @@ void lm_dist_owned(const LmModel *m, long off, long n, int zero1, long *a, long 
 void lm_dist_gather_params(LmModel *m, int zero1);
 /* zero1, before a checkpoint: every block of the AdamW moments to every rank (rank 0 saves). */
 void lm_dist_gather_moments(LmModel *m, int zero1);
+/* Sums an evaluation's per-rank totals (its batches were dealt out over the ranks). */
+void lm_dist_sum_eval(LmEval *ev, double *total);
 /* -1 + ml_error when the ranks' parameters differ (they must stay bit-identical). */
 int lm_dist_check_in_sync(const LmModel *m);

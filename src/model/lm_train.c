@@ -39,6 +39,7 @@ int lm_evaluate(LmModel *m, const TokenShard *s, int B, int T, long max_windows,
     double total = 0;
     long all = shard_num_windows(s, T);
     for (long w0 = 0; w0 < nw; w0 += B) {
+        if ((w0 / B) % dist_size() != dist_rank()) continue; /* data parallel: batches dealt out */
         int b = (int)(nw - w0 < B ? nw - w0 : B);
         /* a subset is spread evenly over the split, so every domain is represented */
         for (int i = 0; i < b; i++)
@@ -55,6 +56,7 @@ int lm_evaluate(LmModel *m, const TokenShard *s, int B, int T, long max_windows,
             }
         }
     }
+    lm_dist_sum_eval(out, &total);
     out->loss = total / (out->tokens ? out->tokens : 1);
     for (int d = 0; d < out->n_domains; d++)
         if (out->domain_tokens[d]) out->domain_loss[d] /= out->domain_tokens[d];
@@ -338,10 +340,8 @@ static void log_step(Trainer *tr, int step, double loss, double gnorm, double dt
     append_line(tr->metrics, o);
 }
 
-/* Rank 0 evaluates alone (the others go on to the next step and wait for it there). */
 static int evaluate_and_log(Trainer *tr, int step, LmEval *ev) {
     const LmConfig *c = &tr->model.cfg;
-    if (dist_rank() > 0) return 0;
     if (lm_evaluate(&tr->model, tr->val, c->batch, c->seq_len, (long)c->eval_batches * c->batch,
                     ev))
         return -1;

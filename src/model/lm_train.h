@@ -31,5 +31,6 @@ typedef struct {
 } LmEval;
 
 /* Mean loss over max_windows sequential windows of length T spread evenly over the split (≤ 0:
- * all), B at a time. */
+ * all), B at a time. Under mpirun every rank calls it: the batches are dealt out over the ranks
+ * and the sums reduced, so every rank gets the one-process result. */
 int lm_evaluate(LmModel *m, const TokenShard *s, int B, int T, long max_windows, LmEval *out);
