@@ -53,3 +53,11 @@ void dist_bcast_f32(float *x, long n, int root);
 /* 1 when every rank holds the same 64-bit value. */
 int dist_all_equal_u64(uint64_t v);
 void dist_barrier(void);
+
+/* Bytes this rank has handed to collectives so far: the payload of the reductions and gathers
+ * (all-reduce, reduce-scatter, all-gather: the vector's size) and the bytes the all-to-alls sent
+ * to other ranks. Zero in the serial world. */
+typedef struct {
+    double reduced, alltoall;
+} DistTraffic;
+DistTraffic dist_traffic(void);

@@ -12,6 +12,7 @@
 static int started, rank, size = 1;
 static MPI_Comm ep_comm = MPI_COMM_NULL; /* expert-parallel group (dist_ep_init) */
 static int ep_rank, ep_size = 1;
+static DistTraffic traffic;
 
 /* Set by Open MPI's, MPICH's and PMIx launchers: a process started by hand is a world of one and
  * does not pay for (or depend on) MPI start-up. */
@@ -63,6 +64,7 @@ static void sum_buckets(void *x, long n, MPI_Datatype type, size_t elem) {
     for (long i = 0; i < n; i += DIST_BUCKET_FLOATS) {
         int c = (int)(n - i < DIST_BUCKET_FLOATS ? n - i : DIST_BUCKET_FLOATS);
         MPI_Allreduce(MPI_IN_PLACE, (char *)x + i * elem, c, type, MPI_SUM, MPI_COMM_WORLD);
+        traffic.reduced += (double)c * elem;
     }
 }
 
@@ -102,6 +104,7 @@ void dist_reduce_scatter_f32(float *x, long n) {
     block_layout(n, counts, displs);
     /* in place, MPI leaves this rank's block at the start of x: move it to where it belongs */
     MPI_Reduce_scatter(MPI_IN_PLACE, x, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    traffic.reduced += (double)n * sizeof *x;
     memmove(x + displs[rank], x, (size_t)counts[rank] * sizeof *x);
 }
 
@@ -111,6 +114,7 @@ void dist_allgather_f32(float *x, long n) {
     block_layout(n, counts, displs);
     MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, counts, displs, MPI_FLOAT,
                    MPI_COMM_WORLD);
+    traffic.reduced += (double)n * sizeof *x;
 }
 
 int dist_ep_init(int G) {
@@ -138,6 +142,7 @@ void dist_ep_alltoall_i32(const int32_t *send, int32_t *recv, int n) {
         return;
     }
     MPI_Alltoall(send, n, MPI_INT32_T, recv, n, MPI_INT32_T, ep_comm);
+    traffic.alltoall += (double)(ep_size - 1) * n * sizeof *send;
 }
 
 void dist_ep_alltoallv_f32(const float *send, const int *scounts, const int *sdispls, float *recv,
@@ -147,6 +152,8 @@ void dist_ep_alltoallv_f32(const float *send, const int *scounts, const int *sdi
         return;
     }
     MPI_Alltoallv(send, scounts, sdispls, MPI_FLOAT, recv, rcounts, rdispls, MPI_FLOAT, ep_comm);
+    for (int q = 0; q < ep_size; q++)
+        if (q != ep_rank) traffic.alltoall += (double)scounts[q] * sizeof *send;
 }
 
 void dist_bcast_f32(float *x, long n, int root) {
@@ -167,5 +174,9 @@ int dist_all_equal_u64(uint64_t v) {
 
 void dist_barrier(void) {
     if (size > 1) MPI_Barrier(MPI_COMM_WORLD);
+}
+
+DistTraffic dist_traffic(void) {
+    return traffic;
 }
 #endif

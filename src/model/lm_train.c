@@ -174,6 +174,7 @@ typedef struct {
     int collapsed[256];
     int stop_after;
     int zero1; /* data parallel: optimizer state and work sharded over the ranks (ZeRO-1) */
+    DistTraffic step_traffic; /* bytes the last step handed to collectives (metrics) */
 } Trainer;
 
 static int open_data(Trainer *tr, const LmTrainOptions *o, LmConfig *cfg) {
@@ -329,6 +330,10 @@ static void log_step(Trainer *tr, int step, double loss, double gnorm, double dt
     cJSON_AddNumberToObject(o, "grad_norm", gnorm);
     cJSON_AddNumberToObject(o, "tokens_per_s", (double)c->batch * c->seq_len * c->grad_accum / dt);
     cJSON_AddNumberToObject(o, "aux", lm_aux_loss(m));
+    if (dist_size() > 1) { /* per rank, see docs/scale.md */
+        cJSON_AddNumberToObject(o, "comm_reduced_bytes", tr->step_traffic.reduced);
+        cJSON_AddNumberToObject(o, "comm_alltoall_bytes", tr->step_traffic.alltoall);
+    }
     int collapsed[256] = {0};
     cJSON_AddItemToObject(o, "experts", layer_load_json(m, c->batch * c->seq_len, collapsed));
     for (int l = 0; l < c->n_layer && l < 256; l++)
@@ -361,7 +366,10 @@ static int train_loop(Trainer *tr) {
     int first = tr->state.step;
     for (int step = first; step < c->steps; step++) {
         double t0 = ml_now(), gnorm;
+        DistTraffic c0 = dist_traffic();
         double loss = train_step(tr, step, &gnorm);
+        DistTraffic c1 = dist_traffic();
+        tr->step_traffic = (DistTraffic){c1.reduced - c0.reduced, c1.alltoall - c0.alltoall};
         if (!isfinite(loss))
             return ml_error("training diverged: loss is %g at step %d (lower lr?)", loss, step + 1);
         tr->state.step = m->step = step + 1;
