@@ -22,7 +22,8 @@ static void train_lm_help(void) {
         "--stop-after N stops as Ctrl-C would after N steps (to test resuming).\n"
         "Under mpirun -np N: data parallel, batch split over the ranks (docs/scale.md); --zero1\n"
         "shards the optimizer over them (reduce-scatter + all-gather instead of all-reduce);\n"
-        "--ep G runs each MoE layer's experts spread over groups of G ranks (all-to-all).\n\n"
+        "--ep G runs each MoE layer's experts spread over groups of G ranks (all-to-all).\n"
+        "mpirun does not pass Ctrl-C on: kill -USR1 MPIRUN_PID saves a checkpoint and stops.\n\n"
         "Config keys (--set key=value; preset tiny shown):\n");
     lm_config_print_help(&c);
 }

@@ -410,14 +410,17 @@ int lm_train(const LmConfig *cfg, const LmTrainOptions *opt) {
     Trainer tr;
     memset(&tr, 0, sizeof tr);
     interrupted = 0;
-    struct sigaction sa = {0}, old;
+    struct sigaction sa = {0}, old, old_usr1;
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, &old);
+    sigaction(SIGUSR1, &sa,
+              &old_usr1); /* mpirun forwards SIGUSR1 to every rank; SIGINT it does not */
     tr.stop_after = opt->stop_after;
     tr.zero1 = opt->zero1 && dist_size() > 1;
     int r = prepare_run(&tr, cfg, opt);
     if (r == 0) r = train_loop(&tr);
     sigaction(SIGINT, &old, NULL);
+    sigaction(SIGUSR1, &old_usr1, NULL);
     close_run(&tr);
     return r;
 }

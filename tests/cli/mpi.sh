@@ -89,6 +89,25 @@ kill $dog 2>/dev/null || true
 [ "$rc" != 0 ] && [ "$rc" != 143 ]
 grep -q 'rank 1 .*exited on signal 9' "$T/k.err"
 
+# 5b. SIGUSR1 to mpirun (forwarded to every rank, unlike SIGINT): all ranks stop at the same step,
+#     rank 0 saves a checkpoint, status 130, and the run resumes.
+mpirun -np 2 --oversubscribe --bind-to none ./moelens train lm --out "$T/u" $big >/dev/null \
+    2>"$T/u.err" &
+mp=$!
+(sleep 120 && kill $mp) 2>/dev/null &
+dog=$!
+i=0
+while [ ! -s "$T/u/metrics.jsonl" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+kill -USR1 $mp
+set +e
+wait $mp
+rc=$?
+set -e
+kill $dog 2>/dev/null || true
+[ "$rc" = 130 ]
+done_steps=$(tail -n 1 "$T/u/metrics.jsonl" | sed -E 's/.*"step":([0-9]+).*/\1/')
+run2 ./moelens train lm --out "$T/u" --data "$T/text" --resume --steps $((done_steps + 2)) 2>/dev/null
+
 # 6. A batch that does not split over the ranks: one clear error.
 set +e
 run2 ./moelens train lm --out "$T/b" $cfg --set batch=7 2>"$T/b.err"
