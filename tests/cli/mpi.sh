@@ -68,42 +68,41 @@ cat "$T/f.err"
 grep -q 'moelens: error: rank 1 of 2: .*nowhere/train.tokens' "$T/f.err"
 [ ! -e "$T/f/checkpoint.safetensors" ]
 
-# 5. A rank killed mid-run (SIGKILL): mpirun stops the other and exits non-zero, naming the rank.
+# A long 2-rank run in the background (rank 1's pid in $victim, mpirun's in $mp), started once it
+# has logged a step; stop_run waits for it (a watchdog turns a hang into a failure) and sets $rc.
 big="$cfg --set steps=100000 --set eval_every=0"
-mpirun -np 2 --oversubscribe --bind-to none ./moelens train lm --out "$T/k" $big >/dev/null \
-    2>"$T/k.err" &
-mp=$!
-(sleep 120 && kill $mp) 2>/dev/null & # a watchdog: a hang fails the test instead of blocking it
-dog=$!
-i=0
-while [ ! -s "$T/k/metrics.jsonl" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-victim=""
-for p in $(pgrep -P $mp); do grep -qz '^OMPI_COMM_WORLD_RANK=1$' /proc/$p/environ && victim=$p; done
+start_run() {
+    mpirun -np 2 --oversubscribe --bind-to none ./moelens train lm --out "$1" $big >/dev/null \
+        2>"$1.err" &
+    mp=$!
+    (sleep 120 && kill $mp) 2>/dev/null &
+    dog=$!
+    i=0
+    while [ ! -s "$1/metrics.jsonl" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+    victim=""
+    for p in $(pgrep -P $mp); do grep -qz '^OMPI_COMM_WORLD_RANK=1$' /proc/$p/environ && victim=$p; done
+}
+stop_run() {
+    set +e
+    wait $mp
+    rc=$?
+    set -e
+    kill $dog 2>/dev/null || true
+}
+
+# 5. A rank killed mid-run (SIGKILL): mpirun stops the other and exits non-zero, naming the rank.
+start_run "$T/k"
 [ -n "$victim" ]
 kill -9 "$victim"
-set +e
-wait $mp
-rc=$?
-set -e
-kill $dog 2>/dev/null || true
+stop_run
 [ "$rc" != 0 ] && [ "$rc" != 143 ]
 grep -q 'rank 1 .*exited on signal 9' "$T/k.err"
 
 # 5b. SIGUSR1 to mpirun (forwarded to every rank, unlike SIGINT): all ranks stop at the same step,
 #     rank 0 saves a checkpoint, status 130, and the run resumes.
-mpirun -np 2 --oversubscribe --bind-to none ./moelens train lm --out "$T/u" $big >/dev/null \
-    2>"$T/u.err" &
-mp=$!
-(sleep 120 && kill $mp) 2>/dev/null &
-dog=$!
-i=0
-while [ ! -s "$T/u/metrics.jsonl" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+start_run "$T/u"
 kill -USR1 $mp
-set +e
-wait $mp
-rc=$?
-set -e
-kill $dog 2>/dev/null || true
+stop_run
 [ "$rc" = 130 ]
 done_steps=$(tail -n 1 "$T/u/metrics.jsonl" | sed -E 's/.*"step":([0-9]+).*/\1/')
 run2 ./moelens train lm --out "$T/u" --data "$T/text" --resume --steps $((done_steps + 2)) 2>/dev/null
@@ -115,6 +114,7 @@ rc=$?
 set -e
 [ "$rc" != 0 ]
 grep -q 'batch 7 does not split over 2 ranks' "$T/b.err"
+
 # 7. Commands that are not distributed refuse to run as N copies writing the same files.
 set +e
 run2 ./moelens eval "$T/two" 2>"$T/e.err"
