@@ -38,6 +38,8 @@ void dist_block(long n, int r, long *lo, long *hi);
 void dist_reduce_scatter_f32(float *x, long n);
 /* Every rank's block of x to every rank (after each updated its own). */
 void dist_allgather_f32(float *x, long n);
+/* Every rank's block (its dist_block share of n, held alone in `block`) into root's full[n]. */
+void dist_gather_blocks_f32(const float *block, float *full, long n, int root);
 /* Expert parallel: the world split into groups of G consecutive ranks (G must divide the size;
  * -1 + ml_error otherwise). Before it, and in the serial world, the group is the rank alone. */
 int dist_ep_init(int G);

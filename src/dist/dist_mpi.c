@@ -136,6 +136,18 @@ int dist_ep_rank(void) {
     return ep_rank;
 }
 
+void dist_gather_blocks_f32(const float *block, float *full, long n, int root) {
+    int counts[size], displs[size];
+    block_layout(n, counts, displs);
+    if (size == 1) {
+        memmove(full, block, (size_t)n * sizeof *full);
+        return;
+    }
+    MPI_Gatherv(block, counts[rank], MPI_FLOAT, full, counts, displs, MPI_FLOAT, root,
+                MPI_COMM_WORLD);
+    traffic.reduced += (double)counts[rank] * sizeof *block;
+}
+
 void dist_ep_alltoall_i32(const int32_t *send, int32_t *recv, int n) {
     if (ep_size == 1) {
         memmove(recv, send, (size_t)n * sizeof *recv);

@@ -1,8 +1,6 @@
 #include "model/lm_dist.h"
 #include "core/error.h"
 #include "dist/dist.h"
-#include "nn/optim.h"
-#include <math.h>
 #include <string.h>
 
 int lm_dist_check(const LmConfig *c) {
@@ -35,42 +33,6 @@ void lm_dist_slice(int B, int *first, int *count) {
 
 void lm_dist_sync_params(LmModel *m) {
     dist_bcast_f32(m->params_mem, m->n_params, 0);
-}
-
-void lm_dist_reduce_grads(LmModel *m, double *loss, int zero1) {
-    if (zero1)
-        dist_reduce_scatter_f32(m->grads_mem, m->n_params);
-    else
-        dist_sum_f32(m->grads_mem, m->n_params);
-    dist_sum_f64(loss, 1);
-}
-
-double lm_dist_grad_norm(const LmModel *m, int zero1) {
-    if (!zero1 || dist_size() == 1) return grad_norm(m->grads_mem, m->n_params);
-    long lo, hi;
-    dist_block(m->n_params, dist_rank(), &lo, &hi);
-    double g = grad_norm(m->grads_mem + lo, hi - lo), sq = g * g;
-    dist_sum_f64(&sq, 1);
-    return sqrt(sq);
-}
-
-void lm_dist_owned(const LmModel *m, long off, long n, int zero1, long *a, long *b) {
-    *a = off, *b = off + n;
-    if (!zero1) return;
-    long lo, hi;
-    dist_block(m->n_params, dist_rank(), &lo, &hi);
-    if (*a < lo) *a = lo;
-    if (*b > hi) *b = hi;
-}
-
-void lm_dist_gather_params(LmModel *m, int zero1) {
-    if (zero1) dist_allgather_f32(m->params_mem, m->n_params);
-}
-
-void lm_dist_gather_moments(LmModel *m, int zero1) {
-    if (!zero1) return;
-    dist_allgather_f32(m->m_mem, m->n_params);
-    dist_allgather_f32(m->v_mem, m->n_params);
 }
 
 void lm_dist_sum_eval(LmEval *ev, double *total) {

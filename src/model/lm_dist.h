@@ -16,18 +16,6 @@ void lm_dist_share(LmModel *m, int on);
 void lm_dist_slice(int B, int *first, int *count);
 /* Rank 0's parameters to every rank (they start identical; this makes it certain). */
 void lm_dist_sync_params(LmModel *m);
-/* Sums the loss and the gradients over the ranks: all of them (bucketed all-reduce), or with
- * zero1 (ZeRO-1: optimizer work sharded) only this rank's block (reduce-scatter). */
-void lm_dist_reduce_grads(LmModel *m, double *loss, int zero1);
-/* The global gradient norm: of the whole vector, or with zero1 from every rank's block. */
-double lm_dist_grad_norm(const LmModel *m, int zero1);
-/* The part [*a, *b) of elements [off, off + n) of the flat parameter vector that this rank's
- * optimizer updates: all of them without zero1, else its block's share (empty when *a >= *b). */
-void lm_dist_owned(const LmModel *m, long off, long n, int zero1, long *a, long *b);
-/* zero1, after each rank updated its block: every block of the parameters to every rank. */
-void lm_dist_gather_params(LmModel *m, int zero1);
-/* zero1, before a checkpoint: every block of the AdamW moments to every rank (rank 0 saves). */
-void lm_dist_gather_moments(LmModel *m, int zero1);
 /* Sums an evaluation's per-rank totals (its batches were dealt out over the ranks). */
 void lm_dist_sum_eval(LmEval *ev, double *total);
 /* -1 + ml_error when the ranks' parameters differ (they must stay bit-identical). */

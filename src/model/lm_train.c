@@ -6,6 +6,7 @@
 #include "dist/dist.h"
 #include "model/lm_dist.h"
 #include "model/lm_io.h"
+#include "model/lm_zero1.h"
 #include "nn/optim.h"
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -173,7 +174,7 @@ typedef struct {
     int32_t *inputs, *targets, *domains;
     int collapsed[256];
     int stop_after;
-    int zero1; /* data parallel: optimizer state and work sharded over the ranks (ZeRO-1) */
+    LmZero1 zero1;            /* data parallel: optimizer state and work sharded over the ranks */
     DistTraffic step_traffic; /* bytes the last step handed to collectives (metrics) */
 } Trainer;
 
@@ -198,11 +199,14 @@ static int open_data(Trainer *tr, const LmTrainOptions *o, LmConfig *cfg) {
 }
 
 static int save_checkpoints(Trainer *tr) {
-    lm_dist_gather_moments(&tr->model, tr->zero1);
     if (lm_dist_check_in_sync(&tr->model)) return -1;
-    if (dist_rank() > 0) return 0; /* rank 0 alone writes the run's files */
-    if (lm_save(&tr->model, tr->ckpt_path, &tr->state)) return -1;
-    return lm_save(&tr->model, tr->model_path, NULL);
+    lm_zero1_gather_moments(&tr->zero1, &tr->model);
+    int r = 0; /* rank 0 alone writes the run's files */
+    if (dist_rank() == 0 && (lm_save(&tr->model, tr->ckpt_path, &tr->state) ||
+                             lm_save(&tr->model, tr->model_path, NULL)))
+        r = -1;
+    lm_zero1_release_moments(&tr->zero1, &tr->model);
+    return r;
 }
 
 /* Rank 0's part of starting a run: the run folder with its tokenizer, config, run.json and the
@@ -268,9 +272,9 @@ static void close_run(Trainer *tr) {
 
 /* Clips the global gradient norm and applies AdamW to every trainable tensor (zero1: to this
  * rank's block of them, then the blocks are gathered). */
-static double optimizer_step(LmModel *m, int step, int zero1) {
+static double optimizer_step(LmModel *m, int step, const LmZero1 *z) {
     const LmConfig *c = &m->cfg;
-    double norm = lm_dist_grad_norm(m, zero1);
+    double norm = lm_zero1_grad_norm(z, m);
     if (c->grad_clip > 0 && norm > c->grad_clip)
         scale_inplace(m->grads_mem, m->n_params, (float)(c->grad_clip / norm));
     AdamW opt = {c->lr, c->beta1, c->beta2, c->adam_eps, c->weight_decay};
@@ -278,13 +282,9 @@ static double optimizer_step(LmModel *m, int step, int zero1) {
     for (int i = 0; i < m->n_tensors; i++) {
         const ParamTensor *t = &m->tensors[i];
         if (t->frozen) continue;
-        long a, b;
-        lm_dist_owned(m, t->p - m->params_mem, t->n, zero1, &a, &b);
-        if (a < b)
-            adamw_update(&opt, m->params_mem + a, m->grads_mem + a, m->m_mem + a, m->v_mem + a,
-                         b - a, step + 1, lr, t->decay);
+        lm_zero1_adamw(z, m, t, &opt, step + 1, lr);
     }
-    lm_dist_gather_params(m, zero1);
+    lm_zero1_gather_params(z, m);
     for (int l = 0; l < c->n_layer; l++)
         if (m->layer_ffn[l].score == SCORE_SIGMOID)
             moe_update_balance_bias(&m->params.layers[l].ffn, &m->acts[l].moe, &m->layer_ffn[l]);
@@ -315,8 +315,9 @@ static double train_step(Trainer *tr, int step, double *gnorm) {
                     1.0f / ((float)n * c->grad_accum), 1.0f / c->grad_accum);
     }
     lm_dist_share(m, 0);
-    lm_dist_reduce_grads(m, &loss, tr->zero1);
-    *gnorm = optimizer_step(m, step, tr->zero1);
+    dist_sum_f64(&loss, 1);
+    lm_zero1_reduce_grads(&tr->zero1, m);
+    *gnorm = optimizer_step(m, step, &tr->zero1);
     return loss;
 }
 
@@ -382,15 +383,16 @@ static int train_loop(Trainer *tr) {
             if (evaluate_and_log(tr, step + 1, &ev)) return -1;
         }
         if (tr->stop_after > 0 && step + 1 - first >= tr->stop_after) interrupted = SIGINT;
-        double stop = interrupted != 0; /* a signal to any rank stops them all at this step */
+        /* A signal to any rank stops them all at this step: decided once, from the summed flags,
+         * so a signal landing later in the step cannot send one rank alone into a collective. */
+        double stop = interrupted != 0;
         dist_sum_f64(&stop, 1);
-        if (stop > 0 && !interrupted) interrupted = SIGINT;
-        if ((c->ckpt_every > 0 && (step + 1) % c->ckpt_every == 0) || last || interrupted)
+        if ((c->ckpt_every > 0 && (step + 1) % c->ckpt_every == 0) || last || stop > 0)
             if (save_checkpoints(tr)) return -1;
         snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", loss_avg,
                  c->batch * c->seq_len * c->grad_accum / dt);
         if (root) progress_update(&pr, step + 1, extra);
-        if (interrupted) {
+        if (stop > 0) {
             if (root)
                 fprintf(stderr,
                         "\ninterrupted at step %d: checkpoint saved; continue with --resume\n",
@@ -416,9 +418,10 @@ int lm_train(const LmConfig *cfg, const LmTrainOptions *opt) {
     sigaction(SIGUSR1, &sa,
               &old_usr1); /* mpirun forwards SIGUSR1 to every rank; SIGINT it does not */
     tr.stop_after = opt->stop_after;
-    tr.zero1 = opt->zero1 && dist_size() > 1;
     int r = prepare_run(&tr, cfg, opt);
+    if (r == 0) lm_zero1_start(&tr.zero1, &tr.model, opt->zero1);
     if (r == 0) r = train_loop(&tr);
+    lm_zero1_end(&tr.zero1);
     sigaction(SIGINT, &old, NULL);
     sigaction(SIGUSR1, &old_usr1, NULL);
     close_run(&tr);
