@@ -39,12 +39,18 @@ int main(int argc, char **argv) {
     float *x = ml_alloc_floats(n);
     for (long i = 0; i < n; i++) x[i] = 1e-3f * (float)(i % 1000);
     double ar = median_seconds(x, n, reps, 0), z1 = median_seconds(x, n, reps, 1);
+    /* the sharded pair must give every rank the all-reduce's sum: N·x for x equal on all ranks */
+    for (long i = 0; i < n; i++) x[i] = (float)(i % 1000);
+    dist_reduce_scatter_f32(x, n);
+    dist_allgather_f32(x, n);
+    long wrong = 0;
+    for (long i = 0; i < n; i++) wrong += x[i] != (float)N * (float)(i % 1000);
     double sent = 2.0 * (N - 1) / N * 4.0 * n;
     if (dist_rank() == 0)
         printf(
             "np %d, %ld floats (%.1f MB): all-reduce %.4f s, reduce-scatter + all-gather %.4f s; "
-            "ring sends %.1f MB/rank (%.2f GB/s at the all-reduce's time)\n",
-            N, n, 4e-6 * n, ar, z1, sent / 1e6, sent / ar / 1e9);
+            "ring sends %.1f MB/rank (%.2f GB/s at the all-reduce's time); %ld wrong sums\n",
+            N, n, 4e-6 * n, ar, z1, sent / 1e6, sent / ar / 1e9, wrong);
     ml_free(x);
     return 0;
 }

@@ -9,16 +9,7 @@
 set -e
 cd "$(dirname "$0")/.."
 PRESET=${1:-small} STEPS=${2:-6} DATA=${3:-}
-export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
-# Open MPI refuses root without these; set for this script's processes only.
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-if [ -z "$DATA" ]; then
-    . tests/cli/lib/corpus.sh
-    fixture_corpus "$T/text"
-    DATA=$T/text
-fi
+. bench/mpi_env.sh
 median_tps() {
     python3 -c 'import json,sys,statistics
 v=[json.loads(l)["tokens_per_s"] for l in open(sys.argv[1]) if "tokens_per_s" in l][1:]

@@ -98,22 +98,41 @@ static void block_layout(long n, int *counts, int *displs) {
     }
 }
 
+/* The ZeRO-1 collectives go bucket by bucket like the all-reduce: Open MPI's in-place
+ * reduce-scatter and all-gather allocate temporaries the size of what they are given, so one call
+ * over the whole gradient would cost a gradient's worth of memory. In bucket [b0, b1) rank r's
+ * part is its block cut to the bucket (often empty); counts and offsets are relative to b0. */
+static void bucket_layout(long n, long b0, long b1, int *counts, int *displs) {
+    for (int r = 0; r < size; r++) {
+        long lo, hi;
+        dist_block(n, r, &lo, &hi);
+        lo = lo > b0 ? lo : b0, hi = hi < b1 ? hi : b1;
+        counts[r] = hi > lo ? (int)(hi - lo) : 0, displs[r] = hi > lo ? (int)(lo - b0) : 0;
+    }
+}
+
 void dist_reduce_scatter_f32(float *x, long n) {
     if (size == 1) return;
     int counts[size], displs[size];
-    block_layout(n, counts, displs);
-    /* in place, MPI leaves this rank's block at the start of x: move it to where it belongs */
-    MPI_Reduce_scatter(MPI_IN_PLACE, x, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    for (long b0 = 0; b0 < n; b0 += DIST_BUCKET_FLOATS) {
+        long b1 = n - b0 < DIST_BUCKET_FLOATS ? n : b0 + DIST_BUCKET_FLOATS;
+        bucket_layout(n, b0, b1, counts, displs);
+        /* in place, MPI leaves this rank's part at the bucket's start: move it where it belongs */
+        MPI_Reduce_scatter(MPI_IN_PLACE, x + b0, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        memmove(x + b0 + displs[rank], x + b0, (size_t)counts[rank] * sizeof *x);
+    }
     traffic.reduced += (double)n * sizeof *x;
-    memmove(x + displs[rank], x, (size_t)counts[rank] * sizeof *x);
 }
 
 void dist_allgather_f32(float *x, long n) {
     if (size == 1) return;
     int counts[size], displs[size];
-    block_layout(n, counts, displs);
-    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, counts, displs, MPI_FLOAT,
-                   MPI_COMM_WORLD);
+    for (long b0 = 0; b0 < n; b0 += DIST_BUCKET_FLOATS) {
+        long b1 = n - b0 < DIST_BUCKET_FLOATS ? n : b0 + DIST_BUCKET_FLOATS;
+        bucket_layout(n, b0, b1, counts, displs);
+        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x + b0, counts, displs, MPI_FLOAT,
+                       MPI_COMM_WORLD);
+    }
     traffic.reduced += (double)n * sizeof *x;
 }
 

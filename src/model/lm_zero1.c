@@ -1,19 +1,25 @@
 #include "model/lm_zero1.h"
+#include "core/error.h"
 #include "core/mem.h"
 #include "dist/dist.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* Shrinks a full moment buffer to elements [lo, hi) in place (no second copy at any time). */
+static float *keep_block(float *full, long lo, long hi) {
+    memmove(full, full + lo, (size_t)(hi - lo) * sizeof(float));
+    float *b = realloc(full, (size_t)(hi - lo > 0 ? hi - lo : 1) * sizeof(float));
+    if (!b) ml_fatal("out of memory shrinking the optimizer state");
+    return b;
+}
 
 void lm_zero1_start(LmZero1 *z, LmModel *m, int want) {
     memset(z, 0, sizeof *z);
     z->on = want && dist_size() > 1;
     if (!z->on) return;
     dist_block(m->n_params, dist_rank(), &z->lo, &z->hi);
-    long n = z->hi - z->lo;
-    z->m = ml_alloc_floats(n), z->v = ml_alloc_floats(n);
-    memcpy(z->m, m->m_mem + z->lo, n * sizeof(float));
-    memcpy(z->v, m->v_mem + z->lo, n * sizeof(float));
-    ml_free(m->m_mem), ml_free(m->v_mem);
+    z->m = keep_block(m->m_mem, z->lo, z->hi), z->v = keep_block(m->v_mem, z->lo, z->hi);
     m->m_mem = m->v_mem = NULL;
 }
 
