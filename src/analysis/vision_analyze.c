@@ -15,6 +15,7 @@
 void vision_analyze_default_options(VisionAnalyzeOptions *o) {
     memset(o, 0, sizeof *o);
     o->only = VA_ALL, o->max_images = 2000, o->folds = 5, o->perms = 1000, o->mei_n = 16;
+    o->synth_steps = 200;
     o->rsa_stimuli = 200, o->ridge_lambda = 1.0, o->seed = 1234;
     o->probe = probe_default_config();
     o->probe.iters = 200;
@@ -112,7 +113,8 @@ int vision_analyze(VisionModel *m, const ImageSet *set, const VisionAnalyzeOptio
     ImageSet sub;
     int *idx;
     subsample(set, o->max_images, o->seed, &sub, &idx);
-    VaCtx c = {.o = o, .set = &sub, .n = sub.n, .E = m->cfg.n_experts, .k = m->cfg.top_k};
+    VaCtx c = {
+        .o = o, .model = m, .set = &sub, .n = sub.n, .E = m->cfg.n_experts, .k = m->cfg.top_k};
     c.D = m->cfg.readout, c.orig = idx;
     c.probs = ml_alloc_floats((size_t)c.n * c.E);
     c.top1 = ml_alloc(sizeof(int32_t) * c.n);

@@ -22,7 +22,9 @@ static void usage(void) {
         "  --folds K           cross-validation folds, concept fold groups kept whole (5)\n"
         "  --perms P           permutations of the animacy test (1000)\n"
         "  --mei N             images per most-exciting-inputs grid (16)\n"
-        "  --rsa-stimuli N     at most N RSA stimuli (200)\n"
+        "  --synth-steps N     ascent steps of the synthesised most exciting inputs, per\n"
+        "                      expert gate logit and readout norm (200; 0 = none)\n"
+        "  --rsa-stimuli N     at most N RSA stimuli, drawn across level-0 classes (200)\n"
         "  --probe-iters N     linear-probe Adam iterations (200)\n"
         "  --ridge L           tuning ridge penalty (1)\n"
         "  --seed S            subsample, folds and permutations (1234)\n"
@@ -64,6 +66,8 @@ int cmd_analyze_vision(int argc, char **argv) {
             o.perms = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
         else if (!strcmp(a, "--mei"))
             o.mei_n = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(a, "--synth-steps"))
+            o.synth_steps = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
         else if (!strcmp(a, "--rsa-stimuli"))
             o.rsa_stimuli = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
         else if (!strcmp(a, "--probe-iters"))
@@ -84,10 +88,10 @@ int cmd_analyze_vision(int argc, char **argv) {
     if (!run) ml_fatal("analyze: RUN is required");
     if (!images) ml_fatal("analyze: a vision run needs --images SET (a labelled image set)");
     if (o.max_images < 0 || o.folds < 2 || o.perms < 0 || o.mei_n < 1 || o.rsa_stimuli < 2 ||
-        o.probe.iters < 1 || !(o.ridge_lambda > 0))
+        o.synth_steps < 0 || o.probe.iters < 1 || !(o.ridge_lambda > 0))
         ml_fatal(
             "analyze: --folds ≥ 2, --mei ≥ 1, --rsa-stimuli ≥ 2, --probe-iters ≥ 1, --ridge > 0, "
-            "--max-images and --perms ≥ 0");
+            "--max-images, --perms and --synth-steps ≥ 0");
     char *ckpt = ml_path_join(run, "model.safetensors");
     if (!vision_run_is_vision(run))
         ml_fatal("analyze: %s/config.json does not describe a vision run (\"model\": \"vision\")",
