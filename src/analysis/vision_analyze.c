@@ -15,7 +15,7 @@
 void vision_analyze_default_options(VisionAnalyzeOptions *o) {
     memset(o, 0, sizeof *o);
     o->only = VA_ALL, o->max_images = 2000, o->folds = 5, o->perms = 1000, o->mei_n = 16;
-    o->synth_steps = 200;
+    o->synth_steps = 200, o->split = -1;
     o->rsa_stimuli = 200, o->ridge_lambda = 1.0, o->seed = 1234;
     o->probe = probe_default_config();
     o->probe.iters = 200;
@@ -108,11 +108,23 @@ int vision_analyze(VisionModel *m, const ImageSet *set, const VisionAnalyzeOptio
     if (set->channels != m->cfg.in_ch || set->size != m->cfg.img)
         return ml_error("%s: images are %d×%d×%d, the model expects %d×%d×%d", o->images_path,
                         set->channels, set->size, set->size, m->cfg.in_ch, m->cfg.img, m->cfg.img);
-    if (set->n < 2) return ml_error("%s: need at least 2 images, got %d", o->images_path, set->n);
-    if (ml_mkdir_p(o->out_dir)) return -1;
+    ImageSet part = {0}; /* --split: the training or the held-out images only */
+    if (o->split >= 0) imageset_split(set, o->split, &part);
+    const ImageSet *in = o->split >= 0 ? &part : set;
+    if (in->n < 2) {
+        imageset_free(&part);
+        return ml_error("%s: need at least 2 images%s, got %d", o->images_path,
+                        o->split < 0 ? "" : o->split ? " held out" : " to train on", in->n);
+    }
+    if (ml_mkdir_p(o->out_dir)) {
+        imageset_free(&part);
+        return -1;
+    }
     ImageSet sub;
     int *idx;
-    subsample(set, o->max_images, o->seed, &sub, &idx);
+    subsample(in, o->max_images, o->seed, &sub, &idx);
+    int total = in->n;
+    imageset_free(&part);
     VaCtx c = {
         .o = o, .model = m, .set = &sub, .n = sub.n, .E = m->cfg.n_experts, .k = m->cfg.top_k};
     c.D = m->cfg.readout, c.orig = idx;
@@ -129,7 +141,9 @@ int vision_analyze(VisionModel *m, const ImageSet *set, const VisionAnalyzeOptio
     c.summary = cJSON_CreateObject();
     cJSON_AddStringToObject(c.summary, "kind", "vision");
     cJSON_AddStringToObject(c.summary, "images", o->images_path ? o->images_path : "");
-    cJSON_AddNumberToObject(c.summary, "images_total", set->n);
+    cJSON_AddStringToObject(c.summary, "split",
+                            o->split < 0 ? "all" : o->split ? "heldout" : "train");
+    cJSON_AddNumberToObject(c.summary, "images_total", total);
     cJSON_AddNumberToObject(c.summary, "images_analysed", c.n);
     cJSON_AddNumberToObject(c.summary, "experts", c.E);
     cJSON_AddNumberToObject(c.summary, "top_k", c.k);

@@ -15,6 +15,7 @@ typedef struct {
     const char *out_dir;
     unsigned only;          /* VA_* bits */
     int max_images;         /* seeded subsample of the set (0 = all) */
+    int split;              /* -1 all images (default), else IMAGESET_TRAIN or IMAGESET_HELDOUT */
     int folds;              /* cross-validation folds (default 5) */
     int perms;              /* permutations for the animacy test (default 1000) */
     int mei_n;              /* images per MEI grid (default 16) */

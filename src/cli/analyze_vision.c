@@ -18,6 +18,7 @@ static void usage(void) {
         "  --out DIR           output folder (default RUN/analysis)\n"
         "  --attributes F.npy  concept × dimension matrix for tuning (default\n"
         "                      SET/attributes_nmf.npy, else SET/attributes.npy)\n"
+        "  --split S           all (default), train or heldout: which of the set's images\n"
         "  --max-images N      seeded subsample of the set (default 2000; 0 = all)\n"
         "  --folds K           cross-validation folds, concept fold groups kept whole (5)\n"
         "  --perms P           permutations of the animacy test (1000)\n"
@@ -66,7 +67,15 @@ int cmd_analyze_vision(int argc, char **argv) {
             o.perms = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
         else if (!strcmp(a, "--mei"))
             o.mei_n = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--synth-steps"))
+        else if (!strcmp(a, "--split")) {
+            const char *v = cli_value(cmd, argc, argv, &i);
+            o.split = !strcmp(v, "all")       ? -1
+                      : !strcmp(v, "train")   ? IMAGESET_TRAIN
+                      : !strcmp(v, "heldout") ? IMAGESET_HELDOUT
+                                              : -2;
+            if (o.split == -2)
+                ml_fatal("analyze: --split: expected all, train or heldout, got '%s'", v);
+        } else if (!strcmp(a, "--synth-steps"))
             o.synth_steps = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
         else if (!strcmp(a, "--rsa-stimuli"))
             o.rsa_stimuli = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));

@@ -197,7 +197,7 @@ int data_info_images(const char *path) {
     for (int k = 0; k < s.n_styles; k++) {
         int c = 0;
         for (int i = 0; i < s.n; i++) c += s.style[i] == k;
-        printf("style %-16s %d images\n", s.style_names[k], c);
+        printf("style %-20s %d images\n", s.style_names[k], c);
     }
     imageset_free(&s);
     return 0;

@@ -84,7 +84,14 @@ int vision_preset(VisionConfig *c, const char *name) {
         c->eval_every = 250, c->probe_images = 10000;
         return 0;
     }
-    return ml_error("--preset: expected tiny or small, got '%s'", name);
+    if (!strcmp(name, "study")) { /* the Beyond Routing study: one training ≈ 30 min on 2 cores
+                                     (docs/vision.md, "The study preset") */
+        c->stem_ch = 32, c->n_experts = 8, c->top_k = 2, c->expert_ch = 48, c->readout = 128;
+        c->proj_hidden = 128, c->proj_dim = 128, c->groups = 8, c->batch = 128, c->steps = 3000;
+        c->warmup = 100, c->eval_every = 1000, c->probe_images = 4000;
+        return 0;
+    }
+    return ml_error("--preset: expected tiny, small or study, got '%s'", name);
 }
 
 static int set_value(VisionConfig *c, const Key *k, const char *v) {

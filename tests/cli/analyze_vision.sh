@@ -86,6 +86,11 @@ s = np.load(f"{d}/pair0_1_rsa.npy")
 assert s.shape == (4, 4) and np.all(np.abs(s) <= 1 + 1e-12)
 PY
 grep -q "animacy of matched experts" $T/cmp.txt
+# --split heldout: only the held-out styles (2 of 7) are analysed
+./moelens analyze $T/a --images $T/emoji --split heldout --only gating --out $T/held --quiet
+/usr/bin/python3 -c "import json; v = json.load(open('$T/held/vision.json')); assert (v['split'], v['images_total']) == ('heldout', 12), v"
+if ./moelens analyze $T/a --images $T/emoji --split nope 2>$T/err; then exit 1; fi
+grep -q "expected all, train or heldout" $T/err
 # errors: one line, non-zero exit, nothing written
 if ./moelens analyze $T/a 2>$T/err; then exit 1; fi
 grep -q "needs --images" $T/err
