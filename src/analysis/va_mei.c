@@ -57,6 +57,8 @@ int va_mei(VaCtx *c) {
     if (!rc) rc = va_write_npy(c, "mei_index.npy", "<i4", sh, 3, all);
     if (!rc && c->o->synth_steps > 0) {
         cJSON_AddNumberToObject(j, "synth_steps", c->o->synth_steps);
+        cJSON_AddNumberToObject(j, "synth_tv", c->o->synth_tv);
+        cJSON_AddNumberToObject(j, "synth_l2", c->o->synth_l2);
         if (va_mei_synth(c, all, per, ex)) { /* the dataset MEIs stand; say why none were made */
             cJSON_AddStringToObject(j, "synth_skipped", ml_errmsg());
             if (!c->o->quiet) fprintf(stderr, "analyze: warning: %s\n", ml_errmsg());

@@ -63,7 +63,7 @@ int va_mei_synth(VaCtx *c, const int32_t *top, int per, cJSON *experts) {
         int e = q / 2, by = q % 2;
         Target t = {vinput_new(c->model), by ? VIN_READOUT_NORM : VIN_GATE_LOGIT, e};
         SynthOptions so = synth_default_options();
-        so.steps = c->o->synth_steps;
+        so.steps = c->o->synth_steps, so.tv = c->o->synth_tv, so.l2 = c->o->synth_l2;
         so.seed = c->o->seed * 1000003u + (uint64_t)q;
         f[q] = synth_ascend(target_fn, &t, C, S, &so, out + q * img, &f0[q]);
         /* the same objective on the dataset's best image by this kind's ranking */

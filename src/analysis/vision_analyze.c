@@ -3,6 +3,7 @@
 #include "analysis/vision_analyze.h"
 #include "analysis/analysis.h"
 #include "analysis/stats.h"
+#include "analysis/vision_an.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
@@ -15,7 +16,8 @@
 void vision_analyze_default_options(VisionAnalyzeOptions *o) {
     memset(o, 0, sizeof *o);
     o->only = VA_ALL, o->max_images = 2000, o->folds = 5, o->perms = 1000, o->mei_n = 16;
-    o->synth_steps = 200, o->split = -1;
+    SynthOptions so = synth_default_options();
+    o->synth_steps = so.steps, o->synth_tv = so.tv, o->synth_l2 = so.l2, o->split = -1;
     o->rsa_stimuli = 200, o->ridge_lambda = 1.0, o->seed = 1234;
     o->probe = probe_default_config();
     o->probe.iters = 200;
@@ -114,7 +116,10 @@ int vision_analyze(VisionModel *m, const ImageSet *set, const VisionAnalyzeOptio
     if (in->n < 2) {
         imageset_free(&part);
         return ml_error("%s: need at least 2 images%s, got %d", o->images_path,
-                        o->split < 0 ? "" : o->split ? " held out" : " to train on", in->n);
+                        o->split < 0 ? ""
+                        : o->split   ? " held out"
+                                     : " to train on",
+                        in->n);
     }
     if (ml_mkdir_p(o->out_dir)) {
         imageset_free(&part);
@@ -142,7 +147,9 @@ int vision_analyze(VisionModel *m, const ImageSet *set, const VisionAnalyzeOptio
     cJSON_AddStringToObject(c.summary, "kind", "vision");
     cJSON_AddStringToObject(c.summary, "images", o->images_path ? o->images_path : "");
     cJSON_AddStringToObject(c.summary, "split",
-                            o->split < 0 ? "all" : o->split ? "heldout" : "train");
+                            o->split < 0 ? "all"
+                            : o->split   ? "heldout"
+                                         : "train");
     cJSON_AddNumberToObject(c.summary, "images_total", total);
     cJSON_AddNumberToObject(c.summary, "images_analysed", c.n);
     cJSON_AddNumberToObject(c.summary, "experts", c.E);

@@ -25,6 +25,8 @@ static void usage(void) {
         "  --mei N             images per most-exciting-inputs grid (16)\n"
         "  --synth-steps N     ascent steps of the synthesised most exciting inputs, per\n"
         "                      expert gate logit and readout norm (200; 0 = none)\n"
+        "  --synth-tv W        their smoothness prior: W · Σ squared neighbour differences (1)\n"
+        "  --synth-l2 W        their norm prior: W · Σ (x − 0.5)² (0.5)\n"
         "  --rsa-stimuli N     at most N RSA stimuli, drawn across level-0 classes (200)\n"
         "  --probe-iters N     linear-probe Adam iterations (200)\n"
         "  --ridge L           tuning ridge penalty (1)\n"
@@ -75,7 +77,11 @@ int cmd_analyze_vision(int argc, char **argv) {
                                               : -2;
             if (o.split == -2)
                 ml_fatal("analyze: --split: expected all, train or heldout, got '%s'", v);
-        } else if (!strcmp(a, "--synth-steps"))
+        } else if (!strcmp(a, "--synth-tv"))
+            o.synth_tv = cli_double(cmd, a, cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(a, "--synth-l2"))
+            o.synth_l2 = cli_double(cmd, a, cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(a, "--synth-steps"))
             o.synth_steps = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
         else if (!strcmp(a, "--rsa-stimuli"))
             o.rsa_stimuli = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
@@ -97,10 +103,11 @@ int cmd_analyze_vision(int argc, char **argv) {
     if (!run) ml_fatal("analyze: RUN is required");
     if (!images) ml_fatal("analyze: a vision run needs --images SET (a labelled image set)");
     if (o.max_images < 0 || o.folds < 2 || o.perms < 0 || o.mei_n < 1 || o.rsa_stimuli < 2 ||
-        o.synth_steps < 0 || o.probe.iters < 1 || !(o.ridge_lambda > 0))
+        o.synth_steps < 0 || !(o.synth_tv >= 0) || !(o.synth_l2 >= 0) || o.probe.iters < 1 ||
+        !(o.ridge_lambda > 0))
         ml_fatal(
             "analyze: --folds ≥ 2, --mei ≥ 1, --rsa-stimuli ≥ 2, --probe-iters ≥ 1, --ridge > 0, "
-            "--max-images, --perms and --synth-steps ≥ 0");
+            "--max-images, --perms, --synth-steps, --synth-tv and --synth-l2 ≥ 0");
     char *ckpt = ml_path_join(run, "model.safetensors");
     if (!vision_run_is_vision(run))
         ml_fatal("analyze: %s/config.json does not describe a vision run (\"model\": \"vision\")",

@@ -29,8 +29,9 @@ static const char *const quick_lm[] = {
 static const char *const quick_domains[] = {"en", "fr", "code", "math", NULL};
 /* The vision model of the full demo: preset tiny on the emoji set (32×32 RGB, Google, Twitter and
  * the three Fluent styles to train, the two OpenMoji styles held out), 1500 steps of 64 images
- * (about 17 passes over the ~5,500 training images). `train vision` ran 1,170 images/s on 28×28 grey (tiny, 2 threads),
- * so this is about 2 minutes on 2 idle cores, twice that under load (docs/demo.md). */
+ * (about 17 passes over the ~5,500 training images). `train vision` ran 1,170 images/s on 28×28
+ * grey (tiny, 2 threads), so this is about 2 minutes on 2 idle cores, twice that under load
+ * (docs/demo.md). */
 static const char *const full_vision[] = {"--preset", "tiny",           "--set",   "steps=1500",
                                           "--set",    "eval_every=500", "--quiet", NULL};
 
