@@ -7,8 +7,9 @@
 #                                  [--preset NAME] [--set key=value]... [--quick]
 #   --out DIR     study folder (default runs/study-vision): vision-seedS/ per seed, compare/,
 #                 report.html
-#   --data DIR    data folder (default $MOELENS_DATA, else data); the emoji set is prepared
-#                 from it into DIR/images/emoji when --images has no prepared set
+#   --data DIR    data folder (default $MOELENS_DATA, else data); when --images has no
+#                 prepared set, the packages are fetched into it (moelens data fetch) and the
+#                 emoji set is prepared from it into DIR/images/emoji
 #   --images SET  prepared emoji set (default DATA/images/emoji)
 #   --quick       minutes-sized: preset tiny, 6 steps, light analyses (the suite's check that
 #                 this command still runs end to end; its numbers mean nothing)
@@ -51,7 +52,8 @@ fi
 start=$(date +%s)
 say() { echo "beyond_routing [$(( $(date +%s) - start ))s] $*" >&2; }
 if [ ! -f "$IMAGES/meta.json" ]; then
-    say "preparing the emoji set into $IMAGES"
+    say "fetching the pinned packages into $DATA (a no-op when present), preparing $IMAGES"
+    "$M" data fetch --data-dir "$DATA"
     "$M" data images --data "$DATA" --out "$IMAGES"
 fi
 mkdir -p "$OUT"
