@@ -91,6 +91,12 @@ static void subsample(const ImageSet *in, int max, uint64_t seed, ImageSet *out,
     *idx_out = idx;
 }
 
+/* --split's names: -1 all, IMAGESET_TRAIN, IMAGESET_HELDOUT. */
+static const char *split_name(int split) {
+    static const char *const names[] = {"train", "heldout"};
+    return split < 0 ? "all" : names[split];
+}
+
 static void model_pass(VaCtx *c, VisionModel *m) {
     const ImageSet *s = c->set;
     int32_t *chosen = ml_alloc(sizeof(int32_t) * c->n * c->k);
@@ -115,11 +121,8 @@ int vision_analyze(VisionModel *m, const ImageSet *set, const VisionAnalyzeOptio
     const ImageSet *in = o->split >= 0 ? &part : set;
     if (in->n < 2) {
         imageset_free(&part);
-        return ml_error("%s: need at least 2 images%s, got %d", o->images_path,
-                        o->split < 0 ? ""
-                        : o->split   ? " held out"
-                                     : " to train on",
-                        in->n);
+        return ml_error("%s: need at least 2 images (split %s), got %d", o->images_path,
+                        split_name(o->split), in->n);
     }
     if (ml_mkdir_p(o->out_dir)) {
         imageset_free(&part);
@@ -146,10 +149,7 @@ int vision_analyze(VisionModel *m, const ImageSet *set, const VisionAnalyzeOptio
     c.summary = cJSON_CreateObject();
     cJSON_AddStringToObject(c.summary, "kind", "vision");
     cJSON_AddStringToObject(c.summary, "images", o->images_path ? o->images_path : "");
-    cJSON_AddStringToObject(c.summary, "split",
-                            o->split < 0 ? "all"
-                            : o->split   ? "heldout"
-                                         : "train");
+    cJSON_AddStringToObject(c.summary, "split", split_name(o->split));
     cJSON_AddNumberToObject(c.summary, "images_total", total);
     cJSON_AddNumberToObject(c.summary, "images_analysed", c.n);
     cJSON_AddNumberToObject(c.summary, "experts", c.E);

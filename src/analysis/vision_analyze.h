@@ -13,17 +13,18 @@ enum { VA_GATING = 1, VA_SEPARABILITY = 2, VA_MEI = 4, VA_TUNING = 8, VA_RSA = 1
 
 typedef struct {
     const char *out_dir;
-    unsigned only;   /* VA_* bits */
-    int max_images;  /* seeded subsample of the set (0 = all) */
-    int split;       /* -1 all images (default), else IMAGESET_TRAIN or IMAGESET_HELDOUT */
-    int folds;       /* cross-validation folds (default 5) */
-    int perms;       /* permutations for the animacy test (default 1000) */
-    int mei_n;       /* images per MEI grid (default 16) */
-    int synth_steps; /* ascent steps of the synthesised MEIs (default 200; 0 = none) */
-    double synth_tv, synth_l2; /* their prior's weights (synth_default_options) */
-    int rsa_stimuli;           /* at most this many RSA stimuli (default 200) */
-    double ridge_lambda;       /* tuning ridge penalty (default 1) */
-    const char *attributes;    /* concept × dimension .npy (default SET/attributes_nmf.npy) */
+    unsigned only;          /* VA_* bits */
+    int max_images;         /* seeded subsample of the set (0 = all) */
+    int split;              /* -1 all images (default), IMAGESET_TRAIN or IMAGESET_HELDOUT */
+    int folds;              /* cross-validation folds (default 5) */
+    int perms;              /* permutations for the animacy test (default 1000) */
+    int mei_n;              /* images per MEI grid (default 16) */
+    int synth_steps;        /* ascent steps of the synthesised MEIs (default 200; 0 = none) */
+    double synth_tv;        /* their smoothness prior's weight (default 1) */
+    double synth_l2;        /* their norm prior's weight (default 0.5) */
+    int rsa_stimuli;        /* at most this many RSA stimuli (default 200) */
+    double ridge_lambda;    /* tuning ridge penalty (default 1) */
+    const char *attributes; /* concept × dimension .npy (default SET/attributes_nmf.npy) */
     const char *images_path;
     uint64_t seed;
     ProbeConfig probe;
