@@ -241,10 +241,8 @@ static void add_conventions(cJSON *j, const LmModel *m, const AnalyzeOptions *o)
         cJSON_AddItemToObject(j, "intervention", cJSON_Duplicate(o->intervention, 1));
 }
 
-int analyze_lm(LmModel *m, const LmTok *tok, const AnalyzeData *data, const AnalyzeOptions *o) {
-    int layers[64], L_moe = an_moe_layers(m, layers);
-    if (L_moe == 0) return ml_error("analyze: the model has no MoE layer");
-    if (ml_mkdir_p(o->out_dir)) return -1;
+static int analyze_into(LmModel *m, const LmTok *tok, const AnalyzeData *data,
+                        const AnalyzeOptions *o, int L_moe) {
     cJSON *j = cJSON_CreateObject(), *ran = cJSON_AddArrayToObject(j, "analyses");
     for (int i = 0; i < AN_COUNT; i++)
         if (o->only & (1u << i)) cJSON_AddItemToArray(ran, cJSON_CreateString(an_names[i]));
@@ -261,5 +259,25 @@ int analyze_lm(LmModel *m, const LmTok *tok, const AnalyzeData *data, const Anal
     if (!rc) rc = an_write_json(o->out_dir, "analyze.json", j);
     cJSON_Delete(j);
     an_vocab_free(&voc);
+    return rc;
+}
+
+/* The analyses go into a fresh temporary folder that replaces o->out_dir only when all of them
+ * are written: a killed or failed analyze leaves the previous analysis whole. */
+int analyze_lm(LmModel *m, const LmTok *tok, const AnalyzeData *data, const AnalyzeOptions *o) {
+    int layers[64], L_moe = an_moe_layers(m, layers);
+    if (L_moe == 0) return ml_error("analyze: the model has no MoE layer");
+    char *parent = ml_strdup(o->out_dir), *slash = strrchr(parent, '/');
+    if (slash) *slash = 0;
+    ml_remove_stale_tmp(slash ? parent : "."); /* left by a killed analyze */
+    ml_free(parent);
+    char *tmp = ml_dir_begin(o->out_dir);
+    if (!tmp) return -1;
+    AnalyzeOptions in_tmp = *o;
+    in_tmp.out_dir = tmp;
+    int rc = analyze_into(m, tok, data, &in_tmp, L_moe);
+    if (!rc) rc = ml_dir_commit(tmp, o->out_dir);
+    if (rc) ml_remove_tree(tmp);
+    ml_free(tmp);
     return rc;
 }

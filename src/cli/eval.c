@@ -140,13 +140,13 @@ static int cmd_eval(int argc, char **argv) {
         else if (!strcmp(argv[i], "--json"))
             json = 1;
         else if (!strcmp(argv[i], "--ctx"))
-            ctx = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            ctx = cli_int_opt(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--ffn-block"))
-            lm_ffn_block = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            lm_ffn_block = cli_int_opt(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--batch"))
-            B = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            B = cli_int_opt(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--max-windows"))
-            max_windows = cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            max_windows = cli_long_opt(cmd, argc, argv, &i);
         else if (argv[i][0] == '-')
             cli_unknown_option(cmd, argv[i]);
         else if (!run)
