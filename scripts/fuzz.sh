@@ -25,15 +25,20 @@ CFLAGS="-g -O1 -std=gnu11 -Isrc -Itests/fuzz -fopenmp=libgomp -Wno-unknown-pragm
 BLAS=/usr/lib/x86_64-linux-gnu/openblas-openmp
 LIBS="-L$BLAS -Wl,-rpath,$BLAS -lopenblas -lcjson -lpng -lz -lm -lgomp"
 
-# The library (everything but the CLI) once, instrumented; rebuilt when a source is newer.
+# The readers' part of the library, instrumented once; rebuilt when a source is newer.
 LIB="$OUT/libmoelens_fuzz.a"
+LIB_SRC="$(find src/core src/data src/gguf -name '*.c' | sort) src/model/lm_config.c
+src/model/vision_config.c src/nn/moe_params.c src/nn/param.c"
 if [ ! -f "$LIB" ] || [ -n "$(find src -name '*.[ch]' -newer "$LIB" | head -n 1)" ]; then
-    find src -name '*.c' ! -path 'src/cli/*' | sort | while read -r f; do
-        echo "$f $OUT/obj/$(echo "$f" | tr / _).o"
-    done | xargs -P "${FUZZ_JOBS:-2}" -n 2 sh -c \
+    # a changed header rebuilds everything, a changed .c only its object
+    all=$([ -f "$LIB" ] && [ -n "$(find src -name '*.h' -newer "$LIB" | head -n 1)" ] && echo 1 || true)
+    for f in $LIB_SRC; do
+        o="$OUT/obj/$(echo "$f" | tr / _).o"
+        if [ -n "$all" ] || [ ! -f "$o" ] || [ "$f" -nt "$o" ]; then echo "$f $o"; fi
+    done | xargs -r -P "${FUZZ_JOBS:-2}" -n 2 sh -c \
         "$CLANG $CFLAGS -fsanitize=fuzzer-no-link -c \"\$0\" -o \"\$1\""
     rm -f "$LIB"
-    ar rcs "$LIB" "$OUT"/obj/*.o
+    ar rcs "$LIB" $(for f in $LIB_SRC; do echo "$OUT/obj/$(echo "$f" | tr / _).o"; done)
 fi
 
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
@@ -41,7 +46,7 @@ export ASAN_OPTIONS=detect_leaks=1
 rc_all=0
 for t in $TARGETS; do
     bin="$OUT/fuzz_$t"
-    if [ ! -x "$bin" ] || [ "tests/fuzz/fuzz_$t.c" -nt "$bin" ] || [ "$LIB" -nt "$bin" ]; then
+    if [ ! -x "$bin" ] || [ "$LIB" -nt "$bin" ] || [ -n "$(find tests/fuzz src/cli -newer "$bin" | head -n 1)" ]; then
         "$CLANG" $CFLAGS -fsanitize=fuzzer "tests/fuzz/fuzz_$t.c" "$LIB" $LIBS -o "$bin"
     fi
     mkdir -p "$OUT/corpus/$t" "tests/fuzz/corpus/$t"

@@ -9,6 +9,7 @@
 #include "data/images.h"
 #include "data/tokenizer.h"
 #include "model/lm_config.h"
+#include "model/lm_io.h"
 #include "model/vision.h"
 #include "test.h"
 #include <stdint.h>
@@ -258,4 +259,36 @@ TEST(robust_folder_replaced_whole) {
     char *now = ml_path_join(final, "new.csv");
     CHECK(ml_file_exists(now) && !ml_file_exists(old) && !ml_file_exists(tmp));
     ml_free(final), ml_free(old), ml_free(tmp), ml_free(fresh), ml_free(now);
+}
+
+/* ml_alloc rounded sizes near 2^64 up to a tiny block; now such a request is fatal (exit 1). */
+TEST(robust_alloc_near_size_max_is_fatal) {
+    size_t sizes[2] = {SIZE_MAX - 10, SIZE_MAX / 4 * 3};
+    for (int i = 0; i < 2; i++) {
+        pid_t p = fork();
+        if (p == 0) {
+            freopen("/dev/null", "w", stderr);
+            ml_alloc(sizes[i]);
+            _exit(0); /* returned a block: the bug */
+        }
+        int status;
+        waitpid(p, &status, 0);
+        CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 1, "size %zu: status %d", sizes[i],
+                  status);
+    }
+}
+
+TEST(robust_checkpoint_config_error_names_file) {
+    char *path = tmp_path("badcfg.safetensors");
+    SafeTensors st;
+    st_init(&st);
+    st_set_meta(&st, "format", "moelens-lm-1");
+    st_set_meta(&st, "config", "{\"log_every\": 0}");
+    CHECK(st_write(&st, path) == 0);
+    st_free(&st);
+    LmModel m;
+    CHECK(lm_load(&m, path, 0, NULL) != 0);
+    CHECK_MSG(strstr(ml_errmsg(), "badcfg.safetensors") && strstr(ml_errmsg(), "log_every"),
+              "message: %s", ml_errmsg());
+    ml_free(path);
 }

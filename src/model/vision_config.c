@@ -231,9 +231,9 @@ int vision_config_from_json(VisionConfig *c, const char *json) {
         } else if (KEYS[i].type == K_FLOAT)
             snprintf(buf, sizeof buf, "%.17g", it->valuedouble);
         else if (it->valuedouble != floor(it->valuedouble)) { /* 2.7 is refused, not rounded */
+            ml_error("config: %s: expected an integer, got %.17g", KEYS[i].name, it->valuedouble);
             cJSON_Delete(o);
-            return ml_error("config: %s: expected an integer, got %.17g", KEYS[i].name,
-                            it->valuedouble);
+            return -1;
         } else
             snprintf(buf, sizeof buf, "%.0f", it->valuedouble);
         if (set_value(c, &KEYS[i], buf) != 0) {

@@ -64,12 +64,15 @@ out("config", "vision.json", json.dumps({"model": "vision", "img": 28, "n_expert
 out("sweep", "grid.json", json.dumps({"preset": "tiny", "set": {"steps": 300},
     "axes": {"router": ["learned", "hash"], "top_k": [1, 2]}, "seeds": [1, 2]}))
 
-# tokenizer file and a token shard: from the CLI on a small text
+# tokenizer file and a token shard: from the CLI on a small text (two short documents per domain)
 tmp = "build/fuzz/seedtext"
 os.makedirs(tmp, exist_ok=True)
-subprocess.run("./moelens data text --quiet --data-dir build/fuzz/seedtext/nodata "
-               "--domain en=fortune:tests/fixtures/text/en.txt --domain fr=fortune:tests/fixtures/text/fr.txt "
-               "--only en,fr --vocab 260 --out build/fuzz/seedtext/out", shell=True, check=True)
+for d in ("en", "fr"):
+    docs = open(f"tests/fixtures/text/{d}.txt", encoding="utf-8").read().split("\n%\n")
+    with open(f"{tmp}/{d}.txt", "w", encoding="utf-8") as f:
+        f.write("\n%\n".join(doc[:1200] for doc in docs[:2]))
+subprocess.run(f"./moelens data text --quiet --data-dir {tmp}/nodata --domain en=fortune:{tmp}/en.txt "
+               f"--domain fr=fortune:{tmp}/fr.txt --only en,fr --vocab 260 --out {tmp}/out",
+               shell=True, check=True)
 with open(f"{tmp}/out/tokenizer.txt", "rb") as f: out("tokenizer", "vocab260.txt", f.read())
-with open(f"{tmp}/out/val.tokens", "rb") as f: data = f.read()
-out("shard", "val.tokens", data[:6000])
+with open(f"{tmp}/out/val.tokens", "rb") as f: out("shard", "val.tokens", f.read())
