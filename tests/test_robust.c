@@ -292,3 +292,26 @@ TEST(robust_checkpoint_config_error_names_file) {
               "message: %s", ml_errmsg());
     ml_free(path);
 }
+
+static int write_then_fail(const char *dir, void *ctx) {
+    char *p = ml_path_join(dir, "partial.csv");
+    write_bytes(p, "x", 1);
+    ml_free(p);
+    *(int *)ctx += 1;
+    return ml_error("analysis failed half-way");
+}
+
+/* analyze and analyze vision write through ml_dir_write: a failure leaves the old folder whole. */
+TEST(robust_failed_folder_write_keeps_old) {
+    char *final = tmp_path("an2"), *old = ml_path_join(final, "old.csv");
+    CHECK(ml_mkdir_p(final) == 0);
+    write_bytes(old, "old", 3);
+    int calls = 0;
+    CHECK(ml_dir_write(final, write_then_fail, &calls) != 0 && calls == 1);
+    char *partial = ml_path_join(final, "partial.csv"), name[64];
+    CHECK(ml_file_exists(old) && !ml_file_exists(partial));
+    snprintf(name, sizeof name, "an2.tmp.%d", (int)getpid());
+    char *tmp = tmp_path(name);
+    CHECK(!ml_file_exists(tmp));
+    ml_free(final), ml_free(old), ml_free(partial), ml_free(tmp);
+}

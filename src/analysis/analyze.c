@@ -262,22 +262,26 @@ static int analyze_into(LmModel *m, const LmTok *tok, const AnalyzeData *data,
     return rc;
 }
 
+typedef struct {
+    LmModel *m;
+    const LmTok *tok;
+    const AnalyzeData *data;
+    const AnalyzeOptions *o;
+    int L_moe;
+} AnalyzeJob;
+
+static int write_analysis(const char *dir, void *ctx) {
+    AnalyzeJob *j = ctx;
+    AnalyzeOptions in_dir = *j->o;
+    in_dir.out_dir = dir;
+    return analyze_into(j->m, j->tok, j->data, &in_dir, j->L_moe);
+}
+
 /* The analyses go into a fresh temporary folder that replaces o->out_dir only when all of them
  * are written: a killed or failed analyze leaves the previous analysis whole. */
 int analyze_lm(LmModel *m, const LmTok *tok, const AnalyzeData *data, const AnalyzeOptions *o) {
     int layers[64], L_moe = an_moe_layers(m, layers);
     if (L_moe == 0) return ml_error("analyze: the model has no MoE layer");
-    char *parent = ml_strdup(o->out_dir), *slash = strrchr(parent, '/');
-    if (slash) *slash = 0;
-    ml_remove_stale_tmp(slash ? parent : "."); /* left by a killed analyze */
-    ml_free(parent);
-    char *tmp = ml_dir_begin(o->out_dir);
-    if (!tmp) return -1;
-    AnalyzeOptions in_tmp = *o;
-    in_tmp.out_dir = tmp;
-    int rc = analyze_into(m, tok, data, &in_tmp, L_moe);
-    if (!rc) rc = ml_dir_commit(tmp, o->out_dir);
-    if (rc) ml_remove_tree(tmp);
-    ml_free(tmp);
-    return rc;
+    AnalyzeJob job = {m, tok, data, o, L_moe};
+    return ml_dir_write(o->out_dir, write_analysis, &job);
 }

@@ -112,27 +112,12 @@ static void model_pass(VaCtx *c, VisionModel *m) {
     if (!c->o->quiet) progress_end(&p, NULL);
 }
 
-int vision_analyze(VisionModel *m, const ImageSet *set, const VisionAnalyzeOptions *o) {
-    if (set->channels != m->cfg.in_ch || set->size != m->cfg.img)
-        return ml_error("%s: images are %d×%d×%d, the model expects %d×%d×%d", o->images_path,
-                        set->channels, set->size, set->size, m->cfg.in_ch, m->cfg.img, m->cfg.img);
-    ImageSet part = {0}; /* --split: the training or the held-out images only */
-    if (o->split >= 0) imageset_split(set, o->split, &part);
-    const ImageSet *in = o->split >= 0 ? &part : set;
-    if (in->n < 2) {
-        imageset_free(&part);
-        return ml_error("%s: need at least 2 images (split %s), got %d", o->images_path,
-                        split_name(o->split), in->n);
-    }
-    if (ml_mkdir_p(o->out_dir)) {
-        imageset_free(&part);
-        return -1;
-    }
+/* `in` is the (split) set to analyse; the files go to o->out_dir. */
+static int analyze_into(VisionModel *m, const ImageSet *in, const VisionAnalyzeOptions *o) {
     ImageSet sub;
     int *idx;
     subsample(in, o->max_images, o->seed, &sub, &idx);
     int total = in->n;
-    imageset_free(&part);
     VaCtx c = {
         .o = o, .model = m, .set = &sub, .n = sub.n, .E = m->cfg.n_experts, .k = m->cfg.top_k};
     c.D = m->cfg.readout, c.orig = idx;
@@ -179,4 +164,37 @@ int vision_analyze(VisionModel *m, const ImageSet *set, const VisionAnalyzeOptio
         ml_free(idx);
     imageset_free(&sub);
     return rc ? -1 : 0;
+}
+
+typedef struct {
+    VisionModel *m;
+    const ImageSet *set;
+    const VisionAnalyzeOptions *o;
+} VisionAnalyzeJob;
+
+static int write_analysis(const char *dir, void *ctx) {
+    VisionAnalyzeJob *j = ctx;
+    VisionAnalyzeOptions in_dir = *j->o;
+    in_dir.out_dir = dir;
+    return analyze_into(j->m, j->set, &in_dir);
+}
+
+/* Written into a fresh temporary folder that replaces o->out_dir whole (see ml_dir_write). */
+int vision_analyze(VisionModel *m, const ImageSet *set, const VisionAnalyzeOptions *o) {
+    if (set->channels != m->cfg.in_ch || set->size != m->cfg.img)
+        return ml_error("%s: images are %d×%d×%d, the model expects %d×%d×%d", o->images_path,
+                        set->channels, set->size, set->size, m->cfg.in_ch, m->cfg.img, m->cfg.img);
+    ImageSet part = {0}; /* --split: the training or the held-out images only */
+    if (o->split >= 0) imageset_split(set, o->split, &part);
+    const ImageSet *in = o->split >= 0 ? &part : set;
+    int rc;
+    if (in->n < 2)
+        rc = ml_error("%s: need at least 2 images (split %s), got %d", o->images_path,
+                      split_name(o->split), in->n);
+    else {
+        VisionAnalyzeJob job = {m, in, o};
+        rc = ml_dir_write(o->out_dir, write_analysis, &job);
+    }
+    imageset_free(&part);
+    return rc;
 }

@@ -96,6 +96,7 @@ int cmd_train_vision(int argc, char **argv) {
         if (ml_write_file_atomic(cpath, json, strlen(json)) != 0) ml_fatal("%s", ml_errmsg());
         ml_free(json), ml_free(cpath);
     }
+    ml_remove_stale_tmp(out); /* left by a killed run */
     VisionTrainOpts o = {.out_dir = out,
                          .resume = resume,
                          .ckpt_every = (int)ckpt_every,

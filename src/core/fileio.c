@@ -221,3 +221,17 @@ int ml_dir_commit(const char *tmp, const char *final) {
         return ml_error("%s: cannot move %s into place (%s)", final, tmp, strerror(errno));
     return 0;
 }
+
+int ml_dir_write(const char *final, int (*write)(const char *dir, void *ctx), void *ctx) {
+    char *parent = ml_strdup(final), *slash = strrchr(parent, '/');
+    if (slash) *slash = 0;
+    ml_remove_stale_tmp(slash ? parent : "."); /* left by a killed writer */
+    ml_free(parent);
+    char *tmp = ml_dir_begin(final);
+    if (!tmp) return -1;
+    int rc = write(tmp, ctx);
+    if (!rc) rc = ml_dir_commit(tmp, final);
+    if (rc) ml_remove_tree(tmp);
+    ml_free(tmp);
+    return rc;
+}

@@ -32,7 +32,11 @@ int ml_remove_tree(const char *path);
  * write into, ml_dir_commit swaps it for <final> in one rename, so a killed writer leaves the
  * old folder or the new one, never a mix. */
 char *ml_dir_begin(const char *final);
-int ml_dir_commit(const char *tmp, const char *final); /* like mkdir -p */
+int ml_dir_commit(const char *tmp, const char *final);
+/* The two together: write(dir, ctx) fills a fresh temporary folder that replaces <final> when it
+ * returns 0 and is removed otherwise; stale temporary folders beside <final> are removed first. */
+int ml_dir_write(const char *final, int (*write)(const char *dir, void *ctx),
+                 void *ctx); /* like mkdir -p */
 int ml_file_exists(const char *path);
 int ml_is_dir(const char *path);
 /* Joins a folder and a name into a new string (ml_free it). */
