@@ -302,6 +302,24 @@ static int write_then_fail(const char *dir, void *ctx) {
 }
 
 /* analyze and analyze vision write through ml_dir_write: a failure leaves the old folder whole. */
+static int write_new_csv(const char *dir, void *ctx) {
+    char *p = ml_path_join(dir, "new.csv");
+    write_bytes(p, ctx, strlen(ctx));
+    ml_free(p);
+    return 0;
+}
+
+TEST(robust_folder_write_keeps_other_outputs) {
+    char *final = tmp_path("an3"), *old = ml_path_join(final, "old.csv");
+    char *fresh = ml_path_join(final, "new.csv"), *buf;
+    CHECK(ml_mkdir_p(final) == 0);
+    write_bytes(old, "old", 3), write_bytes(fresh, "stale", 5);
+    CHECK(ml_dir_write(final, write_new_csv, "fresh") == 0);
+    CHECK(ml_file_exists(old)); /* an output this run did not write stays */
+    CHECK(ml_read_file(fresh, &buf, NULL) == 0 && !strcmp(buf, "fresh"));
+    ml_free(buf), ml_free(final), ml_free(old), ml_free(fresh);
+}
+
 TEST(robust_failed_folder_write_keeps_old) {
     char *final = tmp_path("an2"), *old = ml_path_join(final, "old.csv");
     CHECK(ml_mkdir_p(final) == 0);

@@ -222,6 +222,25 @@ int ml_dir_commit(const char *tmp, const char *final) {
     return 0;
 }
 
+/* Hard-links into `to` the regular files of `from` that `to` lacks, so a run writing only some
+ * outputs (analyze --only X) keeps the others, as writing in place did. */
+static void carry_over(const char *from, const char *to) {
+    DIR *d = opendir(from);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        char *src = ml_path_join(from, e->d_name), *dst = ml_path_join(to, e->d_name);
+        struct stat st;
+        if (lstat(src, &st) == 0 && S_ISREG(st.st_mode) && !ml_file_exists(dst) &&
+            link(src, dst) != 0) {
+            char *buf;
+            size_t len;
+            if (!ml_read_file(src, &buf, &len)) ml_write_file_atomic(dst, buf, len), ml_free(buf);
+        }
+        ml_free(src), ml_free(dst);
+    }
+    closedir(d);
+}
+
 int ml_dir_write(const char *final, int (*write)(const char *dir, void *ctx), void *ctx) {
     char *parent = ml_strdup(final), *slash = strrchr(parent, '/');
     if (slash) *slash = 0;
@@ -230,6 +249,7 @@ int ml_dir_write(const char *final, int (*write)(const char *dir, void *ctx), vo
     char *tmp = ml_dir_begin(final);
     if (!tmp) return -1;
     int rc = write(tmp, ctx);
+    if (!rc) carry_over(final, tmp);
     if (!rc) rc = ml_dir_commit(tmp, final);
     if (rc) ml_remove_tree(tmp);
     ml_free(tmp);

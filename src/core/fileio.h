@@ -34,7 +34,8 @@ int ml_remove_tree(const char *path);
 char *ml_dir_begin(const char *final);
 int ml_dir_commit(const char *tmp, const char *final);
 /* The two together: write(dir, ctx) fills a fresh temporary folder that replaces <final> when it
- * returns 0 and is removed otherwise; stale temporary folders beside <final> are removed first. */
+ * returns 0 (keeping <final>'s files that write did not produce) and is removed otherwise; stale
+ * temporary folders beside <final> are removed first. */
 int ml_dir_write(const char *final, int (*write)(const char *dir, void *ctx),
                  void *ctx); /* like mkdir -p */
 int ml_file_exists(const char *path);
