@@ -66,8 +66,9 @@ static int parse_terms(Intervention *iv, const char *opt, const char *value, int
             double x = strtod(end + 1, &vend);
             /* 1e39 is finite as a double but inf as a float: it would act as a mask */
             if (vend == end + 1 || errno || !isfinite(x) || fabs(x) > FLT_MAX)
-                return ml_error("%s: expected a finite single-precision number after '=', got '%s'",
-                                opt, value);
+                return ml_error(
+                    "%s: expected a finite number (single precision) after '=', got '%s'", opt,
+                    value);
             v = (float)x, end = vend;
         }
         if (*end && *end != ',') return ml_error("%s: expected %s, got '%s'", opt, want, value);
