@@ -241,10 +241,8 @@ static void add_conventions(cJSON *j, const LmModel *m, const AnalyzeOptions *o)
         cJSON_AddItemToObject(j, "intervention", cJSON_Duplicate(o->intervention, 1));
 }
 
-int analyze_lm(LmModel *m, const LmTok *tok, const AnalyzeData *data, const AnalyzeOptions *o) {
-    int layers[64], L_moe = an_moe_layers(m, layers);
-    if (L_moe == 0) return ml_error("analyze: the model has no MoE layer");
-    if (ml_mkdir_p(o->out_dir)) return -1;
+static int analyze_into(LmModel *m, const LmTok *tok, const AnalyzeData *data,
+                        const AnalyzeOptions *o, int L_moe) {
     cJSON *j = cJSON_CreateObject(), *ran = cJSON_AddArrayToObject(j, "analyses");
     for (int i = 0; i < AN_COUNT; i++)
         if (o->only & (1u << i)) cJSON_AddItemToArray(ran, cJSON_CreateString(an_names[i]));
@@ -262,4 +260,28 @@ int analyze_lm(LmModel *m, const LmTok *tok, const AnalyzeData *data, const Anal
     cJSON_Delete(j);
     an_vocab_free(&voc);
     return rc;
+}
+
+typedef struct {
+    LmModel *m;
+    const LmTok *tok;
+    const AnalyzeData *data;
+    const AnalyzeOptions *o;
+    int L_moe;
+} AnalyzeJob;
+
+static int write_analysis(const char *dir, void *ctx) {
+    AnalyzeJob *j = ctx;
+    AnalyzeOptions in_dir = *j->o;
+    in_dir.out_dir = dir;
+    return analyze_into(j->m, j->tok, j->data, &in_dir, j->L_moe);
+}
+
+/* The analyses go into a fresh temporary folder that replaces o->out_dir only when all of them
+ * are written: a killed or failed analyze leaves the previous analysis whole. */
+int analyze_lm(LmModel *m, const LmTok *tok, const AnalyzeData *data, const AnalyzeOptions *o) {
+    int layers[64], L_moe = an_moe_layers(m, layers);
+    if (L_moe == 0) return ml_error("analyze: the model has no MoE layer");
+    AnalyzeJob job = {m, tok, data, o, L_moe};
+    return ml_dir_write(o->out_dir, write_analysis, &job);
 }

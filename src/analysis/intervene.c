@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "core/mem.h"
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,8 +64,11 @@ static int parse_terms(Intervention *iv, const char *opt, const char *value, int
             char *vend;
             errno = 0;
             double x = strtod(end + 1, &vend);
-            if (vend == end + 1 || errno || !isfinite(x))
-                return ml_error("%s: expected a finite number after '=', got '%s'", opt, value);
+            /* 1e39 is finite as a double but inf as a float: it would act as a mask */
+            if (vend == end + 1 || errno || !isfinite(x) || fabs(x) > FLT_MAX)
+                return ml_error(
+                    "%s: expected a finite number (single precision) after '=', got '%s'", opt,
+                    value);
             v = (float)x, end = vend;
         }
         if (*end && *end != ',') return ml_error("%s: expected %s, got '%s'", opt, want, value);

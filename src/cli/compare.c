@@ -34,7 +34,7 @@ static int cmd_compare(int argc, char **argv) {
     int n = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--margin"))
-            margin = cli_double(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            margin = cli_double_opt(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--out"))
             out = cli_value(cmd, argc, argv, &i);
         else if (argv[i][0] == '-')

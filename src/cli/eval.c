@@ -52,6 +52,14 @@ static char *intervention_field(const Intervention *iv) {
     return out;
 }
 
+/* Finite weights can still overflow in the forward pass (a diverged run): say so, not "ppl nan". */
+static void check_finite(double loss) {
+    if (!isfinite(loss))
+        ml_fatal("eval: the loss is %g: the model's activations overflow (weights of a diverged "
+                 "run?)",
+                 loss);
+}
+
 static void announce(const Intervention *iv) {
     if (!intervene_active(iv)) return;
     char line[1024];
@@ -102,6 +110,7 @@ static int eval_gguf(const char *path, const char *text, int ctx, int json, Inte
         lm_score_ids(&m, ids, n, ctx, &nll, &scored))
         ml_fatal("%s", ml_errmsg());
     double loss = nll / scored;
+    check_finite(loss);
     if (json) {
         char *f = intervention_field(iv);
         printf("{\"ppl\": %.6f, \"loss\": %.8f, \"nll\": %.6f, \"tokens\": %ld, \"text_tokens\": "
@@ -140,13 +149,13 @@ static int cmd_eval(int argc, char **argv) {
         else if (!strcmp(argv[i], "--json"))
             json = 1;
         else if (!strcmp(argv[i], "--ctx"))
-            ctx = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            ctx = cli_int_opt(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--ffn-block"))
-            lm_ffn_block = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            lm_ffn_block = cli_int_opt(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--batch"))
-            B = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            B = cli_int_opt(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--max-windows"))
-            max_windows = cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            max_windows = cli_long_opt(cmd, argc, argv, &i);
         else if (argv[i][0] == '-')
             cli_unknown_option(cmd, argv[i]);
         else if (!run)
@@ -183,6 +192,7 @@ static int cmd_eval(int argc, char **argv) {
     announce(&iv);
     LmEval ev;
     if (lm_evaluate(&m, s, B, m.cfg.seq_len, max_windows, &ev)) ml_fatal("eval: %s", ml_errmsg());
+    check_finite(ev.loss);
     print_result(&ev, s, json, &iv);
     intervene_free(&iv);
     shard_close(s);

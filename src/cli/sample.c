@@ -36,13 +36,13 @@ static int cmd_sample(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--prompt"))
             prompt = cli_value(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--tokens"))
-            n_new = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            n_new = cli_int_opt(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--temperature"))
-            temp = (float)cli_double(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            temp = (float)cli_double_opt(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--top-k"))
-            top_k = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            top_k = cli_int_opt(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--seed"))
-            seed = cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            seed = cli_long_opt(cmd, argc, argv, &i);
         else if (argv[i][0] == '-')
             cli_unknown_option(cmd, argv[i]);
         else if (!run)

@@ -60,7 +60,7 @@ static int train_lm(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--zero1")) {
             o.zero1 = 1;
         } else if (!strcmp(argv[i], "--stop-after")) {
-            o.stop_after = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            o.stop_after = cli_int_opt(cmd, argc, argv, &i);
         } else if (!strcmp(argv[i], "--steps")) {
             const char *v = cli_value(cmd, argc, argv, &i);
             o.steps_override = (int)cli_long(cmd, "--steps", v);

@@ -176,7 +176,15 @@ typedef struct {
     int stop_after;
     LmZero1 zero1;            /* data parallel: optimizer state and work sharded over the ranks */
     DistTraffic step_traffic; /* bytes the last step handed to collectives (metrics) */
+    int saved_step;           /* step of the checkpoint on disk; -1 before the first */
+    char saved_text[32];
 } Trainer;
+
+static const char *last_checkpoint_text(Trainer *tr) {
+    if (tr->saved_step < 0) return "none written yet";
+    snprintf(tr->saved_text, sizeof tr->saved_text, "step %d", tr->saved_step);
+    return tr->saved_text;
+}
 
 static int open_data(Trainer *tr, const LmTrainOptions *o, LmConfig *cfg) {
     char *p = ml_path_join(o->data_dir, "train.tokens");
@@ -198,7 +206,20 @@ static int open_data(Trainer *tr, const LmTrainOptions *o, LmConfig *cfg) {
     return 0;
 }
 
+static long count_nonfinite(const float *x, long n) {
+    long bad = 0;
+    for (long i = 0; i < n; i++) bad += !isfinite(x[i]);
+    return bad;
+}
+
+/* Only finite weights are saved: a run that blew up keeps its last good checkpoint. The weights
+ * are the same on every rank, so every rank takes the same branch. */
 static int save_checkpoints(Trainer *tr) {
+    long bad = count_nonfinite(tr->model.params_mem, tr->model.n_params);
+    if (bad)
+        return ml_error("training diverged at step %d: %ld weights are not finite; not saved, "
+                        "the last checkpoint (%s) is kept (lower lr?)",
+                        tr->state.step, bad, last_checkpoint_text(tr));
     if (lm_dist_check_in_sync(&tr->model)) return -1;
     lm_zero1_gather_moments(&tr->zero1, &tr->model);
     int r = 0; /* rank 0 alone writes the run's files */
@@ -206,6 +227,7 @@ static int save_checkpoints(Trainer *tr) {
                              lm_save(&tr->model, tr->model_path, NULL)))
         r = -1;
     lm_zero1_release_moments(&tr->zero1, &tr->model);
+    if (!r) tr->saved_step = tr->state.step;
     return r;
 }
 
@@ -213,6 +235,7 @@ static int save_checkpoints(Trainer *tr) {
  * metrics file (truncated to the checkpoint's step on resume). */
 static int write_run_files(Trainer *tr, const LmTrainOptions *o) {
     if (ml_mkdir_p(o->out_dir)) return -1;
+    ml_remove_stale_tmp(o->out_dir);
     char *tok_from = ml_path_join(o->data_dir, LM_TOKENIZER_FILE),
          *tok_to = ml_path_join(o->out_dir, LM_TOKENIZER_FILE);
     int r = copy_file(tok_from, tok_to);
@@ -234,19 +257,25 @@ static int write_run_files(Trainer *tr, const LmTrainOptions *o) {
     return 0;
 }
 
+/* Everything is checked (config, data, checkpoint, the split over ranks) before the run folder is
+ * touched, so a refused run leaves nothing behind. */
 static int prepare_run(Trainer *tr, const LmConfig *cfg_in, const LmTrainOptions *o) {
     tr->ckpt_path = ml_path_join(o->out_dir, "checkpoint.safetensors");
     tr->model_path = ml_path_join(o->out_dir, "model.safetensors");
+    tr->saved_step = -1;
     LmConfig cfg = *cfg_in;
     if (o->resume) {
         if (!ml_file_exists(tr->ckpt_path))
             return ml_error("%s: no checkpoint.safetensors to resume from", o->out_dir);
         if (lm_load(&tr->model, tr->ckpt_path, 1, &tr->state)) return -1;
+        tr->saved_step = tr->state.step;
         if (o->steps_override > 0) tr->model.cfg.steps = o->steps_override;
         cfg = tr->model.cfg;
         if (open_data(tr, o, &cfg)) return -1;
     } else {
-        if (open_data(tr, o, &cfg) || lm_config_finalize(&cfg) || lm_create(&tr->model, &cfg, 1))
+        LmConfig check = cfg; /* refuse a bad config before opening (large) data */
+        if (lm_config_finalize(&check) || open_data(tr, o, &cfg) || lm_config_finalize(&cfg) ||
+            lm_create(&tr->model, &cfg, 1))
             return -1;
         rng_seed(&tr->state.data_rng, cfg.seed + 1);
     }
@@ -275,6 +304,7 @@ static void close_run(Trainer *tr) {
 static double optimizer_step(LmModel *m, int step, const LmZero1 *z) {
     const LmConfig *c = &m->cfg;
     double norm = lm_zero1_grad_norm(z, m);
+    if (!isfinite(norm)) return norm; /* not applied: the caller stops the run */
     if (c->grad_clip > 0 && norm > c->grad_clip)
         scale_inplace(m->grads_mem, m->n_params, (float)(c->grad_clip / norm));
     AdamW opt = {c->lr, c->beta1, c->beta2, c->adam_eps, c->weight_decay};
@@ -291,9 +321,10 @@ static double optimizer_step(LmModel *m, int step, const LmZero1 *z) {
     return norm;
 }
 
-/* One optimizer step over grad_accum micro-batches; returns the mean training loss. Data parallel:
- * every rank samples the whole batch (one data stream, as one process) and runs its share of the
- * sequences; the loss is normalised by the whole batch's targets, so the summed gradients are the
+/* One optimizer step over grad_accum micro-batches; returns the mean training loss. A
+ * non-finite loss or gradient norm leaves the weights as they were. Data parallel: every rank
+ * samples the whole batch (one data stream, as one process) and runs its share of the sequences;
+ * the loss is normalised by the whole batch's targets, so the summed gradients are the
  * single-process ones. */
 static double train_step(Trainer *tr, int step, double *gnorm) {
     LmModel *m = &tr->model;
@@ -315,9 +346,9 @@ static double train_step(Trainer *tr, int step, double *gnorm) {
                     1.0f / ((float)n * c->grad_accum), 1.0f / c->grad_accum);
     }
     lm_dist_share(m, 0);
-    dist_sum_f64(&loss, 1);
+    dist_sum_f64(&loss, 1); /* the loss and the norm are global: every rank decides alike */
     lm_zero1_reduce_grads(&tr->zero1, m);
-    *gnorm = optimizer_step(m, step, &tr->zero1);
+    *gnorm = isfinite(loss) ? optimizer_step(m, step, &tr->zero1) : NAN;
     return loss;
 }
 
@@ -371,8 +402,11 @@ static int train_loop(Trainer *tr) {
         double loss = train_step(tr, step, &gnorm);
         DistTraffic c1 = dist_traffic();
         tr->step_traffic = (DistTraffic){c1.reduced - c0.reduced, c1.alltoall - c0.alltoall};
-        if (!isfinite(loss))
-            return ml_error("training diverged: loss is %g at step %d (lower lr?)", loss, step + 1);
+        if (!isfinite(loss) || !isfinite(gnorm))
+            return ml_error("training diverged at step %d: %s is %g; the step was not applied, "
+                            "the last checkpoint (%s) is kept (lower lr?)",
+                            step + 1, isfinite(loss) ? "gradient norm" : "loss",
+                            isfinite(loss) ? gnorm : loss, last_checkpoint_text(tr));
         tr->state.step = m->step = step + 1;
         double dt = ml_now() - t0;
         loss_avg = step == first ? loss : 0.9 * loss_avg + 0.1 * loss; /* smoothed for display */

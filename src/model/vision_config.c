@@ -5,6 +5,9 @@
 #include "data/augment.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -84,7 +87,15 @@ int vision_preset(VisionConfig *c, const char *name) {
         c->eval_every = 250, c->probe_images = 10000;
         return 0;
     }
-    return ml_error("--preset: expected tiny or small, got '%s'", name);
+    if (!strcmp(name, "study")) {
+        /* the Beyond Routing study: small's widths, batch 256; 0.605 CPU-s per step on the emoji
+         * set, so 4,500 steps ≈ 23–28 min on 2 cores (docs/vision.md, "The study") */
+        c->stem_ch = 32, c->n_experts = 8, c->top_k = 2, c->expert_ch = 64, c->readout = 128;
+        c->proj_hidden = 128, c->proj_dim = 128, c->groups = 8, c->batch = 256, c->steps = 4500;
+        c->warmup = 100, c->eval_every = 1500, c->probe_images = 4000;
+        return 0;
+    }
+    return ml_error("--preset: expected tiny, small or study, got '%s'", name);
 }
 
 static int set_value(VisionConfig *c, const Key *k, const char *v) {
@@ -98,18 +109,19 @@ static int set_value(VisionConfig *c, const Key *k, const char *v) {
     }
     if (k->type == K_FLOAT) {
         double d = strtod(v, &end);
-        if (errno || end == v || *end)
-            return ml_error("%s: expected a number, got '%s'", k->name, v);
+        if (errno || end == v || *end || !isfinite(d) || fabs(d) > FLT_MAX)
+            return ml_error("%s: expected a finite single-precision number, got '%s'", k->name, v);
         *(float *)at = (float)d;
+    } else if (k->type == K_U64) {
+        unsigned long long u = strtoull(v, &end, 10);
+        if (errno || end == v || *end || v[0] == '-')
+            return ml_error("%s: expected an integer in 0..2^64-1, got '%s'", k->name, v);
+        *(uint64_t *)at = u;
     } else {
         long long i = strtoll(v, &end, 10);
-        if (errno || end == v || *end ||
-            (k->type == K_INT && (i < -2147483647LL || i > 2147483647LL)))
+        if (errno || end == v || *end || i < INT_MIN || i > INT_MAX)
             return ml_error("%s: expected an integer, got '%s'", k->name, v);
-        if (k->type == K_INT)
-            *(int *)at = (int)i;
-        else
-            *(uint64_t *)at = (uint64_t)i;
+        *(int *)at = (int)i;
     }
     return 0;
 }
@@ -148,6 +160,14 @@ int vision_config_validate(const VisionConfig *c) {
     NEED(c->steps >= 0 && c->warmup >= 0, "steps/warmup: expected ≥ 0");
     NEED(c->lr > 0, "lr: expected > 0, got %g", c->lr);
     NEED(c->noise_std >= 0, "noise_std: expected ≥ 0");
+    NEED(c->aux_lb_coef >= 0 && c->aux_z_coef >= 0 && c->weight_decay >= 0,
+         "aux_lb_coef, aux_z_coef, weight_decay: expected ≥ 0");
+    NEED(c->eval_every >= 0 && c->probe_images >= 0 && c->threads >= 0 && c->cos_dim >= 0,
+         "eval_every, probe_images, threads, cos_dim: expected ≥ 0");
+    NEED(c->renorm == 0 || c->renorm == 1, "renorm: expected 0 or 1, got %d", c->renorm);
+    NEED(c->stem_ch <= 4096 && c->expert_ch <= 4096 && c->readout <= 65536 &&
+             c->proj_hidden <= 65536 && c->proj_dim <= 65536 && c->cos_dim <= 65536,
+         "widths: expected at most 4096 channels and 65536 features");
     NEED(c->aug_crop_min > 0 && c->aug_crop_min <= 1, "aug_crop_min: expected in (0,1], got %g",
          c->aug_crop_min);
     NEED(c->aug_flip >= 0 && c->aug_flip <= 1 && c->aug_jitter >= 0 && c->aug_jitter <= 1 &&
@@ -202,12 +222,19 @@ int vision_config_from_json(VisionConfig *c, const char *json) {
     for (int i = 0; i < N_KEYS; i++) {
         const cJSON *it = cJSON_GetObjectItem(o, KEYS[i].name);
         if (!it) continue;
-        char buf[64];
+        char buf[400];
         if (cJSON_IsString(it))
             snprintf(buf, sizeof buf, "%s", it->valuestring);
-        else if (KEYS[i].type == K_FLOAT)
-            snprintf(buf, sizeof buf, "%.9g", it->valuedouble);
-        else
+        else if (!cJSON_IsNumber(it)) {
+            cJSON_Delete(o);
+            return ml_error("config: %s: expected a number or string", KEYS[i].name);
+        } else if (KEYS[i].type == K_FLOAT)
+            snprintf(buf, sizeof buf, "%.17g", it->valuedouble);
+        else if (it->valuedouble != floor(it->valuedouble)) { /* 2.7 is refused, not rounded */
+            ml_error("config: %s: expected an integer, got %.17g", KEYS[i].name, it->valuedouble);
+            cJSON_Delete(o);
+            return -1;
+        } else
             snprintf(buf, sizeof buf, "%.0f", it->valuedouble);
         if (set_value(c, &KEYS[i], buf) != 0) {
             cJSON_Delete(o);
