@@ -29,7 +29,7 @@ static MoeEp *ep_state(MoeActs *a, const MoeConfig *cfg) {
         ep->boff = ml_alloc(sizeof(long) * ep->G * ep->Eg);
         ep->sc = ml_alloc(sizeof(int) * 4 * ep->G);
         ep->sd = ep->sc + ep->G, ep->rc = ep->sd + ep->G, ep->rd = ep->rc + ep->G;
-        in->ep = ep;
+        in->ep = ep, in->ep_free = moe_ep_free;
     }
     return in->ep;
 }

@@ -1,7 +1,6 @@
 /* MoE layer parameters (one flat block, fixed order), config validation, activation buffers. */
 #include "core/error.h"
 #include "core/mem.h"
-#include "nn/moe_ep.h"
 #include "nn/moe_internal.h"
 #include <math.h>
 #include <string.h>
@@ -283,7 +282,7 @@ void moe_acts_free(MoeActs *a) {
                         in->sh3,        in->sh_raw,   in->sh_gate,     in->dsh1,    in->dsh2,
                         in->dsh3,       in->dsh_raw};
         for (unsigned i = 0; i < sizeof bufs / sizeof bufs[0]; i++) ml_free(bufs[i]);
-        moe_ep_free(in->ep);
+        if (in->ep_free) in->ep_free(in->ep);
         ml_free(in);
     }
     memset(a, 0, sizeof *a);
