@@ -2,6 +2,7 @@
 #include "analysis/intervene.h"
 #include "core/error.h"
 #include "core/mem.h"
+#include "nn/moe_kinds.h"
 #include <errno.h>
 #include <float.h>
 #include <math.h>
@@ -100,16 +101,14 @@ int intervene_parse(Intervention *iv, const char *opt, const char *value) {
 }
 
 const char *intervene_score_name(int score) {
-    return score == SCORE_TOPK_SOFTMAX ? "topk_softmax"
-           : score == SCORE_SIGMOID    ? "sigmoid"
-                                       : "softmax_topk";
+    return moe_score_name((ScoreOrder)score);
 }
 
 static int is_moe(const MoeConfig *f) {
     return f->router != ROUTER_DENSE;
 }
 static int has_logits(const MoeConfig *f) {
-    return f->router == ROUTER_LEARNED || f->router == ROUTER_RANDOM || f->router == ROUTER_COSINE;
+    return moe_router_is_scored(f->router);
 }
 
 /* Everything checked before the model is touched: one error naming the option. */

@@ -7,13 +7,10 @@
 #include "core/error.h"
 #include "core/mem.h"
 #include "core/progress.h"
+#include "nn/moe_kinds.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int scored_router(const MoeConfig *f) {
-    return f->router == ROUTER_LEARNED || f->router == ROUTER_RANDOM || f->router == ROUTER_COSINE;
-}
 
 /* Points every MoE layer's logit_bias at its mask row added to the bias already there (a routing
  * intervention, intervene.h), keeping the previous pointers in saved[] for unapply_mask. Call after
@@ -107,7 +104,7 @@ static void sensitivity_stats(SensResult *r) {
 static void choose_groups(SensResult *r, const LmModel *m, int G) {
     int LE = r->L * r->EZ, eligible = 0;
     for (int l = 0; l < r->L; l++)
-        if (scored_router(&m->layer_ffn[r->layers[l]]) && r->EZ > r->k)
+        if (moe_router_is_scored(m->layer_ffn[r->layers[l]].router) && r->EZ > r->k)
             eligible += r->EZ - r->k < r->EZ / 2 ? r->EZ - r->k : r->EZ / 2;
     if (G > eligible) G = eligible;
     uint8_t *taken = ml_alloc(LE);
@@ -116,7 +113,7 @@ static void choose_groups(SensResult *r, const LmModel *m, int G) {
         r->group[g] = ml_alloc(sizeof(int32_t) * (G ? G : 1));
         for (int i = 0; i < LE && r->n_group[g] < G; i++) {
             int id = r->rank[g == 1 ? i : LE - 1 - i], l = id / r->EZ;
-            if (taken[id] || !scored_router(&m->layer_ffn[r->layers[l]]) ||
+            if (taken[id] || !moe_router_is_scored(m->layer_ffn[r->layers[l]].router) ||
                 per_layer[l] >= r->EZ - r->k)
                 continue;
             taken[id] = 1, per_layer[l]++;

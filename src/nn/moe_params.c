@@ -11,19 +11,12 @@
 static long moe_layout(MoeParams *p, float *base, const MoeConfig *cfg) {
     long off = 0;
     const long C = cfg->d_model, EZ = moe_ez(cfg), E = cfg->n_experts, H = cfg->hidden;
-    const long S = cfg->n_shared, Hs = cfg->shared_hidden, D = cfg->cos_dim;
-    if (p) memset(p, 0, sizeof *p);
-#define TAKE(field, n)                                                                             \
-    do {                                                                                           \
-        if (base) p->field = base + off;                                                           \
-        off += (n);                                                                                \
-    } while (0)
-    if (cfg->router == ROUTER_LEARNED || cfg->router == ROUTER_RANDOM) TAKE(router_w, EZ * C);
-    if (cfg->router == ROUTER_COSINE) {
-        TAKE(cos_proj, D * C);
-        TAKE(cos_centroids, EZ * D);
-        TAKE(cos_log_scale, 1);
-    }
+    const long S = cfg->n_shared, Hs = cfg->shared_hidden;
+    MoeParams scratch; /* counting only */
+    if (!p) p = &scratch;
+    memset(p, 0, sizeof *p);
+#define TAKE(field, n) (p->field = moe_take(base, &off, (n)))
+    if (moe_router(cfg)->layout) moe_router(cfg)->layout(p, base, &off, cfg);
     if (moe_router_scored(cfg) && cfg->score == SCORE_SIGMOID) TAKE(balance_bias, EZ);
     if (cfg->external_ffn) {
         /* expert and shared matrices are MoeParams.q_* */
@@ -67,19 +60,9 @@ static void fill_normal(Rng *r, float *x, long n, float std) {
 
 void moe_init_params(MoeParams *p, const MoeConfig *cfg, Rng *rng) {
     const long C = cfg->d_model, EZ = moe_ez(cfg), E = cfg->n_experts, H = cfg->hidden;
-    const long S = cfg->n_shared, Hs = cfg->shared_hidden, D = cfg->cos_dim;
+    const long S = cfg->n_shared, Hs = cfg->shared_hidden;
     float std = cfg->init_std > 0 ? cfg->init_std : 0.02f;
-    if (cfg->router == ROUTER_RANDOM) {
-        /* Seeded by cfg->seed alone, so every run with that seed shares the same frozen router. */
-        Rng frozen;
-        rng_seed(&frozen, cfg->seed ^ 0x5241ULL);
-        fill_normal(&frozen, p->router_w, EZ * C, std);
-    } else {
-        fill_normal(rng, p->router_w, EZ * C, std);
-    }
-    fill_normal(rng, p->cos_proj, D * C, std);
-    fill_normal(rng, p->cos_centroids, EZ * D, 1.0f); /* direction only: scale is irrelevant */
-    if (p->cos_log_scale) p->cos_log_scale[0] = logf(10.0f);
+    if (moe_router(cfg)->init) moe_router(cfg)->init(p, cfg, rng);
     if (p->balance_bias) memset(p->balance_bias, 0, EZ * sizeof(float));
     fill_normal(rng, p->w1, E * H * C, std);
     fill_normal(rng, p->w2, E * C * H, std);
@@ -102,9 +85,9 @@ int moe_param_tensors(ParamTensor *list, int n, const char *prefix, MoeParams *p
                       const MoeConfig *cfg) {
     const long C = cfg->d_model, EZ = moe_ez(cfg), E = cfg->n_experts, H = cfg->hidden;
     const long S = cfg->n_shared, Hs = cfg->shared_hidden, D = cfg->cos_dim;
-    int random = cfg->router == ROUTER_RANDOM;
+    int frozen = moe_router(cfg)->frozen;
     if (p->router_w)
-        n = param_tensor(list, n, prefix, "router.w", p->router_w, !random, random, 2, EZ, C, 0, 0);
+        n = param_tensor(list, n, prefix, "router.w", p->router_w, !frozen, frozen, 2, EZ, C, 0, 0);
     if (p->cos_proj)
         n = param_tensor(list, n, prefix, "router.cos_proj", p->cos_proj, 1, 0, 2, D, C, 0, 0);
     if (p->cos_centroids)
@@ -149,21 +132,17 @@ int moe_validate(const MoeConfig *cfg) {
     if (cfg->n_shared > 0 && cfg->shared_hidden <= 0)
         return ml_error("moe: shared_hidden must be > 0 with n_shared %d, got %d", cfg->n_shared,
                         cfg->shared_hidden);
-    if ((unsigned)cfg->router > ROUTER_DENSE)
+    if ((unsigned)cfg->router >= MOE_N_ROUTERS)
         return ml_error("moe: unknown router kind %d", cfg->router);
-    if ((unsigned)cfg->score > SCORE_SIGMOID)
+    if ((unsigned)cfg->score >= MOE_N_SCORES)
         return ml_error("moe: unknown score order %d", cfg->score);
-    if ((unsigned)cfg->level > ROUTE_SEQ_MEAN)
+    if ((unsigned)cfg->level >= MOE_N_LEVELS)
         return ml_error("moe: unknown routing level %d", cfg->level);
-    if ((unsigned)cfg->act > EXPERT_SWIGLU)
+    if ((unsigned)cfg->act >= MOE_N_ACTS)
         return ml_error("moe: unknown expert activation %d", cfg->act);
     if (cfg->external_ffn && cfg->act != EXPERT_SWIGLU)
         return ml_error("moe: external (GGUF) expert weights need SwiGLU experts");
-    if (cfg->router == ROUTER_COSINE && cfg->cos_dim <= 0)
-        return ml_error("moe: cos_dim must be > 0 for the cosine router, got %d", cfg->cos_dim);
-    if (cfg->router == ROUTER_DENSE && (cfg->n_experts != 1 || cfg->n_zero != 0 || cfg->top_k != 1))
-        return ml_error("moe: router dense needs n_experts 1, n_zero 0, top_k 1, got %d, %d, %d",
-                        cfg->n_experts, cfg->n_zero, cfg->top_k);
+    if (moe_router(cfg)->validate && moe_router(cfg)->validate(cfg)) return -1;
     if (!(cfg->capacity_factor >= 0))
         return ml_error("moe: capacity_factor must be >= 0 (0 = dropless), got %g",
                         cfg->capacity_factor);
@@ -185,7 +164,6 @@ static void acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max
     MoeInternal *in = ml_alloc(sizeof *in);
     const long N = max_tokens, C = cfg->d_model, EZ = moe_ez(cfg), K = moe_kmax(cfg);
     const long R = N * K, H = cfg->hidden, S = cfg->n_shared, Hs = cfg->shared_hidden;
-    const long D = cfg->router == ROUTER_COSINE ? cfg->cos_dim : 0;
     in->max_tokens = max_tokens;
     in->max_T = max_T;
     in->kmax = (int)K;
@@ -210,14 +188,7 @@ static void acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max
         if (!infer) in->d_seq_in = ml_alloc_floats(N * C);
     }
     if (!infer) in->d_router_in = ml_alloc_floats(N * C);
-    if (D > 0) {
-        in->cos_q = ml_alloc_floats(N * D);
-        in->cos_qn = ml_alloc_floats(N);
-        in->cos_chat = ml_alloc_floats(EZ * D);
-        in->cos_cn = ml_alloc_floats(EZ);
-        in->cos_val = ml_alloc_floats(N * EZ);
-        if (!infer) in->cos_dq = ml_alloc_floats(N * D), in->cos_dc = ml_alloc_floats(EZ * D);
-    }
+    if (moe_router(cfg)->alloc) moe_router(cfg)->alloc(in, cfg, N, infer);
     in->expert_off = ml_alloc((cfg->n_experts + 1) * sizeof(int32_t));
     in->row_slot = ml_alloc(R * sizeof(int32_t));
     in->slot_row = ml_alloc(R * sizeof(int32_t));

@@ -1,13 +1,10 @@
-/* The routing half of the MoE layer: router input (jitter) → logits (linear, frozen random,
- * cosine; noise; intervention bias) → scores → top-k → combine weights → capacity → counts →
+/* The routing half of the MoE layer: router input (jitter) → logits (the router's row in
+ * moe_routers.c; noise; intervention bias) → scores → top-k → combine weights → capacity → counts →
  * auxiliary losses, and its exact backward. Parameter-free routers (hash, domain, dense) choose
  * experts from ids; they have no gradient. Formulas: docs/moe.md. */
-#include "nn/linear.h"
 #include "nn/moe_internal.h"
 #include <math.h>
 #include <string.h>
-
-#define NORM_EPS 1e-12f
 
 static int effective_k(const MoeActs *a, const MoeConfig *cfg) {
     const MoeInternal *in = a->internal;
@@ -19,14 +16,6 @@ static int effective_k(const MoeActs *a, const MoeConfig *cfg) {
 
 static int use_renorm(const MoeActs *a, const MoeConfig *cfg) {
     return a->renorm_override >= 0 ? a->renorm_override : cfg->renorm;
-}
-
-/* Seeded token-id → expert hash (splitmix64 finaliser). */
-static uint32_t hash_token(uint64_t seed, int32_t tok) {
-    uint64_t z = seed * 0x9e3779b97f4a7c15ULL + (uint64_t)(uint32_t)tok + 0x632be59bd9b4e019ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return (uint32_t)((z ^ (z >> 31)) >> 32);
 }
 
 static void softmax_row(float *out, const float *z, int n) {
@@ -78,31 +67,7 @@ static void compute_logits(MoeActs *a, const MoeParams *p, const MoeConfig *cfg,
     } else if (a->router_in) { /* kept for the backward pass (inference reads x in place) */
         memcpy(a->router_in, x, NC * sizeof(float));
     }
-    if (cfg->router == ROUTER_COSINE) {
-        const int D = cfg->cos_dim;
-        linear_forward(in->cos_q, x, p->cos_proj, NULL, N, C, D);
-        for (int n = 0; n < N; n++) { /* q̂ = q/‖q‖ stored in place */
-            float *q = in->cos_q + (long)n * D;
-            double s = 0;
-            for (int d = 0; d < D; d++) s += (double)q[d] * q[d];
-            float nrm = fmaxf((float)sqrt(s), NORM_EPS);
-            in->cos_qn[n] = nrm;
-            for (int d = 0; d < D; d++) q[d] /= nrm;
-        }
-        for (int e = 0; e < EZ; e++) {
-            const float *c = p->cos_centroids + (long)e * D;
-            double s = 0;
-            for (int d = 0; d < D; d++) s += (double)c[d] * c[d];
-            float nrm = fmaxf((float)sqrt(s), NORM_EPS);
-            in->cos_cn[e] = nrm;
-            for (int d = 0; d < D; d++) in->cos_chat[(long)e * D + d] = c[d] / nrm;
-        }
-        linear_forward(in->cos_val, in->cos_q, in->cos_chat, NULL, N, D, EZ);
-        float scale = expf(p->cos_log_scale[0]);
-        for (long i = 0; i < (long)N * EZ; i++) a->logits[i] = scale * in->cos_val[i];
-    } else {
-        linear_forward(a->logits, x, p->router_w, NULL, N, C, EZ);
-    }
+    moe_router(cfg)->logits(a, p, cfg, x, N);
     if (train && cfg->noise_std > 0)
         for (long i = 0; i < (long)N * EZ; i++) a->logits[i] += cfg->noise_std * rng_normal(rng);
     if (a->logit_bias)
@@ -144,15 +109,13 @@ static void score_row(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, int 
     for (int j = 0; j < k; j++) w[j] = scale * (renorm ? (float)(pr[idx[j]] / sum) : pr[idx[j]]);
 }
 
-/* Hash / domain / dense: first expert from the id, then the next k-1 cyclically; weights 1/k. */
+/* Fixed rules (hash / domain / dense): first expert from the id, then the next k-1 cyclically;
+ * weights 1/k. */
 static void fixed_row(MoeActs *a, const MoeConfig *cfg, const int32_t *tokens,
                       const int32_t *domains, int n, int k) {
     MoeInternal *in = a->internal;
-    const int EZ = moe_ez(cfg), E = cfg->n_experts;
-    int first = 0;
-    if (cfg->router == ROUTER_HASH)
-        first = tokens ? (int)(hash_token(cfg->seed, tokens[n]) % EZ) : 0;
-    if (cfg->router == ROUTER_DOMAIN) first = domains ? ((domains[n] % E) + E) % E : 0;
+    const int EZ = moe_ez(cfg);
+    int first = moe_router(cfg)->first(cfg, tokens, domains, n);
     float *pr = a->probs + (long)n * EZ;
     memset(pr, 0, EZ * sizeof(float));
     memset(a->logits + (long)n * EZ, 0, EZ * sizeof(float));
@@ -278,40 +241,6 @@ static void dlogits_row(MoeActs *a, const MoeConfig *cfg, const float *dtopk_w, 
     }
 }
 
-/* Cosine router backward: dlogits → log scale, centroids, projection, router input. */
-static void cosine_backward(MoeActs *a, MoeParams *g, const MoeParams *p, const MoeConfig *cfg) {
-    MoeInternal *in = a->internal;
-    const int N = a->N, EZ = moe_ez(cfg), D = cfg->cos_dim, C = cfg->d_model;
-    float scale = expf(p->cos_log_scale[0]);
-    double dls = 0;
-    for (long i = 0; i < (long)N * EZ; i++) {
-        dls += (double)in->dlogits[i] * in->cos_val[i];
-        in->dlogits[i] *= scale; /* now dL/dcos */
-    }
-    g->cos_log_scale[0] += (float)(dls * scale);
-    memset(in->cos_dq, 0, (size_t)N * D * sizeof(float));
-    memset(in->cos_dc, 0, (size_t)EZ * D * sizeof(float));
-    linear_backward(in->cos_dq, in->cos_dc, NULL, in->dlogits, in->cos_q, in->cos_chat, N, D, EZ);
-    /* through v̂ = v/‖v‖: dv = (dv̂ − v̂·(v̂·dv̂))/‖v‖ */
-    for (int n = 0; n < N; n++) {
-        float *dq = in->cos_dq + (long)n * D;
-        const float *q = in->cos_q + (long)n * D;
-        double dot = 0;
-        for (int d = 0; d < D; d++) dot += (double)q[d] * dq[d];
-        for (int d = 0; d < D; d++) dq[d] = (dq[d] - q[d] * (float)dot) / in->cos_qn[n];
-    }
-    for (int e = 0; e < EZ; e++) {
-        const float *c = in->cos_chat + (long)e * D;
-        const float *dc = in->cos_dc + (long)e * D;
-        double dot = 0;
-        for (int d = 0; d < D; d++) dot += (double)c[d] * dc[d];
-        for (int d = 0; d < D; d++)
-            g->cos_centroids[(long)e * D + d] += (dc[d] - c[d] * (float)dot) / in->cos_cn[e];
-    }
-    linear_backward(in->d_router_in, g->cos_proj, NULL, in->cos_dq, a->router_in, p->cos_proj, N, C,
-                    D);
-}
-
 void moe_route_backward(float *dx, MoeParams *g, const float *dtopk_w, MoeActs *a,
                         const MoeParams *p, const MoeConfig *cfg, const float *x, int N) {
     if (!moe_router_scored(cfg)) return; /* ids decide: nothing depends on x or parameters */
@@ -323,13 +252,7 @@ void moe_route_backward(float *dx, MoeParams *g, const float *dtopk_w, MoeActs *
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) dlogits_row(a, cfg, dtopk_w, lb_c, n, k);
     memset(in->d_router_in, 0, (size_t)N * C * sizeof(float));
-    if (cfg->router == ROUTER_COSINE) {
-        cosine_backward(a, g, p, cfg);
-    } else { /* the frozen random router gets no weight gradient */
-        float *dw = cfg->router == ROUTER_LEARNED ? g->router_w : NULL;
-        linear_backward(in->d_router_in, dw, NULL, in->dlogits, a->router_in, p->router_w, N, C,
-                        EZ);
-    }
+    moe_router(cfg)->backward(a, g, p, cfg);
     if (!dx) return;
     long NC = (long)N * C;
     if (in->jittered)
