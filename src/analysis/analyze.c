@@ -255,6 +255,9 @@ static int analyze_into(LmModel *m, const LmTok *tok, const AnalyzeData *data,
         return -1;
     }
     if (o->only & (AN_ALL | AN_PRUNE)) rc = analyze_stream(m, &voc, data, o, j);
+    cJSON *ivj = cJSON_GetObjectItem(j, "intervention");
+    if (!rc && ivj && m->routed_rows > 0) /* experts run per token under the intervention */
+        cJSON_AddNumberToObject(ivj, "mean_k", lm_mean_k(m));
     if (!rc && (o->only & AN_SENSITIVITY)) rc = analyze_sensitivity(m, tok, data, o, j);
     if (!rc) rc = an_write_json(o->out_dir, "analyze.json", j);
     cJSON_Delete(j);

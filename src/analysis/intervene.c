@@ -16,17 +16,30 @@ void intervene_init(Intervention *iv) {
 }
 
 void intervene_free(Intervention *iv) {
-    ml_free(iv->terms), ml_free(iv->bias);
+    ml_free(iv->terms), ml_free(iv->bias), ml_free(iv->route);
     intervene_init(iv);
 }
 
 int intervene_is_option(const char *opt) {
     return !strcmp(opt, "--top-k") || !strcmp(opt, "--route-k") || !strcmp(opt, "--renorm") ||
-           !strcmp(opt, "--mask") || !strcmp(opt, "--router-bias");
+           !strcmp(opt, "--mask") || !strcmp(opt, "--router-bias") || !strcmp(opt, "--route-p") ||
+           !strcmp(opt, "--route-min");
 }
 
 int intervene_active(const Intervention *iv) {
-    return iv->top_k > 0 || iv->renorm >= 0 || iv->n_terms > 0;
+    return iv->top_k > 0 || iv->renorm >= 0 || iv->n_terms > 0 || iv->top_p > 0 || iv->min_p > 0;
+}
+
+/* A router mass in (0, 1] (or, with open_top, in (0, 1)). */
+static int parse_mass(const char *opt, const char *value, int open_top, double *out) {
+    char *end;
+    errno = 0;
+    double x = strtod(value, &end);
+    if (end == value || *end || errno || !(x > 0) || x > 1 || (open_top && x == 1))
+        return ml_error("%s: expected a router mass in (0, 1%c, got '%s'", opt,
+                        open_top ? ')' : ']', value);
+    *out = x;
+    return 0;
 }
 
 static int parse_int(const char *s, char **end, int *v) {
@@ -95,6 +108,8 @@ int intervene_parse(Intervention *iv, const char *opt, const char *value) {
         iv->renorm = value[0] - '0';
         return 0;
     }
+    if (!strcmp(opt, "--route-p")) return parse_mass(opt, value, 0, &iv->top_p);
+    if (!strcmp(opt, "--route-min")) return parse_mass(opt, value, 1, &iv->min_p);
     if (!strcmp(opt, "--mask")) return parse_terms(iv, opt, value, 0);
     if (!strcmp(opt, "--router-bias")) return parse_terms(iv, opt, value, 1);
     return ml_error("%s: not a routing intervention option", opt);
@@ -141,6 +156,10 @@ static int validate(const Intervention *iv, const LmModel *m) {
                             l, ez - masked, k);
     }
     if (!any) return ml_error("routing interventions: the model has no MoE layer");
+    for (int l = 0; l < nl && (iv->top_p > 0 || iv->min_p > 0); l++)
+        if (is_moe(&m->layer_ffn[l]) && !has_logits(&m->layer_ffn[l]))
+            return ml_error("%s: layer %d routes by a fixed rule (hash/domain): no router mass",
+                            iv->top_p > 0 ? "--route-p" : "--route-min", l);
     for (int i = 0; i < iv->n_terms; i++) {
         const InterventionTerm *t = &iv->terms[i];
         const char *opt = isinf(t->value) ? "--mask" : "--router-bias";
@@ -159,24 +178,14 @@ static int validate(const Intervention *iv, const LmModel *m) {
     return 0;
 }
 
-/* Points every MoE layer's logit_bias at its row (no-op without masks or biases). */
-static void bind_bias(const Intervention *iv, LmModel *m) {
-    if (!iv->bias || !m->acts) return;
-    for (int l = 0; l < m->cfg.n_layer; l++)
-        if (is_moe(&m->layer_ffn[l])) m->acts[l].moe.logit_bias = iv->bias + (long)l * iv->ez;
-}
-
 int intervene_apply(Intervention *iv, LmModel *m, int B, int T) {
     if (validate(iv, m)) return -1;
     int nl = m->cfg.n_layer, first = 1;
     iv->n_layer = nl, iv->ez = 0;
     for (int l = 0; l < nl; l++) {
-        MoeConfig *f = &m->layer_ffn[l];
+        const MoeConfig *f = &m->layer_ffn[l];
         if (!is_moe(f)) continue;
         if (first) iv->model_top_k = f->top_k, iv->model_renorm = f->renorm, first = 0;
-        if (iv->top_k) f->top_k = iv->top_k;
-        if (iv->top_k && f->max_k && f->max_k < iv->top_k) f->max_k = iv->top_k;
-        if (iv->renorm >= 0) f->renorm = iv->renorm;
         if (f->n_experts + f->n_zero > iv->ez) iv->ez = f->n_experts + f->n_zero;
     }
     ml_free(iv->bias), iv->bias = NULL;
@@ -185,12 +194,19 @@ int intervene_apply(Intervention *iv, LmModel *m, int B, int T) {
         for (int i = 0; i < iv->n_terms; i++)
             iv->bias[(long)iv->terms[i].layer * iv->ez + iv->terms[i].expert] += iv->terms[i].value;
     }
-    /* The MoE buffers were sized for the model's own k: make lm_alloc_acts reallocate them (it
-     * keeps a block that already fits) by asking for more tokens than the current block holds. */
-    if (m->acts && T <= m->T && (long)B * T <= (long)m->B * m->T)
-        B = (int)((long)m->B * m->T / T) + 1;
-    lm_alloc_acts(m, B, T);
-    bind_bias(iv, m);
+    ml_free(iv->route);
+    iv->route = ml_alloc(sizeof(MoeOverride) * (nl ? nl : 1));
+    for (int l = 0; l < nl; l++) {
+        iv->route[l] = MOE_OVERRIDE_NONE;
+        if (!is_moe(&m->layer_ffn[l])) continue;
+        iv->route[l] = (MoeOverride){.k = iv->top_k,
+                                     .renorm = iv->renorm,
+                                     .logit_bias = iv->bias ? iv->bias + (long)l * iv->ez : NULL,
+                                     .top_p = (float)iv->top_p,
+                                     .min_p = (float)iv->min_p};
+    }
+    m->route = iv->route;
+    lm_alloc_acts(m, B, T); /* the MoE buffers hold the route's k */
     return 0;
 }
 
@@ -199,6 +215,8 @@ cJSON *intervene_json(const Intervention *iv) {
     cJSON *j = cJSON_CreateObject();
     if (iv->top_k) cJSON_AddNumberToObject(j, "top_k", iv->top_k);
     if (iv->renorm >= 0) cJSON_AddNumberToObject(j, "renorm", iv->renorm);
+    if (iv->top_p > 0) cJSON_AddNumberToObject(j, "route_p", iv->top_p);
+    if (iv->min_p > 0) cJSON_AddNumberToObject(j, "route_min", iv->min_p);
     cJSON *mask = cJSON_AddArrayToObject(j, "mask"),
           *bias = cJSON_AddArrayToObject(j, "router_bias");
     for (int i = 0; i < iv->n_terms; i++) {
@@ -219,6 +237,7 @@ cJSON *intervene_json(const Intervention *iv) {
         cJSON_AddNumberToObject(j, "model_top_k", iv->model_top_k);
         cJSON_AddNumberToObject(j, "model_renorm", iv->model_renorm);
     }
+    if (iv->mean_k > 0) cJSON_AddNumberToObject(j, "mean_k", iv->mean_k);
     return j;
 }
 
@@ -228,6 +247,8 @@ void intervene_describe(const Intervention *iv, char *buf, size_t cap) {
     if (o < cap) o += (size_t)snprintf(buf + o, cap - o, __VA_ARGS__)
     if (iv->top_k) ADD(" top-k %d (model %d)", iv->top_k, iv->model_top_k);
     if (iv->renorm >= 0) ADD(" renorm %d", iv->renorm);
+    if (iv->top_p > 0) ADD(" route-p %g", iv->top_p);
+    if (iv->min_p > 0) ADD(" route-min %g", iv->min_p);
     for (int i = 0; i < iv->n_terms; i++) {
         const InterventionTerm *t = &iv->terms[i];
         if (isinf(t->value)) {

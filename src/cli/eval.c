@@ -37,7 +37,12 @@ static void usage(void) {
         "  --top-k K (or --route-k K)  route every MoE layer to K experts\n"
         "  --renorm 0|1                raw or renormalised combine weights (default: the model's)\n"
         "  --mask L:E[,L:E...]         router logit of expert E in block L set to -inf\n"
-        "  --router-bias L:E=V[,...]   add V to that router logit\n");
+        "  --router-bias L:E=V[,...]   add V to that router logit\n"
+        "  --route-p P                 top-p routing: of the k picks, the fewest whose router "
+        "mass\n"
+        "                              reaches P (0 < P <= 1); the others are not computed\n"
+        "  --route-min M               skip picks after the first whose router mass is below M\n"
+        "                              (0 < M < 1); records mean_k, the experts run per token\n");
 }
 
 /* ", \"intervention\": {...}" for the JSON line, or "" (ml_free the result). */
@@ -65,6 +70,14 @@ static void announce(const Intervention *iv) {
     char line[1024];
     intervene_describe(iv, line, sizeof line);
     fprintf(stderr, "eval: %s\n", line);
+}
+
+/* Experts run per token under an intervention: into the record, and on stderr when skipping. */
+static void report_mean_k(Intervention *iv, const LmModel *m) {
+    if (!intervene_active(iv)) return;
+    iv->mean_k = lm_mean_k(m);
+    if (iv->top_p > 0 || iv->min_p > 0)
+        fprintf(stderr, "eval: mean experts run per token and MoE layer: %.4f\n", iv->mean_k);
 }
 
 static void print_result(const LmEval *ev, const TokenShard *s, int json, const Intervention *iv) {
@@ -109,6 +122,7 @@ static int eval_gguf(const char *path, const char *text, int ctx, int json, Inte
     if (ml_read_file(text, &buf, &len) || lm_tok_encode(&tok, buf, len, &ids, &n) ||
         lm_score_ids(&m, ids, n, ctx, &nll, &scored))
         ml_fatal("%s", ml_errmsg());
+    report_mean_k(iv, &m);
     double loss = nll / scored;
     check_finite(loss);
     if (json) {
@@ -193,6 +207,7 @@ static int cmd_eval(int argc, char **argv) {
     LmEval ev;
     if (lm_evaluate(&m, s, B, m.cfg.seq_len, max_windows, &ev)) ml_fatal("eval: %s", ml_errmsg());
     check_finite(ev.loss);
+    report_mean_k(&iv, &m);
     print_result(&ev, s, json, &iv);
     intervene_free(&iv);
     shard_close(s);

@@ -168,7 +168,6 @@ static void acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max
     in->max_T = max_T;
     in->kmax = (int)K;
     a->EZ = (int)EZ;
-    a->renorm_override = -1;
     /* the router input is only read back by the backward pass (or holds the jittered input) */
     if (!infer || cfg->jitter > 0) a->router_in = ml_alloc_floats(N * C);
     a->logits = ml_alloc_floats(N * EZ);

@@ -6,16 +6,19 @@
 #include <math.h>
 #include <string.h>
 
-static int effective_k(const MoeActs *a, const MoeConfig *cfg) {
+/* Slot marks in MoeInternal.dropped: over the capacity limit, or skipped by top_p / min_p. */
+enum { SLOT_KEPT, SLOT_OVER_CAPACITY, SLOT_PRUNED };
+
+static int effective_k(const MoeActs *a, const MoeConfig *cfg, const MoeOverride *ov) {
     const MoeInternal *in = a->internal;
-    int k = a->k_override > 0 ? a->k_override : cfg->top_k;
+    int k = ov && ov->k > 0 ? ov->k : cfg->top_k;
     if (k > in->kmax) k = in->kmax; /* buffers hold kmax slots: see MoeConfig.max_k */
     if (k > moe_ez(cfg)) k = moe_ez(cfg);
     return k;
 }
 
-static int use_renorm(const MoeActs *a, const MoeConfig *cfg) {
-    return a->renorm_override >= 0 ? a->renorm_override : cfg->renorm;
+static int prunes(const MoeOverride *ov) {
+    return ov && (ov->top_p > 0 || ov->min_p > 0);
 }
 
 static void softmax_row(float *out, const float *z, int n) {
@@ -53,8 +56,8 @@ static void topk_select(int32_t *idx, const float *key, int n, int k) {
 }
 
 /* Router input (with train-time jitter) and raw logits of the scored routers. */
-static void compute_logits(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const float *x,
-                           int N, int train, Rng *rng) {
+static void compute_logits(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const float *bias,
+                           const float *x, int N, int train, Rng *rng) {
     MoeInternal *in = a->internal;
     const int C = cfg->d_model, EZ = moe_ez(cfg);
     long NC = (long)N * C;
@@ -70,19 +73,37 @@ static void compute_logits(MoeActs *a, const MoeParams *p, const MoeConfig *cfg,
     moe_router(cfg)->logits(a, p, cfg, x, N);
     if (train && cfg->noise_std > 0)
         for (long i = 0; i < (long)N * EZ; i++) a->logits[i] += cfg->noise_std * rng_normal(rng);
-    if (a->logit_bias)
+    if (bias)
         for (int n = 0; n < N; n++)
-            for (int e = 0; e < EZ; e++) a->logits[(long)n * EZ + e] += a->logit_bias[e];
+            for (int e = 0; e < EZ; e++) a->logits[(long)n * EZ + e] += bias[e];
 }
 
-/* Scores, top-k and combine weights of one row of a scored router. */
-static void score_row(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, int n, int k) {
+/* Marks the picks top_p / min_p skip (MoeOverride, moe.h) as SLOT_PRUNED in drop[k]; the first
+ * pick always stays. */
+static void prune_picks(uint8_t *drop, const float *pr, const int32_t *idx, int k, int EZ,
+                        const MoeOverride *ov) {
+    double total = 0, kept = 0;
+    for (int e = 0; e < EZ; e++) total += pr[e];
+    if (!(total > 0)) return;
+    for (int j = 1; j < k; j++) {
+        kept += pr[idx[j - 1]] / total * !drop[j - 1];
+        double mass = pr[idx[j]] / total;
+        if ((ov->top_p > 0 && kept >= ov->top_p) || (ov->min_p > 0 && mass < ov->min_p))
+            drop[j] = SLOT_PRUNED;
+    }
+}
+
+/* Scores, top-k and combine weights of one row of a scored router; the weights of the picks the
+ * override prunes are 0 and the kept ones share what renormalisation gives them. */
+static void score_row(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const MoeOverride *ov,
+                      int n, int k) {
     MoeInternal *in = a->internal;
     const int EZ = moe_ez(cfg);
     const float *z = a->logits + (long)n * EZ;
     float *soft = in->softmax + (long)n * EZ, *pr = a->probs + (long)n * EZ;
     int32_t *idx = a->topk_idx + (long)n * k;
     float *w = a->topk_w + (long)n * k;
+    uint8_t *drop = in->dropped + (long)n * k;
     float key[EZ];
     softmax_row(soft, z, EZ);
     if (cfg->score == SCORE_SIGMOID) {
@@ -96,17 +117,23 @@ static void score_row(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, int 
                EZ * sizeof(float)); /* softmax is monotone: rank by logits, no underflow ties */
     }
     topk_select(idx, key, EZ, k);
+    if (prunes(ov)) prune_picks(drop, pr, idx, k, EZ, ov);
     float scale = moe_weight_scale(cfg);
     if (cfg->score == SCORE_TOPK_SOFTMAX) {
-        for (int j = 0; j < k; j++) w[j] = z[idx[j]];
-        softmax_row(w, w, k); /* in place: each entry is read before it is written */
-        for (int j = 0; j < k; j++) w[j] *= scale;
+        float zs[k];
+        int m = 0;
+        for (int j = 0; j < k; j++)
+            if (!drop[j]) zs[m++] = z[idx[j]];
+        softmax_row(zs, zs, m); /* in place: each entry is read before it is written */
+        for (int j = 0, i = 0; j < k; j++) w[j] = drop[j] ? 0.0f : zs[i++] * scale;
         return;
     }
     double sum = 0;
-    for (int j = 0; j < k; j++) sum += pr[idx[j]];
-    int renorm = use_renorm(a, cfg) && sum > 0;
-    for (int j = 0; j < k; j++) w[j] = scale * (renorm ? (float)(pr[idx[j]] / sum) : pr[idx[j]]);
+    for (int j = 0; j < k; j++)
+        if (!drop[j]) sum += pr[idx[j]];
+    int renorm = a->renorm && sum > 0;
+    for (int j = 0; j < k; j++)
+        w[j] = drop[j] ? 0.0f : scale * (renorm ? (float)(pr[idx[j]] / sum) : pr[idx[j]]);
 }
 
 /* Fixed rules (hash / domain / dense): first expert from the id, then the next k-1 cyclically;
@@ -131,8 +158,9 @@ static void fixed_row(MoeActs *a, const MoeConfig *cfg, const int32_t *tokens,
 /* Tokens beyond an expert's capacity, in (token, slot) order, lose that slot (weight 0). */
 static void apply_capacity(MoeActs *a, const MoeConfig *cfg, int N, int k) {
     MoeInternal *in = a->internal;
-    memset(in->dropped, 0, (size_t)N * k);
     a->n_dropped = 0;
+    a->n_pruned = 0;
+    for (long s = 0; s < (long)N * k; s++) a->n_pruned += in->dropped[s] == SLOT_PRUNED;
     if (cfg->capacity_factor <= 0) return;
     const int E = cfg->n_experts;
     long cap = (long)ceil((double)cfg->capacity_factor * N * k / E);
@@ -140,9 +168,9 @@ static void apply_capacity(MoeActs *a, const MoeConfig *cfg, int N, int k) {
     memset(used, 0, sizeof used);
     for (long s = 0; s < (long)N * k; s++) {
         int e = a->topk_idx[s];
-        if (e >= E) continue; /* zero experts cost nothing: no capacity */
+        if (e >= E || in->dropped[s]) continue; /* zero experts, pruned picks: no capacity */
         if (++used[e] > cap) {
-            in->dropped[s] = 1;
+            in->dropped[s] = SLOT_OVER_CAPACITY;
             a->topk_w[s] = 0.0f;
             a->n_dropped++;
         }
@@ -153,7 +181,8 @@ static void compute_aux(MoeActs *a, const MoeConfig *cfg, int N, int k) {
     MoeInternal *in = a->internal;
     const int EZ = moe_ez(cfg);
     memset(a->counts, 0, EZ * sizeof(int32_t));
-    for (long s = 0; s < (long)N * k; s++) a->counts[a->topk_idx[s]]++;
+    for (long s = 0; s < (long)N * k; s++) /* pruned picks were not run: not counted */
+        a->counts[a->topk_idx[s]] += in->dropped[s] != SLOT_PRUNED;
     double lb = 0;
     for (int e = 0; e < EZ; e++) {
         double P = 0;
@@ -170,16 +199,19 @@ static void compute_aux(MoeActs *a, const MoeConfig *cfg, int N, int k) {
     a->aux_z = (float)(zl / N);
 }
 
-void moe_route_forward(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const float *x,
-                       const int32_t *tokens, const int32_t *domains, int N, int train, Rng *rng) {
-    const int k = effective_k(a, cfg);
+void moe_route_forward(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const MoeOverride *ov,
+                       const float *x, const int32_t *tokens, const int32_t *domains, int N,
+                       int train, Rng *rng) {
+    const int k = effective_k(a, cfg, ov);
     a->N = N;
     a->k = k;
     a->EZ = moe_ez(cfg);
+    a->renorm = ov && ov->renorm >= 0 ? ov->renorm : cfg->renorm;
+    memset(((MoeInternal *)a->internal)->dropped, SLOT_KEPT, (size_t)N * k);
     if (moe_router_scored(cfg)) {
-        compute_logits(a, p, cfg, x, N, train, rng);
+        compute_logits(a, p, cfg, ov ? ov->logit_bias : NULL, x, N, train, rng);
 #pragma omp parallel for schedule(static)
-        for (int n = 0; n < N; n++) score_row(a, p, cfg, n, k);
+        for (int n = 0; n < N; n++) score_row(a, p, cfg, ov, n, k);
     } else {
         if (a->router_in) memcpy(a->router_in, x, (size_t)N * cfg->d_model * sizeof(float));
         ((MoeInternal *)a->internal)->jittered = 0;
@@ -215,7 +247,7 @@ static void dlogits_row(MoeActs *a, const MoeConfig *cfg, const float *dtopk_w, 
         memset(ds, 0, sizeof ds);
         double sum = 0, dot = 0;
         for (int j = 0; j < k; j++) sum += pr[idx[j]];
-        if (use_renorm(a, cfg) && sum > 0) {
+        if (a->renorm && sum > 0) {
             for (int j = 0; j < k; j++) dot += g[j] * (pr[idx[j]] / sum);
             for (int j = 0; j < k; j++) ds[idx[j]] += (float)(scale / sum * (g[j] - dot));
         } else {

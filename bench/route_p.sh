@@ -1,0 +1,56 @@
+#!/bin/sh
+# Top-p routing (--route-p P) against a smaller fixed k (--top-k k') on one trained MoE LM: the
+# experts run per token (mean_k), the perplexity and the whole `moelens eval` process's wall time,
+# in one markdown table. The model: the tiny preset with 8 experts, top-4, renormalised weights,
+# trained for STEPS steps (default 400) on the committed fixture corpus (tests/fixtures/text, 7
+# domains); the text scored: every fixture file concatenated (tokenized with the run's tokenizer,
+# overlapping windows as `eval --text` scores them). Each setting runs REPS times (default 3),
+# order k' then P, and the table gives the fastest (whole process: load, tokenization, scoring).
+# Threads: OMP_NUM_THREADS (default 2). Usage: sh bench/route_p.sh [OUT_DIR]
+set -eu
+cd "$(dirname "$0")/.."
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+STEPS=${STEPS:-400}
+REPS=${REPS:-3}
+D=${1:-.cache/route-p-bench}
+mkdir -p "$D"
+make -s moelens
+. tests/cli/lib/corpus.sh
+if [ ! -f "$D/R/model.safetensors" ]; then
+    echo "route-p bench: training the model ($STEPS steps)" >&2
+    fixture_corpus "$D/text" >/dev/null 2>&1
+    ./moelens train lm --out "$D/R" --data "$D/text" --preset tiny --set n_experts=8 --set top_k=4 \
+        --set renorm=1 --set steps="$STEPS" --set eval_every=0 >"$D/train.log" 2>&1
+fi
+cat tests/fixtures/text/*.txt >"$D/all.txt"
+# one setting: "label|options" → "label mean_k ppl seconds"
+measure() {
+    label=$1
+    shift
+    best=""
+    for r in $(seq "$REPS"); do
+        /usr/bin/time -f "%e" -o "$D/time" ./moelens eval "$D/R" --text "$D/all.txt" --json "$@" \
+            >"$D/out" 2>/dev/null
+        s=$(cat "$D/time")
+        best=$(echo "$best $s" | awk '{m = $1; for (i = 2; i <= NF; i++) if ($i < m) m = $i; print m}')
+    done
+    /usr/bin/python3 - "$D/out" "$label" "$best" <<'PY'
+import json, sys
+j = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+mk = j.get("intervention", {}).get("mean_k", 4.0)
+print(f"{sys.argv[2]}\t{mk:.3f}\t{j['ppl']:.3f}\t{float(sys.argv[3]):.2f}")
+PY
+}
+{
+    for k in 4 3 2 1; do measure "k'=$k" --top-k "$k"; done
+    for p in 0.95 0.9 0.8 0.7 0.6 0.5; do measure "p=$p" --route-p "$p"; done
+} >"$D/rows.tsv"
+/usr/bin/python3 - "$D/rows.tsv" "$OMP_NUM_THREADS" <<'PY'
+import sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+base = float(rows[0][3])
+print(f"| routing | experts run per token (mean_k) | perplexity | eval wall time (s, {sys.argv[2]} threads) | speed vs k'=4 |")
+print("| --- | --- | --- | --- | --- |")
+for lab, mk, ppl, s in rows:
+    print(f"| {lab} | {mk} | {ppl} | {s} | {base / float(s):.2f}x |")
+PY
