@@ -14,6 +14,8 @@
 #include <string.h>
 
 static void usage(void) {
+    char names[256];
+    analyze_names(names, sizeof names);
     printf(
         "usage: moelens analyze RUN [--data DIR | --domain NAME=PATH ...] [options]\n"
         "       moelens analyze MODEL.gguf (--data TEXT | --domain NAME=PATH ...) [options]\n\n"
@@ -22,8 +24,8 @@ static void usage(void) {
         "per batch, every analysis computed from its saved activations (docs/analysis.md).\n"
         "Text: --data DIR (a prepared text folder; its val.tokens and domains; default: the run's\n"
         "data folder) or one --domain NAME=PATH per plain text file (each file is one domain).\n\n"
-        "  --only A,B,...      routing, specialise, topk, lens, sensitivity, prune (default: the\n"
-        "                      first four; sensitivity is added by --pairs)\n"
+        "  --only A,B,...      %s\n"
+        "                      (default: the first four; sensitivity is added by --pairs)\n"
         "  --pairs FILE        routing sensitivity on minimal pairs: TSV lines text_a<TAB>text_b\n"
         "                      ('#' comments); JS per layer, per-expert sensitivity with paired t\n"
         "                      and BH, top-G / bottom-G expert masking and the log-likelihood\n"
@@ -55,12 +57,15 @@ static void usage(void) {
         "  --renorm 0|1                raw or renormalised combine weights (default: the model's)\n"
         "  --mask L:E[,L:E...]         router logit of expert E in block L set to -inf\n"
         "  --router-bias L:E=V[,...]   add V to that router logit\n"
-        "  --route-p P                 top-p routing: of the k picks, the fewest whose router mass\n"
+        "  --route-p P                 top-p routing: of the k picks, the fewest whose router "
+        "mass\n"
         "                              reaches P (0 < P <= 1); the others are not computed\n"
         "  --route-min M               skip picks after the first whose router mass is below M\n"
-        "                              (0 < M < 1); records mean_k, the experts run per token\n"        "\n"
+        "                              (0 < M < 1); records mean_k, the experts run per token\n"
+        "\n"
         "Vision runs (config.json \"model\": \"vision\") or --images SET: moelens analyze RUN\n"
-        "--images SET --help lists the vision analyses' options (docs/vision_analysis.md).\n");
+        "--images SET --help lists the vision analyses' options (docs/vision_analysis.md).\n",
+        names);
 }
 
 static int cmd_analyze(int argc, char **argv) {
