@@ -4,7 +4,7 @@
 # in one markdown table. The model: the tiny preset with 8 experts, top-4, renormalised weights,
 # trained for STEPS steps (default 400) on the committed fixture corpus (tests/fixtures/text, 7
 # domains); the text scored: every fixture file concatenated (tokenized with the run's tokenizer,
-# overlapping windows as `eval --text` scores them). Each setting runs REPS times (default 3),
+# chunks of seq_len back to back as `eval --text` scores them). Each setting runs REPS times (default 3),
 # order k' then P, and the table gives the fastest (whole process: load, tokenization, scoring).
 # Threads: OMP_NUM_THREADS (default 2). Usage: sh bench/route_p.sh [OUT_DIR]
 set -eu
@@ -14,12 +14,14 @@ STEPS=${STEPS:-400}
 REPS=${REPS:-3}
 D=${1:-.cache/route-p-bench}
 mkdir -p "$D"
-make -s moelens
+make -s build/moelens
+cp build/moelens "$D/moelens" # a copy: rebuilding the tree while this runs changes nothing here
+M="$D/moelens"
 . tests/cli/lib/corpus.sh
 if [ ! -f "$D/R/model.safetensors" ]; then
     echo "route-p bench: training the model ($STEPS steps)" >&2
     fixture_corpus "$D/text" >/dev/null 2>&1
-    ./moelens train lm --out "$D/R" --data "$D/text" --preset tiny --set n_experts=8 --set top_k=4 \
+    "$M" train lm --out "$D/R" --data "$D/text" --preset tiny --set n_experts=8 --set top_k=4 \
         --set renorm=1 --set steps="$STEPS" --set eval_every=0 >"$D/train.log" 2>&1
 fi
 cat tests/fixtures/text/*.txt >"$D/all.txt"
@@ -29,7 +31,7 @@ measure() {
     shift
     best=""
     for r in $(seq "$REPS"); do
-        /usr/bin/time -f "%e" -o "$D/time" ./moelens eval "$D/R" --text "$D/all.txt" --json "$@" \
+        /usr/bin/time -f "%e" -o "$D/time" "$M" eval "$D/R" --text "$D/all.txt" --json "$@" \
             >"$D/out" 2>/dev/null
         s=$(cat "$D/time")
         best=$(echo "$best $s" | awk '{m = $1; for (i = 2; i <= NF; i++) if ($i < m) m = $i; print m}')

@@ -204,7 +204,12 @@ static int set_field(LmConfig *c, const Field *f, const char *value) {
 int lm_config_set(LmConfig *c, const char *key, const char *value) {
     const Field *f = find_field(key);
     if (!f) return ml_error("unknown config key '%s' (see moelens train lm --help)", key);
-    return set_field(c, f, value);
+    if (set_field(c, f, value)) return -1;
+    /* A block style brings the FFN conventions llama.cpp exports for it (SwiGLU experts,
+     * renormalised top-k weights); set expert_act or renorm after block to change them. */
+    if (f->offset == offsetof(LmConfig, block) && c->block == BLOCK_LLAMA)
+        c->moe.act = EXPERT_SWIGLU, c->moe.renorm = 1;
+    return 0;
 }
 
 int lm_config_set_kv(LmConfig *c, const char *kv) {
@@ -215,6 +220,14 @@ int lm_config_set_kv(LmConfig *c, const char *kv) {
     return lm_config_set(c, key, eq + 1);
 }
 
+/* The shortest decimal that reads back as the same float: 1e-05, not 9.99999975e-06. */
+static void float_text(char *buf, size_t n, float v) {
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(buf, n, "%.*g", digits, v);
+        if ((float)strtod(buf, NULL) == v) return;
+    }
+}
+
 static void field_text(const LmConfig *c, const Field *f, char *buf, size_t n) {
     const void *p = (const char *)c + f->offset;
     switch (f->type) {
@@ -222,7 +235,7 @@ static void field_text(const LmConfig *c, const Field *f, char *buf, size_t n) {
         snprintf(buf, n, "%d", *(const int *)p);
         break;
     case F_FLOAT:
-        snprintf(buf, n, "%.9g", *(const float *)p);
+        float_text(buf, n, *(const float *)p);
         break;
     case F_U64:
         snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)p);

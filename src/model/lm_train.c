@@ -167,6 +167,7 @@ typedef struct {
     int stop_after;
     int saved_step; /* step of the checkpoint on disk; -1 before the first */
     char saved_text[32];
+    int quiet; /* no progress line */
 } Trainer;
 
 static const char *last_checkpoint_text(Trainer *tr) {
@@ -350,7 +351,7 @@ static int train_loop(Trainer *tr) {
     LmModel *m = &tr->model;
     const LmConfig *c = &m->cfg;
     Progress pr;
-    progress_start(&pr, "train", c->steps);
+    if (!tr->quiet) progress_start(&pr, "train", c->steps);
     char extra[160] = "";
     LmEval ev = {0};
     double loss_avg = 0;
@@ -377,7 +378,7 @@ static int train_loop(Trainer *tr) {
             if (save_checkpoints(tr)) return -1;
         snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", loss_avg,
                  c->batch * c->seq_len * c->grad_accum / dt);
-        progress_update(&pr, step + 1, extra);
+        if (!tr->quiet) progress_update(&pr, step + 1, extra);
         if (interrupted) {
             fprintf(stderr, "\ninterrupted at step %d: checkpoint saved; continue with --resume\n",
                     step + 1);
@@ -388,7 +389,7 @@ static int train_loop(Trainer *tr) {
         if (evaluate_and_log(tr, c->steps, &ev) || save_checkpoints(tr)) return -1;
     }
     snprintf(extra, sizeof extra, "val loss %.4f  ppl %.2f", ev.loss, exp(ev.loss));
-    progress_end(&pr, extra);
+    if (!tr->quiet) progress_end(&pr, extra);
     return 0;
 }
 
@@ -400,6 +401,7 @@ int lm_train(const LmConfig *cfg, const LmTrainOptions *opt) {
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, &old);
     tr.stop_after = opt->stop_after;
+    tr.quiet = opt->quiet;
     int r = prepare_run(&tr, cfg, opt);
     if (r == 0) r = train_loop(&tr);
     sigaction(SIGINT, &old, NULL);

@@ -22,6 +22,13 @@ head -c 3000 tests/fixtures/text/fr.txt >"$T/fr.txt"
 ./moelens export "$T/R" --gguf "$T/R.gguf" >/dev/null
 ppl() { tail -n 1 | sed -E 's/.*"ppl": ([0-9.]+).*/\1/'; }
 fail() { echo "FAIL $*"; exit 1; }
+# one scoring convention for --text: the run and its (F32) export agree; short texts are accepted
+pr=$(./moelens eval "$T/R" --text "$T/en.txt" --json | ppl)
+pg=$(./moelens eval "$T/R.gguf" --text "$T/en.txt" --json | ppl)
+[ "$pr" = "$pg" ] || fail "eval --text: run $pr, its export $pg"
+printf 'Hello there, world.' >"$T/short.txt"
+./moelens eval "$T/R" --text "$T/short.txt" --json | tail -n 1 | grep -q '"tokens": [1-9]' ||
+    fail "eval RUN --text: a short text is refused"
 for M in "$T/R" "$T/R.gguf"; do
     TXT=""; [ "$M" = "$T/R.gguf" ] && TXT="--text $T/en.txt"
     p0=$(./moelens eval "$M" $TXT --json | ppl)
