@@ -15,16 +15,9 @@ typedef struct {
 enum { C = 6, E = 5, K = 3, N = 24 };
 
 static void layer_init(Layer *L, ScoreOrder score, int renorm) {
-    MoeConfig cfg = {.d_model = C,
-                     .n_experts = E,
-                     .top_k = K,
-                     .hidden = 8,
-                     .init_std = 0.5f,
-                     .weight_scale = 1,
-                     .seed = 7,
-                     .score = score,
-                     .renorm = renorm,
-                     .act = EXPERT_SWIGLU};
+    MoeConfig cfg = {0};
+    cfg.d_model = C, cfg.n_experts = E, cfg.top_k = K, cfg.hidden = 8, cfg.act = EXPERT_SWIGLU;
+    cfg.init_std = 0.5f, cfg.weight_scale = 1, cfg.seed = 7, cfg.score = score, cfg.renorm = renorm;
     L->cfg = cfg;
     L->base = ml_alloc_floats(moe_num_params(&cfg));
     moe_point_params(&L->p, L->base, &cfg);

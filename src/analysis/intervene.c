@@ -10,6 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char intervene_help[] =
+    "  --renorm 0|1                raw or renormalised combine weights (default: the model's)\n"
+    "  --mask L:E[,L:E...]         router logit of expert E in block L set to -inf\n"
+    "  --router-bias L:E=V[,...]   add V to that router logit\n"
+    "  --route-p P                 top-p routing: of the k picks, the fewest whose router "
+    "mass\n"
+    "                              reaches P (0 < P <= 1); the others are not computed\n"
+    "  --route-min M               skip picks after the first whose router mass is below M\n"
+    "                              (0 < M < 1); records mean_k, the experts run per token\n";
+
 void intervene_init(Intervention *iv) {
     memset(iv, 0, sizeof *iv);
     iv->renorm = -1;

@@ -31,6 +31,9 @@ typedef struct {
     double mean_k; /* > 0: experts run per token and MoE layer, measured (lm_mean_k): recorded */
 } Intervention;
 
+/* The --help lines of the options after --top-k (same in eval, analyze). */
+extern const char intervene_help[];
+
 void intervene_init(Intervention *iv);
 void intervene_free(Intervention *iv);
 /* 1 if opt is one of the options above (it takes one value). */

@@ -53,19 +53,12 @@ static void usage(void) {
         "file).\n"
         "Default --out: MODEL.gguf.run/analysis (moelens report MODEL.gguf.run draws it).\n\n"
         "Routing interventions (recorded in analyze.json as \"intervention\"):\n"
-        "  --top-k K (or --route-k K)  route every MoE layer to K experts (k' sweeps then 1..K)\n"
-        "  --renorm 0|1                raw or renormalised combine weights (default: the model's)\n"
-        "  --mask L:E[,L:E...]         router logit of expert E in block L set to -inf\n"
-        "  --router-bias L:E=V[,...]   add V to that router logit\n"
-        "  --route-p P                 top-p routing: of the k picks, the fewest whose router "
-        "mass\n"
-        "                              reaches P (0 < P <= 1); the others are not computed\n"
-        "  --route-min M               skip picks after the first whose router mass is below M\n"
-        "                              (0 < M < 1); records mean_k, the experts run per token\n"
-        "\n"
-        "Vision runs (config.json \"model\": \"vision\") or --images SET: moelens analyze RUN\n"
-        "--images SET --help lists the vision analyses' options (docs/vision_analysis.md).\n",
+        "  --top-k K (or --route-k K)  route every MoE layer to K experts (k' sweeps then 1..K)\n",
         names);
+    fputs(intervene_help, stdout);
+    printf("\n"
+           "Vision runs (config.json \"model\": \"vision\") or --images SET: moelens analyze RUN\n"
+           "--images SET --help lists the vision analyses' options (docs/vision_analysis.md).\n");
 }
 
 static int cmd_analyze(int argc, char **argv) {

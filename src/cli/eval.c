@@ -33,15 +33,8 @@ static void usage(void) {
         "each expert dequantised once per sub-block); 0: the whole chunk at once, bit for bit\n"
         "what analyze computes (sub-blocks agree within float rounding).\n\n"
         "Routing interventions (any model; recorded in the --json object as \"intervention\"):\n"
-        "  --top-k K (or --route-k K)  route every MoE layer to K experts\n"
-        "  --renorm 0|1                raw or renormalised combine weights (default: the model's)\n"
-        "  --mask L:E[,L:E...]         router logit of expert E in block L set to -inf\n"
-        "  --router-bias L:E=V[,...]   add V to that router logit\n"
-        "  --route-p P                 top-p routing: of the k picks, the fewest whose router "
-        "mass\n"
-        "                              reaches P (0 < P <= 1); the others are not computed\n"
-        "  --route-min M               skip picks after the first whose router mass is below M\n"
-        "                              (0 < M < 1); records mean_k, the experts run per token\n");
+        "  --top-k K (or --route-k K)  route every MoE layer to K experts\n");
+    fputs(intervene_help, stdout);
 }
 
 /* ", \"intervention\": {...}" for the JSON line, or "" (ml_free the result). */
