@@ -10,15 +10,39 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char intervene_help[] =
-    "  --renorm 0|1                raw or renormalised combine weights (default: the model's)\n"
-    "  --mask L:E[,L:E...]         router logit of expert E in block L set to -inf\n"
-    "  --router-bias L:E=V[,...]   add V to that router logit\n"
-    "  --route-p P                 top-p routing: of the k picks, the fewest whose router "
-    "mass\n"
-    "                              reaches P (0 < P <= 1); the others are not computed\n"
-    "  --route-min M               skip picks after the first whose router mass is below M\n"
-    "                              (0 < M < 1); records mean_k, the experts run per token\n";
+/* Every option and its help (--top-k's help is the caller's: eval and analyze say more). */
+static const struct {
+    const char *name, *arg, *help;
+} options[] = {
+    {"--top-k", "K (or --route-k K)", NULL},
+    {"--route-k", "K", NULL},
+    {"--renorm", "0|1", "raw or renormalised combine weights (default: the model's)"},
+    {"--mask", "L:E[,L:E...]", "router logit of expert E in block L set to -inf"},
+    {"--router-bias", "L:E=V[,...]", "add V to that router logit"},
+    {"--route-p", "P",
+     "top-p routing: of the k picks, the fewest whose router mass\n"
+     "reaches P (0 < P <= 1); the others are not computed"},
+    {"--route-min", "M",
+     "skip picks after the first whose router mass is below M\n"
+     "(0 < M < 1); records mean_k, the experts run per token"},
+};
+enum { N_OPTIONS = (int)(sizeof options / sizeof options[0]) };
+
+void intervene_print_help(FILE *f) {
+    for (int i = 0; i < N_OPTIONS; i++) {
+        if (!options[i].help) continue;
+        char head[64];
+        snprintf(head, sizeof head, "%s %s", options[i].name, options[i].arg);
+        fprintf(f, "  %-26s  ", head);
+        for (const char *c = options[i].help; *c; c++) { /* continuation lines under the text */
+            if (*c == '\n')
+                fprintf(f, "\n%30s", "");
+            else
+                fputc(*c, f);
+        }
+        fputc('\n', f);
+    }
+}
 
 void intervene_init(Intervention *iv) {
     memset(iv, 0, sizeof *iv);
@@ -31,9 +55,9 @@ void intervene_free(Intervention *iv) {
 }
 
 int intervene_is_option(const char *opt) {
-    return !strcmp(opt, "--top-k") || !strcmp(opt, "--route-k") || !strcmp(opt, "--renorm") ||
-           !strcmp(opt, "--mask") || !strcmp(opt, "--router-bias") || !strcmp(opt, "--route-p") ||
-           !strcmp(opt, "--route-min");
+    for (int i = 0; i < N_OPTIONS; i++)
+        if (!strcmp(opt, options[i].name)) return 1;
+    return 0;
 }
 
 int intervene_active(const Intervention *iv) {

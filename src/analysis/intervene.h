@@ -11,6 +11,7 @@
 #pragma once
 #include "model/lm.h"
 #include <cjson/cJSON.h>
+#include <stdio.h>
 
 typedef struct {
     int layer, expert;
@@ -31,8 +32,8 @@ typedef struct {
     double mean_k; /* > 0: experts run per token and MoE layer, measured (lm_mean_k): recorded */
 } Intervention;
 
-/* The --help lines of the options after --top-k (same in eval, analyze). */
-extern const char intervene_help[];
+/* The --help lines of the options after --top-k (same in eval and analyze). */
+void intervene_print_help(FILE *f);
 
 void intervene_init(Intervention *iv);
 void intervene_free(Intervention *iv);

@@ -55,7 +55,7 @@ static void usage(void) {
         "Routing interventions (recorded in analyze.json as \"intervention\"):\n"
         "  --top-k K (or --route-k K)  route every MoE layer to K experts (k' sweeps then 1..K)\n",
         names);
-    fputs(intervene_help, stdout);
+    intervene_print_help(stdout);
     printf("\n"
            "Vision runs (config.json \"model\": \"vision\") or --images SET: moelens analyze RUN\n"
            "--images SET --help lists the vision analyses' options (docs/vision_analysis.md).\n");

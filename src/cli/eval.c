@@ -34,7 +34,7 @@ static void usage(void) {
         "what analyze computes (sub-blocks agree within float rounding).\n\n"
         "Routing interventions (any model; recorded in the --json object as \"intervention\"):\n"
         "  --top-k K (or --route-k K)  route every MoE layer to K experts\n");
-    fputs(intervene_help, stdout);
+    intervene_print_help(stdout);
 }
 
 /* ", \"intervention\": {...}" for the JSON line, or "" (ml_free the result). */
