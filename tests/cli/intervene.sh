@@ -70,6 +70,14 @@ assert c[1, :, 3, :].sum() == n, (c[1, :, 3, :].sum(), n)    # biased: in every 
 assert c[1, :, 3, 0].sum() == n                              # ... as the first pick
 PY
 done
+# analyze under top-p routing: the record says how many experts ran per token (1 < mean_k < 2)
+./moelens analyze "$T/R.gguf" --data "$T/en.txt" --only routing --max-tokens 1024 --route-p 0.27 \
+    --out "$T/rp" --quiet
+/usr/bin/python3 - "$T/rp" <<'PY'
+import json, sys
+iv = json.load(open(f"{sys.argv[1]}/analyze.json"))["intervention"]
+assert iv["route_p"] == 0.27 and 1 < iv["mean_k"] < 2, iv  # near-uniform router: P just above one expert
+PY
 # analyze MODEL.gguf: the whole battery, k' = k = eval
 ./moelens analyze "$T/R.gguf" --domain en="$T/en.txt" --domain fr="$T/fr.txt" --lens-tokens 64 --quiet \
     --batch 3   # default output: R.gguf.run/analysis
