@@ -303,10 +303,14 @@ static long layout_acts(LmModel *m, float *base, int B, int T) {
     return total;
 }
 
-/* The largest override k of a route (0: none above the configs'). */
+/* The largest override k of a route, each capped at its layer's experts (0: none). */
 static int route_kmax(const LmModel *m, const MoeOverride *route) {
     int k = 0;
-    for (int l = 0; route && l < m->cfg.n_layer; l++) k = route[l].k > k ? route[l].k : k;
+    for (int l = 0; route && l < m->cfg.n_layer; l++) {
+        const MoeConfig *f = &m->layer_ffn[l];
+        int kl = route[l].k < f->n_experts + f->n_zero ? route[l].k : f->n_experts + f->n_zero;
+        k = kl > k ? kl : k;
+    }
     return k;
 }
 
@@ -329,6 +333,14 @@ static void alloc_acts(LmModel *m, const MoeOverride *route, int B, int T) {
     long n = layout_acts(m, NULL, B, T);
     m->acts_mem = ml_alloc_floats(n);
     layout_acts(m, m->acts_mem, B, T);
+    int held = -1; /* slots every MoE layer's buffers hold: a route k up to this fits */
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        const MoeConfig *own = &m->layer_ffn[l];
+        int c = own->max_k > own->top_k ? own->max_k : own->top_k;
+        c = c > rk ? c : rk;
+        if (own->router != ROUTER_DENSE && (held < 0 || c < held)) held = c;
+    }
+    if (held < 0) held = rk;
     for (int l = 0; l < m->cfg.n_layer; l++) {
         MoeActs *ma = &m->acts[l].moe;
         MoeConfig f = m->layer_ffn[l]; /* the model's, with room for the route's k */
@@ -342,7 +354,7 @@ static void alloc_acts(LmModel *m, const MoeOverride *route, int B, int T) {
         else
             moe_acts_alloc_infer(ma, &f, fb ? fb : B * T, fb ? fb : T, !m->lean);
     }
-    m->B = B, m->T = T, m->acts_lean = m->lean, m->ffn_block = fb, m->acts_kmax = rk;
+    m->B = B, m->T = T, m->acts_lean = m->lean, m->ffn_block = fb, m->acts_kmax = held;
 }
 
 void lm_alloc_acts(LmModel *m, int B, int T) {

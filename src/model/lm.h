@@ -84,7 +84,7 @@ typedef struct {
     GgufFile *gguf;
     /* Run-time routing overrides, one per layer (not owned; NULL: every layer as configured): set
      * by routing interventions (analysis/intervene.h), read by lm_forward. layer_ffn stays the
-     * model's own. acts_kmax: the largest override k the MoE activations hold. */
+     * model's own. acts_kmax: the override k every layer's MoE activations hold. */
     const MoeOverride *route;
     int acts_kmax;
     /* Routed experts run (slots not skipped by top_p / min_p) and token-layers routed by lm_forward
