@@ -54,7 +54,7 @@ PY
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
 w0, c0 = float(rows[0][3]), float(rows[0][4])
-print(f"| routing | experts run per token (mean_k) | perplexity | wall s ({sys.argv[2]} threads) | CPU s | CPU vs k'=4 |")
+print(f"| routing | experts run per token (mean_k) | perplexity | wall s (OMP_NUM_THREADS={sys.argv[2]}) | CPU s | CPU vs k'=4 |")
 print("| --- | --- | --- | --- | --- | --- |")
 for lab, mk, ppl, w, c in rows:
     print(f"| {lab} | {mk} | {ppl} | {w} | {c} | {c0 / float(c):.2f}x |")
