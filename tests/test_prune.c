@@ -153,11 +153,13 @@ static float *logits_of(const char *path, const int32_t *kept, int n_keep) {
     if (lm_open(path, &m, NULL, 0)) return NULL;
     lm_alloc_acts(&m, 1, PCTX);
     float bias[2][PE];
+    MoeOverride route[2] = {MOE_OVERRIDE_NONE, MOE_OVERRIDE_NONE};
     for (int l = 0; l < 2 && kept; l++) {
         for (int e = 0; e < PE; e++) bias[l][e] = -INFINITY;
         for (int j = 0; j < n_keep; j++) bias[l][kept[l * n_keep + j]] = 0;
-        m.acts[l].moe.logit_bias = bias[l];
+        route[l].logit_bias = bias[l];
     }
+    m.route = route;
     int32_t tok[PCTX];
     for (int t = 0; t < PCTX; t++) tok[t] = (t * 31 + 7) % m.cfg.vocab_size;
     lm_forward(&m, tok, NULL, NULL, 1, PCTX, 0);
@@ -246,7 +248,9 @@ TEST(prune_curve_unused_experts_cost_nothing) {
     test_small_lm(&m, "learned", 4, 2, 2);
     lm_alloc_acts(&m, 4, 16);
     float mask[4] = {0, 0, -INFINITY, -INFINITY};
-    for (int l = 0; l < 2; l++) m.acts[l].moe.logit_bias = mask;
+    MoeOverride route[2] = {MOE_OVERRIDE_NONE, MOE_OVERRIDE_NONE}; /* the intervention */
+    for (int l = 0; l < 2; l++) route[l].logit_bias = mask;
+    m.route = route;
     int32_t tok[64], tg[64], dom[64];
     PruneCurveAcc c;
     curve_batch(&m, &c, tok, tg, dom);
@@ -257,7 +261,7 @@ TEST(prune_curve_unused_experts_cost_nothing) {
         for (int i = 0; i < c.n_counts; i++)
             CHECK_MSG(prune_curve_ppl(&c, cr, i, -1) == full, "%s keep %d: %.9g vs %.9g",
                       prune_criterion_name(cr), c.counts[i], prune_curve_ppl(&c, cr, i, -1), full);
-    CHECK(m.acts[0].moe.logit_bias == mask && m.acts[1].moe.logit_bias == mask);
+    CHECK(m.route == route && route[0].logit_bias == mask && route[1].logit_bias == mask);
     prune_curve_free(&c);
     lm_free(&m);
 }
@@ -273,13 +277,15 @@ TEST(prune_curve_matches_a_masked_forward) {
     curve_batch(&m, &c, tok, tg, dom);
     prune_curve_run(&c, &m);
     float bias[2][4];
+    MoeOverride route[2] = {MOE_OVERRIDE_NONE, MOE_OVERRIDE_NONE};
     for (int l = 0; l < 2; l++) {
         prune_rank(&c.stats, PRUNE_REAP, l, 2, kept);
         for (int e = 0; e < 4; e++) bias[l][e] = -INFINITY;
         bias[l][kept[0]] = bias[l][kept[1]] = 0;
-        m.acts[l].moe.logit_bias = bias[l];
+        route[l].logit_bias = bias[l];
     }
-    double nll = lm_forward(&m, tok + 32, tg + 32, NULL, 2, 16, 0); /* windows 2, 3 as one batch */
+    double nll = lm_forward_routed(&m, route, tok + 32, tg + 32, NULL, 2, 16,
+                                   0); /* windows 2, 3 as one batch */
     CHECK(prune_curve_ppl(&c, PRUNE_REAP, 1, -1) == exp(nll / 32));
     CHECK(fabs(prune_curve_ppl(&c, PRUNE_REAP, 1, -1) - prune_curve_ppl(&c, 0, -1, -1)) > 1e-6);
     prune_curve_free(&c);

@@ -20,6 +20,8 @@ enum {
 };
 /* "routing,lens,sensitivity,..." → mask; -1 + ml_error on an unknown name. */
 int analyze_parse_only(const char *list, unsigned *mask);
+/* "routing, specialise, ...": every analysis's name, in the order they run (for --help). */
+void analyze_names(char *buf, size_t cap);
 
 /* Sources of tokens (n_src may be 0 when only AN_SENSITIVITY runs): source s contributes global
  * domain ids base[s] + its shard's domain id. Either shards (src: windows of T inputs and their

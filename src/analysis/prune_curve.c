@@ -3,6 +3,7 @@
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "core/progress.h"
+#include "nn/moe_kinds.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,12 +16,9 @@ void prune_curve_init(PruneCurveAcc *c, const LmModel *m, int D, int T, long eva
     c->D = D, c->T = T, c->cap = c->stats.L ? eval_tokens : 0;
     for (int l = 0; l < c->stats.L && c->cap > 0; l++) {
         RouterKind r = m->layer_ffn[c->stats.layers[l]].router;
-        c->logit_free |= r == ROUTER_HASH || r == ROUTER_DOMAIN; /* masks would change nothing */
+        c->logit_free |= !moe_router_is_scored(r); /* hash/domain: masks would change nothing */
     }
-    if (c->stats.L) {
-        const MoeActs *a = m->acts ? &m->acts[c->stats.layers[0]].moe : NULL; /* --top-k K */
-        c->k = a && a->k_override > 0 ? a->k_override : m->layer_ffn[c->stats.layers[0]].top_k;
-    }
+    if (c->stats.L) c->k = lm_route_k(m, c->stats.layers[0]); /* --top-k K */
     for (int i = 0; i < PRUNE_MAX_COUNTS; i++) {
         int n = (int)lround(keep_fracs[i] * c->stats.E);
         if (n >= c->k && n < c->stats.E && (!c->n_counts || n < c->counts[c->n_counts - 1]))
@@ -59,12 +57,13 @@ void prune_curve_batch(PruneCurveAcc *c, const AnBatch *b) {
 
 /* Scores every held window, up to the activations' batch of full windows per forward (they lie
  * back to back); adds each scored token's NLL to nll[domain] (and counts tokens). */
-static void score_held(const PruneCurveAcc *c, LmModel *m, double *nll, double *tok) {
+static void score_held(const PruneCurveAcc *c, LmModel *m, const MoeOverride *route, double *nll,
+                       double *tok) {
     for (int w = 0; w < c->n_win;) {
         int g = 1, T = c->len[w];
         while (T == c->T && g < m->B && w + g < c->n_win && c->len[w + g] == T) g++;
         long o = (long)w * c->T;
-        lm_forward(m, c->in + o, c->tg + o, c->dom + o, g, T, 0);
+        lm_forward_routed(m, route, c->in + o, c->tg + o, c->dom + o, g, T, 0);
         for (long n = 0; n < (long)g * T; n++)
             if (c->tg[o + n] >= 0) {
                 nll[c->dom[o + n]] += m->losses[n];
@@ -78,26 +77,29 @@ void prune_curve_run(PruneCurveAcc *c, LmModel *m) {
     if (c->cap <= 0 || !c->n_win) return;
     double t0 = ml_now();
     const PruneStats *s = &c->stats;
-    score_held(c, m, c->nll_full, c->tok);
-    const float *own[64]; /* an intervention's biases (--mask), kept under ours */
-    float *bias = ml_alloc(sizeof(float) * s->L * m->acts[s->layers[0]].moe.EZ);
+    score_held(c, m, m->route, c->nll_full, c->tok);
+    const int nl = m->cfg.n_layer;
+    const MoeConfig *f0 = &m->layer_ffn[s->layers[0]];
+    const int EZ = f0->n_experts + f0->n_zero;
+    /* the model's route (an intervention: --top-k, --mask, kept under ours) with the masks */
+    MoeOverride *route = ml_alloc(sizeof *route * nl);
+    for (int l = 0; l < nl; l++) route[l] = m->route ? m->route[l] : MOE_OVERRIDE_NONE;
+    float *bias = ml_alloc(sizeof(float) * s->L * EZ);
     int32_t *kept = ml_alloc(sizeof(int32_t) * s->E);
-    for (int l = 0; l < s->L; l++) own[l] = m->acts[s->layers[l]].moe.logit_bias;
     for (int cr = 0; cr < PRUNE_N_CRITERIA; cr++)
         for (int i = 0; i < c->n_counts; i++) {
             for (int l = 0; l < s->L; l++) {
-                MoeActs *a = &m->acts[s->layers[l]].moe;
-                float *b = bias + (long)l * a->EZ;
+                const float *own = m->route ? m->route[s->layers[l]].logit_bias : NULL;
+                float *b = bias + (long)l * EZ;
                 prune_rank(s, cr, l, c->counts[i], kept);
-                for (int e = 0; e < a->EZ; e++) /* routed experts masked, zero experts kept */
-                    b[e] = e < s->E ? -INFINITY : own[l] ? own[l][e] : 0;
-                for (int j = 0; j < c->counts[i]; j++) b[kept[j]] = own[l] ? own[l][kept[j]] : 0;
-                a->logit_bias = b;
+                for (int e = 0; e < EZ; e++) /* routed experts masked, zero experts kept */
+                    b[e] = e < s->E ? -INFINITY : own ? own[e] : 0;
+                for (int j = 0; j < c->counts[i]; j++) b[kept[j]] = own ? own[kept[j]] : 0;
+                route[s->layers[l]].logit_bias = b;
             }
-            score_held(c, m, c->nll + ((long)cr * PRUNE_MAX_COUNTS + i) * c->D, NULL);
+            score_held(c, m, route, c->nll + ((long)cr * PRUNE_MAX_COUNTS + i) * c->D, NULL);
         }
-    for (int l = 0; l < s->L; l++) m->acts[s->layers[l]].moe.logit_bias = own[l];
-    ml_free(bias), ml_free(kept);
+    ml_free(route), ml_free(bias), ml_free(kept);
     c->seconds = ml_now() - t0;
 }
 

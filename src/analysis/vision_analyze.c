@@ -23,22 +23,28 @@ void vision_analyze_default_options(VisionAnalyzeOptions *o) {
     o->probe.iters = 200;
 }
 
+/* The vision analyses in the order they run; bit i of VisionAnalyzeOptions.only is row i. */
+static const struct {
+    const char *name;
+    int (*fn)(VaCtx *);
+} steps[] = {{"gating", va_gating},
+             {"separability", va_separability},
+             {"mei", va_mei},
+             {"tuning", va_tuning},
+             {"rsa", va_rsa}};
+enum { VA_STEPS = (int)(sizeof steps / sizeof steps[0]) };
+_Static_assert(VA_ALL == (1u << VA_STEPS) - 1 && VA_GATING == 1 && VA_SEPARABILITY == 2 &&
+                   VA_MEI == 4 && VA_TUNING == 8 && VA_RSA == 16,
+               "VA_* bits follow steps[]");
+
 int vision_analyze_parse_only(const char *list, unsigned *bits) {
-    static const char *names[] = {"gating", "separability", "mei", "tuning", "rsa"};
-    *bits = 0;
-    const char *s = list;
-    while (*s) {
-        size_t len = strcspn(s, ",");
-        int hit = 0;
-        for (int i = 0; i < 5; i++)
-            if (len == strlen(names[i]) && !strncmp(s, names[i], len)) *bits |= 1u << i, hit = 1;
-        if (!hit)
-            return ml_error("--only: unknown vision analysis '%.*s' (expected gating, "
-                            "separability, mei, tuning, rsa)",
-                            (int)len, s);
-        s += len + (s[len] == ',');
-    }
+    if (an_parse_names(list, &steps[0].name, sizeof steps[0], VA_STEPS, bits, "vision analysis"))
+        return -1;
     return *bits ? 0 : ml_error("--only: empty list");
+}
+
+void vision_analyze_names(char *buf, size_t cap) {
+    an_list_names(buf, cap, &steps[0].name, sizeof steps[0], VA_STEPS);
 }
 
 int vision_run_is_vision(const char *run) {
@@ -148,16 +154,8 @@ static int analyze_into(VisionModel *m, const ImageSet *in, const VisionAnalyzeO
              va_write_npy(&c, "gate_probs.npy", "<f4", sh, 2, c.probs) ||
              va_write_npy(&c, "top1.npy", "<i4", sh, 1, c.top1);
     ml_free(idx32);
-    static const struct {
-        unsigned bit;
-        int (*fn)(VaCtx *);
-    } steps[] = {{VA_GATING, va_gating},
-                 {VA_SEPARABILITY, va_separability},
-                 {VA_MEI, va_mei},
-                 {VA_TUNING, va_tuning},
-                 {VA_RSA, va_rsa}};
-    for (int s = 0; s < 5 && !rc; s++)
-        if (o->only & steps[s].bit) rc = steps[s].fn(&c);
+    for (int s = 0; s < VA_STEPS && !rc; s++)
+        if (o->only & (1u << s)) rc = steps[s].fn(&c);
     if (!rc) rc = va_write_json(&c, "vision.json", c.summary);
     cJSON_Delete(c.summary);
     ml_free(c.probs), ml_free(c.top1), ml_free(c.feats), ml_free(c.groups), ml_free(c.readout),

@@ -34,6 +34,8 @@ typedef struct {
 void vision_analyze_default_options(VisionAnalyzeOptions *o);
 /* Parses "gating,separability,mei,tuning,rsa" into VA_* bits. */
 int vision_analyze_parse_only(const char *list, unsigned *bits);
+/* "gating, separability, ...": every vision analysis's name, in the order they run (--help). */
+void vision_analyze_names(char *buf, size_t cap);
 /* 1 when RUN/config.json says "model": "vision", 0 otherwise (missing file: 0). */
 int vision_run_is_vision(const char *run);
 int vision_analyze(VisionModel *m, const ImageSet *set, const VisionAnalyzeOptions *o);

@@ -14,6 +14,8 @@
 #include <string.h>
 
 static void usage(void) {
+    char names[256];
+    analyze_names(names, sizeof names);
     printf(
         "usage: moelens analyze RUN [--data DIR | --domain NAME=PATH ...] [options]\n"
         "       moelens analyze MODEL.gguf (--data TEXT | --domain NAME=PATH ...) [options]\n\n"
@@ -22,8 +24,8 @@ static void usage(void) {
         "per batch, every analysis computed from its saved activations (docs/analysis.md).\n"
         "Text: --data DIR (a prepared text folder; its val.tokens and domains; default: the run's\n"
         "data folder) or one --domain NAME=PATH per plain text file (each file is one domain).\n\n"
-        "  --only A,B,...      routing, specialise, topk, lens, sensitivity, prune (default: the\n"
-        "                      first four; sensitivity is added by --pairs)\n"
+        "  --only A,B,...      %s\n"
+        "                      (default: the first four; sensitivity is added by --pairs)\n"
         "  --pairs FILE        routing sensitivity on minimal pairs: TSV lines text_a<TAB>text_b\n"
         "                      ('#' comments); JS per layer, per-expert sensitivity with paired t\n"
         "                      and BH, top-G / bottom-G expert masking and the log-likelihood\n"
@@ -51,12 +53,12 @@ static void usage(void) {
         "file).\n"
         "Default --out: MODEL.gguf.run/analysis (moelens report MODEL.gguf.run draws it).\n\n"
         "Routing interventions (recorded in analyze.json as \"intervention\"):\n"
-        "  --top-k K (or --route-k K)  route every MoE layer to K experts (k' sweeps then 1..K)\n"
-        "  --renorm 0|1                raw or renormalised combine weights (default: the model's)\n"
-        "  --mask L:E[,L:E...]         router logit of expert E in block L set to -inf\n"
-        "  --router-bias L:E=V[,...]   add V to that router logit\n\n"
-        "Vision runs (config.json \"model\": \"vision\") or --images SET: moelens analyze RUN\n"
-        "--images SET --help lists the vision analyses' options (docs/vision_analysis.md).\n");
+        "  --top-k K (or --route-k K)  route every MoE layer to K experts (k' sweeps then 1..K)\n",
+        names);
+    intervene_print_help(stdout);
+    printf("\n"
+           "Vision runs (config.json \"model\": \"vision\") or --images SET: moelens analyze RUN\n"
+           "--images SET --help lists the vision analyses' options (docs/vision_analysis.md).\n");
 }
 
 static int cmd_analyze(int argc, char **argv) {

@@ -9,12 +9,14 @@
 #include <string.h>
 
 static void usage(void) {
+    char names[256];
+    vision_analyze_names(names, sizeof names);
     printf(
         "usage: moelens analyze RUN --images SET [options]      (vision runs)\n\n"
         "Expert analyses of a trained vision MoE over a prepared image set with labels\n"
         "(docs/vision_analysis.md): gate probabilities and every expert force-run on each image.\n"
         "  --images SET        prepared folder, IDX, CIFAR or PNG tree (resized to the model)\n"
-        "  --only A,B,...      gating, separability, mei, tuning, rsa (default all)\n"
+        "  --only A,B,...      %s (default all)\n"
         "  --out DIR           output folder (default RUN/analysis)\n"
         "  --attributes F.npy  concept × dimension matrix for tuning (default\n"
         "                      SET/attributes_nmf.npy, else SET/attributes.npy)\n"
@@ -31,7 +33,8 @@ static void usage(void) {
         "  --probe-iters N     linear-probe Adam iterations (200)\n"
         "  --ridge L           tuning ridge penalty (1)\n"
         "  --seed S            subsample, folds and permutations (1234)\n"
-        "  --quiet             no progress line\n");
+        "  --quiet             no progress line\n",
+        names);
 }
 
 int analyze_is_vision(int argc, char **argv) {

@@ -14,12 +14,13 @@ static void train_lm_help(void) {
         "usage: moelens train lm --out RUN [--data DIR] [--preset tiny|small] [--config "
         "FILE.json]\n"
         "                        [--set key=value ...] [--resume [--steps N]] [--stop-after N]\n"
-        "                        [--zero1] [--ep G]\n\n"
+        "                        [--quiet] [--zero1] [--ep G]\n\n"
         "Trains a GPT-style MoE language model on a prepared text folder (moelens data text):\n"
         "DIR/train.tokens, DIR/val.tokens, DIR/tokenizer.txt (default DIR: data/text).\n"
         "RUN gets config.json, metrics.jsonl, checkpoint.safetensors, model.safetensors.\n"
         "Ctrl-C saves a checkpoint and exits (status 130); --resume continues it bit-identically.\n"
         "--stop-after N stops as Ctrl-C would after N steps (to test resuming).\n"
+        "--quiet: no progress line (warnings and errors are still printed).\n"
         "Under mpirun -np N: data parallel, batch split over the ranks (docs/scale.md); --zero1\n"
         "shards the optimizer over them (reduce-scatter + all-gather instead of all-reduce);\n"
         "--ep G runs each MoE layer's experts spread over groups of G ranks (all-to-all).\n"
@@ -59,6 +60,8 @@ static int train_lm(int argc, char **argv) {
             o.ep = (int)cli_long(cmd, "--ep", cli_value(cmd, argc, argv, &i));
         } else if (!strcmp(argv[i], "--zero1")) {
             o.zero1 = 1;
+        } else if (!strcmp(argv[i], "--quiet")) {
+            o.quiet = 1;
         } else if (!strcmp(argv[i], "--stop-after")) {
             o.stop_after = cli_int_opt(cmd, argc, argv, &i);
         } else if (!strcmp(argv[i], "--steps")) {

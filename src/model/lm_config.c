@@ -2,6 +2,7 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
+#include "nn/moe_kinds.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <float.h>
@@ -24,11 +25,6 @@ typedef struct {
 
 static const char *const block_names[] = {"gpt2", "llama", NULL};
 static const char *const rope_names[] = {"norm", "neox", NULL};
-static const char *const router_names[] = {"learned", "random", "cosine", "hash",
-                                           "domain",  "dense",  NULL};
-static const char *const score_names[] = {"softmax_topk", "topk_softmax", "sigmoid", NULL};
-static const char *const level_names[] = {"token", "seq_causal", "seq_mean", NULL};
-static const char *const act_names[] = {"gelu", "swiglu", NULL};
 
 #define FI(n, f, h)                                                                                \
     { n, F_INT, offsetof(LmConfig, f), NULL, h }
@@ -62,12 +58,12 @@ static const Field fields[] = {
     FI("n_shared", moe.n_shared, "shared (always-on) experts"),
     FI("shared_hidden", moe.shared_hidden, "shared expert width; 0 = expert_hidden"),
     FI("shared_gate", moe.shared_gate, "sigmoid gate on shared experts (qwen2moe) (1/0)"),
-    FE("router", moe.router, router_names,
+    FE("router", moe.router, moe_router_names,
        "router: learned | random | cosine | hash | domain | dense"),
-    FE("score", moe.score, score_names, "score order: softmax_topk | topk_softmax | sigmoid"),
+    FE("score", moe.score, moe_score_names, "score order: softmax_topk | topk_softmax | sigmoid"),
     FI("renorm", moe.renorm, "renormalise the top-k weights (1/0)"),
-    FE("routing", moe.level, level_names, "routing level: token | seq_causal | seq_mean"),
-    FE("expert_act", moe.act, act_names, "expert FFN: gelu | swiglu"),
+    FE("routing", moe.level, moe_level_names, "routing level: token | seq_causal | seq_mean"),
+    FE("expert_act", moe.act, moe_act_names, "expert FFN: gelu | swiglu"),
     FI("expert_bias", moe.expert_bias, "GELU experts carry biases (1/0)"),
     FF("capacity_factor", moe.capacity_factor, "0 = dropless; else per-expert capacity factor"),
     FI("cos_dim", moe.cos_dim, "cosine router projection dimension"),
@@ -208,7 +204,12 @@ static int set_field(LmConfig *c, const Field *f, const char *value) {
 int lm_config_set(LmConfig *c, const char *key, const char *value) {
     const Field *f = find_field(key);
     if (!f) return ml_error("unknown config key '%s' (see moelens train lm --help)", key);
-    return set_field(c, f, value);
+    if (set_field(c, f, value)) return -1;
+    /* A block style brings the FFN conventions llama.cpp exports for it (SwiGLU experts,
+     * renormalised top-k weights); set expert_act or renorm after block to change them. */
+    if (f->offset == offsetof(LmConfig, block) && c->block == BLOCK_LLAMA)
+        c->moe.act = EXPERT_SWIGLU, c->moe.renorm = 1;
+    return 0;
 }
 
 int lm_config_set_kv(LmConfig *c, const char *kv) {
@@ -219,6 +220,14 @@ int lm_config_set_kv(LmConfig *c, const char *kv) {
     return lm_config_set(c, key, eq + 1);
 }
 
+/* The shortest decimal that reads back as the same float: 1e-05, not 9.99999975e-06. */
+static void float_text(char *buf, size_t n, float v) {
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(buf, n, "%.*g", digits, v);
+        if ((float)strtod(buf, NULL) == v) return;
+    }
+}
+
 static void field_text(const LmConfig *c, const Field *f, char *buf, size_t n) {
     const void *p = (const char *)c + f->offset;
     switch (f->type) {
@@ -226,7 +235,7 @@ static void field_text(const LmConfig *c, const Field *f, char *buf, size_t n) {
         snprintf(buf, n, "%d", *(const int *)p);
         break;
     case F_FLOAT:
-        snprintf(buf, n, "%.9g", *(const float *)p);
+        float_text(buf, n, *(const float *)p);
         break;
     case F_U64:
         snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)p);

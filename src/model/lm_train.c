@@ -178,6 +178,7 @@ typedef struct {
     DistTraffic step_traffic; /* bytes the last step handed to collectives (metrics) */
     int saved_step;           /* step of the checkpoint on disk; -1 before the first */
     char saved_text[32];
+    int quiet; /* no progress line */
 } Trainer;
 
 static const char *last_checkpoint_text(Trainer *tr) {
@@ -390,8 +391,8 @@ static int train_loop(Trainer *tr) {
     LmModel *m = &tr->model;
     const LmConfig *c = &m->cfg;
     Progress pr;
-    const int root = dist_rank() == 0; /* data parallel: rank 0 alone reports */
-    if (root) progress_start(&pr, "train", c->steps);
+    const int show = dist_rank() == 0 && !tr->quiet; /* data parallel: rank 0 alone reports */
+    if (show) progress_start(&pr, "train", c->steps);
     char extra[160] = "";
     LmEval ev = {0};
     double loss_avg = 0;
@@ -410,7 +411,7 @@ static int train_loop(Trainer *tr) {
         tr->state.step = m->step = step + 1;
         double dt = ml_now() - t0;
         loss_avg = step == first ? loss : 0.9 * loss_avg + 0.1 * loss; /* smoothed for display */
-        if (root && ((step + 1) % c->log_every == 0 || step + 1 == c->steps))
+        if (dist_rank() == 0 && ((step + 1) % c->log_every == 0 || step + 1 == c->steps))
             log_step(tr, step, loss, gnorm, dt);
         int last = step + 1 == c->steps;
         if ((c->eval_every > 0 && (step + 1) % c->eval_every == 0) || last) {
@@ -425,9 +426,9 @@ static int train_loop(Trainer *tr) {
             if (save_checkpoints(tr)) return -1;
         snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", loss_avg,
                  c->batch * c->seq_len * c->grad_accum / dt);
-        if (root) progress_update(&pr, step + 1, extra);
+        if (show) progress_update(&pr, step + 1, extra);
         if (stop > 0) {
-            if (root)
+            if (dist_rank() == 0)
                 fprintf(stderr,
                         "\ninterrupted at step %d: checkpoint saved; continue with --resume\n",
                         step + 1);
@@ -438,7 +439,7 @@ static int train_loop(Trainer *tr) {
         if (evaluate_and_log(tr, c->steps, &ev) || save_checkpoints(tr)) return -1;
     }
     snprintf(extra, sizeof extra, "val loss %.4f  ppl %.2f", ev.loss, exp(ev.loss));
-    if (root) progress_end(&pr, extra);
+    if (show) progress_end(&pr, extra);
     return 0;
 }
 
@@ -452,6 +453,7 @@ int lm_train(const LmConfig *cfg, const LmTrainOptions *opt) {
     sigaction(SIGUSR1, &sa,
               &old_usr1); /* mpirun forwards SIGUSR1 to every rank; SIGINT it does not */
     tr.stop_after = opt->stop_after;
+    tr.quiet = opt->quiet;
     int r = prepare_run(&tr, cfg, opt);
     if (r == 0) lm_zero1_start(&tr.zero1, &tr.model, opt->zero1);
     if (r == 0) r = train_loop(&tr);

@@ -14,6 +14,7 @@ typedef struct {
     int resume;           /* continue from out_dir/checkpoint.safetensors */
     int steps_override;   /* > 0: with resume, train up to this many steps */
     int stop_after;       /* > 0: behave as if interrupted after this many steps of this call */
+    int quiet;            /* no progress line (warnings and errors still go to stderr) */
     int zero1;            /* under mpirun: shard AdamW over the ranks (ZeRO-1) */
     int ep;               /* under mpirun: > 1, experts spread over groups of this many ranks */
 } LmTrainOptions;

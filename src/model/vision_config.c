@@ -3,6 +3,7 @@
 #include "core/mem.h"
 #include "model/vision.h"
 #include "data/augment.h"
+#include "nn/moe_kinds.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <float.h>
@@ -42,8 +43,6 @@ static const Key KEYS[] = {
     KEY(threads, K_INT),
 };
 #define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
-
-static const char *ROUTER_NAMES[] = {"learned", "random", "cosine"};
 
 /* tau, lr and aug_crop_min: measured on Fashion-MNIST (docs/vision.md, "Probe margin"). */
 int vision_preset(VisionConfig *c, const char *name) {
@@ -103,9 +102,11 @@ static int set_value(VisionConfig *c, const Key *k, const char *v) {
     errno = 0;
     void *at = (char *)c + k->off;
     if (k->type == K_ROUTER) {
-        for (int r = 0; r < 3; r++)
-            if (!strcmp(v, ROUTER_NAMES[r])) return *(RouterKind *)at = (RouterKind)r, 0;
-        return ml_error("router: expected learned, random or cosine, got '%s'", v);
+        int r = moe_kind_parse(moe_router_names, v);
+        if (r >= 0 && moe_router_is_scored((RouterKind)r)) return *(RouterKind *)at = r, 0;
+        char names[128];
+        moe_router_list(names, sizeof names, 1);
+        return ml_error("router: expected %s, got '%s'", names, v);
     }
     if (k->type == K_FLOAT) {
         double d = strtod(v, &end);
@@ -153,8 +154,7 @@ int vision_config_validate(const VisionConfig *c) {
     NEED(c->groups > 0 && c->stem_ch % c->groups == 0 && c->expert_ch % c->groups == 0,
          "groups: %d must divide stem_ch (%d) and expert_ch (%d)", c->groups, c->stem_ch,
          c->expert_ch);
-    NEED(c->router == ROUTER_LEARNED || c->router == ROUTER_RANDOM || c->router == ROUTER_COSINE,
-         "router: expected learned, random or cosine");
+    NEED(moe_router_is_scored(c->router), "router: expected learned, random or cosine");
     NEED(c->tau > 0, "tau: expected > 0, got %g", c->tau);
     NEED(c->batch >= 2 && c->batch <= 4096, "batch: expected 2..4096 images, got %d", c->batch);
     NEED(c->steps >= 0 && c->warmup >= 0, "steps/warmup: expected ≥ 0");
@@ -194,7 +194,7 @@ char *vision_config_to_json(const VisionConfig *c) {
             cJSON_AddNumberToObject(o, KEYS[i].name, *(const float *)at);
             break;
         case K_ROUTER:
-            cJSON_AddStringToObject(o, KEYS[i].name, ROUTER_NAMES[*(const RouterKind *)at]);
+            cJSON_AddStringToObject(o, KEYS[i].name, moe_router_name(*(const RouterKind *)at));
             break;
         case K_U64: { /* as a string: JSON numbers lose 64-bit integers */
             char buf[32];
