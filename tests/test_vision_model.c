@@ -29,19 +29,29 @@ static float *random_images(int n, const VisionConfig *c, uint64_t seed) {
     return x;
 }
 
-static double loss_at(VisionModel *m, const float *x, int n) {
-    vision_forward(m, x, n, 1, 0);
+/* train = 1: the gate standardises with batch statistics (GATE_NORM_BATCH); noise_std is 0, so
+ * the forward is still deterministic */
+static double loss_at(VisionModel *m, const float *x, int n, int train) {
+    vision_forward(m, x, n, 1, train);
     return m->loss;
 }
 
-static void check_gradients(RouterKind router) {
+/* eps: the step of the central differences along the random direction; 1e-3 for the default gate,
+ * 3e-4 for the others, whose larger gate logits put ReLU / max-pool kinks within 1e-3 of this tiny
+ * model's activations (measured: at 1e-4 and 3e-4 every tensor agrees up to float rounding, at
+ * 1e-3 some cross a kink) */
+static void check_gradients_gate(RouterKind router, GateNorm norm, GateSource src, int train,
+                                 double eps) {
     VisionConfig c = small_cfg();
-    c.router = router;
+    c.router = router, c.gate_norm = norm, c.gate_source = src;
+    c.gate_init_std = 0.5f; /* logits of order 1, so the gate's gradient is not negligible */
     VisionModel m;
     CHECK(vision_init(&m, &c) == 0);
     int n = 2 * c.batch;
     float *x = random_images(n, &c, 9);
-    vision_forward(&m, x, n, 1, 0);
+    for (int i = 0; norm == GATE_NORM_BATCH && i < vision_gate_dim(&c); i++) /* off 0 and 1 */
+        m.p.gate_run_mean[i] = 0.3f + 0.01f * i, m.p.gate_run_var[i] = 0.05f + 0.01f * i;
+    vision_forward(&m, x, n, 1, train);
     vision_backward(&m);
     Rng r;
     rng_seed(&r, 77);
@@ -50,15 +60,15 @@ static void check_gradients(RouterKind router) {
         ParamTensor *pt = &m.tensors[t];
         if (pt->frozen) continue;
         long at = pt->p - m.params;
-        double analytic = 0, eps = 1e-3;
+        double analytic = 0;
         rng_fill_normal(&r, dir, pt->n, 1.0f);
         for (long i = 0; i < pt->n; i++) analytic += (double)m.grads[at + i] * dir[i];
         float *keep = ml_alloc_floats(pt->n);
         memcpy(keep, pt->p, sizeof(float) * pt->n);
         for (long i = 0; i < pt->n; i++) pt->p[i] = keep[i] + (float)eps * dir[i];
-        double lp = loss_at(&m, x, n);
+        double lp = loss_at(&m, x, n, train);
         for (long i = 0; i < pt->n; i++) pt->p[i] = keep[i] - (float)eps * dir[i];
-        double lm = loss_at(&m, x, n);
+        double lm = loss_at(&m, x, n, train);
         memcpy(pt->p, keep, sizeof(float) * pt->n);
         ml_free(keep);
         double numeric = (lp - lm) / (2 * eps);
@@ -69,8 +79,27 @@ static void check_gradients(RouterKind router) {
     vision_free(&m);
 }
 
+static void check_gradients(RouterKind router) {
+    check_gradients_gate(router, GATE_NORM_BATCH, GATE_SRC_RELU, 0, 1e-3);
+}
+
 TEST(vision_model_gradients_learned_router) {
     check_gradients(ROUTER_LEARNED);
+}
+/* every gate input: standardised with batch statistics (training) or running ones (evaluation),
+ * per image, or not at all; pooled from the block output, the pre-norm conv, or both */
+TEST(vision_model_gradients_gate_inputs) {
+    static const struct {
+        GateNorm norm;
+        GateSource src;
+        int train;
+    } cases[] = {{GATE_NORM_BATCH, GATE_SRC_RELU, 1},
+                 {GATE_NORM_BATCH, GATE_SRC_BOTH, 1},
+                 {GATE_NORM_BATCH, GATE_SRC_CONV, 0},
+                 {GATE_NORM_IMAGE, GATE_SRC_BOTH, 0},
+                 {GATE_NORM_NONE, GATE_SRC_CONV, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_gradients_gate(ROUTER_LEARNED, cases[i].norm, cases[i].src, cases[i].train, 3e-4);
 }
 TEST(vision_model_gradients_cosine_router) {
     check_gradients(ROUTER_COSINE);

@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "core/mem.h"
 #include "nn/conv.h"
+#include "nn/featstd.h"
 #include "nn/linear.h"
 #include "nn/norm2d.h"
 #include "nn/optim.h"
@@ -14,6 +15,8 @@
 #include <string.h>
 
 #define GN_EPS 1e-5f
+#define GATE_EPS 1e-5f
+#define GATE_MOMENTUM 0.1f /* running statistics of GATE_NORM_BATCH */
 #define MAX_BLOCKS 8
 
 struct VisionActs {
@@ -23,6 +26,9 @@ struct VisionActs {
     const float *x;       /* input of the last forward (caller keeps it alive) */
     /* stem */
     float *stem_a, *stem_act, *stem_mean, *stem_rstd, *h, *gate_in;
+    float *gate_x, *gate_mu, *gate_rstd; /* normalised gate input [V, Dg], its group statistics */
+    float *gate_pool;                    /* [2, V, Cs] pooled relu / conv stem features */
+    int gate_batch_stats;                /* the last forward standardised with batch statistics */
     int32_t *h_idx;
     /* expert slots, grouped by expert: slots off[e]..off[e+1] run expert e */
     int32_t *slot_img, *slot_rank;
@@ -35,7 +41,7 @@ struct VisionActs {
     float *p1act, *z;
     NtxentCache nt;
     /* backward buffers */
-    float *d1, *d2, *d3, *dxin, *dh, *dgap, *dro, *dy, *dp1, *dz, *dtopk_w, *dgate_in;
+    float *d1, *d2, *d3, *dxin, *dh, *dgap, *dro, *dy, *dp1, *dz, *dtopk_w, *dgate_in, *dgate_x;
     float *conv_scratch, *gn_part;
     /* experts run concurrently: one conv scratch block of conv_one floats per thread */
     int T;
@@ -100,6 +106,18 @@ static long layout(VisionParams *vp, float *base, const VisionConfig *c, const M
     if (base) moe_point_params(&vp->gate, base + off, gc);
     if (list) n = moe_param_tensors(list, n, "gate.", &vp->gate, gc);
     off += moe_num_params(gc);
+    vp->gate_run_mean = vp->gate_run_var = NULL;
+    if (c->gate_norm == GATE_NORM_BATCH) { /* statistics, not trained: frozen, but checkpointed */
+        int Dg = vision_gate_dim(c);
+        TAKE(vp->gate_run_mean, Dg);
+        if (list)
+            n = param_tensor(list, n, "gate.", "norm.running_mean", vp->gate_run_mean, 0, 1, 1, Dg,
+                             0, 0, 0);
+        TAKE(vp->gate_run_var, Dg);
+        if (list)
+            n = param_tensor(list, n, "gate.", "norm.running_var", vp->gate_run_var, 0, 1, 1, Dg, 0,
+                             0, 0);
+    }
     if (nt) *nt = n;
 #undef TAKE
 #undef NAME
@@ -137,6 +155,7 @@ static void init_params(VisionModel *m) {
     rng_fill_normal(&r, m->p.p2_w, (long)c->proj_dim * c->proj_hidden,
                     sqrtf(1.0f / c->proj_hidden));
     moe_init_params(&m->p.gate, &m->gate_cfg, &r);
+    for (int i = 0; m->p.gate_run_var && i < vision_gate_dim(c); i++) m->p.gate_run_var[i] = 1.0f;
 }
 
 /* ---- activations ---- */
@@ -153,7 +172,10 @@ static void alloc_acts(VisionModel *m) {
     A->stem_mean = ml_alloc_floats((long)V * G), A->stem_rstd = ml_alloc_floats((long)V * G);
     A->h = ml_alloc_floats(V * Cs * S1S1);
     A->h_idx = ml_alloc(sizeof(int32_t) * V * Cs * S1S1);
-    A->gate_in = ml_alloc_floats((long)V * Cs);
+    int Dg = vision_gate_dim(c);
+    A->gate_in = ml_alloc_floats((long)V * Dg), A->gate_x = ml_alloc_floats((long)V * Dg);
+    A->gate_pool = ml_alloc_floats(2L * V * Cs);
+    A->gate_mu = ml_alloc_floats(V > Dg ? V : Dg), A->gate_rstd = ml_alloc_floats(V > Dg ? V : Dg);
     A->slot_img = ml_alloc(sizeof(int32_t) * M), A->slot_rank = ml_alloc(sizeof(int32_t) * M);
     A->xin = ml_alloc_floats(M * Cs * S1S1);
     long big = V * Cs * SS; /* largest per-buffer need, for d1/d2 */
@@ -190,7 +212,7 @@ static void alloc_acts(VisionModel *m) {
     A->dp1 = ml_alloc_floats((long)V * c->proj_hidden * 2);
     A->dz = ml_alloc_floats((long)V * c->proj_dim);
     A->dtopk_w = ml_alloc_floats((long)V * k);
-    A->dgate_in = ml_alloc_floats((long)V * Cs);
+    A->dgate_in = ml_alloc_floats((long)V * Dg), A->dgate_x = ml_alloc_floats((long)V * Dg);
     A->conv_scratch = ml_alloc_floats(scratch);
     A->T = omp_get_max_threads();
     A->conv_one = conv2d_scratch_floats(&stem, 1);
@@ -222,7 +244,10 @@ static void free_acts(VisionModel *m) {
                    A->dy,        A->dp1,
                    A->dz,        A->dtopk_w,
                    A->dgate_in,  A->conv_scratch,
-                   A->gn_part,   A->expert_scratch};
+                   A->gn_part,   A->expert_scratch,
+                   A->gate_x,    A->gate_mu,
+                   A->gate_rstd, A->dgate_x,
+                   A->gate_pool};
     for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++) ml_free(fl[i]);
     for (int b = 0; b < MAX_BLOCKS; b++) {
         ml_free(A->a[b]), ml_free(A->act[b]), ml_free(A->mean[b]), ml_free(A->rstd[b]);
@@ -320,12 +345,88 @@ static void expert_forward(VisionModel *m, int e, const float *xin, int at, int 
     linear_forward(out, A->gap + (long)at * ec, m->p.ro_w[e], m->p.ro_b[e], n, ec, c->readout);
 }
 
+/* gate_in [n, Dg] = the pooled stem features cfg.gate_source names (relu part first). */
+static void gate_pool_forward(VisionModel *m, int n) {
+    const VisionConfig *c = &m->cfg;
+    VisionActs *A = m->acts;
+    int Cs = c->stem_ch, Dg = vision_gate_dim(c), src = c->gate_source;
+    float *relu = A->gate_pool, *conv = A->gate_pool + (long)n * Cs;
+    if (src != GATE_SRC_CONV) global_avgpool_forward(relu, A->h, n, Cs, A->S1 * A->S1);
+    if (src != GATE_SRC_RELU) global_avgpool_forward(conv, A->stem_a, n, Cs, A->S * A->S);
+    for (int i = 0; i < n; i++) {
+        float *row = A->gate_in + (long)i * Dg;
+        if (src != GATE_SRC_CONV) memcpy(row, relu + (long)i * Cs, sizeof(float) * Cs);
+        if (src != GATE_SRC_RELU)
+            memcpy(row + (src == GATE_SRC_BOTH ? Cs : 0), conv + (long)i * Cs, sizeof(float) * Cs);
+    }
+}
+
+/* Splits dgate_in [n, Dg] into the relu part (added to dh) and the conv part (returned in
+ * A->gate_pool, to be added to the stem conv output's gradient after the group norm's backward);
+ * returns whether there is a conv part. */
+static int gate_pool_backward(VisionModel *m, int n) {
+    const VisionConfig *c = &m->cfg;
+    VisionActs *A = m->acts;
+    int Cs = c->stem_ch, Dg = vision_gate_dim(c), src = c->gate_source;
+    float *relu = A->gate_pool, *conv = A->gate_pool + (long)n * Cs;
+    for (int i = 0; i < n; i++) {
+        const float *row = A->dgate_in + (long)i * Dg;
+        if (src != GATE_SRC_CONV) memcpy(relu + (long)i * Cs, row, sizeof(float) * Cs);
+        if (src != GATE_SRC_RELU)
+            memcpy(conv + (long)i * Cs, row + (src == GATE_SRC_BOTH ? Cs : 0), sizeof(float) * Cs);
+    }
+    if (src != GATE_SRC_CONV) global_avgpool_backward(A->dh, relu, n, Cs, A->S1 * A->S1);
+    return src != GATE_SRC_RELU;
+}
+
 static void stem_forward(VisionModel *m, const float *x, int n) {
     const VisionConfig *c = &m->cfg;
     VisionActs *A = m->acts;
     block_forward(m, &m->p.stem, x, n, c->in_ch, c->stem_ch, A->S, A->stem_a, A->stem_act,
                   A->stem_mean, A->stem_rstd, A->h, A->h_idx, A->conv_scratch);
-    global_avgpool_forward(A->gate_in, A->h, n, c->stem_ch, A->S1 * A->S1);
+    gate_pool_forward(m, n);
+}
+
+/* The router's input: the pooled stem features, standardised as cfg.gate_norm says. Batch
+ * statistics while training (running statistics updated), the running ones otherwise. */
+static const float *gate_input(VisionModel *m, int n, int train) {
+    const VisionConfig *c = &m->cfg;
+    VisionActs *A = m->acts;
+    int Cs = vision_gate_dim(c);
+    A->gate_batch_stats = 0;
+    if (c->gate_norm == GATE_NORM_IMAGE) {
+        FeatStdShape s = featstd_row_shape(n, Cs);
+        featstd_forward(A->gate_x, A->gate_mu, A->gate_rstd, A->gate_in, &s, GATE_EPS);
+    } else if (c->gate_norm == GATE_NORM_BATCH && train && n > 1) {
+        FeatStdShape s = featstd_batch_shape(n, Cs);
+        featstd_forward(A->gate_x, A->gate_mu, A->gate_rstd, A->gate_in, &s, GATE_EPS);
+        featstd_update_running(m->p.gate_run_mean, m->p.gate_run_var, A->gate_mu, A->gate_rstd, Cs,
+                               n, GATE_MOMENTUM, GATE_EPS);
+        A->gate_batch_stats = 1;
+    } else if (c->gate_norm == GATE_NORM_BATCH)
+        featstd_apply(A->gate_x, A->gate_in, m->p.gate_run_mean, m->p.gate_run_var, n, Cs,
+                      GATE_EPS);
+    else
+        return A->gate_in;
+    return A->gate_x;
+}
+
+/* ∂L/∂(pooled features) from ∂L/∂(router input) dgx, into A->dgate_in. */
+static void gate_input_backward(VisionModel *m, int n, const float *dgx) {
+    const VisionConfig *c = &m->cfg;
+    VisionActs *A = m->acts;
+    int Cs = vision_gate_dim(c);
+    if (c->gate_norm == GATE_NORM_NONE) return; /* dgx is dgate_in already */
+    memset(A->dgate_in, 0, sizeof(float) * n * Cs);
+    if (c->gate_norm == GATE_NORM_IMAGE || A->gate_batch_stats) {
+        FeatStdShape s =
+            A->gate_batch_stats ? featstd_batch_shape(n, Cs) : featstd_row_shape(n, Cs);
+        featstd_backward(A->dgate_in, dgx, A->gate_x, A->gate_rstd, &s);
+    } else
+        for (int i = 0; i < n; i++)
+            for (int ch = 0; ch < Cs; ch++)
+                A->dgate_in[i * Cs + ch] =
+                    dgx[i * Cs + ch] / sqrtf(m->p.gate_run_var[ch] + GATE_EPS);
 }
 
 /* Groups the (image, rank) slots by expert: off[e]..off[e+1]; slot_of[i·k + j] = slot. */
@@ -377,8 +478,9 @@ void vision_forward(VisionModel *m, const float *x, int n, int views, int train)
     long himg = (long)c->stem_ch * A->S1 * A->S1;
     A->x = x, A->n = n, A->views = views;
     stem_forward(m, x, n);
-    moe_route_forward(&m->gate_acts, &m->p.gate, &m->gate_cfg, NULL, A->gate_in, NULL, NULL, n, train,
-                      &m->rng);
+    m->gate_cfg.aux_lb_coef = vision_aux_lb(c, m->step);
+    moe_route_forward(&m->gate_acts, &m->p.gate, &m->gate_cfg, NULL, gate_input(m, n, train), NULL,
+                      NULL, n, train, &m->rng);
     build_slots(m, n);
 #pragma omp parallel for schedule(static)
     for (int s = 0; s < n * k; s++)
@@ -412,7 +514,8 @@ void vision_forward(VisionModel *m, const float *x, int n, int views, int train)
     relu_forward(A->p1act, A->p1act, (long)n * c->proj_hidden);
     linear_forward(A->z, A->p1act, m->p.p2_w, m->p.p2_b, n, c->proj_hidden, c->proj_dim);
     m->ntxent = ntxent_forward(&A->nt, A->z, n, c->proj_dim, c->tau, &m->top1);
-    m->loss = m->ntxent + c->aux_lb_coef * m->gate_acts.aux_lb + c->aux_z_coef * m->gate_acts.aux_z;
+    m->loss = m->ntxent + m->gate_cfg.aux_lb_coef * m->gate_acts.aux_lb +
+              c->aux_z_coef * m->gate_acts.aux_z;
 }
 
 /* ---- backward ---- */
@@ -503,16 +606,30 @@ void vision_backward(VisionModel *m) {
             for (long q = 0; q < himg; q++) dh[q] += src[q];
         }
     }
-    memset(A->dgate_in, 0, sizeof(float) * n * Cs);
-    moe_route_backward(A->dgate_in, &m->g.gate, A->dtopk_w, &m->gate_acts, &m->p.gate, &m->gate_cfg,
-                       A->gate_in, n);
-    global_avgpool_backward(A->dh, A->dgate_in, n, Cs, A->S1 * A->S1);
+    float *dgx = c->gate_norm == GATE_NORM_NONE ? A->dgate_in : A->dgate_x;
+    const float *gx = c->gate_norm == GATE_NORM_NONE ? A->gate_in : A->gate_x;
+    memset(dgx, 0, sizeof(float) * n * vision_gate_dim(c));
+    moe_route_backward(dgx, &m->g.gate, A->dtopk_w, &m->gate_acts, &m->p.gate, &m->gate_cfg, gx, n);
+    gate_input_backward(m, n, dgx);
+    int conv_part = gate_pool_backward(m, n);
     maxpool2d_backward_set(A->d1, A->dh, A->h_idx, n, Cs, A->S, A->S, 2, 2);
-    block_backward(m, &m->g.stem, &m->p.stem, NULL, A->d1, A->x, n, c->in_ch, Cs, A->S, A->stem_a,
-                   A->stem_act, A->stem_mean, A->stem_rstd, A->gn_part, A->conv_scratch);
+    /* the stem block's backward, with the gate's pooled-conv gradient joining ∂a in between */
+    groupnorm_relu_backward(A->d1, m->g.stem.gamma, m->g.stem.beta, A->gn_part, A->d1, A->stem_act,
+                            A->stem_a, m->p.stem.gamma, A->stem_mean, A->stem_rstd, n, Cs,
+                            A->S * A->S, c->groups);
+    if (conv_part) global_avgpool_backward(A->d1, A->gate_pool + (long)n * Cs, n, Cs, A->S * A->S);
+    ConvShape ss = {c->in_ch, A->S, A->S, Cs, 3, 1, 1};
+    conv2d_backward(NULL, m->g.stem.w, m->g.stem.b, A->d1, A->x, m->p.stem.w, n, &ss,
+                    A->conv_scratch);
 }
 
 /* ---- optimizer ---- */
+
+float vision_aux_lb(const VisionConfig *c, int step) {
+    if (c->aux_lb_warmup <= 0 || step >= c->aux_lb_warmup) return c->aux_lb_coef;
+    float t = (float)step / c->aux_lb_warmup;
+    return c->aux_lb_start + t * (c->aux_lb_coef - c->aux_lb_start);
+}
 
 float vision_lr(const VisionConfig *c, int step) {
     if (c->warmup > 0 && step <= c->warmup) return c->lr * step / c->warmup;
@@ -535,8 +652,9 @@ void vision_step(VisionModel *m) {
         const ParamTensor *pt = &m->tensors[t];
         if (pt->frozen) continue;
         long at = pt->p - m->params;
-        adamw_update(&opt, pt->p, m->grads + at, m->adam_m + at, m->adam_v + at, pt->n, m->step, lr,
-                     pt->decay);
+        float mult = strncmp(pt->name, "gate.", 5) ? 1.0f : m->cfg.gate_lr_mult;
+        adamw_update(&opt, pt->p, m->grads + at, m->adam_m + at, m->adam_v + at, pt->n, m->step,
+                     lr * mult, pt->decay);
     }
 }
 
@@ -557,6 +675,21 @@ void vision_embed(VisionModel *m, const float *x, int n, float *readout, float *
                 memcpy(probs + (long)(at + i) * E, m->gate_acts.probs + (long)i * m->gate_acts.EZ,
                        sizeof(float) * E);
         if (chosen) memcpy(chosen + (long)at * k, m->gate_acts.topk_idx, sizeof(int32_t) * cnt * k);
+    }
+}
+
+void vision_gate_inputs(VisionModel *m, const float *x, int n, float *feat, float *logits) {
+    const VisionConfig *c = &m->cfg;
+    long img = (long)c->in_ch * c->img * c->img;
+    int E = c->n_experts, Cs = vision_gate_dim(c);
+    for (int at = 0; at < n; at += m->max_views) {
+        int cnt = n - at < m->max_views ? n - at : m->max_views;
+        vision_forward(m, x + at * img, cnt, 0, 0);
+        if (feat) memcpy(feat + (long)at * Cs, m->acts->gate_in, sizeof(float) * cnt * Cs);
+        if (logits)
+            for (int i = 0; i < cnt; i++)
+                memcpy(logits + (long)(at + i) * E, m->gate_acts.logits + (long)i * m->gate_acts.EZ,
+                       sizeof(float) * E);
     }
 }
 

@@ -18,6 +18,16 @@
 #include "nn/param.h"
 #include <stdint.h>
 
+/* The gate reads g = GAP(stem output). Per image group norm + ReLU make every image's g nearly the
+ * same positive vector, so the router's logits are dominated by that common part (docs/vision.md,
+ * "Gate collapse"). GATE_NORM_BATCH standardises each feature across the batch (running
+ * statistics in evaluation), GATE_NORM_IMAGE each image across its features. */
+typedef enum { GATE_NORM_NONE, GATE_NORM_BATCH, GATE_NORM_IMAGE } GateNorm;
+/* Which stem features the gate pools: the block's output h (after group norm, ReLU and pool), the
+ * conv output before the group norm (it keeps each image's brightness and colour, which the norm
+ * removes), or both side by side (router input 2·stem_ch). */
+typedef enum { GATE_SRC_RELU, GATE_SRC_CONV, GATE_SRC_BOTH } GateSource;
+
 typedef struct {
     /* architecture */
     int in_ch, img;       /* input channels and side (even) */
@@ -34,6 +44,12 @@ typedef struct {
     float noise_std;   /* noisy top-k: N(0, σ²) on the gate logits while training */
     float aux_lb_coef, aux_z_coef;
     int cos_dim;
+    int gate_norm;       /* GATE_NORM_*: standardise the gate's pooled stem features (see above) */
+    int gate_source;     /* GATE_SRC_*: which stem features the gate pools */
+    float gate_init_std; /* router weight init std */
+    float gate_lr_mult;  /* the gate's learning rate = lr × this */
+    int aux_lb_warmup;   /* steps over which the balance weight falls from aux_lb_start */
+    float aux_lb_start;  /* balance weight at step 0 (ramps linearly to aux_lb_coef) */
     /* objective and augmentations (SimCLR; see src/data/augment.h) */
     float tau;
     float aug_crop_min; /* smallest crop area fraction */
@@ -62,6 +78,8 @@ int vision_config_from_json(VisionConfig *cfg, const char *json);
 /* The augmentation settings of cfg. */
 struct AugmentConfig;
 void vision_augment_config(const VisionConfig *cfg, struct AugmentConfig *aug);
+/* The router's input width: stem_ch, or 2·stem_ch for GATE_SRC_BOTH. */
+int vision_gate_dim(const VisionConfig *cfg);
 /* The gate's MoeConfig derived from the model config. */
 MoeConfig vision_gate_config(const VisionConfig *cfg);
 
@@ -75,6 +93,7 @@ typedef struct {
     ConvBlockParams *blocks; /* [E · nb], expert e block b at e·nb + b */
     float **ro_w, **ro_b;    /* per expert: readout [D, expert_ch], [D] */
     float *p1_w, *p1_b, *p2_w, *p2_b;
+    float *gate_run_mean, *gate_run_var; /* [stem_ch] GATE_NORM_BATCH running statistics (frozen) */
 } VisionParams;
 
 typedef struct VisionActs VisionActs; /* owned by vision.c */
@@ -116,6 +135,11 @@ float vision_lr(const VisionConfig *cfg, int step);
  * gate probabilities [n, E] and chosen experts [n, k] (may be NULL). */
 void vision_embed(VisionModel *m, const float *x, int n, float *readout, float *probs,
                   int32_t *chosen);
+/* The gate's view of n images in eval mode: pooled stem features [n, vision_gate_dim] before the
+ * gate normalisation and router logits [n, E] (either may be NULL); for measuring collapse. */
+void vision_gate_inputs(VisionModel *m, const float *x, int n, float *feat, float *logits);
+/* The balance-loss weight at a step (aux_lb_start → aux_lb_coef over aux_lb_warmup steps). */
+float vision_aux_lb(const VisionConfig *cfg, int step);
 /* Force-runs expert e on n images (whatever the gate says): out [n, D]. */
 void vision_expert_readouts(VisionModel *m, int e, const float *x, int n, float *out);
 

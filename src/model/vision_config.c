@@ -14,35 +14,65 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { K_INT, K_FLOAT, K_U64, K_ROUTER } KeyType;
+typedef enum { K_INT, K_FLOAT, K_U64, K_ROUTER, K_GATE_NORM, K_GATE_SRC } KeyType;
 typedef struct {
     const char *name;
     KeyType type;
     size_t off;
+    const char *help;
 } Key;
 
-#define KEY(n, t)                                                                                  \
-    { #n, t, offsetof(VisionConfig, n) }
+#define KEY(n, t, h)                                                                               \
+    { #n, t, offsetof(VisionConfig, n), h }
 static const Key KEYS[] = {
-    KEY(in_ch, K_INT),          KEY(img, K_INT),
-    KEY(stem_ch, K_INT),        KEY(n_experts, K_INT),
-    KEY(top_k, K_INT),          KEY(expert_ch, K_INT),
-    KEY(expert_blocks, K_INT),  KEY(readout, K_INT),
-    KEY(proj_hidden, K_INT),    KEY(proj_dim, K_INT),
-    KEY(groups, K_INT),         KEY(router, K_ROUTER),
-    KEY(renorm, K_INT),         KEY(noise_std, K_FLOAT),
-    KEY(aux_lb_coef, K_FLOAT),  KEY(aux_z_coef, K_FLOAT),
-    KEY(cos_dim, K_INT),        KEY(tau, K_FLOAT),
-    KEY(aug_crop_min, K_FLOAT), KEY(aug_flip, K_FLOAT),
-    KEY(aug_jitter, K_FLOAT),   KEY(aug_strength, K_FLOAT),
-    KEY(aug_grey, K_FLOAT),     KEY(aug_blur, K_FLOAT),
-    KEY(batch, K_INT),          KEY(steps, K_INT),
-    KEY(warmup, K_INT),         KEY(lr, K_FLOAT),
-    KEY(weight_decay, K_FLOAT), KEY(seed, K_U64),
-    KEY(eval_every, K_INT),     KEY(probe_images, K_INT),
-    KEY(threads, K_INT),
+    KEY(in_ch, K_INT, "input channels (set from the data)"),
+    KEY(img, K_INT, "input side (set from the data)"),
+    KEY(stem_ch, K_INT, "stem channels"),
+    KEY(n_experts, K_INT, "experts E"),
+    KEY(top_k, K_INT, "experts chosen per image"),
+    KEY(expert_ch, K_INT, "expert conv width"),
+    KEY(expert_blocks, K_INT, "conv blocks per expert"),
+    KEY(readout, K_INT, "readout size D"),
+    KEY(proj_hidden, K_INT, "projection head hidden width"),
+    KEY(proj_dim, K_INT, "projection head output width"),
+    KEY(groups, K_INT, "group-norm groups"),
+    KEY(router, K_ROUTER, "gate: learned | random (frozen) | cosine"),
+    KEY(renorm, K_INT, "renormalise the top-k weights to sum 1 (1/0)"),
+    KEY(noise_std, K_FLOAT, "noisy top-k: N(0, s^2) on the gate logits while training"),
+    KEY(aux_lb_coef, K_FLOAT, "load-balance loss weight (after aux_lb_warmup)"),
+    KEY(aux_z_coef, K_FLOAT, "router z-loss weight"),
+    KEY(cos_dim, K_INT, "cosine router projection size"),
+    KEY(gate_norm, K_GATE_NORM,
+        "gate input standardisation: batch (per feature across the batch; running statistics "
+        "in evaluation) | image (per image across features) | none"),
+    KEY(gate_source, K_GATE_SRC,
+        "stem features the gate pools: relu (block output) | conv (before group norm) | both"),
+    KEY(gate_init_std, K_FLOAT, "router weight init std"),
+    KEY(gate_lr_mult, K_FLOAT, "gate learning rate = lr x this"),
+    KEY(aux_lb_warmup, K_INT,
+        "steps over which the balance weight goes aux_lb_start -> aux_lb_coef"),
+    KEY(aux_lb_start, K_FLOAT, "balance weight at step 0 (with aux_lb_warmup > 0)"),
+    KEY(tau, K_FLOAT, "NT-Xent temperature"),
+    KEY(aug_crop_min, K_FLOAT, "smallest random-crop area fraction"),
+    KEY(aug_flip, K_FLOAT, "horizontal flip probability"),
+    KEY(aug_jitter, K_FLOAT, "colour-jitter probability"),
+    KEY(aug_strength, K_FLOAT, "colour-jitter strength"),
+    KEY(aug_grey, K_FLOAT, "random greyscale probability"),
+    KEY(aug_blur, K_FLOAT, "Gaussian blur probability"),
+    KEY(batch, K_INT, "images per step (2 views each)"),
+    KEY(steps, K_INT, "optimizer steps"),
+    KEY(warmup, K_INT, "learning-rate warmup steps"),
+    KEY(lr, K_FLOAT, "peak learning rate (AdamW)"),
+    KEY(weight_decay, K_FLOAT, "AdamW decoupled weight decay"),
+    KEY(seed, K_U64, "seed of initialisation, batches, augmentations"),
+    KEY(eval_every, K_INT, "evaluate every this many steps (0: only at the end)"),
+    KEY(probe_images, K_INT, "images for the probe and gate summary (half fit, half held out)"),
+    KEY(threads, K_INT, "OpenMP threads (recorded)"),
 };
 #define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
+
+static const char *GATE_NORM_NAMES[] = {"none", "batch", "image"};
+static const char *GATE_SRC_NAMES[] = {"relu", "conv", "both"};
 
 /* tau, lr and aug_crop_min: measured on Fashion-MNIST (docs/vision.md, "Probe margin"). */
 int vision_preset(VisionConfig *c, const char *name) {
@@ -63,6 +93,12 @@ int vision_preset(VisionConfig *c, const char *name) {
                         .aux_lb_coef = 0.01f,
                         .aux_z_coef = 0.001f,
                         .cos_dim = 16,
+                        .gate_norm = GATE_NORM_BATCH,
+                        .gate_source = GATE_SRC_RELU,
+                        .gate_init_std = 0.02f,
+                        .gate_lr_mult = 1.0f,
+                        .aux_lb_warmup = 0,
+                        .aux_lb_start = 0,
                         .tau = 0.2f,
                         .aug_crop_min = 0.5f,
                         .aug_flip = 0.5f,
@@ -107,6 +143,13 @@ static int set_value(VisionConfig *c, const Key *k, const char *v) {
         char names[128];
         moe_router_list(names, sizeof names, 1);
         return ml_error("router: expected %s, got '%s'", names, v);
+    }
+    if (k->type == K_GATE_NORM || k->type == K_GATE_SRC) {
+        const char **names = k->type == K_GATE_NORM ? GATE_NORM_NAMES : GATE_SRC_NAMES;
+        for (int r = 0; r < 3; r++)
+            if (!strcmp(v, names[r])) return *(int *)at = r, 0;
+        return ml_error("%s: expected %s, %s or %s, got '%s'", k->name, names[0], names[1],
+                        names[2], v);
     }
     if (k->type == K_FLOAT) {
         double d = strtod(v, &end);
@@ -168,6 +211,12 @@ int vision_config_validate(const VisionConfig *c) {
     NEED(c->stem_ch <= 4096 && c->expert_ch <= 4096 && c->readout <= 65536 &&
              c->proj_hidden <= 65536 && c->proj_dim <= 65536 && c->cos_dim <= 65536,
          "widths: expected at most 4096 channels and 65536 features");
+    NEED(c->gate_norm >= GATE_NORM_NONE && c->gate_norm <= GATE_NORM_IMAGE,
+         "gate_norm: expected none, batch or image");
+    NEED(c->gate_source >= GATE_SRC_RELU && c->gate_source <= GATE_SRC_BOTH,
+         "gate_source: expected relu, conv or both");
+    NEED(c->gate_init_std >= 0 && c->gate_lr_mult >= 0 && c->aux_lb_warmup >= 0,
+         "gate_init_std, gate_lr_mult, aux_lb_warmup: expected ≥ 0");
     NEED(c->aug_crop_min > 0 && c->aug_crop_min <= 1, "aug_crop_min: expected in (0,1], got %g",
          c->aug_crop_min);
     NEED(c->aug_flip >= 0 && c->aug_flip <= 1 && c->aug_jitter >= 0 && c->aug_jitter <= 1 &&
@@ -196,6 +245,12 @@ char *vision_config_to_json(const VisionConfig *c) {
         case K_ROUTER:
             cJSON_AddStringToObject(o, KEYS[i].name, moe_router_name(*(const RouterKind *)at));
             break;
+        case K_GATE_NORM:
+            cJSON_AddStringToObject(o, KEYS[i].name, GATE_NORM_NAMES[*(const int *)at]);
+            break;
+        case K_GATE_SRC:
+            cJSON_AddStringToObject(o, KEYS[i].name, GATE_SRC_NAMES[*(const int *)at]);
+            break;
         case K_U64: { /* as a string: JSON numbers lose 64-bit integers */
             char buf[32];
             snprintf(buf, sizeof buf, "%llu", (unsigned long long)*(const uint64_t *)at);
@@ -219,6 +274,7 @@ int vision_config_from_json(VisionConfig *c, const char *json) {
         return ml_error("config: expected \"model\": \"vision\"");
     }
     vision_preset(c, "tiny");
+    c->gate_norm = GATE_NORM_NONE; /* checkpoints from before gate_norm existed have none */
     for (int i = 0; i < N_KEYS; i++) {
         const cJSON *it = cJSON_GetObjectItem(o, KEYS[i].name);
         if (!it) continue;
@@ -245,8 +301,12 @@ int vision_config_from_json(VisionConfig *c, const char *json) {
     return vision_config_validate(c);
 }
 
+int vision_gate_dim(const VisionConfig *c) {
+    return c->gate_source == GATE_SRC_BOTH ? 2 * c->stem_ch : c->stem_ch;
+}
+
 MoeConfig vision_gate_config(const VisionConfig *c) {
-    return (MoeConfig){.d_model = c->stem_ch,
+    return (MoeConfig){.d_model = vision_gate_dim(c),
                        .n_experts = c->n_experts,
                        .top_k = c->top_k,
                        .hidden = 0,
@@ -259,7 +319,7 @@ MoeConfig vision_gate_config(const VisionConfig *c) {
                        .aux_z_coef = c->aux_z_coef,
                        .noise_std = c->noise_std,
                        .weight_scale = 1.0f,
-                       .init_std = 0.02f,
+                       .init_std = c->gate_init_std,
                        .seed = c->seed ^ 0x6A7Eull};
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #define PROBE_SEED 0x5EEDu /* the probe sample is the same for every run on a set */
+#define GATE_PERMS 1000    /* label shuffles for the gate summary's MI null */
 
 /* Fisher–Yates permutation of idx[0..n) from a seeded stream. */
 static int all_finite(const float *x, long n) {
@@ -47,6 +48,16 @@ static float *gather(const ImageSet *set, const int32_t *idx, int n) {
     return x;
 }
 
+/* How much of the gate's input and logits differs between images (docs/vision.md). */
+static void gate_collapse_measure(VisionModel *m, const float *x, int n, VisionEval *ev) {
+    int Cs = vision_gate_dim(&m->cfg), E = m->cfg.n_experts;
+    float *feat = ml_alloc_floats((size_t)n * Cs), *logits = ml_alloc_floats((size_t)n * E);
+    vision_gate_inputs(m, x, n, feat, logits);
+    ev->between_in = gate_between_share(feat, n, Cs);
+    ev->between_logit = gate_between_share(logits, n, E);
+    ml_free(feat), ml_free(logits);
+}
+
 int vision_evaluate(VisionModel *m, const ImageSet *set, VisionEval *ev) {
     memset(ev, 0, sizeof *ev);
     int ntr, nte;
@@ -73,10 +84,13 @@ int vision_evaluate(VisionModel *m, const ImageSet *set, VisionEval *ev) {
     int32_t *yf = ml_alloc(sizeof(int32_t) * ev->n_fit),
             *yt = ml_alloc(sizeof(int32_t) * ev->n_test);
     int32_t *chosen = ml_alloc(sizeof(int32_t) * ev->n_test * k);
+    float *probs = ml_alloc_floats((size_t)ev->n_test * E);
     for (int i = 0; i < ev->n_fit; i++) yf[i] = set->labels[tr[i]];
     for (int i = 0; i < ev->n_test; i++) yt[i] = set->labels[te[i]];
     vision_embed(m, xf, ev->n_fit, ff, NULL, NULL);
-    vision_embed(m, xt, ev->n_test, ft, NULL, chosen);
+    vision_embed(m, xt, ev->n_test, ft, probs, chosen);
+    gate_summary(probs, chosen, ev->n_test, E, k, yt, K, GATE_PERMS, PROBE_SEED, &ev->gate);
+    gate_collapse_measure(m, xt, ev->n_test, ev);
     ProbeConfig pc = probe_default_config();
     ev->probe_acc = probe_train_eval(ff, yf, ev->n_fit, ft, yt, ev->n_test, D, K, &pc);
     if (ev->probe_acc < 0) rc = -1;
@@ -91,7 +105,7 @@ int vision_evaluate(VisionModel *m, const ImageSet *set, VisionEval *ev) {
     for (int c = 0; c < K; c++)
         for (int e = 0; e < E; e++) ev->usage[c * E + e] /= per_class[c] ? per_class[c] : 1;
     ml_free(per_class), ml_free(xf), ml_free(xt), ml_free(ff), ml_free(ft);
-    ml_free(yf), ml_free(yt), ml_free(chosen);
+    ml_free(yf), ml_free(yt), ml_free(chosen), ml_free(probs);
 done:
     ml_free(tr), ml_free(te);
     return rc;
@@ -102,7 +116,26 @@ void vision_eval_free(VisionEval *ev) {
     ev->usage = NULL;
 }
 
-static cJSON *eval_json(const VisionEval *ev, int step) {
+static cJSON *gate_json(const VisionEval *ev) {
+    const GateSummary *g = &ev->gate;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "usage", cJSON_CreateDoubleArray(g->usage, g->E));
+    cJSON_AddNumberToObject(o, "usage_min", g->usage_min);
+    cJSON_AddNumberToObject(o, "usage_max", g->usage_max);
+    cJSON_AddNumberToObject(o, "entropy", g->entropy);
+    cJSON_AddNumberToObject(o, "entropy_frac", g->entropy_frac);
+    if (isfinite(g->mi_bits)) {
+        cJSON_AddNumberToObject(o, "mi_bits", g->mi_bits);
+        cJSON_AddNumberToObject(o, "mi_null_bits", g->mi_null_bits);
+        cJSON_AddNumberToObject(o, "mi_p", g->mi_p);
+        cJSON_AddNumberToObject(o, "mi_perms", g->perms);
+    }
+    cJSON_AddNumberToObject(o, "between_in", ev->between_in);
+    cJSON_AddNumberToObject(o, "between_logit", ev->between_logit);
+    return o;
+}
+
+cJSON *vision_eval_json(const VisionEval *ev, int step) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "step", step);
     cJSON_AddNumberToObject(o, "probe_acc", ev->probe_acc);
@@ -113,6 +146,9 @@ static cJSON *eval_json(const VisionEval *ev, int step) {
     for (int c = 0; c < ev->n_classes; c++)
         cJSON_AddItemToArray(u,
                              cJSON_CreateDoubleArray(ev->usage + c * ev->n_experts, ev->n_experts));
+    cJSON_AddItemToObject(o, "gate", gate_json(ev));
+    cJSON_AddBoolToObject(o, "gate_collapse", ev->gate.collapsed);
+    if (ev->gate.collapsed) cJSON_AddStringToObject(o, "gate_collapse_reason", ev->gate.reason);
     return o;
 }
 
@@ -151,10 +187,23 @@ static void write_line(FILE *f, cJSON *o) {
     cJSON_Delete(o);
 }
 
-static int evaluate_and_log(VisionModel *m, const ImageSet *set, FILE *metrics, VisionEval *keep) {
+int vision_warn_collapse(const VisionEval *ev, int step, FILE *out) {
+    if (!ev->gate.collapsed || step == 0) return 0;
+    if (out)
+        fprintf(out,
+                "warning: train vision: gate collapse at step %d: %s (usage %.2f..%.2f, entropy "
+                "%.2f of ln E); see docs/vision.md, \"Gate collapse\"\n",
+                step, ev->gate.reason, ev->gate.usage_min, ev->gate.usage_max,
+                ev->gate.entropy_frac);
+    return 1;
+}
+
+static int evaluate_and_log(VisionModel *m, const ImageSet *set, FILE *metrics, VisionEval *keep,
+                            int *warned) {
     VisionEval ev;
     if (vision_evaluate(m, set, &ev) != 0) return -1;
-    write_line(metrics, eval_json(&ev, m->step));
+    if (!*warned) *warned = vision_warn_collapse(&ev, m->step, stderr);
+    write_line(metrics, vision_eval_json(&ev, m->step));
     if (keep)
         *keep = ev;
     else
@@ -179,12 +228,13 @@ int vision_train(VisionModel *m, const ImageSet *set, const VisionTrainOpts *o) 
     AugmentConfig aug;
     vision_augment_config(c, &aug);
     Progress prog;
+    int warned = 0;
     if (!metrics || ntr < c->batch) {
         rc = metrics ? ml_error("data: %d training images, fewer than a batch (%d)", ntr, c->batch)
                      : -1;
         goto out;
     }
-    if (m->step == 0 && !o->resume && evaluate_and_log(m, set, metrics, NULL) != 0) {
+    if (m->step == 0 && !o->resume && evaluate_and_log(m, set, metrics, NULL, &warned) != 0) {
         rc = -1;
         goto out;
     }
@@ -239,7 +289,7 @@ int vision_train(VisionModel *m, const ImageSet *set, const VisionTrainOpts *o) 
             progress_update(&prog, m->step, extra);
         }
         if (c->eval_every > 0 && m->step % c->eval_every == 0 && m->step < c->steps &&
-            evaluate_and_log(m, set, metrics, NULL) != 0) {
+            evaluate_and_log(m, set, metrics, NULL, &warned) != 0) {
             rc = -1;
             break;
         }
@@ -252,10 +302,10 @@ int vision_train(VisionModel *m, const ImageSet *set, const VisionTrainOpts *o) 
     if (rc >= 0 && vision_save(m, ckpt) != 0) rc = -1;
     if (rc == 0) {
         VisionEval ev;
-        if (evaluate_and_log(m, set, metrics, &ev) != 0)
+        if (evaluate_and_log(m, set, metrics, &ev, &warned) != 0)
             rc = -1;
         else {
-            cJSON *o2 = eval_json(&ev, m->step);
+            cJSON *o2 = vision_eval_json(&ev, m->step);
             char *s = cJSON_Print(o2);
             if (ml_write_file_atomic(epath, s, strlen(s)) != 0) rc = -1;
             free(s);

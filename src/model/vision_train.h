@@ -8,10 +8,12 @@
  * The run folder holds config.json, metrics.jsonl (one JSON line per step; eval lines carry
  * "probe_acc" and "gate_usage"), model.safetensors and, at the end, eval.json. */
 #pragma once
+#include "analysis/gate_summary.h"
 #include "data/augment.h"
 #include "data/images.h"
 #include "model/vision.h"
 #include <signal.h>
+#include <stdio.h>
 
 typedef struct {
     const char *out_dir;
@@ -26,13 +28,23 @@ typedef struct {
     double readout_erank; /* effective rank of the held-out readouts (analysis/erank.h) */
     int n_fit, n_test;    /* images used to fit / test the probe */
     int n_classes, n_experts;
-    double *usage; /* [n_classes, n_experts]: fraction of a class's images choosing expert e */
+    double *usage;     /* [n_classes, n_experts]: fraction of a class's images choosing expert e */
+    GateSummary gate;  /* on the held-out images, MI with label level 0 */
+    double between_in; /* between-image share of the gate's pooled stem features (raw) */
+    double between_logit; /* ... and of its logits (docs/vision.md, "Gate collapse") */
 } VisionEval;
 
-/* Linear probe on frozen readouts (label level 0) and per-class gate usage, on a fixed seeded
+/* Linear probe on frozen readouts (label level 0), per-class gate usage and the gate summary, on a
+ * fixed seeded
  * sample of up to cfg.probe_images images: half from the training split to fit, half held out
  * (the held-out split when the set has one). */
 int vision_evaluate(VisionModel *m, const ImageSet *set, VisionEval *ev);
+/* The evaluation as JSON (one metrics.jsonl line / eval.json); "gate" holds the summary and
+ * "gate_collapse" says whether it looks collapsed. */
+struct cJSON *vision_eval_json(const VisionEval *ev, int step);
+/* Collapse warning (training prints it once, at the first evaluation after step 0 that finds the
+ * gate collapsed): 1 and one line to out (if non-NULL) when ev's gate is collapsed and step > 0. */
+int vision_warn_collapse(const VisionEval *ev, int step, FILE *out);
 void vision_eval_free(VisionEval *ev);
 
 /* Trains m (already initialised, or loaded when opts->resume) on set up to m->cfg.steps.

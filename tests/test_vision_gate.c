@@ -1,0 +1,250 @@
+/* The vision gate's content routing (docs/vision.md, "Gate collapse"): the feature standardisation
+ * against a double-precision finite-difference reference, the gate summary on constructed routings
+ * with known answers, the collapse warning on a forced collapse and a balanced gate, and a
+ * constructed two-class image set whose classes the trained gate must separate. */
+#include "analysis/gate_summary.h"
+#include "core/fileio.h"
+#include "core/mem.h"
+#include "core/rng.h"
+#include "gradcheck.h"
+#include "model/vision.h"
+#include "model/vision_train.h"
+#include "nn/featstd.h"
+#include "test.h"
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <string.h>
+
+/* ---- featstd: double reference of Σ y·R over the groups of a shape ---- */
+
+typedef struct {
+    FeatStdShape s;
+    const double *R;
+    long n;
+} FsCase;
+
+static double fs_ref_loss(const double *x, void *ctx) {
+    const FsCase *c = ctx;
+    const FeatStdShape *s = &c->s;
+    double L = 0;
+    for (int g = 0; g < s->groups; g++) {
+        double mu = 0, var = 0;
+        for (int i = 0; i < s->len; i++) mu += x[g * s->gstride + i * s->estride];
+        mu /= s->len;
+        for (int i = 0; i < s->len; i++) {
+            double d = x[g * s->gstride + i * s->estride] - mu;
+            var += d * d;
+        }
+        double r = 1 / sqrt(var / s->len + 1e-5);
+        for (int i = 0; i < s->len; i++) {
+            long q = g * s->gstride + i * s->estride;
+            L += (x[q] - mu) * r * c->R[q];
+        }
+    }
+    return L;
+}
+
+static void check_featstd(FeatStdShape s, int N, int C, Rng *r) {
+    long n = (long)N * C;
+    float *x = ml_alloc_floats(n), *y = ml_alloc_floats(n), *R = ml_alloc_floats(n);
+    float *dx = ml_alloc_floats(n), mu[16], rs[16];
+    double *xd = ml_alloc(8 * n), *Rd = ml_alloc(8 * n), *g = ml_alloc(8 * n);
+    gc_randn(r, x, n, 1.0f);
+    for (long i = 0; i < n; i++) x[i] += 3.0f; /* a large common component, as the gate sees */
+    gc_randn(r, R, n, 1.0f);
+    gc_to_double(xd, x, n), gc_to_double(Rd, R, n);
+    FsCase c = {s, Rd, n};
+    featstd_forward(y, mu, rs, x, &s, 1e-5f);
+    double Ly = 0;
+    for (long i = 0; i < n; i++) Ly += (double)y[i] * R[i];
+    CHECK_NEAR(Ly, fs_ref_loss(xd, &c), 1e-4);
+    featstd_backward(dx, R, y, rs, &s);
+    gc_numeric_grad(fs_ref_loss, xd, n, GC_EPS, g, &c);
+    gc_compare("featstd dx", dx, g, n, GC_BWD_RTOL, GC_BWD_ATOL);
+    ml_free(x), ml_free(y), ml_free(R), ml_free(dx), ml_free(xd), ml_free(Rd), ml_free(g);
+}
+
+TEST(featstd_matches_reference_and_finite_differences) {
+    Rng r;
+    rng_seed(&r, 11);
+    check_featstd(featstd_batch_shape(7, 5), 7, 5, &r); /* per feature across the batch */
+    check_featstd(featstd_row_shape(6, 9), 6, 9, &r);   /* per image across features */
+    /* eval mode: running statistics from one batch reproduce that batch's standardisation up to
+     * the unbiased-variance factor */
+    float x[12], y[12], ya[12], mu[3], rs[3], rm[3] = {0}, rv[3] = {0};
+    for (int i = 0; i < 12; i++) x[i] = (float)rng_normal(&r) + 2;
+    FeatStdShape s = featstd_batch_shape(4, 3);
+    featstd_forward(y, mu, rs, x, &s, 1e-5f);
+    featstd_update_running(rm, rv, mu, rs, 3, 4, 1.0f, 1e-5f);
+    featstd_apply(ya, x, rm, rv, 4, 3, 1e-5f);
+    for (int i = 0; i < 12; i++) CHECK_NEAR(ya[i] * sqrt(4.0 / 3.0), y[i], 1e-4);
+}
+
+/* ---- gate summary on constructed routings ---- */
+
+TEST(gate_summary_usage_entropy_and_mi_on_constructed_routings) {
+    enum { N = 400, E = 4, K = 2 };
+    float probs[N * E];
+    int32_t chosen[N * K], lab[N];
+    /* class c → experts (2c, 2c+1) with confident probabilities: usage 0.5 each, MI = 1 bit */
+    for (int i = 0; i < N; i++) {
+        lab[i] = i % 2;
+        for (int e = 0; e < E; e++) probs[i * E + e] = e / 2 == lab[i] ? 0.49f : 0.01f;
+        chosen[i * K] = 2 * lab[i] + (i / 2) % 2, chosen[i * K + 1] = 2 * lab[i] + 1 - (i / 2) % 2;
+    }
+    GateSummary s;
+    gate_summary(probs, chosen, N, E, K, lab, 2, 200, 3, &s);
+    for (int e = 0; e < E; e++) CHECK_NEAR(s.usage[e], 0.5, 1e-9);
+    double h = -2 * 0.49 * log(0.49) - 2 * 0.01 * log(0.01);
+    CHECK_NEAR(s.entropy, h, 1e-5);
+    CHECK_NEAR(s.mi_bits, 1.0, 1e-9);
+    CHECK(s.mi_null_bits < 0.02 && s.mi_p < 0.01);
+    CHECK(!s.collapsed);
+    /* every image the same experts and a uniform gate: collapsed, MI 0, p 1 */
+    for (int i = 0; i < N; i++) {
+        for (int e = 0; e < E; e++) probs[i * E + e] = 0.25f;
+        chosen[i * K] = 2, chosen[i * K + 1] = 0;
+    }
+    gate_summary(probs, chosen, N, E, K, lab, 2, 200, 3, &s);
+    CHECK(s.collapsed && s.usage_max == 1.0 && s.usage_min == 0.0);
+    CHECK_NEAR(s.mi_bits, 0, 1e-12);
+    CHECK_NEAR(s.mi_p, 1, 1e-12);
+    CHECK_NEAR(s.entropy_frac, 1, 1e-6);
+    /* between-image share: identical rows 0, centred rows 1 */
+    float rows[6] = {1, 2, 1, 2, 1, 2}, cen[4] = {1, -1, -1, 1};
+    CHECK_NEAR(gate_between_share(rows, 3, 2), 0, 1e-12);
+    CHECK_NEAR(gate_between_share(cen, 2, 2), 1, 1e-12);
+}
+
+/* ---- a constructed image set: two classes of one colour each, with texture noise ---- */
+
+static void two_colour_set(ImageSet *set, int n, int S, uint64_t seed) {
+    static int ncls[1] = {2};
+    static char *names0[2] = {"reddish", "bluish"}, **names[1] = {names0}, *lvl[1] = {"class"};
+    memset(set, 0, sizeof *set);
+    set->n = n, set->channels = 3, set->size = S, set->n_levels = 1;
+    set->n_classes = ncls, set->class_names = names, set->level_names = lvl;
+    set->pixels = ml_alloc_floats((long)n * 3 * S * S);
+    set->labels = ml_alloc(sizeof(int32_t) * n), set->split = ml_alloc(sizeof(int32_t) * n);
+    Rng r;
+    rng_seed(&r, seed);
+    for (int i = 0; i < n; i++) {
+        int c = i % 2;
+        set->labels[i] = c, set->split[i] = i < n * 3 / 4 ? IMAGESET_TRAIN : IMAGESET_HELDOUT;
+        for (int ch = 0; ch < 3; ch++)
+            for (int p = 0; p < S * S; p++) {
+                float base = ch == (c ? 2 : 0) ? 0.8f : 0.2f, v = base + 0.15f * rng_normal(&r);
+                set->pixels[((long)i * 3 + ch) * S * S + p] = v < 0 ? 0 : v > 1 ? 1 : v;
+            }
+    }
+}
+
+static void free_set(ImageSet *set) {
+    ml_free(set->pixels), ml_free(set->labels), ml_free(set->split);
+}
+
+static VisionConfig gate_cfg(void) {
+    VisionConfig c;
+    vision_preset(&c, "tiny");
+    c.in_ch = 3, c.img = 8, c.stem_ch = 8, c.n_experts = 2, c.top_k = 1, c.expert_ch = 8;
+    c.expert_blocks = 1, c.readout = 8, c.proj_hidden = 16, c.proj_dim = 8, c.groups = 2;
+    c.batch = 16, c.steps = 60, c.warmup = 5, c.eval_every = 0, c.probe_images = 0, c.seed = 3;
+    c.aug_jitter = 0, c.aug_grey = 0; /* colour is the content here */
+    return c;
+}
+
+static const char *run_dir(const char *name) {
+    static char buf[512];
+    snprintf(buf, sizeof buf, "%s/%s", test_tmpdir(), name);
+    ml_mkdir_p(buf);
+    return buf;
+}
+
+/* Top-1 share of the majority expert per class, averaged over the classes (1 = separated). */
+static double class_separation(const VisionEval *ev) {
+    double sum = 0;
+    for (int c = 0; c < ev->n_classes; c++) {
+        double best = 0;
+        for (int e = 0; e < ev->n_experts; e++)
+            if (ev->usage[c * ev->n_experts + e] > best) best = ev->usage[c * ev->n_experts + e];
+        sum += best;
+    }
+    return sum / ev->n_classes;
+}
+
+TEST(vision_gate_separates_two_colour_classes_after_short_training) {
+    ImageSet set;
+    two_colour_set(&set, 256, 8, 7);
+    VisionConfig c = gate_cfg();
+    VisionModel m;
+    CHECK(vision_init(&m, &c) == 0);
+    VisionTrainOpts o = {.out_dir = run_dir("two_colour"), .quiet = 1};
+    CHECK(vision_train(&m, &set, &o) == 0);
+    VisionEval ev;
+    CHECK(vision_evaluate(&m, &set, &ev) == 0);
+    double sep = class_separation(&ev);
+    int e0 = ev.usage[0] > ev.usage[1] ? 0 : 1, e1 = ev.usage[2] > ev.usage[3] ? 0 : 1;
+    CHECK_MSG(sep >= 0.95 && e0 != e1, "top-1 separation %.3f (experts %d, %d)", sep, e0, e1);
+    CHECK(!ev.gate.collapsed && ev.gate.mi_bits > 0.7);
+    vision_eval_free(&ev);
+    vision_free(&m);
+    free_set(&set);
+}
+
+static int eval_json_collapse(const char *dir) {
+    char *path = ml_path_join(dir, "eval.json"), *buf = NULL;
+    size_t len;
+    int flag = -1;
+    if (ml_read_file(path, &buf, &len) == 0) {
+        cJSON *o = cJSON_Parse(buf);
+        const cJSON *f = cJSON_GetObjectItem(o, "gate_collapse");
+        flag = cJSON_IsBool(f) ? cJSON_IsTrue(f) : -1;
+        cJSON_Delete(o);
+    }
+    ml_free(path), ml_free(buf);
+    return flag;
+}
+
+TEST(vision_collapse_warning_fires_on_forced_collapse_only) {
+    ImageSet set;
+    two_colour_set(&set, 128, 8, 9);
+    VisionConfig c = gate_cfg();
+    c.n_experts = 4, c.top_k = 2, c.steps = 4;
+    /* forced collapse: a frozen gate (no learning rate) with a large bias on experts 0 and 1 */
+    VisionModel m;
+    CHECK(vision_init(&m, &c) == 0);
+    m.cfg.gate_lr_mult = 0;
+    float bias[4] = {20, 20, 0, 0};
+    m.gate_acts.logit_bias = bias;
+    const char *dir = run_dir("collapsed");
+    VisionTrainOpts o = {.out_dir = dir, .quiet = 1};
+    CHECK(vision_train(&m, &set, &o) == 0);
+    CHECK(eval_json_collapse(dir) == 1);
+    VisionEval ev;
+    CHECK(vision_evaluate(&m, &set, &ev) == 0);
+    CHECK(ev.gate.collapsed && ev.gate.usage[0] == 1.0 && ev.gate.usage[1] == 1.0);
+    char *path = ml_path_join(dir, "warn.txt");
+    FILE *f = fopen(path, "w");
+    CHECK(vision_warn_collapse(&ev, 4, f) == 1);
+    fclose(f);
+    char *text = NULL;
+    size_t len;
+    CHECK(ml_read_file(path, &text, &len) == 0 && strstr(text, "gate collapse") &&
+          strchr(text, '\n') == text + len - 1); /* one line */
+    ml_free(text), ml_free(path);
+    vision_eval_free(&ev);
+    vision_free(&m);
+    /* balanced: the same model trained without the bias routes the two colours apart */
+    CHECK(vision_init(&m, &c) == 0);
+    m.cfg.steps = 60;
+    dir = run_dir("balanced");
+    o.out_dir = dir;
+    CHECK(vision_train(&m, &set, &o) == 0);
+    CHECK(eval_json_collapse(dir) == 0);
+    CHECK(vision_evaluate(&m, &set, &ev) == 0);
+    CHECK(!ev.gate.collapsed);
+    CHECK(vision_warn_collapse(&ev, 60, NULL) == 0);
+    vision_eval_free(&ev);
+    vision_free(&m);
+    free_set(&set);
+}
