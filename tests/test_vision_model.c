@@ -41,8 +41,9 @@ static double loss_at(VisionModel *m, const float *x, int n, int train) {
  * model's activations (measured: at 1e-4 and 3e-4 every tensor agrees up to float rounding, at
  * 1e-3 some cross a kink) */
 static void check_gradients_gate(RouterKind router, GateNorm norm, GateSource src, int train,
-                                 double eps) {
+                                 double eps, float infomax) {
     VisionConfig c = small_cfg();
+    c.gate_infomax = infomax;
     c.router = router, c.gate_norm = norm, c.gate_source = src;
     c.gate_init_std = 0.5f; /* logits of order 1, so the gate's gradient is not negligible */
     VisionModel m;
@@ -80,7 +81,7 @@ static void check_gradients_gate(RouterKind router, GateNorm norm, GateSource sr
 }
 
 static void check_gradients(RouterKind router) {
-    check_gradients_gate(router, GATE_NORM_BATCH, GATE_SRC_RELU, 0, 1e-3);
+    check_gradients_gate(router, GATE_NORM_BATCH, GATE_SRC_RELU, 0, 1e-3, 0);
 }
 
 TEST(vision_model_gradients_learned_router) {
@@ -93,13 +94,15 @@ TEST(vision_model_gradients_gate_inputs) {
         GateNorm norm;
         GateSource src;
         int train;
-    } cases[] = {{GATE_NORM_BATCH, GATE_SRC_RELU, 1},
-                 {GATE_NORM_BATCH, GATE_SRC_BOTH, 1},
-                 {GATE_NORM_BATCH, GATE_SRC_CONV, 0},
-                 {GATE_NORM_IMAGE, GATE_SRC_BOTH, 0},
-                 {GATE_NORM_NONE, GATE_SRC_CONV, 0}};
+        float infomax; /* the gate information loss's weight */
+    } cases[] = {
+        {GATE_NORM_BATCH, GATE_SRC_RELU, 1, 0},   {GATE_NORM_BATCH, GATE_SRC_BOTH, 1, 0},
+        {GATE_NORM_BATCH, GATE_SRC_CONV, 0, 0},   {GATE_NORM_IMAGE, GATE_SRC_BOTH, 0, 0},
+        {GATE_NORM_NONE, GATE_SRC_CONV, 0, 0},    {GATE_NORM_BATCH, GATE_SRC_RELU, 1, 0.5f},
+        {GATE_NORM_BATCH, GATE_SRC_BOTH, 0, 0.5f}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        check_gradients_gate(ROUTER_LEARNED, cases[i].norm, cases[i].src, cases[i].train, 3e-4);
+        check_gradients_gate(ROUTER_LEARNED, cases[i].norm, cases[i].src, cases[i].train, 3e-4,
+                             cases[i].infomax);
 }
 TEST(vision_model_gradients_cosine_router) {
     check_gradients(ROUTER_COSINE);

@@ -106,7 +106,8 @@ static const char *split_name(int split) {
 static void model_pass(VaCtx *c, VisionModel *m) {
     const ImageSet *s = c->set;
     int32_t *chosen = ml_alloc(sizeof(int32_t) * c->n * c->k);
-    vision_embed(m, s->pixels, c->n, c->readout, c->probs, chosen);
+    /* with gate_adapt, training and held-out images each get their own gate statistics */
+    vision_embed_adapted(m, s->pixels, s->split, c->n, c->readout, c->probs, chosen);
     for (int i = 0; i < c->n; i++) c->top1[i] = chosen[(long)i * c->k];
     ml_free(chosen);
     Progress p;

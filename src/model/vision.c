@@ -4,6 +4,7 @@
 #include "core/mem.h"
 #include "nn/conv.h"
 #include "nn/featstd.h"
+#include "nn/gate_infomax.h"
 #include "nn/linear.h"
 #include "nn/norm2d.h"
 #include "nn/optim.h"
@@ -41,7 +42,8 @@ struct VisionActs {
     float *p1act, *z;
     NtxentCache nt;
     /* backward buffers */
-    float *d1, *d2, *d3, *dxin, *dh, *dgap, *dro, *dy, *dp1, *dz, *dtopk_w, *dgate_in, *dgate_x;
+    float *d1, *d2, *d3, *dxin, *dh, *dgap, *dro, *dy, *dp1, *dz, *dtopk_w, *dgate_in, *dgate_x,
+        *dlogits;
     float *conv_scratch, *gn_part;
     /* experts run concurrently: one conv scratch block of conv_one floats per thread */
     int T;
@@ -213,6 +215,7 @@ static void alloc_acts(VisionModel *m) {
     A->dz = ml_alloc_floats((long)V * c->proj_dim);
     A->dtopk_w = ml_alloc_floats((long)V * k);
     A->dgate_in = ml_alloc_floats((long)V * Dg), A->dgate_x = ml_alloc_floats((long)V * Dg);
+    A->dlogits = ml_alloc_floats((long)V * c->n_experts);
     A->conv_scratch = ml_alloc_floats(scratch);
     A->T = omp_get_max_threads();
     A->conv_one = conv2d_scratch_floats(&stem, 1);
@@ -247,7 +250,7 @@ static void free_acts(VisionModel *m) {
                    A->gn_part,   A->expert_scratch,
                    A->gate_x,    A->gate_mu,
                    A->gate_rstd, A->dgate_x,
-                   A->gate_pool};
+                   A->gate_pool, A->dlogits};
     for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++) ml_free(fl[i]);
     for (int b = 0; b < MAX_BLOCKS; b++) {
         ml_free(A->a[b]), ml_free(A->act[b]), ml_free(A->mean[b]), ml_free(A->rstd[b]);
@@ -514,8 +517,9 @@ void vision_forward(VisionModel *m, const float *x, int n, int views, int train)
     relu_forward(A->p1act, A->p1act, (long)n * c->proj_hidden);
     linear_forward(A->z, A->p1act, m->p.p2_w, m->p.p2_b, n, c->proj_hidden, c->proj_dim);
     m->ntxent = ntxent_forward(&A->nt, A->z, n, c->proj_dim, c->tau, &m->top1);
+    m->infomax = c->gate_infomax > 0 ? (float)gate_infomax_forward(m->gate_acts.probs, n, E) : 0;
     m->loss = m->ntxent + m->gate_cfg.aux_lb_coef * m->gate_acts.aux_lb +
-              c->aux_z_coef * m->gate_acts.aux_z;
+              c->aux_z_coef * m->gate_acts.aux_z + c->gate_infomax * m->infomax;
 }
 
 /* ---- backward ---- */
@@ -556,6 +560,26 @@ static void expert_backward(VisionModel *m, int e, int at, int n, float *scratch
             maxpool2d_backward_set(dcur, din, A->pidx[b - 1] + at * img, n, ec, ps, ps, 2, 2);
         }
     }
+}
+
+/* The gate information loss through the router's logits z = W·x (learned or frozen random
+ * router; the MoE core's backward covers the combine weights and its own auxiliary losses). */
+static void infomax_backward(VisionModel *m, int n, const float *x, float *dx) {
+    const VisionConfig *c = &m->cfg;
+    VisionActs *A = m->acts;
+    int E = c->n_experts, Dg = vision_gate_dim(c);
+    const float *W = m->p.gate.router_w;
+    float *dW = c->router == ROUTER_LEARNED ? m->g.gate.router_w : NULL;
+    memset(A->dlogits, 0, sizeof(float) * n * E);
+    gate_infomax_backward(A->dlogits, m->gate_acts.probs, n, E, c->gate_infomax);
+    for (int i = 0; i < n; i++)
+        for (int e = 0; e < E; e++) {
+            float d = A->dlogits[i * E + e];
+            for (int k = 0; k < Dg; k++) {
+                dx[(long)i * Dg + k] += d * W[(long)e * Dg + k];
+                if (dW) dW[(long)e * Dg + k] += d * x[(long)i * Dg + k];
+            }
+        }
 }
 
 void vision_backward(VisionModel *m) {
@@ -610,6 +634,7 @@ void vision_backward(VisionModel *m) {
     const float *gx = c->gate_norm == GATE_NORM_NONE ? A->gate_in : A->gate_x;
     memset(dgx, 0, sizeof(float) * n * vision_gate_dim(c));
     moe_route_backward(dgx, &m->g.gate, A->dtopk_w, &m->gate_acts, &m->p.gate, &m->gate_cfg, gx, n);
+    if (c->gate_infomax > 0) infomax_backward(m, n, gx, dgx);
     gate_input_backward(m, n, dgx);
     int conv_part = gate_pool_backward(m, n);
     maxpool2d_backward_set(A->d1, A->dh, A->h_idx, n, Cs, A->S, A->S, 2, 2);
@@ -691,6 +716,57 @@ void vision_gate_inputs(VisionModel *m, const float *x, int n, float *feat, floa
                 memcpy(logits + (long)(at + i) * E, m->gate_acts.logits + (long)i * m->gate_acts.EZ,
                        sizeof(float) * E);
     }
+}
+
+int vision_gate_calibrate(VisionModel *m, const float *x, int n) {
+    if (!m->p.gate_run_mean) return ml_error("gate calibration: gate_norm is not batch");
+    if (n < 2) return ml_error("gate calibration: need at least 2 images, got %d", n);
+    int Dg = vision_gate_dim(&m->cfg);
+    float *f = ml_alloc_floats((size_t)n * Dg);
+    vision_gate_inputs(m, x, n, f, NULL);
+    for (int c = 0; c < Dg; c++) {
+        double mu = 0, v = 0;
+        for (int i = 0; i < n; i++) mu += f[(long)i * Dg + c];
+        mu /= n;
+        for (int i = 0; i < n; i++) v += (f[(long)i * Dg + c] - mu) * (f[(long)i * Dg + c] - mu);
+        m->p.gate_run_mean[c] = (float)mu, m->p.gate_run_var[c] = (float)(v / (n - 1));
+    }
+    ml_free(f);
+    return 0;
+}
+
+void vision_embed_adapted(VisionModel *m, const float *x, const int32_t *dom, int n, float *readout,
+                          float *probs, int32_t *chosen) {
+    const VisionConfig *c = &m->cfg;
+    if (!c->gate_adapt || !m->p.gate_run_mean) {
+        vision_embed(m, x, n, readout, probs, chosen);
+        return;
+    }
+    int Dg = vision_gate_dim(c), E = c->n_experts, k = c->top_k, D = c->readout;
+    long img = (long)c->in_ch * c->img * c->img;
+    float *keep = ml_alloc_floats(2L * Dg), *xs = ml_alloc_floats((size_t)n * img + 1);
+    float *rs = ml_alloc_floats((size_t)n * D + 1), *ps = ml_alloc_floats((size_t)n * E + 1);
+    int32_t *cs = ml_alloc(sizeof(int32_t) * ((size_t)n * k + 1)), *idx = ml_alloc(4 * (n + 1));
+    memcpy(keep, m->p.gate_run_mean, sizeof(float) * Dg);
+    memcpy(keep + Dg, m->p.gate_run_var, sizeof(float) * Dg);
+    for (int d = 0; d < 64; d++) {
+        int cnt = 0;
+        for (int i = 0; i < n; i++)
+            if ((dom ? dom[i] : 0) == d)
+                idx[cnt] = i, memcpy(xs + cnt++ * img, x + i * img, 4 * img);
+        if (cnt == 0) continue;
+        if (cnt >= 2) vision_gate_calibrate(m, xs, cnt);
+        vision_embed(m, xs, cnt, rs, ps, cs);
+        for (int j = 0; j < cnt; j++) {
+            long i = idx[j];
+            if (readout) memcpy(readout + i * D, rs + (long)j * D, sizeof(float) * D);
+            if (probs) memcpy(probs + i * E, ps + (long)j * E, sizeof(float) * E);
+            if (chosen) memcpy(chosen + i * k, cs + (long)j * k, sizeof(int32_t) * k);
+        }
+        memcpy(m->p.gate_run_mean, keep, sizeof(float) * Dg);
+        memcpy(m->p.gate_run_var, keep + Dg, sizeof(float) * Dg);
+    }
+    ml_free(keep), ml_free(xs), ml_free(rs), ml_free(ps), ml_free(cs), ml_free(idx);
 }
 
 void vision_expert_readouts(VisionModel *m, int e, const float *x, int n, float *out) {

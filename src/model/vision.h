@@ -7,7 +7,7 @@
  *   expert e: nb blocks (conv3×3 → GN → ReLU, maxpool 2 between blocks) → GAP → linear → r_e [D]
  *   y_i = Σ_j w_ij · r_{e_ij}(h_i)                         (the representation: "readout")
  *   z_i = W2·ReLU(W1·y_i + b1) + b2                          (projection head)
- *   L = NT-Xent(z; τ) + aux_lb_coef·L_lb + aux_z_coef·L_z
+ *   L = NT-Xent(z; τ) + aux_lb_coef·L_lb + aux_z_coef·L_z + gate_infomax·L_im
  *
  * Parameters, gradients, AdamW moments and activations are each one block allocated once. Only the
  * selected experts run on an image in training; analyses can force-run any expert on any image. */
@@ -50,6 +50,9 @@ typedef struct {
     float gate_lr_mult;  /* the gate's learning rate = lr × this */
     int aux_lb_warmup;   /* steps over which the balance weight falls from aux_lb_start */
     float aux_lb_start;  /* balance weight at step 0 (ramps linearly to aux_lb_coef) */
+    float gate_infomax;  /* weight of −I(image; expert) in the batch (nn/gate_infomax.h) */
+    int gate_adapt;      /* evaluate/analyse each image domain with gate statistics re-estimated
+                            on it (vision_embed_adapted; GATE_NORM_BATCH only) */
     /* objective and augmentations (SimCLR; see src/data/augment.h) */
     float tau;
     float aug_crop_min; /* smallest crop area fraction */
@@ -113,6 +116,7 @@ typedef struct {
     float *expert_readout;    /* [max_views·k, D] r of each chosen (image, rank), see slot_of */
     int32_t *slot_of;         /* [max_views·k]: row of expert_readout for (image i, rank j) */
     float loss, ntxent, top1; /* of the last forward with loss */
+    float infomax;            /* unweighted gate information loss of the last forward */
     int step;                 /* optimizer steps taken */
     Rng rng;                  /* gate noise stream */
 } VisionModel;
@@ -138,6 +142,17 @@ void vision_embed(VisionModel *m, const float *x, int n, float *readout, float *
 /* The gate's view of n images in eval mode: pooled stem features [n, vision_gate_dim] before the
  * gate normalisation and router logits [n, E] (either may be NULL); for measuring collapse. */
 void vision_gate_inputs(VisionModel *m, const float *x, int n, float *feat, float *logits);
+/* GATE_NORM_BATCH: sets the gate's running statistics to the exact mean and (unbiased) variance of
+ * the pooled stem features of n images in eval mode ("precise" statistics: training keeps a
+ * momentum average over augmented views, whose statistics differ from clean images'). Returns 0,
+ * or -1 + ml_error when the gate has no running statistics or n < 2. */
+int vision_gate_calibrate(VisionModel *m, const float *x, int n);
+/* vision_embed, but with cfg.gate_adapt (and GATE_NORM_BATCH) the gate's statistics are first
+ * re-estimated on each domain's images (dom[i] ∈ [0, 64), NULL = one domain) by
+ * vision_gate_calibrate, as batch norm is adapted to a new domain (AdaBN, Li et al. 2016); the
+ * model's own statistics are restored afterwards. Domains of fewer than 2 images keep them. */
+void vision_embed_adapted(VisionModel *m, const float *x, const int32_t *dom, int n, float *readout,
+                          float *probs, int32_t *chosen);
 /* The balance-loss weight at a step (aux_lb_start → aux_lb_coef over aux_lb_warmup steps). */
 float vision_aux_lb(const VisionConfig *cfg, int step);
 /* Force-runs expert e on n images (whatever the gate says): out [n, D]. */

@@ -52,6 +52,12 @@ static const Key KEYS[] = {
     KEY(aux_lb_warmup, K_INT,
         "steps over which the balance weight goes aux_lb_start -> aux_lb_coef"),
     KEY(aux_lb_start, K_FLOAT, "balance weight at step 0 (with aux_lb_warmup > 0)"),
+    KEY(gate_adapt, K_INT,
+        "evaluate/analyse held-out images with gate statistics re-estimated on them (AdaBN; "
+        "gate_norm=batch) (1/0); eval.json reports both"),
+    KEY(gate_infomax, K_FLOAT,
+        "weight of the gate information loss mean H(p_i) - H(mean p): confident gates, spread "
+        "over the experts (learned or random router)"),
     KEY(tau, K_FLOAT, "NT-Xent temperature"),
     KEY(aug_crop_min, K_FLOAT, "smallest random-crop area fraction"),
     KEY(aug_flip, K_FLOAT, "horizontal flip probability"),
@@ -94,11 +100,13 @@ int vision_preset(VisionConfig *c, const char *name) {
                         .aux_z_coef = 0.001f,
                         .cos_dim = 16,
                         .gate_norm = GATE_NORM_BATCH,
-                        .gate_source = GATE_SRC_RELU,
+                        .gate_source = GATE_SRC_BOTH,
                         .gate_init_std = 0.02f,
-                        .gate_lr_mult = 1.0f,
+                        .gate_lr_mult = 10.0f,
                         .aux_lb_warmup = 0,
                         .aux_lb_start = 0,
+                        .gate_infomax = 1.0f,
+                        .gate_adapt = 1,
                         .tau = 0.2f,
                         .aug_crop_min = 0.5f,
                         .aug_flip = 0.5f,
@@ -213,6 +221,8 @@ int vision_config_validate(const VisionConfig *c) {
          "widths: expected at most 4096 channels and 65536 features");
     NEED(c->gate_norm >= GATE_NORM_NONE && c->gate_norm <= GATE_NORM_IMAGE,
          "gate_norm: expected none, batch or image");
+    NEED(c->gate_infomax >= 0 && (c->gate_infomax == 0 || c->router != ROUTER_COSINE),
+         "gate_infomax: expected ≥ 0, and the learned or random router");
     NEED(c->gate_source >= GATE_SRC_RELU && c->gate_source <= GATE_SRC_BOTH,
          "gate_source: expected relu, conv or both");
     NEED(c->gate_init_std >= 0 && c->gate_lr_mult >= 0 && c->aux_lb_warmup >= 0,
@@ -274,7 +284,9 @@ int vision_config_from_json(VisionConfig *c, const char *json) {
         return ml_error("config: expected \"model\": \"vision\"");
     }
     vision_preset(c, "tiny");
-    c->gate_norm = GATE_NORM_NONE; /* checkpoints from before gate_norm existed have none */
+    /* checkpoints from before these keys existed: the gate they were trained with */
+    c->gate_norm = GATE_NORM_NONE, c->gate_source = GATE_SRC_RELU, c->gate_lr_mult = 1;
+    c->gate_infomax = 0, c->gate_adapt = 0;
     for (int i = 0; i < N_KEYS; i++) {
         const cJSON *it = cJSON_GetObjectItem(o, KEYS[i].name);
         if (!it) continue;

@@ -89,7 +89,13 @@ int vision_evaluate(VisionModel *m, const ImageSet *set, VisionEval *ev) {
     for (int i = 0; i < ev->n_test; i++) yt[i] = set->labels[te[i]];
     vision_embed(m, xf, ev->n_fit, ff, NULL, NULL);
     vision_embed(m, xt, ev->n_test, ft, probs, chosen);
-    gate_summary(probs, chosen, ev->n_test, E, k, yt, K, GATE_PERMS, PROBE_SEED, &ev->gate);
+    gate_summary(probs, chosen, ev->n_test, E, k, yt, K, GATE_PERMS, PROBE_SEED, &ev->gate_fixed);
+    ev->gate = ev->gate_fixed;
+    ev->adapted = m->cfg.gate_adapt && m->p.gate_run_mean;
+    if (ev->adapted) { /* the held-out images as a domain of their own (AdaBN) */
+        vision_embed_adapted(m, xt, NULL, ev->n_test, NULL, probs, chosen);
+        gate_summary(probs, chosen, ev->n_test, E, k, yt, K, GATE_PERMS, PROBE_SEED, &ev->gate);
+    }
     gate_collapse_measure(m, xt, ev->n_test, ev);
     ProbeConfig pc = probe_default_config();
     ev->probe_acc = probe_train_eval(ff, yf, ev->n_fit, ft, yt, ev->n_test, D, K, &pc);
@@ -116,8 +122,7 @@ void vision_eval_free(VisionEval *ev) {
     ev->usage = NULL;
 }
 
-static cJSON *gate_json(const VisionEval *ev) {
-    const GateSummary *g = &ev->gate;
+static cJSON *gate_json(const VisionEval *ev, const GateSummary *g) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "usage", cJSON_CreateDoubleArray(g->usage, g->E));
     cJSON_AddNumberToObject(o, "usage_min", g->usage_min);
@@ -146,7 +151,11 @@ cJSON *vision_eval_json(const VisionEval *ev, int step) {
     for (int c = 0; c < ev->n_classes; c++)
         cJSON_AddItemToArray(u,
                              cJSON_CreateDoubleArray(ev->usage + c * ev->n_experts, ev->n_experts));
-    cJSON_AddItemToObject(o, "gate", gate_json(ev));
+    cJSON_AddItemToObject(o, "gate", gate_json(ev, &ev->gate));
+    cJSON_AddStringToObject(o, "gate_stats",
+                            ev->adapted ? "adapted to the held-out images" : "training");
+    if (ev->adapted)
+        cJSON_AddItemToObject(o, "gate_training_stats", gate_json(ev, &ev->gate_fixed));
     cJSON_AddBoolToObject(o, "gate_collapse", ev->gate.collapsed);
     if (ev->gate.collapsed) cJSON_AddStringToObject(o, "gate_collapse_reason", ev->gate.reason);
     return o;
@@ -280,6 +289,7 @@ int vision_train(VisionModel *m, const ImageSet *set, const VisionTrainOpts *o) 
         cJSON_AddNumberToObject(line, "top1", m->top1);
         cJSON_AddNumberToObject(line, "aux_lb", m->gate_acts.aux_lb);
         cJSON_AddNumberToObject(line, "aux_z", m->gate_acts.aux_z);
+        if (c->gate_infomax > 0) cJSON_AddNumberToObject(line, "gate_infomax", m->infomax);
         cJSON_AddNumberToObject(line, "lr", lr);
         cJSON_AddNumberToObject(line, "images_per_s", ips);
         write_line(metrics, line);

@@ -28,10 +28,13 @@ typedef struct {
     double readout_erank; /* effective rank of the held-out readouts (analysis/erank.h) */
     int n_fit, n_test;    /* images used to fit / test the probe */
     int n_classes, n_experts;
-    double *usage;     /* [n_classes, n_experts]: fraction of a class's images choosing expert e */
-    GateSummary gate;  /* on the held-out images, MI with label level 0 */
-    double between_in; /* between-image share of the gate's pooled stem features (raw) */
-    double between_logit; /* ... and of its logits (docs/vision.md, "Gate collapse") */
+    double *usage;    /* [n_classes, n_experts]: fraction of a class's images choosing expert e */
+    GateSummary gate; /* on the held-out images, MI with label level 0 (gate statistics adapted to
+                         them when cfg.gate_adapt) */
+    GateSummary gate_fixed; /* the same with the model's own (training) gate statistics */
+    int adapted;            /* gate is the adapted one */
+    double between_in;      /* between-image share of the gate's pooled stem features (raw) */
+    double between_logit;   /* ... and of its logits (docs/vision.md, "Gate collapse") */
 } VisionEval;
 
 /* Linear probe on frozen readouts (label level 0), per-class gate usage and the gate summary, on a

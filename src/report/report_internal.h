@@ -27,6 +27,7 @@ int page_write(Page *p, const char *title, const char *subtitle, const char *out
 
 void page_section(Page *p, const char *id, const char *title, const char *intro);
 void page_note(Page *p, const char *html_escaped_text); /* a short paragraph (escaped) */
+void page_banner(Page *p, const char *text);            /* a red warning paragraph (escaped) */
 
 /* dir/rel (ml_free it); does the file exist? Marks it as shown when it does (exists_consume). */
 char *page_path(const Page *p, const char *rel);

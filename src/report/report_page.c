@@ -15,6 +15,7 @@ static const char *const style =
     "#ccc;margin-top:28px}\n"
     "h3{font-size:15px;margin:16px 0 6px}\n"
     ".sub{color:#555;margin:0 0 12px}.note{color:#555;font-size:13px}\n"
+    ".banner{background:#fde8e8;border:1px solid #d33;color:#900;padding:8px;font-weight:bold}\n"
     ".figs{display:flex;flex-wrap:wrap;gap:12px}\n"
     "figure.fig{margin:0;border:1px solid "
     "#e4e4e4;padding:6px;width:min-content;max-width:100%;overflow-x:auto}\n"
@@ -79,6 +80,12 @@ void page_section(Page *p, const char *id, const char *title, const char *intro)
 
 void page_note(Page *p, const char *text) {
     sb_puts(&p->body, "<p class=\"note\">");
+    sb_escape(&p->body, text);
+    sb_puts(&p->body, "</p>\n");
+}
+
+void page_banner(Page *p, const char *text) {
+    sb_puts(&p->body, "<p class=\"banner\">");
     sb_escape(&p->body, text);
     sb_puts(&p->body, "</p>\n");
 }

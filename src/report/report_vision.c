@@ -119,6 +119,47 @@ static int level0_names(Page *p, int K, char names[][48]) {
     return ok;
 }
 
+/* The gate summary (analysis/gate_summary.h) as one table row against the targets, and a banner
+ * when the gate looks collapsed. g: the "gate" object of eval.json or "gate_summary" of
+ * vision.json; where: which images. */
+static void gate_summary_table(Page *p, const cJSON *g, int collapsed, const char *reason,
+                               const char *where) {
+    if (!g) return;
+    if (collapsed) {
+        char msg[384];
+        snprintf(msg, sizeof msg,
+                 "Gate collapse: %s. Every image gets (nearly) the same experts, so the expert "
+                 "analyses below cannot show specialisation (docs/vision.md, \"Gate collapse\").",
+                 reason ? reason : "usage or entropy past the limits");
+        page_banner(p, msg);
+    }
+    char u[48], h[48], mi[64], pv[32];
+    snprintf(u, sizeof u, "%.2f – %.2f", jnum(g, "usage_min"), jnum(g, "usage_max"));
+    snprintf(h, sizeof h, "%.3f (%.2f ln E)", jnum(g, "entropy"), jnum(g, "entropy_frac"));
+    snprintf(mi, sizeof mi, "%.3f (null %.4f, %.0f×)", jnum(g, "mi_bits"), jnum(g, "mi_null_bits"),
+             jnum(g, "mi_null_bits") > 0 ? jnum(g, "mi_bits") / jnum(g, "mi_null_bits") : 0);
+    snprintf(pv, sizeof pv, "%.4f", jnum(g, "mi_p"));
+    const char *hdr[5] = {"images", "usage per expert (min – max)", "mean gate entropy",
+                          "MI(top-1; label), bits", "p (shuffled labels)"};
+    table_open(&p->body, hdr, 5);
+    table_row(&p->body, (const char *[]){where, u, h, mi, pv}, 5);
+    table_row(
+        &p->body,
+        (const char *[]){"target", "0.05 – 0.80", "≤ 0.70 ln E", "≥ 0.10 and ≥ 10× null", "< 0.01"},
+        5);
+    table_close(&p->body);
+}
+
+static void gate_summary_from_eval(Page *p) {
+    cJSON *ev = page_json(p, "eval.json");
+    const cJSON *g = jget(ev, "gate");
+    if (g)
+        gate_summary_table(p, g, cJSON_IsTrue(jget(ev, "gate_collapse")),
+                           cJSON_GetStringValue(jget(ev, "gate_collapse_reason")),
+                           "held-out (eval.json)");
+    cJSON_Delete(ev);
+}
+
 void section_vision_training(Page *p) {
     VisionMetrics m;
     if (!page_exists(p, "metrics.jsonl") || vm_load(p, &m)) return;
@@ -126,6 +167,7 @@ void section_vision_training(Page *p) {
     page_section(p, "training", "Training curves (vision)",
                  "Contrastive (SimCLR-style) training of the vision MoE: logged per step; linear "
                  "probe and gate usage at each evaluation (docs/vision.md).");
+    gate_summary_from_eval(p);
     cJSON *cfg = page_json(p, "config.json");
     double batch = jnum(cfg, "batch");
     cJSON_Delete(cfg);
@@ -790,6 +832,15 @@ void section_vision_analysis(Page *p) {
     table_row(&p->body, (const char *[]){set ? set : "?", a, b, c, d}, 5);
     table_close(&p->body);
     page_note(p, "Headline numbers: analysis/vision.json.");
+    const cJSON *gs = jget(v, "gate_summary");
+    if (gs) {
+        char where[96];
+        snprintf(where, sizeof where, "%.0f, %s (MI with %s)", jnum(gs, "n"),
+                 cJSON_GetStringValue(jget(gs, "images")) ?: "?",
+                 cJSON_GetStringValue(jget(gs, "mi_level")) ?: "level 0");
+        gate_summary_table(p, gs, cJSON_IsTrue(jget(gs, "collapsed")),
+                           cJSON_GetStringValue(jget(gs, "collapse_reason")), where);
+    }
     section_vgating(p, E);
     section_vseparability(p);
     section_vmei(p);
