@@ -9,6 +9,7 @@
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "core/progress.h"
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,8 @@ static const char *const quick_lm[] = {
 static const char *const quick_domains[] = {"en", "fr", "code", "math", NULL};
 /* The vision model of the full demo: preset tiny on the emoji set (32×32 RGB, Google, Twitter and
  * the three Fluent styles to train, the two OpenMoji styles held out), 1500 steps of 64 images
- * (about 17 passes over the ~5,500 training images). `train vision` ran 1,170 images/s on 28×28
+ * (about 17 passes over the ~5,500 training images), with the preset's content-routing gate
+ * (docs/vision.md, "Gate collapse"). `train vision` ran 1,170 images/s on 28×28
  * grey (tiny, 2 threads), so this is about 2 minutes on 2 idle cores, twice that under load
  * (docs/demo.md). */
 static const char *const full_vision[] = {"--preset", "tiny",           "--set",   "steps=1500",
@@ -71,6 +73,29 @@ static int analyze_takes_images(const char *scratch_dir) {
     remove(path);
     ml_free(path), ml_free(buf);
     return yes;
+}
+
+/* One line with the vision gate's held-out summary from RUN/eval.json (usage range, entropy, MI
+ * with the group against its shuffled null), the numbers the README states. */
+static void print_gate_summary(const char *run) {
+    char *path = ml_path_join(run, "eval.json"), *buf = NULL;
+    size_t len;
+    if (ml_read_file(path, &buf, &len) == 0) {
+        cJSON *o = cJSON_Parse(buf);
+        const cJSON *g = cJSON_GetObjectItem(o, "gate");
+#define G(k) cJSON_GetNumberValue(cJSON_GetObjectItem(g, k))
+        if (g)
+            fprintf(
+                stderr,
+                "demo: vision gate on the held-out styles: usage per expert %.2f-%.2f, mean "
+                "entropy %.2f ln E, MI(top-1; group) %.3f bits (shuffled null %.4f, p %.3f)%s\n",
+                G("usage_min"), G("usage_max"), G("entropy_frac"), G("mi_bits"), G("mi_null_bits"),
+                G("mi_p"),
+                cJSON_IsTrue(cJSON_GetObjectItem(o, "gate_collapse")) ? " -- COLLAPSED" : "");
+#undef G
+        cJSON_Delete(o);
+    }
+    ml_free(path), ml_free(buf);
 }
 
 static int cmd_demo(int argc, char **argv) {
@@ -161,6 +186,7 @@ static int cmd_demo(int argc, char **argv) {
         add(&a, "--data"), add(&a, images);
         add_all(&a, full_vision);
         must(&a, "train vision");
+        print_gate_summary(vis);
         if (vis_analyze) {
             stage(&s, "analyze (vision): gating, animacy, probes, tuning of the emoji experts");
             a.n = 0, add(&a, "analyze"), add(&a, vis), add(&a, "--images"), add(&a, images);
