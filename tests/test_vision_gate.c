@@ -293,3 +293,25 @@ TEST(vision_collapse_warning_fires_on_forced_collapse_only) {
     vision_free(&m);
     free_set(&set);
 }
+
+TEST(vision_gate_keys_parse_validate_and_round_trip) {
+    VisionConfig c, back;
+    vision_preset(&c, "tiny");
+    CHECK(c.gate_norm == GATE_NORM_BATCH && c.gate_source == GATE_SRC_BOTH && c.gate_adapt == 1);
+    CHECK(vision_config_set(&c, "gate_norm=image") == 0 && c.gate_norm == GATE_NORM_IMAGE);
+    CHECK(vision_config_set(&c, "gate_source=conv") == 0 && c.gate_source == GATE_SRC_CONV);
+    CHECK(vision_config_set(&c, "gate_infomax=0.5") == 0 && c.gate_infomax == 0.5f);
+    CHECK(vision_config_set(&c, "gate_norm=layer") != 0);
+    CHECK(vision_config_set(&c, "gate_source=deep") != 0);
+    char *json = vision_config_to_json(&c);
+    CHECK(vision_config_from_json(&back, json) == 0);
+    CHECK(back.gate_norm == GATE_NORM_IMAGE && back.gate_source == GATE_SRC_CONV &&
+          back.gate_infomax == 0.5f && back.gate_lr_mult == c.gate_lr_mult);
+    ml_free(json);
+    /* a checkpoint config from before the gate keys: the gate it was trained with */
+    CHECK(vision_config_from_json(&back, "{\"model\":\"vision\",\"stem_ch\":16}") == 0);
+    CHECK(back.gate_norm == GATE_NORM_NONE && back.gate_source == GATE_SRC_RELU &&
+          back.gate_infomax == 0 && back.gate_adapt == 0);
+    c.router = ROUTER_COSINE, c.gate_infomax = 1;
+    CHECK(vision_config_validate(&c) != 0); /* the information loss needs z = W·x */
+}

@@ -34,7 +34,11 @@ static void help(void) {
         "  --resume          continue RUN from its checkpoint (bit-identical to an unbroken run)\n"
         "  --max-images N    load at most N images per split\n"
         "  --ckpt-every N    checkpoint every N steps (default 100)\n"
-        "Ctrl-C saves a checkpoint and exits (status 130); --resume continues.\n");
+        "Ctrl-C saves a checkpoint and exits (status 130); --resume continues.\n\n"
+        "Keys (tiny preset's value):\n");
+    VisionConfig c;
+    vision_preset(&c, "tiny");
+    vision_config_print_help(&c);
 }
 
 int cmd_train_vision(int argc, char **argv) {

@@ -76,6 +76,8 @@ int vision_preset(VisionConfig *cfg, const char *name);
 /* Applies "key=value" (keys = the JSON names of vision_config_to_json). -1 + ml_error if bad. */
 int vision_config_set(VisionConfig *cfg, const char *key_value);
 int vision_config_validate(const VisionConfig *cfg);
+/* One line per key to stdout: name, value in cfg, help text. */
+void vision_config_print_help(const VisionConfig *cfg);
 char *vision_config_to_json(const VisionConfig *cfg); /* ml_free it */
 int vision_config_from_json(VisionConfig *cfg, const char *json);
 /* The augmentation settings of cfg. */

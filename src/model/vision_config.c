@@ -187,6 +187,22 @@ int vision_config_set(VisionConfig *c, const char *kv) {
     return ml_error("--set: unknown key '%.*s' (see docs/vision.md)", (int)(eq - kv), kv);
 }
 
+void vision_config_print_help(const VisionConfig *c) {
+    char *json = vision_config_to_json(c);
+    cJSON *o = cJSON_Parse(json);
+    for (int i = 0; i < N_KEYS; i++) {
+        const cJSON *v = cJSON_GetObjectItem(o, KEYS[i].name);
+        char buf[32];
+        if (cJSON_IsString(v))
+            snprintf(buf, sizeof buf, "%s", v->valuestring);
+        else
+            snprintf(buf, sizeof buf, "%g", cJSON_GetNumberValue(v));
+        printf("  %-14s %-8s %s\n", KEYS[i].name, buf, KEYS[i].help);
+    }
+    cJSON_Delete(o);
+    ml_free(json);
+}
+
 int vision_config_validate(const VisionConfig *c) {
 #define NEED(cond, ...)                                                                            \
     if (!(cond)) return ml_error(__VA_ARGS__)
