@@ -33,7 +33,8 @@ TEST(vinput_gradient_matches_finite_differences) {
     VisionConfig c = synth_cfg();
     VisionModel m;
     CHECK(vision_init(&m, &c) == 0);
-    for (int i = 0; i < c.n_experts * c.stem_ch; i++) /* the init's tiny router: logits O(1) */
+    for (int i = 0; i < c.n_experts * vision_gate_dim(&c);
+         i++) /* the init's tiny router: logits O(1) */
         m.p.gate.router_w[i] *= 100;
     VisionInputGrad *g = vinput_new(&m);
     CHECK(g != NULL);
@@ -95,7 +96,7 @@ TEST(vinput_agrees_with_model_forward) {
     vinput_free(g);
     vision_free(&m);
     /* a cosine router has no logit gradient here: refused by name */
-    c.router = ROUTER_COSINE;
+    c.router = ROUTER_COSINE, c.gate_infomax = 0; /* the information loss needs z = W·x */
     CHECK(vision_init(&m, &c) == 0);
     CHECK(vinput_new(&m) == NULL);
     vision_free(&m);

@@ -108,6 +108,18 @@ static void model_pass(VaCtx *c, VisionModel *m) {
     int32_t *chosen = ml_alloc(sizeof(int32_t) * c->n * c->k);
     /* with gate_adapt, training and held-out images each get their own gate statistics */
     vision_embed_adapted(m, s->pixels, s->split, c->n, c->readout, c->probs, chosen);
+    if (m->cfg.gate_adapt && m->p.gate_run_mean && s->split) {
+        /* what follows (synthesised MEIs of the gate logits) sees the gate with the statistics of
+         * the first image's split (the training split for the emoji set), so its single-image
+         * pass agrees with c->probs there */
+        long img = (long)s->channels * s->size * s->size;
+        int cnt = 0;
+        float *xs = ml_alloc_floats((size_t)c->n * img);
+        for (int i = 0; i < c->n; i++)
+            if (s->split[i] == s->split[0]) memcpy(xs + cnt++ * img, s->pixels + i * img, 4 * img);
+        if (cnt >= 2) vision_gate_calibrate(m, xs, cnt);
+        ml_free(xs);
+    }
     for (int i = 0; i < c->n; i++) c->top1[i] = chosen[(long)i * c->k];
     ml_free(chosen);
     Progress p;

@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "core/mem.h"
 #include "nn/conv.h"
+#include "nn/featstd.h"
 #include "nn/linear.h"
 #include "nn/norm2d.h"
 #include "nn/pool.h"
@@ -10,14 +11,16 @@
 #include <math.h>
 #include <string.h>
 
-#define GN_EPS 1e-5f /* as vision.c */
+#define GN_EPS 1e-5f   /* as vision.c */
+#define GATE_EPS 1e-5f /* as vision.c */
 #define MAX_BLOCKS 8
 
 struct VisionInputGrad {
     const VisionModel *m;
     int S, S1, side[MAX_BLOCKS];
     /* stem: pre-norm, post-ReLU, norm stats, pooled h and its argmax, gate input */
-    float *a0, *act0, *mean0, *rstd0, *h, *gate_in;
+    float *a0, *act0, *mean0, *rstd0, *h, *gate_in, *gate_x; /* gate input raw and standardised */
+    float gate_mu, gate_rstd;                                /* GATE_NORM_IMAGE statistics */
     int32_t *hidx;
     /* expert blocks (one expert at a time) */
     float *a[MAX_BLOCKS], *act[MAX_BLOCKS], *mean[MAX_BLOCKS], *rstd[MAX_BLOCKS], *pool[MAX_BLOCKS];
@@ -40,7 +43,9 @@ VisionInputGrad *vinput_new(const VisionModel *m) {
     g->a0 = ml_alloc_floats(Cs * SS), g->act0 = ml_alloc_floats(Cs * SS);
     g->mean0 = ml_alloc_floats(G), g->rstd0 = ml_alloc_floats(G);
     g->h = ml_alloc_floats(Cs * S1S1), g->hidx = ml_alloc(sizeof(int32_t) * Cs * S1S1);
-    g->gate_in = ml_alloc_floats(Cs);
+    int Dg = vision_gate_dim(c);
+    g->gate_in = ml_alloc_floats(Dg), g->gate_x = ml_alloc_floats(Dg);
+
     ConvShape s0 = {c->in_ch, g->S, g->S, Cs, 3, 1, 1};
     int T = omp_get_max_threads(); /* the convs use every thread outside a parallel region */
     long scratch = conv2d_scratch_floats(&s0, T);
@@ -62,7 +67,7 @@ VisionInputGrad *vinput_new(const VisionModel *m) {
     }
     g->gap = ml_alloc_floats(ec), g->r = ml_alloc_floats(c->readout);
     g->d1 = ml_alloc_floats(big), g->d2 = ml_alloc_floats(big);
-    g->dh = ml_alloc_floats(Cs * S1S1), g->dgate = ml_alloc_floats(Cs);
+    g->dh = ml_alloc_floats(Cs * S1S1), g->dgate = ml_alloc_floats(Dg);
     g->dgap = ml_alloc_floats(ec), g->dr = ml_alloc_floats(c->readout);
     g->gn_part = ml_alloc_floats(2L * (Cs > ec ? Cs : ec));
     g->scratch = ml_alloc_floats(scratch);
@@ -71,8 +76,9 @@ VisionInputGrad *vinput_new(const VisionModel *m) {
 
 void vinput_free(VisionInputGrad *g) {
     if (!g) return;
-    float *fl[] = {g->a0, g->act0, g->mean0, g->rstd0, g->h,    g->gate_in, g->gap,     g->r,
-                   g->d1, g->d2,   g->dh,    g->dgate, g->dgap, g->dr,      g->gn_part, g->scratch};
+    float *fl[] = {g->a0,   g->act0, g->mean0,   g->rstd0,   g->h,     g->gate_in,
+                   g->gap,  g->r,    g->d1,      g->d2,      g->dh,    g->dgate,
+                   g->dgap, g->dr,   g->gn_part, g->scratch, g->gate_x};
     for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++) ml_free(fl[i]);
     for (int b = 0; b < MAX_BLOCKS; b++) {
         ml_free(g->a[b]), ml_free(g->act[b]), ml_free(g->mean[b]), ml_free(g->rstd[b]);
@@ -88,16 +94,53 @@ static void stem_forward(VisionInputGrad *g, const float *x) {
     conv2d_forward(g->a0, x, p->w, p->b, 1, &s, g->scratch);
     groupnorm_relu_maxpool_forward(g->act0, g->mean0, g->rstd0, g->h, g->hidx, g->a0, p->gamma,
                                    p->beta, 1, c->stem_ch, g->S, g->S, c->groups, GN_EPS);
-    global_avgpool_forward(g->gate_in, g->h, 1, c->stem_ch, g->S1 * g->S1);
+    /* the gate's input as vision.c builds it: pooled block output and / or pooled pre-norm conv
+     * output, standardised with the model's running statistics (eval mode) or per image */
+    int Cs = c->stem_ch, Dg = vision_gate_dim(c), at = 0;
+    if (c->gate_source != GATE_SRC_CONV)
+        global_avgpool_forward(g->gate_in, g->h, 1, Cs, g->S1 * g->S1), at = Cs;
+    if (c->gate_source != GATE_SRC_RELU)
+        global_avgpool_forward(g->gate_in + at, g->a0, 1, Cs, g->S * g->S);
+    if (c->gate_norm == GATE_NORM_BATCH)
+        featstd_apply(g->gate_x, g->gate_in, g->m->p.gate_run_mean, g->m->p.gate_run_var, 1, Dg,
+                      GATE_EPS);
+    else if (c->gate_norm == GATE_NORM_IMAGE) {
+        FeatStdShape s1 = featstd_row_shape(1, Dg);
+        featstd_forward(g->gate_x, &g->gate_mu, &g->gate_rstd, g->gate_in, &s1, GATE_EPS);
+    } else
+        memcpy(g->gate_x, g->gate_in, sizeof(float) * Dg);
 }
 
-/* Stem backward from g->dh (∂f/∂h) to dx. */
-static void stem_backward(VisionInputGrad *g, const float *x, float *dx) {
+/* ∂f/∂(router input) dgx [Dg] back to the stem: g->dh (block-output part) and g->dgate's conv
+ * part (returned, or NULL when the gate has none). */
+static const float *gate_backward(VisionInputGrad *g, const float *dgx) {
+    const VisionConfig *c = &g->m->cfg;
+    int Cs = c->stem_ch, Dg = vision_gate_dim(c);
+    if (c->gate_norm == GATE_NORM_BATCH)
+        for (int i = 0; i < Dg; i++)
+            g->dgate[i] = dgx[i] / sqrtf(g->m->p.gate_run_var[i] + GATE_EPS);
+    else if (c->gate_norm == GATE_NORM_IMAGE) {
+        FeatStdShape s1 = featstd_row_shape(1, Dg);
+        memset(g->dgate, 0, sizeof(float) * Dg);
+        featstd_backward(g->dgate, dgx, g->gate_x, &g->gate_rstd, &s1);
+    } else
+        memcpy(g->dgate, dgx, sizeof(float) * Dg);
+    memset(g->dh, 0, sizeof(float) * Cs * g->S1 * g->S1);
+    if (c->gate_source != GATE_SRC_CONV)
+        global_avgpool_backward(g->dh, g->dgate, 1, Cs, g->S1 * g->S1);
+    return c->gate_source == GATE_SRC_RELU ? NULL
+                                           : g->dgate + (c->gate_source == GATE_SRC_BOTH ? Cs : 0);
+}
+
+/* Stem backward from g->dh (∂f/∂h) and dconv (∂f/∂ of the pooled pre-norm conv output, or NULL)
+ * to dx. */
+static void stem_backward(VisionInputGrad *g, const float *x, float *dx, const float *dconv) {
     const VisionConfig *c = &g->m->cfg;
     const ConvBlockParams *p = &g->m->p.stem;
     maxpool2d_backward_set(g->d1, g->dh, g->hidx, 1, c->stem_ch, g->S, g->S, 2, 2);
     groupnorm_relu_backward(g->d1, NULL, NULL, g->gn_part, g->d1, g->act0, g->a0, p->gamma,
                             g->mean0, g->rstd0, 1, c->stem_ch, g->S * g->S, c->groups);
+    if (dconv) global_avgpool_backward(g->d1, dconv, 1, c->stem_ch, g->S * g->S);
     ConvShape s = {c->in_ch, g->S, g->S, c->stem_ch, 3, 1, 1};
     memset(dx, 0, sizeof(float) * c->in_ch * g->S * g->S);
     conv2d_backward(dx, NULL, NULL, g->d1, x, p->w, 1, &s, g->scratch);
@@ -106,7 +149,8 @@ static void stem_backward(VisionInputGrad *g, const float *x, float *dx) {
 void vinput_gate_logits(VisionInputGrad *g, const float *x, float *logits) {
     const VisionConfig *c = &g->m->cfg;
     stem_forward(g, x);
-    linear_forward(logits, g->gate_in, g->m->p.gate.router_w, NULL, 1, c->stem_ch, c->n_experts);
+    linear_forward(logits, g->gate_x, g->m->p.gate.router_w, NULL, 1, vision_gate_dim(c),
+                   c->n_experts);
 }
 
 /* Expert e on g->h: readout into g->r. */
@@ -161,16 +205,16 @@ static void expert_backward(VisionInputGrad *g, int e) {
 
 double vinput_value_grad(VisionInputGrad *g, VinObjective obj, int e, const float *x, float *dx) {
     const VisionConfig *c = &g->m->cfg;
-    int Cs = c->stem_ch, D = c->readout;
+    int Dg = vision_gate_dim(c), D = c->readout;
     stem_forward(g, x);
     double f;
+    const float *dconv = NULL;
     if (obj == VIN_GATE_LOGIT) {
-        const float *w = g->m->p.gate.router_w + (long)e * Cs;
+        const float *w = g->m->p.gate.router_w + (long)e * Dg;
         f = 0;
-        for (int i = 0; i < Cs; i++) f += (double)w[i] * g->gate_in[i];
+        for (int i = 0; i < Dg; i++) f += (double)w[i] * g->gate_x[i];
         if (!dx) return f;
-        memset(g->dh, 0, sizeof(float) * Cs * g->S1 * g->S1);
-        global_avgpool_backward(g->dh, w, 1, Cs, g->S1 * g->S1);
+        dconv = gate_backward(g, w);
     } else {
         expert_forward(g, e);
         double ss = 0;
@@ -180,6 +224,6 @@ double vinput_value_grad(VisionInputGrad *g, VinObjective obj, int e, const floa
         for (int d = 0; d < D; d++) g->dr[d] = f > 0 ? (float)(g->r[d] / f) : 0;
         expert_backward(g, e);
     }
-    stem_backward(g, x, dx);
+    stem_backward(g, x, dx, dconv);
     return f;
 }

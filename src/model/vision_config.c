@@ -238,7 +238,8 @@ int vision_config_validate(const VisionConfig *c) {
     NEED(c->gate_norm >= GATE_NORM_NONE && c->gate_norm <= GATE_NORM_IMAGE,
          "gate_norm: expected none, batch or image");
     NEED(c->gate_infomax >= 0 && (c->gate_infomax == 0 || c->router != ROUTER_COSINE),
-         "gate_infomax: expected ≥ 0, and the learned or random router");
+         "gate_infomax: expected ≥ 0, and a learned or random router (set gate_infomax=0 for "
+         "router=cosine)");
     NEED(c->gate_source >= GATE_SRC_RELU && c->gate_source <= GATE_SRC_BOTH,
          "gate_source: expected relu, conv or both");
     NEED(c->gate_init_std >= 0 && c->gate_lr_mult >= 0 && c->aux_lb_warmup >= 0,
