@@ -92,8 +92,9 @@ int vision_evaluate(VisionModel *m, const ImageSet *set, VisionEval *ev) {
     gate_summary(probs, chosen, ev->n_test, E, k, yt, K, GATE_PERMS, PROBE_SEED, &ev->gate_fixed);
     ev->gate = ev->gate_fixed;
     ev->adapted = m->cfg.gate_adapt && m->p.gate_run_mean;
-    if (ev->adapted) { /* the held-out images as a domain of their own (AdaBN) */
-        vision_embed_adapted(m, xt, NULL, ev->n_test, NULL, probs, chosen);
+    if (ev->adapted) { /* each split a domain of its own (AdaBN), for the probe too */
+        vision_embed_adapted(m, xf, NULL, ev->n_fit, ff, NULL, NULL);
+        vision_embed_adapted(m, xt, NULL, ev->n_test, ft, probs, chosen);
         gate_summary(probs, chosen, ev->n_test, E, k, yt, K, GATE_PERMS, PROBE_SEED, &ev->gate);
     }
     gate_collapse_measure(m, xt, ev->n_test, ev);
