@@ -1,5 +1,4 @@
 /* 1. Gating level over a model: routing matrices per label level, gate entropy, animacy index. */
-#include "analysis/gate_summary.h"
 #include "analysis/vision_analyze.h"
 #include "analysis/vision_an.h"
 #include "core/error.h"
@@ -7,7 +6,6 @@
 #include "core/mem.h"
 #include <math.h>
 #include <stdio.h>
-#include <string.h>
 
 static cJSON *names_json(char **names, int n) {
     cJSON *a = cJSON_CreateArray();
@@ -74,59 +72,6 @@ static int animacy(VaCtx *c, cJSON *j) {
     return rc;
 }
 
-/* Top-k experts of each image from its eval-mode gate probabilities (what the gate chooses then).
- */
-static void topk_from_probs(const float *probs, int n, int E, int k, int32_t *chosen) {
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < k; j++) {
-            int best = -1;
-            for (int e = 0; e < E; e++) {
-                int taken = 0;
-                for (int q = 0; q < j; q++) taken |= chosen[i * k + q] == e;
-                if (!taken && (best < 0 || probs[(long)i * E + e] > probs[(long)i * E + best]))
-                    best = e;
-            }
-            chosen[i * k + j] = best;
-        }
-}
-
-/* The gate summary (analysis/gate_summary.h) on the held-out images when the set has a held-out
- * split (the emoji set's held-out styles), else on every analysed image; MI with label level 0. */
-static void gate_summary_json(VaCtx *c) {
-    const ImageSet *s = c->set;
-    int E = c->E, k = c->k, m = 0;
-    float *probs = ml_alloc_floats((size_t)c->n * E + 1);
-    int32_t *chosen = ml_alloc(sizeof(int32_t) * (c->n * k + 1)), *lab = ml_alloc(4 * (c->n + 1));
-    int held = 0;
-    for (int i = 0; s->split && i < c->n; i++) held += s->split[i] == IMAGESET_HELDOUT;
-    for (int i = 0; i < c->n; i++)
-        if (!held || s->split[i] == IMAGESET_HELDOUT) {
-            memcpy(probs + (long)m * E, c->probs + (long)i * E, sizeof(float) * E);
-            lab[m++] = s->labels[i];
-        }
-    topk_from_probs(probs, m, E, k, chosen);
-    GateSummary g;
-    gate_summary(probs, chosen, m, E, k, lab, s->n_classes[0], c->o->perms, c->o->seed, &g);
-    cJSON *o = cJSON_AddObjectToObject(c->summary, "gate_summary");
-    cJSON_AddStringToObject(o, "images", held ? "held-out split" : "all analysed");
-    cJSON_AddNumberToObject(o, "n", m);
-    cJSON_AddStringToObject(o, "mi_level", s->level_names[0]);
-    cJSON_AddItemToObject(o, "usage", cJSON_CreateDoubleArray(g.usage, g.E));
-    cJSON_AddNumberToObject(o, "usage_min", g.usage_min);
-    cJSON_AddNumberToObject(o, "usage_max", g.usage_max);
-    cJSON_AddNumberToObject(o, "entropy", g.entropy);
-    cJSON_AddNumberToObject(o, "entropy_frac", g.entropy_frac);
-    if (isfinite(g.mi_bits)) {
-        cJSON_AddNumberToObject(o, "mi_bits", g.mi_bits);
-        cJSON_AddNumberToObject(o, "mi_null_bits", g.mi_null_bits);
-        cJSON_AddNumberToObject(o, "mi_p", g.mi_p);
-        cJSON_AddNumberToObject(o, "mi_perms", g.perms);
-    }
-    cJSON_AddBoolToObject(o, "collapsed", g.collapsed);
-    if (g.collapsed) cJSON_AddStringToObject(o, "collapse_reason", g.reason);
-    ml_free(probs), ml_free(chosen), ml_free(lab);
-}
-
 int va_gating(VaCtx *c) {
     cJSON *j = cJSON_CreateObject(), *levels = cJSON_AddArrayToObject(j, "levels");
     char *path = ml_path_join(c->o->out_dir, "gating.csv");
@@ -138,7 +83,6 @@ int va_gating(VaCtx *c) {
                        "entropy_image\n");
     for (int l = 0; l < c->set->n_levels && !rc; l++) rc = write_level(c, l, levels, &csv);
     if (!rc && c->set->concept && c->set->animate) rc = animacy(c, j);
-    if (!rc && c->n > 1) gate_summary_json(c);
     rc = rc ? (afile_abort(&csv), -1) : afile_commit(&csv);
     if (!rc) rc = va_write_json(c, "gating.json", j);
     cJSON_Delete(j);

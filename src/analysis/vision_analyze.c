@@ -2,6 +2,7 @@
  */
 #include "analysis/vision_analyze.h"
 #include "analysis/analysis.h"
+#include "analysis/gate_summary.h"
 #include "analysis/stats.h"
 #include "analysis/vision_an.h"
 #include "core/error.h"
@@ -131,6 +132,49 @@ static void model_pass(VaCtx *c, VisionModel *m) {
     if (!c->o->quiet) progress_end(&p, NULL);
 }
 
+/* The gate summary (analysis/gate_summary.h) on ALL the held-out images of the analysed set (else
+ * all its images), not the subsample: its MI null shrinks with the image count (≈ (E−1)(K−1) /
+ * (2n ln 2) bits). With gate_adapt they are one domain, as in train vision's evaluation. */
+static void gate_summary_json(VisionModel *m, const ImageSet *in, const VisionAnalyzeOptions *o,
+                              cJSON *summary) {
+    int E = m->cfg.n_experts, k = m->cfg.top_k, n = 0, held = 0;
+    long img = (long)in->channels * in->size * in->size;
+    for (int i = 0; in->split && i < in->n; i++) held += in->split[i] == IMAGESET_HELDOUT;
+    float *x = ml_alloc_floats((size_t)in->n * img + 1),
+          *probs = ml_alloc_floats((size_t)in->n * E);
+    int32_t *chosen = ml_alloc(sizeof(int32_t) * ((size_t)in->n * k + 1));
+    int32_t *lab = ml_alloc(sizeof(int32_t) * (in->n + 1));
+    for (int i = 0; i < in->n; i++)
+        if (!held || in->split[i] == IMAGESET_HELDOUT) {
+            memcpy(x + n * img, in->pixels + i * img, sizeof(float) * img);
+            lab[n++] = in->labels[i];
+        }
+    vision_embed_adapted(m, x, NULL, n, NULL, probs, chosen);
+    GateSummary g;
+    gate_summary(probs, chosen, n, E, k, lab, in->n_classes[0], o->perms, o->seed, &g);
+    cJSON *j = cJSON_AddObjectToObject(summary, "gate_summary");
+    cJSON_AddStringToObject(j, "images", held ? "held-out split" : "all");
+    cJSON_AddNumberToObject(j, "n", n);
+    cJSON_AddStringToObject(j, "mi_level", in->level_names[0]);
+    cJSON_AddStringToObject(j, "gate_stats",
+                            m->cfg.gate_adapt && m->p.gate_run_mean ? "adapted to these images"
+                                                                    : "training");
+    cJSON_AddItemToObject(j, "usage", cJSON_CreateDoubleArray(g.usage, g.E));
+    cJSON_AddNumberToObject(j, "usage_min", g.usage_min);
+    cJSON_AddNumberToObject(j, "usage_max", g.usage_max);
+    cJSON_AddNumberToObject(j, "entropy", g.entropy);
+    cJSON_AddNumberToObject(j, "entropy_frac", g.entropy_frac);
+    if (isfinite(g.mi_bits)) {
+        cJSON_AddNumberToObject(j, "mi_bits", g.mi_bits);
+        cJSON_AddNumberToObject(j, "mi_null_bits", g.mi_null_bits);
+        cJSON_AddNumberToObject(j, "mi_p", g.mi_p);
+        cJSON_AddNumberToObject(j, "mi_perms", g.perms);
+    }
+    cJSON_AddBoolToObject(j, "collapsed", g.collapsed);
+    if (g.collapsed) cJSON_AddStringToObject(j, "collapse_reason", g.reason);
+    ml_free(x), ml_free(probs), ml_free(chosen), ml_free(lab);
+}
+
 /* `in` is the (split) set to analyse; the files go to o->out_dir. */
 static int analyze_into(VisionModel *m, const ImageSet *in, const VisionAnalyzeOptions *o) {
     ImageSet sub;
@@ -160,6 +204,7 @@ static int analyze_into(VisionModel *m, const ImageSet *in, const VisionAnalyzeO
     cJSON_AddNumberToObject(c.summary, "top_k", c.k);
     cJSON_AddNumberToObject(c.summary, "readout_dim", c.D);
     cJSON_AddNumberToObject(c.summary, "seed", (double)o->seed);
+    if (in->n > 1) gate_summary_json(m, in, o, c.summary);
     int64_t sh[3] = {c.n, c.E, 0};
     int32_t *idx32 = ml_alloc(sizeof(int32_t) * c.n);
     for (int i = 0; i < c.n; i++) idx32[i] = idx[i];
