@@ -11,10 +11,9 @@
  * trained readout stays far above chance and is not destroyed relative to its own
  * initialisation, and the run folder is complete.
  *
- * With the content-routing gate (the preset's since issue 16) each expert trains on its share of
- * the images, and this brief training costs the probe: measured 0.732 → 0.740, 0.766 → 0.740,
- * 0.783 → 0.733 (seeds 1–3; docs/vision.md, "Gate collapse"), so "not destroyed" allows 6 points
- * (it allowed 3 with the collapsed gate, whose two always-on experts acted as one dense net). */
+ * With the content-routing gate (the preset's since issue 16) the trained probe is lower
+ * (0.735–0.742 against 0.772–0.788) and so is the one at initialisation, where the random router
+ * already splits the images by content (0.688–0.695; docs/vision.md, "Gate collapse"). */
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "data/images.h"
@@ -76,7 +75,7 @@ static void train_one_seed(const ImageSet *set, int seed, double *init_acc, doub
     printf("\n");
     /* far above chance (0.10), and training does not wreck the representation it started from */
     CHECK_MSG(after.probe_acc >= 0.70, "seed %d: trained probe %.4f", seed, after.probe_acc);
-    CHECK_MSG(after.probe_acc >= before.probe_acc - 0.06, "seed %d: probe %.4f → %.4f", seed,
+    CHECK_MSG(after.probe_acc >= before.probe_acc - 0.03, "seed %d: probe %.4f → %.4f", seed,
               before.probe_acc, after.probe_acc);
     for (int cl = 0; cl < after.n_classes; cl++) { /* per-class usage rows sum to k */
         double s = 0;
