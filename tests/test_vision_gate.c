@@ -260,7 +260,9 @@ TEST(vision_collapse_warning_fires_on_forced_collapse_only) {
     CHECK(vision_init(&m, &c) == 0);
     m.cfg.gate_lr_mult = 0;
     float bias[4] = {20, 20, 0, 0};
-    m.gate_acts.logit_bias = bias;
+    MoeOverride ov = MOE_OVERRIDE_NONE;
+    ov.logit_bias = bias;
+    m.gate_override = &ov;
     const char *dir = run_dir("collapsed");
     VisionTrainOpts o = {.out_dir = dir, .quiet = 1};
     CHECK(vision_train(&m, &set, &o) == 0);

@@ -482,8 +482,8 @@ void vision_forward(VisionModel *m, const float *x, int n, int views, int train)
     A->x = x, A->n = n, A->views = views;
     stem_forward(m, x, n);
     m->gate_cfg.aux_lb_coef = vision_aux_lb(c, m->step);
-    moe_route_forward(&m->gate_acts, &m->p.gate, &m->gate_cfg, NULL, gate_input(m, n, train), NULL,
-                      NULL, n, train, &m->rng);
+    moe_route_forward(&m->gate_acts, &m->p.gate, &m->gate_cfg, m->gate_override,
+                      gate_input(m, n, train), NULL, NULL, n, train, &m->rng);
     build_slots(m, n);
 #pragma omp parallel for schedule(static)
     for (int s = 0; s < n * k; s++)

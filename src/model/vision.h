@@ -121,6 +121,8 @@ typedef struct {
     float infomax;            /* unweighted gate information loss of the last forward */
     int step;                 /* optimizer steps taken */
     Rng rng;                  /* gate noise stream */
+    const MoeOverride *gate_override; /* routing intervention for every forward (e.g. a logit bias
+                                         forcing a collapse in tests), or NULL */
 } VisionModel;
 
 /* Allocates everything for cfg (validated) and initialises parameters from cfg->seed. */
