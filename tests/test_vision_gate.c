@@ -317,3 +317,14 @@ TEST(vision_gate_keys_parse_validate_and_round_trip) {
     c.router = ROUTER_COSINE, c.gate_infomax = 1;
     CHECK(vision_config_validate(&c) != 0); /* the information loss needs z = W·x */
 }
+
+TEST(vision_balance_weight_warms_up_linearly) {
+    VisionConfig c;
+    vision_preset(&c, "tiny");
+    CHECK_NEAR(vision_aux_lb(&c, 0), c.aux_lb_coef, 0); /* no warm-up by default */
+    c.aux_lb_warmup = 100, c.aux_lb_start = 1.0f, c.aux_lb_coef = 0.01f;
+    CHECK_NEAR(vision_aux_lb(&c, 0), 1.0, 1e-7);
+    CHECK_NEAR(vision_aux_lb(&c, 50), 0.505, 1e-6);
+    CHECK_NEAR(vision_aux_lb(&c, 100), 0.01, 1e-7);
+    CHECK_NEAR(vision_aux_lb(&c, 5000), 0.01, 1e-7);
+}
