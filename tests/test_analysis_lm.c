@@ -22,6 +22,43 @@ static void batch_data(int32_t *tok, int32_t *tg, int32_t *dom, uint8_t *cls, in
     }
 }
 
+/* The accumulators a test feeds (NULL: not fed). */
+typedef struct {
+    RoutingAcc *r;
+    SpecialiseAcc *s;
+    TopkAcc *t;
+    LensAcc *z;
+    const AnBatch *b;
+} Feed;
+
+static void feed_ffn(void *ctx, const LmFfnRows *rows) {
+    Feed *f = ctx;
+    if (f->r) routing_layer(f->r, f->b, rows);
+    if (f->s) specialise_layer(f->s, f->b, rows);
+    if (f->t) topk_layer_cosine(f->t, f->b, rows);
+    if (f->z) lens_layer(f->z, f->b, rows);
+}
+static void feed_head(void *ctx, long row0, int n, const float *probs) {
+    Feed *f = ctx;
+    if (f->z) lens_head(f->z, f->b, row0, n, probs);
+}
+
+/* The batch forwarded as analyze forwards it (observed, one layer's activations kept), then
+ * closed by each accumulator. */
+static void feed_batch(const AnBatch *b, Feed *f) {
+    LmModel *m = b->m;
+    int lean = m->lean;
+    m->lean = LM_LEAN_OBSERVED;
+    f->b = b;
+    LmObserver obs = {feed_ffn, feed_head, f};
+    lm_forward_observed(m, &obs, b->tokens, b->targets, b->domains, b->B, b->T);
+    if (f->r) routing_accumulate(f->r, b);
+    if (f->s) specialise_accumulate(f->s, b);
+    if (f->t) topk_accumulate_full(f->t, b);
+    if (f->z) lens_accumulate(f->z, b);
+    m->lean = lean;
+}
+
 TEST(analysis_domain_router_concentration) {
     LmModel m;
     test_small_lm(&m, "domain", 2, 1, 2);
@@ -29,13 +66,12 @@ TEST(analysis_domain_router_concentration) {
     int32_t tok[B * T], tg[B * T], dom[B * T];
     uint8_t cls[B * T];
     batch_data(tok, tg, dom, cls, B, T, 1);
-    lm_forward(&m, tok, tg, dom, B, T, 0);
     AnBatch b = {&m, tok, tg, dom, cls, B, T, B * T, 0};
     RoutingAcc r;
     SpecialiseAcc s;
-    routing_init(&r, &m, 2, 1000);
+    CHECK(routing_init(&r, &m, 2, 1000, test_tmpdir()) == 0);
     specialise_init(&s, &m, 2, 1000, 7);
-    routing_accumulate(&r, &b), specialise_accumulate(&s, &b);
+    feed_batch(&b, &(Feed){.r = &r, .s = &s});
     for (int l = 0; l < r.L; l++) {
         RoutingStats a = routing_stats(&r, l, 0), all = routing_stats(&r, l, -1);
         CHECK(a.n50 == 1);
@@ -49,7 +85,14 @@ TEST(analysis_domain_router_concentration) {
         CHECK(r.counts[((long)l * 2 + 1) * 2 * 1 + 1] ==
               B * T / 2); /* domain 1 → expert 1, slot 0 */
     }
-    CHECK(r.trace_n == B * T && r.trace_ids[(long)(T)*r.L * r.k] == 1); /* token T is domain 1 */
+    const char *names[2] = {"a", "b"};
+    CHECK(routing_write(&r, test_tmpdir(), names) == 0);
+    char *path = ml_path_join(test_tmpdir(), "trace_ids.npy");
+    NpyArray ids;
+    CHECK(npy_read(path, &ids) == 0);
+    CHECK(r.trace_n == B * T && ids.shape[0] == B * T && ids.ndim == 3);
+    CHECK(((int32_t *)ids.data)[(long)T * r.L * r.k] == 1); /* token T is domain 1 */
+    npy_free(&ids), ml_free(path);
     routing_free(&r), specialise_free(&s);
     lm_free(&m);
 }
@@ -61,12 +104,10 @@ TEST(analysis_kprime_reproduces_full) {
     int32_t tok[B * T], tg[B * T], dom[B * T];
     uint8_t cls[B * T];
     batch_data(tok, tg, dom, cls, B, T, 2);
-    lm_forward(&m, tok, tg, dom, B, T, 0);
     AnBatch b = {&m, tok, tg, dom, cls, B, T, B * T, 0};
     TopkAcc t;
     topk_init(&t, &m, 2, 1000);
-    topk_accumulate_cosine(&t, &b);
-    topk_accumulate_full(&t, &b);
+    feed_batch(&b, &(Feed){.t = &t});
     topk_accumulate_kprime(&t, &b);
     CHECK(topk_ppl(&t, 2, 0, -1) == topk_ppl(&t, 0, 0, -1)); /* bit-identical */
     CHECK(fabs(topk_ppl(&t, 1, 0, -1) - topk_ppl(&t, 0, 0, -1)) > 1e-9);
@@ -80,9 +121,8 @@ TEST(analysis_kprime_reproduces_full) {
     /* k = 1: the top-1 expert is the whole mixture, every cosine is 1 */
     lm_free(&m);
     test_small_lm(&m, "learned", 4, 1, 1);
-    lm_forward(&m, tok, tg, dom, B, T, 0);
     topk_init(&t, &m, 2, 0);
-    topk_accumulate_cosine(&t, &b);
+    feed_batch(&b, &(Feed){.t = &t});
     for (int v = 0; v < 3; v++) CHECK_NEAR((t.cos_sum[v] + t.cos_sum[3 + v]) / (B * T), 1, 1e-6);
     topk_free(&t);
     lm_free(&m);
@@ -96,11 +136,10 @@ TEST(analysis_lens_last_layer_is_final) {
     int32_t tok[B * T], tg[B * T], dom[B * T];
     uint8_t cls[B * T];
     batch_data(tok, tg, dom, cls, B, T, 3);
-    lm_forward(&m, tok, tg, dom, B, T, 0);
     AnBatch b = {&m, tok, tg, dom, cls, B, T, B * T, 0};
     LensAcc z;
     lens_init(&z, &m, 8, B * T);
-    lens_accumulate(&z, &b);
+    feed_batch(&b, &(Feed){.z = &z});
     CHECK(z.n == 8 && z.stride == 4);
     double kl_last = 0, n_last = 0, agree = 0, kl_first = 0;
     for (int e = 0; e < z.EZ; e++) {
@@ -112,5 +151,87 @@ TEST(analysis_lens_last_layer_is_final) {
     CHECK(agree == 8);
     CHECK(kl_first > 1e-4);
     lens_free(&z);
+    lm_free(&m);
+}
+
+/* The routing trace of batches b0, b1 as today's full forward saw it (every layer's captures kept,
+ * the FFN over the whole batch), cut at cap tokens: written with npy_write to dir/ref_NAME. */
+static void reference_trace(LmModel *m, const AnBatch *bs, int nb, long cap, const char *dir) {
+    int layers[64], L = an_moe_layers(m, layers), k = m->layer_ffn[layers[0]].top_k,
+                    fb = lm_ffn_block;
+    int32_t *ids = ml_alloc(sizeof(int32_t) * cap * L * k);
+    float *w = ml_alloc(sizeof(float) * cap * L * k);
+    long t = 0;
+    lm_ffn_block = 0, m->lean = 0;
+    for (int i = 0; i < nb; i++) {
+        lm_forward(m, bs[i].tokens, bs[i].targets, bs[i].domains, bs[i].B, bs[i].T, 0);
+        for (int n = 0; n < bs[i].N && t < cap; n++, t++)
+            for (int l = 0; l < L; l++) {
+                const MoeActs *a = &m->acts[layers[l]].moe;
+                memcpy(ids + (t * L + l) * k, a->topk_idx + (long)n * a->k, sizeof(int32_t) * k);
+                memcpy(w + (t * L + l) * k, a->topk_w + (long)n * a->k, sizeof(float) * k);
+            }
+    }
+    lm_ffn_block = fb;
+    int64_t shape[3] = {t, L, k};
+    char *p = ml_path_join(dir, "ref_ids.npy");
+    CHECK(npy_write(p, "<i4", shape, 3, ids) == 0);
+    ml_free(p);
+    p = ml_path_join(dir, "ref_weights.npy");
+    CHECK(npy_write(p, "<f4", shape, 3, w) == 0);
+    ml_free(p), ml_free(ids), ml_free(w);
+}
+
+static int same_file(const char *dir, const char *a, const char *b, double tol) {
+    char *pa = ml_path_join(dir, a), *pb = ml_path_join(dir, b);
+    NpyArray x, y;
+    int ok = !npy_read(pa, &x) && !npy_read(pb, &y) && x.nbytes == y.nbytes && x.ndim == y.ndim &&
+             !memcmp(x.shape, y.shape, sizeof(int64_t) * x.ndim);
+    for (int64_t i = 0; ok && tol > 0 && i < x.nbytes / 4; i++)
+        ok = fabsf(((float *)x.data)[i] - ((float *)y.data)[i]) <= tol;
+    if (ok && tol == 0) { /* the bytes themselves, header included */
+        char *ba, *bb;
+        size_t la, lb;
+        ok = !ml_read_file(pa, &ba, &la) && !ml_read_file(pb, &bb, &lb) && la == lb &&
+             !memcmp(ba, bb, la);
+        ml_free(ba), ml_free(bb);
+    }
+    npy_free(&x), npy_free(&y), ml_free(pa), ml_free(pb);
+    return ok;
+}
+
+/* The trace analyze appends batch by batch while the forward runs (one layer's activations kept)
+ * is today's: byte for byte with the FFN over the whole batch (--ffn-block 0), and the same experts
+ * with weights within float rounding over FFN sub-blocks of 8 rows. Two batches, the cap cutting
+ * the second. */
+TEST(analysis_trace_streamed_equals_full_forward) {
+    LmModel m;
+    test_small_lm(&m, "learned", 4, 2, 3);
+    enum { B = 2, T = 16, N = B * T };
+    int32_t tok[2][N], tg[2][N], dom[2][N];
+    uint8_t cls[2][N];
+    AnBatch bs[2];
+    for (int i = 0; i < 2; i++) {
+        batch_data(tok[i], tg[i], dom[i], cls[i], B, T, 10 + i);
+        bs[i] = (AnBatch){&m, tok[i], tg[i], dom[i], cls[i], B, T, N, (long)i * N};
+    }
+    const long cap = N + N / 2;
+    const char *names[2] = {"a", "b"};
+    int fb = lm_ffn_block;
+    for (int sub = 0; sub < 2; sub++) {
+        lm_ffn_block = sub ? 8 : 0;
+        char *dir = ml_path_join(test_tmpdir(), sub ? "trace_sub" : "trace_whole");
+        CHECK(ml_mkdir_p(dir) == 0);
+        RoutingAcc r;
+        CHECK(routing_init(&r, &m, 2, cap, dir) == 0);
+        for (int i = 0; i < 2; i++) feed_batch(&bs[i], &(Feed){.r = &r});
+        CHECK(routing_write(&r, dir, names) == 0);
+        routing_free(&r);
+        reference_trace(&m, bs, 2, cap, dir);
+        CHECK(same_file(dir, "trace_ids.npy", "ref_ids.npy", 0));
+        CHECK(same_file(dir, "trace_weights.npy", "ref_weights.npy", sub ? 1e-6 : 0));
+        ml_free(dir);
+    }
+    lm_ffn_block = fb;
     lm_free(&m);
 }

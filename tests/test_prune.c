@@ -227,6 +227,15 @@ TEST(prune_gguf_refuses_bad_plans) {
     gguf_close(g);
 }
 
+typedef struct {
+    PruneCurveAcc *c;
+    const AnBatch *b;
+} CurveFeed;
+static void curve_rows(void *ctx, const LmFfnRows *rows) {
+    CurveFeed *f = ctx;
+    prune_curve_layer(f->c, f->b, rows);
+}
+
 /* Four windows of 16 tokens, domains 0 1 0 1; each domain alternates, so the curve calibrates on
  * windows 0 and 1 and scores windows 2 and 3. */
 static void curve_batch(LmModel *m, PruneCurveAcc *c, int32_t *tok, int32_t *tg, int32_t *dom) {
@@ -234,9 +243,13 @@ static void curve_batch(LmModel *m, PruneCurveAcc *c, int32_t *tok, int32_t *tg,
     for (int n = 0; n < B * T; n++)
         tok[n] = (n * 7 + 3) % 64, tg[n] = (n * 7 + 10) % 64, dom[n] = n / T % 2;
     prune_curve_init(c, m, 2, T, 1000);
-    lm_forward(m, tok, tg, dom, B, T, 0);
     AnBatch b = {m, tok, tg, dom, NULL, B, T, B * T, 0};
+    int lean = m->lean;
+    m->lean = LM_LEAN_OBSERVED; /* as analyze forwards: the rows observed, not kept */
+    lm_forward_observed(m, &(LmObserver){curve_rows, NULL, &(CurveFeed){c, &b}}, tok, tg, dom, B,
+                        T);
     prune_curve_batch(c, &b);
+    m->lean = lean;
     CHECK(c->stats.tokens == 2 * T && c->n_win == 2 && c->held == 2 * T);
     CHECK(c->n_counts == 2 && c->counts[0] == 3 && c->counts[1] == 2); /* E 4, k 2 */
 }

@@ -5,13 +5,15 @@
  * layers, and `layers[l]` maps it to the model's block index. */
 #pragma once
 #include "analysis/an_vocab.h"
+#include "core/npy.h"
 #include "data/tokenizer.h"
 #include "model/lm.h"
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
-/* One batch after lm_forward with targets: m->acts hold the activations, m->logits the final
- * next-token probabilities, m->losses the per-token NLL. */
+/* One batch of the stream. The analyses see it twice: while lm_forward_observed runs, each MoE
+ * layer's FFN rows (*_layer: reduce them, or copy the few rows a subsample needs), then after it
+ * (*_accumulate: m->losses holds the per-token NLL; m->acts hold nothing per layer). */
 typedef struct {
     LmModel *m;
     const int32_t *tokens, *targets, *domains; /* [N] (domains: global ids, 0..D-1) */
@@ -28,6 +30,8 @@ int an_moe_layers(const LmModel *m, int *layers);
 int an_parse_names(const char *list, const char *const *first, size_t stride, int n, unsigned *bits,
                    const char *what);
 void an_list_names(char *buf, size_t cap, const char *const *first, size_t stride, int n);
+/* The index in layers[0..L) of model block `block`, or -1 (a dense layer). */
+int an_moe_index(const int *layers, int L, int block);
 /* Writes a cJSON object to dir/name atomically (and frees nothing). */
 int an_write_json(const char *dir, const char *name, const cJSON *j);
 
@@ -42,14 +46,20 @@ typedef struct {
     double *counts;     /* [L, D, EZ, k] picks by slot */
     double *cooc;       /* [L, EZ, EZ] tokens whose top-k holds both experts (diagonal: picks) */
     double *dom_tokens; /* [D] */
-    long trace_cap, trace_n;
-    int32_t *trace_ids;             /* [trace_cap, L, k] */
-    float *trace_w;                 /* [trace_cap, L, k] */
-    int32_t *trace_tok, *trace_dom; /* [trace_cap] */
+    /* the trace of the first trace_cap tokens, appended batch by batch to trace_{ids,weights,
+     * tokens,domains}.npy in the output folder (committed by routing_write, dropped by
+     * routing_free otherwise): one batch of it in memory, never the whole */
+    long trace_cap, trace_n, batch_rows;
+    int32_t *batch_ids; /* [batch_rows, L, k] */
+    float *batch_w;     /* [batch_rows, L, k] */
+    NpyStream trace[4]; /* ids, weights, tokens, domains */
+    int failed;
 } RoutingAcc;
-void routing_init(RoutingAcc *r, const LmModel *m, int D, long trace_cap);
+/* -1 + ml_error when the trace files cannot be opened in dir. */
+int routing_init(RoutingAcc *r, const LmModel *m, int D, long trace_cap, const char *dir);
+void routing_layer(RoutingAcc *r, const AnBatch *b, const LmFfnRows *rows);
 void routing_accumulate(RoutingAcc *r, const AnBatch *b);
-int routing_write(const RoutingAcc *r, const char *dir, const char *const *domain_names);
+int routing_write(RoutingAcc *r, const char *dir, const char *const *domain_names);
 void routing_free(RoutingAcc *r);
 /* n50 / entropy / max share of one layer and domain (d = -1: all domains), for tests and reports.
  */
@@ -73,6 +83,7 @@ typedef struct {
     uint64_t seed;
 } SpecialiseAcc;
 void specialise_init(SpecialiseAcc *s, const LmModel *m, int D, long cap, uint64_t seed);
+void specialise_layer(SpecialiseAcc *s, const AnBatch *b, const LmFfnRows *rows);
 void specialise_accumulate(SpecialiseAcc *s, const AnBatch *b);
 /* NMI of layer l (what = 0: domain, 1: class); shuffled != 0: labels permuted (baseline). */
 double specialise_nmi(const SpecialiseAcc *s, int l, int what, int shuffled);
@@ -91,7 +102,7 @@ typedef struct {
     long kp_cap, kp_done;   /* tokens to score with k' forwards */
 } TopkAcc;
 void topk_init(TopkAcc *t, const LmModel *m, int D, long kp_tokens);
-void topk_accumulate_cosine(TopkAcc *t, const AnBatch *b);
+void topk_layer_cosine(TopkAcc *t, const AnBatch *b, const LmFfnRows *rows);
 /* Adds the batch's full-model NLL (from b->m->losses: call right after the main forward). */
 void topk_accumulate_full(TopkAcc *t, const AnBatch *b);
 /* Runs 2k extra forwards (k' = 1..k, raw and renormalised) while under kp_cap; overwrites the
@@ -108,13 +119,22 @@ typedef struct {
     int layers[64];
     long cap, n, stride;               /* decode token i when i % stride == 0, up to cap tokens */
     double *kl, *p_pred, *agree, *cnt; /* [L, EZ] sums */
-    int32_t *top1_hist;                /* [L, EZ, V] lens top-1 token counts */
+    int64_t *top1_keys; /* [top1_n] (l·EZ + e)·V + lens top-1 token, one per decode */
+    long top1_n, top1_cap;
     char *rows;
     size_t rows_len, rows_cap;                     /* lens_tokens.csv body */
-    float *scratch_h, *scratch_n, *scratch_logits; /* [rows, C] / [rows, V] for one batch */
-    long scratch_rows;
+    float *scratch_h, *scratch_n, *scratch_logits; /* [LENS_CHUNK, C] / [LENS_CHUNK, V] */
+    /* the batch's sampled tokens, captured as the forward goes: h = r + g·o per layer and slot,
+     * the expert and weight, and the final distribution */
+    long sel_cap;                  /* tokens the buffers hold */
+    int bk;                        /* slots per layer in this batch */
+    float *sel_h, *sel_w, *sel_pf; /* [sel, L, bk, C], [sel, L, bk], [sel, V] */
+    int32_t *sel_e;                /* [sel, L, bk] */
 } LensAcc;
 void lens_init(LensAcc *z, const LmModel *m, long lens_tokens, long total_tokens);
+void lens_layer(LensAcc *z, const AnBatch *b, const LmFfnRows *rows);
+void lens_head(LensAcc *z, const AnBatch *b, long row0, int n, const float *probs);
+/* Decodes the batch's captured tokens (after the forward). */
 void lens_accumulate(LensAcc *z, const AnBatch *b);
 int lens_write(const LensAcc *z, const char *dir, const AnVocab *tok);
 void lens_free(LensAcc *z);

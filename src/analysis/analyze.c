@@ -28,6 +28,8 @@ typedef struct {
     const AnVocab *voc;
     long total; /* input tokens the stream feeds */
     Accs acc;
+    const AnBatch *batch; /* the batch being forwarded (layer and head hooks) */
+    int failed;           /* an init could not start (its error is the message) */
 } Stream;
 
 /* One analysis. Streamed ones (init != NULL) are fed every batch of the one forward per batch:
@@ -38,6 +40,10 @@ typedef struct {
     const char *name;
     unsigned bit; /* AN_* */
     void (*init)(Stream *s);
+    /* while the batch's forward runs: each MoE layer's FFN rows, then each block of output rows'
+     * next-token probabilities (lm_forward_observed: the model keeps one layer's activations) */
+    void (*layer)(Stream *s, const LmFfnRows *rows);
+    void (*head)(Stream *s, long row0, int n, const float *probs);
     void (*accumulate)(Stream *s, const AnBatch *b);
     void (*accumulate_late)(Stream *s, const AnBatch *b);
     void (*finish)(Stream *s);
@@ -51,7 +57,10 @@ typedef struct {
 } LmAnalysis;
 
 static void routing_init_s(Stream *s) {
-    routing_init(&s->acc.routing, s->m, s->data->D, s->o->trace_tokens);
+    s->failed |= routing_init(&s->acc.routing, s->m, s->data->D, s->o->trace_tokens, s->o->out_dir);
+}
+static void routing_layer_s(Stream *s, const LmFfnRows *r) {
+    routing_layer(&s->acc.routing, s->batch, r);
 }
 static void routing_acc_s(Stream *s, const AnBatch *b) {
     routing_accumulate(&s->acc.routing, b);
@@ -63,7 +72,11 @@ static void routing_free_s(Stream *s) {
     routing_free(&s->acc.routing);
 }
 static void spec_init_s(Stream *s) {
-    specialise_init(&s->acc.spec, s->m, s->data->D, s->o->trace_tokens, s->o->seed);
+    long kept = s->o->trace_tokens < s->total ? s->o->trace_tokens : s->total; /* ≤ the text */
+    specialise_init(&s->acc.spec, s->m, s->data->D, kept, s->o->seed);
+}
+static void spec_layer_s(Stream *s, const LmFfnRows *r) {
+    specialise_layer(&s->acc.spec, s->batch, r);
 }
 static void spec_acc_s(Stream *s, const AnBatch *b) {
     specialise_accumulate(&s->acc.spec, b);
@@ -77,8 +90,11 @@ static void spec_free_s(Stream *s) {
 static void topk_init_s(Stream *s) {
     topk_init(&s->acc.topk, s->m, s->data->D, s->o->kp_tokens);
 }
+static void topk_layer_s(Stream *s, const LmFfnRows *r) {
+    topk_layer_cosine(&s->acc.topk, s->batch, r);
+}
 static void topk_acc_s(Stream *s, const AnBatch *b) {
-    topk_accumulate_cosine(&s->acc.topk, b), topk_accumulate_full(&s->acc.topk, b);
+    topk_accumulate_full(&s->acc.topk, b);
 }
 static void topk_late_s(Stream *s, const AnBatch *b) {
     topk_accumulate_kprime(&s->acc.topk, b);
@@ -92,6 +108,12 @@ static void topk_free_s(Stream *s) {
 static void lens_init_s(Stream *s) {
     lens_init(&s->acc.lens, s->m, s->o->lens_tokens, s->total);
 }
+static void lens_layer_s(Stream *s, const LmFfnRows *r) {
+    lens_layer(&s->acc.lens, s->batch, r);
+}
+static void lens_head_s(Stream *s, long row0, int n, const float *probs) {
+    lens_head(&s->acc.lens, s->batch, row0, n, probs);
+}
 static void lens_acc_s(Stream *s, const AnBatch *b) {
     lens_accumulate(&s->acc.lens, b);
 }
@@ -104,6 +126,9 @@ static void lens_free_s(Stream *s) {
 static int window_len(const LmModel *m, const AnalyzeOptions *o);
 static void prune_init_s(Stream *s) {
     prune_curve_init(&s->acc.prune, s->m, s->data->D, window_len(s->m, s->o), s->o->prune_tokens);
+}
+static void prune_layer_s(Stream *s, const LmFfnRows *r) {
+    prune_curve_layer(&s->acc.prune, s->batch, r);
 }
 static void prune_acc_s(Stream *s, const AnBatch *b) {
     prune_curve_batch(&s->acc.prune, b);
@@ -126,18 +151,21 @@ static const LmAnalysis analyses[] = {
     {.name = "routing",
      .bit = AN_ROUTING,
      .init = routing_init_s,
+     .layer = routing_layer_s,
      .accumulate = routing_acc_s,
      .write = routing_write_s,
      .free = routing_free_s},
     {.name = "specialise",
      .bit = AN_SPECIALISE,
      .init = spec_init_s,
+     .layer = spec_layer_s,
      .accumulate = spec_acc_s,
      .write = spec_write_s,
      .free = spec_free_s},
     {.name = "topk",
      .bit = AN_TOPK,
      .init = topk_init_s,
+     .layer = topk_layer_s,
      .accumulate = topk_acc_s,
      .accumulate_late = topk_late_s, /* k' forwards overwrite the batch's activations */
      .late_seconds = "kprime_forwards",
@@ -146,6 +174,8 @@ static const LmAnalysis analyses[] = {
     {.name = "lens",
      .bit = AN_LENS,
      .init = lens_init_s,
+     .layer = lens_layer_s,
+     .head = lens_head_s,
      .accumulate = lens_acc_s,
      .seconds = "lens",
      .write = lens_write_s,
@@ -154,6 +184,7 @@ static const LmAnalysis analyses[] = {
     {.name = "prune",
      .bit = AN_PRUNE,
      .init = prune_init_s,
+     .layer = prune_layer_s,
      .accumulate = prune_acc_s,
      .finish = prune_finish_s, /* forwards with experts masked, over the held-out windows */
      .finish_seconds = "prune_forwards",
@@ -205,8 +236,28 @@ static int window_len(const LmModel *m, const AnalyzeOptions *o) {
     return o->seq > 0 && o->seq < m->cfg.seq_len ? o->seq : m->cfg.seq_len;
 }
 
-/* The streamed analyses (AN_ALL): one forward per batch; adds tokens, domains and seconds per
- * phase to meta. */
+/* The analyses a stream runs, as lm_forward_observed's hooks. */
+typedef struct {
+    Stream *st;
+    const LmAnalysis **run;
+    int n_run;
+} Feed;
+
+static void feed_layer(void *ctx, const LmFfnRows *rows) {
+    Feed *f = ctx;
+    for (int i = 0; i < f->n_run; i++)
+        if (f->run[i]->layer) f->run[i]->layer(f->st, rows);
+}
+
+static void feed_head(void *ctx, long row0, int n, const float *probs) {
+    Feed *f = ctx;
+    for (int i = 0; i < f->n_run; i++)
+        if (f->run[i]->head) f->run[i]->head(f->st, row0, n, probs);
+}
+
+/* The streamed analyses (AN_ALL): one observed forward per batch (the analyses reduce each
+ * layer's rows as it goes, so memory does not grow with depth or batch); adds tokens, domains and
+ * seconds per phase to meta. */
 static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *data,
                           const AnalyzeOptions *o, cJSON *meta) {
     int T = window_len(m, o), B = o->batch, D = data->D;
@@ -233,6 +284,15 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
     for (int i = 0; i < AN_COUNT; i++)
         if ((o->only & analyses[i].bit) && analyses[i].init) run[n_run++] = &analyses[i];
     for (int i = 0; i < n_run; i++) run[i]->init(&st);
+    if (st.failed) {
+        for (int i = 0; i < n_run; i++) run[i]->free(&st);
+        ml_free(cls_tab);
+        return -1;
+    }
+    Feed feed = {&st, run, n_run};
+    LmObserver obs = {feed_layer, feed_head, &feed};
+    int lean = m->lean;
+    m->lean = LM_LEAN_OBSERVED;         /* one layer's activations, whatever the depth and batch */
     double t_hook[AN_COUNT][3] = {{0}}; /* accumulate, accumulate_late, finish */
     int32_t *in = ml_alloc(sizeof(int32_t) * B * T), *tg = ml_alloc(sizeof(int32_t) * B * T);
     int32_t *dom = ml_alloc(sizeof(int32_t) * B * T);
@@ -260,10 +320,11 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
             }
             int N = b * Tb;
             for (int n = 0; n < N; n++) cls[n] = cls_tab[(long)dom[n] * V + in[n]];
-            double t1 = ml_now();
-            lm_forward(m, in, tg, dom, b, Tb, 0);
-            t_fwd += ml_now() - t1;
             AnBatch bt = {m, in, tg, dom, cls, b, Tb, N, done};
+            st.batch = &bt;
+            double t1 = ml_now();
+            lm_forward_observed(m, &obs, in, tg, dom, b, Tb);
+            t_fwd += ml_now() - t1;
             for (int late = 0; late < 2; late++)
                 for (int i = 0; i < n_run; i++) {
                     void (*hook)(Stream *, const AnBatch *) =
@@ -284,6 +345,7 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
         run[i]->finish(&st);
         t_hook[run[i] - analyses][2] += ml_now() - t1;
     }
+    m->lean = lean;
     double t_acc = ml_now() - t0 - t_fwd; /* less the hooks timed apart */
     for (int i = 0; i < AN_COUNT; i++)
         for (int h = 0; h < 3; h++)

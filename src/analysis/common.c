@@ -47,6 +47,12 @@ int an_parse_names(const char *list, const char *const *first, size_t stride, in
     return 0;
 }
 
+int an_moe_index(const int *layers, int L, int block) {
+    for (int l = 0; l < L; l++)
+        if (layers[l] == block) return l;
+    return -1;
+}
+
 int an_write_json(const char *dir, const char *name, const cJSON *j) {
     char *s = cJSON_Print(j), *p = ml_path_join(dir, name);
     size_t n = strlen(s);

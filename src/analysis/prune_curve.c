@@ -33,16 +33,17 @@ void prune_curve_init(PruneCurveAcc *c, const LmModel *m, int D, int T, long eva
     c->nll = ml_alloc(sizeof(double) * PRUNE_N_CRITERIA * PRUNE_MAX_COUNTS * D);
 }
 
-void prune_curve_batch(PruneCurveAcc *c, const AnBatch *b) {
-    if (c->cap <= 0 || c->logit_free) return;
-    uint8_t *use = ml_alloc((size_t)b->N);
+/* At the batch's first layer rows: hold its odd windows (each domain alternates and holds its
+ * share of the budget), calibrate on the rest (use). */
+static void hold_windows(PruneCurveAcc *c, const AnBatch *b) {
+    if (b->N > c->use_cap) ml_free(c->use), c->use = ml_alloc((size_t)b->N), c->use_cap = b->N;
     for (int i = 0; i < b->B; i++) {
         long r0 = (long)i * b->T;
-        int d = b->domains[r0]; /* each domain alternates and holds its share of the budget */
+        int d = b->domains[r0];
         int hold =
             (c->seen_dom[d]++ & 1) && c->held_dom[d] < c->cap / c->D && c->n_win < c->cap_win;
         c->windows_seen++;
-        memset(use + r0, !hold, (size_t)b->T);
+        memset(c->use + r0, !hold, (size_t)b->T);
         if (!hold) continue;
         long dst = (long)c->n_win * c->T;
         memcpy(c->in + dst, b->tokens + r0, sizeof(int32_t) * b->T);
@@ -51,8 +52,22 @@ void prune_curve_batch(PruneCurveAcc *c, const AnBatch *b) {
         c->len[c->n_win++] = b->T;
         c->held += b->T, c->held_dom[d] += b->T;
     }
-    prune_stats_accumulate(&c->stats, b->m, use);
-    ml_free(use);
+    c->batch_open = 1;
+}
+
+void prune_curve_layer(PruneCurveAcc *c, const AnBatch *b, const LmFfnRows *rows) {
+    if (c->cap <= 0 || c->logit_free) return;
+    int l = an_moe_index(c->stats.layers, c->stats.L, rows->layer);
+    if (l < 0) return;
+    if (!c->batch_open) hold_windows(c, b);
+    prune_stats_rows(&c->stats, l, rows->moe, c->use + rows->row0, b->m->cfg.d_model);
+}
+
+void prune_curve_batch(PruneCurveAcc *c, const AnBatch *b) {
+    if (c->cap <= 0 || c->logit_free) return;
+    if (!c->batch_open) hold_windows(c, b);
+    for (int n = 0; n < b->N; n++) c->stats.tokens += c->use[n] != 0;
+    c->batch_open = 0;
 }
 
 /* Scores every held window, up to the activations' batch of full windows per forward (they lie
@@ -193,6 +208,7 @@ int prune_curve_write(const PruneCurveAcc *c, const char *dir, const char *const
 }
 
 void prune_curve_free(PruneCurveAcc *c) {
+    ml_free(c->use);
     prune_stats_free(&c->stats);
     ml_free(c->in), ml_free(c->tg), ml_free(c->dom), ml_free(c->len);
     ml_free(c->nll_full), ml_free(c->tok), ml_free(c->nll);

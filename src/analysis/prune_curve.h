@@ -25,11 +25,16 @@ typedef struct {
     double *nll_full, *tok; /* [D] */
     double *nll;            /* [crit, count, D] */
     double seconds;
+    uint8_t *use; /* [use_cap] the batch's calibration rows */
+    long use_cap;
+    int batch_open; /* the batch's windows are decided */
 } PruneCurveAcc;
 
 /* eval_tokens: budget of held-out tokens (0: the analysis is off). */
 void prune_curve_init(PruneCurveAcc *c, const LmModel *m, int D, int T, long eval_tokens);
-/* After the main forward of a batch: calibrate on its even windows, hold its odd ones. */
+/* During the main forward of a batch (each MoE layer's rows): calibrate on its even windows,
+ * hold its odd ones; after it, prune_curve_batch closes the batch. */
+void prune_curve_layer(PruneCurveAcc *c, const AnBatch *b, const LmFfnRows *rows);
 void prune_curve_batch(PruneCurveAcc *c, const AnBatch *b);
 /* After the stream: the masked forwards of the held windows (overwrites the activations). */
 void prune_curve_run(PruneCurveAcc *c, LmModel *m);

@@ -31,25 +31,26 @@ void prune_stats_free(PruneStats *s) {
     memset(s, 0, sizeof *s);
 }
 
-void prune_stats_accumulate(PruneStats *s, const LmModel *m, const uint8_t *use) {
-    const int C = m->cfg.d_model;
-    int N = s->L ? m->acts[s->layers[0]].moe.N : 0;
-    for (int l = 0; l < s->L; l++) {
-        const MoeActs *a = &m->acts[s->layers[l]].moe;
-        double *cnt = s->count + (long)l * s->E, *rs = s->reap_sum + (long)l * s->E;
-        for (int n = 0; n < a->N; n++) { /* serial: sums in a fixed order */
-            if (use && !use[n]) continue;
-            for (int j = 0; j < a->k; j++) {
-                long slot = (long)n * a->k + j;
-                int e = a->topk_idx[slot];
-                if (e < 0 || e >= s->E || a->topk_w[slot] == 0.0f) continue; /* zero / dropped */
-                const float *o = a->expert_out + slot * C;
-                double sq = 0;
-                for (int c = 0; c < C; c++) sq += (double)o[c] * o[c];
-                cnt[e] += 1, rs[e] += a->topk_w[slot] * sqrt(sq);
-            }
+void prune_stats_rows(PruneStats *s, int l, const MoeActs *a, const uint8_t *use, int C) {
+    double *cnt = s->count + (long)l * s->E, *rs = s->reap_sum + (long)l * s->E;
+    for (int n = 0; n < a->N; n++) { /* serial: sums in a fixed order */
+        if (use && !use[n]) continue;
+        for (int j = 0; j < a->k; j++) {
+            long slot = (long)n * a->k + j;
+            int e = a->topk_idx[slot];
+            if (e < 0 || e >= s->E || a->topk_w[slot] == 0.0f) continue; /* zero / dropped */
+            const float *o = a->expert_out + slot * C;
+            double sq = 0;
+            for (int c = 0; c < C; c++) sq += (double)o[c] * o[c];
+            cnt[e] += 1, rs[e] += a->topk_w[slot] * sqrt(sq);
         }
     }
+}
+
+void prune_stats_accumulate(PruneStats *s, const LmModel *m, const uint8_t *use) {
+    int N = s->L ? m->acts[s->layers[0]].moe.N : 0;
+    for (int l = 0; l < s->L; l++)
+        prune_stats_rows(s, l, &m->acts[s->layers[l]].moe, use, m->cfg.d_model);
     for (int n = 0; n < N; n++) s->tokens += !use || use[n];
 }
 

@@ -26,6 +26,9 @@ void prune_stats_free(PruneStats *s);
 /* Adds the last forward's routing (m->acts, with expert_out captured) for the token rows whose
  * use[n] is nonzero (use NULL: every row). */
 void prune_stats_accumulate(PruneStats *s, const LmModel *m, const uint8_t *use);
+/* The same for the a->N rows of one FFN block of MoE layer l (use[n] for row n; tokens not
+ * counted): what an observer of the forward adds as it goes. */
+void prune_stats_rows(PruneStats *s, int l, const MoeActs *a, const uint8_t *use, int C);
 double prune_saliency(const PruneStats *s, int crit, int l, int e);
 /* The n_keep most salient experts of MoE layer l, as ascending ids (ties: the lower id wins). */
 void prune_rank(const PruneStats *s, int crit, int l, int n_keep, int32_t *kept);

@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <string.h>
 
-void routing_init(RoutingAcc *r, const LmModel *m, int D, long trace_cap) {
+static const char *trace_names[4] = {"trace_ids.npy", "trace_weights.npy", "trace_tokens.npy",
+                                     "trace_domains.npy"};
+
+int routing_init(RoutingAcc *r, const LmModel *m, int D, long trace_cap, const char *dir) {
     memset(r, 0, sizeof *r);
     r->L = an_moe_layers(m, r->layers);
     r->D = D;
@@ -22,39 +25,56 @@ void routing_init(RoutingAcc *r, const LmModel *m, int D, long trace_cap) {
     r->cooc = ml_alloc(sizeof(double) * (L * E * E + 1));
     r->dom_tokens = ml_alloc(sizeof(double) * D);
     r->trace_cap = trace_cap;
-    if (trace_cap > 0) {
-        r->trace_ids = ml_alloc(sizeof(int32_t) * trace_cap * L * k + 4);
-        r->trace_w = ml_alloc(sizeof(float) * trace_cap * L * k + 4);
-        r->trace_tok = ml_alloc(sizeof(int32_t) * trace_cap);
-        r->trace_dom = ml_alloc(sizeof(int32_t) * trace_cap);
+    if (trace_cap <= 0) return 0;
+    int64_t st[3] = {trace_cap, L, k};
+    const char *dtype[4] = {"<i4", "<f4", "<i4", "<i4"};
+    for (int i = 0; i < 4; i++) {
+        char *path = ml_path_join(dir, trace_names[i]);
+        int rc = npy_stream_open(&r->trace[i], path, dtype[i], st, i < 2 ? 3 : 1);
+        ml_free(path);
+        if (rc) {
+            routing_free(r);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void routing_layer(RoutingAcc *r, const AnBatch *b, const LmFfnRows *rows) {
+    int l = an_moe_index(r->layers, r->L, rows->layer), E = r->EZ, k = r->k, L = r->L;
+    if (l < 0) return;
+    const MoeActs *a = rows->moe;
+    double *cnt = r->counts + (long)l * r->D * E * k, *co = r->cooc + (long)l * E * E;
+    for (int i = 0; i < rows->n; i++) {
+        const int32_t *id = a->topk_idx + (long)i * a->k;
+        double *c = cnt + (long)b->domains[rows->row0 + i] * E * k;
+        for (int j = 0; j < k && j < a->k; j++) {
+            c[(long)id[j] * k + j] += 1;
+            for (int q = 0; q < k && q < a->k; q++) co[(long)id[j] * E + id[q]] += 1;
+        }
+    }
+    if (b->N > r->batch_rows && r->trace_n < r->trace_cap) { /* the batch's trace rows */
+        ml_free(r->batch_ids), ml_free(r->batch_w);
+        r->batch_rows = b->N;
+        r->batch_ids = ml_alloc(sizeof(int32_t) * b->N * L * k);
+        r->batch_w = ml_alloc(sizeof(float) * b->N * L * k);
+    }
+    for (long i = 0; i < rows->n && r->trace_n + rows->row0 + i < r->trace_cap; i++) {
+        long t = rows->row0 + i;
+        memcpy(r->batch_ids + (t * L + l) * k, a->topk_idx + i * a->k, sizeof(int32_t) * k);
+        memcpy(r->batch_w + (t * L + l) * k, a->topk_w + i * a->k, sizeof(float) * k);
     }
 }
 
 void routing_accumulate(RoutingAcc *r, const AnBatch *b) {
-    int E = r->EZ, k = r->k, L = r->L;
     for (int n = 0; n < b->N; n++) r->dom_tokens[b->domains[n]] += 1;
-    for (int l = 0; l < L; l++) {
-        const MoeActs *a = &b->m->acts[r->layers[l]].moe;
-        double *cnt = r->counts + (long)l * r->D * E * k, *co = r->cooc + (long)l * E * E;
-        for (int n = 0; n < b->N; n++) {
-            const int32_t *id = a->topk_idx + (long)n * a->k;
-            double *c = cnt + (long)b->domains[n] * E * k;
-            for (int j = 0; j < k && j < a->k; j++) {
-                c[(long)id[j] * k + j] += 1;
-                for (int i = 0; i < k && i < a->k; i++) co[(long)id[j] * E + id[i]] += 1;
-            }
-        }
-    }
-    for (int n = 0; n < b->N && r->trace_n < r->trace_cap; n++, r->trace_n++) {
-        long t = r->trace_n;
-        r->trace_tok[t] = b->tokens[n], r->trace_dom[t] = b->domains[n];
-        for (int l = 0; l < L; l++) {
-            const MoeActs *a = &b->m->acts[r->layers[l]].moe;
-            memcpy(r->trace_ids + (t * L + l) * k, a->topk_idx + (long)n * a->k,
-                   sizeof(int32_t) * k);
-            memcpy(r->trace_w + (t * L + l) * k, a->topk_w + (long)n * a->k, sizeof(float) * k);
-        }
-    }
+    long keep = r->trace_cap - r->trace_n < b->N ? r->trace_cap - r->trace_n : b->N;
+    if (keep <= 0 || r->failed) return;
+    r->failed |= npy_stream_append(&r->trace[0], r->batch_ids, keep) ||
+                 npy_stream_append(&r->trace[1], r->batch_w, keep) ||
+                 npy_stream_append(&r->trace[2], b->tokens, keep) ||
+                 npy_stream_append(&r->trace[3], b->domains, keep);
+    r->trace_n += keep;
 }
 
 /* picks[e] of layer l, domain d (-1: all), summed over slots. */
@@ -135,7 +155,7 @@ static int write_csv(const RoutingAcc *r, const char *dir, const char *const *na
     return afile_commit(&af);
 }
 
-int routing_write(const RoutingAcc *r, const char *dir, const char *const *names) {
+int routing_write(RoutingAcc *r, const char *dir, const char *const *names) {
     cJSON *j = cJSON_CreateObject(), *layers = cJSON_AddArrayToObject(j, "layers");
     cJSON_AddNumberToObject(j, "experts", r->EZ);
     cJSON_AddNumberToObject(j, "top_k", r->k);
@@ -153,21 +173,17 @@ int routing_write(const RoutingAcc *r, const char *dir, const char *const *names
     int rc = an_write_json(dir, "routing.json", j);
     cJSON_Delete(j);
     int64_t sc[4] = {r->L, r->D, r->EZ, r->k}, so[3] = {r->L, r->EZ, r->EZ};
-    int64_t st[3] = {r->trace_n, r->L, r->k}, s1[1] = {r->trace_n};
     if (!rc) rc = write_csv(r, dir, names);
     if (!rc) rc = an_write_npy(dir, "routing_counts.npy", "<f8", sc, 4, r->counts);
     if (!rc) rc = an_write_npy(dir, "routing_cooc.npy", "<f8", so, 3, r->cooc);
-    if (!rc && r->trace_cap > 0) {
-        rc = an_write_npy(dir, "trace_ids.npy", "<i4", st, 3, r->trace_ids);
-        if (!rc) rc = an_write_npy(dir, "trace_weights.npy", "<f4", st, 3, r->trace_w);
-        if (!rc) rc = an_write_npy(dir, "trace_tokens.npy", "<i4", s1, 1, r->trace_tok);
-        if (!rc) rc = an_write_npy(dir, "trace_domains.npy", "<i4", s1, 1, r->trace_dom);
-    }
+    if (!rc && r->failed) rc = -1; /* the append's error is the message */
+    for (int i = 0; i < 4 && r->trace_cap > 0 && !rc; i++) rc = npy_stream_commit(&r->trace[i]);
     return rc;
 }
 
 void routing_free(RoutingAcc *r) {
     ml_free(r->counts), ml_free(r->cooc), ml_free(r->dom_tokens);
-    ml_free(r->trace_ids), ml_free(r->trace_w), ml_free(r->trace_tok), ml_free(r->trace_dom);
+    ml_free(r->batch_ids), ml_free(r->batch_w);
+    for (int i = 0; i < 4; i++) npy_stream_abort(&r->trace[i]); /* not committed: dropped */
     memset(r, 0, sizeof *r);
 }

@@ -28,17 +28,21 @@ static int top1_of(const MoeActs *a, int n) {
     return a->topk_idx[(long)n * a->k + best];
 }
 
-void specialise_accumulate(SpecialiseAcc *s, const AnBatch *b) {
-    for (int n = 0; n < b->N; n++) {
-        int keep = s->n < s->cap;
-        for (int l = 0; l < s->L; l++) {
-            int e = top1_of(&b->m->acts[s->layers[l]].moe, n);
-            s->by_dom[((long)l * s->EZ + e) * s->D + b->domains[n]] += 1;
-            s->by_cls[((long)l * s->EZ + e) * TOKCLASS_COUNT + b->classes[n]] += 1;
-            if (keep) s->top1[s->n * s->L + l] = (int16_t)e;
-        }
-        if (keep) s->cls[s->n] = b->classes[n], s->dom[s->n] = (int16_t)b->domains[n], s->n++;
+void specialise_layer(SpecialiseAcc *s, const AnBatch *b, const LmFfnRows *rows) {
+    int l = an_moe_index(s->layers, s->L, rows->layer);
+    if (l < 0) return;
+    for (int i = 0; i < rows->n; i++) {
+        long n = rows->row0 + i;
+        int e = top1_of(rows->moe, i);
+        s->by_dom[((long)l * s->EZ + e) * s->D + b->domains[n]] += 1;
+        s->by_cls[((long)l * s->EZ + e) * TOKCLASS_COUNT + b->classes[n]] += 1;
+        if (s->n + n < s->cap) s->top1[(s->n + n) * s->L + l] = (int16_t)e;
     }
+}
+
+void specialise_accumulate(SpecialiseAcc *s, const AnBatch *b) {
+    for (int n = 0; n < b->N && s->n < s->cap; n++)
+        s->cls[s->n] = b->classes[n], s->dom[s->n] = (int16_t)b->domains[n], s->n++;
 }
 
 double specialise_nmi(const SpecialiseAcc *s, int l, int what, int shuffled) {

@@ -21,47 +21,47 @@ void topk_init(TopkAcc *t, const LmModel *m, int D, long kp_tokens) {
     t->nll_k = ml_alloc(sizeof(double) * ((long)t->k * 2 * D + 1));
 }
 
-void topk_accumulate_cosine(TopkAcc *t, const AnBatch *b) {
+void topk_layer_cosine(TopkAcc *t, const AnBatch *b, const LmFfnRows *rows) {
+    int l = an_moe_index(t->layers, t->L, rows->layer);
+    if (l < 0) return;
     int C = b->m->cfg.d_model;
-    for (int l = 0; l < t->L; l++) {
-        const LayerActs *la = &b->m->acts[t->layers[l]];
-        const MoeActs *a = &la->moe;
-        int k = a->k, N = b->N;
-        double *cs = ml_alloc(sizeof(double) * 3 * N);
+    const MoeActs *a = rows->moe;
+    int k = a->k, N = rows->n;
+    double *cs = ml_alloc(sizeof(double) * 3 * N);
 #pragma omp parallel
-        {
-            float *mix = ml_alloc_floats(C), *one = ml_alloc_floats(C), *ra = ml_alloc_floats(C),
-                  *rb = ml_alloc_floats(C);
+    {
+        float *mix = ml_alloc_floats(C), *one = ml_alloc_floats(C), *ra = ml_alloc_floats(C),
+              *rb = ml_alloc_floats(C);
 #pragma omp for schedule(static)
-            for (int n = 0; n < N; n++) {
-                const float *w = a->topk_w + (long)n * k, *r = la->resid_mid + (long)n * C;
-                int best = 0;
-                for (int j = 1; j < k; j++)
-                    if (w[j] > w[best]) best = j;
-                memset(mix, 0, sizeof(float) * C);
-                for (int j = 0; j < k; j++) {
-                    const float *o = a->expert_out + ((long)n * k + j) * C;
-                    for (int c = 0; c < C; c++) mix[c] += w[j] * o[c];
-                }
-                const float *o1 = a->expert_out + ((long)n * k + best) * C;
-                memcpy(one, o1, sizeof(float) * C);
-                cs[3 * n] = stat_cosine(one, mix, C); /* (i) expert outputs only */
-                for (int c = 0; c < C; c++) ra[c] = r[c] + w[best] * o1[c], rb[c] = r[c] + mix[c];
-                cs[3 * n + 1] = stat_cosine(ra, rb, C); /* (ii) residual included */
-                if (a->shared_out)
-                    for (int c = 0; c < C; c++) ra[c] += a->shared_out[(long)n * C + c];
-                cs[3 * n + 2] =
-                    stat_cosine(ra, la->out + (long)n * C, C); /* (iii) whole layer output */
+        for (int n = 0; n < N; n++) {
+            const float *w = a->topk_w + (long)n * k, *r = rows->resid + (long)n * C;
+            const float *f = rows->ffn + (long)n * C; /* layer output = r + f */
+            int best = 0;
+            for (int j = 1; j < k; j++)
+                if (w[j] > w[best]) best = j;
+            memset(mix, 0, sizeof(float) * C);
+            for (int j = 0; j < k; j++) {
+                const float *o = a->expert_out + ((long)n * k + j) * C;
+                for (int c = 0; c < C; c++) mix[c] += w[j] * o[c];
             }
-            ml_free(mix), ml_free(one), ml_free(ra), ml_free(rb);
+            const float *o1 = a->expert_out + ((long)n * k + best) * C;
+            memcpy(one, o1, sizeof(float) * C);
+            cs[3 * n] = stat_cosine(one, mix, C); /* (i) expert outputs only */
+            for (int c = 0; c < C; c++) ra[c] = r[c] + w[best] * o1[c], rb[c] = r[c] + mix[c];
+            cs[3 * n + 1] = stat_cosine(ra, rb, C); /* (ii) residual included */
+            if (a->shared_out)
+                for (int c = 0; c < C; c++) ra[c] += a->shared_out[(long)n * C + c];
+            for (int c = 0; c < C; c++) rb[c] = r[c] + f[c];
+            cs[3 * n + 2] = stat_cosine(ra, rb, C); /* (iii) whole layer output */
         }
-        for (int n = 0; n < N; n++) { /* serial sum: deterministic */
-            int d = b->domains[n];
-            for (int v = 0; v < 3; v++) t->cos_sum[((long)l * t->D + d) * 3 + v] += cs[3 * n + v];
-            t->cos_n[(long)l * t->D + d] += 1;
-        }
-        ml_free(cs);
+        ml_free(mix), ml_free(one), ml_free(ra), ml_free(rb);
     }
+    for (int n = 0; n < N; n++) { /* serial sum, in row order: deterministic */
+        int d = b->domains[rows->row0 + n];
+        for (int v = 0; v < 3; v++) t->cos_sum[((long)l * t->D + d) * 3 + v] += cs[3 * n + v];
+        t->cos_n[(long)l * t->D + d] += 1;
+    }
+    ml_free(cs);
 }
 
 void topk_accumulate_full(TopkAcc *t, const AnBatch *b) {

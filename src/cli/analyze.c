@@ -37,6 +37,10 @@ static void usage(void) {
         "  --max-tokens N      input tokens analysed, spread over each source (default 1048576)\n"
         "  --batch B           windows per forward (default 8)\n"
         "  --seq T             window length (default the model's seq_len)\n"
+        "  --ffn-block N       the FFN (MoE) half and the output head run over N tokens at a\n"
+        "                      time (default 128): memory stays flat in --batch; 0: the whole\n"
+        "                      batch at once (as eval --ffn-block 0; sub-blocks agree within\n"
+        "                      float rounding)\n"
         "  --lens-tokens N     logit-lens token subsample (default 2048)\n"
         "  --kprime-tokens N   tokens scored with only k' = 1..k experts (2k extra forwards per\n"
         "                      batch while under N; default 65536; 0 = off)\n"
@@ -101,6 +105,8 @@ static int cmd_analyze(int argc, char **argv) {
             o.batch = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
         else if (!strcmp(a, "--seq"))
             o.seq = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(a, "--ffn-block"))
+            lm_ffn_block = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
         else if (!strcmp(a, "--lens-tokens"))
             o.lens_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
         else if (!strcmp(a, "--kprime-tokens"))
@@ -122,8 +128,9 @@ static int cmd_analyze(int argc, char **argv) {
     }
     if (!run) ml_fatal("analyze: RUN is required");
     if (o.batch <= 0 || o.max_tokens <= 0 || o.lens_tokens < 0 || o.kp_tokens < 0 ||
-        o.trace_tokens < 0 || o.prune_tokens < 0)
-        ml_fatal("analyze: --batch and --max-tokens must be positive, token counts non-negative");
+        o.trace_tokens < 0 || o.prune_tokens < 0 || lm_ffn_block < 0)
+        ml_fatal("analyze: --batch and --max-tokens must be positive, token counts and "
+                 "--ffn-block non-negative");
     if (data && n_dom) ml_fatal("analyze: give --data or --domain, not both");
     if (o.pairs) o.only |= AN_SENSITIVITY;
     if ((o.only & AN_SENSITIVITY) && !o.pairs)

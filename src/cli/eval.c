@@ -31,7 +31,7 @@ static void usage(void) {
         "--ffn-block N: the FFN (MoE) half and the output head of each chunk run over N tokens\n"
         "at a time (default 128; less memory: a 50k vocabulary's logits for 128 tokens, not 512;\n"
         "each expert dequantised once per sub-block); 0: the whole chunk at once, bit for bit\n"
-        "what analyze computes (sub-blocks agree within float rounding).\n\n"
+        "what analyze --ffn-block 0 computes (sub-blocks agree within float rounding).\n\n"
         "Routing interventions (any model; recorded in the --json object as \"intervention\"):\n"
         "  --top-k K (or --route-k K)  route every MoE layer to K experts\n");
     intervene_print_help(stdout);

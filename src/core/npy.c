@@ -12,39 +12,97 @@ static int dtype_size(const char *dtype) {
     return (dtype[0] == '<' || dtype[0] == '|') && n > 0 && n <= 8 ? n : 0;
 }
 
+/* The 10-byte preamble and the header dict, padded with spaces to at least min_len bytes in all
+ * and to a multiple of 64 (numpy's rule); returns the length written into out (≤ cap). */
+static int npy_header(char *out, int cap, const char *dtype, const int64_t *shape, int ndim,
+                      int min_len) {
+    char dims[256] = "";
+    size_t off = 0;
+    for (int i = 0; i < ndim; i++)
+        off += snprintf(dims + off, sizeof dims - off, "%lld,%s", (long long)shape[i],
+                        (ndim > 1 && i < ndim - 1) ? " " : "");
+    if (ndim > 1) dims[off - 1] = 0; /* "(a, b)" not "(a, b,)" */
+    char dict[512];
+    int hlen = snprintf(dict, sizeof dict,
+                        "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }", dtype, dims);
+    int total = 10 + hlen + 1;
+    total += (64 - total % 64) % 64;
+    if (total < min_len) total = min_len;
+    if (total > cap) return 0;
+    memcpy(out, (unsigned char[10]){0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 0, 0}, 10);
+    out[8] = (char)((total - 10) & 0xff), out[9] = (char)((total - 10) >> 8);
+    memcpy(out + 10, dict, hlen);
+    memset(out + 10 + hlen, ' ', total - 11 - hlen);
+    out[total - 1] = '\n';
+    return total;
+}
+
+static int64_t shape_count(const int64_t *shape, int ndim) {
+    int64_t count = 1;
+    for (int i = 0; i < ndim; i++) count *= shape[i];
+    return count;
+}
+
 int npy_write(const char *path, const char *dtype, const int64_t *shape, int ndim,
               const void *data) {
     int esize = dtype_size(dtype);
     if (!esize) return ml_error("%s: unsupported npy dtype '%s'", path, dtype);
-    char dims[256] = "";
-    int64_t count = 1;
-    size_t off = 0;
-    for (int i = 0; i < ndim; i++) {
-        off += snprintf(dims + off, sizeof dims - off, "%lld,%s", (long long)shape[i],
-                        (ndim > 1 && i < ndim - 1) ? " " : "");
-        count *= shape[i];
-    }
-    if (ndim > 1) dims[off - 1] = 0; /* "(a, b)" not "(a, b,)" */
-    char header[512];
-    int hlen = snprintf(header, sizeof header,
-                        "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }", dtype, dims);
-    int total = 10 + hlen + 1;
-    int pad = (64 - total % 64) % 64;
+    char header[640];
+    int total = npy_header(header, sizeof header, dtype, shape, ndim, 0);
     AtomicFile af;
     if (afile_open(&af, path)) return -1;
-    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 0, 0};
-    uint16_t hl = (uint16_t)(hlen + pad + 1);
-    pre[8] = hl & 0xff;
-    pre[9] = hl >> 8;
-    afile_write(&af, pre, 10);
-    afile_write(&af, header, hlen);
-    for (int i = 0; i < pad; i++) afile_write(&af, " ", 1);
-    afile_write(&af, "\n", 1);
-    if (afile_write(&af, data, (size_t)count * esize)) {
+    afile_write(&af, header, total);
+    if (afile_write(&af, data, (size_t)shape_count(shape, ndim) * esize)) {
         afile_abort(&af);
         return -1;
     }
     return afile_commit(&af);
+}
+
+int npy_stream_open(NpyStream *s, const char *path, const char *dtype, const int64_t *shape,
+                    int ndim) {
+    memset(s, 0, sizeof *s);
+    s->esize = dtype_size(dtype);
+    if (!s->esize || ndim < 1 || ndim > 8)
+        return ml_error("%s: unsupported npy dtype '%s' or rank %d", path, dtype, ndim);
+    snprintf(s->dtype, sizeof s->dtype, "%s", dtype);
+    memcpy(s->shape, shape, sizeof(int64_t) * ndim);
+    s->ndim = ndim;
+    s->row_bytes = (size_t)shape_count(shape + 1, ndim - 1) * s->esize;
+    char header[640];
+    s->header_len = npy_header(header, sizeof header, dtype, shape, ndim, 0); /* the most rows */
+    if (afile_open(&s->af, path)) return -1;
+    s->open = 1;
+    return afile_write(&s->af, header, s->header_len);
+}
+
+int npy_stream_append(NpyStream *s, const void *rows, int64_t n) {
+    if (n <= 0) return 0;
+    s->rows += n;
+    return afile_write(&s->af, rows, (size_t)n * s->row_bytes);
+}
+
+int npy_stream_commit(NpyStream *s) {
+    char header[640];
+    int64_t shape[8];
+    memcpy(shape, s->shape, sizeof(int64_t) * s->ndim);
+    shape[0] = s->rows;
+    /* the header of the rows written, padded to the length reserved for the most rows */
+    npy_header(header, sizeof header, s->dtype, shape, s->ndim, s->header_len);
+    int rc = s->af.failed || fflush(s->af.fp) || fseek(s->af.fp, 0, SEEK_SET);
+    if (!rc) rc = afile_write(&s->af, header, s->header_len);
+    s->open = 0;
+    if (rc) {
+        ml_error("%s: could not finish the array", s->af.path);
+        afile_abort(&s->af);
+        return -1;
+    }
+    return afile_commit(&s->af);
+}
+
+void npy_stream_abort(NpyStream *s) {
+    if (s->open) afile_abort(&s->af);
+    s->open = 0;
 }
 
 int npy_write_f32(const char *path, const float *data, const int64_t *shape, int ndim) {

@@ -255,7 +255,7 @@ static long layout_acts(LmModel *m, float *base, int B, int T) {
 #define TAKE(n) (total += (n), base ? take(cp, (n)) : NULL)
     /* Inference (no gradients) keeps per layer only what the analyses read (resid_mid, out and
      * the MoE captures); the rest is scratch shared by every layer, q/k are normalised in place
-     * and attention keeps no probability tensor. lean (lm_score_ids): resid_mid and out are
+     * and attention keeps no probability tensor. lean (lm_score_ids, analyze): resid_mid, out are
      * shared too, the embedding is written into out (layer 0's input, dead once resid_mid is
      * formed), and ln1, the attention output, ln2 and lnf share one buffer (each is dead before
      * the next is written). */
@@ -352,7 +352,7 @@ static void alloc_acts(LmModel *m, const MoeOverride *route, int B, int T) {
         else if (j >= 0) /* the same buffers */
             *ma = m->acts[j].moe;
         else
-            moe_acts_alloc_infer(ma, &f, fb ? fb : B * T, fb ? fb : T, !m->lean);
+            moe_acts_alloc_infer(ma, &f, fb ? fb : B * T, fb ? fb : T, m->lean != LM_LEAN);
     }
     m->B = B, m->T = T, m->acts_lean = m->lean, m->ffn_block = fb, m->acts_kmax = held;
 }
@@ -437,8 +437,16 @@ double lm_mean_k(const LmModel *m) {
     return m->routed_rows > 0 ? m->routed_slots / m->routed_rows : 0;
 }
 
+/* Hands rows [s, s + n) of layer l's FFN to the observer, if any, before out = resid + ffn is
+ * formed (the lean sub-block layout forms it in resid_mid itself). */
+static void observe_ffn(const LmObserver *obs, int l, long s, int n, const float *resid,
+                        const float *ffn, const MoeActs *moe) {
+    if (obs && obs->ffn) obs->ffn(obs->ctx, &(LmFfnRows){l, s, n, resid, ffn, moe});
+}
+
 static void ffn_block_forward(LmModel *m, const MoeOverride *ov, int l, const int32_t *tokens,
-                              const int32_t *domains, int B, int T, int train) {
+                              const int32_t *domains, int B, int T, int train,
+                              const LmObserver *obs) {
     const int count = ov == (m->route ? &m->route[l] : NULL); /* the model's own route */
     const LmConfig *c = &m->cfg;
     const LayerParams *L = &m->params.layers[l];
@@ -449,6 +457,7 @@ static void ffn_block_forward(LmModel *m, const MoeOverride *ov, int l, const in
         moe_forward(a->ffn_out, &a->moe, &L->ffn, &m->layer_ffn[l], ov, a->ln2, tokens, domains, B,
                     T, train, &m->noise_rng);
         if (count) count_routed(m, l);
+        observe_ffn(obs, l, 0, (int)N, a->resid_mid, a->ffn_out, &a->moe);
         add_into(a->out, a->resid_mid, a->ffn_out, N * C);
         return;
     }
@@ -460,13 +469,14 @@ static void ffn_block_forward(LmModel *m, const MoeOverride *ov, int l, const in
         moe_forward(fo, &a->moe, &L->ffn, &m->layer_ffn[l], ov, a->ln2, tokens ? tokens + s : NULL,
                     domains ? domains + s : NULL, 1, n, train, &m->noise_rng);
         if (count) count_routed(m, l);
+        observe_ffn(obs, l, s, n, a->resid_mid + s * C, fo, &a->moe);
         add_into(a->out + s * C, a->resid_mid + s * C, fo, n * C);
     }
 }
 
 /* logits = lnf · headᵀ and, with targets, their summed cross-entropy: over the whole batch, or
  * (lean scoring, m->head_block) over blocks of rows, each block's logits overwriting the last. */
-static double head_forward(LmModel *m, const int32_t *targets, int N) {
+static double head_forward(LmModel *m, const int32_t *targets, int N, const LmObserver *obs) {
     const int C = m->cfg.d_model, V = m->cfg.vocab_size;
     const WRef head = wref_pick(m->params.lm_head, m->params.q_lm_head, 0);
     const int rows = m->head_block && m->head_block < N ? m->head_block : N;
@@ -476,6 +486,7 @@ static double head_forward(LmModel *m, const int32_t *targets, int N) {
         int n = N - s < rows ? N - s : rows;
         wref_forward(m->logits, m->lnf + (long)s * C, head, NULL, n, C, V);
         if (targets) nll += xent_forward(m->logits, m->losses + s, m->logits, targets + s, n, V);
+        if (obs && obs->head) obs->head(obs->ctx, s, n, m->logits);
     }
     return nll;
 }
@@ -485,8 +496,9 @@ double lm_forward(LmModel *m, const int32_t *tokens, const int32_t *targets, con
     return lm_forward_routed(m, m->route, tokens, targets, domains, B, T, train);
 }
 
-double lm_forward_routed(LmModel *m, const MoeOverride *route, const int32_t *tokens,
-                         const int32_t *targets, const int32_t *domains, int B, int T, int train) {
+static double forward(LmModel *m, const MoeOverride *route, const int32_t *tokens,
+                      const int32_t *targets, const int32_t *domains, int B, int T, int train,
+                      const LmObserver *obs) {
     const LmConfig *c = &m->cfg;
     alloc_acts(m, route, B, T);
     int N = B * T, C = c->d_model;
@@ -498,11 +510,24 @@ double lm_forward_routed(LmModel *m, const MoeOverride *route, const int32_t *to
     for (int l = 0; l < c->n_layer; l++) {
         LayerActs *a = &m->acts[l];
         attention_block_forward(m, l, x, B, T);
-        ffn_block_forward(m, route ? &route[l] : NULL, l, tokens, domains, B, T, train);
+        ffn_block_forward(m, route ? &route[l] : NULL, l, tokens, domains, B, T, train, obs);
         x = a->out;
     }
     norm_forward(c, m->lnf, m->lnf_mean, m->lnf_rstd, x, m->params.lnf_w, m->params.lnf_b, N);
-    return head_forward(m, targets, N);
+    return head_forward(m, targets, N, obs);
+}
+
+double lm_forward_routed(LmModel *m, const MoeOverride *route, const int32_t *tokens,
+                         const int32_t *targets, const int32_t *domains, int B, int T, int train) {
+    return forward(m, route, tokens, targets, domains, B, T, train, NULL);
+}
+
+double lm_forward_observed(LmModel *m, const LmObserver *obs, const int32_t *tokens,
+                           const int32_t *targets, const int32_t *domains, int B, int T) {
+    if (m->lean != LM_LEAN_OBSERVED || m->has_grads || !targets)
+        ml_fatal("lm_forward_observed: needs targets and an inference model set to "
+                 "LM_LEAN_OBSERVED");
+    return forward(m, m->route, tokens, targets, domains, B, T, 0, obs);
 }
 
 double lm_aux_loss(const LmModel *m) {

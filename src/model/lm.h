@@ -64,8 +64,10 @@ typedef struct {
     float *d_resid, *d_ln, *d_q, *d_k, *d_v, *d_qr, *d_kr, *d_atty, *d_ffn;
     int has_grads;
     /* Inference without gradients keeps only resid_mid, out and the MoE captures per layer
-     * (shared scratch otherwise). lean = 1 (set before lm_alloc_acts; lm_score_ids does): not even
-     * those: one set of activations for all layers, no expert_out — for scoring alone. */
+     * (shared scratch otherwise). lean = LM_LEAN (set before lm_alloc_acts; lm_score_ids does):
+     * not even those: one set of activations for all layers, no expert_out — for scoring alone.
+     * lean = LM_LEAN_OBSERVED (analyze): the same single set, with each FFN sub-block's MoE
+     * captures (expert_out included) for lm_forward_observed to hand to an observer. */
     int lean, acts_lean;
     /* Rows per FFN sub-block the layout holds (lean scoring of token-routed MoE layers: the
      * norm, router and expert buffers are sized for lm_ffn_block tokens, not the whole batch);
@@ -119,6 +121,34 @@ double lm_forward_routed(LmModel *m, const MoeOverride *route, const int32_t *to
 int lm_route_k(const LmModel *m, int l);
 /* Mean routed experts run per token and MoE layer over lm_forward calls so far (0 if none). */
 double lm_mean_k(const LmModel *m);
+enum { LM_LEAN = 1, LM_LEAN_OBSERVED = 2 }; /* LmModel.lean */
+
+/* What one FFN block gave rows [row0, row0 + n) of the batch, as the forward goes: the residual
+ * entering it (resid [n, C]), its output (ffn [n, C], shared experts included; the layer output
+ * is resid + ffn, elementwise) and the MoE captures of these rows (moe: topk_idx, topk_w,
+ * expert_out, shared_out, row 0 = row0). Valid only during the call. */
+typedef struct {
+    int layer;
+    long row0;
+    int n;
+    const float *resid, *ffn;
+    const MoeActs *moe;
+} LmFfnRows;
+
+/* Called by lm_forward_observed: ffn after every FFN block (or sub-block), in layer order and,
+ * within a layer, in row order; head after every block of output rows with their next-token
+ * probabilities (probs [n, V]). Either may be NULL. */
+typedef struct {
+    void (*ffn)(void *ctx, const LmFfnRows *rows);
+    void (*head)(void *ctx, long row0, int n, const float *probs);
+    void *ctx;
+} LmObserver;
+
+/* lm_forward with targets that hands each layer's FFN rows and the output probabilities to obs
+ * while they exist, so that analyses reduce them as the forward goes and the model keeps one
+ * set of activations (m->lean must be LM_LEAN_OBSERVED: memory does not grow with the layers). */
+double lm_forward_observed(LmModel *m, const LmObserver *obs, const int32_t *tokens,
+                           const int32_t *targets, const int32_t *domains, int B, int T);
 /* Accumulates gradients of loss_scale · (summed loss) + aux_scale · Σ coef·aux into m->grads.
  * Call after lm_forward with targets. */
 void lm_backward(LmModel *m, const int32_t *tokens, const int32_t *targets, int B, int T,
