@@ -20,6 +20,10 @@ int main(int argc, char **argv) {
     }
     oracle_start(1);
     struct llama_model_params mp = llama_model_default_params();
+    /* LLAMA_REF_NO_REPACK=1: no repacked copy of the weights beside the mapped file (bench at sizes
+     * where the copy does not fit in memory) */
+    const char *no_repack = getenv("LLAMA_REF_NO_REPACK");
+    if (no_repack && atoi(no_repack)) mp.use_extra_bufts = false;
     struct llama_model *model = llama_model_load_from_file(argv[1], mp);
     if (!model) return fprintf(stderr, "llama_ref: cannot load %s\n", argv[1]), 1;
     const struct llama_vocab *vocab = llama_model_get_vocab(model);
