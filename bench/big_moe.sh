@@ -14,8 +14,9 @@
 # speeds are not). Usage: sh bench/big_moe.sh [FAMILY...]   (default: olmoe deepseek qwen3moe)
 # env: EVAL_BYTES=1500 AN_TOKENS=1024 AN_SEQ=128 BATCHES="1 8" LENS=16 THREADS=2 KEEP=1 (0: delete
 # each file after its rows) MOELENS=./moelens (another binary to compare, e.g. main's) LLAMA=1 (0:
-# skip llama.cpp: its CPU_REPACK copy of the weights, ~0.6-1x the file in anonymous memory beside
-# the mapped file, does not fit 24 GiB at Qwen3-30B-A3B's size)
+# skip llama.cpp; norepack: LLAMA_REF_NO_REPACK=1, without its CPU_REPACK copy of the weights,
+# ~0.6-1x the file in anonymous memory beside the mapped file, which does not fit 24 GiB at
+# Qwen3-30B-A3B's size)
 set -eu
 EVAL_BYTES=${EVAL_BYTES:-1500} AN_TOKENS=${AN_TOKENS:-1024} AN_SEQ=${AN_SEQ:-128}
 BATCHES=${BATCHES:-1 8} LENS=${LENS:-16} THREADS=${THREADS:-2} KEEP=${KEEP:-1}
@@ -49,10 +50,11 @@ for fam in ${*:-olmoe deepseek qwen3moe}; do
     n=$(sed -E 's/.*"text_tokens": ([0-9]+).*/\1/' "$C/eval.json")
     row "$fam" "moelens eval (whole command)" "$n" "$(cut -d' ' -f1 "$C/t")" "$(cut -d' ' -f2 "$C/t")" "$size"
     echo "$fam perplexity: moelens $(sed -E 's/.*"ppl": ([0-9.]+).*/\1/' "$C/eval.json")"
-    if [ "$LLAMA" = 1 ]; then
+    if [ "$LLAMA" != 0 ]; then
+        [ "$LLAMA" = norepack ] && export LLAMA_REF_NO_REPACK=1
         /usr/bin/time -f "%e %M" -o "$C/t" $NICE "$C/llama_ref" "$M" "$C/text.txt" 512 >"$C/ref.txt" 2>"$C/ref.err"
         dec=$(sed -E 's/.*decode ([0-9.]+) s.*/\1/' "$C/ref.err" | tail -n 1)
-        row "$fam" "llama.cpp decode (llama_ref)" "$n" "$dec" "$(cut -d' ' -f2 "$C/t")" "$size"
+        row "$fam" "llama.cpp decode (llama_ref${LLAMA_REF_NO_REPACK:+, no repack})" "$n" "$dec" "$(cut -d' ' -f2 "$C/t")" "$size"
         echo "$fam perplexity: llama.cpp $(tail -n 1 "$C/ref.txt" | awk '{print $6}')"
     fi
     for b in $BATCHES; do

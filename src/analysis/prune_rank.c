@@ -80,14 +80,34 @@ void prune_rank(const PruneStats *s, int crit, int l, int n_keep, int32_t *kept)
     ml_free(order);
 }
 
+typedef struct {
+    PruneStats *s;
+    int C;
+} CalibFeed;
+
+static void calib_rows(void *ctx, const LmFfnRows *rows) {
+    CalibFeed *f = ctx;
+    int l = an_moe_index(f->s->layers, f->s->L, rows->layer);
+    if (l >= 0) prune_stats_rows(f->s, l, rows->moe, NULL, f->C);
+}
+
 int prune_calibrate(LmModel *m, const int32_t *ids, long n, int ctx, PruneStats *s) {
     if (n < 1) return ml_error("the calibration text has no tokens");
-    lm_alloc_acts(m, 1, ctx);
+    /* observed: each layer's rows counted as the forward goes, one layer's activations kept (the
+     * targets only let the head run in blocks; the loss is not read) */
+    int lean = m->lean;
+    m->lean = LM_LEAN_OBSERVED;
+    int32_t *tg = ml_alloc(sizeof(int32_t) * ctx);
+    CalibFeed f = {s, m->cfg.d_model};
+    LmObserver obs = {calib_rows, NULL, &f};
     for (long c0 = 0; c0 < n; c0 += ctx) {
         int T = (int)(n - c0 < ctx ? n - c0 : ctx);
-        lm_forward(m, ids + c0, NULL, NULL, 1, T, 0);
-        prune_stats_accumulate(s, m, NULL);
+        for (int t = 0; t < T; t++) tg[t] = t + 1 < T ? ids[c0 + t + 1] : -1;
+        lm_forward_observed(m, &obs, ids + c0, tg, NULL, 1, T);
+        s->tokens += T;
     }
+    m->lean = lean;
+    ml_free(tg);
     return 0;
 }
 
