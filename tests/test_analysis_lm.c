@@ -9,6 +9,7 @@
 #include "core/rng.h"
 #include "lm_small.h"
 #include "test.h"
+#include <dirent.h>
 #include <string.h>
 
 /* B×T random tokens; sequence b is domain b % 2. */
@@ -233,5 +234,18 @@ TEST(analysis_trace_streamed_equals_full_forward) {
         ml_free(dir);
     }
     lm_ffn_block = fb;
+    /* a run that stops before routing_write leaves nothing behind, not even the temp files */
+    char *dir = ml_path_join(test_tmpdir(), "trace_dropped");
+    CHECK(ml_mkdir_p(dir) == 0);
+    RoutingAcc r;
+    CHECK(routing_init(&r, &m, 2, cap, dir) == 0);
+    feed_batch(&bs[0], &(Feed){.r = &r});
+    routing_free(&r);
+    DIR *d = opendir(dir);
+    int files = 0;
+    for (struct dirent *e; d && (e = readdir(d));) files += e->d_name[0] != '.';
+    if (d) closedir(d);
+    CHECK(files == 0);
+    ml_free(dir);
     lm_free(&m);
 }
