@@ -64,3 +64,4 @@ void section_vision_compare(Page *p); /* sweep: compare/compare_vision.json */
 void section_sensitivity(Page *p);    /* LM: analysis/sensitivity.json (report_sens.c) */
 void section_sweep(Page *p);
 void section_compare(Page *p);
+void section_findings(Page *p); /* study claims judged by compare (report_findings.c) */
