@@ -30,7 +30,7 @@ TEST(analysis_domain_router_concentration) {
     uint8_t cls[B * T];
     batch_data(tok, tg, dom, cls, B, T, 1);
     lm_forward(&m, tok, tg, dom, B, T, 0);
-    AnBatch b = {&m, tok, tg, dom, cls, B, T, B * T, 0};
+    AnBatch b = {&m, tok, tg, dom, cls, B, T, B * T, 0, NULL};
     RoutingAcc r;
     SpecialiseAcc s;
     routing_init(&r, &m, 2, 1000);
@@ -62,7 +62,7 @@ TEST(analysis_kprime_reproduces_full) {
     uint8_t cls[B * T];
     batch_data(tok, tg, dom, cls, B, T, 2);
     lm_forward(&m, tok, tg, dom, B, T, 0);
-    AnBatch b = {&m, tok, tg, dom, cls, B, T, B * T, 0};
+    AnBatch b = {&m, tok, tg, dom, cls, B, T, B * T, 0, NULL};
     TopkAcc t;
     topk_init(&t, &m, 2, 1000);
     topk_accumulate_cosine(&t, &b);
@@ -97,7 +97,7 @@ TEST(analysis_lens_last_layer_is_final) {
     uint8_t cls[B * T];
     batch_data(tok, tg, dom, cls, B, T, 3);
     lm_forward(&m, tok, tg, dom, B, T, 0);
-    AnBatch b = {&m, tok, tg, dom, cls, B, T, B * T, 0};
+    AnBatch b = {&m, tok, tg, dom, cls, B, T, B * T, 0, NULL};
     LensAcc z;
     lens_init(&z, &m, 8, B * T);
     lens_accumulate(&z, &b);

@@ -2,6 +2,7 @@
  * saved activations; the k' perplexity forwards come last because they overwrite them. */
 #include "analysis/analyze.h"
 #include "analysis/analysis.h"
+#include "analysis/docstats.h"
 #include "analysis/intervene.h"
 #include "analysis/sensitivity.h"
 #include "core/error.h"
@@ -37,7 +38,7 @@ void analyze_default_options(AnalyzeOptions *o) {
     memset(o, 0, sizeof *o);
     o->only = AN_ALL, o->batch = 8, o->max_tokens = 1 << 20, o->lens_tokens = 2048;
     o->kp_tokens = 65536, o->trace_tokens = 1 << 20, o->seed = 1234;
-    o->mask_top = 10, o->sens_ppl_tokens = 65536;
+    o->mask_top = 10, o->sens_ppl_tokens = 65536, o->boot = 1000;
 }
 
 typedef struct {
@@ -45,6 +46,7 @@ typedef struct {
     SpecialiseAcc spec;
     TopkAcc topk;
     LensAcc lens;
+    DocAcc docs;
 } Accs;
 
 /* Windows taken from a source: evenly spread, like lm_evaluate's subset. */
@@ -89,6 +91,14 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
     specialise_init(&a.spec, m, D, o->only & AN_SPECIALISE ? o->trace_tokens : 0, o->seed);
     topk_init(&a.topk, m, D, o->only & AN_TOPK ? o->kp_tokens : 0);
     lens_init(&a.lens, m, o->only & AN_LENS ? o->lens_tokens : 0, total);
+    long n_units = 0, *unit_base = ml_alloc(sizeof(long) * (data->n_src + 1));
+    for (int s = 0; s < data->n_src; s++)
+        unit_base[s] = n_units, n_units += an_src_units(data, s, T);
+    int boot = o->boot > 0 && (o->only & (AN_ROUTING | AN_SPECIALISE | AN_TOPK));
+    docs_init(&a.docs, m, D, boot ? (int)n_units : 0, data->ids ? "chunk" : "document", o->boot,
+              o->seed);
+    if (boot && (o->only & AN_TOPK)) a.topk.docs = &a.docs;
+    int32_t *units = ml_alloc(sizeof(int32_t) * B * T);
     int32_t *in = ml_alloc(sizeof(int32_t) * B * T), *tg = ml_alloc(sizeof(int32_t) * B * T);
     int32_t *dom = ml_alloc(sizeof(int32_t) * B * T);
     uint8_t *cls = ml_alloc((size_t)B * T);
@@ -107,18 +117,24 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
             int b = 0, Tb = T;
             if (bi < full_batches) {
                 b = (int)(nw - w0 < B ? nw - w0 : B);
-                for (int i = 0; i < b; i++)
-                    an_src_window(data, s, (w0 + i) * all / nw, T, in + (long)i * T,
-                                  tg + (long)i * T, dom + (long)i * T);
+                for (int i = 0; i < b; i++) {
+                    long w = (w0 + i) * all / nw;
+                    an_src_window(data, s, w, T, in + (long)i * T, tg + (long)i * T,
+                                  dom + (long)i * T);
+                    if (boot)
+                        an_src_window_units(data, s, w, T, T, unit_base[s], units + (long)i * T);
+                }
             } else {
                 b = 1, Tb = an_src_window(data, s, all, T, in, tg, dom);
+                if (boot) an_src_window_units(data, s, all, T, Tb, unit_base[s], units);
             }
             int N = b * Tb;
             for (int n = 0; n < N; n++) cls[n] = cls_tab[(long)dom[n] * V + in[n]];
             double t1 = ml_now();
             lm_forward(m, in, tg, dom, b, Tb, 0);
             t_fwd += ml_now() - t1;
-            AnBatch bt = {m, in, tg, dom, cls, b, Tb, N, done};
+            AnBatch bt = {m, in, tg, dom, cls, b, Tb, N, done, units};
+            if (boot) docs_accumulate(&a.docs, &bt);
             if (o->only & AN_ROUTING) routing_accumulate(&a.routing, &bt);
             if (o->only & AN_SPECIALISE) specialise_accumulate(&a.spec, &bt);
             if (o->only & AN_TOPK)
@@ -140,6 +156,7 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
     if (!rc && (o->only & AN_SPECIALISE)) rc = specialise_write(&a.spec, o->out_dir, data->names);
     if (!rc && (o->only & AN_TOPK)) rc = topk_write(&a.topk, o->out_dir, data->names);
     if (!rc && (o->only & AN_LENS)) rc = lens_write(&a.lens, o->out_dir, tok);
+    if (!rc && boot) rc = docs_write(&a.docs, o->out_dir, data->names);
     if (!rc) {
         cJSON *j = meta;
         cJSON_AddNumberToObject(j, "tokens", (double)done);
@@ -156,6 +173,7 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
         cJSON_AddNumberToObject(j, "kprime_tokens", (double)a.topk.kp_done);
     }
     routing_free(&a.routing), specialise_free(&a.spec), topk_free(&a.topk), lens_free(&a.lens);
+    docs_free(&a.docs), ml_free(units), ml_free(unit_base);
     ml_free(in), ml_free(tg), ml_free(dom), ml_free(cls), ml_free(cls_tab);
     return rc;
 }

@@ -39,7 +39,9 @@ static void usage(void) {
         "  --kprime-tokens N   tokens scored with only k' = 1..k experts (2k extra forwards per\n"
         "                      batch while under N; default 65536; 0 = off)\n"
         "  --trace-tokens N    routing trace / shuffle-baseline tokens kept (default 1048576)\n"
-        "  --seed S            shuffled-label baseline seed (default 1234)\n"
+        "  --seed S            shuffled-label baseline and bootstrap seed (default 1234)\n"
+        "  --boot N            document-bootstrap resamples for bootstrap.json (default 1000;\n"
+        "                      0 = off): 95 %% intervals of NMI, n50, k' perplexity cost\n"
         "  --quiet             no progress line\n\n"
         "A GGUF model: the text files are tokenized with the file's tokenizer (BOS first when it\n"
         "says) and scored as `moelens eval MODEL.gguf --text FILE --ctx T` scores them (chunks of "
@@ -102,6 +104,8 @@ static int cmd_analyze(int argc, char **argv) {
             o.kp_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
         else if (!strcmp(a, "--trace-tokens"))
             o.trace_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(a, "--boot"))
+            o.boot = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
         else if (!strcmp(a, "--seed"))
             o.seed = (uint64_t)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
         else if (!strcmp(a, "--quiet"))

@@ -42,6 +42,14 @@ assert t["raw"][-1] == t["full"], t    # k' = k with raw weights is the model it
 assert np.load(f"{a}/lift_domain.npy").shape == (2, 4, 2)
 s = json.load(open(f"{a}/specialise.json"))["layers"]
 assert len(s) == 2 and all(0 <= x["nmi_domain"] <= 1 for x in s)
+# document bootstrap: the point value is the full-data NMI
+bs = json.load(open(f"{a}/bootstrap.json"))
+assert bs["unit"] == "document" and set(bs["units"]) <= {"en", "fr"}, bs["units"]
+for x, y in zip(s, bs["layers"]):
+    i = y["nmi_domain"]
+    assert abs(i["value"] - x["nmi_domain"]) < 1e-9 and i["lo"] <= i["hi"], (x, y)
+    assert y["n50"]["all"]["lo"] <= y["n50"]["all"]["hi"]
+assert len(bs["ppl_increase_pct"]["raw"]) == 2 and abs(bs["ppl_increase_pct"]["raw"][1]["all"]["value"]) < 1e-9
 PY
 # --domain texts and --only
 ./moelens analyze $T/hash_1 --domain en=$T/en.txt --domain fr=$T/fr.txt --only routing --max-tokens 1024 \
