@@ -55,6 +55,7 @@ void section_run_summary(Page *p);
 void section_training(Page *p);
 void section_expert_load(Page *p);
 void section_lm_analysis(Page *p);
+void section_intervals(Page *p); /* LM: analysis/bootstrap.json (report_bootstrap.c) */
 void section_other_files(Page *p, const char *sub);
 /* Vision runs (report_vision.c): is config.json's "model" "vision"? */
 int page_is_vision(Page *p);

@@ -381,5 +381,6 @@ void section_lm_analysis(Page *p) {
     section_lens(p);
     section_topk(p);
     section_specialise(p);
+    section_intervals(p);
     section_sensitivity(p);
 }

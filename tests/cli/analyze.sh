@@ -51,6 +51,8 @@ for x, y in zip(s, bs["layers"]):
     assert y["n50"]["all"]["lo"] <= y["n50"]["all"]["hi"]
 assert len(bs["ppl_increase_pct"]["raw"]) == 2 and abs(bs["ppl_increase_pct"]["raw"][1]["all"]["value"]) < 1e-9
 PY
+./moelens report $T/learned_1 > /dev/null 2>&1
+grep -q "Intervals over documents" $T/learned_1/report.html
 # --domain texts and --only
 ./moelens analyze $T/hash_1 --domain en=$T/en.txt --domain fr=$T/fr.txt --only routing --max-tokens 1024 \
     --out $T/only --quiet
