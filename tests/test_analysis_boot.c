@@ -84,6 +84,10 @@ TEST(analysis_boot_docstats_known) {
     CHECK(cJSON_GetObjectItem(n50, "hi")->valuedouble == 1);
     const cJSON *all = cJSON_GetObjectItem(cJSON_GetObjectItem(l0, "n50"), "all");
     CHECK(cJSON_GetObjectItem(all, "value")->valuedouble == 1); /* domain 1 holds 57 % of picks */
+    const cJSON *ms = cJSON_GetObjectItem(cJSON_GetObjectItem(l0, "max_share_tokens"), "fr");
+    CHECK(cJSON_GetObjectItem(ms, "lo")->valuedouble == 1); /* expert 1 takes every fr token */
+    ms = cJSON_GetObjectItem(cJSON_GetObjectItem(l0, "max_share_tokens"), "all");
+    CHECK_NEAR(cJSON_GetObjectItem(ms, "value")->valuedouble, 93.0 / 165, 1e-12);
     const cJSON *raw = cJSON_GetArrayItem(
         cJSON_GetObjectItem(cJSON_GetObjectItem(j, "ppl_increase_pct"), "raw"), 0);
     const cJSON *pa = cJSON_GetObjectItem(raw, "all");

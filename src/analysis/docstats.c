@@ -102,8 +102,10 @@ static double load_stat(const double *w, void *ctx) {
     double v = 0;
     if (q->what == 2)
         v = stat_n50(c, E);
-    else
+    else if (q->what == 3)
         for (int e = 0; e < E; e++) v += tok > 0 && c[e] / tok >= (double)a->k / E;
+    else
+        for (int e = 0; e < E; e++) v = tok > 0 && c[e] / tok > v ? c[e] / tok : v;
     ml_free(c);
     return v;
 }
@@ -172,6 +174,8 @@ cJSON *docs_json(const DocAcc *a, const char *const *names) {
                               by_domain(a, strata, load_stat, (Q){a, l, -1, 2, 0}, names, dom_tok));
         cJSON_AddItemToObject(o, "above_threshold",
                               by_domain(a, strata, load_stat, (Q){a, l, -1, 3, 0}, names, dom_tok));
+        cJSON_AddItemToObject(o, "max_share_tokens",
+                              by_domain(a, strata, load_stat, (Q){a, l, -1, 4, 0}, names, dom_tok));
         cJSON_AddItemToArray(ls, o);
     }
     if (scored > 0) {
