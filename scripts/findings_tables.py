@@ -6,6 +6,7 @@ usage: findings_tables.py claims SWEEP            claims of compare.json (the Fi
        findings_tables.py pairs SWEEP             every pair of arms: difference, TOST at the margin
        findings_tables.py nmi RUN...              NMI per layer with document-bootstrap intervals
        findings_tables.py lens RUN                MoE Lens table of one analysed run or GGUF .run
+       findings_tables.py seeds RUN...            MoE Lens headline numbers, one row per run
 """
 import json
 import sys
@@ -21,13 +22,14 @@ def iv(o, fmt="{:.3f}"):
 
 def claims(sweep):
     c = load(f"{sweep}/compare.json")
+    print(f"p over: {c['findings'][0]['p_over'] if c.get('findings') else ''}\n")
     print("| claim (seed) | paper | a vs b: mean val PPL | a − b [95 % CI over seeds] | test, p | verdict |")
     print("|---|---|---|---|---|---|")
     for f in c.get("findings", []):
         ci = f.get("ci95", [float("nan")] * 2)
         p = f.get("p")
         ps = "n/a" if p is None else f"{p:.3g}"
-        test = "TOST ±2 %" if f["test"] == "equivalent" else "one-sided Welch"
+        test = "TOST ±2 %" if f["test"] == "equivalent" else "one-sided t"
         print(f"| {f['claim']} ({f['seed']}) | {f['paper']} | {f['a']} {f['mean_a']:.2f} vs "
               f"{f['b']} {f['mean_b']:.2f} | {f['diff']:+.2f} [{ci[0]:+.2f}, {ci[1]:+.2f}] "
               f"({100 * f['diff'] / f['mean_b']:+.1f} %) | {test}, p = {ps} | {f['verdict']} |")
@@ -104,8 +106,24 @@ def n50_table(b, k, E):
             print(f"| {x['layer']} | {label} | " + " | ".join(cells) + " |")
 
 
+def seeds(runs):
+    print("| run | cos (i) output only, per layer | cos (ii) residual incl. | k'=1 raw: + % PPL [95 % CI] "
+          "| k'=1 renorm: + % PPL [95 % CI] | n50 (all) per layer | above line (all) per layer |")
+    print("|---|---|---|---|---|---|---|")
+    for r in runs:
+        a = f"{r}/analysis"
+        t, b = load(f"{a}/topk.json"), load(f"{a}/bootstrap.json")
+        inc = b["ppl_increase_pct"]
+        name = r.rstrip("/").split("/")[-1]
+        cos = lambda v: " ".join(f"{c[v]['mean']:.3f}" for c in t["cosine"])
+        per = lambda k: " ".join(f"{x[k]['all']['value']:.0f}" for x in b["layers"])
+        print(f"| {name} | {cos('output_only')} | {cos('residual')} | "
+              f"{iv(inc['raw'][0]['all'], '{:+.1f}')} | {iv(inc['renorm'][0]['all'], '{:+.1f}')} | "
+              f"{per('n50')} | {per('above_threshold')} |")
+
+
 if __name__ == "__main__":
     if len(sys.argv) < 3:
         sys.exit(__doc__)
     {"claims": lambda a: claims(a[0]), "pairs": lambda a: pairs(a[0]), "nmi": nmi,
-     "lens": lambda a: lens(a[0])}[sys.argv[1]](sys.argv[2:])
+     "lens": lambda a: lens(a[0]), "seeds": seeds}[sys.argv[1]](sys.argv[2:])

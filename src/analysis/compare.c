@@ -5,6 +5,7 @@
 #include "core/mem.h"
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The last val_ppl recorded in RUN/metrics.jsonl. */
@@ -41,6 +42,24 @@ static int arm_from_folder(const char *run, char *arm, size_t cap) {
     return 1;
 }
 
+/* The run's training seed (config.json "seed", a number or a numeric string); paired tests match
+ * runs of two arms by it. */
+static int seed_of(const char *run, long *seed) {
+    char *p = ml_path_join(run, "config.json"), *buf;
+    size_t len;
+    int rc = ml_read_file(p, &buf, &len);
+    ml_free(p);
+    if (rc) return -1;
+    cJSON *j = cJSON_Parse(buf);
+    ml_free(buf);
+    const cJSON *s = cJSON_GetObjectItem(j, "seed");
+    *seed = cJSON_IsNumber(s)   ? (long)s->valuedouble
+            : cJSON_IsString(s) ? strtol(s->valuestring, NULL, 10)
+                                : -1;
+    cJSON_Delete(j);
+    return 0;
+}
+
 /* Otherwise the arm is router/routing/k{top_k} of RUN/config.json. */
 static int arm_of(const char *run, char *arm, size_t cap) {
     if (arm_from_folder(run, arm, cap)) return 0;
@@ -64,13 +83,37 @@ static int arm_of(const char *run, char *arm, size_t cap) {
 }
 
 /* One pair of arms over seeds: difference, Welch interval and tests, TOST at the pair's margin. */
-static cJSON *pair_json(const char *na, const double *a, int ca, const char *nb, const double *b,
-                        int cb, const CompareOptions *o) {
+/* Differences a(s) − b(s) over the seeds both arms ran (o->paired); returns how many. */
+static int seed_diffs(const double *a, const long *sa, int ca, const double *b, const long *sb,
+                      int cb, double *d) {
+    int m = 0;
+    for (int i = 0; i < ca; i++)
+        for (int k = 0; k < cb; k++)
+            if (sa[i] == sb[k]) d[m++] = a[i] - b[k];
+    return m;
+}
+
+/* One pair of arms over seeds: difference, interval and tests (Welch, or paired t by seed),
+ * TOST at the pair's margin. */
+static cJSON *pair_json(const char *na, const double *a, const long *sa, int ca, const char *nb,
+                        const double *b, const long *sb, int cb, const CompareOptions *o) {
     double ma = stat_mean(a, ca), mb = stat_mean(b, cb), diff = ma - mb;
     double delta = o->margin_rel > 0 ? o->margin_rel * 0.5 * (ma + mb) : o->margin;
-    double p = stat_tost(a, ca, b, cb, delta, NULL), se = NAN, df = NAN;
-    if (ca >= 2 && cb >= 2) stat_welch(a, ca, b, cb, &se, &df);
-    int ok = ca >= 2 && cb >= 2 && se > 0;
+    double se = NAN, df = NAN;
+    int m = 0;
+    if (o->paired) {
+        double *d = ml_alloc(sizeof(double) * (ca * cb + 1));
+        m = seed_diffs(a, sa, ca, b, sb, cb, d);
+        diff = stat_mean(d, m), se = stat_sd(d, m) / sqrt(m), df = m - 1;
+        ml_free(d);
+    } else if (ca >= 2 && cb >= 2)
+        stat_welch(a, ca, b, cb, &se, &df);
+    int ok = (o->paired ? m >= 2 : ca >= 2 && cb >= 2) && se > 0;
+    double p = NAN;
+    if (ok)
+        p = fmax(1 - stat_t_cdf((diff + delta) / se, df), stat_t_cdf((diff - delta) / se, df));
+    else if ((o->paired ? m >= 2 : ca >= 2 && cb >= 2) && se == 0)
+        p = fabs(diff) < delta ? 0 : 1;
     double q95 = ok ? stat_t_quantile(0.975, df) : NAN, q90 = ok ? stat_t_quantile(0.95, df) : NAN;
     double p_less = ok ? stat_t_cdf(diff / se, df) : NAN; /* H0: mean a ≥ mean b */
     cJSON *j = cJSON_CreateObject();
@@ -98,7 +141,10 @@ static cJSON *pair_json(const char *na, const double *a, int ca, const char *nb,
     cJSON_AddBoolToObject(j, "equivalent", !isnan(p) && p < 0.05);
     /* shown NOT equivalent: the 90% interval lies wholly outside ±δ (each one-sided test at 5%) */
     cJSON_AddBoolToObject(j, "not_equivalent", ok && (lo90 > delta || hi90 < -delta));
-    cJSON_AddStringToObject(j, "p_over", "runs (seeds) of each arm; Welch t");
+    if (o->paired) cJSON_AddNumberToObject(j, "paired_seeds", m);
+    cJSON_AddStringToObject(j, "p_over",
+                            o->paired ? "seeds run by both arms; paired t"
+                                      : "runs (seeds) of each arm; Welch t");
     return j;
 }
 
@@ -168,9 +214,8 @@ static int eval_claims(const cJSON *claims, const cJSON *pairs, cJSON *out) {
                 cJSON_AddNullToObject(f, "p");
             else
                 cJSON_AddNumberToObject(f, "p", p);
-            cJSON_AddStringToObject(f, "p_is",
-                                    eq ? "TOST at the margin" : "one-sided Welch, a < b");
-            cJSON_AddStringToObject(f, "p_over", "runs (seeds) of each arm");
+            cJSON_AddStringToObject(f, "p_is", eq ? "TOST at the margin" : "one-sided t, a < b");
+            cJSON_AddStringToObject(f, "p_over", cJSON_GetObjectItem(q, "p_over")->valuestring);
             cJSON_AddStringToObject(f, "verdict", verdict(t->valuestring, q, sw));
         }
         cJSON_AddItemToArray(out, f);
@@ -196,12 +241,17 @@ static void fill_means(cJSON *findings, const cJSON *arms) {
 int compare_runs(const char *const *runs, int n, const CompareOptions *o, cJSON **out) {
     char(*arm)[96] = ml_alloc(sizeof *arm * n), (*names)[96] = ml_alloc(sizeof *names * n);
     double *ppl = ml_alloc(sizeof(double) * n), *vals = ml_alloc(sizeof(double) * n * n);
+    long *seeds = ml_alloc(sizeof(long) * n * n);
     int *cnt = ml_alloc(sizeof(int) * n), na = 0, rc = 0;
     for (int i = 0; i < n && !rc; i++) {
-        if (arm_of(runs[i], arm[i], sizeof arm[i]) || last_val_ppl(runs[i], &ppl[i])) rc = -1;
+        long seed = 0;
+        if (arm_of(runs[i], arm[i], sizeof arm[i]) || last_val_ppl(runs[i], &ppl[i]) ||
+            seed_of(runs[i], &seed))
+            rc = -1;
         int a = 0;
         while (a < na && strcmp(names[a], arm[i])) a++;
         if (a == na) strcpy(names[na++], arm[i]);
+        seeds[(long)a * n + cnt[a]] = seed;
         vals[(long)a * n + cnt[a]++] = ppl[i];
     }
     if (!rc) {
@@ -222,8 +272,9 @@ int compare_runs(const char *const *runs, int n, const CompareOptions *o, cJSON 
         }
         for (int a = 0; a < na; a++)
             for (int b = a + 1; b < na; b++)
-                cJSON_AddItemToArray(pairs, pair_json(names[a], vals + (long)a * n, cnt[a],
-                                                      names[b], vals + (long)b * n, cnt[b], o));
+                cJSON_AddItemToArray(
+                    pairs, pair_json(names[a], vals + (long)a * n, seeds + (long)a * n, cnt[a],
+                                     names[b], vals + (long)b * n, seeds + (long)b * n, cnt[b], o));
         if (o->claims) {
             cJSON *f = cJSON_AddArrayToObject(j, "findings");
             rc = eval_claims(o->claims, pairs, f);
@@ -235,6 +286,6 @@ int compare_runs(const char *const *runs, int n, const CompareOptions *o, cJSON 
         }
         *out = j;
     }
-    ml_free(arm), ml_free(names), ml_free(ppl), ml_free(vals), ml_free(cnt);
+    ml_free(arm), ml_free(names), ml_free(ppl), ml_free(vals), ml_free(cnt), ml_free(seeds);
     return rc;
 }

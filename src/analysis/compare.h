@@ -8,6 +8,7 @@ typedef struct {
     double margin;       /* TOST margin in PPL (when margin_rel is 0) */
     double margin_rel;   /* > 0: δ = margin_rel × the mean of the pair's two arm means */
     const cJSON *claims; /* [{claim, test: equivalent|better, a, b, ...}] to judge, or NULL */
+    int paired;          /* tests on the differences of runs with the same seed (paired t) */
 } CompareOptions;
 
 /* Arm of a run: its folder name without "-seedS" (a sweep's layout), else router/routing/k{top_k}

@@ -12,7 +12,8 @@
 
 static void usage(void) {
     printf(
-        "usage: moelens compare RUN... [--margin PPL | --margin-rel F] [--claims FILE.json]\n"
+        "usage: moelens compare RUN... [--margin PPL | --margin-rel F] [--paired]\n"
+        "                              [--claims FILE.json]\n"
         "                              [--out FILE.json]\n\n"
         "Val perplexity per design arm (a sweep's ARM of ARM-seedS folders, else router / routing\n"
         "level / top-k from each RUN/config.json;\n"
@@ -21,6 +22,8 @@ static void usage(void) {
         "(Welch t) for every pair of arms at the margin (default 1 PPL; equivalent when p < "
         "0.05).\n"
         "--margin-rel F: the margin is F times the pair's mean perplexity (0.02 = 2 %%).\n"
+        "--paired: tests on the per-seed differences of runs with the same seed (a seed fixes\n"
+        "the data order, so its effect is shared by the arms): paired t instead of Welch.\n"
         "--claims FILE: a JSON list of claims {claim, test: equivalent|better, a, b} judged\n"
         "(reproduced / not reproduced / inconclusive) into the JSON's findings. p-values are over\n"
         "the runs (seeds) of each arm.\n"
@@ -35,7 +38,7 @@ static int cmd_compare(int argc, char **argv) {
         return argc < 2 ? 1 : 0;
     }
     const char *cmd = "compare", *out = NULL, **runs = ml_alloc(sizeof(char *) * argc);
-    CompareOptions co = {1.0, 0, NULL};
+    CompareOptions co = {1.0, 0, NULL, 0};
     const char *claims_path = NULL;
     int n = 0;
     for (int i = 1; i < argc; i++) {
@@ -43,6 +46,8 @@ static int cmd_compare(int argc, char **argv) {
             co.margin = cli_double(cmd, argv[i], cli_value(cmd, argc, argv, &i));
         else if (!strcmp(argv[i], "--margin-rel"))
             co.margin_rel = cli_double(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(argv[i], "--paired"))
+            co.paired = 1;
         else if (!strcmp(argv[i], "--claims"))
             claims_path = cli_value(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--out"))

@@ -41,6 +41,7 @@ typedef struct {
     long seeds[64];
     int n_seeds;
     double margin_rel; /* > 0: compare's TOST margin relative to perplexity */
+    int paired;        /* compare --paired: tests on per-seed differences */
     char *claims;      /* the grid's claims list as JSON text (compare --claims), or NULL */
 } Grid;
 
@@ -115,6 +116,8 @@ static int grid_load(const char *path, Grid *g) {
         else if (!strcmp(k, "margin_rel") && cJSON_IsNumber(e) && e->valuedouble > 0 &&
                  e->valuedouble < 1)
             g->margin_rel = e->valuedouble;
+        else if (!strcmp(k, "paired") && cJSON_IsBool(e))
+            g->paired = cJSON_IsTrue(e);
         else if (!strcmp(k, "claims") && cJSON_IsArray(e))
             g->claims = cJSON_PrintUnformatted(e);
         else if (!strcmp(k, "about") && cJSON_IsString(e))
@@ -148,7 +151,7 @@ static int grid_load(const char *path, Grid *g) {
         } else
             rc = ml_error(
                 "%s: unknown or mistyped key '%s' (expected preset, data, out, set, arms, axes, "
-                "seeds, margin_rel (0..1), claims (a list), about)",
+                "seeds, margin_rel (0..1), paired (true/false), claims (a list), about)",
                 path, k);
         if (rc) break;
     }
@@ -304,6 +307,7 @@ static int cmd_sweep(int argc, char **argv) {
             if (g.margin_rel > 0)
                 snprintf(rel, sizeof rel, "%.17g", g.margin_rel), a[n++] = "--margin-rel",
                                                                   a[n++] = rel;
+            if (g.paired) a[n++] = "--paired";
             if (g.claims) {
                 claims = ml_path_join(out, "claims.json");
                 if (ml_write_file_atomic(claims, g.claims, strlen(g.claims)))

@@ -37,9 +37,10 @@ void section_findings(Page *p) {
         snprintf(margin, sizeof margin, "%.3g %% of the pair's mean perplexity", 100 * rel);
     snprintf(intro, sizeof intro,
              "Claims of the study's grid, judged on the last validation perplexity of each run. "
-             "Interval: 95 %% Welch interval of the difference of arm means, over seeds. "
-             "equivalent: TOST at a margin of %s; better: one-sided Welch t. p-values are over "
-             "the runs (seeds) of each arm; reproduced / not reproduced need p < 0.05.",
+             "Interval: 95 %% t interval of the difference over seeds (paired by seed when the "
+             "grid sets paired, else Welch). equivalent: TOST at a margin of %s; better: "
+             "one-sided t. p-values are over seeds (p_over in compare.json); reproduced / not "
+             "reproduced need p < 0.05.",
              margin);
     page_section(p, "findings", "Findings", intro);
     const char *h[7] = {"claim (seed)",

@@ -27,11 +27,12 @@ assert all(a["n"] == len(grid["seeds"]) for a in arms.values()), arms
 assert c["margin_rel"] == grid["margin_rel"]
 n = len(arms)
 assert len(c["pairs"]) == n * (n - 1) // 2
+assert all(q["paired_seeds"] == len(grid["seeds"]) for q in c["pairs"]), c["pairs"]
 f = c["findings"]
 assert len(f) == len(grid["claims"])
 for row in f:
     assert row["verdict"] in ("reproduced", "not reproduced", "inconclusive"), row
-    assert row["p_over"].startswith("runs (seeds)") and len(row["ci95"]) == 2, row
+    assert row["p_over"].startswith("seeds run by both") and len(row["ci95"]) == 2, row
 html = open(f"{out}/report.html").read()
 assert "Findings" in html and grid["claims"][0]["claim"] in html
 PY
