@@ -34,7 +34,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ:= $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all setup test test-only bench sanitize fuzz demo format clean
+.PHONY: all setup test test-only bench sanitize fuzz demo study-vision format clean
 # Everything is built under $(BUILD); the default build also places ./moelens and ./libmoelens.a.
 all: $(BUILD)/moelens $(BUILD)/libmoelens.a $(BUILD)/moelens_tests
 ifeq ($(BUILD),build)
@@ -87,6 +87,11 @@ fuzz:
 demo: setup
 	@$(MAKE) --no-print-directory all
 	./moelens demo
+
+# The Beyond Routing study: 3 seeds of the study preset, every vision analysis, compare, report
+# (studies/beyond_routing.sh; about 1.5 hours on 2 cores).
+study-vision: all
+	sh studies/beyond_routing.sh
 
 bench: all
 	@sh bench/run.sh

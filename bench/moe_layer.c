@@ -43,7 +43,7 @@ int main(void) {
     const int iters = 20;
     for (int it = -3; it < iters; it++) {
         double t0 = now();
-        moe_forward(out, &a, &p, &cfg, x, NULL, NULL, B, T, 1, &rng);
+        moe_forward(out, &a, &p, &cfg, NULL, x, NULL, NULL, B, T, 1, &rng);
         double t1 = now();
         memset(dx, 0, (size_t)N * C * sizeof(float));
         moe_backward(dx, &g, dout, &a, &p, &cfg, x, B, T);

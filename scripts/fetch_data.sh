@@ -39,6 +39,7 @@ npm spdx-license-list 6.12.0
 npm emoji-datasource-google 16.0.0
 npm emoji-datasource-twitter 16.0.0
 npm openmoji 17.0.0
+npm fluentui-emoji 1.3.0
 npm emojibase-data 17.0.0
 deb libreoffice-help-fr 4:7.4.7-1+deb12u14
 deb libreoffice-help-en-us 4:7.4.7-1+deb12u14

@@ -19,6 +19,9 @@ static void fixture_sources(EmojiSources *s) {
     s->style_dir[EMOJI_TWITTER] = ml_strdup(EFIX "twitter");
     s->style_dir[EMOJI_OPENMOJI_COLOR] = ml_strdup(EFIX "openmoji-color");
     s->style_dir[EMOJI_OPENMOJI_BLACK] = ml_strdup(EFIX "openmoji-black");
+    s->style_dir[EMOJI_FLUENT_MODERN] = ml_strdup(EFIX "fluent-modern");
+    s->style_dir[EMOJI_FLUENT_FLAT] = ml_strdup(EFIX "fluent-flat");
+    s->style_dir[EMOJI_FLUENT_HIGH_CONTRAST] = ml_strdup(EFIX "fluent-high-contrast");
     s->wordnet_dir = ml_strdup(EFIX "wordnet");
     s->cache_dir = ml_path_join(test_tmpdir(), "svgcache");
 }
@@ -96,17 +99,63 @@ TEST(emoji_concept_join_and_animacy) {
     emoji_sources_free(&src);
 }
 
+/* Fluent names its files by the slug of the CLDR name (constructed labels with every rule). */
+TEST(emoji_slug_rules) {
+    static const char *cases[][2] = {
+        {"dog", "dog"},
+        {"Mrs. Claus", "mrs-claus"},
+        {"person: blond hair", "person-blond-hair"},
+        {"pi\xc3\xb1"
+         "ata",
+         "pinata"},                             /* ñ → n */
+        {"man\xe2\x80\x99s shoe", "mans-shoe"}, /* ’ removed, not a separator */
+        {"flag: St. Barth\xc3\xa9lemy", "flag-st-barthelemy"},
+        {"  A&B -- c  ", "a-b-c"}, /* runs collapse, none at the ends */
+        {"1st place medal", "1st-place-medal"},
+        {"x\xe2\x86\x92y", "x-y"}, /* other non-ASCII separates */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[64];
+        emoji_slug(cases[i][0], out, sizeof out);
+        CHECK_MSG(!strcmp(out, cases[i][1]), "slug('%s') = '%s', expected '%s'", cases[i][0], out,
+                  cases[i][1]);
+    }
+    char small[6];
+    emoji_slug("abcdefghij", small, sizeof small); /* truncated, still terminated */
+    CHECK(strlen(small) < sizeof small);
+}
+
+/* Fluent styles are matched by name: dog.svg directly, the rowing boats via -default.svg. */
+TEST(emoji_fluent_styles_matched_by_slug) {
+    EmojiSources src;
+    fixture_sources(&src);
+    int use[EMOJI_N_STYLES] = {0};
+    use[EMOJI_FLUENT_MODERN] = use[EMOJI_FLUENT_FLAT] = use[EMOJI_FLUENT_HIGH_CONTRAST] = 1;
+    EmojiConcepts ec;
+    CHECK(emoji_concepts_load(&ec, &src, use) == 0);
+    CHECK(ec.n == 6);
+    const EmojiConcept *dog = find(&ec, "dog"), *man = find(&ec, "man rowing boat");
+    CHECK(dog && man);
+    if (dog && man) {
+        CHECK(strstr(dog->image[EMOJI_FLUENT_FLAT], "fluent-flat/dog.svg") != NULL);
+        CHECK(strstr(man->image[EMOJI_FLUENT_MODERN], "man-rowing-boat-default.svg") != NULL);
+        CHECK(!dog->image[EMOJI_GOOGLE]);
+    }
+    emoji_concepts_free(&ec);
+    emoji_sources_free(&src);
+}
+
 TEST(emoji_images_styles_and_prepared_folder) {
     EmojiSources src;
     fixture_sources(&src);
-    EmojiBuild b = emoji_default_build(); /* train google+twitter, hold out both OpenMoji */
+    EmojiBuild b = emoji_default_build(); /* train google, twitter, Fluent; hold out OpenMoji */
     b.size = 16;
-    int use[EMOJI_N_STYLES] = {1, 1, 1, 1};
+    int use[EMOJI_N_STYLES] = {1, 1, 1, 1, 1, 1, 1};
     EmojiConcepts ec;
     ImageSet set, back;
     CHECK(emoji_concepts_load(&ec, &src, use) == 0);
     CHECK(emoji_images(&set, &ec, &src, &b) == 0); /* renders SVGs with rsvg-convert */
-    CHECK(set.n == ec.n * 4 && set.size == 16 && set.n_styles == 4 && set.n_levels == 2);
+    CHECK(set.n == ec.n * 7 && set.size == 16 && set.n_styles == 7 && set.n_levels == 2);
     int held = 0;
     for (int i = 0; i < set.n; i++) held += set.split[i] == IMAGESET_HELDOUT;
     CHECK(held == ec.n * 2);
@@ -120,7 +169,8 @@ TEST(emoji_images_styles_and_prepared_folder) {
     char *dir = ml_path_join(test_tmpdir(), "emoji-prepared");
     CHECK(emoji_write(dir, &set, &ec, 3, 2, 1) == 0);
     CHECK(imageset_load(&back, dir) == 0);
-    CHECK(back.n == set.n && back.n_concepts == ec.n && back.n_styles == 4);
+    CHECK(back.n == set.n && back.n_concepts == ec.n && back.n_styles == 7);
+    CHECK(!strcmp(back.style_names[6], "fluent-high-contrast"));
     int dog = -1;
     for (int c = 0; c < back.n_concepts; c++)
         if (!strcmp(back.concept_names[c], "dog")) dog = c;

@@ -30,13 +30,22 @@ TEST(intervene_parse_specs) {
     CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(j, "mask")) == 2);
     CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(j, "router_bias")) == 2);
     cJSON_Delete(j);
+    CHECK(intervene_parse(&iv, "--route-p", "0.9") == 0 && iv.top_p == 0.9);
+    CHECK(intervene_parse(&iv, "--route-min", "0.05") == 0 && iv.min_p == 0.05);
+    intervene_describe(&iv, line, sizeof line);
+    CHECK_MSG(strstr(line, "route-p 0.9 route-min 0.05"), "got %s", line);
+    j = intervene_json(&iv);
+    CHECK(cJSON_GetObjectItem(j, "route_p")->valuedouble == 0.9);
+    cJSON_Delete(j);
     const char *bad[][3] = {
         {"--mask", "", "empty"},           {"--mask", "1", "expected L:E"},
         {"--mask", "1:x", "expected L:E"}, {"--mask", "-1:2", "expected L:E"},
         {"--mask", "1:2,", "trailing"},    {"--mask", "1:2;3:4", "expected L:E"},
         {"--router-bias", "1:2", "L:E=V"}, {"--router-bias", "1:2=inf", "finite"},
         {"--top-k", "0", "positive"},      {"--top-k", "2x", "positive"},
-        {"--renorm", "yes", "0 (raw"}};
+        {"--renorm", "yes", "0 (raw"},     {"--route-p", "0", "(0, 1]"},
+        {"--route-p", "1.5", "(0, 1]"},    {"--route-p", "x", "router mass"},
+        {"--route-min", "1", "(0, 1)"},    {"--route-min", "-0.1", "(0, 1)"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK(intervene_parse(&iv, bad[i][0], bad[i][1]) == -1);
         CHECK_MSG(!strncmp(ml_errmsg(), bad[i][0], strlen(bad[i][0])) &&

@@ -10,6 +10,7 @@ typedef struct {
     float *base, *gbase;
     MoeParams p, g;
     MoeActs a;
+    MoeOverride ov; /* routing overrides passed to the forward */
 } Layer;
 
 static void layer_init(Layer *L, const MoeConfig *cfg, int N, int T, uint64_t seed) {
@@ -23,6 +24,7 @@ static void layer_init(Layer *L, const MoeConfig *cfg, int N, int T, uint64_t se
     rng_seed(&rng, seed);
     moe_init_params(&L->p, cfg, &rng);
     moe_acts_alloc(&L->a, cfg, N, T);
+    L->ov = MOE_OVERRIDE_NONE;
 }
 
 static void layer_free(Layer *L) {
@@ -54,7 +56,7 @@ TEST(moe_aux_switch_and_z_hand_values) {
         float w[4] = {1, 0, 0, -1}; /* router_w [E, C]: logits_n,e = Σ_c w[e,c]·x[n,c] */
         memcpy(L.p.router_w, w, sizeof w);
         float x[4] = {1, 0, 0, 1};
-        moe_route_forward(&L.a, &L.p, &cfg, x, NULL, NULL, 2, 0, NULL);
+        moe_route_forward(&L.a, &L.p, &cfg, &L.ov, x, NULL, NULL, 2, 0, NULL);
         CHECK(L.a.topk_idx[0] == 0 && L.a.topk_idx[1] == 0);
         CHECK(L.a.counts[0] == 2 && L.a.counts[1] == 0);
         CHECK_NEAR(L.a.aux_lb, 1.4621171573, 1e-6);
@@ -77,7 +79,7 @@ TEST(moe_frozen_random_router_never_updates) {
     for (int t = 1; t < nt; t++) CHECK(!pt[t].frozen);
     float x[48], out[48], dout[48], dx[48] = {0};
     fill(x, 48, 3), fill(dout, 48, 4);
-    moe_forward(out, &L.a, &L.p, &cfg, x, NULL, NULL, 1, 8, 0, NULL);
+    moe_forward(out, &L.a, &L.p, &cfg, &L.ov, x, NULL, NULL, 1, 8, 0, NULL);
     moe_backward(dx, &L.g, dout, &L.a, &L.p, &cfg, x, 1, 8);
     int nonzero = 0;
     for (int i = 0; i < 24; i++) nonzero += L.g.router_w[i] != 0;
@@ -94,11 +96,11 @@ TEST(moe_hash_routing_is_a_function_of_the_token_id) {
     float x[256];
     for (int n = 0; n < 64; n++) tok[n] = n % 7;
     fill(x, 256, 9);
-    moe_route_forward(&L.a, &L.p, &cfg, x, tok, NULL, 64, 1, NULL);
+    moe_route_forward(&L.a, &L.p, &cfg, &L.ov, x, tok, NULL, 64, 1, NULL);
     int32_t first[7], ok = 1, seen = 0;
     for (int n = 0; n < 7; n++) first[n] = L.a.topk_idx[n * 2];
     fill(x, 256, 10); /* different hidden states: same experts */
-    moe_route_forward(&L.a, &L.p, &cfg, x, tok, NULL, 64, 1, NULL);
+    moe_route_forward(&L.a, &L.p, &cfg, &L.ov, x, tok, NULL, 64, 1, NULL);
     for (int n = 0; n < 64; n++) {
         ok &= L.a.topk_idx[n * 2] == first[n % 7];
         ok &= L.a.topk_idx[n * 2 + 1] == (first[n % 7] + 1) % 6; /* next expert, cyclically */
@@ -118,7 +120,7 @@ TEST(moe_domain_router_sends_domain_d_to_expert_d_mod_E) {
     int32_t dom[8] = {0, 1, 2, 3, 4, 5, 6, 7};
     float x[32], out[32];
     fill(x, 32, 1);
-    moe_forward(out, &L.a, &L.p, &cfg, x, NULL, dom, 1, 8, 0, NULL);
+    moe_forward(out, &L.a, &L.p, &cfg, &L.ov, x, NULL, dom, 1, 8, 0, NULL);
     for (int n = 0; n < 8; n++) {
         CHECK(L.a.topk_idx[2 * n] == n % 3);
         CHECK(L.a.topk_idx[2 * n + 1] == (n + 1) % 3);
@@ -132,10 +134,10 @@ TEST(moe_zero_experts_output_zero_and_are_counted) {
     Layer L;
     layer_init(&L, &cfg, 6, 6, 1);
     float bias[4] = {5, 0, 0, 5}; /* every token picks real expert 0 and zero expert 3 */
-    L.a.logit_bias = bias;
+    L.ov.logit_bias = bias;
     float x[24], out[24], y0[24];
     fill(x, 24, 2);
-    moe_forward(out, &L.a, &L.p, &cfg, x, NULL, NULL, 1, 6, 0, NULL);
+    moe_forward(out, &L.a, &L.p, &cfg, &L.ov, x, NULL, NULL, 1, 6, 0, NULL);
     moe_expert_forward(y0, &L.p, &cfg, 0, x, 6);
     CHECK(L.a.counts[3] == 6 && L.a.counts[0] == 6 && L.a.counts[1] == 0);
     int ok = 1;
@@ -157,10 +159,10 @@ TEST(moe_capacity_factor_drops_later_tokens) {
     Layer L;
     layer_init(&L, &cfg, 8, 8, 1);
     float bias[2] = {10, 0}; /* everyone wants expert 0 */
-    L.a.logit_bias = bias;
+    L.ov.logit_bias = bias;
     float x[32], out[32];
     fill(x, 32, 5);
-    moe_forward(out, &L.a, &L.p, &cfg, x, NULL, NULL, 1, 8, 0, NULL);
+    moe_forward(out, &L.a, &L.p, &cfg, &L.ov, x, NULL, NULL, 1, 8, 0, NULL);
     CHECK(L.a.n_dropped == 6 && L.a.counts[0] == 8);
     for (int n = 0; n < 8; n++) {
         CHECK(L.a.topk_idx[n] == 0);
@@ -179,21 +181,21 @@ TEST(moe_k_override_equal_to_k_is_identical_and_smaller_k_ranks) {
     layer_init(&L, &cfg, 10, 10, 1);
     float x[60], o1[60], o2[60], o3[60];
     fill(x, 60, 3);
-    moe_forward(o1, &L.a, &L.p, &cfg, x, NULL, NULL, 1, 10, 0, NULL);
-    L.a.k_override = 2;
-    moe_forward(o2, &L.a, &L.p, &cfg, x, NULL, NULL, 1, 10, 0, NULL);
+    moe_forward(o1, &L.a, &L.p, &cfg, &L.ov, x, NULL, NULL, 1, 10, 0, NULL);
+    L.ov.k = 2;
+    moe_forward(o2, &L.a, &L.p, &cfg, &L.ov, x, NULL, NULL, 1, 10, 0, NULL);
     CHECK(memcmp(o1, o2, sizeof o1) == 0);
     int32_t best[10];
     for (int n = 0; n < 10; n++) best[n] = L.a.topk_idx[2 * n];
-    L.a.k_override = 1; /* renormalised: the single expert gets weight 1 */
-    moe_forward(o3, &L.a, &L.p, &cfg, x, NULL, NULL, 1, 10, 0, NULL);
+    L.ov.k = 1; /* renormalised: the single expert gets weight 1 */
+    moe_forward(o3, &L.a, &L.p, &cfg, &L.ov, x, NULL, NULL, 1, 10, 0, NULL);
     CHECK(L.a.k == 1);
     for (int n = 0; n < 10; n++) {
         CHECK(L.a.topk_idx[n] == best[n]);
         CHECK_NEAR(L.a.topk_w[n], 1.0, 1e-6);
     }
-    L.a.renorm_override = 0; /* raw softmax weight */
-    moe_forward(o3, &L.a, &L.p, &cfg, x, NULL, NULL, 1, 10, 0, NULL);
+    L.ov.renorm = 0; /* raw softmax weight */
+    moe_forward(o3, &L.a, &L.p, &cfg, &L.ov, x, NULL, NULL, 1, 10, 0, NULL);
     for (int n = 0; n < 10; n++) CHECK_NEAR(L.a.topk_w[n], L.a.probs[n * 4 + best[n]], 1e-7);
     layer_free(&L);
 }
@@ -204,9 +206,9 @@ TEST(moe_logit_bias_minus_inf_never_selects) {
     layer_init(&L, &cfg, 64, 64, 1);
     float bias[4] = {0, -INFINITY, 0, 0}, x[384], out[384];
     for (int i = 0; i < 6 * 4; i++) L.p.router_w[i] = (i / 6 == 1) ? 5.0f : L.p.router_w[i];
-    L.a.logit_bias = bias;
+    L.ov.logit_bias = bias;
     fill(x, 384, 8);
-    moe_forward(out, &L.a, &L.p, &cfg, x, NULL, NULL, 1, 64, 0, NULL);
+    moe_forward(out, &L.a, &L.p, &cfg, &L.ov, x, NULL, NULL, 1, 64, 0, NULL);
     CHECK(L.a.counts[1] == 0);
     for (int n = 0; n < 64; n++) CHECK(L.a.probs[n * 4 + 1] == 0);
     layer_free(&L);
@@ -227,11 +229,11 @@ TEST(moe_sigmoid_balance_bias_moves_toward_balance) {
     float x[768];
     fill(x, 768, 4);
     for (int i = 0; i < 768; i += 6) x[i] = fabsf(x[i]) + 0.5f;
-    moe_route_forward(&L.a, &L.p, &cfg, x, NULL, NULL, 128, 0, NULL);
+    moe_route_forward(&L.a, &L.p, &cfg, &L.ov, x, NULL, NULL, 128, 0, NULL);
     int before = imbalance(L.a.counts, 4);
     for (int step = 0; step < 100; step++) {
         moe_update_balance_bias(&L.p, &L.a, &cfg);
-        moe_route_forward(&L.a, &L.p, &cfg, x, NULL, NULL, 128, 0, NULL);
+        moe_route_forward(&L.a, &L.p, &cfg, &L.ov, x, NULL, NULL, 128, 0, NULL);
     }
     int after = imbalance(L.a.counts, 4);
     CHECK_MSG(after < before / 2, "imbalance %d -> %d", before, after);
@@ -255,7 +257,7 @@ TEST(moe_two_runs_are_bit_identical) {
         Rng rng;
         rng_seed(&rng, 3);
         memset(dx[run], 0, sizeof dx[run]);
-        moe_forward(out[run], &L.a, &L.p, &cfg, x, NULL, NULL, 4, 16, 1, &rng);
+        moe_forward(out[run], &L.a, &L.p, &cfg, &L.ov, x, NULL, NULL, 4, 16, 1, &rng);
         moe_backward(dx[run], &L.g, dout, &L.a, &L.p, &cfg, x, 4, 16);
         g[run] = ml_alloc_floats(np);
         memcpy(g[run], L.gbase, np * sizeof(float));
@@ -275,7 +277,7 @@ TEST(moe_routing_only_and_validation) {
     layer_init(&L, &cfg, 4, 4, 1);
     float x[32], out[32];
     fill(x, 32, 1);
-    moe_forward(out, &L.a, &L.p, &cfg, x, NULL, NULL, 1, 4, 0, NULL);
+    moe_forward(out, &L.a, &L.p, &cfg, &L.ov, x, NULL, NULL, 1, 4, 0, NULL);
     for (int i = 0; i < 32; i++) CHECK(out[i] == 0);
     layer_free(&L);
     MoeConfig bad = base_cfg(8, 4, 5);

@@ -97,8 +97,8 @@ static int check_case(Case *c, const char *name, int train, uint64_t train_seed)
     const int N = c->N, C = cfg->d_model, k = c->k;
     MoeActs a;
     moe_acts_alloc(&a, cfg, N, c->T);
-    a.logit_bias = c->o.logit_bias;
-    a.k_override = c->o.k != cfg->top_k ? c->o.k : 0;
+    MoeOverride ov = {.k = c->o.k != cfg->top_k ? c->o.k : 0, .renorm = -1,
+                      .logit_bias = c->o.logit_bias};
     float *xf = ml_alloc_floats((size_t)N * C), *rf = ml_alloc_floats((size_t)N * C);
     float *out = ml_alloc_floats((size_t)N * C), *dinp = ml_alloc_floats((size_t)N * C);
     float *gbase = ml_alloc_floats(c->np + 1);
@@ -107,7 +107,7 @@ static int check_case(Case *c, const char *name, int train, uint64_t train_seed)
     moe_point_params(&g, gbase, cfg);
     Rng rng;
     rng_seed(&rng, train_seed);
-    moe_forward(out, &a, &c->p, cfg, xf, c->tokens, c->domains, c->B, c->T, train, &rng);
+    moe_forward(out, &a, &c->p, cfg, &ov, xf, c->tokens, c->domains, c->B, c->T, train, &rng);
     for (int n = 0; n < N; n++) c->hash_first[n] = a.topk_idx[n * k];
     moe_backward(dinp, &g, rf, &a, &c->p, cfg, xf, c->B, c->T);
     double lb, z, gap;

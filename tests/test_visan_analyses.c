@@ -172,3 +172,30 @@ TEST(visan_mei_top_and_grid) {
     CHECK(ml_file_exists(p));
     ml_free(p);
 }
+
+/* 155 candidates in concept order: class 0 first (100), then 5 of class 1, 50 of class 2 — the
+ * first 30 would all be class 0; round-robin takes 13 / 5 / 12, grouped by class. */
+TEST(visan_rsa_stimuli_stratified_seeded) {
+    enum { n = 155, K = 3, max = 30 };
+    int32_t cls[n];
+    for (int i = 0; i < n; i++) cls[i] = i < 100 ? 0 : i < 105 ? 1 : 2;
+    int a[n], b[n], c[n];
+    CHECK(rsa_stratified_stimuli(cls, n, K, max, 7, a) == max);
+    int per[K] = {0}, seen[n] = {0}, sorted = 1;
+    for (int j = 0; j < max; j++) {
+        per[cls[a[j]]]++, seen[a[j]]++;
+        if (j && cls[a[j]] < cls[a[j - 1]]) sorted = 0;
+    }
+    CHECK_MSG(per[0] == 13 && per[1] == 5 && per[2] == 12, "per class %d %d %d", per[0], per[1],
+              per[2]);
+    CHECK(sorted);
+    for (int i = 0; i < n; i++) CHECK(seen[i] <= 1);
+    CHECK(rsa_stratified_stimuli(cls, n, K, max, 7, b) == max);
+    CHECK(!memcmp(a, b, sizeof(int) * max)); /* same seed, same stimuli */
+    rsa_stratified_stimuli(cls, n, K, max, 8, c);
+    CHECK(memcmp(a, c, sizeof(int) * max) != 0); /* another seed draws others */
+    int first10 = 1; /* a seeded draw, not the first members of class 0 */
+    for (int j = 0; j < per[0]; j++) first10 &= a[j] < per[0];
+    CHECK(!first10);
+    CHECK(rsa_stratified_stimuli(cls, n, K, 1000, 7, a) == n); /* fewer than max: all */
+}

@@ -23,6 +23,12 @@ typedef struct {
 
 /* The MoE layers of a model: returns their count and fills layers (n_layer entries of room). */
 int an_moe_layers(const LmModel *m, int *layers);
+/* Registries (LM analyses, vision analyses): rows of `stride` bytes whose first field is the name
+ * (first points at row 0's). an_parse_names: "a,b,..." → bit i per row named (-1 + ml_error
+ * "--only: unknown <what> 'x' (expected a, b or c)"); an_list_names: "a, b, c" into buf. */
+int an_parse_names(const char *list, const char *const *first, size_t stride, int n, unsigned *bits,
+                   const char *what);
+void an_list_names(char *buf, size_t cap, const char *const *first, size_t stride, int n);
 /* Writes a cJSON object to dir/name atomically (and frees nothing). */
 int an_write_json(const char *dir, const char *name, const cJSON *j);
 

@@ -4,6 +4,7 @@
 #include "analysis/analysis.h"
 #include "analysis/docstats.h"
 #include "analysis/intervene.h"
+#include "analysis/prune_curve.h"
 #include "analysis/sensitivity.h"
 #include "core/error.h"
 #include "core/fileio.h"
@@ -12,26 +13,170 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *an_names[] = {"routing", "specialise", "topk", "lens", "sensitivity"};
-enum { AN_COUNT = 5 };
+typedef struct {
+    RoutingAcc routing;
+    SpecialiseAcc spec;
+    TopkAcc topk;
+    LensAcc lens;
+    PruneCurveAcc prune;
+    DocAcc docs; /* per-document counts for bootstrap.json (docstats.h), beside the analyses */
+} Accs;
+
+/* What a streamed analysis's hooks see: the run and every accumulator. */
+typedef struct {
+    LmModel *m;
+    const AnalyzeData *data;
+    const AnalyzeOptions *o;
+    const AnVocab *voc;
+    long total; /* input tokens the stream feeds */
+    Accs acc;
+} Stream;
+
+/* One analysis. Streamed ones (init != NULL) are fed every batch of the one forward per batch:
+ * accumulate reads its saved activations; accumulate_late runs after every analysis's accumulate
+ * (it may run forwards of its own, which overwrite them); finish runs once after the last batch
+ * (forwards of its own too). Others (run) go once, after the stream. */
+typedef struct {
+    const char *name;
+    unsigned bit; /* AN_* */
+    void (*init)(Stream *s);
+    void (*accumulate)(Stream *s, const AnBatch *b);
+    void (*accumulate_late)(Stream *s, const AnBatch *b);
+    void (*finish)(Stream *s);
+    int (*write)(Stream *s);
+    void (*free)(Stream *s);
+    /* analyze.json timing keys of accumulate, accumulate_late and finish (NULL: accumulate's
+     * and accumulate_late's time is summed into "accumulate"; finish is always timed apart) */
+    const char *seconds, *late_seconds, *finish_seconds;
+    int (*run)(LmModel *m, const LmTok *tok, const AnalyzeData *data, const AnalyzeOptions *o,
+               cJSON *meta);
+} LmAnalysis;
+
+static void routing_init_s(Stream *s) {
+    routing_init(&s->acc.routing, s->m, s->data->D, s->o->trace_tokens);
+}
+static void routing_acc_s(Stream *s, const AnBatch *b) {
+    routing_accumulate(&s->acc.routing, b);
+}
+static int routing_write_s(Stream *s) {
+    return routing_write(&s->acc.routing, s->o->out_dir, s->data->names);
+}
+static void routing_free_s(Stream *s) {
+    routing_free(&s->acc.routing);
+}
+static void spec_init_s(Stream *s) {
+    specialise_init(&s->acc.spec, s->m, s->data->D, s->o->trace_tokens, s->o->seed);
+}
+static void spec_acc_s(Stream *s, const AnBatch *b) {
+    specialise_accumulate(&s->acc.spec, b);
+}
+static int spec_write_s(Stream *s) {
+    return specialise_write(&s->acc.spec, s->o->out_dir, s->data->names);
+}
+static void spec_free_s(Stream *s) {
+    specialise_free(&s->acc.spec);
+}
+static void topk_init_s(Stream *s) {
+    topk_init(&s->acc.topk, s->m, s->data->D, s->o->kp_tokens);
+}
+static void topk_acc_s(Stream *s, const AnBatch *b) {
+    topk_accumulate_cosine(&s->acc.topk, b), topk_accumulate_full(&s->acc.topk, b);
+}
+static void topk_late_s(Stream *s, const AnBatch *b) {
+    topk_accumulate_kprime(&s->acc.topk, b);
+}
+static int topk_write_s(Stream *s) {
+    return topk_write(&s->acc.topk, s->o->out_dir, s->data->names);
+}
+static void topk_free_s(Stream *s) {
+    topk_free(&s->acc.topk);
+}
+static void lens_init_s(Stream *s) {
+    lens_init(&s->acc.lens, s->m, s->o->lens_tokens, s->total);
+}
+static void lens_acc_s(Stream *s, const AnBatch *b) {
+    lens_accumulate(&s->acc.lens, b);
+}
+static int lens_write_s(Stream *s) {
+    return lens_write(&s->acc.lens, s->o->out_dir, s->voc);
+}
+static void lens_free_s(Stream *s) {
+    lens_free(&s->acc.lens);
+}
+static int window_len(const LmModel *m, const AnalyzeOptions *o);
+static void prune_init_s(Stream *s) {
+    prune_curve_init(&s->acc.prune, s->m, s->data->D, window_len(s->m, s->o), s->o->prune_tokens);
+}
+static void prune_acc_s(Stream *s, const AnBatch *b) {
+    prune_curve_batch(&s->acc.prune, b);
+}
+static void prune_finish_s(Stream *s) {
+    prune_curve_run(&s->acc.prune, s->m);
+}
+static int prune_write_s(Stream *s) {
+    return prune_curve_write(&s->acc.prune, s->o->out_dir, s->data->names);
+}
+static void prune_free_s(Stream *s) {
+    prune_curve_free(&s->acc.prune);
+}
+static int analyze_sensitivity(LmModel *m, const LmTok *tok, const AnalyzeData *data,
+                               const AnalyzeOptions *o, cJSON *meta);
+
+/* The analyses, in the order they accumulate and write. Adding one: a row, its AN_* bit
+ * (analyze.h), its accumulator in Accs, and a test on a constructed case (docs/architecture.md). */
+static const LmAnalysis analyses[] = {
+    {.name = "routing",
+     .bit = AN_ROUTING,
+     .init = routing_init_s,
+     .accumulate = routing_acc_s,
+     .write = routing_write_s,
+     .free = routing_free_s},
+    {.name = "specialise",
+     .bit = AN_SPECIALISE,
+     .init = spec_init_s,
+     .accumulate = spec_acc_s,
+     .write = spec_write_s,
+     .free = spec_free_s},
+    {.name = "topk",
+     .bit = AN_TOPK,
+     .init = topk_init_s,
+     .accumulate = topk_acc_s,
+     .accumulate_late = topk_late_s, /* k' forwards overwrite the batch's activations */
+     .late_seconds = "kprime_forwards",
+     .write = topk_write_s,
+     .free = topk_free_s},
+    {.name = "lens",
+     .bit = AN_LENS,
+     .init = lens_init_s,
+     .accumulate = lens_acc_s,
+     .seconds = "lens",
+     .write = lens_write_s,
+     .free = lens_free_s},
+    {.name = "sensitivity", .bit = AN_SENSITIVITY, .run = analyze_sensitivity},
+    {.name = "prune",
+     .bit = AN_PRUNE,
+     .init = prune_init_s,
+     .accumulate = prune_acc_s,
+     .finish = prune_finish_s, /* forwards with experts masked, over the held-out windows */
+     .finish_seconds = "prune_forwards",
+     .write = prune_write_s,
+     .free = prune_free_s},
+};
+enum { AN_COUNT = (int)(sizeof analyses / sizeof analyses[0]) };
+_Static_assert(AN_ALL == (AN_ROUTING | AN_SPECIALISE | AN_TOPK | AN_LENS), "AN_ALL: the streamed");
 
 int analyze_parse_only(const char *list, unsigned *mask) {
+    unsigned rows;
+    if (an_parse_names(list, &analyses[0].name, sizeof analyses[0], AN_COUNT, &rows, "analysis"))
+        return -1;
     *mask = 0;
-    const char *p = list;
-    while (*p) {
-        size_t n = strcspn(p, ",");
-        int found = 0;
-        for (int i = 0; i < AN_COUNT; i++)
-            if (strlen(an_names[i]) == n && !strncmp(p, an_names[i], n))
-                *mask |= 1u << i, found = 1;
-        if (!found)
-            return ml_error(
-                "--only: unknown analysis '%.*s' (expected routing, specialise, topk, lens, "
-                "sensitivity)",
-                (int)n, p);
-        p += n + (p[n] == ',');
-    }
+    for (int i = 0; i < AN_COUNT; i++)
+        if (rows & (1u << i)) *mask |= analyses[i].bit;
     return 0;
+}
+
+void analyze_names(char *buf, size_t cap) {
+    an_list_names(buf, cap, &analyses[0].name, sizeof analyses[0], AN_COUNT);
 }
 
 void analyze_default_options(AnalyzeOptions *o) {
@@ -41,13 +186,11 @@ void analyze_default_options(AnalyzeOptions *o) {
     o->mask_top = 10, o->sens_ppl_tokens = 65536, o->boot = 1000;
 }
 
-typedef struct {
-    RoutingAcc routing;
-    SpecialiseAcc spec;
-    TopkAcc topk;
-    LensAcc lens;
-    DocAcc docs;
-} Accs;
+/* The analyze.json "seconds" key of hook h (0 accumulate, 1 accumulate_late, 2 finish), or NULL
+ * when its time goes to "accumulate". */
+static const char *timing_key(const LmAnalysis *a, int h) {
+    return h == 0 ? a->seconds : h == 1 ? a->late_seconds : a->finish_seconds;
+}
 
 /* Windows taken from a source: evenly spread, like lm_evaluate's subset. */
 static long source_windows(const AnalyzeData *d, int s, int T, long budget) {
@@ -86,25 +229,28 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
     uint8_t *cls_tab = ml_alloc((size_t)D * V);
     for (int d = 0; d < D; d++)
         an_vocab_class_table(tok, token_lang_from_name(data->names[d]), cls_tab + (long)d * V, V);
-    Accs a;
-    routing_init(&a.routing, m, D, o->only & AN_ROUTING ? o->trace_tokens : 0);
-    specialise_init(&a.spec, m, D, o->only & AN_SPECIALISE ? o->trace_tokens : 0, o->seed);
-    topk_init(&a.topk, m, D, o->only & AN_TOPK ? o->kp_tokens : 0);
-    lens_init(&a.lens, m, o->only & AN_LENS ? o->lens_tokens : 0, total);
+    Stream st = {.m = m, .data = data, .o = o, .voc = tok, .total = total}; /* acc zeroed */
+    const LmAnalysis *run[AN_COUNT];
+    int n_run = 0;
+    for (int i = 0; i < AN_COUNT; i++)
+        if ((o->only & analyses[i].bit) && analyses[i].init) run[n_run++] = &analyses[i];
+    for (int i = 0; i < n_run; i++) run[i]->init(&st);
+    /* the document bootstrap: every token's unit (document, or chunk of an id source) */
     long n_units = 0, *unit_base = ml_alloc(sizeof(long) * (data->n_src + 1));
     for (int s = 0; s < data->n_src; s++)
         unit_base[s] = n_units, n_units += an_src_units(data, s, T);
     int boot = o->boot > 0 && (o->only & (AN_ROUTING | AN_SPECIALISE | AN_TOPK));
-    docs_init(&a.docs, m, D, boot ? (int)n_units : 0, data->ids ? "chunk" : "document", o->boot,
-              o->seed);
-    if (boot && (o->only & AN_TOPK)) a.topk.docs = &a.docs;
+    docs_init(&st.acc.docs, m, D, boot ? (int)n_units : 0, data->ids ? "chunk" : "document",
+              o->boot, o->seed);
+    if (boot && (o->only & AN_TOPK)) st.acc.topk.docs = &st.acc.docs;
     int32_t *units = ml_alloc(sizeof(int32_t) * B * T);
+    double t_hook[AN_COUNT][3] = {{0}}; /* accumulate, accumulate_late, finish */
     int32_t *in = ml_alloc(sizeof(int32_t) * B * T), *tg = ml_alloc(sizeof(int32_t) * B * T);
     int32_t *dom = ml_alloc(sizeof(int32_t) * B * T);
     uint8_t *cls = ml_alloc((size_t)B * T);
     Progress pr;
     if (!o->quiet) progress_start(&pr, "analyze", total);
-    double t_fwd = 0, t_kp = 0, t_lens = 0, t0 = ml_now();
+    double t_fwd = 0, t0 = ml_now();
     long done = 0;
     for (int s = 0; s < data->n_src; s++) {
         long budget = per_src > 0 ? per_src : 1, all = an_src_windows(data, s, T);
@@ -134,29 +280,34 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
             lm_forward(m, in, tg, dom, b, Tb, 0);
             t_fwd += ml_now() - t1;
             AnBatch bt = {m, in, tg, dom, cls, b, Tb, N, done, units};
-            if (boot) docs_accumulate(&a.docs, &bt);
-            if (o->only & AN_ROUTING) routing_accumulate(&a.routing, &bt);
-            if (o->only & AN_SPECIALISE) specialise_accumulate(&a.spec, &bt);
-            if (o->only & AN_TOPK)
-                topk_accumulate_cosine(&a.topk, &bt), topk_accumulate_full(&a.topk, &bt);
-            t1 = ml_now();
-            if (o->only & AN_LENS) lens_accumulate(&a.lens, &bt);
-            t_lens += ml_now() - t1;
-            t1 = ml_now();
-            if (o->only & AN_TOPK) topk_accumulate_kprime(&a.topk, &bt);
-            t_kp += ml_now() - t1;
+            if (boot) docs_accumulate(&st.acc.docs, &bt);
+            for (int late = 0; late < 2; late++)
+                for (int i = 0; i < n_run; i++) {
+                    void (*hook)(Stream *, const AnBatch *) =
+                        late ? run[i]->accumulate_late : run[i]->accumulate;
+                    if (!hook) continue;
+                    t1 = ml_now();
+                    hook(&st, &bt);
+                    t_hook[run[i] - analyses][late] += ml_now() - t1;
+                }
             done += N;
             if (!o->quiet) progress_update(&pr, done, NULL);
         }
     }
     if (!o->quiet) progress_end(&pr, NULL);
-    double t_acc = ml_now() - t0 - t_fwd - t_kp - t_lens;
+    for (int i = 0; i < n_run; i++) {
+        if (!run[i]->finish) continue;
+        double t1 = ml_now();
+        run[i]->finish(&st);
+        t_hook[run[i] - analyses][2] += ml_now() - t1;
+    }
+    double t_acc = ml_now() - t0 - t_fwd; /* less the hooks timed apart */
+    for (int i = 0; i < AN_COUNT; i++)
+        for (int h = 0; h < 3; h++)
+            if (timing_key(&analyses[i], h)) t_acc -= t_hook[i][h];
     int rc = 0;
-    if (!rc && (o->only & AN_ROUTING)) rc = routing_write(&a.routing, o->out_dir, data->names);
-    if (!rc && (o->only & AN_SPECIALISE)) rc = specialise_write(&a.spec, o->out_dir, data->names);
-    if (!rc && (o->only & AN_TOPK)) rc = topk_write(&a.topk, o->out_dir, data->names);
-    if (!rc && (o->only & AN_LENS)) rc = lens_write(&a.lens, o->out_dir, tok);
-    if (!rc && boot) rc = docs_write(&a.docs, o->out_dir, data->names);
+    for (int i = 0; i < n_run && !rc; i++) rc = run[i]->write(&st);
+    if (!rc && boot) rc = docs_write(&st.acc.docs, o->out_dir, data->names);
     if (!rc) {
         cJSON *j = meta;
         cJSON_AddNumberToObject(j, "tokens", (double)done);
@@ -166,14 +317,17 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
         cJSON *sec = cJSON_AddObjectToObject(j, "seconds");
         cJSON_AddNumberToObject(sec, "forward", t_fwd);
         cJSON_AddNumberToObject(sec, "accumulate", t_acc);
-        cJSON_AddNumberToObject(sec, "lens", t_lens);
-        cJSON_AddNumberToObject(sec, "kprime_forwards", t_kp);
+        for (int h = 0; h < 3; h++) /* the analyses that ran */
+            for (int i = 0; i < n_run; i++) {
+                const char *key = timing_key(run[i], h);
+                if (key) cJSON_AddNumberToObject(sec, key, t_hook[run[i] - analyses][h]);
+            }
         cJSON_AddNumberToObject(sec, "total", ml_now() - t0);
-        cJSON_AddNumberToObject(j, "lens_tokens", (double)a.lens.n);
-        cJSON_AddNumberToObject(j, "kprime_tokens", (double)a.topk.kp_done);
+        cJSON_AddNumberToObject(j, "lens_tokens", (double)st.acc.lens.n);
+        cJSON_AddNumberToObject(j, "kprime_tokens", (double)st.acc.topk.kp_done);
     }
-    routing_free(&a.routing), specialise_free(&a.spec), topk_free(&a.topk), lens_free(&a.lens);
-    docs_free(&a.docs), ml_free(units), ml_free(unit_base);
+    for (int i = 0; i < n_run; i++) run[i]->free(&st);
+    docs_free(&st.acc.docs), ml_free(units), ml_free(unit_base);
     ml_free(in), ml_free(tg), ml_free(dom), ml_free(cls), ml_free(cls_tab);
     return rc;
 }
@@ -251,13 +405,12 @@ static void add_conventions(cJSON *j, const LmModel *m, const AnalyzeOptions *o)
         cJSON_AddItemToObject(j, "intervention", cJSON_Duplicate(o->intervention, 1));
 }
 
-int analyze_lm(LmModel *m, const LmTok *tok, const AnalyzeData *data, const AnalyzeOptions *o) {
-    int layers[64], L_moe = an_moe_layers(m, layers);
-    if (L_moe == 0) return ml_error("analyze: the model has no MoE layer");
-    if (ml_mkdir_p(o->out_dir)) return -1;
+static int analyze_into(LmModel *m, const LmTok *tok, const AnalyzeData *data,
+                        const AnalyzeOptions *o, int L_moe) {
     cJSON *j = cJSON_CreateObject(), *ran = cJSON_AddArrayToObject(j, "analyses");
     for (int i = 0; i < AN_COUNT; i++)
-        if (o->only & (1u << i)) cJSON_AddItemToArray(ran, cJSON_CreateString(an_names[i]));
+        if (o->only & analyses[i].bit)
+            cJSON_AddItemToArray(ran, cJSON_CreateString(analyses[i].name));
     cJSON_AddNumberToObject(j, "moe_layers", L_moe);
     add_conventions(j, m, o);
     AnVocab voc;
@@ -266,10 +419,39 @@ int analyze_lm(LmModel *m, const LmTok *tok, const AnalyzeData *data, const Anal
         cJSON_Delete(j);
         return -1;
     }
-    if (o->only & AN_ALL) rc = analyze_stream(m, &voc, data, o, j);
-    if (!rc && (o->only & AN_SENSITIVITY)) rc = analyze_sensitivity(m, tok, data, o, j);
+    if (o->only & (AN_ALL | AN_PRUNE)) rc = analyze_stream(m, &voc, data, o, j);
+    cJSON *ivj = cJSON_GetObjectItem(j, "intervention");
+    if (!rc && ivj && m->routed_rows > 0) /* experts run per token under the intervention */
+        cJSON_AddNumberToObject(ivj, "mean_k", lm_mean_k(m));
+    for (int i = 0; i < AN_COUNT && !rc; i++)
+        if ((o->only & analyses[i].bit) && analyses[i].run)
+            rc = analyses[i].run(m, tok, data, o, j);
     if (!rc) rc = an_write_json(o->out_dir, "analyze.json", j);
     cJSON_Delete(j);
     an_vocab_free(&voc);
     return rc;
+}
+
+typedef struct {
+    LmModel *m;
+    const LmTok *tok;
+    const AnalyzeData *data;
+    const AnalyzeOptions *o;
+    int L_moe;
+} AnalyzeJob;
+
+static int write_analysis(const char *dir, void *ctx) {
+    AnalyzeJob *j = ctx;
+    AnalyzeOptions in_dir = *j->o;
+    in_dir.out_dir = dir;
+    return analyze_into(j->m, j->tok, j->data, &in_dir, j->L_moe);
+}
+
+/* The analyses go into a fresh temporary folder that replaces o->out_dir only when all of them
+ * are written: a killed or failed analyze leaves the previous analysis whole. */
+int analyze_lm(LmModel *m, const LmTok *tok, const AnalyzeData *data, const AnalyzeOptions *o) {
+    int layers[64], L_moe = an_moe_layers(m, layers);
+    if (L_moe == 0) return ml_error("analyze: the model has no MoE layer");
+    AnalyzeJob job = {m, tok, data, o, L_moe};
+    return ml_dir_write(o->out_dir, write_analysis, &job);
 }

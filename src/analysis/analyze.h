@@ -15,10 +15,13 @@ enum {
     AN_TOPK = 4,
     AN_LENS = 8,
     AN_ALL = 15,
-    AN_SENSITIVITY = 16
+    AN_SENSITIVITY = 16,
+    AN_PRUNE = 32 /* perplexity against experts kept (optional: extra forwards) */
 };
 /* "routing,lens,sensitivity,..." → mask; -1 + ml_error on an unknown name. */
 int analyze_parse_only(const char *list, unsigned *mask);
+/* "routing, specialise, ...": every analysis's name, in the order they run (for --help). */
+void analyze_names(char *buf, size_t cap);
 
 /* Sources of tokens (n_src may be 0 when only AN_SENSITIVITY runs): source s contributes global
  * domain ids base[s] + its shard's domain id. Either shards (src: windows of T inputs and their
@@ -59,6 +62,7 @@ typedef struct {
     long lens_tokens;  /* logit-lens token subsample */
     long kp_tokens;    /* tokens scored with k' = 1..k (2k extra forwards per batch) */
     long trace_tokens; /* routing trace / shuffle-baseline tokens kept in memory */
+    long prune_tokens; /* held-out tokens scored with experts pruned (AN_PRUNE) */
     uint64_t seed;
     int boot; /* document-bootstrap resamples (0: no bootstrap.json) */
     int quiet;

@@ -25,7 +25,7 @@ void lens_init(LensAcc *z, const LmModel *m, long lens_tokens, long total_tokens
     z->V = m->cfg.vocab_size, z->cap = lens_tokens;
     if (z->L) {
         const MoeConfig *f = &m->layer_ffn[z->layers[0]];
-        z->EZ = f->n_experts + f->n_zero, z->k = f->top_k;
+        z->EZ = f->n_experts + f->n_zero, z->k = lm_route_k(m, z->layers[0]);
     }
     z->stride = lens_tokens > 0 && total_tokens > lens_tokens ? total_tokens / lens_tokens : 1;
     long LE = (long)z->L * z->EZ + 1;

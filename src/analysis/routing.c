@@ -15,7 +15,7 @@ void routing_init(RoutingAcc *r, const LmModel *m, int D, long trace_cap) {
     r->D = D;
     if (r->L) {
         const MoeConfig *f = &m->layer_ffn[r->layers[0]];
-        r->EZ = f->n_experts + f->n_zero, r->k = f->top_k;
+        r->EZ = f->n_experts + f->n_zero, r->k = lm_route_k(m, r->layers[0]);
     }
     long L = r->L, E = r->EZ, k = r->k;
     r->counts = ml_alloc(sizeof(double) * (L * D * E * k + 1));

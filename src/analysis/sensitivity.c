@@ -7,35 +7,33 @@
 #include "core/error.h"
 #include "core/mem.h"
 #include "core/progress.h"
+#include "nn/moe_kinds.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int scored_router(const MoeConfig *f) {
-    return f->router == ROUTER_LEARNED || f->router == ROUTER_RANDOM || f->router == ROUTER_COSINE;
-}
-
-/* Points every MoE layer's logit_bias at its mask row added to the bias already there (a routing
- * intervention, intervene.h), keeping the previous pointers in saved[] for unapply_mask. Call after
- * the activations are allocated for the coming forward: reallocating them resets the pointers.
- * Returns the combined rows (ml_free after unapply_mask), or NULL. */
-static float *apply_mask(LmModel *m, const SensMask *mask, const float **saved) {
-    int layers[64], L = an_moe_layers(m, layers);
-    for (int l = 0; l < L; l++) saved[l] = m->acts[layers[l]].moe.logit_bias;
-    if (!mask) return NULL;
-    float *rows = ml_alloc_floats((long)L * mask->EZ);
+/* The model's route (its routing intervention, if any) with the mask's row added to each MoE
+ * layer's logit bias, for lm_forward_routed; without a mask, the model's own route. The combined
+ * rows go to *rows: ml_free both (free_route) after the forward. */
+static const MoeOverride *masked_route(const LmModel *m, const SensMask *mask, float **rows) {
+    *rows = NULL;
+    if (!mask) return m->route;
+    int layers[64], L = an_moe_layers(m, layers), nl = m->cfg.n_layer;
+    MoeOverride *route = ml_alloc(sizeof *route * nl);
+    for (int l = 0; l < nl; l++) route[l] = m->route ? m->route[l] : MOE_OVERRIDE_NONE;
+    *rows = ml_alloc_floats((long)L * mask->EZ);
     for (int l = 0; l < L; l++) {
-        float *row = rows + (long)l * mask->EZ;
+        float *row = *rows + (long)l * mask->EZ;
+        const float *own = route[layers[l]].logit_bias;
         for (int e = 0; e < mask->EZ; e++)
-            row[e] = mask->bias[(long)l * mask->EZ + e] + (saved[l] ? saved[l][e] : 0.0f);
-        m->acts[layers[l]].moe.logit_bias = row;
+            row[e] = mask->bias[(long)l * mask->EZ + e] + (own ? own[e] : 0.0f);
+        route[layers[l]].logit_bias = row;
     }
-    return rows;
+    return route;
 }
 
-static void unapply_mask(LmModel *m, float *rows, const float **saved) {
-    int layers[64], L = an_moe_layers(m, layers);
-    for (int l = 0; l < L; l++) m->acts[layers[l]].moe.logit_bias = saved[l];
+static void free_route(const LmModel *m, const MoeOverride *route, float *rows) {
+    if (route != m->route) ml_free((void *)route);
     ml_free(rows);
 }
 
@@ -44,11 +42,10 @@ double sens_score_text(LmModel *m, const int32_t *ids, int n, const SensMask *ma
     int layers[64], L = an_moe_layers(m, layers);
     int32_t *tg = ml_alloc(sizeof(int32_t) * n), *dom = ml_alloc(sizeof(int32_t) * n);
     for (int i = 0; i < n; i++) tg[i] = i + 1 < n ? ids[i + 1] : -1;
-    lm_alloc_acts(m, 1, n);
-    const float *saved[64];
-    float *rows = apply_mask(m, mask, saved);
-    lm_forward(m, ids, tg, dom, 1, n, 0);
-    unapply_mask(m, rows, saved);
+    float *rows;
+    const MoeOverride *route = masked_route(m, mask, &rows);
+    lm_forward_routed(m, route, ids, tg, dom, 1, n, 0);
+    free_route(m, route, rows);
     double logp = 0;
     for (int i = 0; i + 1 < n; i++) logp -= m->losses[i];
     for (int l = 0; l < L; l++) {
@@ -107,7 +104,7 @@ static void sensitivity_stats(SensResult *r) {
 static void choose_groups(SensResult *r, const LmModel *m, int G) {
     int LE = r->L * r->EZ, eligible = 0;
     for (int l = 0; l < r->L; l++)
-        if (scored_router(&m->layer_ffn[r->layers[l]]) && r->EZ > r->k)
+        if (moe_router_is_scored(m->layer_ffn[r->layers[l]].router) && r->EZ > r->k)
             eligible += r->EZ - r->k < r->EZ / 2 ? r->EZ - r->k : r->EZ / 2;
     if (G > eligible) G = eligible;
     uint8_t *taken = ml_alloc(LE);
@@ -116,7 +113,7 @@ static void choose_groups(SensResult *r, const LmModel *m, int G) {
         r->group[g] = ml_alloc(sizeof(int32_t) * (G ? G : 1));
         for (int i = 0; i < LE && r->n_group[g] < G; i++) {
             int id = r->rank[g == 1 ? i : LE - 1 - i], l = id / r->EZ;
-            if (taken[id] || !scored_router(&m->layer_ffn[r->layers[l]]) ||
+            if (taken[id] || !moe_router_is_scored(m->layer_ffn[r->layers[l]].router) ||
                 per_layer[l] >= r->EZ - r->k)
                 continue;
             taken[id] = 1, per_layer[l]++;
@@ -142,11 +139,10 @@ static double masked_ppl(LmModel *m, const AnalyzeData *data, const SensMask *ma
             for (int i = 0; i < b; i++)
                 an_src_window(data, s, (w0 + i) * all / nw, T, in + (long)i * T, tg + (long)i * T,
                               dom + (long)i * T);
-            lm_alloc_acts(m, b, T);
-            const float *saved[64];
-            float *rows = apply_mask(m, mask, saved);
-            lm_forward(m, in, tg, dom, b, T, 0);
-            unapply_mask(m, rows, saved);
+            float *rows;
+            const MoeOverride *route = masked_route(m, mask, &rows);
+            lm_forward_routed(m, route, in, tg, dom, b, T, 0);
+            free_route(m, route, rows);
             for (int i = 0; i < b * T; i++)
                 if (tg[i] >= 0) nll += m->losses[i], cnt++;
         }
@@ -160,7 +156,7 @@ static void alloc_result(SensResult *r, const LmModel *m, int n) {
     memset(r, 0, sizeof *r);
     r->L = an_moe_layers(m, r->layers);
     const MoeConfig *f = &m->layer_ffn[r->layers[0]];
-    r->EZ = f->n_experts + f->n_zero, r->k = f->top_k, r->n = n;
+    r->EZ = f->n_experts + f->n_zero, r->k = lm_route_k(m, r->layers[0]), r->n = n;
     long LE = (long)r->L * r->EZ;
     r->pa = ml_alloc(sizeof(double) * (n * LE + 1)),
     r->pb = ml_alloc(sizeof(double) * (n * LE + 1));
@@ -180,7 +176,8 @@ int sensitivity_run(LmModel *m, const SensPairs *pairs, const AnalyzeData *data,
     if (pairs->n < 1) return ml_error("sensitivity: no pairs");
     for (int l = 1; l < L; l++) {
         const MoeConfig *f = &m->layer_ffn[layers[l]], *g = &m->layer_ffn[layers[0]];
-        if (f->n_experts + f->n_zero != g->n_experts + g->n_zero || f->top_k != g->top_k)
+        if (f->n_experts + f->n_zero != g->n_experts + g->n_zero ||
+            lm_route_k(m, layers[l]) != lm_route_k(m, layers[0]))
             return ml_error("sensitivity: MoE layers differ in experts or top-k");
     }
     double t0 = ml_now();

@@ -14,7 +14,7 @@ void topk_init(TopkAcc *t, const LmModel *m, int D, long kp_tokens) {
     memset(t, 0, sizeof *t);
     t->L = an_moe_layers(m, t->layers);
     t->D = D, t->kp_cap = kp_tokens;
-    t->k = t->L ? m->layer_ffn[t->layers[0]].top_k : 0;
+    t->k = t->L ? lm_route_k(m, t->layers[0]) : 0;
     t->cos_sum = ml_alloc(sizeof(double) * ((long)t->L * D * 3 + 1));
     t->cos_n = ml_alloc(sizeof(double) * ((long)t->L * D + 1));
     t->nll_full = ml_alloc(sizeof(double) * D);
@@ -76,22 +76,20 @@ void topk_accumulate_full(TopkAcc *t, const AnBatch *b) {
 void topk_accumulate_kprime(TopkAcc *t, const AnBatch *b) {
     if (t->kp_done >= t->kp_cap) return;
     LmModel *m = b->m;
+    const int nl = m->cfg.n_layer;
+    MoeOverride *route = ml_alloc(sizeof *route * nl); /* the model's own, with k' and renorm */
+    for (int l = 0; l < nl; l++) route[l] = m->route ? m->route[l] : MOE_OVERRIDE_NONE;
     for (int kp = 1; kp <= t->k; kp++)
         for (int rn = 0; rn < 2; rn++) {
-            for (int l = 0; l < t->L; l++) {
-                m->acts[t->layers[l]].moe.k_override = kp;
-                m->acts[t->layers[l]].moe.renorm_override = rn;
-            }
-            lm_forward(m, b->tokens, b->targets, b->domains, b->B, b->T, 0);
+            for (int l = 0; l < t->L; l++)
+                route[t->layers[l]].k = kp, route[t->layers[l]].renorm = rn;
+            lm_forward_routed(m, route, b->tokens, b->targets, b->domains, b->B, b->T, 0);
             double *dst = t->nll_k + ((long)(kp - 1) * 2 + rn) * t->D;
             for (int n = 0; n < b->N; n++)
                 if (b->targets[n] >= 0) dst[b->domains[n]] += m->losses[n];
             if (t->docs) docs_add_nll(t->docs, b, 1 + (kp - 1) * 2 + rn);
         }
-    for (int l = 0; l < t->L; l++) {
-        m->acts[t->layers[l]].moe.k_override = 0;
-        m->acts[t->layers[l]].moe.renorm_override = -1;
-    }
+    ml_free(route);
     t->kp_done += b->N;
 }
 

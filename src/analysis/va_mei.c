@@ -1,7 +1,9 @@
 /* 3. Most exciting inputs over a model: per expert the top-N images by gate probability and by
- * readout norm (expert force-run), as PNG grids plus the indices and scores. */
+ * readout norm (expert force-run), as PNG grids plus the indices and scores; then the synthesised
+ * ones (va_synth.c). */
 #include "analysis/vision_an.h"
 #include "analysis/vision_analyze.h"
+#include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
 #include <stdio.h>
@@ -53,6 +55,15 @@ int va_mei(VaCtx *c) {
     }
     int64_t sh[3] = {c->E, 2, per};
     if (!rc) rc = va_write_npy(c, "mei_index.npy", "<i4", sh, 3, all);
+    if (!rc && c->o->synth_steps > 0) {
+        cJSON_AddNumberToObject(j, "synth_steps", c->o->synth_steps);
+        cJSON_AddNumberToObject(j, "synth_tv", c->o->synth_tv);
+        cJSON_AddNumberToObject(j, "synth_l2", c->o->synth_l2);
+        if (va_mei_synth(c, all, per, ex)) { /* the dataset MEIs stand; say why none were made */
+            cJSON_AddStringToObject(j, "synth_skipped", ml_errmsg());
+            if (!c->o->quiet) fprintf(stderr, "analyze: warning: %s\n", ml_errmsg());
+        }
+    }
     if (!rc) rc = va_write_json(c, "mei.json", j);
     cJSON_Delete(j);
     ml_free(score), ml_free(idx), ml_free(all);

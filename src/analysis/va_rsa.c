@@ -1,39 +1,48 @@
 /* 5. RSA over a model: per expert an RDM over a fixed stimulus set (one image per concept, else
- * classes taken in turn), expert × expert comparisons within the run (RDM Spearman and CKA), and
- * the arrays `moelens compare` matches across seeds. */
+ * single images, balanced across the level-0 classes), expert × expert comparisons within the run
+ * (RDM Spearman and CKA), and the arrays `moelens compare` matches across seeds. */
 #include "analysis/vision_an.h"
 #include "analysis/vision_analyze.h"
 #include "core/mem.h"
+#include <stdio.h>
 #include <string.h>
 
-/* Stimuli: the first image of each concept (concept order), else the first images of each level-0
- * class in turn; deterministic given the analysed images, so equal across runs. */
+/* Stimuli: one image per concept (its first analysed image), else single images, drawn across
+ * the level-0 classes by rsa_stratified_stimuli with the analysis seed, so runs analysed on the
+ * same --images get the same stimuli (moelens compare needs that). */
 static int pick_stimuli(const VaCtx *c, int max, int *st) {
     const ImageSet *s = c->set;
-    int S = 0;
+    int *cand = ml_alloc(sizeof(int) * c->n), nc = 0;
     if (s->concept) {
         int *first = ml_alloc(sizeof(int) * (s->n_concepts ? s->n_concepts : 1));
         for (int q = 0; q < s->n_concepts; q++) first[q] = -1;
         for (int i = c->n - 1; i >= 0; i--)
             if (s->concept[i] >= 0) first[s->concept[i]] = i;
-        for (int q = 0; q < s->n_concepts && S < max; q++)
-            if (first[q] >= 0) st[S++] = first[q];
+        for (int q = 0; q < s->n_concepts; q++)
+            if (first[q] >= 0) cand[nc++] = first[q];
         ml_free(first);
-        if (S >= 2) return S;
-        S = 0;
     }
-    int K = s->n_classes[0];
-    int *next = ml_alloc(sizeof(int) * K); /* next unused image index per class */
-    char *used = ml_alloc(c->n);
-    for (int round = 0, added = 1; added && S < max; round++) {
-        added = 0;
-        for (int k = 0; k < K && S < max; k++) {
-            while (next[k] < c->n && (s->labels[next[k]] != k || used[next[k]])) next[k]++;
-            if (next[k] < c->n) st[S++] = next[k], used[next[k]] = 1, added = 1;
-        }
-    }
-    ml_free(next), ml_free(used);
+    if (nc < 2)
+        for (nc = 0; nc < c->n; nc++) cand[nc] = nc;
+    int32_t *cls = ml_alloc(sizeof(int32_t) * (nc ? nc : 1));
+    for (int j = 0; j < nc; j++) cls[j] = s->labels[cand[j]];
+    int *pick = ml_alloc(sizeof(int) * (nc ? nc : 1));
+    int S = rsa_stratified_stimuli(cls, nc, s->n_classes[0], max, c->o->seed, pick);
+    for (int j = 0; j < S; j++) st[j] = cand[pick[j]];
+    ml_free(cand), ml_free(cls), ml_free(pick);
     return S;
+}
+
+/* The stimuli's count per level-0 class, for rsa.json. */
+static cJSON *class_counts(const VaCtx *c, const int *st, int S) {
+    const ImageSet *s = c->set;
+    cJSON *o = cJSON_CreateObject();
+    for (int k = 0; k < s->n_classes[0]; k++) {
+        int m = 0;
+        for (int j = 0; j < S; j++) m += s->labels[st[j]] == k;
+        cJSON_AddNumberToObject(o, s->class_names[0][k], m);
+    }
+    return o;
 }
 
 int va_rsa(VaCtx *c) {
@@ -64,9 +73,16 @@ int va_rsa(VaCtx *c) {
              va_write_npy(c, "rsa_within_cka.npy", "<f8", se, 2, k);
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "stimuli", S);
-    cJSON_AddStringToObject(j, "stimulus_rule",
-                            c->set->concept ? "first image of each concept"
-                                            : "level-0 classes in turn");
+    char rule[320];
+    snprintf(rule, sizeof rule,
+             "%s, drawn balanced across the %d level-0 classes ('%s'): each class's candidates "
+             "in a random order seeded by the analysis seed %llu, places dealt round-robin over "
+             "the classes; listed by class",
+             c->set->concept ? "the first analysed image of each concept" : "single images",
+             c->set->n_classes[0], c->set->level_names[0], (unsigned long long)c->o->seed);
+    cJSON_AddStringToObject(j, "stimulus_rule", rule);
+    cJSON_AddNumberToObject(j, "stimulus_seed", (double)c->o->seed);
+    cJSON_AddItemToObject(j, "stimuli_per_class", class_counts(c, st, S));
     double model_vs[64];
     for (int e = 0; e < E && e < 64; e++)
         model_vs[e] = rsa_compare(R + (long)e * S * S, R + (long)E * S * S, S);

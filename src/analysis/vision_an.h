@@ -48,6 +48,24 @@ int mei_top(const double *s, int n, int N, int *idx);
 int mei_write_grid(const char *path, const float *pixels, int ch, int S, const int *idx, int m,
                    int cols);
 
+/* Synthesised most exciting inputs (vsynth.c): x ∈ [0,1]^{C·S·S} maximising
+ *   f(x)/g₀ − P(x),  P(x) = tv·Σ (neighbour differences)² + l2·Σ (x − ½)²,
+ * where g₀ is the RMS of ∇f at the start (so the prior's weights do not depend on f's scale).
+ * Adam from x₀ = ½ + init_std·N(0,1) (seeded, clipped), step decayed linearly to 0, x clipped to
+ * [0,1] after every step. f returns f(x) and, when grad is non-NULL, writes ∇f(x). */
+typedef double (*SynthFn)(void *ctx, const float *x, float *grad);
+typedef struct {
+    int steps;
+    double lr, tv, l2, init_std;
+    uint64_t seed;
+} SynthOptions;
+SynthOptions synth_default_options(void);
+/* P(x); with grad non-NULL, grad −= ∇P(x). */
+double synth_prior(const float *x, int C, int S, double tv, double l2, float *grad);
+/* Runs the ascent into x; returns f at the end (*f_start: f at the noise start). */
+double synth_ascend(SynthFn f, void *ctx, int C, int S, const SynthOptions *o, float *x,
+                    double *f_start);
+
 /* ---- 4. Semantic tuning (vtuning.c) ---- */
 /* out[c] = mean of s over concept c's images (NaN when it has none). */
 void vtune_concept_mean(const double *s, const int32_t *concept, int n, int C, double *out);
@@ -60,7 +78,12 @@ void vtune_spearman(const double *resp, const float *attr, int C, int A, double 
 double vtune_ridge_cv_r2(const double *resp, const float *attr, const int32_t *fold, int C, int A,
                          double lambda);
 
-/* ---- 5. RSA and CKA (rsa.c) ---- */
+/* ---- 5. RSA and CKA (rsa.c, rsa_stimuli.c) ---- */
+/* Picks at most max of n candidates with classes cls[i] ∈ [0, K), balanced across classes: each
+ * class's candidates in a seeded random order, places dealt round-robin over the classes (a class
+ * that runs out leaves its places to the others). out[] = candidate indices grouped by class, in
+ * class order. Returns how many were picked (min(max, n)). */
+int rsa_stratified_stimuli(const int32_t *cls, int n, int K, int max, uint64_t seed, int *out);
 /* rdm[S,S] = 1 − Pearson(feats_i, feats_j) (D features per stimulus; constant rows give 1). */
 void rsa_rdm(const float *feats, int S, int D, float *rdm);
 /* Spearman ρ of the S(S−1)/2 upper-triangle entries of two RDMs. */

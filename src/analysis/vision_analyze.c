@@ -3,6 +3,7 @@
 #include "analysis/vision_analyze.h"
 #include "analysis/analysis.h"
 #include "analysis/stats.h"
+#include "analysis/vision_an.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
@@ -15,27 +16,35 @@
 void vision_analyze_default_options(VisionAnalyzeOptions *o) {
     memset(o, 0, sizeof *o);
     o->only = VA_ALL, o->max_images = 2000, o->folds = 5, o->perms = 1000, o->mei_n = 16;
+    SynthOptions so = synth_default_options();
+    o->synth_steps = so.steps, o->synth_tv = so.tv, o->synth_l2 = so.l2, o->split = -1;
     o->rsa_stimuli = 200, o->ridge_lambda = 1.0, o->seed = 1234;
     o->probe = probe_default_config();
     o->probe.iters = 200;
 }
 
+/* The vision analyses in the order they run; bit i of VisionAnalyzeOptions.only is row i. */
+static const struct {
+    const char *name;
+    int (*fn)(VaCtx *);
+} steps[] = {{"gating", va_gating},
+             {"separability", va_separability},
+             {"mei", va_mei},
+             {"tuning", va_tuning},
+             {"rsa", va_rsa}};
+enum { VA_STEPS = (int)(sizeof steps / sizeof steps[0]) };
+_Static_assert(VA_ALL == (1u << VA_STEPS) - 1 && VA_GATING == 1 && VA_SEPARABILITY == 2 &&
+                   VA_MEI == 4 && VA_TUNING == 8 && VA_RSA == 16,
+               "VA_* bits follow steps[]");
+
 int vision_analyze_parse_only(const char *list, unsigned *bits) {
-    static const char *names[] = {"gating", "separability", "mei", "tuning", "rsa"};
-    *bits = 0;
-    const char *s = list;
-    while (*s) {
-        size_t len = strcspn(s, ",");
-        int hit = 0;
-        for (int i = 0; i < 5; i++)
-            if (len == strlen(names[i]) && !strncmp(s, names[i], len)) *bits |= 1u << i, hit = 1;
-        if (!hit)
-            return ml_error("--only: unknown vision analysis '%.*s' (expected gating, "
-                            "separability, mei, tuning, rsa)",
-                            (int)len, s);
-        s += len + (s[len] == ',');
-    }
+    if (an_parse_names(list, &steps[0].name, sizeof steps[0], VA_STEPS, bits, "vision analysis"))
+        return -1;
     return *bits ? 0 : ml_error("--only: empty list");
+}
+
+void vision_analyze_names(char *buf, size_t cap) {
+    an_list_names(buf, cap, &steps[0].name, sizeof steps[0], VA_STEPS);
 }
 
 int vision_run_is_vision(const char *run) {
@@ -88,6 +97,12 @@ static void subsample(const ImageSet *in, int max, uint64_t seed, ImageSet *out,
     *idx_out = idx;
 }
 
+/* --split's names: -1 all, IMAGESET_TRAIN, IMAGESET_HELDOUT. */
+static const char *split_name(int split) {
+    static const char *const names[] = {"train", "heldout"};
+    return split < 0 ? "all" : names[split];
+}
+
 static void model_pass(VaCtx *c, VisionModel *m) {
     const ImageSet *s = c->set;
     int32_t *chosen = ml_alloc(sizeof(int32_t) * c->n * c->k);
@@ -103,16 +118,14 @@ static void model_pass(VaCtx *c, VisionModel *m) {
     if (!c->o->quiet) progress_end(&p, NULL);
 }
 
-int vision_analyze(VisionModel *m, const ImageSet *set, const VisionAnalyzeOptions *o) {
-    if (set->channels != m->cfg.in_ch || set->size != m->cfg.img)
-        return ml_error("%s: images are %d×%d×%d, the model expects %d×%d×%d", o->images_path,
-                        set->channels, set->size, set->size, m->cfg.in_ch, m->cfg.img, m->cfg.img);
-    if (set->n < 2) return ml_error("%s: need at least 2 images, got %d", o->images_path, set->n);
-    if (ml_mkdir_p(o->out_dir)) return -1;
+/* `in` is the (split) set to analyse; the files go to o->out_dir. */
+static int analyze_into(VisionModel *m, const ImageSet *in, const VisionAnalyzeOptions *o) {
     ImageSet sub;
     int *idx;
-    subsample(set, o->max_images, o->seed, &sub, &idx);
-    VaCtx c = {.o = o, .set = &sub, .n = sub.n, .E = m->cfg.n_experts, .k = m->cfg.top_k};
+    subsample(in, o->max_images, o->seed, &sub, &idx);
+    int total = in->n;
+    VaCtx c = {
+        .o = o, .model = m, .set = &sub, .n = sub.n, .E = m->cfg.n_experts, .k = m->cfg.top_k};
     c.D = m->cfg.readout, c.orig = idx;
     c.probs = ml_alloc_floats((size_t)c.n * c.E);
     c.top1 = ml_alloc(sizeof(int32_t) * c.n);
@@ -127,7 +140,8 @@ int vision_analyze(VisionModel *m, const ImageSet *set, const VisionAnalyzeOptio
     c.summary = cJSON_CreateObject();
     cJSON_AddStringToObject(c.summary, "kind", "vision");
     cJSON_AddStringToObject(c.summary, "images", o->images_path ? o->images_path : "");
-    cJSON_AddNumberToObject(c.summary, "images_total", set->n);
+    cJSON_AddStringToObject(c.summary, "split", split_name(o->split));
+    cJSON_AddNumberToObject(c.summary, "images_total", total);
     cJSON_AddNumberToObject(c.summary, "images_analysed", c.n);
     cJSON_AddNumberToObject(c.summary, "experts", c.E);
     cJSON_AddNumberToObject(c.summary, "top_k", c.k);
@@ -140,20 +154,45 @@ int vision_analyze(VisionModel *m, const ImageSet *set, const VisionAnalyzeOptio
              va_write_npy(&c, "gate_probs.npy", "<f4", sh, 2, c.probs) ||
              va_write_npy(&c, "top1.npy", "<i4", sh, 1, c.top1);
     ml_free(idx32);
-    static const struct {
-        unsigned bit;
-        int (*fn)(VaCtx *);
-    } steps[] = {{VA_GATING, va_gating},
-                 {VA_SEPARABILITY, va_separability},
-                 {VA_MEI, va_mei},
-                 {VA_TUNING, va_tuning},
-                 {VA_RSA, va_rsa}};
-    for (int s = 0; s < 5 && !rc; s++)
-        if (o->only & steps[s].bit) rc = steps[s].fn(&c);
+    for (int s = 0; s < VA_STEPS && !rc; s++)
+        if (o->only & (1u << s)) rc = steps[s].fn(&c);
     if (!rc) rc = va_write_json(&c, "vision.json", c.summary);
     cJSON_Delete(c.summary);
     ml_free(c.probs), ml_free(c.top1), ml_free(c.feats), ml_free(c.groups), ml_free(c.readout),
         ml_free(idx);
     imageset_free(&sub);
     return rc ? -1 : 0;
+}
+
+typedef struct {
+    VisionModel *m;
+    const ImageSet *set;
+    const VisionAnalyzeOptions *o;
+} VisionAnalyzeJob;
+
+static int write_analysis(const char *dir, void *ctx) {
+    VisionAnalyzeJob *j = ctx;
+    VisionAnalyzeOptions in_dir = *j->o;
+    in_dir.out_dir = dir;
+    return analyze_into(j->m, j->set, &in_dir);
+}
+
+/* Written into a fresh temporary folder that replaces o->out_dir whole (see ml_dir_write). */
+int vision_analyze(VisionModel *m, const ImageSet *set, const VisionAnalyzeOptions *o) {
+    if (set->channels != m->cfg.in_ch || set->size != m->cfg.img)
+        return ml_error("%s: images are %d×%d×%d, the model expects %d×%d×%d", o->images_path,
+                        set->channels, set->size, set->size, m->cfg.in_ch, m->cfg.img, m->cfg.img);
+    ImageSet part = {0}; /* --split: the training or the held-out images only */
+    if (o->split >= 0) imageset_split(set, o->split, &part);
+    const ImageSet *in = o->split >= 0 ? &part : set;
+    int rc;
+    if (in->n < 2)
+        rc = ml_error("%s: need at least 2 images (split %s), got %d", o->images_path,
+                      split_name(o->split), in->n);
+    else {
+        VisionAnalyzeJob job = {m, in, o};
+        rc = ml_dir_write(o->out_dir, write_analysis, &job);
+    }
+    imageset_free(&part);
+    return rc;
 }

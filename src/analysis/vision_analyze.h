@@ -15,9 +15,13 @@ typedef struct {
     const char *out_dir;
     unsigned only;          /* VA_* bits */
     int max_images;         /* seeded subsample of the set (0 = all) */
+    int split;              /* -1 all images (default), IMAGESET_TRAIN or IMAGESET_HELDOUT */
     int folds;              /* cross-validation folds (default 5) */
     int perms;              /* permutations for the animacy test (default 1000) */
     int mei_n;              /* images per MEI grid (default 16) */
+    int synth_steps;        /* ascent steps of the synthesised MEIs (default 200; 0 = none) */
+    double synth_tv;        /* their smoothness prior's weight (default 1) */
+    double synth_l2;        /* their norm prior's weight (default 0.5) */
     int rsa_stimuli;        /* at most this many RSA stimuli (default 200) */
     double ridge_lambda;    /* tuning ridge penalty (default 1) */
     const char *attributes; /* concept × dimension .npy (default SET/attributes_nmf.npy) */
@@ -30,6 +34,8 @@ typedef struct {
 void vision_analyze_default_options(VisionAnalyzeOptions *o);
 /* Parses "gating,separability,mei,tuning,rsa" into VA_* bits. */
 int vision_analyze_parse_only(const char *list, unsigned *bits);
+/* "gating, separability, ...": every vision analysis's name, in the order they run (--help). */
+void vision_analyze_names(char *buf, size_t cap);
 /* 1 when RUN/config.json says "model": "vision", 0 otherwise (missing file: 0). */
 int vision_run_is_vision(const char *run);
 int vision_analyze(VisionModel *m, const ImageSet *set, const VisionAnalyzeOptions *o);
@@ -37,6 +43,7 @@ int vision_analyze(VisionModel *m, const ImageSet *set, const VisionAnalyzeOptio
 /* What the analyses share: the (subsampled) images and the model's outputs on them. */
 typedef struct {
     const VisionAnalyzeOptions *o;
+    VisionModel *model;  /* the analysed model (synthesised MEIs take its input gradients) */
     const ImageSet *set; /* the analysed images (a subsample of the input when max_images) */
     int n, E, k, D;
     const int *orig; /* [n] index of each analysed image in the input set */
@@ -51,6 +58,9 @@ typedef struct {
 int va_gating(VaCtx *c);
 int va_separability(VaCtx *c);
 int va_mei(VaCtx *c);
+/* Synthesised MEIs per expert (gate logit, readout norm) into experts[e] of mei.json; top [E,2,per]
+ * the dataset top-N indices (their first is the comparison image). */
+int va_mei_synth(VaCtx *c, const int32_t *top, int per, cJSON *experts);
 int va_tuning(VaCtx *c);
 int va_rsa(VaCtx *c);
 /* Helpers: dir/name written atomically. */

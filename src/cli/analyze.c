@@ -14,6 +14,8 @@
 #include <string.h>
 
 static void usage(void) {
+    char names[256];
+    analyze_names(names, sizeof names);
     printf(
         "usage: moelens analyze RUN [--data DIR | --domain NAME=PATH ...] [options]\n"
         "       moelens analyze MODEL.gguf (--data TEXT | --domain NAME=PATH ...) [options]\n\n"
@@ -22,8 +24,8 @@ static void usage(void) {
         "per batch, every analysis computed from its saved activations (docs/analysis.md).\n"
         "Text: --data DIR (a prepared text folder; its val.tokens and domains; default: the run's\n"
         "data folder) or one --domain NAME=PATH per plain text file (each file is one domain).\n\n"
-        "  --only A,B,...      routing, specialise, topk, lens, sensitivity (default: the first\n"
-        "                      four; sensitivity is added by --pairs)\n"
+        "  --only A,B,...      %s\n"
+        "                      (default: the first four; sensitivity is added by --pairs)\n"
         "  --pairs FILE        routing sensitivity on minimal pairs: TSV lines text_a<TAB>text_b\n"
         "                      ('#' comments); JS per layer, per-expert sensitivity with paired t\n"
         "                      and BH, top-G / bottom-G expert masking and the log-likelihood\n"
@@ -38,6 +40,9 @@ static void usage(void) {
         "  --lens-tokens N     logit-lens token subsample (default 2048)\n"
         "  --kprime-tokens N   tokens scored with only k' = 1..k experts (2k extra forwards per\n"
         "                      batch while under N; default 65536; 0 = off)\n"
+        "  --prune-tokens N    prune: held-out tokens scored with only the n most salient\n"
+        "                      experts per layer (freq, reap; n = E*3/4, E/2, E/4, E/8, >= k;\n"
+        "                      1 + 2*counts forwards of them; default 16384)\n"
         "  --trace-tokens N    routing trace / shuffle-baseline tokens kept (default 1048576)\n"
         "  --seed S            shuffled-label baseline and bootstrap seed (default 1234)\n"
         "  --boot N            document-bootstrap resamples for bootstrap.json (default 1000;\n"
@@ -50,12 +55,12 @@ static void usage(void) {
         "file).\n"
         "Default --out: MODEL.gguf.run/analysis (moelens report MODEL.gguf.run draws it).\n\n"
         "Routing interventions (recorded in analyze.json as \"intervention\"):\n"
-        "  --top-k K (or --route-k K)  route every MoE layer to K experts (k' sweeps then 1..K)\n"
-        "  --renorm 0|1                raw or renormalised combine weights (default: the model's)\n"
-        "  --mask L:E[,L:E...]         router logit of expert E in block L set to -inf\n"
-        "  --router-bias L:E=V[,...]   add V to that router logit\n\n"
-        "Vision runs (config.json \"model\": \"vision\") or --images SET: moelens analyze RUN\n"
-        "--images SET --help lists the vision analyses' options (docs/vision_analysis.md).\n");
+        "  --top-k K (or --route-k K)  route every MoE layer to K experts (k' sweeps then 1..K)\n",
+        names);
+    intervene_print_help(stdout);
+    printf("\n"
+           "Vision runs (config.json \"model\": \"vision\") or --images SET: moelens analyze RUN\n"
+           "--images SET --help lists the vision analyses' options (docs/vision_analysis.md).\n");
 }
 
 static int cmd_analyze(int argc, char **argv) {
@@ -102,6 +107,8 @@ static int cmd_analyze(int argc, char **argv) {
             o.lens_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
         else if (!strcmp(a, "--kprime-tokens"))
             o.kp_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(a, "--prune-tokens"))
+            o.prune_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
         else if (!strcmp(a, "--trace-tokens"))
             o.trace_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
         else if (!strcmp(a, "--boot"))
@@ -119,7 +126,7 @@ static int cmd_analyze(int argc, char **argv) {
     }
     if (!run) ml_fatal("analyze: RUN is required");
     if (o.batch <= 0 || o.max_tokens <= 0 || o.lens_tokens < 0 || o.kp_tokens < 0 ||
-        o.trace_tokens < 0)
+        o.trace_tokens < 0 || o.prune_tokens < 0)
         ml_fatal("analyze: --batch and --max-tokens must be positive, token counts non-negative");
     if (data && n_dom) ml_fatal("analyze: give --data or --domain, not both");
     if (o.pairs) o.only |= AN_SENSITIVITY;

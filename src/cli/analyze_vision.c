@@ -9,24 +9,32 @@
 #include <string.h>
 
 static void usage(void) {
+    char names[256];
+    vision_analyze_names(names, sizeof names);
     printf(
         "usage: moelens analyze RUN --images SET [options]      (vision runs)\n\n"
         "Expert analyses of a trained vision MoE over a prepared image set with labels\n"
         "(docs/vision_analysis.md): gate probabilities and every expert force-run on each image.\n"
         "  --images SET        prepared folder, IDX, CIFAR or PNG tree (resized to the model)\n"
-        "  --only A,B,...      gating, separability, mei, tuning, rsa (default all)\n"
+        "  --only A,B,...      %s (default all)\n"
         "  --out DIR           output folder (default RUN/analysis)\n"
         "  --attributes F.npy  concept × dimension matrix for tuning (default\n"
         "                      SET/attributes_nmf.npy, else SET/attributes.npy)\n"
+        "  --split S           all (default), train or heldout: which of the set's images\n"
         "  --max-images N      seeded subsample of the set (default 2000; 0 = all)\n"
         "  --folds K           cross-validation folds, concept fold groups kept whole (5)\n"
         "  --perms P           permutations of the animacy test (1000)\n"
         "  --mei N             images per most-exciting-inputs grid (16)\n"
-        "  --rsa-stimuli N     at most N RSA stimuli (200)\n"
+        "  --synth-steps N     ascent steps of the synthesised most exciting inputs, per\n"
+        "                      expert gate logit and readout norm (200; 0 = none)\n"
+        "  --synth-tv W        their smoothness prior: W · Σ squared neighbour differences (1)\n"
+        "  --synth-l2 W        their norm prior: W · Σ (x − 0.5)² (0.5)\n"
+        "  --rsa-stimuli N     at most N RSA stimuli, drawn across level-0 classes (200)\n"
         "  --probe-iters N     linear-probe Adam iterations (200)\n"
         "  --ridge L           tuning ridge penalty (1)\n"
         "  --seed S            subsample, folds and permutations (1234)\n"
-        "  --quiet             no progress line\n");
+        "  --quiet             no progress line\n",
+        names);
 }
 
 int analyze_is_vision(int argc, char **argv) {
@@ -64,6 +72,20 @@ int cmd_analyze_vision(int argc, char **argv) {
             o.perms = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
         else if (!strcmp(a, "--mei"))
             o.mei_n = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(a, "--split")) {
+            const char *v = cli_value(cmd, argc, argv, &i);
+            o.split = !strcmp(v, "all")       ? -1
+                      : !strcmp(v, "train")   ? IMAGESET_TRAIN
+                      : !strcmp(v, "heldout") ? IMAGESET_HELDOUT
+                                              : -2;
+            if (o.split == -2)
+                ml_fatal("analyze: --split: expected all, train or heldout, got '%s'", v);
+        } else if (!strcmp(a, "--synth-tv"))
+            o.synth_tv = cli_double(cmd, a, cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(a, "--synth-l2"))
+            o.synth_l2 = cli_double(cmd, a, cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(a, "--synth-steps"))
+            o.synth_steps = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
         else if (!strcmp(a, "--rsa-stimuli"))
             o.rsa_stimuli = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
         else if (!strcmp(a, "--probe-iters"))
@@ -84,10 +106,11 @@ int cmd_analyze_vision(int argc, char **argv) {
     if (!run) ml_fatal("analyze: RUN is required");
     if (!images) ml_fatal("analyze: a vision run needs --images SET (a labelled image set)");
     if (o.max_images < 0 || o.folds < 2 || o.perms < 0 || o.mei_n < 1 || o.rsa_stimuli < 2 ||
-        o.probe.iters < 1 || !(o.ridge_lambda > 0))
+        o.synth_steps < 0 || !(o.synth_tv >= 0) || !(o.synth_l2 >= 0) || o.probe.iters < 1 ||
+        !(o.ridge_lambda > 0))
         ml_fatal(
             "analyze: --folds ≥ 2, --mei ≥ 1, --rsa-stimuli ≥ 2, --probe-iters ≥ 1, --ridge > 0, "
-            "--max-images and --perms ≥ 0");
+            "--max-images, --perms, --synth-steps, --synth-tv and --synth-l2 ≥ 0");
     char *ckpt = ml_path_join(run, "model.safetensors");
     if (!vision_run_is_vision(run))
         ml_fatal("analyze: %s/config.json does not describe a vision run (\"model\": \"vision\")",

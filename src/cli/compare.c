@@ -43,9 +43,9 @@ static int cmd_compare(int argc, char **argv) {
     int n = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--margin"))
-            co.margin = cli_double(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            co.margin = cli_double_opt(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--margin-rel"))
-            co.margin_rel = cli_double(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            co.margin_rel = cli_double_opt(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--paired"))
             co.paired = 1;
         else if (!strcmp(argv[i], "--claims"))

@@ -23,9 +23,11 @@ static const char *HELP =
     "  --data DIR            data folder (default $MOELENS_DATA, else ./data)\n"
     "  --out DIR             output (default DATA/images/emoji or DATA/images/fashion-mnist)\n"
     "  --size N              image side in pixels (default 32 for emoji, 28 for fashion-mnist)\n"
-    "  --train-styles LIST   emoji styles to train on (default google,twitter)\n"
+    "  --train-styles LIST   emoji styles to train on (default google,twitter,fluent-modern,\n"
+    "                        fluent-flat,fluent-high-contrast)\n"
     "  --heldout-styles LIST held-out styles (default openmoji-color,openmoji-black; 'none')\n"
     "                        styles: google twitter openmoji-color openmoji-black\n"
+    "                        fluent-modern fluent-flat fluent-high-contrast\n"
     "  --background G        grey level in [0,1] that transparent pixels show (default 0.5)\n"
     "  --random-bg           a seeded random colour per image instead\n"
     "  --seed N              seed for --random-bg and NMF (default 1)\n"
@@ -49,7 +51,7 @@ static void parse_styles(const char *list, int *sel) {
         while (k < EMOJI_N_STYLES && strcmp(t, EMOJI_STYLE_NAMES[k])) k++;
         if (k == EMOJI_N_STYLES)
             ml_fatal("data images: unknown style '%s' (expected google, twitter, openmoji-color, "
-                     "openmoji-black)",
+                     "openmoji-black, fluent-modern, fluent-flat or fluent-high-contrast)",
                      t);
         sel[k] = 1;
     }
@@ -195,7 +197,7 @@ int data_info_images(const char *path) {
     for (int k = 0; k < s.n_styles; k++) {
         int c = 0;
         for (int i = 0; i < s.n; i++) c += s.style[i] == k;
-        printf("style %-16s %d images\n", s.style_names[k], c);
+        printf("style %-20s %d images\n", s.style_names[k], c);
     }
     imageset_free(&s);
     return 0;

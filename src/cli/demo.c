@@ -27,10 +27,11 @@ static const char *const quick_lm[] = {
     "--set", "eval_every=10", "--set", "eval_batches=2", "--set", "log_every=5",
     "--set", "ckpt_every=0",  NULL};
 static const char *const quick_domains[] = {"en", "fr", "code", "math", NULL};
-/* The vision model of the full demo: preset tiny on the emoji set (32×32 RGB, google + twitter
- * styles to train, the two OpenMoji styles held out), 1500 steps of 64 images (about 45 passes over
- * the ~2,100 training images). `train vision` ran 1,170 images/s on 28×28 grey (tiny, 2 threads),
- * so this is about 2 minutes on 2 idle cores, twice that under load (docs/demo.md). */
+/* The vision model of the full demo: preset tiny on the emoji set (32×32 RGB, Google, Twitter and
+ * the three Fluent styles to train, the two OpenMoji styles held out), 1500 steps of 64 images
+ * (about 17 passes over the ~5,500 training images). `train vision` ran 1,170 images/s on 28×28
+ * grey (tiny, 2 threads), so this is about 2 minutes on 2 idle cores, twice that under load
+ * (docs/demo.md). */
 static const char *const full_vision[] = {"--preset", "tiny",           "--set",   "steps=1500",
                                           "--set",    "eval_every=500", "--quiet", NULL};
 
@@ -150,7 +151,8 @@ static int cmd_demo(int argc, char **argv) {
             stderr,
             "demo: note: this build has no 'analyze' command; the report shows training only\n");
     if (vision) {
-        stage(&s, "data images: emoji concepts, google + twitter to train, OpenMoji held out");
+        stage(&s, "data images: emoji concepts, Google, Twitter and Fluent to train, OpenMoji "
+                  "held out");
         a.n = 0, add(&a, "data"), add(&a, "images"), add(&a, "--data"), add(&a, data),
         add(&a, "--out"), add(&a, images);
         must(&a, "data images");

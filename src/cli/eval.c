@@ -1,4 +1,4 @@
-/* moelens eval RUN [--data DIR | --text FILE] [--json] */
+/* moelens eval RUN [--data DIR] [--json]; moelens eval MODEL --text FILE [--ctx N] [--json] */
 #include "analysis/intervene.h"
 #include "cli/cli.h"
 #include "core/error.h"
@@ -16,28 +16,25 @@
 
 static void usage(void) {
     printf(
-        "usage: moelens eval RUN [--data DIR | --text FILE] [--batch B] [--max-windows N] "
-        "[--json]\n"
-        "       moelens eval MODEL.gguf --text FILE [--ctx N] [--ffn-block N] [--json]\n\n"
+        "usage: moelens eval RUN [--data DIR] [--batch B] [--max-windows N] [--json]\n"
+        "       moelens eval MODEL --text FILE [--ctx N] [--ffn-block N] [--json]\n\n"
         "Perplexity of a trained model. Default: the validation split of the run's data folder\n"
-        "(DIR/val.tokens), overall and per domain. --text scores a plain text file as one "
-        "document.\n"
-        "Scoring: windows of seq_len tokens, back to back; every token after a window's first is\n"
-        "predicted from the window's preceding tokens (no overlap, no BOS).\n"
+        "(DIR/val.tokens), overall and per domain, in windows of seq_len + 1 tokens (seq_len\n"
+        "inputs and their next tokens; each window starts where the last one's inputs ended).\n"
         "--json: the last line printed is one JSON object with ppl, loss, tokens and domains.\n"
-        "A GGUF file: the text is tokenized with the file's tokenizer (BOS first only if the file\n"
-        "sets add_bos_token) and scored in chunks of N tokens (default: the file's context "
-        "length,\n"
-        "at most 512), back to back; in each chunk every token after the first is scored.\n"
+        "--text FILE (a run or a GGUF file, one convention for both, so a run and its export\n"
+        "agree): the text is tokenized with the model's tokenizer (a GGUF file's: BOS first only\n"
+        "if it sets add_bos_token) and scored in chunks of N tokens (default: the model's "
+        "context\n"
+        "length, for a GGUF file at most 512), back to back; in each chunk every token after the\n"
+        "first is scored. Any text of two tokens or more.\n"
         "--ffn-block N: the FFN (MoE) half and the output head of each chunk run over N tokens\n"
         "at a time (default 128; less memory: a 50k vocabulary's logits for 128 tokens, not 512;\n"
         "each expert dequantised once per sub-block); 0: the whole chunk at once, bit for bit\n"
         "what analyze computes (sub-blocks agree within float rounding).\n\n"
         "Routing interventions (any model; recorded in the --json object as \"intervention\"):\n"
-        "  --top-k K (or --route-k K)  route every MoE layer to K experts\n"
-        "  --renorm 0|1                raw or renormalised combine weights (default: the model's)\n"
-        "  --mask L:E[,L:E...]         router logit of expert E in block L set to -inf\n"
-        "  --router-bias L:E=V[,...]   add V to that router logit\n");
+        "  --top-k K (or --route-k K)  route every MoE layer to K experts\n");
+    intervene_print_help(stdout);
 }
 
 /* ", \"intervention\": {...}" for the JSON line, or "" (ml_free the result). */
@@ -52,11 +49,27 @@ static char *intervention_field(const Intervention *iv) {
     return out;
 }
 
+/* Finite weights can still overflow in the forward pass (a diverged run): say so, not "ppl nan". */
+static void check_finite(double loss) {
+    if (!isfinite(loss))
+        ml_fatal("eval: the loss is %g: the model's activations overflow (weights of a diverged "
+                 "run?)",
+                 loss);
+}
+
 static void announce(const Intervention *iv) {
     if (!intervene_active(iv)) return;
     char line[1024];
     intervene_describe(iv, line, sizeof line);
     fprintf(stderr, "eval: %s\n", line);
+}
+
+/* Experts run per token under an intervention: into the record, and on stderr when skipping. */
+static void report_mean_k(Intervention *iv, const LmModel *m) {
+    if (!intervene_active(iv)) return;
+    iv->mean_k = lm_mean_k(m);
+    if (iv->top_p > 0 || iv->min_p > 0)
+        fprintf(stderr, "eval: mean experts run per token and MoE layer: %.4f\n", iv->mean_k);
 }
 
 static void print_result(const LmEval *ev, const TokenShard *s, int json, const Intervention *iv) {
@@ -82,9 +95,8 @@ static void print_result(const LmEval *ev, const TokenShard *s, int json, const 
     ml_free(f);
 }
 
-/* A GGUF model: the text's ids scored in chunks (lm_score_ids). */
-static int eval_gguf(const char *path, const char *text, int ctx, int json, Intervention *iv) {
-    if (!text) ml_fatal("eval: a GGUF model needs --text FILE");
+/* A text file on any model, run or GGUF: its ids scored in chunks (lm_score_ids). */
+static int eval_text(const char *path, const char *text, int ctx, int json, Intervention *iv) {
     LmModel m;
     LmTok tok;
     if (lm_open(path, &m, &tok, ctx > 0 ? ctx : 512)) ml_fatal("%s", ml_errmsg());
@@ -101,7 +113,9 @@ static int eval_gguf(const char *path, const char *text, int ctx, int json, Inte
     if (ml_read_file(text, &buf, &len) || lm_tok_encode(&tok, buf, len, &ids, &n) ||
         lm_score_ids(&m, ids, n, ctx, &nll, &scored))
         ml_fatal("%s", ml_errmsg());
+    report_mean_k(iv, &m);
     double loss = nll / scored;
+    check_finite(loss);
     if (json) {
         char *f = intervention_field(iv);
         printf("{\"ppl\": %.6f, \"loss\": %.8f, \"nll\": %.6f, \"tokens\": %ld, \"text_tokens\": "
@@ -140,13 +154,13 @@ static int cmd_eval(int argc, char **argv) {
         else if (!strcmp(argv[i], "--json"))
             json = 1;
         else if (!strcmp(argv[i], "--ctx"))
-            ctx = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            ctx = cli_int_opt(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--ffn-block"))
-            lm_ffn_block = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            lm_ffn_block = cli_int_opt(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--batch"))
-            B = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            B = cli_int_opt(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--max-windows"))
-            max_windows = cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            max_windows = cli_long_opt(cmd, argc, argv, &i);
         else if (argv[i][0] == '-')
             cli_unknown_option(cmd, argv[i]);
         else if (!run)
@@ -157,24 +171,18 @@ static int cmd_eval(int argc, char **argv) {
     if (!run) ml_fatal("eval: RUN is required");
     if (B <= 0) ml_fatal("eval: --batch must be positive");
     if (lm_ffn_block < 0) ml_fatal("eval: --ffn-block must be >= 0, got %d", lm_ffn_block);
-    if (lm_path_is_gguf(run)) return eval_gguf(run, text, ctx, json, &iv);
+    if (text && data) ml_fatal("eval: give --data DIR or --text FILE, not both");
+    if (text) return eval_text(run, text, ctx, json, &iv);
+    if (lm_path_is_gguf(run)) ml_fatal("eval: a GGUF model needs --text FILE");
     LmModel m;
-    Tokenizer *tok = NULL;
-    if (lm_run_open(run, &m, text ? &tok : NULL)) ml_fatal("%s", ml_errmsg());
+    if (lm_run_open(run, &m, NULL)) ml_fatal("%s", ml_errmsg());
     TokenShard *s = NULL;
-    char *dir = NULL;
-    int r;
-    if (text) {
-        r = shard_from_text_file(&s, tok, text, "text");
-    } else {
-        dir = data ? ml_strdup(data) : lm_run_data_dir(run);
-        if (!dir)
-            ml_fatal("eval: %s does not record its data folder: give --data DIR or --text FILE",
-                     run);
-        char *p = ml_path_join(dir, "val.tokens");
-        r = shard_open(&s, p);
-        ml_free(p);
-    }
+    char *dir = data ? ml_strdup(data) : lm_run_data_dir(run);
+    if (!dir)
+        ml_fatal("eval: %s does not record its data folder: give --data DIR or --text FILE", run);
+    char *p = ml_path_join(dir, "val.tokens");
+    int r = shard_open(&s, p);
+    ml_free(p);
     if (r) ml_fatal("%s", ml_errmsg());
     if (shard_vocab_size(s) > m.cfg.vocab_size)
         ml_fatal("eval: data vocabulary exceeds the model's");
@@ -183,10 +191,11 @@ static int cmd_eval(int argc, char **argv) {
     announce(&iv);
     LmEval ev;
     if (lm_evaluate(&m, s, B, m.cfg.seq_len, max_windows, &ev)) ml_fatal("eval: %s", ml_errmsg());
+    check_finite(ev.loss);
+    report_mean_k(&iv, &m);
     print_result(&ev, s, json, &iv);
     intervene_free(&iv);
     shard_close(s);
-    if (tok) tokenizer_free(tok);
     ml_free(dir);
     lm_free(&m);
     return 0;

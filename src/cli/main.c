@@ -1,5 +1,7 @@
 #include "cli/cli.h"
 #include "core/error.h"
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +35,28 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i) {
 
 long cli_long(const char *cmd, const char *opt, const char *value) {
     char *end;
+    errno = 0;
     long v = strtol(value, &end, 10);
     if (!*value || *end) ml_fatal("%s: option '%s' expects an integer, got '%s'", cmd, opt, value);
+    if (errno == ERANGE) ml_fatal("%s: option '%s': %s is out of range", cmd, opt, value);
     return v;
+}
+
+int cli_int_opt(const char *cmd, int argc, char **argv, int *i) {
+    const char *opt = argv[*i]; /* named before cli_value moves *i to the value */
+    long v = cli_long(cmd, opt, cli_value(cmd, argc, argv, i));
+    if (v < INT_MIN || v > INT_MAX) ml_fatal("%s: option '%s': %ld is out of range", cmd, opt, v);
+    return (int)v;
+}
+
+double cli_double_opt(const char *cmd, int argc, char **argv, int *i) {
+    const char *opt = argv[*i];
+    return cli_double(cmd, opt, cli_value(cmd, argc, argv, i));
+}
+
+long cli_long_opt(const char *cmd, int argc, char **argv, int *i) {
+    const char *opt = argv[*i];
+    return cli_long(cmd, opt, cli_value(cmd, argc, argv, i));
 }
 
 double cli_double(const char *cmd, const char *opt, const char *value) {

@@ -19,7 +19,9 @@ static int cmd_sample(int argc, char **argv) {
             "Routing interventions (stated on stderr): --route-k K (experts per token; --top-k "
             "here\n"
             "is the sampling top-k), --renorm 0|1, --mask L:E[,L:E...] (router logit -inf),\n"
-            "--router-bias L:E=V[,...] (add V to that router logit). L = block, E = expert.\n");
+            "--router-bias L:E=V[,...] (add V to that router logit), --route-p P (top-p routing:\n"
+            "the fewest picks whose router mass reaches P), --route-min M (skip picks after the\n"
+            "first below mass M). L = block, E = expert. Skipping states mean_k on stderr.\n");
         return argc < 2 ? 1 : 0;
     }
     const char *cmd = "sample", *run = NULL, *prompt = NULL;
@@ -36,13 +38,13 @@ static int cmd_sample(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--prompt"))
             prompt = cli_value(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--tokens"))
-            n_new = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            n_new = cli_int_opt(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--temperature"))
-            temp = (float)cli_double(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            temp = (float)cli_double_opt(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--top-k"))
-            top_k = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            top_k = cli_int_opt(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--seed"))
-            seed = cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            seed = cli_long_opt(cmd, argc, argv, &i);
         else if (argv[i][0] == '-')
             cli_unknown_option(cmd, argv[i]);
         else if (!run)
@@ -76,6 +78,9 @@ static int cmd_sample(int argc, char **argv) {
     if (lm_tok_decode(&tok, all, total, &text, &len)) ml_fatal("%s", ml_errmsg());
     fwrite(text, 1, len, stdout);
     putchar('\n');
+    if (iv.top_p > 0 || iv.min_p > 0)
+        fprintf(stderr, "sample: mean_k %.4f (experts run per token and MoE layer)\n",
+                lm_mean_k(&m));
     ml_free(text), ml_free(all), ml_free(ids);
     intervene_free(&iv);
     lm_tok_free(&tok);

@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
+#include "model/lm_config.h"
 #include "report/metrics.h"
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -142,7 +143,8 @@ static int grid_load(const char *path, Grid *g) {
         } else if (!strcmp(k, "seeds") && cJSON_IsArray(e)) {
             const cJSON *s;
             cJSON_ArrayForEach(s, e) {
-                if (!cJSON_IsNumber(s) || s->valuedouble < 0 || g->n_seeds == 64) {
+                if (!cJSON_IsNumber(s) || !(s->valuedouble >= 0 && s->valuedouble < 0x1p53) ||
+                    s->valuedouble != (long)s->valuedouble || g->n_seeds == 64) {
                     rc = ml_error("%s: seeds: expected up to 64 non-negative integers", path);
                     break;
                 }
@@ -197,6 +199,47 @@ static int run_finished(const char *dir) {
     }
     ml_free(buf), ml_free(model), ml_free(cfgp), ml_free(mp);
     return done;
+}
+
+/* The config a combination trains with (named arm, < 0: none; axis values idx), built as
+ * `train lm` would build it from the same options. */
+static int arm_config(const Grid *g, int arm, const int *idx, long seed, LmConfig *c) {
+    char kv[160];
+    if (lm_config_preset(c, g->preset)) return -1;
+    for (int i = 0; i < g->n_sets; i++)
+        if (lm_config_set_kv(c, g->sets[i])) return -1;
+    for (int i = 0; arm >= 0 && i < g->arms[arm].n_sets; i++)
+        if (lm_config_set_kv(c, g->arms[arm].sets[i])) return -1;
+    for (int x = 0; x < g->n_axes; x++) {
+        snprintf(kv, sizeof kv, "%s=%s", g->axes[x].key, g->axes[x].val[idx[x]]);
+        if (lm_config_set_kv(c, kv)) return -1;
+    }
+    snprintf(kv, sizeof kv, "seed=%ld", seed);
+    return lm_config_set_kv(c, kv) || lm_config_finalize(c) ? -1 : 0;
+}
+
+/* Combination c: its named arm (-1 without arms) and axis values. */
+static int combo_of(const Grid *g, int c, int per_arm, int *idx) {
+    int r = c % per_arm;
+    for (int a = g->n_axes - 1; a >= 0; a--) idx[a] = r % g->axes[a].n, r /= g->axes[a].n;
+    return g->n_arms ? c / per_arm : -1;
+}
+
+/* Every arm's config is checked before any trains, so a bad axis value fails at once (and in
+ * --dry-run), not after hours of earlier arms. */
+static int validate_arms(const Grid *g, const char *path, int combos, int per_arm) {
+    for (int c = 0; c < combos; c++) {
+        int idx[MAX_AXES], named = combo_of(g, c, per_arm, idx);
+        for (int s = 0; s < g->n_seeds; s++) {
+            LmConfig cfg;
+            if (arm_config(g, named, idx, g->seeds[s], &cfg)) {
+                char arm[512];
+                arm_name(g, named, idx, arm, sizeof arm);
+                return ml_error("%s: arm %s-seed%ld: %s", path, arm, g->seeds[s], ml_errmsg());
+            }
+        }
+    }
+    return 0;
 }
 
 static int train_one(const Grid *g, int arm, const int *idx, long seed, const char *dir) {
@@ -262,15 +305,18 @@ static int cmd_sweep(int argc, char **argv) {
     Grid g;
     if (grid_load(grid_path, &g)) ml_fatal("%s", ml_errmsg());
     if (!out) out = g.out[0] ? g.out : "runs/sweep";
-    if (!dry && ml_mkdir_p(out)) ml_fatal("%s", ml_errmsg());
-    int per_arm = 1, n_named = g.n_arms ? g.n_arms : 1;
+    long per_arm = 1, n_named = g.n_arms ? g.n_arms : 1;
     for (int a = 0; a < g.n_axes; a++) per_arm *= g.axes[a].n;
-    int combos = per_arm * n_named;
+    long combos = per_arm * n_named;
+    if (combos * g.n_seeds > 10000)
+        ml_fatal("%s: %ld runs (arms × axes × seeds); at most 10000", grid_path,
+                 combos * g.n_seeds);
+    if (validate_arms(&g, grid_path, (int)combos, (int)per_arm)) ml_fatal("%s", ml_errmsg());
+    if (!dry && ml_mkdir_p(out)) ml_fatal("%s", ml_errmsg());
     int total = combos * g.n_seeds, k = 0, trained = 0, skipped = 0;
     char **dirs = ml_alloc(sizeof(char *) * total);
     for (int c = 0; c < combos; c++) {
-        int idx[MAX_AXES], r = c % per_arm, named = g.n_arms ? c / per_arm : -1;
-        for (int a = g.n_axes - 1; a >= 0; a--) idx[a] = r % g.axes[a].n, r /= g.axes[a].n;
+        int idx[MAX_AXES], named = combo_of(&g, c, (int)per_arm, idx);
         char arm[512], name[600];
         arm_name(&g, named, idx, arm, sizeof arm);
         for (int s = 0; s < g.n_seeds; s++, k++) {

@@ -12,12 +12,14 @@ static void train_lm_help(void) {
     printf(
         "usage: moelens train lm --out RUN [--data DIR] [--preset tiny|small] [--config "
         "FILE.json]\n"
-        "                        [--set key=value ...] [--resume [--steps N]] [--stop-after N]\n\n"
+        "                        [--set key=value ...] [--resume [--steps N]] [--stop-after N]\n"
+        "                        [--quiet]\n\n"
         "Trains a GPT-style MoE language model on a prepared text folder (moelens data text):\n"
         "DIR/train.tokens, DIR/val.tokens, DIR/tokenizer.txt (default DIR: data/text).\n"
         "RUN gets config.json, metrics.jsonl, checkpoint.safetensors, model.safetensors.\n"
         "Ctrl-C saves a checkpoint and exits (status 130); --resume continues it bit-identically.\n"
-        "--stop-after N stops as Ctrl-C would after N steps (to test resuming).\n\n"
+        "--stop-after N stops as Ctrl-C would after N steps (to test resuming).\n"
+        "--quiet: no progress line (warnings and errors are still printed).\n\n"
         "Config keys (--set key=value; preset tiny shown):\n");
     lm_config_print_help(&c);
 }
@@ -49,8 +51,10 @@ static int train_lm(int argc, char **argv) {
             o.data_dir = cli_value(cmd, argc, argv, &i);
         } else if (!strcmp(argv[i], "--resume")) {
             o.resume = 1;
+        } else if (!strcmp(argv[i], "--quiet")) {
+            o.quiet = 1;
         } else if (!strcmp(argv[i], "--stop-after")) {
-            o.stop_after = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
+            o.stop_after = cli_int_opt(cmd, argc, argv, &i);
         } else if (!strcmp(argv[i], "--steps")) {
             const char *v = cli_value(cmd, argc, argv, &i);
             o.steps_override = (int)cli_long(cmd, "--steps", v);

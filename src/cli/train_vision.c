@@ -21,14 +21,13 @@ static void on_sigint(int sig) {
 
 static void help(void) {
     printf(
-        "usage: moelens train vision --out RUN --data SET [--preset tiny|small] [--set key=value "
-        "...]\n"
-        "                            [--resume] [--max-images N] [--ckpt-every N] "
-        "[--quiet]\n\n"
+        "usage: moelens train vision --out RUN --data SET [--preset tiny|small|study]\n"
+        "                            [--set key=value ...] [--resume] [--max-images N]\n"
+        "                            [--ckpt-every N] [--quiet]\n\n"
         "Trains the sparsely-gated convolutional MoE with SimCLR's NT-Xent loss (docs/vision.md).\n"
         "  --out RUN         run folder: config.json, metrics.jsonl, model.safetensors, eval.json\n"
         "  --data SET        Fashion-MNIST/IDX folder, CIFAR binaries, PNG folder or prepared set\n"
-        "  --preset P        tiny (default) or small\n"
+        "  --preset P        tiny (default), small or study (the Beyond Routing study)\n"
         "  --set key=value   override a config key (e.g. n_experts=8 top_k=1 router=cosine\n"
         "                    noise_std=1 tau=0.2 steps=1000 lr=1e-3 seed=2 batch=128\n"
         "                    aug_crop_min=0.3 aug_blur=0.5 ...; keys in docs/vision.md)\n"
@@ -97,6 +96,7 @@ int cmd_train_vision(int argc, char **argv) {
         if (ml_write_file_atomic(cpath, json, strlen(json)) != 0) ml_fatal("%s", ml_errmsg());
         ml_free(json), ml_free(cpath);
     }
+    ml_remove_stale_tmp(out); /* left by a killed run */
     VisionTrainOpts o = {.out_dir = out,
                          .resume = resume,
                          .ckpt_every = (int)ckpt_every,

@@ -2,6 +2,7 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,7 +72,7 @@ static int parse_header(const char *path, const char *h, NpyArray *out) {
         char *end;
         long long v = strtoll(p, &end, 10);
         if (end == p) break;
-        if (out->ndim == 8 || v < 0) return ml_error("%s: bad npy shape", path);
+        if (out->ndim == 8 || v < 0 || v == LLONG_MAX) return ml_error("%s: bad npy shape", path);
         out->shape[out->ndim++] = v;
         p = end;
         while (*p == ',' || *p == ' ') p++;
@@ -99,14 +100,16 @@ int npy_read(const char *path, NpyArray *out) {
     int ok = parse_header(path, buf + 10, out) == 0;
     buf[start] = save;
     if (!ok) goto done;
-    int64_t count = 1;
-    for (int i = 0; i < out->ndim; i++) count *= out->shape[i];
-    out->nbytes = count * dtype_size(out->dtype);
-    if ((int64_t)(len - start) < out->nbytes) {
-        ml_error("%s: truncated data (%lld of %lld bytes)", path, (long long)(len - start),
-                 (long long)out->nbytes);
+    size_t nbytes;
+    if (ml_shape_bytes(out->shape, out->ndim, dtype_size(out->dtype), &nbytes)) {
+        ml_error("%s: npy shape is too large (its byte count overflows)", path);
         goto done;
     }
+    if (len - start < nbytes) {
+        ml_error("%s: truncated data (%zu of %zu bytes)", path, len - start, nbytes);
+        goto done;
+    }
+    out->nbytes = (int64_t)nbytes;
     out->data = ml_alloc(out->nbytes);
     memcpy(out->data, buf + start, out->nbytes);
     r = 0;

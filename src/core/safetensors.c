@@ -108,23 +108,27 @@ static int parse_tensor(SafeTensors *st, const cJSON *o, size_t data_len) {
     if (!esize)
         return ml_error("%s: tensor '%s' has unknown dtype '%s'", st->path, o->string,
                         dt->valuestring);
-    int64_t shp[ST_MAX_DIMS], count = 1;
+    int64_t shp[ST_MAX_DIMS];
     int nd = 0;
     const cJSON *v;
     cJSON_ArrayForEach(v, shape) {
-        if (!cJSON_IsNumber(v) || v->valuedouble < 0)
+        /* bounded before the cast: a double beyond int64 range is undefined behaviour */
+        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble < 0x1p62))
             return ml_error("%s: tensor '%s' has a bad shape", st->path, o->string);
-        shp[nd] = (int64_t)v->valuedouble;
-        count *= shp[nd++];
+        shp[nd++] = (int64_t)v->valuedouble;
     }
-    double b = cJSON_GetArrayItem(offs, 0)->valuedouble,
-           e = cJSON_GetArrayItem(offs, 1)->valuedouble;
-    if (b < 0 || e < b || e > (double)data_len)
+    size_t nbytes;
+    if (ml_shape_bytes(shp, nd, (size_t)esize, &nbytes))
+        return ml_error("%s: tensor '%s' has a shape too large for any file", st->path, o->string);
+    const cJSON *bj = cJSON_GetArrayItem(offs, 0), *ej = cJSON_GetArrayItem(offs, 1);
+    double b = cJSON_IsNumber(bj) ? bj->valuedouble : -1,
+           e = cJSON_IsNumber(ej) ? ej->valuedouble : -1;
+    if (!(b >= 0) || !(e >= b) || e > (double)data_len)
         return ml_error(
             "%s: tensor '%s' lies outside the file (offsets %.0f..%.0f, data %zu bytes): "
             "truncated or corrupt",
             st->path, o->string, b, e, data_len);
-    if ((size_t)(e - b) != (size_t)count * esize)
+    if ((size_t)(e - b) != nbytes)
         return ml_error("%s: tensor '%s' byte size %.0f does not match its shape", st->path,
                         o->string, e - b);
     size_t hdr = 8 + (size_t)(*(uint64_t *)st->map);
@@ -142,7 +146,13 @@ int st_open(SafeTensors *st, const char *path) {
         return ml_error("%s: cannot open checkpoint (%s)", path, strerror(e));
     }
     struct stat sb;
-    fstat(fd, &sb);
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        st_free(st);
+        return ml_error("%s: %s", path,
+                        S_ISDIR(sb.st_mode) ? "is a folder, expected a file"
+                                            : "not a regular file");
+    }
     st->map_len = (size_t)sb.st_size;
     if (st->map_len < 8) {
         close(fd);
@@ -159,10 +169,11 @@ int st_open(SafeTensors *st, const char *path) {
     uint64_t hlen = 0;
     for (int i = 0; i < 8; i++) hlen |= (uint64_t)((unsigned char *)st->map)[i] << (8 * i);
     if (hlen > st->map_len - 8) {
+        size_t file_len = st->map_len; /* st_free clears it */
+        ml_error("%s: header length %llu exceeds file size %zu: truncated or not safetensors", path,
+                 (unsigned long long)hlen, file_len);
         st_free(st);
-        return ml_error(
-            "%s: header length %llu exceeds file size %zu: truncated or not safetensors", path,
-            (unsigned long long)hlen, st->map_len);
+        return -1;
     }
     cJSON *root = cJSON_ParseWithLength((const char *)st->map + 8, hlen);
     if (!cJSON_IsObject(root)) {

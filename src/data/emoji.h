@@ -1,12 +1,30 @@
-/* The emoji concept set: a THINGS-like probe built from emojibase metadata, WordNet and four
- * emoji image styles (docs/images.md). */
+/* The emoji concept set: a THINGS-like probe built from emojibase metadata, WordNet and up to
+ * seven emoji image styles (docs/images.md). */
 #pragma once
 #include "data/images.h"
 #include "data/wordnet.h"
 #include <stdint.h>
 
-enum { EMOJI_GOOGLE, EMOJI_TWITTER, EMOJI_OPENMOJI_COLOR, EMOJI_OPENMOJI_BLACK, EMOJI_N_STYLES };
+enum {
+    EMOJI_GOOGLE,
+    EMOJI_TWITTER,
+    EMOJI_OPENMOJI_COLOR,
+    EMOJI_OPENMOJI_BLACK,
+    EMOJI_FLUENT_MODERN,
+    EMOJI_FLUENT_FLAT,
+    EMOJI_FLUENT_HIGH_CONTRAST,
+    EMOJI_N_STYLES
+};
 extern const char *const EMOJI_STYLE_NAMES[EMOJI_N_STYLES]; /* "google", "twitter", ... */
+/* 1 for styles whose files are named by the slug of the CLDR name (Fluent: dog.svg), 0 for those
+ * named by code points (1F415.svg). */
+extern const int EMOJI_STYLE_BY_NAME[EMOJI_N_STYLES];
+
+/* Fluent's file-name slug of a CLDR name: lower case, Latin-1 accents dropped, apostrophes
+ * removed, every other run of non-alphanumerics one '-', none at either end ("Mrs. Claus" →
+ * "mrs-claus", "piñata" → "pinata", "man’s shoe" → "mans-shoe"). A file slug.svg, else
+ * slug-default.svg (the default skin tone), is the concept's image. */
+void emoji_slug(const char *label, char *out, int cap);
 
 /* Where the packages are. emoji_default_sources fills every path from one data folder; this is
  * the single place that knows the package layout. */
@@ -15,7 +33,7 @@ typedef struct {
     char *groups_json;    /* npm/emojibase-data/package/meta/groups.json */
     char *style_dir[EMOJI_N_STYLES];
     char *wordnet_dir; /* deb/wordnet-base/usr/share/wordnet, else /usr/share/wordnet */
-    char *cache_dir;   /* cache/emoji-svg: rendered OpenMoji PNGs */
+    char *cache_dir;   /* cache/emoji-svg: rendered SVGs (OpenMoji, Fluent) as PNGs */
 } EmojiSources;
 void emoji_default_sources(EmojiSources *src, const char *data_dir);
 void emoji_sources_free(EmojiSources *src);

@@ -11,8 +11,10 @@
 #include <string.h>
 #include <strings.h>
 
-const char *const EMOJI_STYLE_NAMES[EMOJI_N_STYLES] = {"google", "twitter", "openmoji-color",
-                                                       "openmoji-black"};
+const char *const EMOJI_STYLE_NAMES[EMOJI_N_STYLES] = {
+    "google",        "twitter",     "openmoji-color",      "openmoji-black",
+    "fluent-modern", "fluent-flat", "fluent-high-contrast"};
+const int EMOJI_STYLE_BY_NAME[EMOJI_N_STYLES] = {0, 0, 0, 0, 1, 1, 1};
 
 /* The package layout under the data folder (aligned with `moelens data fetch`). */
 void emoji_default_sources(EmojiSources *s, const char *data) {
@@ -27,6 +29,9 @@ void emoji_default_sources(EmojiSources *s, const char *data) {
     P(style_dir[EMOJI_TWITTER], "%s/npm/emoji-datasource-twitter/package/img/twitter/64");
     P(style_dir[EMOJI_OPENMOJI_COLOR], "%s/npm/openmoji/package/color/svg");
     P(style_dir[EMOJI_OPENMOJI_BLACK], "%s/npm/openmoji/package/black/svg");
+    P(style_dir[EMOJI_FLUENT_MODERN], "%s/npm/fluentui-emoji/package/icons/modern");
+    P(style_dir[EMOJI_FLUENT_FLAT], "%s/npm/fluentui-emoji/package/icons/flat");
+    P(style_dir[EMOJI_FLUENT_HIGH_CONTRAST], "%s/npm/fluentui-emoji/package/icons/high-contrast");
     P(wordnet_dir, "%s/deb/wordnet-base/usr/share/wordnet");
     P(cache_dir, "%s/cache/emoji-svg");
 #undef P
@@ -82,13 +87,13 @@ static int in_list(const char *s, const char **list) {
     return 0;
 }
 
-/* ---- image files per style, keyed by upper-case code points without FE0F ---- */
+/* ---- image files per style, keyed by upper-case code points without FE0F, or by name ---- */
 typedef struct {
     char *key, *file;
 } KeyFile;
 typedef struct {
     KeyFile *kf;
-    int n;
+    int n, by_name;
 } StyleIndex;
 
 static void hex_key(const char *hex, char *key, int cap) {
@@ -106,12 +111,41 @@ static void hex_key(const char *hex, char *key, int cap) {
     key[k] = 0;
 }
 
+/* Base letter of U+00C0..U+00FF ('-' for ×, ÷ and the like); ß → s, æ → a, þ → t. */
+static const char LATIN1_BASE[] =
+    "AAAAAAACEEEEIIIIDNOOOOO-OUUUUYTsaaaaaaaceeeeiiiidnooooo-ouuuuyty";
+
+void emoji_slug(const char *label, char *out, int cap) {
+    int k = 0, sep = 0;
+    for (const unsigned char *p = (const unsigned char *)label; *p && k < cap - 2; p++) {
+        int c = *p;
+        if (c == '\'') continue;
+        if (c == 0xE2 && p[1] == 0x80 && p[2] == 0x99) { /* U+2019 right single quote */
+            p += 2;
+            continue;
+        }
+        if (c == 0xC3 && p[1] >= 0x80 && p[1] <= 0xBF) /* U+00C0..U+00FF */
+            c = LATIN1_BASE[*++p - 0x80];
+        else if (c >= 0x80) { /* any other non-ASCII character separates words */
+            while ((p[1] & 0xC0) == 0x80) p++;
+            c = '-';
+        }
+        if (isalnum(c)) {
+            if (sep && k) out[k++] = '-';
+            out[k++] = (char)tolower(c), sep = 0;
+        } else {
+            sep = 1;
+        }
+    }
+    out[k] = 0;
+}
+
 static int cmp_kf(const void *a, const void *b) {
     return strcmp(((const KeyFile *)a)->key, ((const KeyFile *)b)->key);
 }
 
-static int style_index(StyleIndex *si, const char *dir) {
-    si->n = 0, si->kf = NULL;
+static int style_index(StyleIndex *si, const char *dir, int by_name) {
+    si->n = 0, si->kf = NULL, si->by_name = by_name;
     DIR *d = opendir(dir);
     if (!d) return ml_error("%s: image folder missing (run `moelens data fetch`)", dir);
     int cap = 0;
@@ -121,7 +155,10 @@ static int style_index(StyleIndex *si, const char *dir) {
         if (n[0] == '.' || !dot || (strcmp(dot, ".png") && strcmp(dot, ".svg"))) continue;
         if (si->n == cap) si->kf = realloc(si->kf, sizeof(KeyFile) * (cap = cap ? 2 * cap : 4096));
         char key[256];
-        hex_key(n, key, sizeof key);
+        if (by_name)
+            snprintf(key, sizeof key, "%.*s", (int)(dot - n), n);
+        else
+            hex_key(n, key, sizeof key);
         si->kf[si->n++] = (KeyFile){ml_strdup(key), ml_path_join(dir, n)};
     }
     closedir(d);
@@ -129,12 +166,23 @@ static int style_index(StyleIndex *si, const char *dir) {
     return 0;
 }
 
-static const char *style_find(const StyleIndex *si, const char *hexcode) {
-    char key[256];
-    hex_key(hexcode, key, sizeof key);
+static const char *lookup(const StyleIndex *si, char *key) {
     KeyFile probe = {key, NULL};
     KeyFile *hit = bsearch(&probe, si->kf, si->n, sizeof(KeyFile), cmp_kf);
     return hit ? hit->file : NULL;
+}
+
+/* The concept's file: by code points, or by name slug (then slug-default, the default tone). */
+static const char *style_find(const StyleIndex *si, const char *hexcode, const char *label) {
+    char key[256];
+    if (!si->by_name) {
+        hex_key(hexcode, key, sizeof key);
+        return lookup(si, key);
+    }
+    emoji_slug(label, key, sizeof key - 8);
+    const char *hit = lookup(si, key);
+    if (!hit) strcat(key, "-default"), hit = lookup(si, key);
+    return hit;
 }
 
 static void style_free(StyleIndex *si) {
@@ -376,7 +424,7 @@ int emoji_concepts_load(EmojiConcepts *ec, const EmojiSources *src, const int *u
     WordNet *wn = NULL;
     int rc = 0;
     for (int k = 0; k < EMOJI_N_STYLES && !rc; k++)
-        if (use_style[k]) rc = style_index(&si[k], src->style_dir[k]);
+        if (use_style[k]) rc = style_index(&si[k], src->style_dir[k], EMOJI_STYLE_BY_NAME[k]);
     if (!rc) rc = wordnet_open(&wn, src->wordnet_dir);
     ec->c = ml_alloc(sizeof(EmojiConcept) * (cJSON_GetArraySize(data) + 1));
     const cJSON *e;
@@ -385,7 +433,8 @@ int emoji_concepts_load(EmojiConcepts *ec, const EmojiSources *src, const int *u
         const cJSON *g = cJSON_GetObjectItemCaseSensitive(e, "group");
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(e, "subgroup");
         const char *hex = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "hexcode"));
-        if (!cJSON_IsNumber(g) || !cJSON_IsNumber(s) || !hex || g->valueint < 0 ||
+        const char *label = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "label"));
+        if (!cJSON_IsNumber(g) || !cJSON_IsNumber(s) || !hex || !label || g->valueint < 0 ||
             g->valueint >= ngn || s->valueint < 0 || s->valueint >= nsn)
             continue;
         const char *group = gn[g->valueint], *sub = sn[s->valueint];
@@ -393,7 +442,7 @@ int emoji_concepts_load(EmojiConcepts *ec, const EmojiSources *src, const int *u
         const char *files[EMOJI_N_STYLES] = {0};
         int ok = 1;
         for (int k = 0; k < EMOJI_N_STYLES; k++)
-            if (use_style[k] && !(files[k] = style_find(&si[k], hex))) ok = 0;
+            if (use_style[k] && !(files[k] = style_find(&si[k], hex, label))) ok = 0;
         if (!ok) continue;
         add_concept(ec, e, group, sub, files);
         attach_wordnet(wn, &ec->c[ec->n - 1]);

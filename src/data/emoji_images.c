@@ -1,5 +1,5 @@
-/* Emoji concept images: one per concept and style; OpenMoji SVGs rendered once with rsvg-convert.
- */
+/* Emoji concept images: one per concept and style; OpenMoji and Fluent SVGs rendered once with
+ * rsvg-convert. */
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
@@ -17,7 +17,11 @@ extern char **environ;
 EmojiBuild emoji_default_build(void) {
     EmojiBuild b = {0};
     b.size = 32, b.render_size = 64, b.background = 0.5f, b.seed = 1;
+    /* five styles to train on, both OpenMoji styles held out: the held-out set keeps a colour
+     * and a line-art style, and line art is seen in training through Fluent's high-contrast */
     b.train[EMOJI_GOOGLE] = b.train[EMOJI_TWITTER] = 1;
+    b.train[EMOJI_FLUENT_MODERN] = b.train[EMOJI_FLUENT_FLAT] = 1;
+    b.train[EMOJI_FLUENT_HIGH_CONTRAST] = 1;
     b.heldout[EMOJI_OPENMOJI_COLOR] = b.heldout[EMOJI_OPENMOJI_BLACK] = 1;
     return b;
 }

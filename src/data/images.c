@@ -17,7 +17,11 @@ ImageLoadOpts imageset_default_opts(void) {
 void imageset_alloc(ImageSet *set, int n, int channels, int size, int n_levels) {
     memset(set, 0, sizeof *set);
     set->n = n, set->channels = channels, set->size = size, set->n_levels = n_levels;
-    set->pixels = ml_alloc_floats((size_t)n * channels * size * size + 1);
+    int64_t dims[4] = {n, channels, size, size};
+    size_t count;
+    if (n < 0 || ml_shape_bytes(dims, 4, 1, &count))
+        ml_fatal("out of memory: %d images of %dx%dx%d", n, channels, size, size);
+    set->pixels = ml_alloc_floats(count + 1);
     set->labels = ml_alloc(sizeof(int32_t) * ((size_t)n_levels * n + 1));
     set->split = ml_alloc(sizeof(int32_t) * ((size_t)n + 1));
     set->n_classes = ml_alloc(sizeof(int) * n_levels);

@@ -5,6 +5,7 @@
 #include "data/images.h"
 #include "data/images_internal.h"
 #include <dirent.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,10 +55,18 @@ static int idx_header(const char *path, const uint8_t *b, size_t len, int ndim, 
         return ml_error("%s: not an IDX file of %d-dimensional uint8 data (magic %02x%02x%02x%02x)",
                         path, ndim, len > 0 ? b[0] : 0, len > 1 ? b[1] : 0, len > 2 ? b[2] : 0,
                         len > 3 ? b[3] : 0);
-    size_t count = 1;
-    for (int d = 0; d < ndim; d++) count *= dims[d] = be32(b + 4 + 4 * d);
-    size_t need = 4 + 4 * ndim + count;
-    if (len < need) return ml_error("%s: truncated IDX data (%zu of %zu bytes)", path, len, need);
+    size_t count = 1, need;
+    for (int d = 0; d < ndim; d++) {
+        dims[d] = be32(b + 4 + 4 * d);
+        /* an empty dimension would let any image count pass the size check below */
+        if (dims[d] == 0 || dims[d] > INT32_MAX)
+            return ml_error("%s: IDX dimension %d is %u (expected 1..%d)", path, d, dims[d],
+                            INT32_MAX);
+        if (ml_size_mul(count, dims[d], &count)) break;
+    }
+    if (ml_size_add(count, 4 + 4 * ndim, &need) || len < need)
+        return ml_error("%s: truncated IDX data (%zu bytes; the header's dimensions need %s%zu)",
+                        path, len, need == SIZE_MAX ? "more than " : "", need);
     return 4 + 4 * ndim;
 }
 

@@ -4,6 +4,7 @@
 #include "core/fileio.h"
 #include "core/mem.h"
 #include <png.h>
+#include <sys/stat.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
@@ -92,6 +93,8 @@ int png_read_rgba(const char *path, uint8_t **rgba, int *w, int *h) {
         fclose(fp);
         return ml_error("%s: not a PNG file (bad signature)", path);
     }
+    struct stat st;
+    size_t file_size = fstat(fileno(fp), &st) == 0 ? (size_t)st.st_size : 0;
     PngErr err = {""};
     png_structp png =
         png_create_read_struct(PNG_LIBPNG_VER_STRING, &err, png_error_fn, png_warn_fn);
@@ -111,6 +114,11 @@ int png_read_rgba(const char *path, uint8_t **rgba, int *w, int *h) {
     int type = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
     if (width <= 0 || height <= 0 || width > 16384 || height > 16384)
         png_error(png, "unreasonable image size");
+    /* Deflate packs at most 1032 bytes into one; every row holds a filter byte and at least one
+     * bit per pixel. A header claiming more rows than the file could hold is refused before the
+     * pixel buffer is allocated. */
+    if ((double)height * (1 + (width + 7) / 8) > 1032.0 * (file_size + 64))
+        png_error(png, "header claims more pixels than the file can hold");
     if (depth == 16) png_set_strip_16(png);
     if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (type == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);

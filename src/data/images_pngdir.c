@@ -157,6 +157,11 @@ int imageset_load_png_dir(ImageSet *set, const char *root, const ImageLoadOpts *
         ml_free(first);
         if (rc) goto fail;
         ml_free(rgba);
+        if (w != h) { /* a 16384×1 strip would make every image a 16384² square */
+            ml_error("%s/%s: native size needs a square first image, got %dx%d (pass --size)", root,
+                     pl.rel[0], w, h);
+            goto fail;
+        }
         size = w;
     }
     imageset_alloc(set, pl.n, opts->channels > 0 ? opts->channels : 3, size, depth);

@@ -186,6 +186,57 @@ static char *next_line(char **p) {
     return line;
 }
 
+/* Reads the vocabulary lines (the first 256 are the bytes, the last is end-of-text). `buf` is
+ * scratch space the caller frees, whatever the outcome. */
+static int load_vocab(Tokenizer *t, char **p, int vocab, char **buf, const char *path) {
+    char *line;
+    for (int i = 0; i < vocab; i++) {
+        if (!(line = next_line(p)))
+            return ml_error("%s: truncated: %d of %d vocabulary lines", path, i, vocab);
+        if (i == vocab - 1) {
+            if (strcmp(line, TOKENIZER_EOT_TEXT))
+                return ml_error("%s: last token must be %s", path, TOKENIZER_EOT_TEXT);
+            break;
+        }
+        *buf = ml_grow(*buf, strlen(line) + 1);
+        long n = byte_level_decode(line, *buf);
+        if (n <= 0)
+            return ml_error("%s: line %d: '%s' is not a byte-level token", path, i + 2, line);
+        if (i < 256) {
+            if (n != 1 || (unsigned char)(*buf)[0] != i)
+                return ml_error("%s: line %d: token %d must be byte %d", path, i + 2, i, i);
+        } else {
+            if (bmap_find(&t->vocab, *buf, (size_t)n) >= 0)
+                return ml_error("%s: line %d: duplicate token '%s'", path, i + 2, line);
+            tok_add_token(t, *buf, (size_t)n);
+        }
+    }
+    return 0;
+}
+
+static int load_merges(Tokenizer *t, char **p, int merges, char **buf, const char *path) {
+    char *line;
+    for (int i = 0; i < merges; i++) {
+        if (!(line = next_line(p)))
+            return ml_error("%s: truncated: %d of %d merges", path, i, merges);
+        char *sp = strchr(line, ' ');
+        *buf = ml_grow(*buf, 2 * strlen(line) + 2);
+        long na, nb;
+        if (!sp || (*sp = 0, (na = byte_level_decode(line, *buf)) <= 0) ||
+            (nb = byte_level_decode(sp + 1, *buf + na)) <= 0)
+            return ml_error("%s: merge line %d is not 'A B' in byte-level strings", path, i + 1);
+        long a = bmap_find(&t->vocab, *buf, (size_t)na),
+             b = bmap_find(&t->vocab, *buf + na, (size_t)nb);
+        long c = bmap_find(&t->vocab, *buf, (size_t)(na + nb));
+        if (a < 0 || b < 0 || c < 0)
+            return ml_error("%s: merge line %d joins tokens missing from the vocabulary", path,
+                            i + 1);
+        tok_add_merge(t, (int32_t)t->vocab.val[a], (int32_t)t->vocab.val[b],
+                      (int32_t)t->vocab.val[c]);
+    }
+    return 0;
+}
+
 static int load_body(Tokenizer *t, char *text, const char *path) {
     char *p = text, *line = next_line(&p);
     int vocab, merges, used = 0;
@@ -194,49 +245,10 @@ static int load_body(Tokenizer *t, char *text, const char *path) {
         return ml_error(
             "%s: not a moelens tokenizer (expected header 'moelens-bpe 1 vocab N merges M')", path);
     char *buf = NULL;
-    for (int i = 0; i < vocab; i++) {
-        if (!(line = next_line(&p)))
-            return ml_error("%s: truncated: %d of %d vocabulary lines", path, i, vocab);
-        if (i == vocab - 1) {
-            if (strcmp(line, TOKENIZER_EOT_TEXT))
-                return ml_error("%s: last token must be %s", path, TOKENIZER_EOT_TEXT);
-            break;
-        }
-        buf = ml_grow(buf, strlen(line) + 1);
-        long n = byte_level_decode(line, buf);
-        if (n <= 0)
-            return free(buf),
-                   ml_error("%s: line %d: '%s' is not a byte-level token", path, i + 2, line);
-        if (i < 256) {
-            if (n != 1 || (unsigned char)buf[0] != i)
-                return free(buf),
-                       ml_error("%s: line %d: token %d must be byte %d", path, i + 2, i, i);
-        } else {
-            if (bmap_find(&t->vocab, buf, (size_t)n) >= 0)
-                return free(buf), ml_error("%s: line %d: duplicate token '%s'", path, i + 2, line);
-            tok_add_token(t, buf, (size_t)n);
-        }
-    }
-    for (int i = 0; i < merges; i++) {
-        if (!(line = next_line(&p)))
-            return free(buf), ml_error("%s: truncated: %d of %d merges", path, i, merges);
-        char *sp = strchr(line, ' ');
-        buf = ml_grow(buf, 2 * strlen(line) + 2);
-        long na, nb;
-        if (!sp || (*sp = 0, (na = byte_level_decode(line, buf)) <= 0) ||
-            (nb = byte_level_decode(sp + 1, buf + na)) <= 0)
-            return free(buf),
-                   ml_error("%s: merge line %d is not 'A B' in byte-level strings", path, i + 1);
-        long a = bmap_find(&t->vocab, buf, (size_t)na),
-             b = bmap_find(&t->vocab, buf + na, (size_t)nb);
-        long c = bmap_find(&t->vocab, buf, (size_t)(na + nb));
-        if (a < 0 || b < 0 || c < 0)
-            return free(buf), ml_error("%s: merge line %d joins tokens missing from the vocabulary",
-                                       path, i + 1);
-        tok_add_merge(t, (int32_t)t->vocab.val[a], (int32_t)t->vocab.val[b],
-                      (int32_t)t->vocab.val[c]);
-    }
+    int rc = load_vocab(t, &p, vocab, &buf, path);
+    if (!rc) rc = load_merges(t, &p, merges, &buf, path);
     free(buf);
+    if (rc) return -1;
     if (next_line(&p)) return ml_error("%s: unexpected lines after the %d merges", path, merges);
     if (tok_finish(t)) return ml_error("%s: %s", path, ml_errmsg());
     return 0;

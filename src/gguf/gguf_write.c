@@ -13,7 +13,10 @@ typedef struct {
     char *name;
     uint32_t type, n_dims;
     uint64_t ne[4], nelem, offset;
-    const float *data;
+    const float *data; /* f32/f16 tensors: the caller's floats, or */
+    GgufPart *parts;   /* raw tensors: byte runs (owned array, borrowed bytes) */
+    int n_parts;
+    uint64_t raw_bytes;
 } WTensor;
 
 struct GgufWriter {
@@ -33,7 +36,8 @@ GgufWriter *gguf_writer_new(void) {
 void gguf_writer_free(GgufWriter *w) {
     if (!w) return;
     for (uint64_t i = 0; i < w->n_kv; i++) ml_free(w->keys[i]);
-    for (uint64_t i = 0; i < w->n_tensors; i++) ml_free(w->tensors[i].name);
+    for (uint64_t i = 0; i < w->n_tensors; i++)
+        ml_free(w->tensors[i].name), ml_free(w->tensors[i].parts);
     ml_free(w->keys), ml_free(w->tensors), ml_free(w->meta), ml_free(w);
 }
 
@@ -180,18 +184,16 @@ int gguf_w_str_array(GgufWriter *w, const char *key, const char *const *strs, ui
     return 0;
 }
 
-int gguf_w_tensor(GgufWriter *w, const char *name, uint32_t ggml_type, const float *data,
-                  int n_dims, const uint64_t *ne) {
+/* Checks name and shape (type checked by the caller) and records the tensor; t gets the shape. */
+static int add_tensor(GgufWriter *w, const char *name, int n_dims, const uint64_t *ne, WTensor t) {
     if (!name || !*name) return fail(w), ml_error("gguf writer: empty tensor name");
-    if (ggml_type != GGML_F32 && ggml_type != GGML_F16)
-        return fail(w), ml_error("gguf writer: tensor '%s': type %u (only f32 and f16 are written)",
-                                 name, ggml_type);
     if (n_dims < 1 || n_dims > 4)
         return fail(w), ml_error("gguf writer: tensor '%s' has %d dimensions (1..4)", name, n_dims);
     for (uint64_t i = 0; i < w->n_tensors; i++)
         if (!strcmp(w->tensors[i].name, name))
             return fail(w), ml_error("gguf writer: duplicate tensor '%s'", name);
-    WTensor t = {.type = ggml_type, .n_dims = (uint32_t)n_dims, .ne = {1, 1, 1, 1}, .nelem = 1};
+    t.n_dims = (uint32_t)n_dims, t.nelem = 1;
+    for (int d = 0; d < 4; d++) t.ne[d] = 1;
     for (int d = 0; d < n_dims; d++) {
         if (ne[d] == 0)
             return fail(w), ml_error("gguf writer: tensor '%s' has ne[%d] = 0", name, d);
@@ -199,9 +201,59 @@ int gguf_w_tensor(GgufWriter *w, const char *name, uint32_t ggml_type, const flo
         t.nelem *= ne[d];
     }
     t.name = ml_strdup(name);
-    t.data = data;
     w->tensors = grow(w->tensors, &w->tensors_cap, w->n_tensors + 1, sizeof(WTensor));
     w->tensors[w->n_tensors++] = t;
+    return 0;
+}
+
+int gguf_w_tensor(GgufWriter *w, const char *name, uint32_t ggml_type, const float *data,
+                  int n_dims, const uint64_t *ne) {
+    if (ggml_type != GGML_F32 && ggml_type != GGML_F16)
+        return fail(w), ml_error("gguf writer: tensor '%s': type %u (only f32 and f16 are written)",
+                                 name ? name : "", ggml_type);
+    return add_tensor(w, name, n_dims, ne, (WTensor){.type = ggml_type, .data = data});
+}
+
+int gguf_w_tensor_parts(GgufWriter *w, const char *name, uint32_t ggml_type, int n_dims,
+                        const uint64_t *ne, const GgufPart *parts, int n_parts) {
+    const char *nm = name ? name : "";
+    int blk = ggml_type < GGUF_TTYPE_COUNT ? gguf_ttype_block(ggml_type) : 0;
+    if (blk <= 0)
+        return fail(w), ml_error("gguf writer: tensor '%s': unknown type %u", nm, ggml_type);
+    if (n_dims < 1 || n_dims > 4 || ne[0] % (uint64_t)blk)
+        return fail(w), ml_error("gguf writer: tensor '%s': rows of %llu elements do not fill "
+                                 "%s blocks of %d",
+                                 nm, n_dims >= 1 ? (unsigned long long)ne[0] : 0ULL,
+                                 gguf_ttype_name(ggml_type), blk);
+    uint64_t want = ne[0] / (uint64_t)blk * (uint64_t)gguf_ttype_block_bytes(ggml_type), have = 0;
+    for (int d = 1; d < n_dims; d++) want *= ne[d];
+    for (int i = 0; i < n_parts; i++) have += parts[i].bytes;
+    if (have != want)
+        return fail(w), ml_error("gguf writer: tensor '%s': %llu bytes given, its shape holds %llu",
+                                 nm, (unsigned long long)have, (unsigned long long)want);
+    WTensor t = {.type = ggml_type, .n_parts = n_parts, .raw_bytes = want};
+    t.parts = ml_alloc(sizeof(GgufPart) * (size_t)(n_parts ? n_parts : 1));
+    memcpy(t.parts, parts, sizeof(GgufPart) * (size_t)n_parts);
+    if (add_tensor(w, name, n_dims, ne, t)) return ml_free(t.parts), -1;
+    return 0;
+}
+
+/* Bytes of a value of type `type` starting at v (arrays: from their element type on). */
+static uint64_t raw_value_bytes(uint32_t type, const uint8_t *v) {
+    uint64_t n;
+    if (type == GGUF_T_STRING) return memcpy(&n, v, 8), 8 + n;
+    if (type != GGUF_T_ARRAY) return value_size(type);
+    uint32_t et;
+    memcpy(&et, v, 4), memcpy(&n, v + 4, 8);
+    uint64_t off = 12;
+    if (et != GGUF_T_STRING) return off + n * value_size(et);
+    for (uint64_t i = 0; i < n; i++) off += raw_value_bytes(GGUF_T_STRING, v + off);
+    return off;
+}
+
+int gguf_w_copy_kv(GgufWriter *w, const GgufKV *kv) {
+    if (begin_kv(w, kv->key, kv->type)) return -1;
+    put(w, kv->value, (size_t)raw_value_bytes(kv->type, kv->value));
     return 0;
 }
 
@@ -210,6 +262,7 @@ static uint64_t pad_to(uint64_t x) {
 }
 
 static uint64_t tensor_bytes(const WTensor *t) {
+    if (t->parts) return t->raw_bytes;
     return t->nelem * (t->type == GGML_F16 ? 2 : 4);
 }
 
@@ -220,6 +273,9 @@ static int write_zeros(AtomicFile *af, uint64_t n) {
 
 /* Tensor data, converted to F16 in chunks when asked. */
 static int write_data(AtomicFile *af, const WTensor *t) {
+    for (int i = 0; i < t->n_parts; i++)
+        if (afile_write(af, t->parts[i].data, (size_t)t->parts[i].bytes)) return -1;
+    if (t->parts) return 0;
     if (t->type == GGML_F32) return afile_write(af, t->data, (size_t)(t->nelem * 4));
     enum { CH = 8192 };
     uint16_t buf[CH];

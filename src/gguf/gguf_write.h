@@ -7,6 +7,7 @@
  * (empty or duplicate key/name, unsupported type, bad shape) and returns -1 + ml_error; the first
  * error is kept and makes gguf_writer_write fail without touching the destination. */
 #pragma once
+#include "gguf/gguf.h"
 #include <stdint.h>
 
 typedef struct GgufWriter GgufWriter;
@@ -36,6 +37,22 @@ int gguf_w_str_array(GgufWriter *w, const char *key, const char *const *strs, ui
  * caller's floats (borrowed until write), stored as GGML_F32 or GGML_F16. */
 int gguf_w_tensor(GgufWriter *w, const char *name, uint32_t ggml_type, const float *data,
                   int n_dims, const uint64_t *ne);
+
+/* Copies one metadata pair of a parsed file as it is there (any value type, string arrays
+ * included), under its own key. */
+int gguf_w_copy_kv(GgufWriter *w, const GgufKV *kv);
+
+/* A borrowed run of raw tensor bytes (valid until gguf_writer_write). */
+typedef struct {
+    const void *data;
+    uint64_t bytes;
+} GgufPart;
+
+/* A tensor of any ggml type whose data is the concatenation of n_parts raw byte runs, written as
+ * they are (no conversion: quantisation blocks are copied whole). The runs must add up to the
+ * shape's size in that type. The parts array is copied; the bytes are borrowed. */
+int gguf_w_tensor_parts(GgufWriter *w, const char *name, uint32_t ggml_type, int n_dims,
+                        const uint64_t *ne, const GgufPart *parts, int n_parts);
 
 /* Writes the file atomically and frees w (also on failure). -1 + ml_error on failure. */
 int gguf_writer_write(GgufWriter *w, const char *path);

@@ -303,46 +303,62 @@ static long layout_acts(LmModel *m, float *base, int B, int T) {
     return total;
 }
 
-/* Routing interventions live on each layer's MoeActs; a new layout must keep them. */
-typedef struct {
-    int k_override, renorm_override;
-    const float *logit_bias;
-} LayerIntervention;
+/* The largest override k of a route, each capped at its layer's experts (0: none). */
+static int route_kmax(const LmModel *m, const MoeOverride *route) {
+    int k = 0;
+    for (int l = 0; route && l < m->cfg.n_layer; l++) {
+        const MoeConfig *f = &m->layer_ffn[l];
+        int kl = route[l].k < f->n_experts + f->n_zero ? route[l].k : f->n_experts + f->n_zero;
+        k = kl > k ? kl : k;
+    }
+    return k;
+}
 
-void lm_alloc_acts(LmModel *m, int B, int T) {
-    if (m->acts && T <= m->T && (long)B * T <= (long)m->B * m->T && m->lean == m->acts_lean)
+int lm_route_k(const LmModel *m, int l) {
+    const MoeConfig *f = &m->layer_ffn[l];
+    int k = m->route && m->route[l].k > 0 ? m->route[l].k : f->top_k;
+    return k < f->n_experts + f->n_zero ? k : f->n_experts + f->n_zero;
+}
+
+/* Activations for batches up to B×T whose MoE buffers hold the route's k slots per token. */
+static void alloc_acts(LmModel *m, const MoeOverride *route, int B, int T) {
+    int rk = route_kmax(m, route);
+    if (m->acts && T <= m->T && (long)B * T <= (long)m->B * m->T && m->lean == m->acts_lean &&
+        rk <= m->acts_kmax)
         return; /* fits the current block (and its FFN sub-blocks, if any, fit any batch) */
     int fb = ffn_block_for(m, (long)B * T);
-    int L = m->cfg.n_layer, kept = m->acts != NULL;
-    LayerIntervention *iv = ml_alloc(sizeof(LayerIntervention) * (L ? L : 1));
-    for (int l = 0; kept && l < L; l++)
-        iv[l] = (LayerIntervention){m->acts[l].moe.k_override, m->acts[l].moe.renorm_override,
-                                    m->acts[l].moe.logit_bias};
     free_acts(m);
     m->ffn_block = fb, m->head_block = head_block_for(m, (long)B * T); /* the layout reads both */
     m->acts = ml_alloc(m->cfg.n_layer * sizeof(LayerActs));
     long n = layout_acts(m, NULL, B, T);
     m->acts_mem = ml_alloc_floats(n);
     layout_acts(m, m->acts_mem, B, T);
+    int held = -1; /* slots every MoE layer's buffers hold: a route k up to this fits */
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        const MoeConfig *own = &m->layer_ffn[l];
+        int c = own->max_k > own->top_k ? own->max_k : own->top_k;
+        c = c > rk ? c : rk;
+        if (own->router != ROUTER_DENSE && (held < 0 || c < held)) held = c;
+    }
+    if (held < 0) held = rk;
     for (int l = 0; l < m->cfg.n_layer; l++) {
         MoeActs *ma = &m->acts[l].moe;
+        MoeConfig f = m->layer_ffn[l]; /* the model's, with room for the route's k */
+        int ez = f.n_experts + f.n_zero;
+        if (rk > f.top_k && rk > f.max_k) f.max_k = rk < ez ? rk : ez;
         int j = moe_share(m, l);
-        if (m->has_grads) {
-            moe_acts_alloc(ma, &m->layer_ffn[l], B * T, T);
-        } else if (j >= 0) { /* the buffers, with this layer's own (default) interventions */
+        if (m->has_grads)
+            moe_acts_alloc(ma, &f, B * T, T);
+        else if (j >= 0) /* the same buffers */
             *ma = m->acts[j].moe;
-            ma->k_override = 0, ma->renorm_override = -1, ma->logit_bias = NULL;
-        } else {
-            moe_acts_alloc_infer(ma, &m->layer_ffn[l], fb ? fb : B * T, fb ? fb : T, !m->lean);
-        }
+        else
+            moe_acts_alloc_infer(ma, &f, fb ? fb : B * T, fb ? fb : T, !m->lean);
     }
-    for (int l = 0; kept && l < L; l++) {
-        MoeActs *ma = &m->acts[l].moe;
-        ma->k_override = iv[l].k_override, ma->renorm_override = iv[l].renorm_override;
-        ma->logit_bias = iv[l].logit_bias;
-    }
-    ml_free(iv);
-    m->B = B, m->T = T, m->acts_lean = m->lean, m->ffn_block = fb;
+    m->B = B, m->T = T, m->acts_lean = m->lean, m->ffn_block = fb, m->acts_kmax = held;
+}
+
+void lm_alloc_acts(LmModel *m, int B, int T) {
+    alloc_acts(m, m->route, B, T);
 }
 
 static void norm_forward(const LmConfig *c, float *out, float *mean, float *rstd, const float *inp,
@@ -409,16 +425,30 @@ static void embed_rows_external(LmModel *m, const int32_t *tokens, int N) {
 
 /* out = resid_mid + MoE(norm(resid_mid)): over the whole batch, or (m->ffn_block) over token
  * sub-blocks of that many rows, which the layout sized its norm and MoE buffers for. */
-static void ffn_block_forward(LmModel *m, int l, const int32_t *tokens, const int32_t *domains,
-                              int B, int T, int train) {
+/* Adds the last MoE forward of layer l to the routed-expert count (lm_mean_k). */
+static void count_routed(LmModel *m, int l) {
+    const MoeActs *a = &m->acts[l].moe;
+    if (m->layer_ffn[l].router == ROUTER_DENSE) return;
+    m->routed_slots += (double)a->N * a->k - a->n_pruned;
+    m->routed_rows += a->N;
+}
+
+double lm_mean_k(const LmModel *m) {
+    return m->routed_rows > 0 ? m->routed_slots / m->routed_rows : 0;
+}
+
+static void ffn_block_forward(LmModel *m, const MoeOverride *ov, int l, const int32_t *tokens,
+                              const int32_t *domains, int B, int T, int train) {
+    const int count = ov == (m->route ? &m->route[l] : NULL); /* the model's own route */
     const LmConfig *c = &m->cfg;
     const LayerParams *L = &m->params.layers[l];
     LayerActs *a = &m->acts[l];
     const long N = (long)B * T, C = c->d_model;
     if (!m->ffn_block || N <= m->ffn_block) {
         norm_forward(c, a->ln2, a->ln2_mean, a->ln2_rstd, a->resid_mid, L->ln2_w, L->ln2_b, N);
-        moe_forward(a->ffn_out, &a->moe, &L->ffn, &m->layer_ffn[l], a->ln2, tokens, domains, B, T,
-                    train, &m->noise_rng);
+        moe_forward(a->ffn_out, &a->moe, &L->ffn, &m->layer_ffn[l], ov, a->ln2, tokens, domains, B,
+                    T, train, &m->noise_rng);
+        if (count) count_routed(m, l);
         add_into(a->out, a->resid_mid, a->ffn_out, N * C);
         return;
     }
@@ -427,8 +457,9 @@ static void ffn_block_forward(LmModel *m, int l, const int32_t *tokens, const in
         norm_forward(c, a->ln2, a->ln2_mean, a->ln2_rstd, a->resid_mid + s * C, L->ln2_w, L->ln2_b,
                      n);
         float *fo = a->out == a->resid_mid ? a->ffn_out : a->ffn_out + s * C; /* one sub-block */
-        moe_forward(fo, &a->moe, &L->ffn, &m->layer_ffn[l], a->ln2, tokens ? tokens + s : NULL,
+        moe_forward(fo, &a->moe, &L->ffn, &m->layer_ffn[l], ov, a->ln2, tokens ? tokens + s : NULL,
                     domains ? domains + s : NULL, 1, n, train, &m->noise_rng);
+        if (count) count_routed(m, l);
         add_into(a->out + s * C, a->resid_mid + s * C, fo, n * C);
     }
 }
@@ -451,8 +482,13 @@ static double head_forward(LmModel *m, const int32_t *targets, int N) {
 
 double lm_forward(LmModel *m, const int32_t *tokens, const int32_t *targets, const int32_t *domains,
                   int B, int T, int train) {
+    return lm_forward_routed(m, m->route, tokens, targets, domains, B, T, train);
+}
+
+double lm_forward_routed(LmModel *m, const MoeOverride *route, const int32_t *tokens,
+                         const int32_t *targets, const int32_t *domains, int B, int T, int train) {
     const LmConfig *c = &m->cfg;
-    lm_alloc_acts(m, B, T);
+    alloc_acts(m, route, B, T);
     int N = B * T, C = c->d_model;
     if (m->params.wte)
         embed_forward(m->embed, tokens, m->params.wte, m->params.wpe, B, T, C);
@@ -462,7 +498,7 @@ double lm_forward(LmModel *m, const int32_t *tokens, const int32_t *targets, con
     for (int l = 0; l < c->n_layer; l++) {
         LayerActs *a = &m->acts[l];
         attention_block_forward(m, l, x, B, T);
-        ffn_block_forward(m, l, tokens, domains, B, T, train);
+        ffn_block_forward(m, route ? &route[l] : NULL, l, tokens, domains, B, T, train);
         x = a->out;
     }
     norm_forward(c, m->lnf, m->lnf_mean, m->lnf_rstd, x, m->params.lnf_w, m->params.lnf_b, N);

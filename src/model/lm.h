@@ -82,6 +82,14 @@ typedef struct {
      * ones (norms, biases, routers, shared-expert gate). Inference only; no tensors list. */
     int external;
     GgufFile *gguf;
+    /* Run-time routing overrides, one per layer (not owned; NULL: every layer as configured): set
+     * by routing interventions (analysis/intervene.h), read by lm_forward. layer_ffn stays the
+     * model's own. acts_kmax: the override k every layer's MoE activations hold. */
+    const MoeOverride *route;
+    int acts_kmax;
+    /* Routed experts run (slots not skipped by top_p / min_p) and token-layers routed by lm_forward
+     * (not lm_forward_routed) since lm_create: lm_mean_k. */
+    double routed_slots, routed_rows;
 } LmModel;
 
 /* Builds the model for a finalized config: parameters allocated and initialised from cfg.seed.
@@ -103,6 +111,14 @@ void lm_alloc_acts(LmModel *m, int B, int T);
  * domains [B,T] may be NULL unless the domain router is used. train enables router noise. */
 double lm_forward(LmModel *m, const int32_t *tokens, const int32_t *targets, const int32_t *domains,
                   int B, int T, int train);
+/* lm_forward with these routing overrides ([n_layer], or NULL) in place of m->route: analyses that
+ * re-run a batch under other routing (k' curves, masks) pass their own without touching m. */
+double lm_forward_routed(LmModel *m, const MoeOverride *route, const int32_t *tokens,
+                         const int32_t *targets, const int32_t *domains, int B, int T, int train);
+/* Experts per token layer l routes to under m->route: the override's k, else its top_k. */
+int lm_route_k(const LmModel *m, int l);
+/* Mean routed experts run per token and MoE layer over lm_forward calls so far (0 if none). */
+double lm_mean_k(const LmModel *m);
 /* Accumulates gradients of loss_scale · (summed loss) + aux_scale · Σ coef·aux into m->grads.
  * Call after lm_forward with targets. */
 void lm_backward(LmModel *m, const int32_t *tokens, const int32_t *targets, int B, int T,

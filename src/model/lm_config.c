@@ -2,7 +2,12 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
+#include "nn/moe_kinds.h"
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,11 +25,6 @@ typedef struct {
 
 static const char *const block_names[] = {"gpt2", "llama", NULL};
 static const char *const rope_names[] = {"norm", "neox", NULL};
-static const char *const router_names[] = {"learned", "random", "cosine", "hash",
-                                           "domain",  "dense",  NULL};
-static const char *const score_names[] = {"softmax_topk", "topk_softmax", "sigmoid", NULL};
-static const char *const level_names[] = {"token", "seq_causal", "seq_mean", NULL};
-static const char *const act_names[] = {"gelu", "swiglu", NULL};
 
 #define FI(n, f, h)                                                                                \
     { n, F_INT, offsetof(LmConfig, f), NULL, h }
@@ -58,12 +58,12 @@ static const Field fields[] = {
     FI("n_shared", moe.n_shared, "shared (always-on) experts"),
     FI("shared_hidden", moe.shared_hidden, "shared expert width; 0 = expert_hidden"),
     FI("shared_gate", moe.shared_gate, "sigmoid gate on shared experts (qwen2moe) (1/0)"),
-    FE("router", moe.router, router_names,
+    FE("router", moe.router, moe_router_names,
        "router: learned | random | cosine | hash | domain | dense"),
-    FE("score", moe.score, score_names, "score order: softmax_topk | topk_softmax | sigmoid"),
+    FE("score", moe.score, moe_score_names, "score order: softmax_topk | topk_softmax | sigmoid"),
     FI("renorm", moe.renorm, "renormalise the top-k weights (1/0)"),
-    FE("routing", moe.level, level_names, "routing level: token | seq_causal | seq_mean"),
-    FE("expert_act", moe.act, act_names, "expert FFN: gelu | swiglu"),
+    FE("routing", moe.level, moe_level_names, "routing level: token | seq_causal | seq_mean"),
+    FE("expert_act", moe.act, moe_act_names, "expert FFN: gelu | swiglu"),
     FI("expert_bias", moe.expert_bias, "GELU experts carry biases (1/0)"),
     FF("capacity_factor", moe.capacity_factor, "0 = dropless; else per-expert capacity factor"),
     FI("cos_dim", moe.cos_dim, "cosine router projection dimension"),
@@ -151,14 +151,19 @@ static const Field *find_field(const char *key) {
     return NULL;
 }
 
+/* Text to a field's type, refusing what would wrap, truncate or not fit a float: the one parse
+ * every source (--set, JSON, checkpoint metadata) goes through. */
 static int set_field(LmConfig *c, const Field *f, const char *value) {
     void *p = (char *)c + f->offset;
     char *end;
+    errno = 0;
     switch (f->type) {
     case F_INT: {
-        long v = strtol(value, &end, 10);
+        long long v = strtoll(value, &end, 10);
         if (!*value || *end)
             return ml_error("config key '%s' expects an integer, got '%s'", f->name, value);
+        if (errno == ERANGE || v < INT_MIN || v > INT_MAX)
+            return ml_error("config key '%s': %s is outside the integer range", f->name, value);
         *(int *)p = (int)v;
         return 0;
     }
@@ -166,13 +171,17 @@ static int set_field(LmConfig *c, const Field *f, const char *value) {
         double v = strtod(value, &end);
         if (!*value || *end)
             return ml_error("config key '%s' expects a number, got '%s'", f->name, value);
+        if (!isfinite(v) || fabs(v) > FLT_MAX)
+            return ml_error("config key '%s': %s is not a finite single-precision number", f->name,
+                            value);
         *(float *)p = (float)v;
         return 0;
     }
     case F_U64: {
         unsigned long long v = strtoull(value, &end, 10);
-        if (!*value || *end)
-            return ml_error("config key '%s' expects an integer, got '%s'", f->name, value);
+        if (!*value || *end || value[0] == '-' || errno == ERANGE)
+            return ml_error("config key '%s' expects an integer in 0..2^64-1, got '%s'", f->name,
+                            value);
         *(uint64_t *)p = v;
         return 0;
     }
@@ -195,7 +204,12 @@ static int set_field(LmConfig *c, const Field *f, const char *value) {
 int lm_config_set(LmConfig *c, const char *key, const char *value) {
     const Field *f = find_field(key);
     if (!f) return ml_error("unknown config key '%s' (see moelens train lm --help)", key);
-    return set_field(c, f, value);
+    if (set_field(c, f, value)) return -1;
+    /* A block style brings the FFN conventions llama.cpp exports for it (SwiGLU experts,
+     * renormalised top-k weights); set expert_act or renorm after block to change them. */
+    if (f->offset == offsetof(LmConfig, block) && c->block == BLOCK_LLAMA)
+        c->moe.act = EXPERT_SWIGLU, c->moe.renorm = 1;
+    return 0;
 }
 
 int lm_config_set_kv(LmConfig *c, const char *kv) {
@@ -206,6 +220,14 @@ int lm_config_set_kv(LmConfig *c, const char *kv) {
     return lm_config_set(c, key, eq + 1);
 }
 
+/* The shortest decimal that reads back as the same float: 1e-05, not 9.99999975e-06. */
+static void float_text(char *buf, size_t n, float v) {
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(buf, n, "%.*g", digits, v);
+        if ((float)strtod(buf, NULL) == v) return;
+    }
+}
+
 static void field_text(const LmConfig *c, const Field *f, char *buf, size_t n) {
     const void *p = (const char *)c + f->offset;
     switch (f->type) {
@@ -213,7 +235,7 @@ static void field_text(const LmConfig *c, const Field *f, char *buf, size_t n) {
         snprintf(buf, n, "%d", *(const int *)p);
         break;
     case F_FLOAT:
-        snprintf(buf, n, "%.9g", *(const float *)p);
+        float_text(buf, n, *(const float *)p);
         break;
     case F_U64:
         snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)p);
@@ -242,6 +264,18 @@ char *lm_config_to_json(const LmConfig *c) {
     return r;
 }
 
+/* A JSON number as set_field's text: integer fields take only whole numbers (2.7 is refused,
+ * not truncated), written in full so the range check sees the real value. */
+static int json_number_text(const Field *f, double v, char *buf, size_t n) {
+    if (f->type == F_INT || f->type == F_U64) {
+        if (v != floor(v)) return -1;
+        snprintf(buf, n, "%.0f", v);
+    } else {
+        snprintf(buf, n, "%.17g", v);
+    }
+    return 0;
+}
+
 int lm_config_from_json(LmConfig *c, const char *json, const char *source) {
     cJSON *o = cJSON_Parse(json);
     if (!cJSON_IsObject(o)) {
@@ -251,20 +285,20 @@ int lm_config_from_json(LmConfig *c, const char *json, const char *source) {
     const cJSON *it;
     int r = 0;
     cJSON_ArrayForEach(it, o) {
-        char val[64];
-        if (cJSON_IsString(it))
-            snprintf(val, sizeof val, "%s", it->valuestring);
-        else if (cJSON_IsNumber(it))
-            snprintf(val, sizeof val, "%.9g", it->valuedouble);
-        else {
-            r = ml_error("%s: config key '%s' must be a number or string", source, it->string);
-            break;
-        }
+        char val[400];
         const Field *f = find_field(it->string);
-        if (f && f->type == F_INT && cJSON_IsNumber(it))
-            snprintf(val, sizeof val, "%d", (int)it->valuedouble);
         if (!f) {
             r = ml_error("%s: unknown config key '%s'", source, it->string);
+            break;
+        }
+        if (cJSON_IsString(it))
+            snprintf(val, sizeof val, "%s", it->valuestring);
+        else if (!cJSON_IsNumber(it)) {
+            r = ml_error("%s: config key '%s' must be a number or string", source, it->string);
+            break;
+        } else if (json_number_text(f, it->valuedouble, val, sizeof val)) {
+            r = ml_error("%s: config key '%s' expects an integer, got %.17g", source, f->name,
+                         it->valuedouble);
             break;
         }
         if (set_field(c, f, val)) {
@@ -291,7 +325,82 @@ int lm_layer_is_moe(const LmConfig *c, int l) {
     return (l - c->first_dense) % c->moe_every == 0;
 }
 
+/* Allowed ranges, checked for every source alike (presets, --set, JSON, checkpoints). `above`
+ * makes the lower bound exclusive (lr > 0). Upper bounds on sizes keep index arithmetic within
+ * int range; they are far beyond anything this CPU trainer can run. */
+typedef struct {
+    const char *name;
+    double lo, hi;
+    int above;
+} Range;
+
+static const Range ranges[] = {
+    {"vocab_size", 1, 1 << 24, 0},
+    {"d_model", 1, 1 << 16, 0},
+    {"n_layer", 1, 256, 0},
+    {"n_head", 1, 1 << 12, 0},
+    {"n_kv_head", 0, 1 << 12, 0},
+    {"seq_len", 1, 1 << 20, 0},
+    {"tied", 0, 1, 0},
+    {"qk_norm", 0, 2, 0},
+    {"head_dim", 0, 1 << 16, 0},
+    {"qkv_bias", 0, 1, 0},
+    {"norm_eps", 0, 1, 1},
+    {"rope_base", 0, FLT_MAX, 1},
+    {"moe_every", 0, 256, 0},
+    {"first_dense", 0, 256, 0},
+    {"dense_hidden", 0, 1 << 20, 0},
+    {"n_experts", 1, 1 << 12, 0},
+    {"n_zero", 0, 1 << 12, 0},
+    {"expert_hidden", 0, 1 << 20, 0},
+    {"n_shared", 0, 1 << 12, 0},
+    {"shared_hidden", 0, 1 << 20, 0},
+    {"cos_dim", 0, 1 << 16, 0},
+    {"renorm", 0, 1, 0},
+    {"shared_gate", 0, 1, 0},
+    {"expert_bias", 0, 1, 0},
+    {"init_std", 0, FLT_MAX, 0},
+    {"batch", 1, 1 << 16, 0},
+    {"steps", 0, INT_MAX, 0},
+    {"grad_accum", 1, 1 << 16, 0},
+    {"warmup", 0, INT_MAX, 0},
+    {"eval_every", 0, INT_MAX, 0},
+    {"eval_batches", 1, 1 << 20, 0},
+    {"ckpt_every", 0, INT_MAX, 0},
+    {"log_every", 1, INT_MAX, 0},
+    {"lr", 0, FLT_MAX, 1},
+    {"min_lr_frac", 0, 1, 0},
+    {"weight_decay", 0, FLT_MAX, 0},
+    {"beta1", 0, 0.99999994, 0}, /* < 1: Adam divides by 1 - beta^t */
+    {"beta2", 0, 0.99999994, 0},
+    {"adam_eps", 0, FLT_MAX, 1},
+    {"grad_clip", 0, FLT_MAX, 0},
+};
+
+static double field_number(const LmConfig *c, const Field *f) {
+    const void *p = (const char *)c + f->offset;
+    return f->type == F_FLOAT ? *(const float *)p : *(const int *)p;
+}
+
+static int check_ranges(const LmConfig *c) {
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
+        const Range *r = &ranges[i];
+        const Field *f = find_field(r->name);
+        double v = field_number(c, f);
+        /* written so that NaN fails too */
+        if (!(r->above ? v > r->lo : v >= r->lo) || !(v <= r->hi))
+            return ml_error("config: %s=%.9g is outside %s%.9g, %.9g]", r->name, v,
+                            r->above ? "(" : "[", r->lo, r->hi);
+    }
+    /* token positions N = B·T are counted in int */
+    if ((double)c->batch * c->seq_len > INT_MAX)
+        return ml_error("config: batch·seq_len = %.0f exceeds %d positions",
+                        (double)c->batch * c->seq_len, INT_MAX);
+    return 0;
+}
+
 int lm_config_finalize(LmConfig *c) {
+    if (check_ranges(c)) return -1;
     if (c->n_kv_head == 0) c->n_kv_head = c->n_head;
     if (c->d_model <= 0 || c->n_layer <= 0 || c->n_head <= 0 || c->seq_len <= 0 ||
         c->vocab_size <= 0)

@@ -3,12 +3,10 @@
 #include "core/mem.h"
 #include "gguf/gguf.h"
 #include "gguf/gguf_write.h"
+#include "nn/moe_kinds.h"
 #include <stdio.h>
 #include <string.h>
 
-static const char *const score_names[] = {"softmax_topk", "topk_softmax", "sigmoid"};
-static const char *const router_names[] = {"learned", "random", "cosine",
-                                           "hash",    "domain", "dense"};
 
 /* llama.cpp architecture of the export: `olmoe` for full-width QK-norm models, else `llama`. */
 const char *lm_export_arch(const LmConfig *c) {
@@ -31,7 +29,7 @@ static int check_moe(const LmConfig *c) {
     if (f->n_shared) return refuse(c, "n_shared", "shared experts");
     if (f->router != ROUTER_LEARNED) {
         snprintf(why, sizeof why, "router=%s (only learned linear routers)",
-                 router_names[f->router]);
+                 moe_router_name(f->router));
         return refuse(c, "router", why);
     }
     if (f->level != ROUTE_TOKEN) return refuse(c, "routing", "sequence-level routing");
@@ -41,7 +39,7 @@ static int check_moe(const LmConfig *c) {
     int renormalised = f->score == SCORE_TOPK_SOFTMAX || f->renorm || all;
     if (!olmoe && !renormalised) {
         snprintf(why, sizeof why, "score=%s with renorm=0 (llama renormalises the top-k weights)",
-                 score_names[f->score]);
+                 moe_score_name(f->score));
         return refuse(c, "renorm", why);
     }
     if (olmoe && f->score == SCORE_TOPK_SOFTMAX && !all)

@@ -3,6 +3,7 @@
 #include "core/mem.h"
 #include "core/safetensors.h"
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,11 @@ static int load_tensors(LmModel *m, const SafeTensors *st, const char *path, int
     for (int i = 0; i < m->n_tensors; i++) {
         const ParamTensor *t = &m->tensors[i];
         if (st_read_f32(st, t->name, t->p, t->n)) return -1;
+        long bad = 0;
+        for (long k = 0; k < t->n; k++) bad += !isfinite(t->p[k]);
+        if (bad) /* a diverged run's weights would evaluate to nan silently */
+            return ml_error("%s: tensor '%s' holds %ld non-finite values (a diverged run?)", path,
+                            t->name, bad);
         if (!with_state) continue;
         long off = t->p - m->params_mem;
         snprintf(name, sizeof name, "adam.m.%s", t->name);
@@ -83,7 +89,11 @@ int lm_load(LmModel *m, const char *path, int with_grads, LmTrainState *state) {
         goto done;
     }
     lm_config_preset(&cfg, "tiny");
-    if (lm_config_from_json(&cfg, cfg_json, path) || lm_config_finalize(&cfg)) goto done;
+    if (lm_config_from_json(&cfg, cfg_json, path)) goto done;
+    if (lm_config_finalize(&cfg)) {
+        ml_error("%s: %s", path, ml_errmsg());
+        goto done;
+    }
     if (lm_create(m, &cfg, with_grads || state)) goto done;
     if (load_tensors(m, &st, path, state != NULL)) {
         lm_free(m);

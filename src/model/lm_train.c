@@ -165,7 +165,16 @@ typedef struct {
     int32_t *inputs, *targets, *domains;
     int collapsed[256];
     int stop_after;
+    int saved_step; /* step of the checkpoint on disk; -1 before the first */
+    char saved_text[32];
+    int quiet; /* no progress line */
 } Trainer;
+
+static const char *last_checkpoint_text(Trainer *tr) {
+    if (tr->saved_step < 0) return "none written yet";
+    snprintf(tr->saved_text, sizeof tr->saved_text, "step %d", tr->saved_step);
+    return tr->saved_text;
+}
 
 static int open_data(Trainer *tr, const LmTrainOptions *o, LmConfig *cfg) {
     char *p = ml_path_join(o->data_dir, "train.tokens");
@@ -187,28 +196,49 @@ static int open_data(Trainer *tr, const LmTrainOptions *o, LmConfig *cfg) {
     return 0;
 }
 
-static int save_checkpoints(Trainer *tr) {
-    if (lm_save(&tr->model, tr->ckpt_path, &tr->state)) return -1;
-    return lm_save(&tr->model, tr->model_path, NULL);
+static long count_nonfinite(const float *x, long n) {
+    long bad = 0;
+    for (long i = 0; i < n; i++) bad += !isfinite(x[i]);
+    return bad;
 }
 
+/* Only finite weights are saved: a run that blew up keeps its last good checkpoint. */
+static int save_checkpoints(Trainer *tr) {
+    long bad = count_nonfinite(tr->model.params_mem, tr->model.n_params);
+    if (bad)
+        return ml_error("training diverged at step %d: %ld weights are not finite; not saved, "
+                        "the last checkpoint (%s) is kept (lower lr?)",
+                        tr->state.step, bad, last_checkpoint_text(tr));
+    if (lm_save(&tr->model, tr->ckpt_path, &tr->state)) return -1;
+    if (lm_save(&tr->model, tr->model_path, NULL)) return -1;
+    tr->saved_step = tr->state.step;
+    return 0;
+}
+
+/* Everything is checked (config, data, checkpoint) before the run folder is touched, so a
+ * refused run leaves nothing behind. */
 static int prepare_run(Trainer *tr, const LmConfig *cfg_in, const LmTrainOptions *o) {
-    if (ml_mkdir_p(o->out_dir)) return -1;
     tr->ckpt_path = ml_path_join(o->out_dir, "checkpoint.safetensors");
     tr->model_path = ml_path_join(o->out_dir, "model.safetensors");
+    tr->saved_step = -1;
     LmConfig cfg = *cfg_in;
     if (o->resume) {
         if (!ml_file_exists(tr->ckpt_path))
             return ml_error("%s: no checkpoint.safetensors to resume from", o->out_dir);
         if (lm_load(&tr->model, tr->ckpt_path, 1, &tr->state)) return -1;
+        tr->saved_step = tr->state.step;
         if (o->steps_override > 0) tr->model.cfg.steps = o->steps_override;
         cfg = tr->model.cfg;
         if (open_data(tr, o, &cfg)) return -1;
     } else {
-        if (open_data(tr, o, &cfg) || lm_config_finalize(&cfg) || lm_create(&tr->model, &cfg, 1))
+        LmConfig check = cfg; /* refuse a bad config before opening (large) data */
+        if (lm_config_finalize(&check) || open_data(tr, o, &cfg) || lm_config_finalize(&cfg) ||
+            lm_create(&tr->model, &cfg, 1))
             return -1;
         rng_seed(&tr->state.data_rng, cfg.seed + 1);
     }
+    if (ml_mkdir_p(o->out_dir)) return -1;
+    ml_remove_stale_tmp(o->out_dir);
     char *tok_from = ml_path_join(o->data_dir, LM_TOKENIZER_FILE),
          *tok_to = ml_path_join(o->out_dir, LM_TOKENIZER_FILE);
     int r = copy_file(tok_from, tok_to);
@@ -248,6 +278,7 @@ static void close_run(Trainer *tr) {
 static double optimizer_step(LmModel *m, int step) {
     const LmConfig *c = &m->cfg;
     double norm = grad_norm(m->grads_mem, m->n_params);
+    if (!isfinite(norm)) return norm; /* not applied: the caller stops the run */
     if (c->grad_clip > 0 && norm > c->grad_clip)
         scale_inplace(m->grads_mem, m->n_params, (float)(c->grad_clip / norm));
     AdamW opt = {c->lr, c->beta1, c->beta2, c->adam_eps, c->weight_decay};
@@ -265,7 +296,8 @@ static double optimizer_step(LmModel *m, int step) {
     return norm;
 }
 
-/* One optimizer step over grad_accum micro-batches; returns the mean training loss. */
+/* One optimizer step over grad_accum micro-batches; returns the mean training loss. A
+ * non-finite loss or gradient norm leaves the weights as they were. */
 static double train_step(Trainer *tr, int step, double *gnorm) {
     LmModel *m = &tr->model;
     const LmConfig *c = &m->cfg;
@@ -281,7 +313,7 @@ static double train_step(Trainer *tr, int step, double *gnorm) {
         lm_backward(m, tr->inputs, tr->targets, B, T, 1.0f / ((float)n * c->grad_accum),
                     1.0f / c->grad_accum);
     }
-    *gnorm = optimizer_step(m, step);
+    *gnorm = isfinite(loss) ? optimizer_step(m, step) : NAN;
     return loss;
 }
 
@@ -319,7 +351,7 @@ static int train_loop(Trainer *tr) {
     LmModel *m = &tr->model;
     const LmConfig *c = &m->cfg;
     Progress pr;
-    progress_start(&pr, "train", c->steps);
+    if (!tr->quiet) progress_start(&pr, "train", c->steps);
     char extra[160] = "";
     LmEval ev = {0};
     double loss_avg = 0;
@@ -327,8 +359,11 @@ static int train_loop(Trainer *tr) {
     for (int step = first; step < c->steps; step++) {
         double t0 = ml_now(), gnorm;
         double loss = train_step(tr, step, &gnorm);
-        if (!isfinite(loss))
-            return ml_error("training diverged: loss is %g at step %d (lower lr?)", loss, step + 1);
+        if (!isfinite(loss) || !isfinite(gnorm))
+            return ml_error("training diverged at step %d: %s is %g; the step was not applied, "
+                            "the last checkpoint (%s) is kept (lower lr?)",
+                            step + 1, isfinite(loss) ? "gradient norm" : "loss",
+                            isfinite(loss) ? gnorm : loss, last_checkpoint_text(tr));
         tr->state.step = m->step = step + 1;
         double dt = ml_now() - t0;
         loss_avg = step == first ? loss : 0.9 * loss_avg + 0.1 * loss; /* smoothed for display */
@@ -343,7 +378,7 @@ static int train_loop(Trainer *tr) {
             if (save_checkpoints(tr)) return -1;
         snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", loss_avg,
                  c->batch * c->seq_len * c->grad_accum / dt);
-        progress_update(&pr, step + 1, extra);
+        if (!tr->quiet) progress_update(&pr, step + 1, extra);
         if (interrupted) {
             fprintf(stderr, "\ninterrupted at step %d: checkpoint saved; continue with --resume\n",
                     step + 1);
@@ -354,7 +389,7 @@ static int train_loop(Trainer *tr) {
         if (evaluate_and_log(tr, c->steps, &ev) || save_checkpoints(tr)) return -1;
     }
     snprintf(extra, sizeof extra, "val loss %.4f  ppl %.2f", ev.loss, exp(ev.loss));
-    progress_end(&pr, extra);
+    if (!tr->quiet) progress_end(&pr, extra);
     return 0;
 }
 
@@ -366,6 +401,7 @@ int lm_train(const LmConfig *cfg, const LmTrainOptions *opt) {
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, &old);
     tr.stop_after = opt->stop_after;
+    tr.quiet = opt->quiet;
     int r = prepare_run(&tr, cfg, opt);
     if (r == 0) r = train_loop(&tr);
     sigaction(SIGINT, &old, NULL);

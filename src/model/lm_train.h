@@ -14,6 +14,7 @@ typedef struct {
     int resume;           /* continue from out_dir/checkpoint.safetensors */
     int steps_override;   /* > 0: with resume, train up to this many steps */
     int stop_after;       /* > 0: behave as if interrupted after this many steps of this call */
+    int quiet;            /* no progress line (warnings and errors still go to stderr) */
 } LmTrainOptions;
 
 /* Trains; returns 0 when done, 130 when interrupted by SIGINT (checkpoint saved), -1 on error. */

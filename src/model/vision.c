@@ -377,7 +377,7 @@ void vision_forward(VisionModel *m, const float *x, int n, int views, int train)
     long himg = (long)c->stem_ch * A->S1 * A->S1;
     A->x = x, A->n = n, A->views = views;
     stem_forward(m, x, n);
-    moe_route_forward(&m->gate_acts, &m->p.gate, &m->gate_cfg, A->gate_in, NULL, NULL, n, train,
+    moe_route_forward(&m->gate_acts, &m->p.gate, &m->gate_cfg, NULL, A->gate_in, NULL, NULL, n, train,
                       &m->rng);
     build_slots(m, n);
 #pragma omp parallel for schedule(static)

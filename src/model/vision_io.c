@@ -6,6 +6,7 @@
 #include "core/safetensors.h"
 #include "model/vision.h"
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,9 @@ int vision_load(VisionModel *m, const char *path) {
     int rc = 0;
     for (int t = 0; t < m->n_tensors && rc == 0; t++)
         rc = st_read_f32(&st, m->tensors[t].name, m->tensors[t].p, m->tensors[t].n);
+    for (long i = 0; rc == 0 && i < m->n_params; i++)
+        if (!isfinite(m->params[i]))
+            rc = ml_error("%s: holds non-finite weights (a diverged run?)", path);
     if (rc == 0 && st_find(&st, "_adam.m")) {
         rc = st_read_f32(&st, "_adam.m", m->adam_m, m->n_params);
         if (rc == 0) rc = st_read_f32(&st, "_adam.v", m->adam_v, m->n_params);

@@ -15,6 +15,12 @@
 #define PROBE_SEED 0x5EEDu /* the probe sample is the same for every run on a set */
 
 /* Fisher–Yates permutation of idx[0..n) from a seeded stream. */
+static int all_finite(const float *x, long n) {
+    for (long i = 0; i < n; i++)
+        if (!isfinite(x[i])) return 0;
+    return 1;
+}
+
 static void shuffle(int32_t *idx, int n, uint64_t seed) {
     Rng r;
     rng_seed(&r, seed);
@@ -208,6 +214,12 @@ int vision_train(VisionModel *m, const ImageSet *set, const VisionTrainOpts *o) 
             break;
         }
         vision_backward(m);
+        if (!all_finite(m->grads, m->n_params)) { /* not applied: model.safetensors stays good */
+            rc = ml_error("training diverged at step %d: non-finite gradient; the step was not "
+                          "applied, the last checkpoint is kept (try a lower lr)",
+                          m->step + 1);
+            break;
+        }
         float lr = vision_lr(c, m->step + 1);
         vision_step(m);
         double el = ml_now() - t0, ips = el > 0 ? (m->step - t0_step) * c->batch / el : 0;

@@ -45,8 +45,9 @@ static void seq_mean_backward(float *dx, const float *dm, RouteLevel level, int 
     }
 }
 
-void moe_forward(float *out, MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const float *inp,
-                 const int32_t *tokens, const int32_t *domains, int B, int T, int train, Rng *rng) {
+void moe_forward(float *out, MoeActs *a, const MoeParams *p, const MoeConfig *cfg,
+                 const MoeOverride *ov, const float *inp, const int32_t *tokens,
+                 const int32_t *domains, int B, int T, int train, Rng *rng) {
     MoeInternal *in = a->internal;
     const int N = B * T;
     const float *router_x = inp;
@@ -54,7 +55,7 @@ void moe_forward(float *out, MoeActs *a, const MoeParams *p, const MoeConfig *cf
         seq_mean_forward(in->seq_in, inp, cfg->level, B, T, cfg->d_model);
         router_x = in->seq_in;
     }
-    moe_route_forward(a, p, cfg, router_x, tokens, domains, N, train, rng);
+    moe_route_forward(a, p, cfg, ov, router_x, tokens, domains, N, train, rng);
     if (cfg->n_shared > 0) moe_shared_forward(a, p, cfg, inp);
     moe_experts_forward(out, a, p, cfg, inp);
 }

@@ -59,10 +59,27 @@ typedef struct {
     float weight_scale; /* routed weights × this (DeepSeek routed_scaling_factor); 1 default */
     float init_std;     /* parameter init std (router, experts) */
     uint64_t seed;      /* hash map / frozen router seed */
-    int max_k;          /* largest k_override moe_acts_alloc prepares for (0: top_k) */
+    int max_k;          /* largest override k moe_acts_alloc prepares for (0: top_k) */
     int external_ffn;   /* expert and shared FFN matrices live outside the parameter block, in
                            MoeParams.q_* (GGUF tensors in a map; inference only) */
 } MoeConfig;
+
+/* Run-time routing overrides of one layer (analyses, interventions, dynamic skipping), passed to
+ * the forward; the MoeConfig stays the model's. MOE_OVERRIDE_NONE (or a NULL pointer) changes
+ * nothing. top_p and min_p apply after the top-k pick (k or top_k, best first): with mass_j =
+ * score_j / Σ over all experts' scores, keep the fewest leading picks whose mass sums to ≥ top_p,
+ * and drop picks after the first whose mass is < min_p. Dropped slots get weight 0 and are not
+ * computed; weights renormalise over the kept picks (renorm) or the k picked logits kept
+ * (topk_softmax). Forward only: moe_backward is not defined after a forward with top_p or min_p. */
+typedef struct {
+    int k;                   /* > 0: route to this many experts instead of top_k (≤ max_k) */
+    int renorm;              /* -1: config; 0/1 force raw/renormalised weights */
+    const float *logit_bias; /* [E+Z] added to logits (−INFINITY masks an expert), or NULL */
+    float top_p;             /* in (0, 1]: keep picks until their mass reaches top_p; 0 off */
+    float min_p;             /* > 0: drop picks after the first whose mass is below min_p */
+} MoeOverride;
+
+#define MOE_OVERRIDE_NONE ((MoeOverride){.k = 0, .renorm = -1})
 
 /* Pointers into one flat block (moe_num_params floats). Unused ones are NULL. */
 typedef struct {
@@ -93,13 +110,11 @@ typedef struct {
     float *shared_out;   /* [N, C] summed shared-expert output (gate applied), or NULL */
     int32_t *counts;     /* [E+Z] picks per expert in the last forward */
     float aux_lb, aux_z; /* unweighted load-balance and z-loss values of the last forward */
-    /* Interventions (analysis / eval; default off): */
-    int k_override;          /* > 0: route to this many experts instead of top_k */
-    int renorm_override;     /* -1: config; 0/1 force raw/renormalised weights */
-    const float *logit_bias; /* [E+Z] added to logits (−INFINITY masks an expert), or NULL */
-    void *internal;          /* dispatch buffers, caches: owned by moe.c */
-    int k;                   /* slots per token of the last forward (top_k or k_override) */
-    int n_dropped;           /* slots dropped by the capacity limit in the last forward */
+    void *internal;      /* dispatch buffers, caches: owned by moe.c */
+    int k;               /* slots per token of the last forward (top_k or the override's k) */
+    int renorm;          /* the last forward renormalised its weights (config or override) */
+    int n_dropped;       /* slots dropped by the capacity limit in the last forward */
+    long n_pruned;       /* slots dropped by top_p / min_p in the last forward (not computed) */
 } MoeActs;
 
 long moe_num_params(const MoeConfig *cfg);
@@ -118,10 +133,11 @@ void moe_acts_alloc_infer(MoeActs *a, const MoeConfig *cfg, int max_tokens, int 
                           int captures);
 void moe_acts_free(MoeActs *a);
 
-/* out[N,C] = MoE(inp). tokens/domains are [B,T] ids (needed by the hash/domain routers, else may be
- * NULL). train != 0 enables noise and jitter drawn from rng. */
-void moe_forward(float *out, MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const float *inp,
-                 const int32_t *tokens, const int32_t *domains, int B, int T, int train, Rng *rng);
+/* out[N,C] = MoE(inp). ov: routing overrides, or NULL. tokens/domains are [B,T] ids (needed by the
+ * hash/domain routers, else may be NULL). train != 0 enables noise and jitter drawn from rng. */
+void moe_forward(float *out, MoeActs *a, const MoeParams *p, const MoeConfig *cfg,
+                 const MoeOverride *ov, const float *inp, const int32_t *tokens,
+                 const int32_t *domains, int B, int T, int train, Rng *rng);
 /* dinp += ∂L/∂inp; g (same layout as p) += ∂L/∂params. The auxiliary losses' gradients, weighted
  * by aux_lb_coef and aux_z_coef, are included, so L = main + coefs·aux. */
 void moe_backward(float *dinp, MoeParams *g, const float *dout, MoeActs *a, const MoeParams *p,
@@ -130,8 +146,9 @@ void moe_backward(float *dinp, MoeParams *g, const float *dout, MoeActs *a, cons
 void moe_update_balance_bias(MoeParams *p, const MoeActs *a, const MoeConfig *cfg);
 /* The routing half alone, for models whose experts are not FFNs (the vision gate over expert
  * CNNs: one "token" per image). Fills logits/probs/topk_idx/topk_w/counts/aux of a from x[N,C]. */
-void moe_route_forward(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const float *x,
-                       const int32_t *tokens, const int32_t *domains, int N, int train, Rng *rng);
+void moe_route_forward(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const MoeOverride *ov,
+                       const float *x, const int32_t *tokens, const int32_t *domains, int N,
+                       int train, Rng *rng);
 /* Given dL/dtopk_w [N,k], accumulates router parameter grads into g and dL/dx into dx (router
  * input), including the weighted auxiliary losses. */
 void moe_route_backward(float *dx, MoeParams *g, const float *dtopk_w, MoeActs *a,

@@ -23,38 +23,36 @@ static void swiglu_refs(FfnW *w, const GgufTensor *qg, const GgufTensor *qu, con
     w->fd = wref_pick(w->wd, qd, (uint64_t)(e * C));
 }
 
-static FfnW routed_weights(const MoeParams *p, const MoeConfig *cfg, int e) {
-    const long C = cfg->d_model, H = cfg->hidden;
-    FfnW w = {0};
+/* Expert i of a bank of width H: w = {w1, b1, w2, b2, wg, wu, wd} of the bank (routed or shared), q
+ * its external (GGUF) SwiGLU matrices. */
+static FfnW bank_weights(const MoeConfig *cfg, float *const w[7], const GgufTensor *const q[3],
+                         long i, long H) {
+    const long C = cfg->d_model;
+    FfnW f = {0};
     if (cfg->act == EXPERT_GELU) {
-        w.w1 = p->w1 + e * H * C;
-        w.b1 = p->b1 ? p->b1 + e * H : NULL;
-        w.w2 = p->w2 + e * C * H;
-        w.b2 = p->b2 ? p->b2 + e * C : NULL;
-    } else if (p->wg) {
-        w.wg = p->wg + e * H * C;
-        w.wu = p->wu + e * H * C;
-        w.wd = p->wd + e * C * H;
+        f.w1 = w[0] + i * H * C;
+        f.b1 = w[1] ? w[1] + i * H : NULL;
+        f.w2 = w[2] + i * C * H;
+        f.b2 = w[3] ? w[3] + i * C : NULL;
+    } else if (w[4]) {
+        f.wg = w[4] + i * H * C;
+        f.wu = w[5] + i * H * C;
+        f.wd = w[6] + i * C * H;
     }
-    if (cfg->act == EXPERT_SWIGLU) swiglu_refs(&w, p->q_wg, p->q_wu, p->q_wd, e, C, H);
-    return w;
+    if (cfg->act == EXPERT_SWIGLU) swiglu_refs(&f, q[0], q[1], q[2], i, C, H);
+    return f;
+}
+
+static FfnW routed_weights(const MoeParams *p, const MoeConfig *cfg, int e) {
+    float *const w[7] = {p->w1, p->b1, p->w2, p->b2, p->wg, p->wu, p->wd};
+    const GgufTensor *const q[3] = {p->q_wg, p->q_wu, p->q_wd};
+    return bank_weights(cfg, w, q, e, cfg->hidden);
 }
 
 static FfnW shared_weights(const MoeParams *p, const MoeConfig *cfg, int s) {
-    const long C = cfg->d_model, H = cfg->shared_hidden;
-    FfnW w = {0};
-    if (cfg->act == EXPERT_GELU) {
-        w.w1 = p->sw1 + s * H * C;
-        w.b1 = p->sb1 ? p->sb1 + s * H : NULL;
-        w.w2 = p->sw2 + s * C * H;
-        w.b2 = p->sb2 ? p->sb2 + s * C : NULL;
-    } else if (p->swg) {
-        w.wg = p->swg + s * H * C;
-        w.wu = p->swu + s * H * C;
-        w.wd = p->swd + s * C * H;
-    }
-    if (cfg->act == EXPERT_SWIGLU) swiglu_refs(&w, p->q_swg, p->q_swu, p->q_swd, s, C, H);
-    return w;
+    float *const w[7] = {p->sw1, p->sb1, p->sw2, p->sb2, p->swg, p->swu, p->swd};
+    const GgufTensor *const q[3] = {p->q_swg, p->q_swu, p->q_swd};
+    return bank_weights(cfg, w, q, s, cfg->shared_hidden);
 }
 
 /* y[n,C] = FFN(x[n,C]); caches h1, h2 (GELU: pre, act; SwiGLU: gate, up) and h3 (SwiGLU act). */

@@ -3,6 +3,7 @@
  * (routing half), moe_experts.c (dispatch + expert FFNs) and moe.c (layer). */
 #pragma once
 #include "nn/moe.h"
+#include "nn/moe_kinds.h"
 #include <stdint.h>
 
 typedef struct {
@@ -44,10 +45,39 @@ static inline int moe_ez(const MoeConfig *cfg) {
 static inline float moe_weight_scale(const MoeConfig *cfg) {
     return cfg->weight_scale == 0.0f ? 1.0f : cfg->weight_scale;
 }
+/* One row per router (moe_routers.c). A scored router has logits and backward; a fixed rule has
+ * first. Hooks a router does not need are NULL. */
+typedef struct {
+    /* Takes the router's parameters from the layer's block at *off (fields set when base). */
+    void (*layout)(MoeParams *p, float *base, long *off, const MoeConfig *cfg);
+    void (*init)(MoeParams *p, const MoeConfig *cfg, Rng *rng);
+    int frozen; /* parameters are never updated (saved as frozen tensors) */
+    /* Extra config checks: -1 + ml_error naming the key. */
+    int (*validate)(const MoeConfig *cfg);
+    /* Its own scratch in MoeInternal, for up to N tokens (freed with the rest). */
+    void (*alloc)(MoeInternal *in, const MoeConfig *cfg, long N, int infer);
+    /* a->logits[N,EZ] from the router input x[N,C]. */
+    void (*logits)(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const float *x, int N);
+    /* in->dlogits → parameter gradients in g (unless frozen) and in->d_router_in (zeroed). */
+    void (*backward)(MoeActs *a, MoeParams *g, const MoeParams *p, const MoeConfig *cfg);
+    /* Fixed rule: the first expert of row n (the next k-1 follow cyclically). */
+    int (*first)(const MoeConfig *cfg, const int32_t *tokens, const int32_t *domains, int n);
+} MoeRouter;
+
+extern const MoeRouter moe_routers[MOE_N_ROUTERS];
+
+static inline const MoeRouter *moe_router(const MoeConfig *cfg) {
+    return &moe_routers[cfg->router];
+}
 /* Routers that compute logits from the hidden state (and so have scores and aux gradients). */
 static inline int moe_router_scored(const MoeConfig *cfg) {
-    return cfg->router == ROUTER_LEARNED || cfg->router == ROUTER_RANDOM ||
-           cfg->router == ROUTER_COSINE;
+    return moe_router_is_scored(cfg->router);
+}
+/* p->field = the next n floats of base (NULL when only counting); *off advances. */
+static inline float *moe_take(float *base, long *off, long n) {
+    float *at = base ? base + *off : NULL;
+    *off += n;
+    return at;
 }
 /* Largest number of slots per token the buffers hold. */
 static inline int moe_kmax(const MoeConfig *cfg) {

@@ -3,53 +3,42 @@
 #include "core/mem.h"
 #include "nn/moe_internal.h"
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
+/* One FFN bank of n experts of width H, in the fixed order (GELU: w1, b1, w2, b2; SwiGLU: wg, wu,
+ * wd); w[] points at the seven MoeParams fields of the bank (routed or shared). */
+static void take_bank(float **w[7], float *base, long *off, const MoeConfig *cfg, long n, long H) {
+    const long C = cfg->d_model;
+    if (n <= 0 || H <= 0 || cfg->external_ffn) return; /* external: MoeParams.q_* */
+    if (cfg->act == EXPERT_GELU) {
+        long sizes[4] = {n * H * C, cfg->expert_bias ? n * H : 0, n * C * H,
+                         cfg->expert_bias ? n * C : 0};
+        for (int i = 0; i < 4; i++)
+            if (sizes[i]) *w[i] = moe_take(base, off, sizes[i]);
+    } else {
+        long sizes[3] = {n * H * C, n * H * C, n * C * H};
+        for (int i = 0; i < 3; i++) *w[4 + i] = moe_take(base, off, sizes[i]);
+    }
+}
+
 /* Walks the parameter layout in its fixed order; points p's fields into base when base != NULL.
- * Returns the number of floats. Order: router, cosine router, balance bias, routed experts,
+ * Returns the number of floats. Order: router (its row's layout), balance bias, routed experts,
  * shared experts, shared gate. */
 static long moe_layout(MoeParams *p, float *base, const MoeConfig *cfg) {
     long off = 0;
-    const long C = cfg->d_model, EZ = moe_ez(cfg), E = cfg->n_experts, H = cfg->hidden;
-    const long S = cfg->n_shared, Hs = cfg->shared_hidden, D = cfg->cos_dim;
-    if (p) memset(p, 0, sizeof *p);
-#define TAKE(field, n)                                                                             \
-    do {                                                                                           \
-        if (base) p->field = base + off;                                                           \
-        off += (n);                                                                                \
-    } while (0)
-    if (cfg->router == ROUTER_LEARNED || cfg->router == ROUTER_RANDOM) TAKE(router_w, EZ * C);
-    if (cfg->router == ROUTER_COSINE) {
-        TAKE(cos_proj, D * C);
-        TAKE(cos_centroids, EZ * D);
-        TAKE(cos_log_scale, 1);
-    }
-    if (moe_router_scored(cfg) && cfg->score == SCORE_SIGMOID) TAKE(balance_bias, EZ);
-    if (cfg->external_ffn) {
-        /* expert and shared matrices are MoeParams.q_* */
-    } else if (H > 0 && cfg->act == EXPERT_GELU) {
-        TAKE(w1, E * H * C);
-        if (cfg->expert_bias) TAKE(b1, E * H);
-        TAKE(w2, E * C * H);
-        if (cfg->expert_bias) TAKE(b2, E * C);
-    } else if (H > 0) {
-        TAKE(wg, E * H * C);
-        TAKE(wu, E * H * C);
-        TAKE(wd, E * C * H);
-    }
-    if (cfg->external_ffn) {
-    } else if (S > 0 && cfg->act == EXPERT_GELU) {
-        TAKE(sw1, S * Hs * C);
-        if (cfg->expert_bias) TAKE(sb1, S * Hs);
-        TAKE(sw2, S * C * Hs);
-        if (cfg->expert_bias) TAKE(sb2, S * C);
-    } else if (S > 0) {
-        TAKE(swg, S * Hs * C);
-        TAKE(swu, S * Hs * C);
-        TAKE(swd, S * C * Hs);
-    }
-    if (S > 0 && cfg->shared_gate) TAKE(shared_gate_w, C);
-#undef TAKE
+    MoeParams scratch; /* counting only */
+    if (!p) p = &scratch;
+    memset(p, 0, sizeof *p);
+    if (moe_router(cfg)->layout) moe_router(cfg)->layout(p, base, &off, cfg);
+    if (moe_router_scored(cfg) && cfg->score == SCORE_SIGMOID)
+        p->balance_bias = moe_take(base, &off, moe_ez(cfg));
+    float **routed[7] = {&p->w1, &p->b1, &p->w2, &p->b2, &p->wg, &p->wu, &p->wd};
+    float **shared[7] = {&p->sw1, &p->sb1, &p->sw2, &p->sb2, &p->swg, &p->swu, &p->swd};
+    take_bank(routed, base, &off, cfg, cfg->n_experts, cfg->hidden);
+    take_bank(shared, base, &off, cfg, cfg->n_shared, cfg->shared_hidden);
+    if (cfg->n_shared > 0 && cfg->shared_gate)
+        p->shared_gate_w = moe_take(base, &off, cfg->d_model);
     return off;
 }
 
@@ -65,46 +54,51 @@ static void fill_normal(Rng *r, float *x, long n, float std) {
     if (x) rng_fill_normal(r, x, n, std);
 }
 
+/* The matrices of a bank of n experts of width H drawn in the fixed order w1, w2, wg, wu, wd (the
+ * ones it has), biases zero; w as in take_bank. */
+static void init_bank(float *const w[7], const MoeConfig *cfg, long n, long H, float std,
+                      Rng *rng) {
+    const long C = cfg->d_model;
+    fill_normal(rng, w[0], n * H * C, std);
+    fill_normal(rng, w[2], n * C * H, std);
+    for (int i = 4; i < 7; i++) fill_normal(rng, w[i], n * H * C, std);
+    if (w[1]) memset(w[1], 0, n * H * sizeof(float));
+    if (w[3]) memset(w[3], 0, n * C * sizeof(float));
+}
+
 void moe_init_params(MoeParams *p, const MoeConfig *cfg, Rng *rng) {
-    const long C = cfg->d_model, EZ = moe_ez(cfg), E = cfg->n_experts, H = cfg->hidden;
-    const long S = cfg->n_shared, Hs = cfg->shared_hidden, D = cfg->cos_dim;
     float std = cfg->init_std > 0 ? cfg->init_std : 0.02f;
-    if (cfg->router == ROUTER_RANDOM) {
-        /* Seeded by cfg->seed alone, so every run with that seed shares the same frozen router. */
-        Rng frozen;
-        rng_seed(&frozen, cfg->seed ^ 0x5241ULL);
-        fill_normal(&frozen, p->router_w, EZ * C, std);
-    } else {
-        fill_normal(rng, p->router_w, EZ * C, std);
-    }
-    fill_normal(rng, p->cos_proj, D * C, std);
-    fill_normal(rng, p->cos_centroids, EZ * D, 1.0f); /* direction only: scale is irrelevant */
-    if (p->cos_log_scale) p->cos_log_scale[0] = logf(10.0f);
-    if (p->balance_bias) memset(p->balance_bias, 0, EZ * sizeof(float));
-    fill_normal(rng, p->w1, E * H * C, std);
-    fill_normal(rng, p->w2, E * C * H, std);
-    fill_normal(rng, p->wg, E * H * C, std);
-    fill_normal(rng, p->wu, E * H * C, std);
-    fill_normal(rng, p->wd, E * C * H, std);
-    if (p->b1) memset(p->b1, 0, E * H * sizeof(float));
-    if (p->b2) memset(p->b2, 0, E * C * sizeof(float));
-    fill_normal(rng, p->sw1, S * Hs * C, std);
-    fill_normal(rng, p->sw2, S * C * Hs, std);
-    fill_normal(rng, p->swg, S * Hs * C, std);
-    fill_normal(rng, p->swu, S * Hs * C, std);
-    fill_normal(rng, p->swd, S * C * Hs, std);
-    if (p->sb1) memset(p->sb1, 0, S * Hs * sizeof(float));
-    if (p->sb2) memset(p->sb2, 0, S * C * sizeof(float));
-    fill_normal(rng, p->shared_gate_w, C, std);
+    if (moe_router(cfg)->init) moe_router(cfg)->init(p, cfg, rng);
+    if (p->balance_bias) memset(p->balance_bias, 0, moe_ez(cfg) * sizeof(float));
+    float *const routed[7] = {p->w1, p->b1, p->w2, p->b2, p->wg, p->wu, p->wd};
+    float *const shared[7] = {p->sw1, p->sb1, p->sw2, p->sb2, p->swg, p->swu, p->swd};
+    init_bank(routed, cfg, cfg->n_experts, cfg->hidden, std, rng);
+    init_bank(shared, cfg, cfg->n_shared, cfg->shared_hidden, std, rng);
+    fill_normal(rng, p->shared_gate_w, cfg->d_model, std);
+}
+
+/* The tensors of a bank (w as in take_bank) named BANK.w1 ... BANK.wd: matrices decay, biases not.
+ */
+static int bank_tensors(ParamTensor *list, int n, const char *prefix, const char *bank,
+                        float *const w[7], long nb, long H, long C) {
+    static const char *const names[7] = {"w1", "b1", "w2", "b2", "wg", "wu", "wd"};
+    const long rows[7] = {H, H, C, C, H, H, C}, cols[7] = {C, 0, H, 0, C, C, H};
+    char prefixed[96];
+    snprintf(prefixed, sizeof prefixed, "%s%s", prefix, bank);
+    for (int i = 0; i < 7; i++)
+        if (w[i])
+            n = param_tensor(list, n, prefixed, names[i], w[i], cols[i] > 0, 0, cols[i] ? 3 : 2, nb,
+                             rows[i], cols[i], 0);
+    return n;
 }
 
 int moe_param_tensors(ParamTensor *list, int n, const char *prefix, MoeParams *p,
                       const MoeConfig *cfg) {
     const long C = cfg->d_model, EZ = moe_ez(cfg), E = cfg->n_experts, H = cfg->hidden;
     const long S = cfg->n_shared, Hs = cfg->shared_hidden, D = cfg->cos_dim;
-    int random = cfg->router == ROUTER_RANDOM;
+    int frozen = moe_router(cfg)->frozen;
     if (p->router_w)
-        n = param_tensor(list, n, prefix, "router.w", p->router_w, !random, random, 2, EZ, C, 0, 0);
+        n = param_tensor(list, n, prefix, "router.w", p->router_w, !frozen, frozen, 2, EZ, C, 0, 0);
     if (p->cos_proj)
         n = param_tensor(list, n, prefix, "router.cos_proj", p->cos_proj, 1, 0, 2, D, C, 0, 0);
     if (p->cos_centroids)
@@ -116,20 +110,10 @@ int moe_param_tensors(ParamTensor *list, int n, const char *prefix, MoeParams *p
     if (p->balance_bias)
         n = param_tensor(list, n, prefix, "router.balance_bias", p->balance_bias, 0, 1, 1, EZ, 0, 0,
                          0);
-    if (p->w1) n = param_tensor(list, n, prefix, "experts.w1", p->w1, 1, 0, 3, E, H, C, 0);
-    if (p->b1) n = param_tensor(list, n, prefix, "experts.b1", p->b1, 0, 0, 2, E, H, 0, 0);
-    if (p->w2) n = param_tensor(list, n, prefix, "experts.w2", p->w2, 1, 0, 3, E, C, H, 0);
-    if (p->b2) n = param_tensor(list, n, prefix, "experts.b2", p->b2, 0, 0, 2, E, C, 0, 0);
-    if (p->wg) n = param_tensor(list, n, prefix, "experts.wg", p->wg, 1, 0, 3, E, H, C, 0);
-    if (p->wu) n = param_tensor(list, n, prefix, "experts.wu", p->wu, 1, 0, 3, E, H, C, 0);
-    if (p->wd) n = param_tensor(list, n, prefix, "experts.wd", p->wd, 1, 0, 3, E, C, H, 0);
-    if (p->sw1) n = param_tensor(list, n, prefix, "shared.w1", p->sw1, 1, 0, 3, S, Hs, C, 0);
-    if (p->sb1) n = param_tensor(list, n, prefix, "shared.b1", p->sb1, 0, 0, 2, S, Hs, 0, 0);
-    if (p->sw2) n = param_tensor(list, n, prefix, "shared.w2", p->sw2, 1, 0, 3, S, C, Hs, 0);
-    if (p->sb2) n = param_tensor(list, n, prefix, "shared.b2", p->sb2, 0, 0, 2, S, C, 0, 0);
-    if (p->swg) n = param_tensor(list, n, prefix, "shared.wg", p->swg, 1, 0, 3, S, Hs, C, 0);
-    if (p->swu) n = param_tensor(list, n, prefix, "shared.wu", p->swu, 1, 0, 3, S, Hs, C, 0);
-    if (p->swd) n = param_tensor(list, n, prefix, "shared.wd", p->swd, 1, 0, 3, S, C, Hs, 0);
+    float *const routed[7] = {p->w1, p->b1, p->w2, p->b2, p->wg, p->wu, p->wd};
+    float *const shared[7] = {p->sw1, p->sb1, p->sw2, p->sb2, p->swg, p->swu, p->swd};
+    n = bank_tensors(list, n, prefix, "experts.", routed, E, H, C);
+    n = bank_tensors(list, n, prefix, "shared.", shared, S, Hs, C);
     if (p->shared_gate_w)
         n = param_tensor(list, n, prefix, "shared_gate.w", p->shared_gate_w, 0, 0, 1, C, 0, 0, 0);
     return n;
@@ -149,21 +133,17 @@ int moe_validate(const MoeConfig *cfg) {
     if (cfg->n_shared > 0 && cfg->shared_hidden <= 0)
         return ml_error("moe: shared_hidden must be > 0 with n_shared %d, got %d", cfg->n_shared,
                         cfg->shared_hidden);
-    if ((unsigned)cfg->router > ROUTER_DENSE)
+    if ((unsigned)cfg->router >= MOE_N_ROUTERS)
         return ml_error("moe: unknown router kind %d", cfg->router);
-    if ((unsigned)cfg->score > SCORE_SIGMOID)
+    if ((unsigned)cfg->score >= MOE_N_SCORES)
         return ml_error("moe: unknown score order %d", cfg->score);
-    if ((unsigned)cfg->level > ROUTE_SEQ_MEAN)
+    if ((unsigned)cfg->level >= MOE_N_LEVELS)
         return ml_error("moe: unknown routing level %d", cfg->level);
-    if ((unsigned)cfg->act > EXPERT_SWIGLU)
+    if ((unsigned)cfg->act >= MOE_N_ACTS)
         return ml_error("moe: unknown expert activation %d", cfg->act);
     if (cfg->external_ffn && cfg->act != EXPERT_SWIGLU)
         return ml_error("moe: external (GGUF) expert weights need SwiGLU experts");
-    if (cfg->router == ROUTER_COSINE && cfg->cos_dim <= 0)
-        return ml_error("moe: cos_dim must be > 0 for the cosine router, got %d", cfg->cos_dim);
-    if (cfg->router == ROUTER_DENSE && (cfg->n_experts != 1 || cfg->n_zero != 0 || cfg->top_k != 1))
-        return ml_error("moe: router dense needs n_experts 1, n_zero 0, top_k 1, got %d, %d, %d",
-                        cfg->n_experts, cfg->n_zero, cfg->top_k);
+    if (moe_router(cfg)->validate && moe_router(cfg)->validate(cfg)) return -1;
     if (!(cfg->capacity_factor >= 0))
         return ml_error("moe: capacity_factor must be >= 0 (0 = dropless), got %g",
                         cfg->capacity_factor);
@@ -185,12 +165,10 @@ static void acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max
     MoeInternal *in = ml_alloc(sizeof *in);
     const long N = max_tokens, C = cfg->d_model, EZ = moe_ez(cfg), K = moe_kmax(cfg);
     const long R = N * K, H = cfg->hidden, S = cfg->n_shared, Hs = cfg->shared_hidden;
-    const long D = cfg->router == ROUTER_COSINE ? cfg->cos_dim : 0;
     in->max_tokens = max_tokens;
     in->max_T = max_T;
     in->kmax = (int)K;
     a->EZ = (int)EZ;
-    a->renorm_override = -1;
     /* the router input is only read back by the backward pass (or holds the jittered input) */
     if (!infer || cfg->jitter > 0) a->router_in = ml_alloc_floats(N * C);
     a->logits = ml_alloc_floats(N * EZ);
@@ -210,14 +188,7 @@ static void acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max
         if (!infer) in->d_seq_in = ml_alloc_floats(N * C);
     }
     if (!infer) in->d_router_in = ml_alloc_floats(N * C);
-    if (D > 0) {
-        in->cos_q = ml_alloc_floats(N * D);
-        in->cos_qn = ml_alloc_floats(N);
-        in->cos_chat = ml_alloc_floats(EZ * D);
-        in->cos_cn = ml_alloc_floats(EZ);
-        in->cos_val = ml_alloc_floats(N * EZ);
-        if (!infer) in->cos_dq = ml_alloc_floats(N * D), in->cos_dc = ml_alloc_floats(EZ * D);
-    }
+    if (moe_router(cfg)->alloc) moe_router(cfg)->alloc(in, cfg, N, infer);
     in->expert_off = ml_alloc((cfg->n_experts + 1) * sizeof(int32_t));
     in->row_slot = ml_alloc(R * sizeof(int32_t));
     in->slot_row = ml_alloc(R * sizeof(int32_t));

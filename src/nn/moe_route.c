@@ -1,32 +1,24 @@
-/* The routing half of the MoE layer: router input (jitter) → logits (linear, frozen random,
- * cosine; noise; intervention bias) → scores → top-k → combine weights → capacity → counts →
+/* The routing half of the MoE layer: router input (jitter) → logits (the router's row in
+ * moe_routers.c; noise; intervention bias) → scores → top-k → combine weights → capacity → counts →
  * auxiliary losses, and its exact backward. Parameter-free routers (hash, domain, dense) choose
  * experts from ids; they have no gradient. Formulas: docs/moe.md. */
-#include "nn/linear.h"
 #include "nn/moe_internal.h"
 #include <math.h>
 #include <string.h>
 
-#define NORM_EPS 1e-12f
+/* Slot marks in MoeInternal.dropped: over the capacity limit, or skipped by top_p / min_p. */
+enum { SLOT_KEPT, SLOT_OVER_CAPACITY, SLOT_PRUNED };
 
-static int effective_k(const MoeActs *a, const MoeConfig *cfg) {
+static int effective_k(const MoeActs *a, const MoeConfig *cfg, const MoeOverride *ov) {
     const MoeInternal *in = a->internal;
-    int k = a->k_override > 0 ? a->k_override : cfg->top_k;
+    int k = ov && ov->k > 0 ? ov->k : cfg->top_k;
     if (k > in->kmax) k = in->kmax; /* buffers hold kmax slots: see MoeConfig.max_k */
     if (k > moe_ez(cfg)) k = moe_ez(cfg);
     return k;
 }
 
-static int use_renorm(const MoeActs *a, const MoeConfig *cfg) {
-    return a->renorm_override >= 0 ? a->renorm_override : cfg->renorm;
-}
-
-/* Seeded token-id → expert hash (splitmix64 finaliser). */
-static uint32_t hash_token(uint64_t seed, int32_t tok) {
-    uint64_t z = seed * 0x9e3779b97f4a7c15ULL + (uint64_t)(uint32_t)tok + 0x632be59bd9b4e019ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return (uint32_t)((z ^ (z >> 31)) >> 32);
+static int prunes(const MoeOverride *ov) {
+    return ov && (ov->top_p > 0 || ov->min_p > 0);
 }
 
 static void softmax_row(float *out, const float *z, int n) {
@@ -64,8 +56,8 @@ static void topk_select(int32_t *idx, const float *key, int n, int k) {
 }
 
 /* Router input (with train-time jitter) and raw logits of the scored routers. */
-static void compute_logits(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const float *x,
-                           int N, int train, Rng *rng) {
+static void compute_logits(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const float *bias,
+                           const float *x, int N, int train, Rng *rng) {
     MoeInternal *in = a->internal;
     const int C = cfg->d_model, EZ = moe_ez(cfg);
     long NC = (long)N * C;
@@ -78,46 +70,40 @@ static void compute_logits(MoeActs *a, const MoeParams *p, const MoeConfig *cfg,
     } else if (a->router_in) { /* kept for the backward pass (inference reads x in place) */
         memcpy(a->router_in, x, NC * sizeof(float));
     }
-    if (cfg->router == ROUTER_COSINE) {
-        const int D = cfg->cos_dim;
-        linear_forward(in->cos_q, x, p->cos_proj, NULL, N, C, D);
-        for (int n = 0; n < N; n++) { /* q̂ = q/‖q‖ stored in place */
-            float *q = in->cos_q + (long)n * D;
-            double s = 0;
-            for (int d = 0; d < D; d++) s += (double)q[d] * q[d];
-            float nrm = fmaxf((float)sqrt(s), NORM_EPS);
-            in->cos_qn[n] = nrm;
-            for (int d = 0; d < D; d++) q[d] /= nrm;
-        }
-        for (int e = 0; e < EZ; e++) {
-            const float *c = p->cos_centroids + (long)e * D;
-            double s = 0;
-            for (int d = 0; d < D; d++) s += (double)c[d] * c[d];
-            float nrm = fmaxf((float)sqrt(s), NORM_EPS);
-            in->cos_cn[e] = nrm;
-            for (int d = 0; d < D; d++) in->cos_chat[(long)e * D + d] = c[d] / nrm;
-        }
-        linear_forward(in->cos_val, in->cos_q, in->cos_chat, NULL, N, D, EZ);
-        float scale = expf(p->cos_log_scale[0]);
-        for (long i = 0; i < (long)N * EZ; i++) a->logits[i] = scale * in->cos_val[i];
-    } else {
-        linear_forward(a->logits, x, p->router_w, NULL, N, C, EZ);
-    }
+    moe_router(cfg)->logits(a, p, cfg, x, N);
     if (train && cfg->noise_std > 0)
         for (long i = 0; i < (long)N * EZ; i++) a->logits[i] += cfg->noise_std * rng_normal(rng);
-    if (a->logit_bias)
+    if (bias)
         for (int n = 0; n < N; n++)
-            for (int e = 0; e < EZ; e++) a->logits[(long)n * EZ + e] += a->logit_bias[e];
+            for (int e = 0; e < EZ; e++) a->logits[(long)n * EZ + e] += bias[e];
 }
 
-/* Scores, top-k and combine weights of one row of a scored router. */
-static void score_row(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, int n, int k) {
+/* Marks the picks top_p / min_p skip (MoeOverride, moe.h) as SLOT_PRUNED in drop[k]; the first
+ * pick always stays. */
+static void prune_picks(uint8_t *drop, const float *pr, const int32_t *idx, int k, int EZ,
+                        const MoeOverride *ov) {
+    double total = 0, kept = 0;
+    for (int e = 0; e < EZ; e++) total += pr[e];
+    if (!(total > 0)) return;
+    for (int j = 1; j < k; j++) {
+        kept += pr[idx[j - 1]] / total * !drop[j - 1];
+        double mass = pr[idx[j]] / total;
+        if ((ov->top_p > 0 && kept >= ov->top_p) || (ov->min_p > 0 && mass < ov->min_p))
+            drop[j] = SLOT_PRUNED;
+    }
+}
+
+/* Scores, top-k and combine weights of one row of a scored router; the weights of the picks the
+ * override prunes are 0 and the kept ones share what renormalisation gives them. */
+static void score_row(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const MoeOverride *ov,
+                      int n, int k) {
     MoeInternal *in = a->internal;
     const int EZ = moe_ez(cfg);
     const float *z = a->logits + (long)n * EZ;
     float *soft = in->softmax + (long)n * EZ, *pr = a->probs + (long)n * EZ;
     int32_t *idx = a->topk_idx + (long)n * k;
     float *w = a->topk_w + (long)n * k;
+    uint8_t *drop = in->dropped + (long)n * k;
     float key[EZ];
     softmax_row(soft, z, EZ);
     if (cfg->score == SCORE_SIGMOID) {
@@ -131,28 +117,32 @@ static void score_row(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, int 
                EZ * sizeof(float)); /* softmax is monotone: rank by logits, no underflow ties */
     }
     topk_select(idx, key, EZ, k);
+    if (prunes(ov)) prune_picks(drop, pr, idx, k, EZ, ov);
     float scale = moe_weight_scale(cfg);
     if (cfg->score == SCORE_TOPK_SOFTMAX) {
-        for (int j = 0; j < k; j++) w[j] = z[idx[j]];
-        softmax_row(w, w, k); /* in place: each entry is read before it is written */
-        for (int j = 0; j < k; j++) w[j] *= scale;
+        float zs[k];
+        int m = 0;
+        for (int j = 0; j < k; j++)
+            if (!drop[j]) zs[m++] = z[idx[j]];
+        softmax_row(zs, zs, m); /* in place: each entry is read before it is written */
+        for (int j = 0, i = 0; j < k; j++) w[j] = drop[j] ? 0.0f : zs[i++] * scale;
         return;
     }
     double sum = 0;
-    for (int j = 0; j < k; j++) sum += pr[idx[j]];
-    int renorm = use_renorm(a, cfg) && sum > 0;
-    for (int j = 0; j < k; j++) w[j] = scale * (renorm ? (float)(pr[idx[j]] / sum) : pr[idx[j]]);
+    for (int j = 0; j < k; j++)
+        if (!drop[j]) sum += pr[idx[j]];
+    int renorm = a->renorm && sum > 0;
+    for (int j = 0; j < k; j++)
+        w[j] = drop[j] ? 0.0f : scale * (renorm ? (float)(pr[idx[j]] / sum) : pr[idx[j]]);
 }
 
-/* Hash / domain / dense: first expert from the id, then the next k-1 cyclically; weights 1/k. */
+/* Fixed rules (hash / domain / dense): first expert from the id, then the next k-1 cyclically;
+ * weights 1/k. */
 static void fixed_row(MoeActs *a, const MoeConfig *cfg, const int32_t *tokens,
                       const int32_t *domains, int n, int k) {
     MoeInternal *in = a->internal;
-    const int EZ = moe_ez(cfg), E = cfg->n_experts;
-    int first = 0;
-    if (cfg->router == ROUTER_HASH)
-        first = tokens ? (int)(hash_token(cfg->seed, tokens[n]) % EZ) : 0;
-    if (cfg->router == ROUTER_DOMAIN) first = domains ? ((domains[n] % E) + E) % E : 0;
+    const int EZ = moe_ez(cfg);
+    int first = moe_router(cfg)->first(cfg, tokens, domains, n);
     float *pr = a->probs + (long)n * EZ;
     memset(pr, 0, EZ * sizeof(float));
     memset(a->logits + (long)n * EZ, 0, EZ * sizeof(float));
@@ -168,8 +158,9 @@ static void fixed_row(MoeActs *a, const MoeConfig *cfg, const int32_t *tokens,
 /* Tokens beyond an expert's capacity, in (token, slot) order, lose that slot (weight 0). */
 static void apply_capacity(MoeActs *a, const MoeConfig *cfg, int N, int k) {
     MoeInternal *in = a->internal;
-    memset(in->dropped, 0, (size_t)N * k);
     a->n_dropped = 0;
+    a->n_pruned = 0;
+    for (long s = 0; s < (long)N * k; s++) a->n_pruned += in->dropped[s] == SLOT_PRUNED;
     if (cfg->capacity_factor <= 0) return;
     const int E = cfg->n_experts;
     long cap = (long)ceil((double)cfg->capacity_factor * N * k / E);
@@ -177,9 +168,9 @@ static void apply_capacity(MoeActs *a, const MoeConfig *cfg, int N, int k) {
     memset(used, 0, sizeof used);
     for (long s = 0; s < (long)N * k; s++) {
         int e = a->topk_idx[s];
-        if (e >= E) continue; /* zero experts cost nothing: no capacity */
+        if (e >= E || in->dropped[s]) continue; /* zero experts, pruned picks: no capacity */
         if (++used[e] > cap) {
-            in->dropped[s] = 1;
+            in->dropped[s] = SLOT_OVER_CAPACITY;
             a->topk_w[s] = 0.0f;
             a->n_dropped++;
         }
@@ -190,7 +181,8 @@ static void compute_aux(MoeActs *a, const MoeConfig *cfg, int N, int k) {
     MoeInternal *in = a->internal;
     const int EZ = moe_ez(cfg);
     memset(a->counts, 0, EZ * sizeof(int32_t));
-    for (long s = 0; s < (long)N * k; s++) a->counts[a->topk_idx[s]]++;
+    for (long s = 0; s < (long)N * k; s++) /* pruned picks were not run: not counted */
+        a->counts[a->topk_idx[s]] += in->dropped[s] != SLOT_PRUNED;
     double lb = 0;
     for (int e = 0; e < EZ; e++) {
         double P = 0;
@@ -207,16 +199,19 @@ static void compute_aux(MoeActs *a, const MoeConfig *cfg, int N, int k) {
     a->aux_z = (float)(zl / N);
 }
 
-void moe_route_forward(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const float *x,
-                       const int32_t *tokens, const int32_t *domains, int N, int train, Rng *rng) {
-    const int k = effective_k(a, cfg);
+void moe_route_forward(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const MoeOverride *ov,
+                       const float *x, const int32_t *tokens, const int32_t *domains, int N,
+                       int train, Rng *rng) {
+    const int k = effective_k(a, cfg, ov);
     a->N = N;
     a->k = k;
     a->EZ = moe_ez(cfg);
+    a->renorm = ov && ov->renorm >= 0 ? ov->renorm : cfg->renorm;
+    memset(((MoeInternal *)a->internal)->dropped, SLOT_KEPT, (size_t)N * k);
     if (moe_router_scored(cfg)) {
-        compute_logits(a, p, cfg, x, N, train, rng);
+        compute_logits(a, p, cfg, ov ? ov->logit_bias : NULL, x, N, train, rng);
 #pragma omp parallel for schedule(static)
-        for (int n = 0; n < N; n++) score_row(a, p, cfg, n, k);
+        for (int n = 0; n < N; n++) score_row(a, p, cfg, ov, n, k);
     } else {
         if (a->router_in) memcpy(a->router_in, x, (size_t)N * cfg->d_model * sizeof(float));
         ((MoeInternal *)a->internal)->jittered = 0;
@@ -252,7 +247,7 @@ static void dlogits_row(MoeActs *a, const MoeConfig *cfg, const float *dtopk_w, 
         memset(ds, 0, sizeof ds);
         double sum = 0, dot = 0;
         for (int j = 0; j < k; j++) sum += pr[idx[j]];
-        if (use_renorm(a, cfg) && sum > 0) {
+        if (a->renorm && sum > 0) {
             for (int j = 0; j < k; j++) dot += g[j] * (pr[idx[j]] / sum);
             for (int j = 0; j < k; j++) ds[idx[j]] += (float)(scale / sum * (g[j] - dot));
         } else {
@@ -278,40 +273,6 @@ static void dlogits_row(MoeActs *a, const MoeConfig *cfg, const float *dtopk_w, 
     }
 }
 
-/* Cosine router backward: dlogits → log scale, centroids, projection, router input. */
-static void cosine_backward(MoeActs *a, MoeParams *g, const MoeParams *p, const MoeConfig *cfg) {
-    MoeInternal *in = a->internal;
-    const int N = a->N, EZ = moe_ez(cfg), D = cfg->cos_dim, C = cfg->d_model;
-    float scale = expf(p->cos_log_scale[0]);
-    double dls = 0;
-    for (long i = 0; i < (long)N * EZ; i++) {
-        dls += (double)in->dlogits[i] * in->cos_val[i];
-        in->dlogits[i] *= scale; /* now dL/dcos */
-    }
-    g->cos_log_scale[0] += (float)(dls * scale);
-    memset(in->cos_dq, 0, (size_t)N * D * sizeof(float));
-    memset(in->cos_dc, 0, (size_t)EZ * D * sizeof(float));
-    linear_backward(in->cos_dq, in->cos_dc, NULL, in->dlogits, in->cos_q, in->cos_chat, N, D, EZ);
-    /* through v̂ = v/‖v‖: dv = (dv̂ − v̂·(v̂·dv̂))/‖v‖ */
-    for (int n = 0; n < N; n++) {
-        float *dq = in->cos_dq + (long)n * D;
-        const float *q = in->cos_q + (long)n * D;
-        double dot = 0;
-        for (int d = 0; d < D; d++) dot += (double)q[d] * dq[d];
-        for (int d = 0; d < D; d++) dq[d] = (dq[d] - q[d] * (float)dot) / in->cos_qn[n];
-    }
-    for (int e = 0; e < EZ; e++) {
-        const float *c = in->cos_chat + (long)e * D;
-        const float *dc = in->cos_dc + (long)e * D;
-        double dot = 0;
-        for (int d = 0; d < D; d++) dot += (double)c[d] * dc[d];
-        for (int d = 0; d < D; d++)
-            g->cos_centroids[(long)e * D + d] += (dc[d] - c[d] * (float)dot) / in->cos_cn[e];
-    }
-    linear_backward(in->d_router_in, g->cos_proj, NULL, in->cos_dq, a->router_in, p->cos_proj, N, C,
-                    D);
-}
-
 void moe_route_backward(float *dx, MoeParams *g, const float *dtopk_w, MoeActs *a,
                         const MoeParams *p, const MoeConfig *cfg, const float *x, int N) {
     if (!moe_router_scored(cfg)) return; /* ids decide: nothing depends on x or parameters */
@@ -323,13 +284,7 @@ void moe_route_backward(float *dx, MoeParams *g, const float *dtopk_w, MoeActs *
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) dlogits_row(a, cfg, dtopk_w, lb_c, n, k);
     memset(in->d_router_in, 0, (size_t)N * C * sizeof(float));
-    if (cfg->router == ROUTER_COSINE) {
-        cosine_backward(a, g, p, cfg);
-    } else { /* the frozen random router gets no weight gradient */
-        float *dw = cfg->router == ROUTER_LEARNED ? g->router_w : NULL;
-        linear_backward(in->d_router_in, dw, NULL, in->dlogits, a->router_in, p->router_w, N, C,
-                        EZ);
-    }
+    moe_router(cfg)->backward(a, g, p, cfg);
     if (!dx) return;
     long NC = (long)N * C;
     if (in->jittered)

@@ -63,6 +63,7 @@ void section_vision_training(Page *p);
 void section_vision_analysis(Page *p);
 void section_vision_compare(Page *p); /* sweep: compare/compare_vision.json */
 void section_sensitivity(Page *p);    /* LM: analysis/sensitivity.json (report_sens.c) */
+void section_prune(Page *p);          /* LM: analysis/prune.json (report_prune.c) */
 void section_sweep(Page *p);
 void section_compare(Page *p);
 void section_findings(Page *p); /* study claims judged by compare (report_findings.c) */

@@ -380,6 +380,7 @@ void section_lm_analysis(Page *p) {
     section_routing(p);
     section_lens(p);
     section_topk(p);
+    section_prune(p);
     section_specialise(p);
     section_intervals(p);
     section_sensitivity(p);

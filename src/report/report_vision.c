@@ -457,6 +457,23 @@ static void top_concepts(StrBuf *sb, const cJSON *list) {
     }
 }
 
+/* The synthesised image of one kind ("gate_synth" / "readout_synth") at x, 52 px wide. */
+static int embed_synth(Page *p, StrBuf *sb, const cJSON *e, const char *kind, int x) {
+    const char *name = cJSON_GetStringValue(jget(jget(e, kind), "image"));
+    if (!name) return 0;
+    char rel[300];
+    snprintf(rel, sizeof rel, "analysis/%s", name);
+    return embed_png(p, sb, rel, x, 18, 52);
+}
+
+/* "gate logit 0.27 (dataset best 0.16)" for the caption. */
+static void synth_values(StrBuf *sb, const cJSON *e, const char *kind, const char *what) {
+    const cJSON *s = jget(e, kind);
+    if (!s) return;
+    sb_printf(sb, "%s %.3g from noise %.3g (dataset best %.3g)", what, jnum(s, "value_synthesised"),
+              jnum(s, "value_noise_start"), jnum(s, "value_dataset_top1"));
+}
+
 static void section_vmei(Page *p) {
     cJSON *j = page_json(p, "analysis/mei.json");
     const cJSON *ex = jget(j, "experts");
@@ -464,10 +481,17 @@ static void section_vmei(Page *p) {
         cJSON_Delete(j);
         return;
     }
-    page_section(p, "vmei", "Most exciting inputs",
-                 "Per expert, the analysed images with the highest gate probability (left) and "
-                 "the largest readout norm when the expert is force-run (right), best first, 8 "
-                 "per row (docs/vision_analysis.md §3).");
+    const char *skipped = cJSON_GetStringValue(jget(j, "synth_skipped"));
+    char intro[900];
+    snprintf(intro, sizeof intro,
+             "Per expert, the analysed images with the highest gate probability (left) and the "
+             "largest readout norm when the expert is force-run (right), best first, 8 per row; "
+             "beside each, the synthesised input: gradient ascent from seeded noise on the "
+             "expert's gate logit (or readout norm) with a total-variation and L2 prior, %d "
+             "steps (docs/vision_analysis.md §3).%s%s",
+             (int)jnum(j, "synth_steps"), skipped ? " Not synthesised here: " : "",
+             skipped ? skipped : "");
+    page_section(p, "vmei", "Most exciting inputs", intro);
     figs_open(p);
     const cJSON *e;
     cJSON_ArrayForEach(e, ex) {
@@ -479,12 +503,16 @@ static void section_vmei(Page *p) {
         StrBuf img;
         sb_init(&img);
         int h1 = gg ? embed_png(p, &img, grel, 4, 18, 240) : 0,
-            h2 = rg ? embed_png(p, &img, rrel, 256, 18, 240) : 0;
+            h2 = rg ? embed_png(p, &img, rrel, 312, 18, 240) : 0;
         if (!h1 && !h2) {
             sb_free(&img);
             continue;
         }
-        int W = 500, H = 24 + (h1 > h2 ? h1 : h2);
+        int s1 = embed_synth(p, &img, e, "gate_synth", 250),
+            s2 = embed_synth(p, &img, e, "readout_synth", 558);
+        int hi = h1 > h2 ? h1 : h2;
+        hi = s1 > hi ? s1 : s2 > hi ? s2 : hi;
+        int W = 616, H = 24 + hi;
         snprintf(title, sizeof title, "Expert %d", (int)jnum(e, "expert"));
         StrBuf *sb = &p->body;
         sb_puts(sb, "<figure>\n");
@@ -494,7 +522,10 @@ static void section_vmei(Page *p) {
                   W, H);
         sb_escape(sb, title);
         sb_puts(sb, "\">\n<text x=\"4\" y=\"13\" font-size=\"12\">by gate probability</text>"
-                    "<text x=\"256\" y=\"13\" font-size=\"12\">by readout norm</text>\n");
+                    "<text x=\"312\" y=\"13\" font-size=\"12\">by readout norm</text>\n");
+        if (s1 || s2)
+            sb_puts(sb, "<text x=\"250\" y=\"13\" font-size=\"12\">synth.</text>"
+                        "<text x=\"558\" y=\"13\" font-size=\"12\">synth.</text>\n");
         sb_puts(sb, img.buf);
         sb_puts(sb, "</svg>\n<figcaption><b>");
         sb_escape(sb, title);
@@ -504,6 +535,12 @@ static void section_vmei(Page *p) {
         top_concepts(&c, jget(e, "by_gate"));
         sb_puts(&c, "; top by readout: ");
         top_concepts(&c, jget(e, "by_readout_norm"));
+        if (s1 || s2) {
+            sb_puts(&c, ". Synthesised: ");
+            synth_values(&c, e, "gate_synth", "gate logit");
+            sb_puts(&c, "; ");
+            synth_values(&c, e, "readout_synth", "readout norm");
+        }
         sb_escape(sb, c.buf);
         sb_puts(sb, ". Numbers: <code>");
         sb_printf(sb, "analysis/mei.json</code>, <code>%s</code>, <code>%s</code></figcaption>\n",
@@ -513,6 +550,7 @@ static void section_vmei(Page *p) {
     }
     figs_close(p);
     page_consume(p, "analysis/mei_index.npy");
+    page_consume(p, "analysis/mei_synth.npy");
     cJSON_Delete(j);
 }
 

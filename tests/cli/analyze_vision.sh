@@ -17,7 +17,8 @@ AN="--images $T/emoji --folds 3 --perms 200 --mei 8 --quiet"
 ./moelens analyze $T/a $AN
 ./moelens analyze $T/b $AN --out $T/b/analysis
 for f in vision.json gating.json gating.csv separability.json separability.csv mei.json \
-    mei_e0_gate.png mei_e3_readout.png tuning.json tuning.csv rsa.json; do
+    mei_e0_gate.png mei_e3_readout.png mei_e0_gate_synth.png mei_e3_readout_synth.png \
+    tuning.json tuning.csv rsa.json; do
     test -s "$T/a/analysis/$f" || { echo "missing $f"; exit 1; }
 done
 /usr/bin/python3 - "$T/a/analysis" <<'PY'
@@ -47,6 +48,14 @@ t = json.load(open(f"{d}/tuning.json"))
 assert t["dims"][0].startswith("nmf0: ") and len(t["experts"][0]["top_readout"]) == 4
 mi = np.load(f"{d}/mei_index.npy")
 assert mi.shape == (E, 2, 8)
+sy = np.load(f"{d}/mei_synth.npy")  # synthesised MEIs: images in [0,1], beating their noise start
+assert sy.shape == (E, 2, 3, 16, 16) and sy.min() >= 0 and sy.max() <= 1
+mj = json.load(open(f"{d}/mei.json"))
+for e in mj["experts"]:
+    for k in ["gate_synth", "readout_synth"]:
+        assert e[k]["value_synthesised"] > e[k]["value_noise_start"], (e["expert"], k, e[k])
+r = json.load(open(f"{d}/rsa.json"))  # stimuli balanced across the 3 fixture groups
+assert sorted(r["stimuli_per_class"].values()) == [1, 2, 3] and "seeded" in r["stimulus_rule"]
 gp = np.load(f"{d}/gate_probs.npy")
 assert all(np.argsort(-gp[:, e], kind="stable")[0] == mi[e, 0, 0] for e in range(E))
 PY
@@ -77,6 +86,11 @@ s = np.load(f"{d}/pair0_1_rsa.npy")
 assert s.shape == (4, 4) and np.all(np.abs(s) <= 1 + 1e-12)
 PY
 grep -q "animacy of matched experts" $T/cmp.txt
+# --split heldout: only the held-out styles (2 of 7) are analysed
+./moelens analyze $T/a --images $T/emoji --split heldout --only gating --out $T/held --quiet
+/usr/bin/python3 -c "import json; v = json.load(open('$T/held/vision.json')); assert (v['split'], v['images_total']) == ('heldout', 12), v"
+if ./moelens analyze $T/a --images $T/emoji --split nope 2>$T/err; then exit 1; fi
+grep -q "expected all, train or heldout" $T/err
 # errors: one line, non-zero exit, nothing written
 if ./moelens analyze $T/a 2>$T/err; then exit 1; fi
 grep -q "needs --images" $T/err

@@ -8,10 +8,11 @@
 #  - a gpt2-block run is refused, naming the option;
 #  with the llama.cpp oracle (tests/cli/lib/oracle.sh; else that part is skipped):
 #  - llama.cpp (tests/gguf/llama_ref.c) tokenizes the text identically;
-#  - on a text of exactly seq_len + 1 tokens (one window, scored the same way by both) llama.cpp's
-#    perplexity is within 0.1 % of `moelens eval RUN` for F32 and 0.5 % for F16;
+#  - --set block=llama alone exports (its conventions: SwiGLU experts, renormalised weights);
+#  - on a text of exactly seq_len + 1 tokens (one chunk of seq_len scored, the same way by both)
+#    llama.cpp's perplexity is within 0.1 % of `moelens eval RUN` for F32 and 0.5 % for F16;
 #  - `moelens eval OUT.gguf` equals llama.cpp on the whole excerpt (same chunks) within 0.01 %, and
-#    `moelens eval RUN` within 1 % (its windows overlap by one token, the GGUF chunks do not).
+#    `moelens eval RUN` (the same chunks: eval --text scores a run as a GGUF file) within 1 %.
 set -eu
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
@@ -57,6 +58,12 @@ grep -q "f32 or f16" "$T/err" || fail "--type error: $(cat "$T/err")"
 ./moelens export "$T/G" --gguf "$T/G.gguf" 2>"$T/err" && fail "gpt2 block exported"
 grep -q "export: block: block=gpt2" "$T/err" || fail "gpt2 refusal: $(cat "$T/err")"
 [ ! -e "$T/G.gguf" ] || fail "a refused export left a file"
+# --set block=llama alone: its FFN conventions come with it (SwiGLU, renormalised), so it exports
+./moelens train lm --out "$T/L" --data "$T/text" --preset tiny --set block=llama --set d_model=32 \
+    --set n_layer=1 --set n_head=2 --set expert_hidden=32 --set seq_len=32 --set steps=1 \
+    --set eval_every=0 --quiet 2>"$T/err"
+[ ! -s "$T/err" ] || fail "train lm --quiet printed: $(cat "$T/err")"
+./moelens export "$T/L" --gguf "$T/L.gguf" >/dev/null || fail "--set block=llama alone: not exportable"
 
 . tests/cli/lib/oracle.sh
 if [ -d "$O/llama.cpp/gguf-py" ]; then
@@ -124,11 +131,12 @@ for r in A B C; do
     head -n 1 "$T/ref.txt" | words >"$T/ref_ids"
     cmp -s "$T/ref_ids" "$T/run_ids" || fail "$r: llama.cpp tokenizes differently"
     win_text "$T/$r" "$T/win.txt" || { fail "$r: no text of $((SEQ + 1)) tokens"; continue; }
+    # eval --text scores chunks of SEQ (a run as a GGUF file): SEQ - 1 tokens of the window
     run_win=$(./moelens eval "$T/$r" --text "$T/win.txt" --json | tail -n 1)
-    echo "$run_win" | grep -q "\"tokens\": $SEQ," || fail "$r: eval RUN on the window: $run_win"
+    echo "$run_win" | grep -q "\"tokens\": $((SEQ - 1))," || fail "$r: eval RUN on the window: $run_win"
     for q in "" -f16; do
-        ref=$("$T/llama_ref" "$T/$r$q.gguf" "$T/win.txt" $((SEQ + 1)) | tail -n 1)
-        echo "$ref" | grep -q "scored $SEQ " || fail "$r$q: llama_ref scored: $ref"
+        ref=$("$T/llama_ref" "$T/$r$q.gguf" "$T/win.txt" $SEQ | tail -n 1)
+        echo "$ref" | grep -q "scored $((SEQ - 1)) " || fail "$r$q: llama_ref scored: $ref"
         tol=0.1
         [ -n "$q" ] && tol=0.5
         within "$(echo "$run_win" | ppl_of)" "$(echo "$ref" | awk '{print $6}')" $tol \

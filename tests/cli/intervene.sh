@@ -22,6 +22,13 @@ head -c 3000 tests/fixtures/text/fr.txt >"$T/fr.txt"
 ./moelens export "$T/R" --gguf "$T/R.gguf" >/dev/null
 ppl() { tail -n 1 | sed -E 's/.*"ppl": ([0-9.]+).*/\1/'; }
 fail() { echo "FAIL $*"; exit 1; }
+# one scoring convention for --text: the run and its (F32) export agree; short texts are accepted
+pr=$(./moelens eval "$T/R" --text "$T/en.txt" --json | ppl)
+pg=$(./moelens eval "$T/R.gguf" --text "$T/en.txt" --json | ppl)
+[ "$pr" = "$pg" ] || fail "eval --text: run $pr, its export $pg"
+printf 'Hello there, world.' >"$T/short.txt"
+./moelens eval "$T/R" --text "$T/short.txt" --json | tail -n 1 | grep -q '"tokens": [1-9]' ||
+    fail "eval RUN --text: a short text is refused"
 for M in "$T/R" "$T/R.gguf"; do
     TXT=""; [ "$M" = "$T/R.gguf" ] && TXT="--text $T/en.txt"
     p0=$(./moelens eval "$M" $TXT --json | ppl)
@@ -34,7 +41,15 @@ for M in "$T/R" "$T/R.gguf"; do
     echo "$out" | grep -q '"intervention": {.*"mask":\["0:1","1:2"\]' || fail "$M: mask not recorded: $out"
     p3=$(./moelens eval "$M" $TXT --top-k 1 --renorm 1 --json 2>/dev/null | ppl)
     [ "$p3" != "$p0" ] || fail "$M: top-1 renormalised equals top-2"
-    echo "  $M: ppl $p0, masked 0:1,1:2 $p2, top-1 renorm $p3"
+    # top-p routing: P = 1 is the model's top-k, a tiny P its top-1 (renorm 0: same raw weight)
+    p4=$(./moelens eval "$M" $TXT --route-p 1 --json 2>/dev/null | tail -n 1)
+    [ "$(echo "$p4" | ppl)" = "$p0" ] || fail "$M: --route-p 1 gives $p4, plain eval $p0"
+    echo "$p4" | grep -q '"route_p":1,.*"mean_k":2[,}]' || fail "$M: route_p / mean_k not recorded: $p4"
+    p5=$(./moelens eval "$M" $TXT --route-p 0.000001 --json 2>/dev/null | tail -n 1)
+    p6=$(./moelens eval "$M" $TXT --top-k 1 --json 2>/dev/null | ppl)
+    [ "$(echo "$p5" | ppl)" = "$p6" ] || fail "$M: tiny --route-p gives $p5, --top-k 1 $p6"
+    echo "$p5" | grep -q '"mean_k":1[,}]' || fail "$M: tiny --route-p: mean_k not 1: $p5"
+    echo "  $M: ppl $p0, masked 0:1,1:2 $p2, top-1 renorm $p3, route-p 1 = top-k, tiny = top-1 $p6"
 done
 # analyze with a mask and a bias: on the run (val.tokens) and on the GGUF (a text file)
 for M in "$T/R" "$T/R.gguf"; do
@@ -55,6 +70,14 @@ assert c[1, :, 3, :].sum() == n, (c[1, :, 3, :].sum(), n)    # biased: in every 
 assert c[1, :, 3, 0].sum() == n                              # ... as the first pick
 PY
 done
+# analyze under top-p routing: the record says how many experts ran per token (1 < mean_k < 2)
+./moelens analyze "$T/R.gguf" --data "$T/en.txt" --only routing --max-tokens 1024 --route-p 0.27 \
+    --out "$T/rp" --quiet
+/usr/bin/python3 - "$T/rp" <<'PY'
+import json, sys
+iv = json.load(open(f"{sys.argv[1]}/analyze.json"))["intervention"]
+assert iv["route_p"] == 0.27 and 1 < iv["mean_k"] < 2, iv  # near-uniform router: P just above one expert
+PY
 # analyze MODEL.gguf: the whole battery, k' = k = eval
 ./moelens analyze "$T/R.gguf" --domain en="$T/en.txt" --domain fr="$T/fr.txt" --lens-tokens 64 --quiet \
     --batch 3   # default output: R.gguf.run/analysis
@@ -92,6 +115,8 @@ done
 # sample: the intervention on stderr; --top-k stays the sampling top-k there
 ./moelens sample "$T/R.gguf" --prompt "The" --tokens 4 --route-k 1 --mask 1:0 >/dev/null 2>"$T/err"
 grep -q "routing intervention: top-k 1 (model 2) mask 1:0" "$T/err" || fail "sample: $(cat "$T/err")"
+./moelens sample "$T/R.gguf" --prompt "The" --tokens 4 --route-p 0.5 >/dev/null 2>"$T/err"
+grep -q "mean_k" "$T/err" || fail "sample --route-p: no mean_k: $(cat "$T/err")"
 # errors: one line naming the option, exit 1
 bad() {
     if ./moelens "$@" >/dev/null 2>"$T/err"; then fail "accepted: $*"; fi
@@ -106,6 +131,8 @@ bad eval "$T/R" --router-bias 0:1=x; grep -q -- "--router-bias: expected a finit
 bad eval "$T/R" --top-k 0;           grep -q -- "--top-k: expected a positive integer" "$T/err"
 bad eval "$T/R" --top-k 5;           grep -q -- "--top-k: 5 exceeds layer 0's 4 experts" "$T/err"
 bad eval "$T/R" --renorm 2;          grep -q -- "--renorm: expected 0" "$T/err"
+bad eval "$T/R" --route-p 0;         grep -q -- "--route-p: expected a router mass in (0, 1]" "$T/err"
+bad eval "$T/R" --route-min 1;       grep -q -- "--route-min: expected a router mass in (0, 1)" "$T/err"
 bad analyze "$T/R.gguf" --data "$T/en.txt" --mask 2:0; grep -q -- "--mask: layer 2" "$T/err"
 bad sample "$T/R" --prompt x --mask 0:9; grep -q -- "--mask: expert 9" "$T/err"
 bad analyze "$T/R.gguf"; grep -q "needs --data TEXT" "$T/err"

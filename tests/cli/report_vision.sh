@@ -1,8 +1,9 @@
 #!/bin/sh
 # `moelens report` on a tiny vision run with its analysis (emoji fixture, as analyze_vision.sh) and
 # on a sweep of two seeds with `moelens compare`: rendered by headless Chromium, the DOM must hold
-# the vision figures (gating heatmaps, entropy, animacy, separability intervals, MEI grids, tuning,
-# RDMs, training curves, cross-seed matching), each non-empty, and nothing left to the catch-all
+# the vision figures (gating heatmaps, entropy, animacy, separability intervals, MEI grids and
+# synthesised MEIs, tuning, RDMs, training curves, cross-seed matching), each non-empty, and
+# nothing left to the catch-all
 # except a constructed extra file.
 set -e
 export OMP_NUM_THREADS=1
@@ -45,7 +46,7 @@ for s in 'id="training"' 'id="vgating"' 'id="vseparability"' 'id="vmei"' 'id="vt
     'Gate entropy per category, level group' 'Animacy index per expert' 'e3 p = ' \
     'Separability of group' 'Separability of subgroup' 'Separability of animate' \
     'Semantic tuning (readout response)' 'Semantic tuning (gate response)' 'nmf0: tag:' \
-    'RDM of expert 0' 'Expert × expert CKA' 'Expert RDM vs model RDM' \
+    'Synthesised: gate logit' 'RDM of expert 0' 'Expert × expert CKA' 'Expert RDM vs model RDM' \
     'Numbers: <code>analysis/gating_L0_mean.npy</code>' 'id="files-analysis"' 'extra_vector.npy'; do
     need $D "$s"
 done
@@ -60,7 +61,7 @@ cells=$(grep -o '<rect x=[^>]*fill="#[0-9a-f]\{6\}"><title>[^<]* × e[0-9]*: [0-
 echo "vision run DOM: $series series, $ci intervals, $mei MEI grids, $cells category/expert cells"
 [ "$series" -ge 7 ] || { echo "expected ≥ 7 drawn series, got $series" >&2; exit 1; }
 [ "$ci" -ge 15 ] || { echo "expected 3 targets × 5 feature intervals, got $ci" >&2; exit 1; }
-[ "$mei" -eq 8 ] || { echo "expected 8 MEI grids (4 experts × gate/readout), got $mei" >&2; exit 1; }
+[ "$mei" -eq 16 ] || { echo "expected 16 MEI images (4 experts × gate/readout × dataset/synthesised), got $mei" >&2; exit 1; }
 [ "$cells" -ge 40 ] || { echo "expected the category × expert heatmap cells, got $cells" >&2; exit 1; }
 S=$T/sweep.html
 for s in 'id="vcompare"' 'Cross-seed matching: v-seed1 vs v-seed2' 'RDM ρ: π(e) (similarity)' \

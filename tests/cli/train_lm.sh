@@ -89,4 +89,7 @@ fails ./moelens eval "$T/shape" 2>"$T/err"
 grep -q "expected .* (shape mismatch with config)" "$T/err"
 fails ./moelens train lm --out "$T/nockpt" --data "$T/text" --resume 2>"$T/err"
 grep -q "no checkpoint.safetensors to resume from" "$T/err"
+# --help prints configured floats as a user writes them (1e-05, not 9.99999975e-06)
+./moelens train lm --help | grep -Eq "^  norm_eps +1e-05 " || { echo "FAIL --help norm_eps"; exit 1; }
+./moelens train lm --help | grep -Eq "^  aux_lb +0.01 " || { echo "FAIL --help aux_lb"; exit 1; }
 echo "train_lm ok"

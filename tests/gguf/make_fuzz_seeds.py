@@ -7,7 +7,7 @@ import gguf
 from gguf import GGMLQuantizationType as Q
 
 rng = np.random.default_rng(7)
-w = gguf.GGUFWriter("tests/fuzz/corpus/seed_types.gguf", arch="olmoe")
+w = gguf.GGUFWriter("tests/fuzz/corpus/gguf/seed_types.gguf", arch="olmoe")
 w.add_uint32("olmoe.block_count", 2); w.add_float32("olmoe.rope.freq_base", 10000.0)
 w.add_bool("tokenizer.ggml.add_bos_token", False); w.add_array("tokenizer.ggml.tokens", ["a", "b", "ab"])
 w.add_array("tokenizer.ggml.merges", ["a b"]); w.add_key_value("tokenizer.ggml.token_type", [1, 1, 1],

@@ -6,13 +6,17 @@ fixture_emoji() {
     N=$1/d/npm
     mkdir -p $N/emojibase-data/package/en $N/emojibase-data/package/meta \
         $N/emoji-datasource-google/package/img/google $N/emoji-datasource-twitter/package/img/twitter \
-        $N/openmoji/package/color $N/openmoji/package/black $1/d/deb/wordnet-base/usr/share
+        $N/openmoji/package/color $N/openmoji/package/black $N/fluentui-emoji/package/icons \
+        $1/d/deb/wordnet-base/usr/share
     ln -s $F/data.json $N/emojibase-data/package/en/data.json
     ln -s $F/groups.json $N/emojibase-data/package/meta/groups.json
     ln -s $F/google $N/emoji-datasource-google/package/img/google/64
     ln -s $F/twitter $N/emoji-datasource-twitter/package/img/twitter/64
     ln -s $F/openmoji-color $N/openmoji/package/color/svg
     ln -s $F/openmoji-black $N/openmoji/package/black/svg
+    for s in modern flat high-contrast; do
+        ln -s $F/fluent-$s $N/fluentui-emoji/package/icons/$s
+    done
     ln -s $F/wordnet $1/d/deb/wordnet-base/usr/share/wordnet
     ./moelens data images --data $1/d --out $1/emoji --size 16 --min-concepts 1 --nmf-dims 4 >/dev/null
 }

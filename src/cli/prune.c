@@ -1,0 +1,160 @@
+/* moelens prune MODEL --keep F|N --by freq|reap --calib TEXT --out OUT.gguf: drops the least
+ * salient routed experts of every MoE block, ranked on calibration text, and writes the smaller
+ * model as GGUF (docs/gguf.md, "Pruning"). A run folder is exported first (moelens export). */
+#include "analysis/prune_rank.h"
+#include "cli/cli.h"
+#include "core/error.h"
+#include "core/fileio.h"
+#include "core/mem.h"
+#include "gguf/gguf_prune.h"
+#include "model/lm_export.h"
+#include "model/lm_open.h"
+#include "model/lm_run.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void usage(void) {
+    printf(
+        "usage: moelens prune MODEL --keep F|N --calib TEXT --out OUT.gguf [--by reap|freq]\n"
+        "                     [--top-k K] [--ctx N] [--type f32|f16]\n\n"
+        "Keeps the most salient routed experts of every MoE block and writes the pruned model as\n"
+        "GGUF (llama.cpp loads it). MODEL: a GGUF file (olmoe, llama/Mixtral, qwen2moe, qwen3moe,\n"
+        "deepseek; any quantisation: expert slabs are copied whole, never re-quantised) or a run\n"
+        "folder, which is exported first as `moelens export` does.\n"
+        "  --keep F|N     a fraction of the experts in (0, 1] (\"0.5\", \"1.0\" = all) or a count\n"
+        "                 per block (\"16\"); the same count in every block, chosen per block\n"
+        "  --by reap|freq ranking on the calibration text: reap (default) = mean over the tokens\n"
+        "                 routed to the expert of router weight x |expert output|; freq = how\n"
+        "                 many tokens picked it\n"
+        "  --calib TEXT   plain text file, tokenized with the model's tokenizer, run in chunks of\n"
+        "                 --ctx tokens (default: the model's context, at most 512)\n"
+        "  --top-k K      experts used per token in the pruned file (default: unchanged; it must\n"
+        "                 not exceed the experts kept)\n"
+        "  --type f32|f16 matrices of the export of a run folder (default f32)\n"
+        "The kept ids are recorded in the file (moelens.prune.kept, per MoE block).\n");
+}
+
+typedef struct {
+    const char *model, *keep, *calib, *out, *type;
+    int crit, top_k, ctx;
+} PruneArgs;
+
+static void parse_args(PruneArgs *a, int argc, char **argv) {
+    const char *cmd = "prune";
+    *a = (PruneArgs){.type = "f32", .crit = PRUNE_REAP};
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        if (!strcmp(o, "--keep"))
+            a->keep = cli_value(cmd, argc, argv, &i);
+        else if (!strcmp(o, "--calib"))
+            a->calib = cli_value(cmd, argc, argv, &i);
+        else if (!strcmp(o, "--out"))
+            a->out = cli_value(cmd, argc, argv, &i);
+        else if (!strcmp(o, "--type"))
+            a->type = cli_value(cmd, argc, argv, &i);
+        else if (!strcmp(o, "--by")) {
+            if ((a->crit = prune_criterion_parse(cli_value(cmd, argc, argv, &i))) < 0)
+                ml_fatal("prune: %s", ml_errmsg());
+        } else if (!strcmp(o, "--top-k")) {
+            a->top_k = (int)cli_long(cmd, o, cli_value(cmd, argc, argv, &i));
+            if (a->top_k < 1) ml_fatal("prune: --top-k expects a positive count");
+        } else if (!strcmp(o, "--ctx")) {
+            a->ctx = (int)cli_long(cmd, o, cli_value(cmd, argc, argv, &i));
+            if (a->ctx < 2) ml_fatal("prune: --ctx expects at least 2 tokens");
+        } else if (o[0] == '-')
+            cli_unknown_option(cmd, o);
+        else if (!a->model)
+            a->model = o;
+        else
+            ml_fatal("prune: unexpected argument '%s'", o);
+    }
+    if (!a->model || !a->keep || !a->calib || !a->out)
+        ml_fatal("prune: MODEL, --keep, --calib and --out are required (see moelens prune --help)");
+    if (strcmp(a->type, "f32") && strcmp(a->type, "f16"))
+        ml_fatal("prune: --type expects f32 or f16, got '%s'", a->type);
+}
+
+static char *export_tmp; /* the export of a run folder, removed at exit whatever happens */
+
+static void remove_export(void) {
+    if (export_tmp) unlink(export_tmp);
+}
+
+/* A run folder becomes a GGUF file next to OUT (removed at exit); a GGUF file is used as is. */
+static char *gguf_source(const PruneArgs *a) {
+    if (lm_path_is_gguf(a->model)) return ml_strdup(a->model);
+    LmModel m;
+    Tokenizer *tok;
+    int n_keep;
+    if (lm_run_open(a->model, &m, &tok) ||
+        prune_parse_keep(a->keep, m.cfg.moe.n_experts, &n_keep)) /* before the export's cost */
+        ml_fatal("prune: %s", ml_errmsg());
+    char *path = ml_alloc(strlen(a->out) + 16);
+    sprintf(path, "%s.export", a->out);
+    export_tmp = path;
+    atexit(remove_export);
+    if (lm_export_gguf(&m, tok, path, !strcmp(a->type, "f16"), "pruned"))
+        ml_fatal("prune: %s", ml_errmsg());
+    tokenizer_free(tok);
+    lm_free(&m);
+    return path;
+}
+
+/* Ranks every MoE block's experts on the calibration text: kept [n_block, n_keep]. */
+static void rank_experts(const PruneArgs *a, const char *src, int n_block, int n_keep,
+                         int32_t *kept, double *tokens) {
+    LmModel m;
+    LmTok tok;
+    if (lm_open(src, &m, &tok, a->ctx)) ml_fatal("prune: %s", ml_errmsg());
+    char *buf;
+    size_t len;
+    int32_t *ids;
+    long n;
+    if (ml_read_file(a->calib, &buf, &len) || lm_tok_encode(&tok, buf, len, &ids, &n))
+        ml_fatal("prune: %s", ml_errmsg());
+    PruneStats s;
+    prune_stats_init(&s, &m);
+    if (prune_calibrate(&m, ids, n, m.cfg.seq_len, &s))
+        ml_fatal("prune: %s: %s", a->calib, ml_errmsg());
+    for (int l = 0; l < s.L; l++)
+        if (s.layers[l] < n_block)
+            prune_rank(&s, a->crit, l, n_keep, kept + (long)s.layers[l] * n_keep);
+    *tokens = s.tokens;
+    prune_stats_free(&s);
+    ml_free(ids), ml_free(buf);
+    lm_tok_free(&tok);
+    lm_free(&m);
+}
+
+static int cmd_prune(int argc, char **argv) {
+    if (cli_wants_help(argc, argv)) return usage(), 0;
+    PruneArgs a;
+    parse_args(&a, argc, argv);
+    char *src = gguf_source(&a);
+    GgufFile *g;
+    int E, k, nb, n_keep;
+    if (gguf_open(&g, src) || gguf_moe_shape(g, &E, &k, &nb)) ml_fatal("prune: %s", ml_errmsg());
+    if (prune_parse_keep(a.keep, E, &n_keep)) ml_fatal("prune: %s", ml_errmsg());
+    int top = a.top_k ? a.top_k : k;
+    if (top > n_keep)
+        ml_fatal("prune: %s: top-k %d exceeds the %d experts kept per block (--keep %s); give "
+                 "--top-k %d or fewer, or keep more",
+                 a.model, top, n_keep, a.keep, n_keep);
+    int32_t *kept = ml_alloc(sizeof(int32_t) * (size_t)nb * n_keep);
+    double tokens;
+    rank_experts(&a, src, nb, n_keep, kept, &tokens);
+    GgufPrunePlan plan = {n_keep, kept, a.top_k, prune_criterion_name(a.crit)};
+    int rc = gguf_prune_write(g, &plan, a.out);
+    if (rc)
+        fprintf(stderr, "moelens: error: prune: %s\n", ml_errmsg());
+    else
+        printf("wrote %s: %d of %d experts kept per MoE block (by %s on %.0f calibration tokens of "
+               "%s), top-k %d\n",
+               a.out, n_keep, E, prune_criterion_name(a.crit), tokens, a.calib, top);
+    gguf_close(g);
+    ml_free(kept); /* src: a run's export is removed at exit */
+    return rc ? 1 : 0;
+}
+COMMAND("prune", cmd_prune, "drop the least used routed experts of a MoE model, written as GGUF")

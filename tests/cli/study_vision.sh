@@ -1,0 +1,33 @@
+#!/bin/sh
+# studies/beyond_routing.sh --quick on the emoji fixture: three seeds trained, analysed on the
+# held-out styles, compared, reported; a re-run reuses the trained seeds; bad options are refused.
+set -e
+export OMP_NUM_THREADS=1
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+command -v rsvg-convert >/dev/null || { echo "skipped: no rsvg-convert"; exit 77; }
+. tests/cli/lib/emoji.sh
+fixture_emoji "$T"
+sh studies/beyond_routing.sh --help | grep -q -- "--quick"
+sh studies/beyond_routing.sh --quick --images "$T/emoji" --out "$T/study" 2>"$T/log"
+for s in 1 2 3; do
+    test -s "$T/study/vision-seed$s/eval.json"
+    test -s "$T/study/vision-seed$s/analysis/mei_e0_gate_synth.png"
+done
+test -s "$T/study/compare/compare_vision.json"
+test -s "$T/study/report.html"
+grep -q 'id="vcompare"' "$T/study/report.html"
+/usr/bin/python3 - "$T/study" <<'PY'
+import json, sys
+d = sys.argv[1]
+for s in (1, 2, 3):
+    v = json.load(open(f"{d}/vision-seed{s}/analysis/vision.json"))
+    assert v["split"] == "heldout" and v["images_total"] == 12, v
+    assert json.load(open(f"{d}/vision-seed{s}/config.json"))["seed"] == str(s)
+assert len(json.load(open(f"{d}/compare/compare_vision.json"))["runs"]) == 3
+PY
+sh studies/beyond_routing.sh --quick --images "$T/emoji" --out "$T/study" 2>"$T/log2"
+[ "$(grep -c 'trained already' "$T/log2")" -eq 3 ]
+if sh studies/beyond_routing.sh --bogus 2>"$T/err"; then exit 1; fi
+grep -q "unknown option '--bogus'" "$T/err"
+echo ok

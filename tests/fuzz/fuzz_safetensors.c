@@ -1,0 +1,28 @@
+/* libFuzzer target: safetensors header and tensor table (st_open, st_find, st_read_f32). */
+#include "core/mem.h"
+#include "core/safetensors.h"
+#include "fuzz_file.h"
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    SafeTensors st;
+    if (st_open(&st, fuzz_file("st", data, size))) {
+        fuzz_failed_with_message();
+        return 0;
+    }
+    for (int i = 0; i < st.n; i++) {
+        const StTensor *t = &st.tensors[i];
+        if (st_find(&st, t->name) == NULL) abort();
+        volatile unsigned char sink = 0; /* every byte of every tensor lies inside the file */
+        for (size_t b = 0; b < t->nbytes; b += 97) sink ^= ((const unsigned char *)t->data)[b];
+        if (t->nbytes) sink ^= ((const unsigned char *)t->data)[t->nbytes - 1];
+        if (!strcmp(t->dtype, "F32") && t->nbytes <= (1 << 20)) {
+            float *out = ml_alloc(t->nbytes + 4);
+            if (st_read_f32(&st, t->name, out, (int64_t)(t->nbytes / 4))) abort();
+            ml_free(out);
+        }
+    }
+    st_meta(&st, "config");
+    st_free(&st);
+    return 0;
+}
