@@ -59,6 +59,14 @@ grep -q "Intervals over documents" $T/learned_1/report.html
 test -f $T/only/routing.json && test ! -f $T/only/lens.json
 ./moelens compare $T/learned_1 $T/learned_2 $T/hash_1 $T/hash_2 --out $T/cmp.json | grep -q "TOST"
 /usr/bin/python3 -c "import json,sys; j=json.load(open('$T/cmp.json')); assert len(j['arms'])==2 and len(j['pairs'])==1"
+# paired by seed: the per-seed differences' mean is the difference of the means (same seeds)
+./moelens compare $T/learned_1 $T/learned_2 $T/hash_1 $T/hash_2 --paired --margin-rel 0.02 --out $T/cmpp.json > /dev/null
+/usr/bin/python3 - $T/cmp.json $T/cmpp.json <<'PY'
+import json, sys
+w, p = (json.load(open(f))["pairs"][0] for f in sys.argv[1:])
+assert p["paired_seeds"] == 2 and abs(p["diff"] - w["diff"]) < 1e-9 and p["p_over"].startswith("seeds"), p
+assert p["ci95"][0] <= p["diff"] <= p["ci95"][1]
+PY
 # errors: one line, exit 1
 if ./moelens analyze $T/learned_1 --only nope 2> $T/err; then exit 1; fi
 grep -q "unknown analysis 'nope'" $T/err
