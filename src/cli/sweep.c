@@ -120,7 +120,7 @@ static int grid_load(const char *path, Grid *g) {
         else if (!strcmp(k, "paired") && cJSON_IsBool(e))
             g->paired = cJSON_IsTrue(e);
         else if (!strcmp(k, "claims") && cJSON_IsArray(e))
-            g->claims = cJSON_PrintUnformatted(e);
+            free(g->claims), g->claims = cJSON_PrintUnformatted(e);
         else if (!strcmp(k, "about") && cJSON_IsString(e))
             ; /* free text for the reader */
         else if (!strcmp(k, "axes") && cJSON_IsObject(e)) {
@@ -158,6 +158,7 @@ static int grid_load(const char *path, Grid *g) {
         if (rc) break;
     }
     cJSON_Delete(j);
+    if (rc) free(g->claims), g->claims = NULL;
     if (!rc && !g->n_seeds) g->seeds[g->n_seeds++] = 1;
     return rc;
 }
