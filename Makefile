@@ -26,6 +26,13 @@ else
   LDLIBS := -lopenblas $(LDLIBS)
 endif
 
+# MPI: an MPI-capable binary whenever mpicc is found (MPI=0: never). Only src/dist/ sees mpi.h;
+# a stamp rebuilds it when MPI changes between builds.
+MPI ?= $(if $(shell command -v mpicc 2>/dev/null),1,0)
+ifeq ($(MPI),1)
+  LDLIBS += $(shell mpicc --showme:link)
+endif
+
 BUILD   ?= build
 LIB_SRC := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
 CLI_SRC := $(shell find src/cli -name '*.c' | sort)
@@ -58,6 +65,13 @@ $(BUILD)/moelens_tests: $(TEST_OBJ) $(BUILD)/libmoelens.a
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/.mpi-$(MPI):
+	@mkdir -p $(BUILD) && rm -f $(BUILD)/.mpi-* && touch $@
+$(BUILD)/src/dist/%.o: $(BUILD)/.mpi-$(MPI)
+ifeq ($(MPI),1)
+$(BUILD)/src/dist/%.o: CFLAGS += -DMOELENS_MPI $(shell mpicc --showme:compile)
+endif
 
 # Installs every Debian package the project needs (idempotent).
 setup:

@@ -29,7 +29,7 @@ LIBS="-L$BLAS -Wl,-rpath,$BLAS -lopenblas -lcjson -lpng -lz -lm -lgomp"
 LIB="$OUT/libmoelens_fuzz.a"
 LIB_SRC="$(find src/core src/data src/gguf -name '*.c' | sort) src/model/lm_config.c
 src/model/vision_config.c src/nn/moe_params.c src/nn/moe_kinds.c src/nn/moe_routers.c src/nn/linear.c
-src/nn/param.c"
+src/nn/param.c src/dist/dist_serial.c"
 if [ ! -f "$LIB" ] || [ -n "$(find src -name '*.[ch]' -newer "$LIB" | head -n 1)" ]; then
     # a changed header rebuilds everything, a changed .c only its object
     all=$([ -f "$LIB" ] && [ -n "$(find src -name '*.h' -newer "$LIB" | head -n 1)" ] && echo 1 || true)

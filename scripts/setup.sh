@@ -3,7 +3,8 @@
 # what it installs, and installs nothing when everything is present.
 set -e
 PKGS="build-essential libopenblas-dev libopenblas-openmp-dev libcjson-dev libpng-dev zlib1g-dev libstb-dev
-python3-numpy python3-torch librsvg2-bin dataset-fashion-mnist chromium clang libclang-rt-14-dev nodejs npm"
+python3-numpy python3-torch librsvg2-bin dataset-fashion-mnist chromium clang libclang-rt-14-dev nodejs npm
+openmpi-bin libopenmpi-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

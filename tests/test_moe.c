@@ -247,6 +247,7 @@ TEST(moe_two_runs_are_bit_identical) {
     MoeConfig cfg = base_cfg(16, 4, 2);
     cfg.n_shared = 1, cfg.shared_hidden = 8, cfg.noise_std = 0.1f, cfg.jitter = 0.05f;
     cfg.aux_lb_coef = 0.01f, cfg.aux_z_coef = 0.001f, cfg.level = ROUTE_SEQ_CAUSAL;
+    cfg.capacity_factor = 1.0f;
     long np = moe_num_params(&cfg);
     float x[4 * 16 * 16], dout[4 * 16 * 16], out[2][4 * 16 * 16], dx[2][4 * 16 * 16];
     float *g[2];
@@ -254,6 +255,7 @@ TEST(moe_two_runs_are_bit_identical) {
     for (int run = 0; run < 2; run++) {
         Layer L;
         layer_init(&L, &cfg, 64, 16, 11);
+        L.a.dist_share = run; /* a data-parallel share in a world of one: the same bits */
         Rng rng;
         rng_seed(&rng, 3);
         memset(dx[run], 0, sizeof dx[run]);

@@ -1,5 +1,6 @@
 #include "cli/cli.h"
 #include "core/error.h"
+#include "dist/dist.h"
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -79,12 +80,15 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    dist_init(&argc, &argv); /* a no-op unless started by mpirun */
     qsort(commands, n_commands, sizeof commands[0], by_name);
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
         !strcmp(argv[1], "help")) {
         usage(stdout);
         return argc < 2 ? 1 : 0;
     }
+    if (dist_size() > 1 && strcmp(argv[1], "train")) /* N copies would write the same files */
+        ml_fatal("%s: runs in one process; under mpirun only `train lm` is distributed", argv[1]);
     for (int i = 0; i < n_commands; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "moelens: error: unknown command '%s'\n\n", argv[1]);

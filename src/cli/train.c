@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "cli/train.h"
 #include "core/error.h"
+#include "dist/dist.h"
 #include "model/lm_train.h"
 #include <stdio.h>
 #include <string.h>
@@ -13,13 +14,17 @@ static void train_lm_help(void) {
         "usage: moelens train lm --out RUN [--data DIR] [--preset tiny|small] [--config "
         "FILE.json]\n"
         "                        [--set key=value ...] [--resume [--steps N]] [--stop-after N]\n"
-        "                        [--quiet]\n\n"
+        "                        [--quiet] [--zero1] [--ep G]\n\n"
         "Trains a GPT-style MoE language model on a prepared text folder (moelens data text):\n"
         "DIR/train.tokens, DIR/val.tokens, DIR/tokenizer.txt (default DIR: data/text).\n"
         "RUN gets config.json, metrics.jsonl, checkpoint.safetensors, model.safetensors.\n"
         "Ctrl-C saves a checkpoint and exits (status 130); --resume continues it bit-identically.\n"
         "--stop-after N stops as Ctrl-C would after N steps (to test resuming).\n"
-        "--quiet: no progress line (warnings and errors are still printed).\n\n"
+        "--quiet: no progress line (warnings and errors are still printed).\n"
+        "Under mpirun -np N: data parallel, batch split over the ranks (docs/scale.md); --zero1\n"
+        "shards the optimizer over them (reduce-scatter + all-gather instead of all-reduce);\n"
+        "--ep G runs each MoE layer's experts spread over groups of G ranks (all-to-all).\n"
+        "mpirun does not pass Ctrl-C on: kill -USR1 MPIRUN_PID saves a checkpoint and stops.\n\n"
         "Config keys (--set key=value; preset tiny shown):\n");
     lm_config_print_help(&c);
 }
@@ -51,6 +56,10 @@ static int train_lm(int argc, char **argv) {
             o.data_dir = cli_value(cmd, argc, argv, &i);
         } else if (!strcmp(argv[i], "--resume")) {
             o.resume = 1;
+        } else if (!strcmp(argv[i], "--ep")) {
+            o.ep = (int)cli_long(cmd, "--ep", cli_value(cmd, argc, argv, &i));
+        } else if (!strcmp(argv[i], "--zero1")) {
+            o.zero1 = 1;
         } else if (!strcmp(argv[i], "--quiet")) {
             o.quiet = 1;
         } else if (!strcmp(argv[i], "--stop-after")) {
@@ -82,7 +91,10 @@ static int cmd_train(int argc, char **argv) {
         return argc < 2 ? 1 : 0;
     }
     if (!strcmp(argv[1], "lm")) return train_lm(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "vision")) return cmd_train_vision(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "vision")) {
+        if (dist_size() > 1) ml_fatal("train vision: runs in one process (under mpirun: train lm)");
+        return cmd_train_vision(argc - 1, argv + 1);
+    }
     ml_fatal("train: unknown model kind '%s' (expected lm or vision)", argv[1]);
 }
 COMMAND("train", cmd_train, "train a model (lm, vision; see moelens train --help)")

@@ -1,4 +1,5 @@
 #include "core/error.h"
+#include "dist/dist.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +23,13 @@ const char *ml_errmsg(void) {
 void ml_fatal(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
+    dist_error_pause(); /* an error every rank meets is printed once, by rank 0 */
     fputs("moelens: error: ", stderr);
+    if (dist_size() > 1) fprintf(stderr, "rank %d of %d: ", dist_rank(), dist_size());
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
-    exit(1);
+    dist_abort(1); /* under mpirun: every rank stops, none waits in a collective */
 }
 
 void ml_warn(const char *fmt, ...) {

@@ -43,6 +43,14 @@ float rng_normal(Rng *r) {
     return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
 }
 
+void rng_skip_uniform(Rng *r, long n) {
+    for (long i = 0; i < n; i++) rng_u64(r); /* rng_uniform draws one word */
+}
+
+void rng_skip_normal(Rng *r, long n) {
+    for (long i = 0; i < 2 * n; i++) rng_u64(r); /* rng_normal draws two words */
+}
+
 void rng_fill_normal(Rng *r, float *x, long n, float std) {
     for (long i = 0; i < n; i++) x[i] = std * rng_normal(r);
 }

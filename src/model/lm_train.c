@@ -3,7 +3,10 @@
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "core/progress.h"
+#include "dist/dist.h"
+#include "model/lm_dist.h"
 #include "model/lm_io.h"
+#include "model/lm_zero1.h"
 #include "nn/optim.h"
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -37,6 +40,7 @@ int lm_evaluate(LmModel *m, const TokenShard *s, int B, int T, long max_windows,
     double total = 0;
     long all = shard_num_windows(s, T);
     for (long w0 = 0; w0 < nw; w0 += B) {
+        if ((w0 / B) % dist_size() != dist_rank()) continue; /* data parallel: batches dealt out */
         int b = (int)(nw - w0 < B ? nw - w0 : B);
         /* a subset is spread evenly over the split, so every domain is represented */
         for (int i = 0; i < b; i++)
@@ -53,6 +57,7 @@ int lm_evaluate(LmModel *m, const TokenShard *s, int B, int T, long max_windows,
             }
         }
     }
+    lm_dist_sum_eval(out, &total);
     out->loss = total / (out->tokens ? out->tokens : 1);
     for (int d = 0; d < out->n_domains; d++)
         if (out->domain_tokens[d]) out->domain_loss[d] /= out->domain_tokens[d];
@@ -87,6 +92,10 @@ static cJSON *layer_load_json(const LmModel *m, int N, int *collapsed) {
 }
 
 static void append_line(FILE *fp, cJSON *o) {
+    if (!fp) { /* data-parallel ranks other than 0 write nothing */
+        cJSON_Delete(o);
+        return;
+    }
     char *s = cJSON_PrintUnformatted(o);
     fprintf(fp, "%s\n", s);
     fflush(fp);
@@ -165,7 +174,9 @@ typedef struct {
     int32_t *inputs, *targets, *domains;
     int collapsed[256];
     int stop_after;
-    int saved_step; /* step of the checkpoint on disk; -1 before the first */
+    LmZero1 zero1;            /* data parallel: optimizer state and work sharded over the ranks */
+    DistTraffic step_traffic; /* bytes the last step handed to collectives (metrics) */
+    int saved_step;           /* step of the checkpoint on disk; -1 before the first */
     char saved_text[32];
     int quiet; /* no progress line */
 } Trainer;
@@ -202,41 +213,28 @@ static long count_nonfinite(const float *x, long n) {
     return bad;
 }
 
-/* Only finite weights are saved: a run that blew up keeps its last good checkpoint. */
+/* Only finite weights are saved: a run that blew up keeps its last good checkpoint. The weights
+ * are the same on every rank, so every rank takes the same branch. */
 static int save_checkpoints(Trainer *tr) {
     long bad = count_nonfinite(tr->model.params_mem, tr->model.n_params);
     if (bad)
         return ml_error("training diverged at step %d: %ld weights are not finite; not saved, "
                         "the last checkpoint (%s) is kept (lower lr?)",
                         tr->state.step, bad, last_checkpoint_text(tr));
-    if (lm_save(&tr->model, tr->ckpt_path, &tr->state)) return -1;
-    if (lm_save(&tr->model, tr->model_path, NULL)) return -1;
-    tr->saved_step = tr->state.step;
-    return 0;
+    if (lm_dist_check_in_sync(&tr->model)) return -1;
+    lm_zero1_gather_moments(&tr->zero1, &tr->model);
+    int r = 0; /* rank 0 alone writes the run's files */
+    if (dist_rank() == 0 && (lm_save(&tr->model, tr->ckpt_path, &tr->state) ||
+                             lm_save(&tr->model, tr->model_path, NULL)))
+        r = -1;
+    lm_zero1_release_moments(&tr->zero1, &tr->model);
+    if (!r) tr->saved_step = tr->state.step;
+    return r;
 }
 
-/* Everything is checked (config, data, checkpoint) before the run folder is touched, so a
- * refused run leaves nothing behind. */
-static int prepare_run(Trainer *tr, const LmConfig *cfg_in, const LmTrainOptions *o) {
-    tr->ckpt_path = ml_path_join(o->out_dir, "checkpoint.safetensors");
-    tr->model_path = ml_path_join(o->out_dir, "model.safetensors");
-    tr->saved_step = -1;
-    LmConfig cfg = *cfg_in;
-    if (o->resume) {
-        if (!ml_file_exists(tr->ckpt_path))
-            return ml_error("%s: no checkpoint.safetensors to resume from", o->out_dir);
-        if (lm_load(&tr->model, tr->ckpt_path, 1, &tr->state)) return -1;
-        tr->saved_step = tr->state.step;
-        if (o->steps_override > 0) tr->model.cfg.steps = o->steps_override;
-        cfg = tr->model.cfg;
-        if (open_data(tr, o, &cfg)) return -1;
-    } else {
-        LmConfig check = cfg; /* refuse a bad config before opening (large) data */
-        if (lm_config_finalize(&check) || open_data(tr, o, &cfg) || lm_config_finalize(&cfg) ||
-            lm_create(&tr->model, &cfg, 1))
-            return -1;
-        rng_seed(&tr->state.data_rng, cfg.seed + 1);
-    }
+/* Rank 0's part of starting a run: the run folder with its tokenizer, config, run.json and the
+ * metrics file (truncated to the checkpoint's step on resume). */
+static int write_run_files(Trainer *tr, const LmTrainOptions *o) {
     if (ml_mkdir_p(o->out_dir)) return -1;
     ml_remove_stale_tmp(o->out_dir);
     char *tok_from = ml_path_join(o->data_dir, LM_TOKENIZER_FILE),
@@ -257,6 +255,34 @@ static int prepare_run(Trainer *tr, const LmConfig *cfg_in, const LmTrainOptions
     tr->metrics = r ? NULL : fopen(mpath, "a");
     ml_free(mpath);
     if (!tr->metrics) return r ? -1 : ml_error("%s: cannot append metrics", o->out_dir);
+    return 0;
+}
+
+/* Everything is checked (config, data, checkpoint, the split over ranks) before the run folder is
+ * touched, so a refused run leaves nothing behind. */
+static int prepare_run(Trainer *tr, const LmConfig *cfg_in, const LmTrainOptions *o) {
+    tr->ckpt_path = ml_path_join(o->out_dir, "checkpoint.safetensors");
+    tr->model_path = ml_path_join(o->out_dir, "model.safetensors");
+    tr->saved_step = -1;
+    LmConfig cfg = *cfg_in;
+    if (o->resume) {
+        if (!ml_file_exists(tr->ckpt_path))
+            return ml_error("%s: no checkpoint.safetensors to resume from", o->out_dir);
+        if (lm_load(&tr->model, tr->ckpt_path, 1, &tr->state)) return -1;
+        tr->saved_step = tr->state.step;
+        if (o->steps_override > 0) tr->model.cfg.steps = o->steps_override;
+        cfg = tr->model.cfg;
+        if (open_data(tr, o, &cfg)) return -1;
+    } else {
+        LmConfig check = cfg; /* refuse a bad config before opening (large) data */
+        if (lm_config_finalize(&check) || open_data(tr, o, &cfg) || lm_config_finalize(&cfg) ||
+            lm_create(&tr->model, &cfg, 1))
+            return -1;
+        rng_seed(&tr->state.data_rng, cfg.seed + 1);
+    }
+    if (lm_dist_check(&tr->model.cfg) || lm_dist_init_ep(&tr->model, o->ep)) return -1;
+    if (dist_rank() == 0 && write_run_files(tr, o)) return -1;
+    lm_dist_sync_params(&tr->model);
     const LmConfig *c = &tr->model.cfg;
     lm_alloc_acts(&tr->model, c->batch, c->seq_len);
     tr->inputs = ml_alloc(sizeof(int32_t) * c->batch * c->seq_len);
@@ -274,10 +300,11 @@ static void close_run(Trainer *tr) {
     ml_free(tr->inputs), ml_free(tr->targets), ml_free(tr->domains);
 }
 
-/* Clips the global gradient norm and applies AdamW to every trainable tensor. */
-static double optimizer_step(LmModel *m, int step) {
+/* Clips the global gradient norm and applies AdamW to every trainable tensor (zero1: to this
+ * rank's block of them, then the blocks are gathered). */
+static double optimizer_step(LmModel *m, int step, const LmZero1 *z) {
     const LmConfig *c = &m->cfg;
-    double norm = grad_norm(m->grads_mem, m->n_params);
+    double norm = lm_zero1_grad_norm(z, m);
     if (!isfinite(norm)) return norm; /* not applied: the caller stops the run */
     if (c->grad_clip > 0 && norm > c->grad_clip)
         scale_inplace(m->grads_mem, m->n_params, (float)(c->grad_clip / norm));
@@ -286,10 +313,9 @@ static double optimizer_step(LmModel *m, int step) {
     for (int i = 0; i < m->n_tensors; i++) {
         const ParamTensor *t = &m->tensors[i];
         if (t->frozen) continue;
-        long off = t->p - m->params_mem;
-        adamw_update(&opt, t->p, m->grads_mem + off, m->m_mem + off, m->v_mem + off, t->n, step + 1,
-                     lr, t->decay);
+        lm_zero1_adamw(z, m, t, &opt, step + 1, lr);
     }
+    lm_zero1_gather_params(z, m);
     for (int l = 0; l < c->n_layer; l++)
         if (m->layer_ffn[l].score == SCORE_SIGMOID)
             moe_update_balance_bias(&m->params.layers[l].ffn, &m->acts[l].moe, &m->layer_ffn[l]);
@@ -297,23 +323,33 @@ static double optimizer_step(LmModel *m, int step) {
 }
 
 /* One optimizer step over grad_accum micro-batches; returns the mean training loss. A
- * non-finite loss or gradient norm leaves the weights as they were. */
+ * non-finite loss or gradient norm leaves the weights as they were. Data parallel: every rank
+ * samples the whole batch (one data stream, as one process) and runs its share of the sequences;
+ * the loss is normalised by the whole batch's targets, so the summed gradients are the
+ * single-process ones. */
 static double train_step(Trainer *tr, int step, double *gnorm) {
     LmModel *m = &tr->model;
     const LmConfig *c = &m->cfg;
-    int B = c->batch, T = c->seq_len;
+    int B = c->batch, T = c->seq_len, b0, Bs;
+    lm_dist_slice(B, &b0, &Bs);
+    const long off = (long)b0 * T;
     double loss = 0;
     lm_zero_grads(m);
+    lm_dist_share(m, 1);
     for (int micro = 0; micro < c->grad_accum; micro++) {
         shard_sample_batch(tr->train, &tr->state.data_rng, B, T, tr->inputs, tr->targets,
                            tr->domains);
-        double sum = lm_forward(m, tr->inputs, tr->targets, tr->domains, B, T, 1);
+        double sum =
+            lm_forward(m, tr->inputs + off, tr->targets + off, tr->domains + off, Bs, T, 1);
         long n = lm_count_targets(tr->targets, (long)B * T);
         loss += sum / n / c->grad_accum;
-        lm_backward(m, tr->inputs, tr->targets, B, T, 1.0f / ((float)n * c->grad_accum),
-                    1.0f / c->grad_accum);
+        lm_backward(m, tr->inputs + off, tr->targets + off, Bs, T,
+                    1.0f / ((float)n * c->grad_accum), 1.0f / c->grad_accum);
     }
-    *gnorm = isfinite(loss) ? optimizer_step(m, step) : NAN;
+    lm_dist_share(m, 0);
+    dist_sum_f64(&loss, 1); /* the loss and the norm are global: every rank decides alike */
+    lm_zero1_reduce_grads(&tr->zero1, m);
+    *gnorm = isfinite(loss) ? optimizer_step(m, step, &tr->zero1) : NAN;
     return loss;
 }
 
@@ -327,6 +363,10 @@ static void log_step(Trainer *tr, int step, double loss, double gnorm, double dt
     cJSON_AddNumberToObject(o, "grad_norm", gnorm);
     cJSON_AddNumberToObject(o, "tokens_per_s", (double)c->batch * c->seq_len * c->grad_accum / dt);
     cJSON_AddNumberToObject(o, "aux", lm_aux_loss(m));
+    if (dist_size() > 1) { /* per rank, see docs/scale.md */
+        cJSON_AddNumberToObject(o, "comm_reduced_bytes", tr->step_traffic.reduced);
+        cJSON_AddNumberToObject(o, "comm_alltoall_bytes", tr->step_traffic.alltoall);
+    }
     int collapsed[256] = {0};
     cJSON_AddItemToObject(o, "experts", layer_load_json(m, c->batch * c->seq_len, collapsed));
     for (int l = 0; l < c->n_layer && l < 256; l++)
@@ -351,14 +391,18 @@ static int train_loop(Trainer *tr) {
     LmModel *m = &tr->model;
     const LmConfig *c = &m->cfg;
     Progress pr;
-    if (!tr->quiet) progress_start(&pr, "train", c->steps);
+    const int show = dist_rank() == 0 && !tr->quiet; /* data parallel: rank 0 alone reports */
+    if (show) progress_start(&pr, "train", c->steps);
     char extra[160] = "";
     LmEval ev = {0};
     double loss_avg = 0;
     int first = tr->state.step;
     for (int step = first; step < c->steps; step++) {
         double t0 = ml_now(), gnorm;
+        DistTraffic c0 = dist_traffic();
         double loss = train_step(tr, step, &gnorm);
+        DistTraffic c1 = dist_traffic();
+        tr->step_traffic = (DistTraffic){c1.reduced - c0.reduced, c1.alltoall - c0.alltoall};
         if (!isfinite(loss) || !isfinite(gnorm))
             return ml_error("training diverged at step %d: %s is %g; the step was not applied, "
                             "the last checkpoint (%s) is kept (lower lr?)",
@@ -367,21 +411,27 @@ static int train_loop(Trainer *tr) {
         tr->state.step = m->step = step + 1;
         double dt = ml_now() - t0;
         loss_avg = step == first ? loss : 0.9 * loss_avg + 0.1 * loss; /* smoothed for display */
-        if ((step + 1) % c->log_every == 0 || step + 1 == c->steps)
+        if (dist_rank() == 0 && ((step + 1) % c->log_every == 0 || step + 1 == c->steps))
             log_step(tr, step, loss, gnorm, dt);
         int last = step + 1 == c->steps;
         if ((c->eval_every > 0 && (step + 1) % c->eval_every == 0) || last) {
             if (evaluate_and_log(tr, step + 1, &ev)) return -1;
         }
         if (tr->stop_after > 0 && step + 1 - first >= tr->stop_after) interrupted = SIGINT;
-        if ((c->ckpt_every > 0 && (step + 1) % c->ckpt_every == 0) || last || interrupted)
+        /* A signal to any rank stops them all at this step: decided once, from the summed flags,
+         * so a signal landing later in the step cannot send one rank alone into a collective. */
+        double stop = interrupted != 0;
+        dist_sum_f64(&stop, 1);
+        if ((c->ckpt_every > 0 && (step + 1) % c->ckpt_every == 0) || last || stop > 0)
             if (save_checkpoints(tr)) return -1;
         snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", loss_avg,
                  c->batch * c->seq_len * c->grad_accum / dt);
-        if (!tr->quiet) progress_update(&pr, step + 1, extra);
-        if (interrupted) {
-            fprintf(stderr, "\ninterrupted at step %d: checkpoint saved; continue with --resume\n",
-                    step + 1);
+        if (show) progress_update(&pr, step + 1, extra);
+        if (stop > 0) {
+            if (dist_rank() == 0)
+                fprintf(stderr,
+                        "\ninterrupted at step %d: checkpoint saved; continue with --resume\n",
+                        step + 1);
             return 130;
         }
     }
@@ -389,7 +439,7 @@ static int train_loop(Trainer *tr) {
         if (evaluate_and_log(tr, c->steps, &ev) || save_checkpoints(tr)) return -1;
     }
     snprintf(extra, sizeof extra, "val loss %.4f  ppl %.2f", ev.loss, exp(ev.loss));
-    if (!tr->quiet) progress_end(&pr, extra);
+    if (show) progress_end(&pr, extra);
     return 0;
 }
 
@@ -397,14 +447,19 @@ int lm_train(const LmConfig *cfg, const LmTrainOptions *opt) {
     Trainer tr;
     memset(&tr, 0, sizeof tr);
     interrupted = 0;
-    struct sigaction sa = {0}, old;
+    struct sigaction sa = {0}, old, old_usr1;
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, &old);
+    sigaction(SIGUSR1, &sa,
+              &old_usr1); /* mpirun forwards SIGUSR1 to every rank; SIGINT it does not */
     tr.stop_after = opt->stop_after;
     tr.quiet = opt->quiet;
     int r = prepare_run(&tr, cfg, opt);
+    if (r == 0) lm_zero1_start(&tr.zero1, &tr.model, opt->zero1);
     if (r == 0) r = train_loop(&tr);
+    lm_zero1_end(&tr.zero1);
     sigaction(SIGINT, &old, NULL);
+    sigaction(SIGUSR1, &old_usr1, NULL);
     close_run(&tr);
     return r;
 }

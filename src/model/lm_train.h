@@ -15,6 +15,8 @@ typedef struct {
     int steps_override;   /* > 0: with resume, train up to this many steps */
     int stop_after;       /* > 0: behave as if interrupted after this many steps of this call */
     int quiet;            /* no progress line (warnings and errors still go to stderr) */
+    int zero1;            /* under mpirun: shard AdamW over the ranks (ZeRO-1) */
+    int ep;               /* under mpirun: > 1, experts spread over groups of this many ranks */
 } LmTrainOptions;
 
 /* Trains; returns 0 when done, 130 when interrupted by SIGINT (checkpoint saved), -1 on error. */
@@ -30,5 +32,6 @@ typedef struct {
 } LmEval;
 
 /* Mean loss over max_windows sequential windows of length T spread evenly over the split (≤ 0:
- * all), B at a time. */
+ * all), B at a time. Under mpirun every rank calls it: the batches are dealt out over the ranks
+ * and the sums reduced, so every rank gets the one-process result. */
 int lm_evaluate(LmModel *m, const TokenShard *s, int B, int T, long max_windows, LmEval *out);

@@ -115,6 +115,10 @@ typedef struct {
     int renorm;          /* the last forward renormalised its weights (config or override) */
     int n_dropped;       /* slots dropped by the capacity limit in the last forward */
     long n_pruned;       /* slots dropped by top_p / min_p in the last forward (not computed) */
+    /* Data parallel (src/dist): 1 when the N rows are this rank's share of a batch split evenly
+     * over dist_size() ranks in rank order. Noise and jitter are drawn for the whole batch (each
+     * rank keeps its rows), and capacity, counts and auxiliary losses are the whole batch's. */
+    int dist_share;
 } MoeActs;
 
 long moe_num_params(const MoeConfig *cfg);

@@ -3,6 +3,7 @@
 #include "core/mem.h"
 #include "nn/act.h"
 #include "nn/linear.h"
+#include "nn/moe_ep.h"
 #include "nn/moe_experts.h"
 #include "nn/wmat.h"
 #include <math.h>
@@ -127,6 +128,21 @@ static void build_dispatch(MoeActs *a, const MoeConfig *cfg) {
     }
 }
 
+void moe_expert_rows_forward(float *y, float *h1, float *h2, float *h3, const MoeParams *p,
+                             const MoeConfig *cfg, int e, const float *x, int n) {
+    FfnW w = routed_weights(p, cfg, e);
+    ffn_forward(y, h1, h2, h3, &w, cfg->act, x, n, cfg->d_model, cfg->hidden);
+}
+
+void moe_expert_rows_backward(float *dx, MoeParams *g, float *dh1, float *dh2, float *dh3,
+                              const float *dy, const float *x, const float *h1, const float *h2,
+                              const float *h3, const MoeParams *p, const MoeConfig *cfg, int e,
+                              int n) {
+    FfnW w = routed_weights(p, cfg, e), gw = routed_weights(g, cfg, e);
+    ffn_backward(dx, 1, &gw, dh1, dh2, dh3, dy, x, h1, h2, h3, &w, cfg->act, n, cfg->d_model,
+                 cfg->hidden);
+}
+
 void moe_experts_forward(float *out, MoeActs *a, const MoeParams *p, const MoeConfig *cfg,
                          const float *inp) {
     MoeInternal *in = a->internal;
@@ -137,16 +153,19 @@ void moe_experts_forward(float *out, MoeActs *a, const MoeParams *p, const MoeCo
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < R; r++)
             memcpy(in->xg + (long)r * C, inp + (long)(in->row_slot[r] / k) * C, C * sizeof(float));
-        int order[E];
-        experts_by_load(order, in->expert_off, E);
+        if (moe_ep_active(a, cfg)) {
+            moe_ep_forward(a, p, cfg); /* the experts run on the ranks that hold them */
+        } else {
+            int order[E];
+            experts_by_load(order, in->expert_off, E);
 #pragma omp parallel for schedule(dynamic, 1)
-        for (int i = 0; i < E; i++) {
-            int e = order[i];
-            long r0 = in->expert_off[e];
-            FfnW w = routed_weights(p, cfg, e);
-            ffn_forward(in->y + r0 * C, in->h1 + r0 * H, in->h2 + r0 * H,
-                        in->h3 ? in->h3 + r0 * H : NULL, &w, cfg->act, in->xg + r0 * C,
-                        in->expert_off[e + 1] - (int)r0, C, H);
+            for (int i = 0; i < E; i++) {
+                int e = order[i];
+                long r0 = in->expert_off[e];
+                moe_expert_rows_forward(in->y + r0 * C, in->h1 + r0 * H, in->h2 + r0 * H,
+                                        in->h3 ? in->h3 + r0 * H : NULL, p, cfg, e, in->xg + r0 * C,
+                                        in->expert_off[e + 1] - (int)r0);
+            }
         }
     }
 #pragma omp parallel for schedule(static)
@@ -192,17 +211,21 @@ void moe_experts_backward(float *dinp, MoeParams *g, float *dtopk_w, const float
     }
     if (H <= 0) return;
     /* dx needs no zeroing: every expert overwrites its rows */
-    int order[E];
-    experts_by_load(order, in->expert_off, E);
+    if (moe_ep_active(a, cfg)) {
+        moe_ep_backward(a, g, p, cfg);
+    } else {
+        int order[E];
+        experts_by_load(order, in->expert_off, E);
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int i = 0; i < E; i++) {
-        int e = order[i];
-        long r0 = in->expert_off[e];
-        FfnW w = routed_weights(p, cfg, e), gw = routed_weights(g, cfg, e);
-        ffn_backward(in->dx + r0 * C, 1, &gw, in->dh1 + r0 * H, in->dh2 + r0 * H,
-                     in->dh3 ? in->dh3 + r0 * H : NULL, in->dy + r0 * C, in->xg + r0 * C,
-                     in->h1 + r0 * H, in->h2 + r0 * H, in->h3 ? in->h3 + r0 * H : NULL, &w,
-                     cfg->act, in->expert_off[e + 1] - (int)r0, C, H);
+        for (int i = 0; i < E; i++) {
+            int e = order[i];
+            long r0 = in->expert_off[e];
+            moe_expert_rows_backward(in->dx + r0 * C, g, in->dh1 + r0 * H, in->dh2 + r0 * H,
+                                     in->dh3 ? in->dh3 + r0 * H : NULL, in->dy + r0 * C,
+                                     in->xg + r0 * C, in->h1 + r0 * H, in->h2 + r0 * H,
+                                     in->h3 ? in->h3 + r0 * H : NULL, p, cfg, e,
+                                     in->expert_off[e + 1] - (int)r0);
+        }
     }
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++)

@@ -37,6 +37,8 @@ typedef struct {
     /* shared experts: [S,N,Hs] each; raw sum [N,C]; gate [N] */
     float *sh1, *sh2, *sh3, *sh_raw, *sh_gate;
     float *dsh1, *dsh2, *dsh3, *dsh_raw;
+    void *ep;                /* expert-parallel exchange state (moe_ep.c), allocated on first use */
+    void (*ep_free)(void *); /* its destructor (set with it: no link dependency on moe_ep.c) */
 } MoeInternal;
 
 static inline int moe_ez(const MoeConfig *cfg) {

@@ -253,6 +253,7 @@ void moe_acts_free(MoeActs *a) {
                         in->sh3,        in->sh_raw,   in->sh_gate,     in->dsh1,    in->dsh2,
                         in->dsh3,       in->dsh_raw};
         for (unsigned i = 0; i < sizeof bufs / sizeof bufs[0]; i++) ml_free(bufs[i]);
+        if (in->ep_free) in->ep_free(in->ep);
         ml_free(in);
     }
     memset(a, 0, sizeof *a);

@@ -2,6 +2,7 @@
  * moe_routers.c; noise; intervention bias) → scores → top-k → combine weights → capacity → counts →
  * auxiliary losses, and its exact backward. Parameter-free routers (hash, domain, dense) choose
  * experts from ids; they have no gradient. Formulas: docs/moe.md. */
+#include "dist/dist.h"
 #include "nn/moe_internal.h"
 #include <math.h>
 #include <string.h>
@@ -55,6 +56,14 @@ static void topk_select(int32_t *idx, const float *key, int n, int k) {
     }
 }
 
+/* Data parallel (MoeActs.dist_share): rows of the whole batch, and this rank's first row. */
+static long batch_rows(const MoeActs *a, int N) {
+    return a->dist_share ? (long)N * dist_size() : N;
+}
+static long share_start(const MoeActs *a, int N) {
+    return a->dist_share ? (long)N * dist_rank() : 0;
+}
+
 /* Router input (with train-time jitter) and raw logits of the scored routers. */
 static void compute_logits(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const float *bias,
                            const float *x, int N, int train, Rng *rng) {
@@ -62,17 +71,23 @@ static void compute_logits(MoeActs *a, const MoeParams *p, const MoeConfig *cfg,
     const int C = cfg->d_model, EZ = moe_ez(cfg);
     long NC = (long)N * C;
     in->jittered = train && cfg->jitter > 0;
-    if (in->jittered) { /* drawn first, in row-major order */
+    const long before = share_start(a, N), after = batch_rows(a, N) - before - N;
+    if (in->jittered) { /* drawn first, in row-major order over the whole batch */
+        rng_skip_uniform(rng, before * C);
         for (long i = 0; i < NC; i++)
             in->jitter_u[i] = (1.0f - cfg->jitter) + 2.0f * cfg->jitter * rng_uniform(rng);
+        rng_skip_uniform(rng, after * C);
         for (long i = 0; i < NC; i++) a->router_in[i] = x[i] * in->jitter_u[i];
         x = a->router_in;
     } else if (a->router_in) { /* kept for the backward pass (inference reads x in place) */
         memcpy(a->router_in, x, NC * sizeof(float));
     }
     moe_router(cfg)->logits(a, p, cfg, x, N);
-    if (train && cfg->noise_std > 0)
+    if (train && cfg->noise_std > 0) {
+        rng_skip_normal(rng, before * EZ);
         for (long i = 0; i < (long)N * EZ; i++) a->logits[i] += cfg->noise_std * rng_normal(rng);
+        rng_skip_normal(rng, after * EZ);
+    }
     if (bias)
         for (int n = 0; n < N; n++)
             for (int e = 0; e < EZ; e++) a->logits[(long)n * EZ + e] += bias[e];
@@ -155,7 +170,9 @@ static void fixed_row(MoeActs *a, const MoeConfig *cfg, const int32_t *tokens,
     memcpy(in->softmax + (long)n * EZ, pr, EZ * sizeof(float));
 }
 
-/* Tokens beyond an expert's capacity, in (token, slot) order, lose that slot (weight 0). */
+/* Tokens beyond an expert's capacity, in (token, slot) order, lose that slot (weight 0). A rank's
+ * share starts where the ranks before it left each expert's fill (their picks, an exclusive scan).
+ */
 static void apply_capacity(MoeActs *a, const MoeConfig *cfg, int N, int k) {
     MoeInternal *in = a->internal;
     a->n_dropped = 0;
@@ -163,9 +180,17 @@ static void apply_capacity(MoeActs *a, const MoeConfig *cfg, int N, int k) {
     for (long s = 0; s < (long)N * k; s++) a->n_pruned += in->dropped[s] == SLOT_PRUNED;
     if (cfg->capacity_factor <= 0) return;
     const int E = cfg->n_experts;
-    long cap = (long)ceil((double)cfg->capacity_factor * N * k / E);
+    long cap = (long)ceil((double)cfg->capacity_factor * batch_rows(a, N) * k / E);
     long used[E];
     memset(used, 0, sizeof used);
+    if (a->dist_share) {
+        double before[E];
+        memset(before, 0, sizeof before);
+        for (long s = 0; s < (long)N * k; s++)
+            if (a->topk_idx[s] < E && !in->dropped[s]) before[a->topk_idx[s]]++;
+        dist_exscan_f64(before, E);
+        for (int e = 0; e < E; e++) used[e] = (long)before[e];
+    }
     for (long s = 0; s < (long)N * k; s++) {
         int e = a->topk_idx[s];
         if (e >= E || in->dropped[s]) continue; /* zero experts, pruned picks: no capacity */
@@ -177,26 +202,31 @@ static void apply_capacity(MoeActs *a, const MoeConfig *cfg, int N, int k) {
     }
 }
 
+/* Counts and auxiliary losses; under dist_share their sums are the whole batch's, so f_e and P_e
+ * (and the loss) are global. */
 static void compute_aux(MoeActs *a, const MoeConfig *cfg, int N, int k) {
     MoeInternal *in = a->internal;
     const int EZ = moe_ez(cfg);
-    memset(a->counts, 0, EZ * sizeof(int32_t));
+    double sums[2 * EZ + 1]; /* picks per expert, Σ_n softmax per expert, Σ_n logsumexp² */
+    memset(sums, 0, sizeof sums);
     for (long s = 0; s < (long)N * k; s++) /* pruned picks were not run: not counted */
-        a->counts[a->topk_idx[s]] += in->dropped[s] != SLOT_PRUNED;
-    double lb = 0;
-    for (int e = 0; e < EZ; e++) {
-        double P = 0;
-        for (int n = 0; n < N; n++) P += in->softmax[(long)n * EZ + e];
-        lb += (double)a->counts[e] / ((double)N * k) * (P / N);
-    }
-    a->aux_lb = (float)(EZ * lb);
-    double zl = 0;
+        sums[a->topk_idx[s]] += in->dropped[s] != SLOT_PRUNED;
+    for (int e = 0; e < EZ; e++)
+        for (int n = 0; n < N; n++) sums[EZ + e] += in->softmax[(long)n * EZ + e];
     if (moe_router_scored(cfg))
         for (int n = 0; n < N; n++) {
             double l = logsumexp_row(a->logits + (long)n * EZ, EZ);
-            zl += l * l;
+            sums[2 * EZ] += l * l;
         }
-    a->aux_z = (float)(zl / N);
+    if (a->dist_share) dist_sum_f64(sums, 2 * EZ + 1);
+    const double NB = (double)batch_rows(a, N);
+    double lb = 0;
+    for (int e = 0; e < EZ; e++) {
+        a->counts[e] = (int32_t)sums[e];
+        lb += sums[e] / (NB * k) * (sums[EZ + e] / NB);
+    }
+    a->aux_lb = (float)(EZ * lb);
+    a->aux_z = (float)(sums[2 * EZ] / NB);
 }
 
 void moe_route_forward(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const MoeOverride *ov,
@@ -225,7 +255,8 @@ void moe_route_forward(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, con
 static void dlogits_row(MoeActs *a, const MoeConfig *cfg, const float *dtopk_w, const double *lb_c,
                         int n, int k) {
     MoeInternal *in = a->internal;
-    const int EZ = moe_ez(cfg), N = a->N;
+    const int EZ = moe_ez(cfg);
+    const double NB = (double)batch_rows(a, a->N);
     const float *z = a->logits + (long)n * EZ, *soft = in->softmax + (long)n * EZ;
     const float *pr = a->probs + (long)n * EZ;
     const int32_t *idx = a->topk_idx + (long)n * k;
@@ -268,7 +299,7 @@ static void dlogits_row(MoeActs *a, const MoeConfig *cfg, const float *dtopk_w, 
         for (int e = 0; e < EZ; e++) dz[e] += soft[e] * (float)(lb_c[e] - sd);
     }
     if (cfg->aux_z_coef > 0) {
-        double c = cfg->aux_z_coef * 2.0 * logsumexp_row(z, EZ) / N;
+        double c = cfg->aux_z_coef * 2.0 * logsumexp_row(z, EZ) / NB;
         for (int e = 0; e < EZ; e++) dz[e] += (float)(c * soft[e]);
     }
 }
@@ -278,9 +309,10 @@ void moe_route_backward(float *dx, MoeParams *g, const float *dtopk_w, MoeActs *
     if (!moe_router_scored(cfg)) return; /* ids decide: nothing depends on x or parameters */
     MoeInternal *in = a->internal;
     const int EZ = moe_ez(cfg), C = cfg->d_model, k = a->k;
+    const double NB = (double)batch_rows(a, N); /* counts are the whole batch's too */
     double lb_c[EZ];
     for (int e = 0; e < EZ; e++)
-        lb_c[e] = (double)cfg->aux_lb_coef * EZ * ((double)a->counts[e] / ((double)N * k)) / N;
+        lb_c[e] = (double)cfg->aux_lb_coef * EZ * ((double)a->counts[e] / (NB * k)) / NB;
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) dlogits_row(a, cfg, dtopk_w, lb_c, n, k);
     memset(in->d_router_in, 0, (size_t)N * C * sizeof(float));

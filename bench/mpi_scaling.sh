@@ -1,0 +1,37 @@
+#!/bin/sh
+# Data-parallel scaling on this machine: `moelens train lm` at mpirun -np 1 and -np 2, one OpenMP
+# thread per rank, the same global batch, order A B A B; prints each run's median training
+# tokens/s over its steps after the first (metrics.jsonl) and the speed-up of 2 ranks over 1; the
+# bytes per step each rank handed to collectives (metrics comm_*_bytes) with data parallelism and
+# with --ep 2, to set against bench/comm_volume.py; then the time of the collectives alone on a
+# gradient of the small preset's size (dist_allreduce.c).
+# usage: sh bench/mpi_scaling.sh [PRESET [STEPS [DATA]]]   (defaults: small 6, the test fixtures)
+set -e
+cd "$(dirname "$0")/.."
+PRESET=${1:-small} STEPS=${2:-6} DATA=${3:-}
+. bench/mpi_env.sh
+median_tps() {
+    python3 -c 'import json,sys,statistics
+v=[json.loads(l)["tokens_per_s"] for l in open(sys.argv[1]) if "tokens_per_s" in l][1:]
+print(round(statistics.median(v)))' "$1/metrics.jsonl"
+}
+cfg="--data $DATA --preset $PRESET --set steps=$STEPS --set log_every=1 --set eval_every=0
+     --set eval_batches=1 --set ckpt_every=0"
+for round in 1 2; do
+    for np in 1 2; do
+        out=$T/np$np.$round
+        mpirun -np $np --bind-to none ./moelens train lm --out "$out" $cfg 2>/dev/null
+        echo "preset $PRESET np $np round $round: $(median_tps "$out") tokens/s"
+    done
+done | tee "$T/log"
+awk '/np 1/ {a += $(NF-1); na++} /np 2/ {b += $(NF-1); nb++}
+     END {printf "speed-up np2/np1: %.2f (mean of %d rounds)\n", (b / nb) / (a / na), na}' "$T/log"
+for mode in "" "--ep 2"; do
+    mpirun -np 2 --bind-to none ./moelens train lm --out "$T/traffic" $cfg --set steps=2 $mode 2>/dev/null
+    python3 -c 'import json,sys
+v=[json.loads(l) for l in open(sys.argv[1]) if "comm_reduced_bytes" in l][-1]
+print("np 2 %s: per rank per step %.1f MB reduced, %.2f MB all-to-all" % (sys.argv[2] or "DP",
+      v["comm_reduced_bytes"] / 1e6, v["comm_alltoall_bytes"] / 1e6))' "$T/traffic/metrics.jsonl" "$mode"
+done
+mpicc -O2 -Isrc bench/dist_allreduce.c build/libmoelens.a -o build/dist_allreduce
+mpirun -np 2 --bind-to none build/dist_allreduce

@@ -1,0 +1,213 @@
+/* The MPI world: one process per rank of MPI_COMM_WORLD. Only the main thread calls MPI (OpenMP
+ * regions never do), so MPI_THREAD_FUNNELED is enough. */
+#ifdef MOELENS_MPI
+#include "core/error.h"
+#include "dist/dist.h"
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int started, rank, size = 1;
+static MPI_Comm ep_comm = MPI_COMM_NULL; /* expert-parallel group (dist_ep_init) */
+static int ep_rank, ep_size = 1;
+static DistTraffic traffic;
+
+/* Set by Open MPI's, MPICH's and PMIx launchers: a process started by hand is a world of one and
+ * does not pay for (or depend on) MPI start-up. */
+static int under_launcher(void) {
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
+}
+
+void dist_init(int *argc, char ***argv) {
+    if (started || !under_launcher()) return;
+    int provided;
+    MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    started = 1;
+    atexit(dist_finalize);
+}
+
+int dist_rank(void) {
+    return rank;
+}
+int dist_size(void) {
+    return size;
+}
+int dist_available(void) {
+    return 1;
+}
+
+void dist_finalize(void) {
+    int done = 0;
+    if (started) MPI_Finalized(&done);
+    if (started && !done && ep_comm != MPI_COMM_NULL) MPI_Comm_free(&ep_comm);
+    if (started && !done) MPI_Finalize();
+}
+
+void dist_abort(int status) {
+    fflush(stdout);
+    fflush(stderr);
+    if (started && size > 1) MPI_Abort(MPI_COMM_WORLD, status);
+    exit(status);
+}
+
+void dist_error_pause(void) {
+    if (started && rank > 0) sleep(2);
+}
+
+/* Sums in buckets: MPI counts are ints, and a bounded message keeps memory flat. */
+static void sum_buckets(void *x, long n, MPI_Datatype type, size_t elem) {
+    if (size == 1) return;
+    for (long i = 0; i < n; i += DIST_BUCKET_FLOATS) {
+        int c = (int)(n - i < DIST_BUCKET_FLOATS ? n - i : DIST_BUCKET_FLOATS);
+        MPI_Allreduce(MPI_IN_PLACE, (char *)x + i * elem, c, type, MPI_SUM, MPI_COMM_WORLD);
+        traffic.reduced += (double)c * elem;
+    }
+}
+
+void dist_sum_f32(float *x, long n) {
+    sum_buckets(x, n, MPI_FLOAT, sizeof *x);
+}
+void dist_sum_f64(double *x, long n) {
+    sum_buckets(x, n, MPI_DOUBLE, sizeof *x);
+}
+
+void dist_exscan_f64(double *x, long n) {
+    if (size == 1 || n == 0) {
+        for (long i = 0; i < n; i++) x[i] = 0;
+        return;
+    }
+    MPI_Exscan(MPI_IN_PLACE, x, (int)n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    if (rank == 0) /* MPI leaves rank 0's buffer undefined */
+        for (long i = 0; i < n; i++) x[i] = 0;
+}
+
+void dist_block(long n, int r, long *lo, long *hi) {
+    *lo = n * r / size, *hi = n * (r + 1) / size;
+}
+
+/* Counts and displacements of the S blocks (ints: a block must stay under 2^31 elements). */
+static void block_layout(long n, int *counts, int *displs) {
+    for (int r = 0; r < size; r++) {
+        long lo, hi;
+        dist_block(n, r, &lo, &hi);
+        counts[r] = (int)(hi - lo), displs[r] = (int)lo;
+    }
+}
+
+/* The ZeRO-1 collectives go bucket by bucket like the all-reduce: Open MPI's in-place
+ * reduce-scatter and all-gather allocate temporaries the size of what they are given, so one call
+ * over the whole gradient would cost a gradient's worth of memory. In bucket [b0, b1) rank r's
+ * part is its block cut to the bucket (often empty); counts and offsets are relative to b0. */
+static void bucket_layout(long n, long b0, long b1, int *counts, int *displs) {
+    for (int r = 0; r < size; r++) {
+        long lo, hi;
+        dist_block(n, r, &lo, &hi);
+        lo = lo > b0 ? lo : b0, hi = hi < b1 ? hi : b1;
+        counts[r] = hi > lo ? (int)(hi - lo) : 0, displs[r] = hi > lo ? (int)(lo - b0) : 0;
+    }
+}
+
+void dist_reduce_scatter_f32(float *x, long n) {
+    if (size == 1) return;
+    int counts[size], displs[size];
+    for (long b0 = 0; b0 < n; b0 += DIST_BUCKET_FLOATS) {
+        long b1 = n - b0 < DIST_BUCKET_FLOATS ? n : b0 + DIST_BUCKET_FLOATS;
+        bucket_layout(n, b0, b1, counts, displs);
+        /* in place, MPI leaves this rank's part at the bucket's start: move it where it belongs */
+        MPI_Reduce_scatter(MPI_IN_PLACE, x + b0, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        memmove(x + b0 + displs[rank], x + b0, (size_t)counts[rank] * sizeof *x);
+    }
+    traffic.reduced += (double)n * sizeof *x;
+}
+
+void dist_allgather_f32(float *x, long n) {
+    if (size == 1) return;
+    int counts[size], displs[size];
+    for (long b0 = 0; b0 < n; b0 += DIST_BUCKET_FLOATS) {
+        long b1 = n - b0 < DIST_BUCKET_FLOATS ? n : b0 + DIST_BUCKET_FLOATS;
+        bucket_layout(n, b0, b1, counts, displs);
+        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x + b0, counts, displs, MPI_FLOAT,
+                       MPI_COMM_WORLD);
+    }
+    traffic.reduced += (double)n * sizeof *x;
+}
+
+int dist_ep_init(int G) {
+    if (G < 1 || size % G)
+        return ml_error("ep=%d does not divide the %d ranks (expert-parallel groups of G ranks)", G,
+                        size);
+    if (ep_comm != MPI_COMM_NULL) MPI_Comm_free(&ep_comm);
+    ep_comm = MPI_COMM_NULL, ep_rank = 0, ep_size = 1;
+    if (G == 1) return 0;
+    MPI_Comm_split(MPI_COMM_WORLD, rank / G, rank, &ep_comm);
+    MPI_Comm_rank(ep_comm, &ep_rank);
+    MPI_Comm_size(ep_comm, &ep_size);
+    return 0;
+}
+int dist_ep_size(void) {
+    return ep_size;
+}
+int dist_ep_rank(void) {
+    return ep_rank;
+}
+
+void dist_gather_blocks_f32(const float *block, float *full, long n, int root) {
+    int counts[size], displs[size];
+    block_layout(n, counts, displs);
+    if (size == 1) {
+        memmove(full, block, (size_t)n * sizeof *full);
+        return;
+    }
+    MPI_Gatherv(block, counts[rank], MPI_FLOAT, full, counts, displs, MPI_FLOAT, root,
+                MPI_COMM_WORLD);
+    traffic.reduced += (double)counts[rank] * sizeof *block;
+}
+
+void dist_ep_alltoall_i32(const int32_t *send, int32_t *recv, int n) {
+    if (ep_size == 1) {
+        memmove(recv, send, (size_t)n * sizeof *recv);
+        return;
+    }
+    MPI_Alltoall(send, n, MPI_INT32_T, recv, n, MPI_INT32_T, ep_comm);
+    traffic.alltoall += (double)(ep_size - 1) * n * sizeof *send;
+}
+
+void dist_ep_alltoallv_f32(const float *send, const int *scounts, const int *sdispls, float *recv,
+                           const int *rcounts, const int *rdispls) {
+    if (ep_size == 1) {
+        memmove(recv + rdispls[0], send + sdispls[0], (size_t)scounts[0] * sizeof *recv);
+        return;
+    }
+    MPI_Alltoallv(send, scounts, sdispls, MPI_FLOAT, recv, rcounts, rdispls, MPI_FLOAT, ep_comm);
+    for (int q = 0; q < ep_size; q++)
+        if (q != ep_rank) traffic.alltoall += (double)scounts[q] * sizeof *send;
+}
+
+void dist_bcast_f32(float *x, long n, int root) {
+    if (size == 1) return;
+    for (long i = 0; i < n; i += DIST_BUCKET_FLOATS) {
+        int c = (int)(n - i < DIST_BUCKET_FLOATS ? n - i : DIST_BUCKET_FLOATS);
+        MPI_Bcast(x + i, c, MPI_FLOAT, root, MPI_COMM_WORLD);
+    }
+}
+
+int dist_all_equal_u64(uint64_t v) {
+    if (size == 1) return 1;
+    uint64_t lo = v, hi = v;
+    MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
+    return lo == hi;
+}
+
+void dist_barrier(void) {
+    if (size > 1) MPI_Barrier(MPI_COMM_WORLD);
+}
+
+DistTraffic dist_traffic(void) {
+    return traffic;
+}
+#endif

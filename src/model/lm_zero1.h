@@ -1,0 +1,31 @@
+/* ZeRO-1 (`--zero1` under mpirun): the optimizer sharded over the data-parallel ranks. Rank r owns
+ * block r of the flat parameter vector (dist_block). Gradients are reduce-scattered so it holds its
+ * block's sum; it keeps the AdamW moments of that block alone (the model's full moment buffers are
+ * freed) and updates its block; the parameter blocks are then all-gathered. For a checkpoint rank 0
+ * gathers the moments whole, writes them, and frees them again. Off (one rank, or no --zero1):
+ * every function does what the single-process trainer does. */
+#pragma once
+#include "model/lm.h"
+#include "nn/optim.h"
+
+typedef struct {
+    int on;
+    long lo, hi;  /* this rank's block of the parameters */
+    float *m, *v; /* AdamW moments of the block */
+} LmZero1;
+
+/* on = want && more than one rank: takes this rank's block of m's moments and frees the rest. */
+void lm_zero1_start(LmZero1 *z, LmModel *m, int want);
+void lm_zero1_end(LmZero1 *z);
+/* Sums the gradients over the ranks: all of them (all-reduce) or this rank's block (on). */
+void lm_zero1_reduce_grads(const LmZero1 *z, LmModel *m);
+/* The global gradient norm (on: summed from every rank's block). */
+double lm_zero1_grad_norm(const LmZero1 *z, const LmModel *m);
+/* AdamW on the part of tensor t this rank owns (all of it when off). */
+void lm_zero1_adamw(const LmZero1 *z, LmModel *m, const ParamTensor *t, const AdamW *opt, int step,
+                    float lr);
+/* After the updates (on): every block of the parameters to every rank. */
+void lm_zero1_gather_params(const LmZero1 *z, LmModel *m);
+/* Around a checkpoint (on): rank 0's model gets the whole moments, and gives them back after. */
+void lm_zero1_gather_moments(const LmZero1 *z, LmModel *m);
+void lm_zero1_release_moments(const LmZero1 *z, LmModel *m);

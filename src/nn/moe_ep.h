@@ -1,0 +1,18 @@
+/* Expert parallelism (src/dist): the E routed experts of a layer are spread over the G ranks of an
+ * expert-parallel group, E/G consecutive experts each. After routing and the counting-sort
+ * dispatch, each rank sends the rows of every expert to the rank that runs it (per-expert counts
+ * by MPI_Alltoall, rows by MPI_Alltoallv), runs its own experts on what arrives, and returns the
+ * outputs the same way; the backward sends dL/dy out and returns dL/dx. Every rank keeps a full
+ * copy of the weights (the data-parallel all-reduce sums each expert's gradient from the rank
+ * that ran it), so evaluation and checkpoints are unchanged; the experts' compute and their
+ * tokens are what is spread. Active in a training forward (MoeActs.dist_share) once
+ * dist_ep_init(G > 1) has run. */
+#pragma once
+#include "nn/moe_internal.h"
+
+int moe_ep_active(const MoeActs *a, const MoeConfig *cfg);
+/* in->xg (rows grouped by expert, in->expert_off) → in->y, through the experts' owners. */
+void moe_ep_forward(MoeActs *a, const MoeParams *p, const MoeConfig *cfg);
+/* in->dy → in->dx, and g += the weight grads of this rank's experts. */
+void moe_ep_backward(MoeActs *a, MoeParams *g, const MoeParams *p, const MoeConfig *cfg);
+void moe_ep_free(void *ep);
