@@ -67,7 +67,7 @@ TEST(analysis_domain_router_concentration) {
     int32_t tok[B * T], tg[B * T], dom[B * T];
     uint8_t cls[B * T];
     batch_data(tok, tg, dom, cls, B, T, 1);
-    AnBatch b = {&m, tok, tg, dom, cls, B, T, B * T, 0};
+    AnBatch b = {&m, tok, tg, dom, cls, B, T, B * T, 0, NULL};
     RoutingAcc r;
     SpecialiseAcc s;
     CHECK(routing_init(&r, &m, 2, 1000, test_tmpdir()) == 0);
@@ -105,7 +105,7 @@ TEST(analysis_kprime_reproduces_full) {
     int32_t tok[B * T], tg[B * T], dom[B * T];
     uint8_t cls[B * T];
     batch_data(tok, tg, dom, cls, B, T, 2);
-    AnBatch b = {&m, tok, tg, dom, cls, B, T, B * T, 0};
+    AnBatch b = {&m, tok, tg, dom, cls, B, T, B * T, 0, NULL};
     TopkAcc t;
     topk_init(&t, &m, 2, 1000);
     feed_batch(&b, &(Feed){.t = &t});
@@ -137,7 +137,7 @@ TEST(analysis_lens_last_layer_is_final) {
     int32_t tok[B * T], tg[B * T], dom[B * T];
     uint8_t cls[B * T];
     batch_data(tok, tg, dom, cls, B, T, 3);
-    AnBatch b = {&m, tok, tg, dom, cls, B, T, B * T, 0};
+    AnBatch b = {&m, tok, tg, dom, cls, B, T, B * T, 0, NULL};
     LensAcc z;
     lens_init(&z, &m, 8, B * T);
     feed_batch(&b, &(Feed){.z = &z});
@@ -214,7 +214,7 @@ TEST(analysis_trace_streamed_equals_full_forward) {
     AnBatch bs[2];
     for (int i = 0; i < 2; i++) {
         batch_data(tok[i], tg[i], dom[i], cls[i], B, T, 10 + i);
-        bs[i] = (AnBatch){&m, tok[i], tg[i], dom[i], cls[i], B, T, N, (long)i * N};
+        bs[i] = (AnBatch){&m, tok[i], tg[i], dom[i], cls[i], B, T, N, (long)i * N, NULL};
     }
     const long cap = N + N / 2;
     const char *names[2] = {"a", "b"};

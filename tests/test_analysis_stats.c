@@ -27,6 +27,9 @@ TEST(analysis_stats_t_tost_bh) {
     CHECK_NEAR(stat_t_cdf(2.015048, 5), 0.95, 1e-5); /* t table: t_{0.95,5} = 2.015 */
     CHECK_NEAR(stat_t_cdf(-2.228139, 10), 0.025, 1e-6);
     CHECK_NEAR(stat_betainc(2, 3, 0.4), 0.5248, 1e-10);
+    CHECK_NEAR(stat_t_quantile(0.975, 10), 2.228139, 1e-6); /* inverse of the table values */
+    CHECK_NEAR(stat_t_quantile(0.05, 5), -2.015048, 1e-6);
+    CHECK(isnan(stat_t_quantile(1, 5)));
     double d[5] = {1, 2, 3, 4, 5}, t;
     double p = stat_ttest_1samp(d, 5, &t); /* mean 3, sd sqrt(2.5): t = 3/(sqrt(2.5)/sqrt(5)) */
     CHECK_NEAR(t, 3 / sqrt(0.5), 1e-12);

@@ -243,7 +243,7 @@ static void curve_batch(LmModel *m, PruneCurveAcc *c, int32_t *tok, int32_t *tg,
     for (int n = 0; n < B * T; n++)
         tok[n] = (n * 7 + 3) % 64, tg[n] = (n * 7 + 10) % 64, dom[n] = n / T % 2;
     prune_curve_init(c, m, 2, T, 1000);
-    AnBatch b = {m, tok, tg, dom, NULL, B, T, B * T, 0};
+    AnBatch b = {m, tok, tg, dom, NULL, B, T, B * T, 0, NULL};
     int lean = m->lean;
     m->lean = LM_LEAN_OBSERVED; /* as analyze forwards: the rows observed, not kept */
     lm_forward_observed(m, &(LmObserver){curve_rows, NULL, &(CurveFeed){c, &b}}, tok, tg, dom, B,

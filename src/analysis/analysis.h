@@ -19,7 +19,8 @@ typedef struct {
     const int32_t *tokens, *targets, *domains; /* [N] (domains: global ids, 0..D-1) */
     const uint8_t *classes;                    /* [N] token class of each input token */
     int B, T, N;
-    long offset; /* global index of the batch's first token */
+    long offset;          /* global index of the batch's first token */
+    const int32_t *units; /* [N] unit (document) of each token, for docstats.h */
 } AnBatch;
 
 /* The MoE layers of a model: returns their count and fills layers (n_layer entries of room). */
@@ -100,6 +101,7 @@ typedef struct {
     double *nll_full, *tok; /* [D] */
     double *nll_k;          /* [k, 2, D] */
     long kp_cap, kp_done;   /* tokens to score with k' forwards */
+    struct DocAcc *docs;    /* per-document NLL of every k' forward as well, or NULL */
 } TopkAcc;
 void topk_init(TopkAcc *t, const LmModel *m, int D, long kp_tokens);
 void topk_layer_cosine(TopkAcc *t, const AnBatch *b, const LmFfnRows *rows);

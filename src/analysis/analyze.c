@@ -2,6 +2,7 @@
  * saved activations; the k' perplexity forwards come last because they overwrite them. */
 #include "analysis/analyze.h"
 #include "analysis/analysis.h"
+#include "analysis/docstats.h"
 #include "analysis/intervene.h"
 #include "analysis/prune_curve.h"
 #include "analysis/sensitivity.h"
@@ -18,6 +19,7 @@ typedef struct {
     TopkAcc topk;
     LensAcc lens;
     PruneCurveAcc prune;
+    DocAcc docs; /* per-document counts for bootstrap.json (docstats.h), beside the analyses */
 } Accs;
 
 /* What a streamed analysis's hooks see: the run and every accumulator. */
@@ -212,7 +214,7 @@ void analyze_default_options(AnalyzeOptions *o) {
     memset(o, 0, sizeof *o);
     o->only = AN_ALL, o->batch = 8, o->max_tokens = 1 << 20, o->lens_tokens = 2048;
     o->kp_tokens = 65536, o->trace_tokens = 1 << 20, o->seed = 1234;
-    o->mask_top = 10, o->sens_ppl_tokens = 65536;
+    o->mask_top = 10, o->sens_ppl_tokens = 65536, o->boot = 1000;
 }
 
 /* The analyze.json "seconds" key of hook h (0 accumulate, 1 accumulate_late, 2 finish), or NULL
@@ -241,12 +243,14 @@ typedef struct {
     Stream *st;
     const LmAnalysis **run;
     int n_run;
+    DocAcc *docs; /* the document bootstrap's counts, or NULL */
 } Feed;
 
 static void feed_layer(void *ctx, const LmFfnRows *rows) {
     Feed *f = ctx;
     for (int i = 0; i < f->n_run; i++)
         if (f->run[i]->layer) f->run[i]->layer(f->st, rows);
+    if (f->docs) docs_layer(f->docs, f->st->batch, rows);
 }
 
 static void feed_head(void *ctx, long row0, int n, const float *probs) {
@@ -289,7 +293,16 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
         ml_free(cls_tab);
         return -1;
     }
-    Feed feed = {&st, run, n_run};
+    /* the document bootstrap: every token's unit (document, or chunk of an id source) */
+    long n_units = 0, *unit_base = ml_alloc(sizeof(long) * (data->n_src + 1));
+    for (int s = 0; s < data->n_src; s++)
+        unit_base[s] = n_units, n_units += an_src_units(data, s, T);
+    int boot = o->boot > 0 && (o->only & (AN_ROUTING | AN_SPECIALISE | AN_TOPK));
+    docs_init(&st.acc.docs, m, D, boot ? (int)n_units : 0, data->ids ? "chunk" : "document",
+              o->boot, o->seed);
+    if (boot && (o->only & AN_TOPK)) st.acc.topk.docs = &st.acc.docs;
+    int32_t *units = ml_alloc(sizeof(int32_t) * B * T);
+    Feed feed = {&st, run, n_run, boot ? &st.acc.docs : NULL};
     LmObserver obs = {feed_layer, feed_head, &feed};
     int lean = m->lean;
     m->lean = LM_LEAN_OBSERVED;         /* one layer's activations, whatever the depth and batch */
@@ -312,16 +325,22 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
             int b = 0, Tb = T;
             if (bi < full_batches) {
                 b = (int)(nw - w0 < B ? nw - w0 : B);
-                for (int i = 0; i < b; i++)
-                    an_src_window(data, s, (w0 + i) * all / nw, T, in + (long)i * T,
-                                  tg + (long)i * T, dom + (long)i * T);
+                for (int i = 0; i < b; i++) {
+                    long w = (w0 + i) * all / nw;
+                    an_src_window(data, s, w, T, in + (long)i * T, tg + (long)i * T,
+                                  dom + (long)i * T);
+                    if (boot)
+                        an_src_window_units(data, s, w, T, T, unit_base[s], units + (long)i * T);
+                }
             } else {
                 b = 1, Tb = an_src_window(data, s, all, T, in, tg, dom);
+                if (boot) an_src_window_units(data, s, all, T, Tb, unit_base[s], units);
             }
             int N = b * Tb;
             for (int n = 0; n < N; n++) cls[n] = cls_tab[(long)dom[n] * V + in[n]];
-            AnBatch bt = {m, in, tg, dom, cls, b, Tb, N, done};
+            AnBatch bt = {m, in, tg, dom, cls, b, Tb, N, done, units};
             st.batch = &bt;
+            if (boot) docs_tokens(&st.acc.docs, &bt);
             double t1 = ml_now();
             lm_forward_observed(m, &obs, in, tg, dom, b, Tb);
             t_fwd += ml_now() - t1;
@@ -352,6 +371,7 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
             if (timing_key(&analyses[i], h)) t_acc -= t_hook[i][h];
     int rc = 0;
     for (int i = 0; i < n_run && !rc; i++) rc = run[i]->write(&st);
+    if (!rc && boot) rc = docs_write(&st.acc.docs, o->out_dir, data->names);
     if (!rc) {
         cJSON *j = meta;
         cJSON_AddNumberToObject(j, "tokens", (double)done);
@@ -371,6 +391,7 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
         cJSON_AddNumberToObject(j, "kprime_tokens", (double)st.acc.topk.kp_done);
     }
     for (int i = 0; i < n_run; i++) run[i]->free(&st);
+    docs_free(&st.acc.docs), ml_free(units), ml_free(unit_base);
     ml_free(in), ml_free(tg), ml_free(dom), ml_free(cls), ml_free(cls_tab);
     return rc;
 }

@@ -47,6 +47,12 @@ int an_src_tail(const AnalyzeData *d, int s, int T);
 int an_src_window(const AnalyzeData *d, int s, long w, int T, int32_t *in, int32_t *tg,
                   int32_t *dom);
 
+/* Units of source s for the document bootstrap: shard documents, or an id source's chunks. */
+long an_src_units(const AnalyzeData *d, int s, int T);
+/* Unit of each of the len tokens of window w of source s (base: the source's first unit id). */
+void an_src_window_units(const AnalyzeData *d, int s, long w, int T, int len, long base,
+                         int32_t *units);
+
 typedef struct {
     const char *out_dir;
     unsigned only;     /* AN_* mask */
@@ -58,6 +64,7 @@ typedef struct {
     long trace_tokens; /* routing trace / shuffle-baseline tokens kept in memory */
     long prune_tokens; /* held-out tokens scored with experts pruned (AN_PRUNE) */
     uint64_t seed;
+    int boot; /* document-bootstrap resamples (0: no bootstrap.json) */
     int quiet;
     const char *pairs;         /* minimal pairs TSV for AN_SENSITIVITY */
     int mask_top;              /* experts in each masked group (top-G, bottom-G) */

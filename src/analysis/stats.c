@@ -135,6 +135,19 @@ double stat_t_cdf(double t, double df) {
     return t > 0 ? 1 - tail : tail;
 }
 
+double stat_t_quantile(double p, double df) {
+    if (!(p > 0 && p < 1) || !(df > 0)) return NAN;
+    double lo = -1e6, hi = 1e6; /* the CDF is monotone: bisection to double precision */
+    for (int i = 0; i < 200 && hi - lo > 1e-12 * (1 + fabs(lo)); i++) {
+        double mid = 0.5 * (lo + hi);
+        if (stat_t_cdf(mid, df) < p)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return 0.5 * (lo + hi);
+}
+
 double stat_ttest_1samp(const double *d, int n, double *t_out) {
     double m = stat_mean(d, n), sd = stat_sd(d, n), t;
     if (n < 2)

@@ -26,6 +26,8 @@ double stat_cosine(const float *a, const float *b, int n); /* 0 when either norm
 double stat_betainc(double a, double b, double x);
 /* CDF of Student's t with df degrees of freedom (df may be fractional). */
 double stat_t_cdf(double t, double df);
+/* Quantile of Student's t (inverse of stat_t_cdf, by bisection); NaN outside 0 < p < 1. */
+double stat_t_quantile(double p, double df);
 /* Paired / one-sample t test of the mean of d[0..n) against 0: two-sided p; *t and *df set. */
 double stat_ttest_1samp(const double *d, int n, double *t);
 /* Welch's t for mean(a) − mean(b): returns t, sets *se and *df (Welch–Satterthwaite). */

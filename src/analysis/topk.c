@@ -2,6 +2,7 @@
  * contribution and the full top-k mixture in three variants, and perplexity when every MoE layer
  * keeps only k' experts per token (raw weights and renormalised weights). */
 #include "analysis/analysis.h"
+#include "analysis/docstats.h"
 #include "analysis/stats.h"
 #include "core/fileio.h"
 #include "core/mem.h"
@@ -69,6 +70,7 @@ void topk_accumulate_full(TopkAcc *t, const AnBatch *b) {
     for (int n = 0; n < b->N; n++)
         if (b->targets[n] >= 0)
             t->nll_full[b->domains[n]] += b->m->losses[n], t->tok[b->domains[n]] += 1;
+    if (t->docs) docs_add_nll(t->docs, b, 0);
 }
 
 void topk_accumulate_kprime(TopkAcc *t, const AnBatch *b) {
@@ -85,6 +87,7 @@ void topk_accumulate_kprime(TopkAcc *t, const AnBatch *b) {
             double *dst = t->nll_k + ((long)(kp - 1) * 2 + rn) * t->D;
             for (int n = 0; n < b->N; n++)
                 if (b->targets[n] >= 0) dst[b->domains[n]] += m->losses[n];
+            if (t->docs) docs_add_nll(t->docs, b, 1 + (kp - 1) * 2 + rn);
         }
     ml_free(route);
     t->kp_done += b->N;

@@ -48,7 +48,9 @@ static void usage(void) {
         "                      experts per layer (freq, reap; n = E*3/4, E/2, E/4, E/8, >= k;\n"
         "                      1 + 2*counts forwards of them; default 16384)\n"
         "  --trace-tokens N    routing trace / shuffle-baseline tokens kept (default 1048576)\n"
-        "  --seed S            shuffled-label baseline seed (default 1234)\n"
+        "  --seed S            shuffled-label baseline and bootstrap seed (default 1234)\n"
+        "  --boot N            document-bootstrap resamples for bootstrap.json (default 1000;\n"
+        "                      0 = off): 95 %% intervals of NMI, n50, k' perplexity cost\n"
         "  --quiet             no progress line\n\n"
         "A GGUF model: the text files are tokenized with the file's tokenizer (BOS first when it\n"
         "says) and scored as `moelens eval MODEL.gguf --text FILE --ctx T` scores them (chunks of "
@@ -115,6 +117,8 @@ static int cmd_analyze(int argc, char **argv) {
             o.prune_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
         else if (!strcmp(a, "--trace-tokens"))
             o.trace_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
+        else if (!strcmp(a, "--boot"))
+            o.boot = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
         else if (!strcmp(a, "--seed"))
             o.seed = (uint64_t)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
         else if (!strcmp(a, "--quiet"))

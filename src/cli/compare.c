@@ -12,13 +12,21 @@
 
 static void usage(void) {
     printf(
-        "usage: moelens compare RUN... [--margin PPL] [--out FILE.json]\n\n"
-        "Val perplexity per design arm (router / routing level / top-k, from each "
-        "RUN/config.json;\n"
+        "usage: moelens compare RUN... [--margin PPL | --margin-rel F] [--paired]\n"
+        "                              [--claims FILE.json]\n"
+        "                              [--out FILE.json]\n\n"
+        "Val perplexity per design arm (a sweep's ARM of ARM-seedS folders, else router / routing\n"
+        "level / top-k from each RUN/config.json;\n"
         "the last val_ppl of RUN/metrics.jsonl) over seeds: mean ± sd, and a TOST equivalence "
         "test\n"
         "(Welch t) for every pair of arms at the margin (default 1 PPL; equivalent when p < "
         "0.05).\n"
+        "--margin-rel F: the margin is F times the pair's mean perplexity (0.02 = 2 %%).\n"
+        "--paired: tests on the per-seed differences of runs with the same seed (a seed fixes\n"
+        "the data order, so its effect is shared by the arms): paired t instead of Welch.\n"
+        "--claims FILE: a JSON list of claims {claim, test: equivalent|better, a, b} judged\n"
+        "(reproduced / not reproduced / inconclusive) into the JSON's findings. p-values are over\n"
+        "the runs (seeds) of each arm.\n"
         "Prints a table; --out also writes the JSON (docs/analysis.md).\n"
         "Vision runs: expert matching across seeds instead (moelens compare VISION_RUN --help).\n");
 }
@@ -30,11 +38,18 @@ static int cmd_compare(int argc, char **argv) {
         return argc < 2 ? 1 : 0;
     }
     const char *cmd = "compare", *out = NULL, **runs = ml_alloc(sizeof(char *) * argc);
-    double margin = 1.0;
+    CompareOptions co = {1.0, 0, NULL, 0};
+    const char *claims_path = NULL;
     int n = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--margin"))
-            margin = cli_double_opt(cmd, argc, argv, &i);
+            co.margin = cli_double_opt(cmd, argc, argv, &i);
+        else if (!strcmp(argv[i], "--margin-rel"))
+            co.margin_rel = cli_double_opt(cmd, argc, argv, &i);
+        else if (!strcmp(argv[i], "--paired"))
+            co.paired = 1;
+        else if (!strcmp(argv[i], "--claims"))
+            claims_path = cli_value(cmd, argc, argv, &i);
         else if (!strcmp(argv[i], "--out"))
             out = cli_value(cmd, argc, argv, &i);
         else if (argv[i][0] == '-')
@@ -43,9 +58,22 @@ static int cmd_compare(int argc, char **argv) {
             runs[n++] = argv[i];
     }
     if (!n) ml_fatal("compare: give at least one RUN");
-    if (!(margin > 0)) ml_fatal("compare: --margin must be positive");
+    if (!(co.margin > 0)) ml_fatal("compare: --margin must be positive");
+    if (co.margin_rel < 0 || co.margin_rel >= 1)
+        ml_fatal("compare: --margin-rel must be in [0, 1)");
+    cJSON *claims = NULL;
+    if (claims_path) {
+        char *buf;
+        size_t len;
+        if (ml_read_file(claims_path, &buf, &len)) ml_fatal("compare: %s", ml_errmsg());
+        claims = cJSON_Parse(buf);
+        ml_free(buf);
+        if (!cJSON_IsArray(claims))
+            ml_fatal("compare: %s: expected a JSON list of claims", claims_path);
+        co.claims = claims;
+    }
     cJSON *j;
-    if (compare_runs(runs, n, margin, &j)) ml_fatal("compare: %s", ml_errmsg());
+    if (compare_runs(runs, n, &co, &j)) ml_fatal("compare: %s", ml_errmsg());
     printf("%-32s %3s %10s %8s\n", "arm", "n", "mean_ppl", "sd");
     cJSON *o;
     cJSON_ArrayForEach(o, cJSON_GetObjectItem(j, "arms"))
@@ -61,6 +89,10 @@ static int cmd_compare(int argc, char **argv) {
                cJSON_IsTrue(cJSON_GetObjectItem(o, "equivalent")) ? "equivalent"
                                                                   : "not shown equivalent");
     }
+    cJSON_ArrayForEach(o, cJSON_GetObjectItem(j, "findings"))
+        printf("claim: %s: %s\n",
+               cJSON_GetObjectItem(o, "claim") ? cJSON_GetObjectItem(o, "claim")->valuestring : "?",
+               cJSON_GetObjectItem(o, "verdict")->valuestring);
     int rc = 0;
     if (out) {
         char *s = cJSON_Print(j);
@@ -68,7 +100,7 @@ static int cmd_compare(int argc, char **argv) {
         free(s);
         if (rc) ml_fatal("%s", ml_errmsg());
     }
-    cJSON_Delete(j);
+    cJSON_Delete(j), cJSON_Delete(claims);
     ml_free(runs);
     return 0;
 }

@@ -10,10 +10,13 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_AXES 8
 #define MAX_VALUES 16
+#define MAX_ARMS 16
+#define MAX_ARM_SETS 16
 
 typedef struct {
     char key[64];
@@ -21,14 +24,26 @@ typedef struct {
     char val[MAX_VALUES][64];
 } Axis;
 
+/* A named arm: settings of its own (e.g. a dense baseline's width), crossed with the axes. */
+typedef struct {
+    char name[64];
+    char sets[MAX_ARM_SETS][128];
+    int n_sets;
+} NamedArm;
+
 typedef struct {
     char preset[32], data[1024], out[1024];
     char sets[64][128];
     int n_sets;
     Axis axes[MAX_AXES];
     int n_axes;
+    NamedArm arms[MAX_ARMS];
+    int n_arms;
     long seeds[64];
     int n_seeds;
+    double margin_rel; /* > 0: compare's TOST margin relative to perplexity */
+    int paired;        /* compare --paired: tests on per-seed differences */
+    char *claims;      /* the grid's claims list as JSON text (compare --claims), or NULL */
 } Grid;
 
 /* A JSON scalar as the text `--set` takes. */
@@ -41,6 +56,36 @@ static int scalar_text(const cJSON *v, char *buf, size_t n) {
         snprintf(buf, n, "%d", cJSON_IsTrue(v));
     else
         return -1;
+    return 0;
+}
+
+/* "set"-style object → KEY=VALUE strings (at most cap). */
+static int load_sets(const char *path, const char *what, const cJSON *e, char (*sets)[128], int cap,
+                     int *n) {
+    const cJSON *s;
+    cJSON_ArrayForEach(s, e) {
+        char v[64];
+        if (*n == cap || scalar_text(s, v, sizeof v))
+            return ml_error("%s: %s.%s: expected a string or number", path, what, s->string);
+        snprintf(sets[(*n)++], 128, "%s=%s", s->string, v);
+    }
+    return 0;
+}
+
+/* "arms": {"NAME": {KEY: VALUE, ...}, ...} */
+static int load_arms(const char *path, const cJSON *e, Grid *g) {
+    const cJSON *a;
+    cJSON_ArrayForEach(a, e) {
+        if (g->n_arms == MAX_ARMS || !cJSON_IsObject(a) || !a->string[0] ||
+            strlen(a->string) >= sizeof g->arms[0].name || strchr(a->string, '/'))
+            return ml_error("%s: arms.%s: expected up to %d named objects of settings", path,
+                            a->string, MAX_ARMS);
+        NamedArm *na = &g->arms[g->n_arms++];
+        snprintf(na->name, sizeof na->name, "%s", a->string);
+        char what[96];
+        snprintf(what, sizeof what, "arms.%s", a->string);
+        if (load_sets(path, what, a, na->sets, MAX_ARM_SETS, &na->n_sets)) return -1;
+    }
     return 0;
 }
 
@@ -65,17 +110,20 @@ static int grid_load(const char *path, Grid *g) {
             snprintf(g->data, sizeof g->data, "%s", e->valuestring);
         else if (!strcmp(k, "out") && cJSON_IsString(e))
             snprintf(g->out, sizeof g->out, "%s", e->valuestring);
-        else if (!strcmp(k, "set") && cJSON_IsObject(e)) {
-            const cJSON *s;
-            cJSON_ArrayForEach(s, e) {
-                char v[64];
-                if (g->n_sets == 64 || scalar_text(s, v, sizeof v)) {
-                    rc = ml_error("%s: set.%s: expected a string or number", path, s->string);
-                    break;
-                }
-                snprintf(g->sets[g->n_sets++], 128, "%s=%s", s->string, v);
-            }
-        } else if (!strcmp(k, "axes") && cJSON_IsObject(e)) {
+        else if (!strcmp(k, "set") && cJSON_IsObject(e))
+            rc = load_sets(path, "set", e, g->sets, 64, &g->n_sets);
+        else if (!strcmp(k, "arms") && cJSON_IsObject(e))
+            rc = load_arms(path, e, g);
+        else if (!strcmp(k, "margin_rel") && cJSON_IsNumber(e) && e->valuedouble > 0 &&
+                 e->valuedouble < 1)
+            g->margin_rel = e->valuedouble;
+        else if (!strcmp(k, "paired") && cJSON_IsBool(e))
+            g->paired = cJSON_IsTrue(e);
+        else if (!strcmp(k, "claims") && cJSON_IsArray(e))
+            free(g->claims), g->claims = cJSON_PrintUnformatted(e);
+        else if (!strcmp(k, "about") && cJSON_IsString(e))
+            ; /* free text for the reader */
+        else if (!strcmp(k, "axes") && cJSON_IsObject(e)) {
             const cJSON *a;
             cJSON_ArrayForEach(a, e) {
                 int n = cJSON_GetArraySize(a);
@@ -104,23 +152,27 @@ static int grid_load(const char *path, Grid *g) {
             }
         } else
             rc = ml_error(
-                "%s: unknown or mistyped key '%s' (expected preset, data, out, set, axes, seeds)",
+                "%s: unknown or mistyped key '%s' (expected preset, data, out, set, arms, axes, "
+                "seeds, margin_rel (0..1), paired (true/false), claims (a list), about)",
                 path, k);
         if (rc) break;
     }
     cJSON_Delete(j);
+    if (rc) free(g->claims), g->claims = NULL;
     if (!rc && !g->n_seeds) g->seeds[g->n_seeds++] = 1;
     return rc;
 }
 
-/* Arm name of combination c: "key-value_key-value" ("base" without axes), safe as a folder name. */
-static void arm_name(const Grid *g, const int *idx, char *buf, size_t n) {
+/* Arm name of combination c: "NAMEDARM_key-value_key-value" ("base" without arms and axes), safe
+ * as a folder name. arm < 0: no named arms. */
+static void arm_name(const Grid *g, int arm, const int *idx, char *buf, size_t n) {
     size_t o = 0;
     buf[0] = 0;
+    if (arm >= 0) o += snprintf(buf, n, "%s", g->arms[arm].name);
     for (int a = 0; a < g->n_axes && o < n; a++)
-        o += snprintf(buf + o, n - o, "%s%s-%s", a ? "_" : "", g->axes[a].key,
+        o += snprintf(buf + o, n - o, "%s%s-%s", o ? "_" : "", g->axes[a].key,
                       g->axes[a].val[idx[a]]);
-    if (!g->n_axes) snprintf(buf, n, "base");
+    if (!buf[0]) snprintf(buf, n, "base");
     for (char *c = buf; *c; c++)
         if (*c == '/' || *c == ' ') *c = '_';
 }
@@ -150,12 +202,15 @@ static int run_finished(const char *dir) {
     return done;
 }
 
-/* The config arm idx trains with, built as `train lm` would build it from the same options. */
-static int arm_config(const Grid *g, const int *idx, long seed, LmConfig *c) {
+/* The config a combination trains with (named arm, < 0: none; axis values idx), built as
+ * `train lm` would build it from the same options. */
+static int arm_config(const Grid *g, int arm, const int *idx, long seed, LmConfig *c) {
     char kv[160];
     if (lm_config_preset(c, g->preset)) return -1;
     for (int i = 0; i < g->n_sets; i++)
         if (lm_config_set_kv(c, g->sets[i])) return -1;
+    for (int i = 0; arm >= 0 && i < g->arms[arm].n_sets; i++)
+        if (lm_config_set_kv(c, g->arms[arm].sets[i])) return -1;
     for (int x = 0; x < g->n_axes; x++) {
         snprintf(kv, sizeof kv, "%s=%s", g->axes[x].key, g->axes[x].val[idx[x]]);
         if (lm_config_set_kv(c, kv)) return -1;
@@ -164,17 +219,23 @@ static int arm_config(const Grid *g, const int *idx, long seed, LmConfig *c) {
     return lm_config_set_kv(c, kv) || lm_config_finalize(c) ? -1 : 0;
 }
 
+/* Combination c: its named arm (-1 without arms) and axis values. */
+static int combo_of(const Grid *g, int c, int per_arm, int *idx) {
+    int r = c % per_arm;
+    for (int a = g->n_axes - 1; a >= 0; a--) idx[a] = r % g->axes[a].n, r /= g->axes[a].n;
+    return g->n_arms ? c / per_arm : -1;
+}
+
 /* Every arm's config is checked before any trains, so a bad axis value fails at once (and in
  * --dry-run), not after hours of earlier arms. */
-static int validate_arms(const Grid *g, const char *path, int combos) {
+static int validate_arms(const Grid *g, const char *path, int combos, int per_arm) {
     for (int c = 0; c < combos; c++) {
-        int idx[MAX_AXES], r = c;
-        for (int a = g->n_axes - 1; a >= 0; a--) idx[a] = r % g->axes[a].n, r /= g->axes[a].n;
+        int idx[MAX_AXES], named = combo_of(g, c, per_arm, idx);
         for (int s = 0; s < g->n_seeds; s++) {
             LmConfig cfg;
-            if (arm_config(g, idx, g->seeds[s], &cfg)) {
+            if (arm_config(g, named, idx, g->seeds[s], &cfg)) {
                 char arm[512];
-                arm_name(g, idx, arm, sizeof arm);
+                arm_name(g, named, idx, arm, sizeof arm);
                 return ml_error("%s: arm %s-seed%ld: %s", path, arm, g->seeds[s], ml_errmsg());
             }
         }
@@ -182,11 +243,11 @@ static int validate_arms(const Grid *g, const char *path, int combos) {
     return 0;
 }
 
-static int train_one(const Grid *g, const int *idx, long seed, const char *dir) {
+static int train_one(const Grid *g, int arm, const int *idx, long seed, const char *dir) {
     char *ck = ml_path_join(dir, "checkpoint.safetensors");
     int resume = ml_file_exists(ck);
     ml_free(ck);
-    const char *a[160];
+    const char *a[200];
     char kv[MAX_AXES + 1][160];
     int n = 0;
     a[n++] = "train", a[n++] = "lm", a[n++] = "--out", a[n++] = dir, a[n++] = "--data",
@@ -196,6 +257,8 @@ static int train_one(const Grid *g, const int *idx, long seed, const char *dir) 
     else {
         a[n++] = "--preset", a[n++] = g->preset;
         for (int i = 0; i < g->n_sets; i++) a[n++] = "--set", a[n++] = g->sets[i];
+        for (int i = 0; arm >= 0 && i < g->arms[arm].n_sets; i++)
+            a[n++] = "--set", a[n++] = g->arms[arm].sets[i];
         for (int x = 0; x < g->n_axes; x++) {
             snprintf(kv[x], sizeof kv[x], "%s=%s", g->axes[x].key, g->axes[x].val[idx[x]]);
             a[n++] = "--set", a[n++] = kv[x];
@@ -220,6 +283,10 @@ static int cmd_sweep(int argc, char **argv) {
             "   \"set\": {\"steps\": 300}, \"axes\": {\"router\": [\"learned\", \"hash\"], "
             "\"top_k\": [1, 2]},\n"
             "   \"seeds\": [1, 2, 3]}\n"
+            "Named arms cross the axes: \"arms\": {\"dense\": {\"moe_every\": 0}, ...};\n"
+            "\"margin_rel\": 0.02 sets compare's TOST margin to 2 %% of perplexity; \"claims\": "
+            "[...]\n"
+            "are judged by compare (--claims) into the report's findings.\n"
             "--dry-run lists the runs and their state without training.\n");
         return 0;
     }
@@ -239,19 +306,20 @@ static int cmd_sweep(int argc, char **argv) {
     Grid g;
     if (grid_load(grid_path, &g)) ml_fatal("%s", ml_errmsg());
     if (!out) out = g.out[0] ? g.out : "runs/sweep";
-    long combos = 1;
-    for (int a = 0; a < g.n_axes; a++) combos *= g.axes[a].n;
+    long per_arm = 1, n_named = g.n_arms ? g.n_arms : 1;
+    for (int a = 0; a < g.n_axes; a++) per_arm *= g.axes[a].n;
+    long combos = per_arm * n_named;
     if (combos * g.n_seeds > 10000)
-        ml_fatal("%s: %ld runs (axes × seeds); at most 10000", grid_path, combos * g.n_seeds);
-    if (validate_arms(&g, grid_path, (int)combos)) ml_fatal("%s", ml_errmsg());
+        ml_fatal("%s: %ld runs (arms × axes × seeds); at most 10000", grid_path,
+                 combos * g.n_seeds);
+    if (validate_arms(&g, grid_path, (int)combos, (int)per_arm)) ml_fatal("%s", ml_errmsg());
     if (!dry && ml_mkdir_p(out)) ml_fatal("%s", ml_errmsg());
     int total = combos * g.n_seeds, k = 0, trained = 0, skipped = 0;
     char **dirs = ml_alloc(sizeof(char *) * total);
     for (int c = 0; c < combos; c++) {
-        int idx[MAX_AXES], r = c;
-        for (int a = g.n_axes - 1; a >= 0; a--) idx[a] = r % g.axes[a].n, r /= g.axes[a].n;
+        int idx[MAX_AXES], named = combo_of(&g, c, (int)per_arm, idx);
         char arm[512], name[600];
-        arm_name(&g, idx, arm, sizeof arm);
+        arm_name(&g, named, idx, arm, sizeof arm);
         for (int s = 0; s < g.n_seeds; s++, k++) {
             snprintf(name, sizeof name, "%s-seed%ld", arm, g.seeds[s]);
             dirs[k] = ml_path_join(out, name);
@@ -264,7 +332,7 @@ static int cmd_sweep(int argc, char **argv) {
                 skipped += done;
                 continue;
             }
-            int rc = train_one(&g, idx, g.seeds[s], dirs[k]);
+            int rc = train_one(&g, named, idx, g.seeds[s], dirs[k]);
             if (rc)
                 ml_fatal("sweep: training %s failed (exit %d); rerun the sweep to resume", dirs[k],
                          rc);
@@ -275,15 +343,29 @@ static int cmd_sweep(int argc, char **argv) {
         const char *has[] = {"compare", NULL};
         if (self_has(has)) {
             char *cj = ml_path_join(out, "compare.json");
-            const char **a = ml_alloc(sizeof(char *) * (total + 4));
+            const char **a = ml_alloc(sizeof(char *) * (total + 8));
             int n = 0;
             a[n++] = "compare";
-            for (int i = 0; i < total; i++) a[n++] = dirs[i];
-            a[n++] = "--out", a[n++] = cj, a[n] = NULL;
+            /* only finished runs: a study cut short still reports what it has */
+            for (int i = 0; i < total; i++)
+                if (run_finished(dirs[i])) a[n++] = dirs[i];
+            a[n++] = "--out", a[n++] = cj;
+            char rel[32], *claims = NULL;
+            if (g.margin_rel > 0)
+                snprintf(rel, sizeof rel, "%.17g", g.margin_rel), a[n++] = "--margin-rel",
+                                                                  a[n++] = rel;
+            if (g.paired) a[n++] = "--paired";
+            if (g.claims) {
+                claims = ml_path_join(out, "claims.json");
+                if (ml_write_file_atomic(claims, g.claims, strlen(g.claims)))
+                    ml_fatal("%s", ml_errmsg());
+                a[n++] = "--claims", a[n++] = claims;
+            }
+            a[n] = NULL;
             char *table = ml_path_join(out, "compare.txt");
             if (self_run(a, table))
                 ml_warn("sweep: compare failed; the report shows the runs only");
-            ml_free(a), ml_free(cj), ml_free(table);
+            ml_free(a), ml_free(cj), ml_free(table), ml_free(claims);
         } else
             fprintf(stderr, "sweep: note: this build has no 'compare' command; skipped\n");
         const char *rep[] = {"report", out, NULL};
@@ -292,6 +374,7 @@ static int cmd_sweep(int argc, char **argv) {
     fprintf(stderr, "sweep: %d runs: %d trained, %d already finished\n", total, trained, skipped);
     for (int i = 0; i < total; i++) ml_free(dirs[i]);
     ml_free(dirs);
+    free(g.claims);
     return 0;
 }
 COMMAND("sweep", cmd_sweep, "train a grid of runs (design choices x seeds), compare, report")

@@ -65,6 +65,7 @@ int report_write(const char *dir, const char *out_path) {
         snprintf(title, sizeof title, "moelens sweep %s", base_name(dir));
         snprintf(sub, sizeof sub, "Report of the sweep folder %s: %d runs", dir, runs.n);
         section_sweep(&p);
+        section_findings(&p);
         section_compare(&p);
         section_vision_compare(&p);
         section_other_files(&p, "compare");

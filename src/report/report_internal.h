@@ -56,6 +56,7 @@ void section_run_summary(Page *p);
 void section_training(Page *p);
 void section_expert_load(Page *p);
 void section_lm_analysis(Page *p);
+void section_intervals(Page *p); /* LM: analysis/bootstrap.json (report_bootstrap.c) */
 void section_other_files(Page *p, const char *sub);
 /* Vision runs (report_vision.c): is config.json's "model" "vision"? */
 int page_is_vision(Page *p);
@@ -66,3 +67,4 @@ void section_sensitivity(Page *p);    /* LM: analysis/sensitivity.json (report_s
 void section_prune(Page *p);          /* LM: analysis/prune.json (report_prune.c) */
 void section_sweep(Page *p);
 void section_compare(Page *p);
+void section_findings(Page *p); /* study claims judged by compare (report_findings.c) */

@@ -382,5 +382,6 @@ void section_lm_analysis(Page *p) {
     section_topk(p);
     section_prune(p);
     section_specialise(p);
+    section_intervals(p);
     section_sensitivity(p);
 }

@@ -167,7 +167,8 @@ void section_compare(Page *p) {
     const cJSON *margin = cJSON_GetObjectItemCaseSensitive(j, "margin");
     page_section(
         p, "arms", "Design arms and equivalence (TOST)",
-        "Arm = router / routing level / top-k of each run's config; value = its last validation "
+        "Arm = the sweep's arm (folder name without -seedS), else router / routing level / top-k "
+        "of each run's config; value = its last validation "
         "perplexity. Two arms are equivalent when the TOST p-value at the margin is below 0.05.");
     int n = cJSON_GetArraySize(arms);
     if (n > 0 && n <= MAX_ARMS) {
@@ -205,8 +206,12 @@ void section_compare(Page *p) {
     int np = cJSON_GetArraySize(pairs);
     if (np > 0) {
         char h5[64];
-        snprintf(h5, sizeof h5, "equivalent (margin %.3g ppl)",
-                 cJSON_IsNumber(margin) ? margin->valuedouble : NAN);
+        const cJSON *rel = cJSON_GetObjectItemCaseSensitive(j, "margin_rel");
+        if (cJSON_IsNumber(rel))
+            snprintf(h5, sizeof h5, "equivalent (margin %.3g %% of ppl)", 100 * rel->valuedouble);
+        else
+            snprintf(h5, sizeof h5, "equivalent (margin %.3g ppl)",
+                     cJSON_IsNumber(margin) ? margin->valuedouble : NAN);
         const char *h[5] = {"arm a", "arm b", "mean a − mean b", "p TOST", h5};
         table_open(&p->body, h, 5);
         for (int i = 0; i < np; i++) {

@@ -42,13 +42,31 @@ assert t["raw"][-1] == t["full"], t    # k' = k with raw weights is the model it
 assert np.load(f"{a}/lift_domain.npy").shape == (2, 4, 2)
 s = json.load(open(f"{a}/specialise.json"))["layers"]
 assert len(s) == 2 and all(0 <= x["nmi_domain"] <= 1 for x in s)
+# document bootstrap: the point value is the full-data NMI
+bs = json.load(open(f"{a}/bootstrap.json"))
+assert bs["unit"] == "document" and set(bs["units"]) <= {"en", "fr"}, bs["units"]
+for x, y in zip(s, bs["layers"]):
+    i = y["nmi_domain"]
+    assert abs(i["value"] - x["nmi_domain"]) < 1e-9 and i["lo"] <= i["hi"], (x, y)
+    assert y["n50"]["all"]["lo"] <= y["n50"]["all"]["hi"]
+assert len(bs["ppl_increase_pct"]["raw"]) == 2 and abs(bs["ppl_increase_pct"]["raw"][1]["all"]["value"]) < 1e-9
 PY
+./moelens report $T/learned_1 > /dev/null 2>&1
+grep -q "Intervals over documents" $T/learned_1/report.html
 # --domain texts and --only
 ./moelens analyze $T/hash_1 --domain en=$T/en.txt --domain fr=$T/fr.txt --only routing --max-tokens 1024 \
     --out $T/only --quiet
 test -f $T/only/routing.json && test ! -f $T/only/lens.json
 ./moelens compare $T/learned_1 $T/learned_2 $T/hash_1 $T/hash_2 --out $T/cmp.json | grep -q "TOST"
 /usr/bin/python3 -c "import json,sys; j=json.load(open('$T/cmp.json')); assert len(j['arms'])==2 and len(j['pairs'])==1"
+# paired by seed: the per-seed differences' mean is the difference of the means (same seeds)
+./moelens compare $T/learned_1 $T/learned_2 $T/hash_1 $T/hash_2 --paired --margin-rel 0.02 --out $T/cmpp.json > /dev/null
+/usr/bin/python3 - $T/cmp.json $T/cmpp.json <<'PY'
+import json, sys
+w, p = (json.load(open(f))["pairs"][0] for f in sys.argv[1:])
+assert p["paired_seeds"] == 2 and abs(p["diff"] - w["diff"]) < 1e-9 and p["p_over"].startswith("seeds"), p
+assert p["ci95"][0] <= p["diff"] <= p["ci95"][1]
+PY
 # errors: one line, exit 1
 if ./moelens analyze $T/learned_1 --only nope 2> $T/err; then exit 1; fi
 grep -q "unknown analysis 'nope'" $T/err

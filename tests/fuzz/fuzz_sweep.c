@@ -27,13 +27,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fuzz_failed_with_message();
         return 0;
     }
-    long combos = 1;
-    for (int a = 0; a < g.n_axes; a++) combos *= g.axes[a].n;
+    long per_arm = 1, combos;
+    for (int a = 0; a < g.n_axes; a++) per_arm *= g.axes[a].n;
+    combos = per_arm * (g.n_arms ? g.n_arms : 1);
+    free(g.claims);
     if (combos * g.n_seeds > 64) return 0; /* the CLI caps it at 10000; keep inputs fast */
-    if (validate_arms(&g, path, (int)combos)) fuzz_failed_with_message();
+    if (validate_arms(&g, path, (int)combos, (int)per_arm)) fuzz_failed_with_message();
     int idx[MAX_AXES] = {0};
     char arm[512];
-    arm_name(&g, idx, arm, sizeof arm);
-    if (strchr(arm, '/')) abort(); /* arm names are single folder names */
+    for (int n = g.n_arms ? 0 : -1; n < g.n_arms; n++) {
+        arm_name(&g, n, idx, arm, sizeof arm);
+        if (strchr(arm, '/')) abort(); /* arm names are single folder names */
+    }
     return 0;
 }
