@@ -1,0 +1,56 @@
+#!/bin/sh
+# ZEDA side by side (docs/zeda.md): an original run and its adapted version, on the same
+# validation windows: the share of routed slots that went to zero experts (skip_ratio), the
+# perplexity change and the eval wall time, in the order A B A B ... (best of REPEATS each, so a
+# busy moment on a shared machine does not decide). Adapts RUN into RUN2 first if RUN2 has no model.
+#   sh bench/zeda.sh RUN RUN2 [Z] [REPEATS] [-- adapt options...]
+# Z (default: half the experts) and the adapt options are used only when RUN2 is made here.
+set -e
+cd "$(dirname "$0")/.."
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+[ $# -ge 2 ] || { echo "usage: sh bench/zeda.sh RUN RUN2 [Z] [REPEATS] [-- adapt options]" >&2; exit 1; }
+RUN=$1 RUN2=$2
+shift 2
+Z="" REPEATS=5
+[ $# -gt 0 ] && [ "$1" != "--" ] && { Z=$1; shift; }
+[ $# -gt 0 ] && [ "$1" != "--" ] && { REPEATS=$1; shift; }
+[ $# -gt 0 ] && [ "$1" = "--" ] && shift
+WINDOWS=${WINDOWS:-64}
+if [ ! -e "$RUN2/model.safetensors" ]; then
+    if [ -z "$Z" ]; then
+        E=$(sed -nE 's/.*"n_experts":[[:space:]]*([0-9]+).*/\1/p' "$RUN/config.json")
+        Z=$((E / 2))
+    fi
+    ./moelens adapt "$RUN" --zero-experts "$Z" --out "$RUN2" "$@"
+fi
+field() { sed -E "s/.*\"$1\": ([0-9.eE+-]+).*/\1/"; }
+now() { date +%s.%N; }
+best_a="" best_b=""
+for i in $(seq "$REPEATS"); do
+    for M in A B; do
+        [ $M = A ] && R=$RUN || R=$RUN2
+        t0=$(now)
+        line=$(./moelens eval "$R" --json --max-windows "$WINDOWS" | tail -n 1)
+        t=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.4f", b - a }')
+        if [ $M = A ]; then
+            json_a=$line
+            best_a=$(echo "$t $best_a" | awk '{ print ($2 == "" || $1 < $2) ? $1 : $2 }')
+        else
+            json_b=$line
+            best_b=$(echo "$t $best_b" | awk '{ print ($2 == "" || $1 < $2) ? $1 : $2 }')
+        fi
+    done
+done
+pa=$(echo "$json_a" | field ppl) pb=$(echo "$json_b" | field ppl)
+sa=$(echo "$json_a" | field skip_ratio) sb=$(echo "$json_b" | field skip_ratio)
+tok=$(echo "$json_a" | field tokens)
+printf '%-10s %10s %10s %12s %10s\n' model skip_ratio ppl eval_s speedup
+printf '%-10s %10.4f %10.3f %12.3f %10.3f\n' original "$sa" "$pa" "$best_a" 1
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+speedup=$(calc %.4f "$best_a / $best_b")
+printf '%-10s %10.4f %10.3f %12.3f %10.3f\n' adapted "$sb" "$pb" "$best_b" "$speedup"
+echo "{\"tokens\": $tok, \"repeats\": $REPEATS, \"threads\": $OMP_NUM_THREADS, \"skip_ratio\": $sb," \
+    "\"ppl_original\": $pa, \"ppl_adapted\": $pb," \
+    "\"ppl_change\": $(calc %.5f "$pb / $pa - 1")," \
+    "\"eval_s_original\": $best_a, \"eval_s_adapted\": $best_b," \
+    "\"speedup\": $speedup}"
