@@ -5,6 +5,8 @@
 # busy moment on a shared machine does not decide). Adapts RUN into RUN2 first if RUN2 has no model.
 #   sh bench/zeda.sh RUN RUN2 [Z] [REPEATS] [-- adapt options...]
 # Z (default: half the experts) and the adapt options are used only when RUN2 is made here.
+# WINDOWS (default 128) validation windows of seq_len tokens, spread evenly over the split (the
+# tiny preset's training evaluations use the same 128: batch 16 × eval_batches 8).
 set -e
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
@@ -15,7 +17,7 @@ Z="" REPEATS=5
 [ $# -gt 0 ] && [ "$1" != "--" ] && { Z=$1; shift; }
 [ $# -gt 0 ] && [ "$1" != "--" ] && { REPEATS=$1; shift; }
 [ $# -gt 0 ] && [ "$1" = "--" ] && shift
-WINDOWS=${WINDOWS:-64}
+WINDOWS=${WINDOWS:-128}
 if [ ! -e "$RUN2/model.safetensors" ]; then
     if [ -z "$Z" ]; then
         E=$(sed -nE 's/.*"n_experts":[[:space:]]*([0-9]+).*/\1/p' "$RUN/config.json")
