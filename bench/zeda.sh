@@ -25,7 +25,8 @@ if [ ! -e "$RUN2/model.safetensors" ]; then
     fi
     ./moelens adapt "$RUN" --zero-experts "$Z" --out "$RUN2" "$@"
 fi
-field() { sed -E "s/.*\"$1\": ([0-9.eE+-]+).*/\1/"; }
+# a top-level field of eval's JSON line (before "domains": {...}, which repeats ppl and tokens)
+field() { sed -E "s/^\{[^{]*\"$1\": ([0-9.eE+-]+).*/\1/"; }
 now() { date +%s.%N; }
 best_a="" best_b=""
 for i in $(seq "$REPEATS"); do
