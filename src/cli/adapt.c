@@ -106,6 +106,10 @@ static int cmd_adapt(int argc, char **argv) {
         ml_fatal("adapt: %s does not record its data folder: give --data DIR",
                  run ? run : o.out_dir);
     o.data_dir = data;
+    char *train = ml_path_join(data, "train.tokens"); /* checked before RUN2 is written */
+    if (!ml_file_exists(train))
+        ml_fatal("adapt: %s: no train.tokens (a prepared text folder?)", data);
+    ml_free(train);
     if (!o.resume && start_run(run, Z, o.out_dir, sets, n_sets)) ml_fatal("%s", ml_errmsg());
     o.resume = 1; /* training starts from the checkpoint start_run wrote, with its config */
     LmConfig unused;

@@ -56,6 +56,8 @@ grep -q "architecture" "$T/err"
 fails ./moelens adapt "$T/R" --zero-experts 2 --out "$T/X" --set n_zero=1 2>"$T/err"
 grep -q "n_zero" "$T/err"
 [ "$(wc -l <"$T/err")" = 1 ]
+fails ./moelens adapt "$T/R" --zero-experts 2 --out "$T/X" --data "$T/nowhere" 2>"$T/err"
+grep -q "no train.tokens" "$T/err"
 test ! -e "$T/X"
 fails ./moelens adapt "$T/R" --zero-experts 2 --out "$T/A" 2>"$T/err"
 grep -q "already holds a run" "$T/err"
