@@ -1,4 +1,5 @@
 #include "model/lm_distill.h"
+#include "core/mem.h"
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -14,17 +15,21 @@ static double kl_row(const float *ps, const float *pt, int V) {
 
 double lm_distill_kl(float *probs, const float *teacher, const int32_t *targets, int N, int V,
                      float scale) {
-    double total = 0;
-#pragma omp parallel for schedule(static) reduction(+ : total)
+    double *row = ml_alloc(sizeof(double) * (N ? N : 1)), total = 0;
+#pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         float *ps = probs + (long)n * V;
         const float *pt = teacher + (long)n * V;
+        row[n] = 0;
         if (targets[n] < 0) {
             memset(ps, 0, V * sizeof(float));
             continue;
         }
-        total += kl_row(ps, pt, V);
+        row[n] = kl_row(ps, pt, V);
         for (int v = 0; v < V; v++) ps[v] = scale * (ps[v] - pt[v]);
     }
+    for (int n = 0; n < N; n++)
+        total += row[n]; /* in row order: the same sum on any thread count */
+    ml_free(row);
     return total;
 }
