@@ -39,7 +39,8 @@ fails ./moelens export "$T/A" --gguf "$T/A.gguf" 2>"$T/err"
 grep -q "zero-output experts" "$T/err"
 test ! -e "$T/A.gguf"
 
-# 2. resume: stopped after 5 steps, resumed -> the same bytes as the uninterrupted adaptation
+# 2. resume: stopped after 5 steps, resumed -> the same bytes and metrics as the uninterrupted
+#    adaptation
 set +e
 ./moelens adapt "$T/R" --zero-experts 2 --out "$T/B" $ad --stop-after 5 2>/dev/null
 rc=$?
@@ -47,6 +48,8 @@ set -e
 [ "$rc" = 130 ]
 ./moelens adapt --resume --out "$T/B" 2>/dev/null
 cmp "$T/A/checkpoint.safetensors" "$T/B/checkpoint.safetensors"
+losses() { sed -E 's/"tokens_per_s":[0-9.eE+-]+,//' "$1/metrics.jsonl"; }
+[ "$(losses "$T/A")" = "$(losses "$T/B")" ]
 
 # 3. bad input
 fails ./moelens adapt "$T/R" --zero-experts 0 --out "$T/X" 2>"$T/err"
