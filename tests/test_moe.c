@@ -1,36 +1,10 @@
 /* MoE layer behaviour on constructed cases whose answers are known by hand. */
 #include "core/error.h"
 #include "core/mem.h"
+#include "moe_layer.h"
 #include "nn/moe.h"
 #include "test.h"
 #include <string.h>
-
-typedef struct {
-    MoeConfig cfg;
-    float *base, *gbase;
-    MoeParams p, g;
-    MoeActs a;
-    MoeOverride ov; /* routing overrides passed to the forward */
-} Layer;
-
-static void layer_init(Layer *L, const MoeConfig *cfg, int N, int T, uint64_t seed) {
-    L->cfg = *cfg;
-    long np = moe_num_params(cfg);
-    L->base = ml_alloc_floats(np + 1);
-    L->gbase = ml_alloc_floats(np + 1);
-    moe_point_params(&L->p, L->base, cfg);
-    moe_point_params(&L->g, L->gbase, cfg);
-    Rng rng;
-    rng_seed(&rng, seed);
-    moe_init_params(&L->p, cfg, &rng);
-    moe_acts_alloc(&L->a, cfg, N, T);
-    L->ov = MOE_OVERRIDE_NONE;
-}
-
-static void layer_free(Layer *L) {
-    ml_free(L->base), ml_free(L->gbase);
-    moe_acts_free(&L->a);
-}
 
 static MoeConfig base_cfg(int C, int E, int k) {
     MoeConfig cfg = {0};

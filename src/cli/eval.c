@@ -75,14 +75,19 @@ static void report_mean_k(Intervention *iv, const LmModel *m) {
 static void print_result(const LmEval *ev, const TokenShard *s, int json, const Intervention *iv) {
     if (!json) {
         printf("tokens %ld  loss %.4f  ppl %.3f\n", ev->tokens, ev->loss, exp(ev->loss));
+        if (ev->zero_slots)
+            printf("skip ratio %.4f (routed slots on zero experts)\n",
+                   (double)ev->zero_slots / ev->routed_slots);
         for (int d = 0; d < ev->n_domains; d++)
             if (ev->domain_tokens[d])
                 printf("  %-12s tokens %-8ld loss %.4f  ppl %.3f\n", shard_domain_name(s, d),
                        ev->domain_tokens[d], ev->domain_loss[d], exp(ev->domain_loss[d]));
         return;
     }
-    printf("{\"ppl\": %.6f, \"loss\": %.6f, \"tokens\": %ld, \"domains\": {", exp(ev->loss),
-           ev->loss, ev->tokens);
+    /* skip_ratio: the share of routed top-k slots that went to zero experts (work not done) */
+    printf("{\"ppl\": %.6f, \"loss\": %.6f, \"tokens\": %ld, \"skip_ratio\": %.6f, \"domains\": {",
+           exp(ev->loss), ev->loss, ev->tokens,
+           ev->routed_slots ? (double)ev->zero_slots / ev->routed_slots : 0.0);
     int first = 1;
     for (int d = 0; d < ev->n_domains; d++) {
         if (!ev->domain_tokens[d]) continue;

@@ -25,7 +25,7 @@ static MoeConfig layer_ffn_config(const LmConfig *c, int l, int external) {
         f.n_experts = 1, f.n_zero = 0, f.top_k = 1, f.n_shared = 0;
         f.hidden = c->dense_hidden;
         f.score = SCORE_SOFTMAX_TOPK, f.level = ROUTE_TOKEN, f.capacity_factor = 0;
-        f.aux_lb_coef = f.aux_z_coef = 0;
+        f.aux_lb_coef = f.aux_z_coef = f.aux_group_coef = 0;
         f.weight_scale = 1.0f;
     }
     return f;
@@ -534,7 +534,9 @@ double lm_aux_loss(const LmModel *m) {
     double s = 0;
     for (int l = 0; l < m->cfg.n_layer; l++) {
         const MoeConfig *f = &m->layer_ffn[l];
-        s += f->aux_lb_coef * m->acts[l].moe.aux_lb + f->aux_z_coef * m->acts[l].moe.aux_z;
+        const MoeActs *a = &m->acts[l].moe;
+        s += f->aux_lb_coef * a->aux_lb + f->aux_z_coef * a->aux_z +
+             f->aux_group_coef * a->aux_group;
     }
     return s;
 }
@@ -588,9 +590,13 @@ static void attention_block_backward(LmModel *m, int l, const float *x, int B, i
 
 void lm_backward(LmModel *m, const int32_t *tokens, const int32_t *targets, int B, int T,
                  float loss_scale, float aux_scale) {
+    xent_backward(m->logits, m->logits, targets, B * T, m->cfg.vocab_size, loss_scale);
+    lm_backward_dlogits(m, tokens, B, T, aux_scale);
+}
+
+void lm_backward_dlogits(LmModel *m, const int32_t *tokens, int B, int T, float aux_scale) {
     const LmConfig *c = &m->cfg;
     int N = B * T, C = c->d_model, V = c->vocab_size;
-    xent_backward(m->logits, m->logits, targets, N, V, loss_scale);
     memset(m->d_ln, 0, sizeof(float) * N * C);
     linear_backward(m->d_ln, m->grads.lm_head, NULL, m->logits, m->lnf, m->params.lm_head, N, C, V);
     memset(m->d_resid, 0, sizeof(float) * N * C);
@@ -607,6 +613,7 @@ void lm_backward(LmModel *m, const int32_t *tokens, const int32_t *targets, int 
             m->layer_ffn[l]; /* aux gradients scaled like the main loss (grad accumulation) */
         f.aux_lb_coef *= aux_scale;
         f.aux_z_coef *= aux_scale;
+        f.aux_group_coef *= aux_scale;
         memset(m->d_ffn, 0, sizeof(float) * N * C);
         moe_backward(m->d_ffn, &G->ffn, m->d_resid, &a->moe, &L->ffn, &f, a->ln2, B, T);
         norm_backward(c, m->d_resid, G->ln2_w, G->ln2_b, m->d_ffn, a->resid_mid, L->ln2_w,

@@ -153,6 +153,9 @@ double lm_forward_observed(LmModel *m, const LmObserver *obs, const int32_t *tok
  * Call after lm_forward with targets. */
 void lm_backward(LmModel *m, const int32_t *tokens, const int32_t *targets, int B, int T,
                  float loss_scale, float aux_scale);
+/* The same from dL/dlogits, which the caller has written into m->logits (a loss other than
+ * cross-entropy on the targets: self-distillation, model/lm_distill.h). */
+void lm_backward_dlogits(LmModel *m, const int32_t *tokens, int B, int T, float aux_scale);
 void lm_zero_grads(LmModel *m);
 /* Total weighted auxiliary loss of the last forward (Σ over MoE layers of coef·value). */
 double lm_aux_loss(const LmModel *m);

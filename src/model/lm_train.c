@@ -5,6 +5,7 @@
 #include "core/progress.h"
 #include "dist/dist.h"
 #include "model/lm_dist.h"
+#include "model/lm_distill.h"
 #include "model/lm_io.h"
 #include "model/lm_zero1.h"
 #include "nn/optim.h"
@@ -29,6 +30,19 @@ static float lr_at(const LmConfig *c, int step) {
     return min_lr + 0.5f * (c->lr - min_lr) * (1.0f + cosf((float)M_PI * fminf(progress, 1.0f)));
 }
 
+/* Adds the last forward's routed top-k slots, and those that went to zero experts, of every MoE
+ * layer (the share of expert work skipped). */
+static void count_zero_slots(const LmModel *m, long *routed, long *zero) {
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        const MoeConfig *f = &m->layer_ffn[l];
+        if (f->router == ROUTER_DENSE) continue;
+        for (int e = 0; e < f->n_experts + f->n_zero; e++) {
+            *routed += m->acts[l].moe.counts[e];
+            if (e >= f->n_experts) *zero += m->acts[l].moe.counts[e];
+        }
+    }
+}
+
 int lm_evaluate(LmModel *m, const TokenShard *s, int B, int T, long max_windows, LmEval *out) {
     memset(out, 0, sizeof *out);
     long nw = shard_num_windows(s, T);
@@ -47,6 +61,7 @@ int lm_evaluate(LmModel *m, const TokenShard *s, int B, int T, long max_windows,
             shard_window(s, (w0 + i) * all / nw, T, in + (long)i * T, tg + (long)i * T,
                          dom + (long)i * T);
         total += lm_forward(m, in, tg, dom, b, T, 0);
+        count_zero_slots(m, &out->routed_slots, &out->zero_slots);
         for (long i = 0; i < (long)b * T; i++) {
             if (tg[i] < 0) continue;
             out->tokens++;
@@ -63,6 +78,24 @@ int lm_evaluate(LmModel *m, const TokenShard *s, int B, int T, long max_windows,
         if (out->domain_tokens[d]) out->domain_loss[d] /= out->domain_tokens[d];
     ml_free(in), ml_free(tg), ml_free(dom);
     return 0;
+}
+
+/* ZEDA's routing metrics of a layer with zero experts: the share of top-k slots that went to
+ * zero experts, the group loss, and the load violation of the real experts' counts c_e,
+ * MaxVio = (max c − mean c)/mean c and AvgVio = mean |c − mean c|/mean c. */
+static void add_zero_metrics(cJSON *o, const MoeActs *a, const MoeConfig *f) {
+    const int E = f->n_experts;
+    double real = 0, zero = 0, maxc = 0, dev = 0;
+    for (int e = 0; e < E + f->n_zero; e++) *(e < E ? &real : &zero) += a->counts[e];
+    double mean = real / E;
+    for (int e = 0; e < E; e++) {
+        maxc = a->counts[e] > maxc ? a->counts[e] : maxc;
+        dev += fabs(a->counts[e] - mean);
+    }
+    cJSON_AddNumberToObject(o, "zero_ratio", zero / (real + zero > 0 ? real + zero : 1));
+    cJSON_AddNumberToObject(o, "aux_group", a->aux_group);
+    cJSON_AddNumberToObject(o, "max_vio", mean > 0 ? (maxc - mean) / mean : 0);
+    cJSON_AddNumberToObject(o, "avg_vio", mean > 0 ? dev / E / mean : 0);
 }
 
 /* Per-layer expert load of the last forward: used fraction of experts, max share of tokens, dead.
@@ -85,6 +118,7 @@ static cJSON *layer_load_json(const LmModel *m, int N, int *collapsed) {
         cJSON_AddNumberToObject(o, "dead", EZ - used);
         cJSON_AddNumberToObject(o, "aux_lb", a->aux_lb);
         cJSON_AddNumberToObject(o, "aux_z", a->aux_z);
+        if (f->n_zero > 0) add_zero_metrics(o, a, f);
         cJSON_AddItemToArray(arr, o);
         if (used <= f->top_k && EZ > f->top_k) collapsed[l] = 1;
     }
@@ -109,6 +143,8 @@ static cJSON *eval_json(int step, const LmEval *ev, const TokenShard *s) {
     cJSON_AddNumberToObject(o, "val_loss", ev->loss);
     cJSON_AddNumberToObject(o, "val_ppl", exp(ev->loss));
     cJSON_AddNumberToObject(o, "val_tokens", (double)ev->tokens);
+    if (ev->zero_slots > 0)
+        cJSON_AddNumberToObject(o, "skip_ratio", (double)ev->zero_slots / ev->routed_slots);
     cJSON *d = cJSON_AddObjectToObject(o, "val_domains");
     for (int i = 0; i < ev->n_domains; i++) {
         if (!ev->domain_tokens[i]) continue;
@@ -178,7 +214,10 @@ typedef struct {
     DistTraffic step_traffic; /* bytes the last step handed to collectives (metrics) */
     int saved_step;           /* step of the checkpoint on disk; -1 before the first */
     char saved_text[32];
-    int quiet; /* no progress line */
+    int quiet;         /* no progress line */
+    int distill;       /* the run folder holds a teacher: train by self-distillation */
+    LmModel teacher;   /* frozen, inference only */
+    double student_ce; /* distillation: the student's cross-entropy of the last step */
 } Trainer;
 
 static const char *last_checkpoint_text(Trainer *tr) {
@@ -232,6 +271,25 @@ static int save_checkpoints(Trainer *tr) {
     return r;
 }
 
+/* The frozen teacher of a distillation run: same vocabulary and context as the student. */
+static int open_teacher(Trainer *tr, const LmTrainOptions *o) {
+    char *path = ml_path_join(o->out_dir, LM_TEACHER_FILE);
+    int r = 0;
+    if (ml_file_exists(path)) {
+        const LmConfig *c = &tr->model.cfg;
+        r = lm_load(&tr->teacher, path, 0, NULL);
+        tr->distill = r == 0;
+        if (!r &&
+            (tr->teacher.cfg.vocab_size != c->vocab_size || tr->teacher.cfg.seq_len < c->seq_len))
+            r = ml_error("%s: teacher vocabulary %d / context %d do not fit the run's %d / %d",
+                         path, tr->teacher.cfg.vocab_size, tr->teacher.cfg.seq_len, c->vocab_size,
+                         c->seq_len);
+        if (!r) lm_alloc_acts(&tr->teacher, c->batch, c->seq_len);
+    }
+    ml_free(path);
+    return r;
+}
+
 /* Rank 0's part of starting a run: the run folder with its tokenizer, config, run.json and the
  * metrics file (truncated to the checkpoint's step on resume). */
 static int write_run_files(Trainer *tr, const LmTrainOptions *o) {
@@ -281,6 +339,7 @@ static int prepare_run(Trainer *tr, const LmConfig *cfg_in, const LmTrainOptions
         rng_seed(&tr->state.data_rng, cfg.seed + 1);
     }
     if (lm_dist_check(&tr->model.cfg) || lm_dist_init_ep(&tr->model, o->ep)) return -1;
+    if (open_teacher(tr, o)) return -1;
     if (dist_rank() == 0 && write_run_files(tr, o)) return -1;
     lm_dist_sync_params(&tr->model);
     const LmConfig *c = &tr->model.cfg;
@@ -296,6 +355,7 @@ static void close_run(Trainer *tr) {
     if (tr->train) shard_close(tr->train);
     if (tr->val) shard_close(tr->val);
     lm_free(&tr->model);
+    if (tr->distill) lm_free(&tr->teacher);
     ml_free(tr->ckpt_path), ml_free(tr->model_path);
     ml_free(tr->inputs), ml_free(tr->targets), ml_free(tr->domains);
 }
@@ -334,20 +394,29 @@ static double train_step(Trainer *tr, int step, double *gnorm) {
     lm_dist_slice(B, &b0, &Bs);
     const long off = (long)b0 * T;
     double loss = 0;
+    tr->student_ce = 0;
     lm_zero_grads(m);
     lm_dist_share(m, 1);
     for (int micro = 0; micro < c->grad_accum; micro++) {
         shard_sample_batch(tr->train, &tr->state.data_rng, B, T, tr->inputs, tr->targets,
                            tr->domains);
-        double sum =
-            lm_forward(m, tr->inputs + off, tr->targets + off, tr->domains + off, Bs, T, 1);
+        const int32_t *in = tr->inputs + off, *tg = tr->targets + off;
+        double sum = lm_forward(m, in, tg, tr->domains + off, Bs, T, 1);
         long n = lm_count_targets(tr->targets, (long)B * T);
+        float scale = 1.0f / ((float)n * c->grad_accum);
+        if (tr->distill) { /* the same share of the batch through the frozen teacher */
+            tr->student_ce += sum / n / c->grad_accum;
+            lm_forward(&tr->teacher, in, tg, tr->domains + off, Bs, T, 0);
+            sum = lm_distill_kl(m->logits, tr->teacher.logits, tg, Bs * T, c->vocab_size, scale);
+            lm_backward_dlogits(m, in, Bs, T, 1.0f / c->grad_accum);
+        } else {
+            lm_backward(m, in, tg, Bs, T, scale, 1.0f / c->grad_accum);
+        }
         loss += sum / n / c->grad_accum;
-        lm_backward(m, tr->inputs + off, tr->targets + off, Bs, T,
-                    1.0f / ((float)n * c->grad_accum), 1.0f / c->grad_accum);
     }
     lm_dist_share(m, 0);
     dist_sum_f64(&loss, 1); /* the loss and the norm are global: every rank decides alike */
+    if (tr->distill) dist_sum_f64(&tr->student_ce, 1);
     lm_zero1_reduce_grads(&tr->zero1, m);
     *gnorm = isfinite(loss) ? optimizer_step(m, step, &tr->zero1) : NAN;
     return loss;
@@ -359,6 +428,7 @@ static void log_step(Trainer *tr, int step, double loss, double gnorm, double dt
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "step", step + 1);
     cJSON_AddNumberToObject(o, "loss", loss);
+    if (tr->distill) cJSON_AddNumberToObject(o, "student_ce", tr->student_ce);
     cJSON_AddNumberToObject(o, "lr", lr_at(c, step));
     cJSON_AddNumberToObject(o, "grad_norm", gnorm);
     cJSON_AddNumberToObject(o, "tokens_per_s", (double)c->batch * c->seq_len * c->grad_accum / dt);

@@ -19,6 +19,10 @@ typedef struct {
     int ep;               /* under mpirun: > 1, experts spread over groups of this many ranks */
 } LmTrainOptions;
 
+/* A run folder holding LM_TEACHER_FILE trains by self-distillation against that frozen model
+ * (ZEDA, `moelens adapt`): the loss is the per-token KL of the logits, not cross-entropy. */
+#define LM_TEACHER_FILE "teacher.safetensors"
+
 /* Trains; returns 0 when done, 130 when interrupted by SIGINT (checkpoint saved), -1 on error. */
 int lm_train(const LmConfig *cfg, const LmTrainOptions *opt);
 
@@ -29,6 +33,7 @@ typedef struct {
     int n_domains;
     double domain_loss[LM_MAX_DOMAINS];
     long domain_tokens[LM_MAX_DOMAINS];
+    long routed_slots, zero_slots; /* top-k slots of every MoE layer; those on zero experts */
 } LmEval;
 
 /* Mean loss over max_windows sequential windows of length T spread evenly over the split (≤ 0:

@@ -53,6 +53,8 @@ typedef struct {
     int cos_dim;           /* cosine router projected dimension */
     float aux_lb_coef;     /* Switch load-balance loss weight */
     float aux_z_coef;      /* router z-loss weight */
+    float aux_group_coef;  /* ZEDA group balance loss weight α (moe_group.c) */
+    float zero_weight;     /* ZEDA w: zero-slot share → wZ/(wZ+E); 0 = 2 */
     float noise_std;       /* train-time N(0, noise_std²) added to router logits */
     float jitter;          /* train-time router input × U(1-jitter, 1+jitter) */
     float bias_rate; /* SCORE_SIGMOID aux-loss-free balancing: bias_e += rate·sign(mean−load_e) */
@@ -110,6 +112,7 @@ typedef struct {
     float *shared_out;   /* [N, C] summed shared-expert output (gate applied), or NULL */
     int32_t *counts;     /* [E+Z] picks per expert in the last forward */
     float aux_lb, aux_z; /* unweighted load-balance and z-loss values of the last forward */
+    float aux_group;     /* unweighted group balance loss (0 without zero experts) */
     void *internal;      /* dispatch buffers, caches: owned by moe.c */
     int k;               /* slots per token of the last forward (top_k or the override's k) */
     int renorm;          /* the last forward renormalised its weights (config or override) */
@@ -157,6 +160,14 @@ void moe_route_forward(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, con
  * input), including the weighted auxiliary losses. */
 void moe_route_backward(float *dx, MoeParams *g, const float *dtopk_w, MoeActs *a,
                         const MoeParams *p, const MoeConfig *cfg, const float *x, int N);
+/* ZEDA group balance loss (Lv et al., papers.md §6), without α, from the top-k slot counts [E+Z]
+ * and the softmax sums psum[E+Z] = Σ_n softmax_e(n) over `rows` tokens (the whole batch's):
+ * (E+wZ)/(k·N²)·(C_N·S_N/E + C_Z·S_Z/(wZ)), C_G, S_G their sums over group G. 0 when Z = 0. */
+double moe_group_loss(const MoeConfig *cfg, const int32_t *counts, const double *psum, double rows,
+                      int k);
+/* Adds coef·∂(group loss)/∂softmax_{n,e} (the same for every token n) into c[E+Z]. */
+void moe_group_dsoftmax(double *c, const MoeConfig *cfg, const int32_t *counts, double rows, int k,
+                        double coef);
 /* Runs real expert e on N rows regardless of routing (analyses force-run experts). */
 void moe_expert_forward(float *out, const MoeParams *p, const MoeConfig *cfg, int e,
                         const float *inp, int N);

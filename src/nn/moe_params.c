@@ -154,6 +154,9 @@ int moe_validate(const MoeConfig *cfg) {
     if (!(cfg->aux_lb_coef >= 0) || !(cfg->aux_z_coef >= 0))
         return ml_error("moe: aux_lb_coef and aux_z_coef must be >= 0, got %g, %g",
                         cfg->aux_lb_coef, cfg->aux_z_coef);
+    if (!(cfg->aux_group_coef >= 0) || !(cfg->zero_weight >= 0))
+        return ml_error("moe: aux_group and zero_weight must be >= 0, got %g, %g",
+                        cfg->aux_group_coef, cfg->zero_weight);
     return 0;
 }
 

@@ -227,6 +227,7 @@ static void compute_aux(MoeActs *a, const MoeConfig *cfg, int N, int k) {
     }
     a->aux_lb = (float)(EZ * lb);
     a->aux_z = (float)(sums[2 * EZ] / NB);
+    a->aux_group = (float)moe_group_loss(cfg, a->counts, sums + EZ, NB, k);
 }
 
 void moe_route_forward(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const MoeOverride *ov,
@@ -292,8 +293,9 @@ static void dlogits_row(MoeActs *a, const MoeConfig *cfg, const float *dtopk_w, 
             for (int e = 0; e < EZ; e++) dz[e] += soft[e] * (float)(ds[e] - sd);
         }
     }
-    /* L_lb = EZ·Σ_e f_e·mean_n softmax_e: dL/dsoftmax_ne = coef·EZ·f_e/N = lb_c[e]. */
-    if (cfg->aux_lb_coef > 0) {
+    /* L_lb = EZ·Σ_e f_e·mean_n softmax_e: dL/dsoftmax_ne = coef·EZ·f_e/N = lb_c[e] (plus the
+     * group loss's term, which has the same form). */
+    if (cfg->aux_lb_coef > 0 || cfg->aux_group_coef > 0) {
         double sd = 0;
         for (int e = 0; e < EZ; e++) sd += soft[e] * lb_c[e];
         for (int e = 0; e < EZ; e++) dz[e] += soft[e] * (float)(lb_c[e] - sd);
@@ -313,6 +315,7 @@ void moe_route_backward(float *dx, MoeParams *g, const float *dtopk_w, MoeActs *
     double lb_c[EZ];
     for (int e = 0; e < EZ; e++)
         lb_c[e] = (double)cfg->aux_lb_coef * EZ * ((double)a->counts[e] / (NB * k)) / NB;
+    moe_group_dsoftmax(lb_c, cfg, a->counts, NB, k, cfg->aux_group_coef);
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) dlogits_row(a, cfg, dtopk_w, lb_c, n, k);
     memset(in->d_router_in, 0, (size_t)N * C * sizeof(float));
