@@ -103,6 +103,18 @@ TEST(conv2d_matches_reference_and_finite_differences) {
     check_conv((ConvShape){.C = 2, .H = 3, .W = 7, .OC = 3, .K = 5, .stride = 1, .pad = 2}, 11);
 }
 
+/* An expert that no image chose runs its layers on 0 images: the im2col path (a 5×5 kernel here;
+ * every shape on builds without AVX-512) must do nothing, not divide by a zero chunk count. */
+TEST(conv2d_on_zero_images_does_nothing) {
+    ConvShape s = {.C = 2, .H = 5, .W = 5, .OC = 3, .K = 5, .stride = 1, .pad = 2};
+    float one = 1, *scratch = ml_alloc_floats(conv2d_scratch_floats(&s, omp_get_max_threads()));
+    float w[3 * 2 * 25] = {0}, b[3] = {0}, dw[3 * 2 * 25] = {0}, db[3] = {0};
+    conv2d_forward(&one, &one, w, b, 0, &s, scratch);
+    conv2d_backward(&one, dw, db, &one, &one, w, 0, &s, scratch);
+    CHECK(one == 1 && dw[0] == 0 && db[0] == 0);
+    ml_free(scratch);
+}
+
 /* The direct 3×3 kernels (nn/conv3x3.c where built): on small planes the channel-vector kernels
  * (1–4 vectors and past 4, channels not a multiple of 16), on wider ones the pixel-vector kernels
  * (8-channel and single-channel tiles, 1–3 vectors); weight-gradient taps not a multiple of the

@@ -154,6 +154,7 @@ long conv2d_scratch_floats(const ConvShape *s, int threads) {
  * with near-equal chunks, so the static schedule gives every thread the same number of images
  * (40 images on 2 threads: 6 chunks of ≤ 7, 21 + 19, not 5 chunks of 8, 24 + 16). */
 static int chunk_of(int B, int T) {
+    if (B <= 0) return 1; /* an expert that no image chose: no chunks at all */
     int nch = (B + CHUNK - 1) / CHUNK;
     nch = (nch + T - 1) / T * T;
     int c = (B + nch - 1) / nch;
