@@ -1,4 +1,5 @@
 #include "model/lm_config.h"
+#include "core/config_table.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
@@ -13,27 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { F_INT, F_FLOAT, F_U64, F_ENUM } FieldType;
-
-typedef struct {
-    const char *name;
-    FieldType type;
-    size_t offset;
-    const char *const *choices; /* F_ENUM: value names in enum order, NULL-terminated */
-    const char *help;
-} Field;
-
 static const char *const block_names[] = {"gpt2", "llama", NULL};
 static const char *const rope_names[] = {"norm", "neox", NULL};
 
 #define FI(n, f, h)                                                                                \
-    { n, F_INT, offsetof(LmConfig, f), NULL, h }
+    { n, CFG_INT, offsetof(LmConfig, f), NULL, h, NULL }
 #define FF(n, f, h)                                                                                \
-    { n, F_FLOAT, offsetof(LmConfig, f), NULL, h }
+    { n, CFG_FLOAT, offsetof(LmConfig, f), NULL, h, NULL }
 #define FE(n, f, c, h)                                                                             \
-    { n, F_ENUM, offsetof(LmConfig, f), c, h }
+    { n, CFG_ENUM, offsetof(LmConfig, f), c, h, NULL }
 
-static const Field fields[] = {
+static const CfgField fields[] = {
     FI("vocab_size", vocab_size, "vocabulary size (set from the tokenizer when training)"),
     FI("d_model", d_model, "residual width"),
     FI("n_layer", n_layer, "transformer blocks"),
@@ -77,7 +68,8 @@ static const Field fields[] = {
     FF("bias_rate", moe.bias_rate, "aux-loss-free balancing bias step (sigmoid scores)"),
     FF("weight_scale", moe.weight_scale, "routed weights scale (DeepSeek routed_scaling_factor)"),
     FF("init_std", moe.init_std, "parameter init std"),
-    {"seed", F_U64, offsetof(LmConfig, seed), NULL, "random seed (init, data order, noise)"},
+    {"seed", CFG_U64, offsetof(LmConfig, seed), NULL, "random seed (init, data order, noise)",
+     NULL},
     FI("batch", batch, "sequences per micro-batch B"),
     FI("steps", steps, "optimizer steps"),
     FI("grad_accum", grad_accum, "micro-batches per step"),
@@ -94,7 +86,7 @@ static const Field fields[] = {
     FF("adam_eps", adam_eps, "AdamW epsilon"),
     FF("grad_clip", grad_clip, "global gradient-norm clip (0 = off)"),
 };
-#define N_FIELDS ((int)(sizeof fields / sizeof fields[0]))
+static const CfgTable table = {fields, (int)(sizeof fields / sizeof fields[0])};
 
 static void defaults(LmConfig *c) {
     memset(c, 0, sizeof *c);
@@ -148,66 +140,10 @@ int lm_config_preset(LmConfig *c, const char *name) {
     return 0;
 }
 
-static const Field *find_field(const char *key) {
-    for (int i = 0; i < N_FIELDS; i++)
-        if (!strcmp(fields[i].name, key)) return &fields[i];
-    return NULL;
-}
-
-/* Text to a field's type, refusing what would wrap, truncate or not fit a float: the one parse
- * every source (--set, JSON, checkpoint metadata) goes through. */
-static int set_field(LmConfig *c, const Field *f, const char *value) {
-    void *p = (char *)c + f->offset;
-    char *end;
-    errno = 0;
-    switch (f->type) {
-    case F_INT: {
-        long long v = strtoll(value, &end, 10);
-        if (!*value || *end)
-            return ml_error("config key '%s' expects an integer, got '%s'", f->name, value);
-        if (errno == ERANGE || v < INT_MIN || v > INT_MAX)
-            return ml_error("config key '%s': %s is outside the integer range", f->name, value);
-        *(int *)p = (int)v;
-        return 0;
-    }
-    case F_FLOAT: {
-        double v = strtod(value, &end);
-        if (!*value || *end)
-            return ml_error("config key '%s' expects a number, got '%s'", f->name, value);
-        if (!isfinite(v) || fabs(v) > FLT_MAX)
-            return ml_error("config key '%s': %s is not a finite single-precision number", f->name,
-                            value);
-        *(float *)p = (float)v;
-        return 0;
-    }
-    case F_U64: {
-        unsigned long long v = strtoull(value, &end, 10);
-        if (!*value || *end || value[0] == '-' || errno == ERANGE)
-            return ml_error("config key '%s' expects an integer in 0..2^64-1, got '%s'", f->name,
-                            value);
-        *(uint64_t *)p = v;
-        return 0;
-    }
-    case F_ENUM:
-        for (int i = 0; f->choices[i]; i++)
-            if (!strcmp(f->choices[i], value)) {
-                *(int *)p = i;
-                return 0;
-            }
-        char list[256] = "";
-        for (int i = 0; f->choices[i]; i++)
-            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
-                     f->choices[i]);
-        return ml_error("config key '%s': unknown value '%s' (expected one of: %s)", f->name, value,
-                        list);
-    }
-    return -1;
-}
-
 int lm_config_set(LmConfig *c, const char *key, const char *value) {
-    const Field *f = find_field(key);
+    const CfgField *f = cfg_find(&table, key);
     if (!f) return ml_error("unknown config key '%s' (see moelens train lm --help)", key);
-    if (set_field(c, f, value)) return -1;
+    if (cfg_set(c, f, value)) return -1;
     /* A block style brings the FFN conventions llama.cpp exports for it (SwiGLU experts,
      * renormalised top-k weights); set expert_act or renorm after block to change them. */
     if (f->offset == offsetof(LmConfig, block) && c->block == BLOCK_LLAMA)
@@ -223,60 +159,14 @@ int lm_config_set_kv(LmConfig *c, const char *kv) {
     return lm_config_set(c, key, eq + 1);
 }
 
-/* The shortest decimal that reads back as the same float: 1e-05, not 9.99999975e-06. */
-static void float_text(char *buf, size_t n, float v) {
-    for (int digits = 1; digits <= 9; digits++) {
-        snprintf(buf, n, "%.*g", digits, v);
-        if ((float)strtod(buf, NULL) == v) return;
-    }
-}
-
-static void field_text(const LmConfig *c, const Field *f, char *buf, size_t n) {
-    const void *p = (const char *)c + f->offset;
-    switch (f->type) {
-    case F_INT:
-        snprintf(buf, n, "%d", *(const int *)p);
-        break;
-    case F_FLOAT:
-        float_text(buf, n, *(const float *)p);
-        break;
-    case F_U64:
-        snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)p);
-        break;
-    case F_ENUM:
-        snprintf(buf, n, "%s", f->choices[*(const int *)p]);
-        break;
-    }
-}
-
 char *lm_config_to_json(const LmConfig *c) {
     cJSON *o = cJSON_CreateObject();
-    char buf[64];
-    for (int i = 0; i < N_FIELDS; i++) {
-        const Field *f = &fields[i];
-        field_text(c, f, buf, sizeof buf);
-        if (f->type == F_ENUM || f->type == F_U64)
-            cJSON_AddStringToObject(o, f->name, buf);
-        else
-            cJSON_AddNumberToObject(o, f->name, strtod(buf, NULL));
-    }
+    cfg_to_json(o, &table, c);
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     char *r = ml_strdup(s);
     free(s);
     return r;
-}
-
-/* A JSON number as set_field's text: integer fields take only whole numbers (2.7 is refused,
- * not truncated), written in full so the range check sees the real value. */
-static int json_number_text(const Field *f, double v, char *buf, size_t n) {
-    if (f->type == F_INT || f->type == F_U64) {
-        if (v != floor(v)) return -1;
-        snprintf(buf, n, "%.0f", v);
-    } else {
-        snprintf(buf, n, "%.17g", v);
-    }
-    return 0;
 }
 
 int lm_config_from_json(LmConfig *c, const char *json, const char *source) {
@@ -285,32 +175,7 @@ int lm_config_from_json(LmConfig *c, const char *json, const char *source) {
         cJSON_Delete(o);
         return ml_error("%s: config is not a JSON object", source);
     }
-    const cJSON *it;
-    int r = 0;
-    cJSON_ArrayForEach(it, o) {
-        char val[400];
-        const Field *f = find_field(it->string);
-        if (!f) {
-            r = ml_error("%s: unknown config key '%s'", source, it->string);
-            break;
-        }
-        if (cJSON_IsString(it))
-            snprintf(val, sizeof val, "%s", it->valuestring);
-        else if (!cJSON_IsNumber(it)) {
-            r = ml_error("%s: config key '%s' must be a number or string", source, it->string);
-            break;
-        } else if (json_number_text(f, it->valuedouble, val, sizeof val)) {
-            r = ml_error("%s: config key '%s' expects an integer, got %.17g", source, f->name,
-                         it->valuedouble);
-            break;
-        }
-        if (set_field(c, f, val)) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s", ml_errmsg());
-            r = ml_error("%s: %s", source, msg);
-            break;
-        }
-    }
+    int r = cfg_from_json(c, &table, o, source, 0);
     cJSON_Delete(o);
     return r;
 }
@@ -328,16 +193,10 @@ int lm_layer_is_moe(const LmConfig *c, int l) {
     return (l - c->first_dense) % c->moe_every == 0;
 }
 
-/* Allowed ranges, checked for every source alike (presets, --set, JSON, checkpoints). `above`
- * makes the lower bound exclusive (lr > 0). Upper bounds on sizes keep index arithmetic within
- * int range; they are far beyond anything this CPU trainer can run. */
-typedef struct {
-    const char *name;
-    double lo, hi;
-    int above;
-} Range;
-
-static const Range ranges[] = {
+/* Allowed ranges, checked for every source alike (presets, --set, JSON, checkpoints). Upper
+ * bounds on sizes keep index arithmetic within int range; they are far beyond anything this CPU
+ * trainer can run. */
+static const CfgRange ranges[] = {
     {"vocab_size", 1, 1 << 24, 0},
     {"d_model", 1, 1 << 16, 0},
     {"n_layer", 1, 256, 0},
@@ -380,21 +239,8 @@ static const Range ranges[] = {
     {"grad_clip", 0, FLT_MAX, 0},
 };
 
-static double field_number(const LmConfig *c, const Field *f) {
-    const void *p = (const char *)c + f->offset;
-    return f->type == F_FLOAT ? *(const float *)p : *(const int *)p;
-}
-
 static int check_ranges(const LmConfig *c) {
-    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
-        const Range *r = &ranges[i];
-        const Field *f = find_field(r->name);
-        double v = field_number(c, f);
-        /* written so that NaN fails too */
-        if (!(r->above ? v > r->lo : v >= r->lo) || !(v <= r->hi))
-            return ml_error("config: %s=%.9g is outside %s%.9g, %.9g]", r->name, v,
-                            r->above ? "(" : "[", r->lo, r->hi);
-    }
+    if (cfg_check_ranges(c, &table, ranges, (int)(sizeof ranges / sizeof ranges[0]))) return -1;
     /* token positions N = B·T are counted in int */
     if ((double)c->batch * c->seq_len > INT_MAX)
         return ml_error("config: batch·seq_len = %.0f exceeds %d positions",
@@ -426,9 +272,5 @@ int lm_config_finalize(LmConfig *c) {
 }
 
 void lm_config_print_help(const LmConfig *c) {
-    char buf[64];
-    for (int i = 0; i < N_FIELDS; i++) {
-        field_text(c, &fields[i], buf, sizeof buf);
-        printf("  %-16s %-10s %s\n", fields[i].name, buf, fields[i].help);
-    }
+    cfg_print_help(&table, c);
 }
