@@ -2,39 +2,74 @@
 #include "analysis/vision_analyze.h"
 #include "cli/analyze_vision.h"
 #include "cli/cli.h"
+#include "cli/cli_opts.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+
+typedef struct {
+    const char *images, *out;
+    VisionAnalyzeOptions o;
+} Args;
+
+static void parse_only(void *args, const char *v) {
+    if (vision_analyze_parse_only(v, &((Args *)args)->o.only)) ml_fatal("analyze: %s", ml_errmsg());
+}
+
+static void parse_split(void *args, const char *v) {
+    int *split = &((Args *)args)->o.split;
+    *split = !strcmp(v, "all")       ? -1
+             : !strcmp(v, "train")   ? IMAGESET_TRAIN
+             : !strcmp(v, "heldout") ? IMAGESET_HELDOUT
+                                     : -2;
+    if (*split == -2) ml_fatal("analyze: --split: expected all, train or heldout, got '%s'", v);
+}
+
+#define O(f) offsetof(Args, o.f)
+static const CliOpt opts[] = {
+    {"--images", "SET", OPT_STR, offsetof(Args, images), NULL,
+     "prepared folder, IDX, CIFAR or PNG tree (resized to the model)"},
+    {"--only", "A,B,...", OPT_FN, 0, parse_only,
+     "analyses to run, of those listed below (default all)"},
+    {"--out", "DIR", OPT_STR, offsetof(Args, out), NULL, "output folder (default RUN/analysis)"},
+    {"--attributes", "F.npy", OPT_STR, O(attributes), NULL,
+     "concept × dimension matrix for tuning (default\nSET/attributes_nmf.npy, else "
+     "SET/attributes.npy)"},
+    {"--split", "S", OPT_FN, 0, parse_split,
+     "all (default), train or heldout: which of the set's images"},
+    {"--max-images", "N", OPT_INT, O(max_images), NULL,
+     "seeded subsample of the set (default 2000; 0 = all)"},
+    {"--folds", "K", OPT_INT, O(folds), NULL,
+     "cross-validation folds, concept fold groups kept whole (5)"},
+    {"--perms", "P", OPT_INT, O(perms), NULL, "permutations of the animacy test (1000)"},
+    {"--mei", "N", OPT_INT, O(mei_n), NULL, "images per most-exciting-inputs grid (16)"},
+    {"--synth-steps", "N", OPT_INT, O(synth_steps), NULL,
+     "ascent steps of the synthesised most exciting inputs, per\nexpert gate logit and readout "
+     "norm (200; 0 = none)"},
+    {"--synth-tv", "W", OPT_DOUBLE, O(synth_tv), NULL,
+     "their smoothness prior: W · Σ squared neighbour differences (1)"},
+    {"--synth-l2", "W", OPT_DOUBLE, O(synth_l2), NULL, "their norm prior: W · Σ (x − 0.5)² (0.5)"},
+    {"--rsa-stimuli", "N", OPT_INT, O(rsa_stimuli), NULL,
+     "at most N RSA stimuli, drawn across level-0 classes (200)"},
+    {"--probe-iters", "N", OPT_INT, O(probe.iters), NULL, "linear-probe Adam iterations (200)"},
+    {"--ridge", "L", OPT_DOUBLE, O(ridge_lambda), NULL, "tuning ridge penalty (1)"},
+    {"--seed", "S", OPT_U64, O(seed), NULL, "subsample, folds and permutations (1234)"},
+    {"--quiet", NULL, OPT_FLAG, O(quiet), NULL, "no progress line"},
+};
+#undef O
 
 static void usage(void) {
     char names[256];
     vision_analyze_names(names, sizeof names);
-    printf(
-        "usage: moelens analyze RUN --images SET [options]      (vision runs)\n\n"
-        "Expert analyses of a trained vision MoE over a prepared image set with labels\n"
-        "(docs/vision_analysis.md): gate probabilities and every expert force-run on each image.\n"
-        "  --images SET        prepared folder, IDX, CIFAR or PNG tree (resized to the model)\n"
-        "  --only A,B,...      %s (default all)\n"
-        "  --out DIR           output folder (default RUN/analysis)\n"
-        "  --attributes F.npy  concept × dimension matrix for tuning (default\n"
-        "                      SET/attributes_nmf.npy, else SET/attributes.npy)\n"
-        "  --split S           all (default), train or heldout: which of the set's images\n"
-        "  --max-images N      seeded subsample of the set (default 2000; 0 = all)\n"
-        "  --folds K           cross-validation folds, concept fold groups kept whole (5)\n"
-        "  --perms P           permutations of the animacy test (1000)\n"
-        "  --mei N             images per most-exciting-inputs grid (16)\n"
-        "  --synth-steps N     ascent steps of the synthesised most exciting inputs, per\n"
-        "                      expert gate logit and readout norm (200; 0 = none)\n"
-        "  --synth-tv W        their smoothness prior: W · Σ squared neighbour differences (1)\n"
-        "  --synth-l2 W        their norm prior: W · Σ (x − 0.5)² (0.5)\n"
-        "  --rsa-stimuli N     at most N RSA stimuli, drawn across level-0 classes (200)\n"
-        "  --probe-iters N     linear-probe Adam iterations (200)\n"
-        "  --ridge L           tuning ridge penalty (1)\n"
-        "  --seed S            subsample, folds and permutations (1234)\n"
-        "  --quiet             no progress line\n",
-        names);
+    printf("usage: moelens analyze RUN --images SET [options]      (vision runs)\n\n"
+           "Expert analyses of a trained vision MoE over a prepared image set with labels\n"
+           "(docs/vision_analysis.md): gate probabilities and every expert force-run on each "
+           "image.\n");
+    cli_print_opts(CLI_OPTS(opts));
+    printf("Analyses (--only): %s\n", names);
 }
 
 int analyze_is_vision(int argc, char **argv) {
@@ -50,59 +85,12 @@ int cmd_analyze_vision(int argc, char **argv) {
         usage();
         return 0;
     }
-    const char *cmd = "analyze", *run = NULL, *images = NULL, *out = NULL;
-    VisionAnalyzeOptions o;
-    vision_analyze_default_options(&o);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--images"))
-            images = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(a, "--only")) {
-            if (vision_analyze_parse_only(cli_value(cmd, argc, argv, &i), &o.only))
-                ml_fatal("analyze: %s", ml_errmsg());
-        } else if (!strcmp(a, "--out"))
-            out = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(a, "--attributes"))
-            o.attributes = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(a, "--max-images"))
-            o.max_images = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--folds"))
-            o.folds = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--perms"))
-            o.perms = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--mei"))
-            o.mei_n = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--split")) {
-            const char *v = cli_value(cmd, argc, argv, &i);
-            o.split = !strcmp(v, "all")       ? -1
-                      : !strcmp(v, "train")   ? IMAGESET_TRAIN
-                      : !strcmp(v, "heldout") ? IMAGESET_HELDOUT
-                                              : -2;
-            if (o.split == -2)
-                ml_fatal("analyze: --split: expected all, train or heldout, got '%s'", v);
-        } else if (!strcmp(a, "--synth-tv"))
-            o.synth_tv = cli_double(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--synth-l2"))
-            o.synth_l2 = cli_double(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--synth-steps"))
-            o.synth_steps = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--rsa-stimuli"))
-            o.rsa_stimuli = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--probe-iters"))
-            o.probe.iters = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--ridge"))
-            o.ridge_lambda = cli_double(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--seed"))
-            o.seed = (uint64_t)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--quiet"))
-            o.quiet = 1;
-        else if (a[0] == '-')
-            cli_unknown_option(cmd, a);
-        else if (!run)
-            run = a;
-        else
-            ml_fatal("analyze: unexpected argument '%s'", a);
-    }
+    const char *run = NULL;
+    Args args = {0};
+    vision_analyze_default_options(&args.o);
+    cli_parse("analyze", CLI_OPTS(opts), &args, argc, argv, &run, 1);
+    const char *images = args.images, *out = args.out;
+    VisionAnalyzeOptions o = args.o;
     if (!run) ml_fatal("analyze: RUN is required");
     if (!images) ml_fatal("analyze: a vision run needs --images SET (a labelled image set)");
     if (o.max_images < 0 || o.folds < 2 || o.perms < 0 || o.mei_n < 1 || o.rsa_stimuli < 2 ||

@@ -1,6 +1,7 @@
 /* `moelens data images`: prepares the emoji concept set or Fashion-MNIST as a prepared image
  * folder; data_info_images summarises a prepared image set for `moelens data info`. */
 #include "cli/cli.h"
+#include "cli/cli_opts.h"
 #include "cli/data.h"
 #include "core/error.h"
 #include "core/fileio.h"
@@ -8,33 +9,13 @@
 #include "core/progress.h"
 #include "data/emoji.h"
 #include "data/images.h"
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 int data_images_main(int argc, char **argv);
 int data_info_images(const char *path);
-
-static const char *HELP =
-    "usage: moelens data images [--set emoji|fashion-mnist] [options]\n"
-    "Prepares an image set into a folder that `imageset_load` (and numpy) reads directly.\n"
-    "  --set NAME            emoji (default): the THINGS-like emoji concept set;\n"
-    "                        fashion-mnist: Debian dataset-fashion-mnist (also --fashion-mnist)\n"
-    "  --data DIR            data folder (default $MOELENS_DATA, else ./data)\n"
-    "  --out DIR             output (default DATA/images/emoji or DATA/images/fashion-mnist)\n"
-    "  --size N              image side in pixels (default 32 for emoji, 28 for fashion-mnist)\n"
-    "  --train-styles LIST   emoji styles to train on (default google,twitter,fluent-modern,\n"
-    "                        fluent-flat,fluent-high-contrast)\n"
-    "  --heldout-styles LIST held-out styles (default openmoji-color,openmoji-black; 'none')\n"
-    "                        styles: google twitter openmoji-color openmoji-black\n"
-    "                        fluent-modern fluent-flat fluent-high-contrast\n"
-    "  --background G        grey level in [0,1] that transparent pixels show (default 0.5)\n"
-    "  --random-bg           a seeded random colour per image instead\n"
-    "  --seed N              seed for --random-bg and NMF (default 1)\n"
-    "  --min-concepts N      keep attributes shared by >= N concepts (default 3)\n"
-    "  --nmf-dims K          dense NMF attributes (default 49; 0 = none)\n"
-    "  --subset N            fashion-mnist: first N images of each split (default all)\n"
-    "  --info PATH           summarise an image set (prepared folder, IDX, CIFAR, PNG tree)\n";
 
 static const char *data_dir(void) {
     const char *d = getenv("MOELENS_DATA");
@@ -55,6 +36,61 @@ static void parse_styles(const char *list, int *sel) {
                      t);
         sel[k] = 1;
     }
+}
+
+typedef struct {
+    const char *set, *data, *out, *info;
+    EmojiBuild b;
+    int size, min_count, nmf_dims, subset;
+} Args;
+
+static void set_fashion(void *args, const char *v) {
+    ((Args *)args)->set = "fashion-mnist";
+}
+static void train_styles(void *args, const char *v) {
+    parse_styles(v, ((Args *)args)->b.train);
+}
+static void heldout_styles(void *args, const char *v) {
+    parse_styles(v, ((Args *)args)->b.heldout);
+}
+
+#define A(f) offsetof(Args, f)
+static const CliOpt opts[] = {
+    {"--set", "NAME", OPT_STR, A(set), NULL,
+     "emoji (default): the THINGS-like emoji concept set;\nfashion-mnist: Debian "
+     "dataset-fashion-mnist (also --fashion-mnist)"},
+    {"--fashion-mnist", NULL, OPT_FN, 0, set_fashion, "the same as --set fashion-mnist"},
+    {"--data", "DIR", OPT_STR, A(data), NULL, "data folder (default $MOELENS_DATA, else ./data)"},
+    {"--out", "DIR", OPT_STR, A(out), NULL,
+     "output (default DATA/images/emoji or DATA/images/fashion-mnist)"},
+    {"--size", "N", OPT_INT, A(size), NULL,
+     "image side in pixels (default 32 for emoji, 28 for fashion-mnist)"},
+    {"--train-styles", "LIST", OPT_FN, 0, train_styles,
+     "emoji styles to train on (default google,twitter,fluent-modern,\nfluent-flat,"
+     "fluent-high-contrast)"},
+    {"--heldout-styles", "LIST", OPT_FN, 0, heldout_styles,
+     "held-out styles (default openmoji-color,openmoji-black; 'none')\nstyles: google twitter "
+     "openmoji-color openmoji-black\nfluent-modern fluent-flat fluent-high-contrast"},
+    {"--background", "G", OPT_FLOAT, A(b.background), NULL,
+     "grey level in [0,1] that transparent pixels show (default 0.5)"},
+    {"--random-bg", NULL, OPT_FLAG, A(b.random_bg), NULL,
+     "a seeded random colour per image instead"},
+    {"--seed", "N", OPT_U64, A(b.seed), NULL, "seed for --random-bg and NMF (default 1)"},
+    {"--min-concepts", "N", OPT_INT, A(min_count), NULL,
+     "keep attributes shared by >= N concepts (default 3)"},
+    {"--nmf-dims", "K", OPT_INT, A(nmf_dims), NULL, "dense NMF attributes (default 49; 0 = none)"},
+    {"--subset", "N", OPT_INT, A(subset), NULL,
+     "fashion-mnist: first N images of each split (default all)"},
+    {"--info", "PATH", OPT_STR, A(info), NULL,
+     "summarise an image set (prepared folder, IDX, CIFAR, PNG tree)"},
+};
+#undef A
+
+static void usage(void) {
+    printf("usage: moelens data images [--set emoji|fashion-mnist] [options]\n"
+           "Prepares an image set into a folder that `imageset_load` (and numpy) reads "
+           "directly.\n");
+    cli_print_opts(CLI_OPTS(opts));
 }
 
 static int prepare_emoji(const char *data, const char *out, const EmojiBuild *b, int min_count,
@@ -114,45 +150,20 @@ static int prepare_fashion(const char *data, const char *out, int size, int subs
 int data_images_main(int argc, char **argv) {
     const char *cmd = "data images";
     if (cli_wants_help(argc, argv)) {
-        fputs(HELP, stdout);
+        usage();
         return 0;
     }
-    const char *set = "emoji", *data = data_dir(), *out = NULL;
-    EmojiBuild b = emoji_default_build();
-    int size = 0, min_count = 3, nmf_dims = 49, subset = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--set"))
-            set = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(a, "--fashion-mnist"))
-            set = "fashion-mnist";
-        else if (!strcmp(a, "--data"))
-            data = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(a, "--out"))
-            out = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(a, "--size"))
-            size = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--train-styles"))
-            parse_styles(cli_value(cmd, argc, argv, &i), b.train);
-        else if (!strcmp(a, "--heldout-styles"))
-            parse_styles(cli_value(cmd, argc, argv, &i), b.heldout);
-        else if (!strcmp(a, "--background"))
-            b.background = cli_double(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--random-bg"))
-            b.random_bg = 1;
-        else if (!strcmp(a, "--seed"))
-            b.seed = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--min-concepts"))
-            min_count = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--nmf-dims"))
-            nmf_dims = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--subset"))
-            subset = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--info"))
-            return data_info_images(cli_value(cmd, argc, argv, &i));
-        else
-            cli_unknown_option(cmd, a);
-    }
+    Args args = {.set = "emoji",
+                 .data = data_dir(),
+                 .b = emoji_default_build(),
+                 .min_count = 3,
+                 .nmf_dims = 49};
+    cli_parse(cmd, CLI_OPTS(opts), &args, argc, argv, NULL, 0);
+    if (args.info) return data_info_images(args.info);
+    const char *set = args.set, *data = args.data, *out = args.out;
+    EmojiBuild b = args.b;
+    int size = args.size, min_count = args.min_count, nmf_dims = args.nmf_dims,
+        subset = args.subset;
     if (size < 0 || size > 1024) ml_fatal("%s: --size must be in 1..1024, got %d", cmd, size);
     if (b.background < 0 || b.background > 1) ml_fatal("%s: --background must be in [0,1]", cmd);
     if (nmf_dims < 0 || min_count < 1 || subset < 0)

@@ -1,0 +1,47 @@
+/* Table-driven options: a command declares its options once, as rows {name, value placeholder,
+ * kind, field, help}, and one function parses argv into its option struct while another prints
+ * the --help lines from the same rows, so an option cannot be parsed without being documented.
+ *
+ *     typedef struct { const char *out; int n; } Args;
+ *     static const CliOpt opts[] = {
+ *         {"--out", "DIR", OPT_STR, offsetof(Args, out), NULL, "output folder"},
+ *         {"--n", "N", OPT_INT, offsetof(Args, n), NULL, "how many (default 4)"},
+ *     };
+ *     cli_parse("cmd", CLI_OPTS(opts), &args, argc, argv, pos, 1);
+ */
+#pragma once
+#include <stddef.h>
+
+typedef enum {
+    OPT_FLAG,   /* no value: sets an int field to 1 */
+    OPT_STR,    /* const char * field: the value as given */
+    OPT_INT,    /* int field: a strict integer within int range */
+    OPT_LONG,   /* long field */
+    OPT_U64,    /* uint64_t field (seeds): a strict integer */
+    OPT_DOUBLE, /* double field: a strict number */
+    OPT_FLOAT,  /* float field */
+    OPT_FN,     /* parse(args, value): the row's own parse, which exits on a bad value */
+} CliOptKind;
+
+typedef struct {
+    const char *name; /* "--max-images" */
+    const char *arg;  /* the value's placeholder in --help ("N"); NULL for OPT_FLAG */
+    CliOptKind kind;
+    size_t offset; /* of the field in the command's option struct (not OPT_FN) */
+    void (*parse)(void *args, const char *value);
+    const char *help; /* '\n' starts a continuation line, aligned under the first */
+} CliOpt;
+
+typedef struct {
+    const CliOpt *rows;
+    int n;
+} CliOpts;
+#define CLI_OPTS(a) ((CliOpts){(a), (int)(sizeof(a) / sizeof((a)[0]))})
+
+/* Parses argv[1..argc-1]: options by the table into args, other words into pos[0..max_pos-1] in
+ * order. Exits with one error line on an unknown option, a missing or malformed value, or more
+ * than max_pos words. Returns the number of words. */
+int cli_parse(const char *cmd, CliOpts opts, void *args, int argc, char **argv, const char **pos,
+              int max_pos);
+/* The --help lines of the table: "  --name ARG   help", help columns aligned. */
+void cli_print_opts(CliOpts opts);
