@@ -15,11 +15,11 @@ typedef struct {
     VisionAnalyzeOptions o;
 } Args;
 
-static void parse_only(void *args, const char *v) {
+static void parse_only(const char *cmd, void *args, const char *v) {
     if (vision_analyze_parse_only(v, &((Args *)args)->o.only)) ml_fatal("analyze: %s", ml_errmsg());
 }
 
-static void parse_split(void *args, const char *v) {
+static void parse_split(const char *cmd, void *args, const char *v) {
     int *split = &((Args *)args)->o.split;
     *split = !strcmp(v, "all")       ? -1
              : !strcmp(v, "train")   ? IMAGESET_TRAIN

@@ -5,9 +5,13 @@
 #include <stdio.h>
 #include <string.h>
 
-static const CliOpt *find_opt(CliOpts opts, const char *name) {
-    for (int i = 0; i < opts.n; i++)
-        if (!strcmp(opts.rows[i].name, name)) return &opts.rows[i];
+static const CliOpt *find_opt(const CliGroup *groups, int n_groups, const char *name, void **args) {
+    for (int g = 0; g < n_groups; g++)
+        for (int i = 0; i < groups[g].opts.n; i++)
+            if (!strcmp(groups[g].opts.rows[i].name, name)) {
+                *args = groups[g].args;
+                return &groups[g].opts.rows[i];
+            }
     return NULL;
 }
 
@@ -40,17 +44,18 @@ static void set_opt(const char *cmd, const CliOpt *o, void *args, const char *v)
         *(float *)p = (float)cli_double(cmd, o->name, v);
         break;
     case OPT_FN:
-        o->parse(args, v);
+        o->parse(cmd, args, v);
         break;
     }
 }
 
-int cli_parse(const char *cmd, CliOpts opts, void *args, int argc, char **argv, const char **pos,
-              int max_pos) {
+int cli_parse_groups(const char *cmd, const CliGroup *groups, int n_groups, int argc, char **argv,
+                     const char **pos, int max_pos) {
     int n_pos = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const CliOpt *o = a[0] == '-' ? find_opt(opts, a) : NULL;
+        void *args = NULL;
+        const CliOpt *o = a[0] == '-' ? find_opt(groups, n_groups, a, &args) : NULL;
         if (o)
             set_opt(cmd, o, args, o->kind == OPT_FLAG ? NULL : cli_value(cmd, argc, argv, &i));
         else if (a[0] == '-')
@@ -63,22 +68,42 @@ int cli_parse(const char *cmd, CliOpts opts, void *args, int argc, char **argv, 
     return n_pos;
 }
 
-void cli_print_opts(CliOpts opts) {
+int cli_parse(const char *cmd, CliOpts opts, void *args, int argc, char **argv, const char **pos,
+              int max_pos) {
+    CliGroup g = {opts, args};
+    return cli_parse_groups(cmd, &g, 1, argc, argv, pos, max_pos);
+}
+
+static int head_width(const CliOpt *o) {
+    return (int)strlen(o->name) + (o->arg ? 1 + (int)strlen(o->arg) : 0);
+}
+
+static void print_row(const CliOpt *o, int width) {
+    char head[96];
+    snprintf(head, sizeof head, "%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+    printf("  %-*s  ", width, head);
+    for (const char *h = o->help; *h; h++) {
+        putchar(*h);
+        if (*h == '\n') printf("  %-*s  ", width, "");
+    }
+    putchar('\n');
+}
+
+/* A row whose name and placeholder are wider than this runs into its help rather than pushing
+ * every help column right. */
+#define MAX_HEAD 22
+
+void cli_print_tables(const CliOpts *tables, int n_tables) {
     int width = 0;
-    for (int i = 0; i < opts.n; i++) {
-        const CliOpt *o = &opts.rows[i];
-        int w = (int)strlen(o->name) + (o->arg ? 1 + (int)strlen(o->arg) : 0);
-        if (w > width) width = w;
-    }
-    for (int i = 0; i < opts.n; i++) {
-        const CliOpt *o = &opts.rows[i];
-        char head[96];
-        snprintf(head, sizeof head, "%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
-        printf("  %-*s  ", width, head);
-        for (const char *h = o->help; *h; h++) {
-            putchar(*h);
-            if (*h == '\n') printf("  %-*s  ", width, "");
+    for (int t = 0; t < n_tables; t++)
+        for (int i = 0; i < tables[t].n; i++) {
+            int w = head_width(&tables[t].rows[i]);
+            if (w > width && w <= MAX_HEAD) width = w;
         }
-        putchar('\n');
-    }
+    for (int t = 0; t < n_tables; t++)
+        for (int i = 0; i < tables[t].n; i++) print_row(&tables[t].rows[i], width);
+}
+
+void cli_print_opts(CliOpts opts) {
+    cli_print_tables(&opts, 1);
 }

@@ -20,7 +20,7 @@ typedef enum {
     OPT_U64,    /* uint64_t field (seeds): a strict integer */
     OPT_DOUBLE, /* double field: a strict number */
     OPT_FLOAT,  /* float field */
-    OPT_FN,     /* parse(args, value): the row's own parse, which exits on a bad value */
+    OPT_FN,     /* parse(cmd, args, value): the row's own parse, which exits on a bad value */
 } CliOptKind;
 
 typedef struct {
@@ -28,7 +28,7 @@ typedef struct {
     const char *arg;  /* the value's placeholder in --help ("N"); NULL for OPT_FLAG */
     CliOptKind kind;
     size_t offset; /* of the field in the command's option struct (not OPT_FN) */
-    void (*parse)(void *args, const char *value);
+    void (*parse)(const char *cmd, void *args, const char *value);
     const char *help; /* '\n' starts a continuation line, aligned under the first */
 } CliOpt;
 
@@ -38,10 +38,21 @@ typedef struct {
 } CliOpts;
 #define CLI_OPTS(a) ((CliOpts){(a), (int)(sizeof(a) / sizeof((a)[0]))})
 
-/* Parses argv[1..argc-1]: options by the table into args, other words into pos[0..max_pos-1] in
- * order. Exits with one error line on an unknown option, a missing or malformed value, or more
- * than max_pos words. Returns the number of words. */
+/* A table and the struct its rows' offsets point into: a command parses its own options and
+ * shared groups (the corpus options of `data text` and `tokenizer train`) in one pass. */
+typedef struct {
+    CliOpts opts;
+    void *args;
+} CliGroup;
+
+/* Parses argv[1..argc-1]: options by the tables into their structs, other words into
+ * pos[0..max_pos-1] in order. Exits with one error line on an unknown option, a missing or
+ * malformed value, or more than max_pos words. Returns the number of words. */
+int cli_parse_groups(const char *cmd, const CliGroup *groups, int n_groups, int argc, char **argv,
+                     const char **pos, int max_pos);
+/* The same for one table. */
 int cli_parse(const char *cmd, CliOpts opts, void *args, int argc, char **argv, const char **pos,
               int max_pos);
-/* The --help lines of the table: "  --name ARG   help", help columns aligned. */
+/* The --help lines of the tables: "  --name ARG   help", help columns aligned across them. */
+void cli_print_tables(const CliOpts *tables, int n_tables);
 void cli_print_opts(CliOpts opts);

@@ -1,12 +1,14 @@
 /* `moelens data`: fetch, text, info and whatever other files register with DATA_SUBCOMMAND. */
 #include "cli/data.h"
 #include "cli/cli.h"
+#include "cli/cli_opts.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "core/progress.h"
 #include "data/corpus.h"
 #include "data/textset.h"
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,46 +41,46 @@ const char *data_dir_default(void) {
 
 /* ---- corpus options ---- */
 
-const char *const corpus_args_help =
-    "  --data-dir DIR        fetched data (default $MOELENS_DATA or data/)\n"
-    "  --domain NAME=[KIND:]PATH  add or replace a domain; KIND: file (one document), dir (each "
-    "file\n"
-    "                        under it is a document), lines (one document per line), fortune "
-    "('%%'\n"
-    "                        lines separate documents); default dir for a folder, file otherwise;\n"
-    "                        .html/.htm/.xhp files are stripped of tags\n"
-    "  --only A,B,...        keep only these domains (built-ins are read only when kept)\n"
-    "  --cap-mb X            at most X MB of text per domain (default 4)\n"
-    "  --val-fraction F      documents in the validation split, by hash of their name (default "
-    "0.05)\n";
+static void add_domain(const char *cmd, void *args, const char *v) {
+    CorpusArgs *a = args;
+    if (a->n_user == CORPUS_MAX_DOMAINS) ml_fatal("%s: too many --domain options", cmd);
+    a->user[a->n_user++] = v;
+}
+
+static void cap_mb(const char *cmd, void *args, const char *v) {
+    double mb = cli_double(cmd, "--cap-mb", v);
+    if (!(mb > 0)) ml_fatal("%s: --cap-mb must be positive", cmd);
+    ((CorpusArgs *)args)->cap_bytes = (size_t)(mb * 1e6);
+}
+
+static void val_fraction(const char *cmd, void *args, const char *v) {
+    double f = ((CorpusArgs *)args)->val_fraction = cli_double(cmd, "--val-fraction", v);
+    if (!(f >= 0 && f < 1)) ml_fatal("%s: --val-fraction must be in [0, 1)", cmd);
+}
+
+static const CliOpt corpus_opts[] = {
+    {"--data-dir", "DIR", OPT_STR, offsetof(CorpusArgs, data_dir), NULL,
+     "fetched data (default $MOELENS_DATA or data/)"},
+    {"--domain", "NAME=[KIND:]PATH", OPT_FN, 0, add_domain,
+     "add or replace a domain; KIND: file (one document), dir (each file\nunder it is a "
+     "document), lines (one document per line), fortune ('%'\nlines separate documents); default "
+     "dir for a folder, file otherwise;\n.html/.htm/.xhp files are stripped of tags"},
+    {"--only", "A,B,...", OPT_STR, offsetof(CorpusArgs, only), NULL,
+     "keep only these domains (built-ins are read only when kept)"},
+    {"--cap-mb", "X", OPT_FN, 0, cap_mb, "at most X MB of text per domain (default 4)"},
+    {"--val-fraction", "F", OPT_FN, 0, val_fraction,
+     "documents in the validation split, by hash of their name (default 0.05)"},
+};
+
+CliOpts corpus_args_opts(void) {
+    return CLI_OPTS(corpus_opts);
+}
 
 void corpus_args_init(CorpusArgs *a) {
     memset(a, 0, sizeof *a);
     a->data_dir = data_dir_default();
     a->cap_bytes = 4000000;
     a->val_fraction = 0.05;
-}
-
-int corpus_args_parse(CorpusArgs *a, const char *cmd, int argc, char **argv, int *i) {
-    const char *o = argv[*i];
-    if (!strcmp(o, "--data-dir"))
-        a->data_dir = cli_value(cmd, argc, argv, i);
-    else if (!strcmp(o, "--only"))
-        a->only = cli_value(cmd, argc, argv, i);
-    else if (!strcmp(o, "--domain")) {
-        if (a->n_user == CORPUS_MAX_DOMAINS) ml_fatal("%s: too many --domain options", cmd);
-        a->user[a->n_user++] = cli_value(cmd, argc, argv, i);
-    } else if (!strcmp(o, "--cap-mb")) {
-        double mb = cli_double(cmd, o, cli_value(cmd, argc, argv, i));
-        if (!(mb > 0)) ml_fatal("%s: --cap-mb must be positive", cmd);
-        a->cap_bytes = (size_t)(mb * 1e6);
-    } else if (!strcmp(o, "--val-fraction")) {
-        a->val_fraction = cli_double(cmd, o, cli_value(cmd, argc, argv, i));
-        if (!(a->val_fraction >= 0 && a->val_fraction < 1))
-            ml_fatal("%s: --val-fraction must be in [0, 1)", cmd);
-    } else
-        return 0;
-    return 1;
 }
 
 static int selected(const char *only, const char *name) {
@@ -150,6 +152,18 @@ static char *find_script(void) {
     return NULL;
 }
 
+typedef struct {
+    const char *dir;
+    int verify;
+} FetchArgs;
+
+static const CliOpt fetch_opts[] = {
+    {"--data-dir", "DIR", OPT_STR, offsetof(FetchArgs, dir), NULL,
+     "where to extract (default $MOELENS_DATA or data/)"},
+    {"--verify", NULL, OPT_FLAG, offsetof(FetchArgs, verify), NULL,
+     "check the extracted files against the manifest"},
+};
+
 static int data_fetch(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) {
         printf("usage: moelens data fetch [--data-dir DIR] [--verify]\n\n"
@@ -158,18 +172,13 @@ static int data_fetch(int argc, char **argv) {
                "(default $MOELENS_DATA or data/) and checks them against "
                "scripts/data_manifest.sha256.\n"
                "A second run is a no-op.\n");
+        cli_print_opts(CLI_OPTS(fetch_opts));
         return 0;
     }
-    const char *dir = data_dir_default();
-    int verify = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--data-dir"))
-            dir = cli_value("data fetch", argc, argv, &i);
-        else if (!strcmp(argv[i], "--verify"))
-            verify = 1;
-        else
-            cli_unknown_option("data fetch", argv[i]);
-    }
+    FetchArgs f = {.dir = data_dir_default()};
+    cli_parse("data fetch", CLI_OPTS(fetch_opts), &f, argc, argv, NULL, 0);
+    const char *dir = f.dir;
+    int verify = f.verify;
     char *script = find_script();
     if (!script) ml_fatal("data fetch: scripts/fetch_data.sh not found beside the moelens binary");
     char *args[] = {"sh", script, "--data-dir", (char *)dir, verify ? "--verify" : NULL, NULL};
@@ -202,47 +211,46 @@ static int dump_corpus(const Corpus *c, const char *dir) {
     return 0;
 }
 
+typedef struct {
+    const char *out, *dump;
+    int quiet;
+    TextSetOptions o;
+} TextArgs;
+
+#define T(f) offsetof(TextArgs, f)
+static const CliOpt text_opts[] = {
+    {"--out", "DIR", OPT_STR, T(out), NULL, "output folder (default DATA_DIR/text)"},
+    {"--vocab", "N", OPT_INT, T(o.vocab_size), NULL,
+     "tokenizer vocabulary size when training (default 8192)"},
+    {"--retrain", NULL, OPT_FLAG, T(o.retrain), NULL,
+     "train a new tokenizer even if OUT/tokenizer.txt exists"},
+    {"--tokenizer", "FILE", OPT_STR, T(o.tokenizer), NULL, "use this tokenizer instead"},
+    {"--dump", "DIR", OPT_STR, T(dump), NULL,
+     "also write the cleaned corpus as DIR/<domain>.txt, documents\nseparated by lines holding "
+     "only '%' (read back with fortune:)"},
+    {"--quiet", NULL, OPT_FLAG, T(quiet), NULL, "no progress lines"},
+};
+#undef T
+
 static int data_text(int argc, char **argv) {
     const char *cmd = "data text";
+    CorpusArgs a;
+    corpus_args_init(&a);
+    TextArgs t = {.o = {8192, 0, NULL, 1}};
     if (cli_wants_help(argc, argv)) {
         printf("usage: moelens data text [options]\n\n"
                "Builds the multi-domain corpus (en fr en_tech code math de legal + --domain ones), "
                "trains\n"
                "the byte-level BPE tokenizer if the output has none, and writes the token shards:\n"
                "OUT/{tokenizer.txt,train.tokens,val.tokens,corpus.json} (docs/data.md).\n\n");
-        printf("%s", corpus_args_help);
-        printf(
-            "  --out DIR             output folder (default DATA_DIR/text)\n"
-            "  --vocab N             tokenizer vocabulary size when training (default 8192)\n"
-            "  --retrain             train a new tokenizer even if OUT/tokenizer.txt exists\n"
-            "  --tokenizer FILE      use this tokenizer instead\n"
-            "  --dump DIR            also write the cleaned corpus as DIR/<domain>.txt, documents\n"
-            "                        separated by lines holding only '%%' (read back with "
-            "fortune:)\n"
-            "  --quiet               no progress lines\n");
+        cli_print_tables((CliOpts[]){corpus_args_opts(), CLI_OPTS(text_opts)}, 2);
         return 0;
     }
-    CorpusArgs a;
-    corpus_args_init(&a);
-    TextSetOptions o = {8192, 0, NULL, 1};
-    const char *out = NULL, *dump = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (corpus_args_parse(&a, cmd, argc, argv, &i)) continue;
-        if (!strcmp(argv[i], "--dump"))
-            dump = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(argv[i], "--out"))
-            out = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(argv[i], "--vocab"))
-            o.vocab_size = (int)cli_long(cmd, "--vocab", cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(argv[i], "--retrain"))
-            o.retrain = 1;
-        else if (!strcmp(argv[i], "--tokenizer"))
-            o.tokenizer = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(argv[i], "--quiet"))
-            o.verbose = 0;
-        else
-            cli_unknown_option(cmd, argv[i]);
-    }
+    CliGroup groups[] = {{corpus_args_opts(), &a}, {CLI_OPTS(text_opts), &t}};
+    cli_parse_groups(cmd, groups, 2, argc, argv, NULL, 0);
+    TextSetOptions o = t.o;
+    o.verbose = !t.quiet;
+    const char *out = t.out, *dump = t.dump;
     char *out_dir = out ? ml_strdup(out) : ml_path_join(a.data_dir, "text");
     Corpus c;
     corpus_args_build(&a, &c, o.verbose);

@@ -7,6 +7,7 @@
  * status
  */
 #pragma once
+#include "cli/cli_opts.h"
 #include "data/corpus.h"
 #include <stddef.h>
 
@@ -38,8 +39,7 @@ typedef struct {
     double val_fraction;
 } CorpusArgs;
 void corpus_args_init(CorpusArgs *a);
-/* Consumes argv[*i] (and its value) if it is a corpus option; returns 1 if it did. */
-int corpus_args_parse(CorpusArgs *a, const char *cmd, int argc, char **argv, int *i);
-extern const char *const corpus_args_help;
+/* Their option table (--data-dir, --domain, --only, --cap-mb, --val-fraction) for cli_opts. */
+CliOpts corpus_args_opts(void);
 /* Builds and splits the corpus (built-in domains read only when selected); fatal on error. */
 void corpus_args_build(const CorpusArgs *a, Corpus *c, int verbose);

@@ -44,13 +44,13 @@ typedef struct {
     int size, min_count, nmf_dims, subset;
 } Args;
 
-static void set_fashion(void *args, const char *v) {
+static void set_fashion(const char *cmd, void *args, const char *v) {
     ((Args *)args)->set = "fashion-mnist";
 }
-static void train_styles(void *args, const char *v) {
+static void train_styles(const char *cmd, void *args, const char *v) {
     parse_styles(v, ((Args *)args)->b.train);
 }
-static void heldout_styles(void *args, const char *v) {
+static void heldout_styles(const char *cmd, void *args, const char *v) {
     parse_styles(v, ((Args *)args)->b.heldout);
 }
 

@@ -3,6 +3,7 @@
  * model as GGUF (docs/gguf.md, "Pruning"). A run folder is exported first (moelens export). */
 #include "analysis/prune_rank.h"
 #include "cli/cli.h"
+#include "cli/cli_opts.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
@@ -10,10 +11,52 @@
 #include "model/lm_export.h"
 #include "model/lm_open.h"
 #include "model/lm_run.h"
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+typedef struct {
+    const char *model, *keep, *calib, *out, *type;
+    int crit, top_k, ctx;
+} PruneArgs;
+
+static void parse_by(const char *cmd, void *args, const char *v) {
+    if ((((PruneArgs *)args)->crit = prune_criterion_parse(v)) < 0)
+        ml_fatal("prune: %s", ml_errmsg());
+}
+
+static void parse_top_k(const char *cmd, void *args, const char *v) {
+    if ((((PruneArgs *)args)->top_k = (int)cli_long(cmd, "--top-k", v)) < 1)
+        ml_fatal("prune: --top-k expects a positive count");
+}
+
+static void parse_ctx(const char *cmd, void *args, const char *v) {
+    if ((((PruneArgs *)args)->ctx = (int)cli_long(cmd, "--ctx", v)) < 2)
+        ml_fatal("prune: --ctx expects at least 2 tokens");
+}
+
+#define A(f) offsetof(PruneArgs, f)
+static const CliOpt opts[] = {
+    {"--keep", "F|N", OPT_STR, A(keep), NULL,
+     "a fraction of the experts in (0, 1] (\"0.5\", \"1.0\" = all) or a count\nper block "
+     "(\"16\"); the same count in every block, chosen per block"},
+    {"--by", "reap|freq", OPT_FN, 0, parse_by,
+     "ranking on the calibration text: reap (default) = mean over the tokens\nrouted to the "
+     "expert of router weight x |expert output|; freq = how\nmany tokens picked it"},
+    {"--calib", "TEXT", OPT_STR, A(calib), NULL,
+     "plain text file, tokenized with the model's tokenizer, run in chunks of\n--ctx tokens "
+     "(default: the model's context, at most 512)"},
+    {"--ctx", "N", OPT_FN, 0, parse_ctx, "calibration chunk length in tokens (at least 2)"},
+    {"--top-k", "K", OPT_FN, 0, parse_top_k,
+     "experts used per token in the pruned file (default: unchanged; it must\nnot exceed the "
+     "experts kept)"},
+    {"--type", "f32|f16", OPT_STR, A(type), NULL,
+     "matrices of the export of a run folder (default f32)"},
+    {"--out", "OUT.gguf", OPT_STR, A(out), NULL, "the pruned model"},
+};
+#undef A
 
 static void usage(void) {
     printf(
@@ -22,54 +65,14 @@ static void usage(void) {
         "Keeps the most salient routed experts of every MoE block and writes the pruned model as\n"
         "GGUF (llama.cpp loads it). MODEL: a GGUF file (olmoe, llama/Mixtral, qwen2moe, qwen3moe,\n"
         "deepseek; any quantisation: expert slabs are copied whole, never re-quantised) or a run\n"
-        "folder, which is exported first as `moelens export` does.\n"
-        "  --keep F|N     a fraction of the experts in (0, 1] (\"0.5\", \"1.0\" = all) or a count\n"
-        "                 per block (\"16\"); the same count in every block, chosen per block\n"
-        "  --by reap|freq ranking on the calibration text: reap (default) = mean over the tokens\n"
-        "                 routed to the expert of router weight x |expert output|; freq = how\n"
-        "                 many tokens picked it\n"
-        "  --calib TEXT   plain text file, tokenized with the model's tokenizer, run in chunks of\n"
-        "                 --ctx tokens (default: the model's context, at most 512)\n"
-        "  --top-k K      experts used per token in the pruned file (default: unchanged; it must\n"
-        "                 not exceed the experts kept)\n"
-        "  --type f32|f16 matrices of the export of a run folder (default f32)\n"
-        "The kept ids are recorded in the file (moelens.prune.kept, per MoE block).\n");
+        "folder, which is exported first as `moelens export` does.\n");
+    cli_print_opts(CLI_OPTS(opts));
+    printf("The kept ids are recorded in the file (moelens.prune.kept, per MoE block).\n");
 }
 
-typedef struct {
-    const char *model, *keep, *calib, *out, *type;
-    int crit, top_k, ctx;
-} PruneArgs;
-
 static void parse_args(PruneArgs *a, int argc, char **argv) {
-    const char *cmd = "prune";
     *a = (PruneArgs){.type = "f32", .crit = PRUNE_REAP};
-    for (int i = 1; i < argc; i++) {
-        const char *o = argv[i];
-        if (!strcmp(o, "--keep"))
-            a->keep = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(o, "--calib"))
-            a->calib = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(o, "--out"))
-            a->out = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(o, "--type"))
-            a->type = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(o, "--by")) {
-            if ((a->crit = prune_criterion_parse(cli_value(cmd, argc, argv, &i))) < 0)
-                ml_fatal("prune: %s", ml_errmsg());
-        } else if (!strcmp(o, "--top-k")) {
-            a->top_k = (int)cli_long(cmd, o, cli_value(cmd, argc, argv, &i));
-            if (a->top_k < 1) ml_fatal("prune: --top-k expects a positive count");
-        } else if (!strcmp(o, "--ctx")) {
-            a->ctx = (int)cli_long(cmd, o, cli_value(cmd, argc, argv, &i));
-            if (a->ctx < 2) ml_fatal("prune: --ctx expects at least 2 tokens");
-        } else if (o[0] == '-')
-            cli_unknown_option(cmd, o);
-        else if (!a->model)
-            a->model = o;
-        else
-            ml_fatal("prune: unexpected argument '%s'", o);
-    }
+    cli_parse("prune", CLI_OPTS(opts), a, argc, argv, &a->model, 1);
     if (!a->model || !a->keep || !a->calib || !a->out)
         ml_fatal("prune: MODEL, --keep, --calib and --out are required (see moelens prune --help)");
     if (strcmp(a->type, "f32") && strcmp(a->type, "f16"))

@@ -1,5 +1,6 @@
 /* `moelens tokenizer train|encode|decode`: the byte-level BPE of docs/tokenizer.md on its own. */
 #include "cli/cli.h"
+#include "cli/cli_opts.h"
 #include "cli/data.h"
 #include "core/error.h"
 #include "core/fileio.h"
@@ -7,33 +8,37 @@
 #include "core/progress.h"
 #include "data/textset.h"
 #include "data/tokenizer.h"
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct {
+    int vocab;
+    const char *out;
+} TrainArgs;
+
+static const CliOpt train_opts[] = {
+    {"--vocab", "N", OPT_INT, offsetof(TrainArgs, vocab), NULL,
+     "vocabulary size, end-of-text included (default 8192)"},
+    {"--out", "FILE", OPT_STR, offsetof(TrainArgs, out), NULL,
+     "where to save it (default DATA_DIR/text/tokenizer.txt)"},
+};
+
 static int tok_train(int argc, char **argv) {
-    const char *cmd = "tokenizer train";
     if (cli_wants_help(argc, argv)) {
         printf("usage: moelens tokenizer train [options]\n\nTrains a byte-level BPE tokenizer on "
-               "the train split of the corpus.\n\n%s",
-               corpus_args_help);
-        printf("  --vocab N             vocabulary size, end-of-text included (default 8192)\n"
-               "  --out FILE            where to save it (default DATA_DIR/text/tokenizer.txt)\n");
+               "the train split of the corpus.\n\n");
+        cli_print_tables((CliOpts[]){corpus_args_opts(), CLI_OPTS(train_opts)}, 2);
         return 0;
     }
     CorpusArgs a;
     corpus_args_init(&a);
-    int vocab = 8192;
-    const char *out = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (corpus_args_parse(&a, cmd, argc, argv, &i)) continue;
-        if (!strcmp(argv[i], "--vocab"))
-            vocab = (int)cli_long(cmd, "--vocab", cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(argv[i], "--out"))
-            out = cli_value(cmd, argc, argv, &i);
-        else
-            cli_unknown_option(cmd, argv[i]);
-    }
+    TrainArgs ta = {.vocab = 8192};
+    CliGroup groups[] = {{corpus_args_opts(), &a}, {CLI_OPTS(train_opts), &ta}};
+    cli_parse_groups("tokenizer train", groups, 2, argc, argv, NULL, 0);
+    int vocab = ta.vocab;
+    const char *out = ta.out;
     char *path = out ? ml_strdup(out) : ml_path_join(a.data_dir, "text/tokenizer.txt");
     Corpus c;
     corpus_args_build(&a, &c, 1);
