@@ -29,13 +29,13 @@ static void help(void) {
         "  --data SET        Fashion-MNIST/IDX folder, CIFAR binaries, PNG folder or prepared set\n"
         "  --preset P        tiny (default), small or study (the Beyond Routing study)\n"
         "  --set key=value   override a config key (e.g. n_experts=8 top_k=1 router=cosine\n"
-        "                    noise_std=1 tau=0.2 steps=1000 lr=1e-3 seed=2 batch=128\n"
-        "                    aug_crop_min=0.3 aug_blur=0.5 ...; keys in docs/vision.md)\n"
+        "                    router_noise=1 tau=0.2 steps=1000 lr=1e-3 seed=2 batch=128\n"
+        "                    aug_crop_min=0.3 aug_blur=0.5 ...; keys below)\n"
         "  --resume          continue RUN from its checkpoint (bit-identical to an unbroken run)\n"
         "  --max-images N    load at most N images per split\n"
         "  --ckpt-every N    checkpoint every N steps (default 100)\n"
         "Ctrl-C saves a checkpoint and exits (status 130); --resume continues.\n\n"
-        "Keys (tiny preset's value):\n");
+        "Keys (--set key=value; the tiny preset's value):\n");
     VisionConfig c;
     vision_preset(&c, "tiny");
     vision_config_print_help(&c);

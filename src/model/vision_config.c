@@ -1,4 +1,5 @@
 /* VisionConfig: presets, key=value overrides, validation and the JSON stored in checkpoints. */
+#include "core/config_table.h"
 #include "core/error.h"
 #include "core/mem.h"
 #include "model/vision.h"
@@ -14,71 +15,70 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { K_INT, K_FLOAT, K_U64, K_ROUTER, K_GATE_NORM, K_GATE_SRC } KeyType;
-typedef struct {
-    const char *name;
-    KeyType type;
-    size_t off;
-    const char *help;
-} Key;
+/* One name per knob, shared with the LM config where the knob is the same (router_noise, aux_lb,
+ * aux_z); the alias is the name older runs' config.json files carry. */
+#define VI(n, h)                                                                                   \
+    { #n, CFG_INT, offsetof(VisionConfig, n), NULL, h, NULL }
+#define VF(n, h)                                                                                   \
+    { #n, CFG_FLOAT, offsetof(VisionConfig, n), NULL, h, NULL }
+#define VE(n, c, h)                                                                                \
+    { #n, CFG_ENUM, offsetof(VisionConfig, n), c, h, NULL }
+#define VA(name, f, h)                                                                             \
+    { name, CFG_FLOAT, offsetof(VisionConfig, f), NULL, h, #f }
 
-#define KEY(n, t, h)                                                                               \
-    { #n, t, offsetof(VisionConfig, n), h }
-static const Key KEYS[] = {
-    KEY(in_ch, K_INT, "input channels (set from the data)"),
-    KEY(img, K_INT, "input side (set from the data)"),
-    KEY(stem_ch, K_INT, "stem channels"),
-    KEY(n_experts, K_INT, "experts E"),
-    KEY(top_k, K_INT, "experts chosen per image"),
-    KEY(expert_ch, K_INT, "expert conv width"),
-    KEY(expert_blocks, K_INT, "conv blocks per expert"),
-    KEY(readout, K_INT, "readout size D"),
-    KEY(proj_hidden, K_INT, "projection head hidden width"),
-    KEY(proj_dim, K_INT, "projection head output width"),
-    KEY(groups, K_INT, "group-norm groups"),
-    KEY(router, K_ROUTER, "gate: learned | random (frozen) | cosine"),
-    KEY(renorm, K_INT, "renormalise the top-k weights to sum 1 (1/0)"),
-    KEY(noise_std, K_FLOAT, "noisy top-k: N(0, s^2) on the gate logits while training"),
-    KEY(aux_lb_coef, K_FLOAT, "load-balance loss weight (after aux_lb_warmup)"),
-    KEY(aux_z_coef, K_FLOAT, "router z-loss weight"),
-    KEY(cos_dim, K_INT, "cosine router projection size"),
-    KEY(gate_norm, K_GATE_NORM,
-        "gate input standardisation: batch (per feature across the batch; running statistics "
-        "in evaluation) | image (per image across features) | none"),
-    KEY(gate_source, K_GATE_SRC,
-        "stem features the gate pools: relu (block output) | conv (before group norm) | both"),
-    KEY(gate_init_std, K_FLOAT, "router weight init std"),
-    KEY(gate_lr_mult, K_FLOAT, "gate learning rate = lr x this"),
-    KEY(aux_lb_warmup, K_INT,
-        "steps over which the balance weight goes aux_lb_start -> aux_lb_coef"),
-    KEY(aux_lb_start, K_FLOAT, "balance weight at step 0 (with aux_lb_warmup > 0)"),
-    KEY(gate_adapt, K_INT,
-        "evaluate/analyse held-out images with gate statistics re-estimated on them (AdaBN; "
-        "gate_norm=batch) (1/0); eval.json reports both"),
-    KEY(gate_infomax, K_FLOAT,
-        "weight of the gate information loss mean H(p_i) - H(mean p): confident gates, spread "
-        "over the experts (learned or random router)"),
-    KEY(tau, K_FLOAT, "NT-Xent temperature"),
-    KEY(aug_crop_min, K_FLOAT, "smallest random-crop area fraction"),
-    KEY(aug_flip, K_FLOAT, "horizontal flip probability"),
-    KEY(aug_jitter, K_FLOAT, "colour-jitter probability"),
-    KEY(aug_strength, K_FLOAT, "colour-jitter strength"),
-    KEY(aug_grey, K_FLOAT, "random greyscale probability"),
-    KEY(aug_blur, K_FLOAT, "Gaussian blur probability"),
-    KEY(batch, K_INT, "images per step (2 views each)"),
-    KEY(steps, K_INT, "optimizer steps"),
-    KEY(warmup, K_INT, "learning-rate warmup steps"),
-    KEY(lr, K_FLOAT, "peak learning rate (AdamW)"),
-    KEY(weight_decay, K_FLOAT, "AdamW decoupled weight decay"),
-    KEY(seed, K_U64, "seed of initialisation, batches, augmentations"),
-    KEY(eval_every, K_INT, "evaluate every this many steps (0: only at the end)"),
-    KEY(probe_images, K_INT, "images for the probe and gate summary (half fit, half held out)"),
-    KEY(threads, K_INT, "OpenMP threads (recorded)"),
+static const char *const gate_norm_names[] = {"none", "batch", "image", NULL};
+static const char *const gate_source_names[] = {"relu", "conv", "both", NULL};
+
+static const CfgField fields[] = {
+    VI(in_ch, "input channels (set from the data)"),
+    VI(img, "input side (set from the data)"),
+    VI(stem_ch, "stem channels"),
+    VI(n_experts, "experts E"),
+    VI(top_k, "experts chosen per image"),
+    VI(expert_ch, "expert conv width"),
+    VI(expert_blocks, "conv blocks per expert"),
+    VI(readout, "readout size D"),
+    VI(proj_hidden, "projection head hidden width"),
+    VI(proj_dim, "projection head output width"),
+    VI(groups, "group-norm groups"),
+    VE(router, moe_router_names, "gate: learned | random (frozen) | cosine"),
+    VI(renorm, "renormalise the top-k weights to sum 1 (1/0)"),
+    VA("router_noise", noise_std, "noisy top-k: N(0, s^2) on the gate logits while training"),
+    VA("aux_lb", aux_lb_coef, "load-balance loss weight (after aux_lb_warmup)"),
+    VA("aux_z", aux_z_coef, "router z-loss weight"),
+    VI(cos_dim, "cosine router projection size"),
+    VE(gate_norm, gate_norm_names,
+       "gate input standardisation: batch (per feature across the batch; running statistics "
+       "in evaluation) | image (per image across features) | none"),
+    VE(gate_source, gate_source_names,
+       "stem features the gate pools: relu (block output) | conv (before group norm) | both"),
+    VF(gate_init_std, "router weight init std"),
+    VF(gate_lr_mult, "gate learning rate = lr x this"),
+    VI(aux_lb_warmup, "steps over which the balance weight goes aux_lb_start -> aux_lb"),
+    VF(aux_lb_start, "balance weight at step 0 (with aux_lb_warmup > 0)"),
+    VI(gate_adapt, "evaluate/analyse held-out images with gate statistics re-estimated on them "
+                   "(AdaBN; gate_norm=batch) (1/0); eval.json reports both"),
+    VF(gate_infomax, "weight of the gate information loss mean H(p_i) - H(mean p): confident "
+                     "gates, spread over the experts (learned or random router)"),
+    VF(tau, "NT-Xent temperature"),
+    VF(aug_crop_min, "smallest random-crop area fraction"),
+    VF(aug_flip, "horizontal flip probability"),
+    VF(aug_jitter, "colour-jitter probability"),
+    VF(aug_strength, "colour-jitter strength"),
+    VF(aug_grey, "random greyscale probability"),
+    VF(aug_blur, "Gaussian blur probability"),
+    VI(batch, "images per step (2 views each)"),
+    VI(steps, "optimizer steps"),
+    VI(warmup, "learning-rate warmup steps"),
+    VF(lr, "peak learning rate (AdamW)"),
+    VF(weight_decay, "AdamW decoupled weight decay"),
+    {"seed", CFG_U64, offsetof(VisionConfig, seed), NULL,
+     "seed of initialisation, batches, augmentations", NULL},
+    VI(eval_every, "evaluate every this many steps (0: only at the end)"),
+    VI(probe_images, "images for the probe and gate summary (half fit, half held out)"),
+    VI(threads, "OpenMP threads (recorded)"),
 };
-#define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
-
-static const char *GATE_NORM_NAMES[] = {"none", "batch", "image"};
-static const char *GATE_SRC_NAMES[] = {"relu", "conv", "both"};
+static const CfgTable table = {fields, (int)(sizeof fields / sizeof fields[0])};
 
 /* tau, lr and aug_crop_min: measured on Fashion-MNIST (docs/vision.md, "Probe margin"). */
 int vision_preset(VisionConfig *c, const char *name) {
@@ -141,39 +141,14 @@ int vision_preset(VisionConfig *c, const char *name) {
     return ml_error("--preset: expected tiny, small or study, got '%s'", name);
 }
 
-static int set_value(VisionConfig *c, const Key *k, const char *v) {
-    char *end;
-    errno = 0;
-    void *at = (char *)c + k->off;
-    if (k->type == K_ROUTER) {
-        int r = moe_kind_parse(moe_router_names, v);
-        if (r >= 0 && moe_router_is_scored((RouterKind)r)) return *(RouterKind *)at = r, 0;
+/* The gate is a scored router (learned, random, cosine): hash, domain and dense routers have no
+ * logits to pool an image into. */
+static int set_value(VisionConfig *c, const CfgField *f, const char *v) {
+    if (cfg_set(c, f, v)) return -1;
+    if (f->offset == offsetof(VisionConfig, router) && !moe_router_is_scored(c->router)) {
         char names[128];
         moe_router_list(names, sizeof names, 1);
         return ml_error("router: expected %s, got '%s'", names, v);
-    }
-    if (k->type == K_GATE_NORM || k->type == K_GATE_SRC) {
-        const char **names = k->type == K_GATE_NORM ? GATE_NORM_NAMES : GATE_SRC_NAMES;
-        for (int r = 0; r < 3; r++)
-            if (!strcmp(v, names[r])) return *(int *)at = r, 0;
-        return ml_error("%s: expected %s, %s or %s, got '%s'", k->name, names[0], names[1],
-                        names[2], v);
-    }
-    if (k->type == K_FLOAT) {
-        double d = strtod(v, &end);
-        if (errno || end == v || *end || !isfinite(d) || fabs(d) > FLT_MAX)
-            return ml_error("%s: expected a finite single-precision number, got '%s'", k->name, v);
-        *(float *)at = (float)d;
-    } else if (k->type == K_U64) {
-        unsigned long long u = strtoull(v, &end, 10);
-        if (errno || end == v || *end || v[0] == '-')
-            return ml_error("%s: expected an integer in 0..2^64-1, got '%s'", k->name, v);
-        *(uint64_t *)at = u;
-    } else {
-        long long i = strtoll(v, &end, 10);
-        if (errno || end == v || *end || i < INT_MIN || i > INT_MAX)
-            return ml_error("%s: expected an integer, got '%s'", k->name, v);
-        *(int *)at = (int)i;
     }
     return 0;
 }
@@ -181,26 +156,15 @@ static int set_value(VisionConfig *c, const Key *k, const char *v) {
 int vision_config_set(VisionConfig *c, const char *kv) {
     const char *eq = strchr(kv, '=');
     if (!eq) return ml_error("--set: expected key=value, got '%s'", kv);
-    for (int i = 0; i < N_KEYS; i++)
-        if (strlen(KEYS[i].name) == (size_t)(eq - kv) && !strncmp(KEYS[i].name, kv, eq - kv))
-            return set_value(c, &KEYS[i], eq + 1);
-    return ml_error("--set: unknown key '%.*s' (see docs/vision.md)", (int)(eq - kv), kv);
+    char key[64];
+    snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
+    const CfgField *f = cfg_find(&table, key);
+    if (!f) return ml_error("--set: unknown key '%s' (see moelens train vision --help)", key);
+    return set_value(c, f, eq + 1);
 }
 
 void vision_config_print_help(const VisionConfig *c) {
-    char *json = vision_config_to_json(c);
-    cJSON *o = cJSON_Parse(json);
-    for (int i = 0; i < N_KEYS; i++) {
-        const cJSON *v = cJSON_GetObjectItem(o, KEYS[i].name);
-        char buf[32];
-        if (cJSON_IsString(v))
-            snprintf(buf, sizeof buf, "%s", v->valuestring);
-        else
-            snprintf(buf, sizeof buf, "%g", cJSON_GetNumberValue(v));
-        printf("  %-14s %-8s %s\n", KEYS[i].name, buf, KEYS[i].help);
-    }
-    cJSON_Delete(o);
-    ml_free(json);
+    cfg_print_help(&table, c);
 }
 
 int vision_config_validate(const VisionConfig *c) {
@@ -226,9 +190,9 @@ int vision_config_validate(const VisionConfig *c) {
     NEED(c->batch >= 2 && c->batch <= 4096, "batch: expected 2..4096 images, got %d", c->batch);
     NEED(c->steps >= 0 && c->warmup >= 0, "steps/warmup: expected ≥ 0");
     NEED(c->lr > 0, "lr: expected > 0, got %g", c->lr);
-    NEED(c->noise_std >= 0, "noise_std: expected ≥ 0");
+    NEED(c->noise_std >= 0, "router_noise: expected ≥ 0");
     NEED(c->aux_lb_coef >= 0 && c->aux_z_coef >= 0 && c->weight_decay >= 0,
-         "aux_lb_coef, aux_z_coef, weight_decay: expected ≥ 0");
+         "aux_lb, aux_z, weight_decay: expected ≥ 0");
     NEED(c->eval_every >= 0 && c->probe_images >= 0 && c->threads >= 0 && c->cos_dim >= 0,
          "eval_every, probe_images, threads, cos_dim: expected ≥ 0");
     NEED(c->renorm == 0 || c->renorm == 1, "renorm: expected 0 or 1, got %d", c->renorm);
@@ -260,31 +224,7 @@ int vision_config_validate(const VisionConfig *c) {
 char *vision_config_to_json(const VisionConfig *c) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "model", "vision");
-    for (int i = 0; i < N_KEYS; i++) {
-        const void *at = (const char *)c + KEYS[i].off;
-        switch (KEYS[i].type) {
-        case K_INT:
-            cJSON_AddNumberToObject(o, KEYS[i].name, *(const int *)at);
-            break;
-        case K_FLOAT:
-            cJSON_AddNumberToObject(o, KEYS[i].name, *(const float *)at);
-            break;
-        case K_ROUTER:
-            cJSON_AddStringToObject(o, KEYS[i].name, moe_router_name(*(const RouterKind *)at));
-            break;
-        case K_GATE_NORM:
-            cJSON_AddStringToObject(o, KEYS[i].name, GATE_NORM_NAMES[*(const int *)at]);
-            break;
-        case K_GATE_SRC:
-            cJSON_AddStringToObject(o, KEYS[i].name, GATE_SRC_NAMES[*(const int *)at]);
-            break;
-        case K_U64: { /* as a string: JSON numbers lose 64-bit integers */
-            char buf[32];
-            snprintf(buf, sizeof buf, "%llu", (unsigned long long)*(const uint64_t *)at);
-            cJSON_AddStringToObject(o, KEYS[i].name, buf);
-        } break;
-        }
-    }
+    cfg_to_json(o, &table, c);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     char *out = ml_strdup(s);
@@ -292,6 +232,8 @@ char *vision_config_to_json(const VisionConfig *c) {
     return out;
 }
 
+/* Keys this table does not know ("model", or a later version's) are passed over, so a newer
+ * run's config still loads with its known keys. */
 int vision_config_from_json(VisionConfig *c, const char *json) {
     cJSON *o = cJSON_Parse(json);
     if (!o) return ml_error("config: not valid JSON");
@@ -304,30 +246,9 @@ int vision_config_from_json(VisionConfig *c, const char *json) {
     /* checkpoints from before these keys existed: the gate they were trained with */
     c->gate_norm = GATE_NORM_NONE, c->gate_source = GATE_SRC_RELU, c->gate_lr_mult = 1;
     c->gate_infomax = 0, c->gate_adapt = 0;
-    for (int i = 0; i < N_KEYS; i++) {
-        const cJSON *it = cJSON_GetObjectItem(o, KEYS[i].name);
-        if (!it) continue;
-        char buf[400];
-        if (cJSON_IsString(it))
-            snprintf(buf, sizeof buf, "%s", it->valuestring);
-        else if (!cJSON_IsNumber(it)) {
-            cJSON_Delete(o);
-            return ml_error("config: %s: expected a number or string", KEYS[i].name);
-        } else if (KEYS[i].type == K_FLOAT)
-            snprintf(buf, sizeof buf, "%.17g", it->valuedouble);
-        else if (it->valuedouble != floor(it->valuedouble)) { /* 2.7 is refused, not rounded */
-            ml_error("config: %s: expected an integer, got %.17g", KEYS[i].name, it->valuedouble);
-            cJSON_Delete(o);
-            return -1;
-        } else
-            snprintf(buf, sizeof buf, "%.0f", it->valuedouble);
-        if (set_value(c, &KEYS[i], buf) != 0) {
-            cJSON_Delete(o);
-            return -1;
-        }
-    }
+    int r = cfg_from_json(c, &table, o, "config", 1);
     cJSON_Delete(o);
-    return vision_config_validate(c);
+    return r ? -1 : vision_config_validate(c);
 }
 
 int vision_gate_dim(const VisionConfig *c) {
