@@ -3,12 +3,30 @@
 #include "analysis/vision_analyze.h"
 #include "analysis/vision_compare.h"
 #include "cli/cli.h"
+#include "cli/cli_opts.h"
 #include "cli/compare_vision.h"
 #include "core/error.h"
 #include "core/mem.h"
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+typedef struct {
+    const char *out, *analysis;
+    int perms;
+    uint64_t seed;
+} Args;
+
+static const CliOpt opts[] = {
+    {"--out", "DIR", OPT_STR, offsetof(Args, out), NULL,
+     "write compare_vision.json and per-pair .npy matrices"},
+    {"--perms", "P", OPT_INT, offsetof(Args, perms), NULL,
+     "null re-matchings with one run's stimuli permuted (200)"},
+    {"--analysis", "NAME", OPT_STR, offsetof(Args, analysis), NULL,
+     "read RUN/NAME (default analysis)"},
+    {"--seed", "S", OPT_U64, offsetof(Args, seed), NULL, "permutations (4321)"},
+};
 
 static void usage(void) {
     printf(
@@ -16,9 +34,9 @@ static void usage(void) {
         "       (vision runs, each analysed with moelens analyze RUN --images SET)\n\n"
         "For every pair of runs: expert × expert similarity by RDM Spearman, linear CKA and\n"
         "tuning profile (Pearson), Hungarian matching, and a null from P re-matchings with one\n"
-        "run's stimuli (dimensions) permuted (default 200); matched experts' gate animacy\n"
-        "agreement. --out DIR writes compare_vision.json and per-pair .npy matrices\n"
-        "(docs/vision_analysis.md §5). --analysis NAME reads RUN/NAME (default analysis).\n");
+        "run's stimuli (dimensions) permuted; matched experts' gate animacy agreement\n"
+        "(docs/vision_analysis.md §5).\n");
+    cli_print_opts(CLI_OPTS(opts));
 }
 
 int compare_is_vision(int argc, char **argv) {
@@ -49,25 +67,12 @@ int cmd_compare_vision(int argc, char **argv) {
         usage();
         return 0;
     }
-    const char *cmd = "compare", *out = NULL, *analysis = "analysis";
     const char **runs = ml_alloc(sizeof(char *) * argc);
-    int n = 0, perms = 200;
-    uint64_t seed = 4321;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--out"))
-            out = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(a, "--perms"))
-            perms = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--analysis"))
-            analysis = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(a, "--seed"))
-            seed = (uint64_t)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (a[0] == '-')
-            cli_unknown_option(cmd, a);
-        else
-            runs[n++] = a;
-    }
+    Args args = {.analysis = "analysis", .perms = 200, .seed = 4321};
+    int n = cli_parse("compare", CLI_OPTS(opts), &args, argc, argv, runs, argc);
+    const char *out = args.out, *analysis = args.analysis;
+    int perms = args.perms;
+    uint64_t seed = args.seed;
     if (perms < 0) ml_fatal("compare: --perms must be ≥ 0");
     for (int i = 0; i < n; i++)
         if (!vision_run_is_vision(runs[i]))

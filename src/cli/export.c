@@ -1,12 +1,24 @@
 /* moelens export RUN --gguf OUT.gguf [--type f32|f16]: a llama-style moelens LM and its tokenizer
  * as a llama.cpp `llama` GGUF (docs/gguf.md, "Export"). */
 #include "cli/cli.h"
+#include "cli/cli_opts.h"
 #include "core/error.h"
 #include "core/mem.h"
 #include "model/lm_export.h"
 #include "model/lm_run.h"
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+
+typedef struct {
+    const char *out, *type;
+} Args;
+
+static const CliOpt opts[] = {
+    {"--gguf", "OUT.gguf", OPT_STR, offsetof(Args, out), NULL, "the GGUF file to write"},
+    {"--type", "f32|f16", OPT_STR, offsetof(Args, type), NULL,
+     "matrices as F32 (default) or F16; norms and routers stay F32"},
+};
 
 static void usage(void) {
     printf(
@@ -20,25 +32,16 @@ static void usage(void) {
         "         tied or untied; all layers MoE, or all dense\n"
         "  olmoe  qk_norm=2 (full width), rope_mode=neox, softmax_topk with renorm=0,\n"
         "         n_kv_head = n_head, untied\n"
-        "Anything else is refused with the option named.\n"
-        "  --type f32|f16  matrices as F32 (default) or F16; norms and routers stay F32\n");
+        "Anything else is refused with the option named.\n");
+    cli_print_opts(CLI_OPTS(opts));
 }
 
 static int cmd_export(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) return usage(), 0;
-    const char *run = NULL, *out = NULL, *type = "f32";
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--gguf"))
-            out = cli_value("export", argc, argv, &i);
-        else if (!strcmp(argv[i], "--type"))
-            type = cli_value("export", argc, argv, &i);
-        else if (argv[i][0] == '-')
-            cli_unknown_option("export", argv[i]);
-        else if (!run)
-            run = argv[i];
-        else
-            ml_fatal("export: unexpected argument '%s'", argv[i]);
-    }
+    const char *run = NULL;
+    Args args = {.type = "f32"};
+    cli_parse("export", CLI_OPTS(opts), &args, argc, argv, &run, 1);
+    const char *out = args.out, *type = args.type;
     if (!run || !out)
         ml_fatal("export: RUN and --gguf OUT.gguf are required (see moelens export --help)");
     int f16 = !strcmp(type, "f16");

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cli_opts.h"
 #include "core/error.h"
 #include "core/mem.h"
 #include "gguf/gguf_vocab.h"
@@ -28,6 +29,8 @@ static char *read_all(const char *path, size_t *n) {
     return b;
 }
 
+static const CliOpt opts[] = {{"--text", "FILE", OPT_STR, 0, NULL, "the text to tokenize"}};
+
 static int cmd_tokenize(int argc, char **argv) {
     if (cli_wants_help(argc, argv) || argc < 2) {
         printf("usage: moelens tokenize MODEL.gguf --text FILE\n\nPrints the token ids of FILE "
@@ -35,19 +38,11 @@ static int cmd_tokenize(int argc, char **argv) {
                "are) under the model's tokenizer, separated by spaces, as llama.cpp's tokenizer "
                "gives them with "
                "add_special and parse_special off.\n");
+        cli_print_opts(CLI_OPTS(opts));
         return argc < 2 ? 1 : 0;
     }
     const char *model = NULL, *text = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--text"))
-            text = cli_value("tokenize", argc, argv, &i);
-        else if (argv[i][0] == '-')
-            cli_unknown_option("tokenize", argv[i]);
-        else if (!model)
-            model = argv[i];
-        else
-            ml_fatal("tokenize: unexpected argument '%s'", argv[i]);
-    }
+    cli_parse("tokenize", CLI_OPTS(opts), &text, argc, argv, &model, 1);
     if (!model || !text) ml_fatal("tokenize: MODEL.gguf and --text FILE are required");
     GgufFile *g;
     GgufVocab *v;

@@ -59,26 +59,31 @@ static int tok_train(int argc, char **argv) {
     return 0;
 }
 
+typedef struct {
+    const char *tok;
+    int print_ids;
+} EncodeArgs;
+
+static const CliOpt encode_opts[] = {
+    {"--tokenizer", "FILE", OPT_STR, offsetof(EncodeArgs, tok), NULL, "the tokenizer (required)"},
+    {"--ids", NULL, OPT_FLAG, offsetof(EncodeArgs, print_ids), NULL,
+     "print the ids instead of the counts"},
+};
+
 static int tok_encode(int argc, char **argv) {
     const char *cmd = "tokenizer encode";
     if (cli_wants_help(argc, argv)) {
         printf("usage: moelens tokenizer encode --tokenizer FILE [--ids] TEXTFILE\n\n"
                "Encodes a file; prints token count, bytes per token and speed, or with --ids the "
                "ids.\n");
+        cli_print_opts(CLI_OPTS(encode_opts));
         return 0;
     }
-    const char *tok = NULL, *file = NULL;
-    int print_ids = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--tokenizer"))
-            tok = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(argv[i], "--ids"))
-            print_ids = 1;
-        else if (argv[i][0] == '-')
-            cli_unknown_option(cmd, argv[i]);
-        else
-            file = argv[i];
-    }
+    const char *file = NULL;
+    EncodeArgs ea = {0};
+    cli_parse(cmd, CLI_OPTS(encode_opts), &ea, argc, argv, &file, 1);
+    const char *tok = ea.tok;
+    int print_ids = ea.print_ids;
     if (!tok || !file) ml_fatal("%s: needs --tokenizer FILE and a text file", cmd);
     Tokenizer *t;
     char *text;
