@@ -1,31 +1,75 @@
 /* moelens train lm|vision */
 #include "cli/cli.h"
+#include "cli/cli_opts.h"
 #include "cli/train.h"
 #include "core/error.h"
 #include "dist/dist.h"
 #include "model/lm_train.h"
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+
+typedef struct {
+    LmConfig cfg;
+    LmTrainOptions o;
+    const char *sets[128];
+    int n_sets;
+} TrainLmArgs;
+
+/* --preset and --config apply where they stand on the command line; --set is applied after all
+ * of them, on top. */
+static void preset(const char *cmd, void *args, const char *v) {
+    if (lm_config_preset(&((TrainLmArgs *)args)->cfg, v)) ml_fatal("%s: %s", cmd, ml_errmsg());
+}
+
+static void config_file(const char *cmd, void *args, const char *v) {
+    if (lm_config_load_file(&((TrainLmArgs *)args)->cfg, v)) ml_fatal("%s", ml_errmsg());
+}
+
+static void set_kv(const char *cmd, void *args, const char *v) {
+    TrainLmArgs *a = args;
+    if (a->n_sets == 128) ml_fatal("%s: too many --set options", cmd);
+    a->sets[a->n_sets++] = v;
+}
+
+#define O(f) offsetof(TrainLmArgs, o.f)
+static const CliOpt lm_opts[] = {
+    {"--out", "RUN", OPT_STR, O(out_dir), NULL,
+     "run folder: config.json, metrics.jsonl, checkpoint.safetensors,\nmodel.safetensors "
+     "(required)"},
+    {"--data", "DIR", OPT_STR, O(data_dir), NULL,
+     "prepared text folder (moelens data text): DIR/train.tokens,\nDIR/val.tokens, "
+     "DIR/tokenizer.txt (default data/text)"},
+    {"--preset", "tiny|small", OPT_FN, 0, preset, "start from a preset (default tiny)"},
+    {"--config", "FILE.json", OPT_FN, 0, config_file, "config keys from a JSON file"},
+    {"--set", "key=value", OPT_FN, 0, set_kv, "one config key (below), applied last; repeatable"},
+    {"--resume", NULL, OPT_FLAG, O(resume), NULL,
+     "continue RUN's checkpoint bit-identically (Ctrl-C saves one and\nexits with status 130)"},
+    {"--steps", "N", OPT_INT, O(steps_override), NULL, "with --resume: train on to N steps"},
+    {"--stop-after", "N", OPT_INT, O(stop_after), NULL,
+     "stop as Ctrl-C would after N steps (to test resuming)"},
+    {"--quiet", NULL, OPT_FLAG, O(quiet), NULL,
+     "no progress line (warnings and errors are still printed)"},
+    {"--zero1", NULL, OPT_FLAG, O(zero1), NULL,
+     "under mpirun: shard the optimizer over the ranks (reduce-scatter +\nall-gather instead "
+     "of all-reduce)"},
+    {"--ep", "G", OPT_INT, O(ep), NULL,
+     "under mpirun: each MoE layer's experts spread over groups of G ranks\n(all-to-all)"},
+};
+#undef O
 
 static void train_lm_help(void) {
     LmConfig c;
     lm_config_preset(&c, "tiny");
-    printf(
-        "usage: moelens train lm --out RUN [--data DIR] [--preset tiny|small] [--config "
-        "FILE.json]\n"
-        "                        [--set key=value ...] [--resume [--steps N]] [--stop-after N]\n"
-        "                        [--quiet] [--zero1] [--ep G]\n\n"
-        "Trains a GPT-style MoE language model on a prepared text folder (moelens data text):\n"
-        "DIR/train.tokens, DIR/val.tokens, DIR/tokenizer.txt (default DIR: data/text).\n"
-        "RUN gets config.json, metrics.jsonl, checkpoint.safetensors, model.safetensors.\n"
-        "Ctrl-C saves a checkpoint and exits (status 130); --resume continues it bit-identically.\n"
-        "--stop-after N stops as Ctrl-C would after N steps (to test resuming).\n"
-        "--quiet: no progress line (warnings and errors are still printed).\n"
-        "Under mpirun -np N: data parallel, batch split over the ranks (docs/scale.md); --zero1\n"
-        "shards the optimizer over them (reduce-scatter + all-gather instead of all-reduce);\n"
-        "--ep G runs each MoE layer's experts spread over groups of G ranks (all-to-all).\n"
-        "mpirun does not pass Ctrl-C on: kill -USR1 MPIRUN_PID saves a checkpoint and stops.\n\n"
-        "Config keys (--set key=value; preset tiny shown):\n");
+    printf("usage: moelens train lm --out RUN [--data DIR] [--preset tiny|small] [--config "
+           "FILE.json]\n"
+           "                        [--set key=value ...] [--resume [--steps N]] [--stop-after N]\n"
+           "                        [--quiet] [--zero1] [--ep G]\n\n"
+           "Trains a GPT-style MoE language model on a prepared text folder (moelens data text).\n"
+           "Under mpirun -np N: data parallel, batch split over the ranks (docs/scale.md); mpirun\n"
+           "does not pass Ctrl-C on: kill -USR1 MPIRUN_PID saves a checkpoint and stops.\n");
+    cli_print_opts(CLI_OPTS(lm_opts));
+    printf("\nConfig keys (--set key=value; preset tiny shown):\n");
     lm_config_print_help(&c);
 }
 
@@ -34,48 +78,17 @@ static int train_lm(int argc, char **argv) {
         train_lm_help();
         return 0;
     }
-    LmConfig cfg;
-    lm_config_preset(&cfg, "tiny");
-    LmTrainOptions o = {.data_dir = "data/text"};
-    const char *sets[128];
-    int n_sets = 0;
     const char *cmd = "train lm";
-    for (int i = 1; i < argc; i++) { /* preset and config file first, then --set on top */
-        if (!strcmp(argv[i], "--preset")) {
-            if (lm_config_preset(&cfg, cli_value(cmd, argc, argv, &i)))
-                ml_fatal("%s: %s", cmd, ml_errmsg());
-        } else if (!strcmp(argv[i], "--config")) {
-            if (lm_config_load_file(&cfg, cli_value(cmd, argc, argv, &i)))
-                ml_fatal("%s", ml_errmsg());
-        } else if (!strcmp(argv[i], "--set")) {
-            if (n_sets == 128) ml_fatal("%s: too many --set options", cmd);
-            sets[n_sets++] = cli_value(cmd, argc, argv, &i);
-        } else if (!strcmp(argv[i], "--out")) {
-            o.out_dir = cli_value(cmd, argc, argv, &i);
-        } else if (!strcmp(argv[i], "--data")) {
-            o.data_dir = cli_value(cmd, argc, argv, &i);
-        } else if (!strcmp(argv[i], "--resume")) {
-            o.resume = 1;
-        } else if (!strcmp(argv[i], "--ep")) {
-            o.ep = (int)cli_long(cmd, "--ep", cli_value(cmd, argc, argv, &i));
-        } else if (!strcmp(argv[i], "--zero1")) {
-            o.zero1 = 1;
-        } else if (!strcmp(argv[i], "--quiet")) {
-            o.quiet = 1;
-        } else if (!strcmp(argv[i], "--stop-after")) {
-            o.stop_after = cli_int_opt(cmd, argc, argv, &i);
-        } else if (!strcmp(argv[i], "--steps")) {
-            const char *v = cli_value(cmd, argc, argv, &i);
-            o.steps_override = (int)cli_long(cmd, "--steps", v);
-        } else {
-            cli_unknown_option(cmd, argv[i]);
-        }
-    }
+    TrainLmArgs a = {.o = {.data_dir = "data/text"}};
+    lm_config_preset(&a.cfg, "tiny");
+    cli_parse(cmd, CLI_OPTS(lm_opts), &a, argc, argv, NULL, 0);
+    LmConfig cfg = a.cfg;
+    LmTrainOptions o = a.o;
     if (!o.out_dir) ml_fatal("%s: --out RUN is required", cmd);
-    if (o.resume && n_sets)
+    if (o.resume && a.n_sets)
         ml_fatal("%s: --resume continues the saved config; --set is not allowed with it", cmd);
-    for (int i = 0; i < n_sets; i++)
-        if (lm_config_set_kv(&cfg, sets[i])) ml_fatal("%s: %s", cmd, ml_errmsg());
+    for (int i = 0; i < a.n_sets; i++)
+        if (lm_config_set_kv(&cfg, a.sets[i])) ml_fatal("%s: %s", cmd, ml_errmsg());
     if (o.steps_override && !o.resume) cfg.steps = o.steps_override;
     int r = lm_train(&cfg, &o);
     if (r < 0) ml_fatal("%s", ml_errmsg());
