@@ -1,9 +1,12 @@
 /* moelens report RUN|SWEEP [--out FILE] */
 #include "cli/cli.h"
+#include "cli/cli_opts.h"
 #include "core/error.h"
 #include "report/report.h"
 #include <stdio.h>
 #include <string.h>
+
+static const CliOpt opts[] = {{"--out", "FILE", OPT_STR, 0, NULL, "the HTML file to write"}};
 
 static int cmd_report(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) {
@@ -14,19 +17,13 @@ static int cmd_report(int argc, char **argv) {
             "analysis/)\n"
             "or a sweep (sub-folders that are runs, compare/). Default FILE: FOLDER/report.html.\n"
             "Every figure names the file that holds its numbers (docs/report.md).\n");
+        cli_print_opts(CLI_OPTS(opts));
         return 0;
     }
-    const char *dir = NULL, *out = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--out"))
-            out = cli_value("report", argc, argv, &i);
-        else if (argv[i][0] == '-')
-            cli_unknown_option("report", argv[i]);
-        else if (!dir)
-            dir = argv[i];
-        else
-            ml_fatal("report: one folder expected, got '%s' and '%s'", dir, argv[i]);
-    }
+    const char *pos[2] = {NULL, NULL}, *out = NULL;
+    if (cli_parse("report", CLI_OPTS(opts), &out, argc, argv, pos, 2) == 2)
+        ml_fatal("report: one folder expected, got '%s' and '%s'", pos[0], pos[1]);
+    const char *dir = pos[0];
     if (!dir) ml_fatal("report: a run or sweep folder is required (moelens report RUN)");
     if (report_write(dir, out)) ml_fatal("%s", ml_errmsg());
     printf("report: wrote %s%s\n", out ? out : dir, out ? "" : "/report.html");
