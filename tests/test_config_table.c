@@ -40,6 +40,9 @@ TEST(config_table_parses_aliases_ranges_and_prints_as_written) {
     char buf[64];
     cfg_text(&t, &toy_fields[1], buf, sizeof buf);
     CHECK_MSG(!strcmp(buf, "1e-05"), "eps prints as %s", buf);
+    t.eps = 10000;
+    cfg_text(&t, &toy_fields[1], buf, sizeof buf);
+    CHECK_MSG(!strcmp(buf, "10000"), "10000 prints as %s", buf);
     const CfgRange r[] = {{"n", 1, 5, 0}};
     CHECK(cfg_check_ranges(&t, &toy, r, 1) != 0 && strstr(ml_errmsg(), "n=7"));
     /* JSON: an alias is read, the name is written; unknown keys refused unless skipped */

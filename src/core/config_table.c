@@ -71,8 +71,13 @@ int cfg_set(void *obj, const CfgField *f, const char *value) {
     return -1;
 }
 
-/* The shortest decimal that reads back as the same float: 1e-05, not 9.99999975e-06. */
+/* The shortest decimal that reads back as the same float: 1e-05, not 9.99999975e-06; whole
+ * numbers in full (10000, not 1e+04). */
 static void float_text(char *buf, size_t n, float v) {
+    if (v == floorf(v) && fabsf(v) < 1e9f) {
+        snprintf(buf, n, "%.0f", v);
+        return;
+    }
     for (int digits = 1; digits <= 9; digits++) {
         snprintf(buf, n, "%.*g", digits, v);
         if ((float)strtod(buf, NULL) == v) return;
