@@ -1,5 +1,6 @@
 /* `moelens train vision`: trains the convolutional MoE with NT-Xent on an image set. */
 #include "cli/cli.h"
+#include "cli/cli_opts.h"
 #include "cli/train.h"
 #include "core/error.h"
 #include "core/fileio.h"
@@ -7,6 +8,7 @@
 #include "data/images.h"
 #include "model/vision_train.h"
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -19,23 +21,46 @@ static void on_sigint(int sig) {
     stop_requested = 1;
 }
 
+typedef struct {
+    const char *out, *data, *preset;
+    const char *sets[64];
+    int n_sets, resume, quiet, max_images, ckpt_every;
+} Args;
+
+static void set_kv(const char *cmd, void *args, const char *v) {
+    Args *a = args;
+    if (a->n_sets == 64) ml_fatal("%s: too many --set options", cmd);
+    a->sets[a->n_sets++] = v;
+}
+
+#define A(f) offsetof(Args, f)
+static const CliOpt opts[] = {
+    {"--out", "RUN", OPT_STR, A(out), NULL,
+     "run folder: config.json, metrics.jsonl, model.safetensors, eval.json"},
+    {"--data", "SET", OPT_STR, A(data), NULL,
+     "Fashion-MNIST/IDX folder, CIFAR binaries, PNG folder or prepared set"},
+    {"--preset", "P", OPT_STR, A(preset), NULL,
+     "tiny (default), small or study (the Beyond Routing study)"},
+    {"--set", "key=value", OPT_FN, 0, set_kv,
+     "override a config key (e.g. n_experts=8 top_k=1 router=cosine\nrouter_noise=1 tau=0.2 "
+     "steps=1000 lr=1e-3 seed=2 batch=128\naug_crop_min=0.3 aug_blur=0.5 ...; keys below)"},
+    {"--resume", NULL, OPT_FLAG, A(resume), NULL,
+     "continue RUN from its checkpoint (bit-identical to an unbroken run)"},
+    {"--max-images", "N", OPT_INT, A(max_images), NULL, "load at most N images per split"},
+    {"--ckpt-every", "N", OPT_INT, A(ckpt_every), NULL, "checkpoint every N steps (default 100)"},
+    {"--quiet", NULL, OPT_FLAG, A(quiet), NULL, "no progress line"},
+};
+#undef A
+
 static void help(void) {
-    printf(
-        "usage: moelens train vision --out RUN --data SET [--preset tiny|small|study]\n"
-        "                            [--set key=value ...] [--resume] [--max-images N]\n"
-        "                            [--ckpt-every N] [--quiet]\n\n"
-        "Trains the sparsely-gated convolutional MoE with SimCLR's NT-Xent loss (docs/vision.md).\n"
-        "  --out RUN         run folder: config.json, metrics.jsonl, model.safetensors, eval.json\n"
-        "  --data SET        Fashion-MNIST/IDX folder, CIFAR binaries, PNG folder or prepared set\n"
-        "  --preset P        tiny (default), small or study (the Beyond Routing study)\n"
-        "  --set key=value   override a config key (e.g. n_experts=8 top_k=1 router=cosine\n"
-        "                    router_noise=1 tau=0.2 steps=1000 lr=1e-3 seed=2 batch=128\n"
-        "                    aug_crop_min=0.3 aug_blur=0.5 ...; keys below)\n"
-        "  --resume          continue RUN from its checkpoint (bit-identical to an unbroken run)\n"
-        "  --max-images N    load at most N images per split\n"
-        "  --ckpt-every N    checkpoint every N steps (default 100)\n"
-        "Ctrl-C saves a checkpoint and exits (status 130); --resume continues.\n\n"
-        "Keys (--set key=value; the tiny preset's value):\n");
+    printf("usage: moelens train vision --out RUN --data SET [--preset tiny|small|study]\n"
+           "                            [--set key=value ...] [--resume] [--max-images N]\n"
+           "                            [--ckpt-every N] [--quiet]\n\n"
+           "Trains the sparsely-gated convolutional MoE with SimCLR's NT-Xent loss "
+           "(docs/vision.md).\n");
+    cli_print_opts(CLI_OPTS(opts));
+    printf("Ctrl-C saves a checkpoint and exits (status 130); --resume continues.\n\n"
+           "Keys (--set key=value; the tiny preset's value):\n");
     VisionConfig c;
     vision_preset(&c, "tiny");
     vision_config_print_help(&c);
@@ -43,32 +68,12 @@ static void help(void) {
 
 int cmd_train_vision(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) return help(), 0;
-    const char *out = NULL, *data = NULL, *preset = "tiny";
-    const char *sets[64];
-    int n_sets = 0, resume = 0, quiet = 0;
-    long max_images = 0, ckpt_every = 100;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--out"))
-            out = cli_value("train vision", argc, argv, &i);
-        else if (!strcmp(a, "--data"))
-            data = cli_value("train vision", argc, argv, &i);
-        else if (!strcmp(a, "--preset"))
-            preset = cli_value("train vision", argc, argv, &i);
-        else if (!strcmp(a, "--set")) {
-            if (n_sets == 64) ml_fatal("train vision: too many --set options");
-            sets[n_sets++] = cli_value("train vision", argc, argv, &i);
-        } else if (!strcmp(a, "--resume"))
-            resume = 1;
-        else if (!strcmp(a, "--quiet"))
-            quiet = 1;
-        else if (!strcmp(a, "--max-images"))
-            max_images = cli_long("train vision", a, cli_value("train vision", argc, argv, &i));
-        else if (!strcmp(a, "--ckpt-every"))
-            ckpt_every = cli_long("train vision", a, cli_value("train vision", argc, argv, &i));
-        else
-            cli_unknown_option("train vision", a);
-    }
+    Args args = {.preset = "tiny", .ckpt_every = 100};
+    cli_parse("train vision", CLI_OPTS(opts), &args, argc, argv, NULL, 0);
+    const char *out = args.out, *data = args.data, *preset = args.preset;
+    const char *const *sets = args.sets;
+    int n_sets = args.n_sets, resume = args.resume, quiet = args.quiet;
+    long max_images = args.max_images, ckpt_every = args.ckpt_every;
     if (!out || !data) ml_fatal("train vision: --out RUN and --data SET are required (see --help)");
     ImageLoadOpts lo = imageset_default_opts();
     lo.max_images = (int)max_images;
