@@ -3,6 +3,7 @@
  * the README tells a user to type, and a stage that is not built yet (analyze, train vision) is
  * skipped with a note instead of failing the whole job. */
 #include "cli/cli.h"
+#include "cli/cli_opts.h"
 #include "cli/data.h"
 #include "cli/selfexec.h"
 #include "core/error.h"
@@ -10,6 +11,7 @@
 #include "core/mem.h"
 #include "core/progress.h"
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +100,19 @@ static void print_gate_summary(const char *run) {
     ml_free(path), ml_free(buf);
 }
 
+typedef struct {
+    int quick;
+    const char *out, *data;
+} DemoArgs;
+
+static const CliOpt opts[] = {
+    {"--quick", NULL, OPT_FLAG, offsetof(DemoArgs, quick), NULL,
+     "a minutes-long version on the committed text fixtures (the test suite\nruns it)"},
+    {"--out", "DIR", OPT_STR, offsetof(DemoArgs, out), NULL, "output folder (default runs/demo)"},
+    {"--data-dir", "DIR", OPT_STR, offsetof(DemoArgs, data), NULL,
+     "fetched data (default $MOELENS_DATA or data/)"},
+};
+
 static int cmd_demo(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) {
         printf(
@@ -108,23 +123,14 @@ static int cmd_demo(int argc, char **argv) {
             "(train lm), evaluate it (eval), run the analyses (analyze, when built), prepare the\n"
             "emoji images (data images) and train a vision MoE on them (train vision, when\n"
             "built; analyze it when analyze takes vision runs), write the reports (report).\n"
-            "--quick: a minutes-long version on the committed text fixtures (the test suite runs "
-            "it).\n"
             "See docs/demo.md for the configuration and measured time.\n");
+        cli_print_opts(CLI_OPTS(opts));
         return 0;
     }
-    int quick = 0;
-    const char *out = "runs/demo", *data = data_dir_default();
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--quick"))
-            quick = 1;
-        else if (!strcmp(argv[i], "--out"))
-            out = cli_value("demo", argc, argv, &i);
-        else if (!strcmp(argv[i], "--data-dir"))
-            data = cli_value("demo", argc, argv, &i);
-        else
-            cli_unknown_option("demo", argv[i]);
-    }
+    DemoArgs args = {.out = "runs/demo", .data = data_dir_default()};
+    cli_parse("demo", CLI_OPTS(opts), &args, argc, argv, NULL, 0);
+    int quick = args.quick;
+    const char *out = args.out, *data = args.data;
     if (ml_mkdir_p(out)) ml_fatal("%s", ml_errmsg());
     char *text = ml_path_join(out, "text"), *lm = ml_path_join(out, "lm"),
          *vis = ml_path_join(out, "vision");
