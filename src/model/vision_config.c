@@ -167,54 +167,64 @@ void vision_config_print_help(const VisionConfig *c) {
     cfg_print_help(&table, c);
 }
 
+/* Allowed ranges, as the LM config states its own (lm_config.c): checked for every source alike
+ * (presets, --set, JSON, checkpoints); `above` makes the lower bound exclusive. */
+static const CfgRange ranges[] = {
+    {"n_experts", 1, 256, 0},
+    {"expert_blocks", 1, 31, 0},
+    {"stem_ch", 1, 4096, 0},
+    {"expert_ch", 1, 4096, 0},
+    {"readout", 1, 65536, 0},
+    {"proj_hidden", 1, 65536, 0},
+    {"proj_dim", 1, 65536, 0},
+    {"groups", 1, 4096, 0},
+    {"renorm", 0, 1, 0},
+    {"router_noise", 0, FLT_MAX, 0},
+    {"aux_lb", 0, FLT_MAX, 0},
+    {"aux_z", 0, FLT_MAX, 0},
+    {"cos_dim", 0, 65536, 0},
+    {"gate_norm", GATE_NORM_NONE, GATE_NORM_IMAGE, 0},
+    {"gate_source", GATE_SRC_RELU, GATE_SRC_BOTH, 0},
+    {"gate_init_std", 0, FLT_MAX, 0},
+    {"gate_lr_mult", 0, FLT_MAX, 0},
+    {"aux_lb_warmup", 0, INT_MAX, 0},
+    {"gate_infomax", 0, FLT_MAX, 0},
+    {"tau", 0, FLT_MAX, 1},
+    {"aug_crop_min", 0, 1, 1},
+    {"aug_flip", 0, 1, 0},
+    {"aug_jitter", 0, 1, 0},
+    {"aug_strength", 0, 1.25, 0},
+    {"aug_grey", 0, 1, 0},
+    {"aug_blur", 0, 1, 0},
+    {"batch", 2, 4096, 0},
+    {"steps", 0, INT_MAX, 0},
+    {"warmup", 0, INT_MAX, 0},
+    {"lr", 0, FLT_MAX, 1},
+    {"weight_decay", 0, FLT_MAX, 0},
+    {"eval_every", 0, INT_MAX, 0},
+    {"probe_images", 0, INT_MAX, 0},
+    {"threads", 0, INT_MAX, 0},
+};
+
+/* Ranges first (so the checks between fields below never divide by zero or shift too far). */
 int vision_config_validate(const VisionConfig *c) {
+    if (cfg_check_ranges(c, &table, ranges, (int)(sizeof ranges / sizeof ranges[0]))) return -1;
 #define NEED(cond, ...)                                                                            \
     if (!(cond)) return ml_error(__VA_ARGS__)
     NEED(c->in_ch == 1 || c->in_ch == 3, "in_ch: expected 1 or 3, got %d", c->in_ch);
     NEED(c->img >= 4 && c->img % 2 == 0 && c->img <= 256,
          "img: expected an even side in [4,256], got %d", c->img);
-    NEED(c->expert_blocks >= 1 && (c->img / 2) >> (c->expert_blocks - 1) >= 1,
+    NEED((c->img / 2) >> (c->expert_blocks - 1) >= 1,
          "expert_blocks: %d blocks need a larger image than %d", c->expert_blocks, c->img);
-    NEED(c->n_experts >= 1 && c->n_experts <= 256, "n_experts: expected 1..256, got %d",
-         c->n_experts);
     NEED(c->top_k >= 1 && c->top_k <= c->n_experts, "top_k: expected 1..n_experts (%d), got %d",
          c->n_experts, c->top_k);
-    NEED(c->stem_ch > 0 && c->expert_ch > 0 && c->readout > 0 && c->proj_hidden > 0 &&
-             c->proj_dim > 0,
-         "widths (stem_ch, expert_ch, readout, proj_hidden, proj_dim) must be positive");
-    NEED(c->groups > 0 && c->stem_ch % c->groups == 0 && c->expert_ch % c->groups == 0,
+    NEED(c->stem_ch % c->groups == 0 && c->expert_ch % c->groups == 0,
          "groups: %d must divide stem_ch (%d) and expert_ch (%d)", c->groups, c->stem_ch,
          c->expert_ch);
     NEED(moe_router_is_scored(c->router), "router: expected learned, random or cosine");
-    NEED(c->tau > 0, "tau: expected > 0, got %g", c->tau);
-    NEED(c->batch >= 2 && c->batch <= 4096, "batch: expected 2..4096 images, got %d", c->batch);
-    NEED(c->steps >= 0 && c->warmup >= 0, "steps/warmup: expected ≥ 0");
-    NEED(c->lr > 0, "lr: expected > 0, got %g", c->lr);
-    NEED(c->noise_std >= 0, "router_noise: expected ≥ 0");
-    NEED(c->aux_lb_coef >= 0 && c->aux_z_coef >= 0 && c->weight_decay >= 0,
-         "aux_lb, aux_z, weight_decay: expected ≥ 0");
-    NEED(c->eval_every >= 0 && c->probe_images >= 0 && c->threads >= 0 && c->cos_dim >= 0,
-         "eval_every, probe_images, threads, cos_dim: expected ≥ 0");
-    NEED(c->renorm == 0 || c->renorm == 1, "renorm: expected 0 or 1, got %d", c->renorm);
-    NEED(c->stem_ch <= 4096 && c->expert_ch <= 4096 && c->readout <= 65536 &&
-             c->proj_hidden <= 65536 && c->proj_dim <= 65536 && c->cos_dim <= 65536,
-         "widths: expected at most 4096 channels and 65536 features");
-    NEED(c->gate_norm >= GATE_NORM_NONE && c->gate_norm <= GATE_NORM_IMAGE,
-         "gate_norm: expected none, batch or image");
-    NEED(c->gate_infomax >= 0 && (c->gate_infomax == 0 || c->router != ROUTER_COSINE),
-         "gate_infomax: expected ≥ 0, and a learned or random router (set gate_infomax=0 for "
+    NEED(c->gate_infomax == 0 || c->router != ROUTER_COSINE,
+         "gate_infomax: expected a learned or random router (set gate_infomax=0 for "
          "router=cosine)");
-    NEED(c->gate_source >= GATE_SRC_RELU && c->gate_source <= GATE_SRC_BOTH,
-         "gate_source: expected relu, conv or both");
-    NEED(c->gate_init_std >= 0 && c->gate_lr_mult >= 0 && c->aux_lb_warmup >= 0,
-         "gate_init_std, gate_lr_mult, aux_lb_warmup: expected ≥ 0");
-    NEED(c->aug_crop_min > 0 && c->aug_crop_min <= 1, "aug_crop_min: expected in (0,1], got %g",
-         c->aug_crop_min);
-    NEED(c->aug_flip >= 0 && c->aug_flip <= 1 && c->aug_jitter >= 0 && c->aug_jitter <= 1 &&
-             c->aug_grey >= 0 && c->aug_grey <= 1 && c->aug_blur >= 0 && c->aug_blur <= 1,
-         "aug_flip/aug_jitter/aug_grey/aug_blur: expected probabilities in [0,1]");
-    NEED(c->aug_strength >= 0 && c->aug_strength <= 1.25f,
-         "aug_strength: expected in [0,1.25], got %g", c->aug_strength);
     NEED(c->router != ROUTER_COSINE || c->cos_dim > 0,
          "cos_dim: expected > 0 for the cosine router");
 #undef NEED
