@@ -5,10 +5,8 @@
 #include "core/mem.h"
 #include "nn/moe_kinds.h"
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <float.h>
 #include <limits.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>

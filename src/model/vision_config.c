@@ -6,10 +6,8 @@
 #include "data/augment.h"
 #include "nn/moe_kinds.h"
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <float.h>
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
