@@ -31,9 +31,6 @@ static void set_opt(const char *cmd, const CliOpt *o, void *args, const char *v)
         *(int *)p = (int)x;
         break;
     }
-    case OPT_LONG:
-        *(long *)p = cli_long(cmd, o->name, v);
-        break;
     case OPT_U64:
         *(uint64_t *)p = (uint64_t)cli_long(cmd, o->name, v);
         break;

@@ -16,7 +16,6 @@ typedef enum {
     OPT_FLAG,   /* no value: sets an int field to 1 */
     OPT_STR,    /* const char * field: the value as given */
     OPT_INT,    /* int field: a strict integer within int range */
-    OPT_LONG,   /* long field */
     OPT_U64,    /* uint64_t field (seeds): a strict integer */
     OPT_DOUBLE, /* double field: a strict number */
     OPT_FLOAT,  /* float field */
