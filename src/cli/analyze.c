@@ -4,57 +4,94 @@
 #include "analysis/intervene.h"
 #include "cli/analyze_vision.h"
 #include "cli/cli.h"
+#include "cli/cli_intervene.h"
+#include "cli/cli_opts.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "model/lm_open.h"
 #include "model/lm_run.h"
 #include "model/lm_train.h"
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+
+typedef struct {
+    const char *data, *out;
+    const char *dom_arg[64];
+    int n_dom, ffn_block;
+    AnalyzeOptions o;
+} Args;
+
+static void parse_domain(const char *cmd, void *args, const char *v) {
+    Args *a = args;
+    if (a->n_dom == 64) ml_fatal("analyze: at most 64 --domain options");
+    a->dom_arg[a->n_dom++] = v;
+}
+
+static void parse_only(const char *cmd, void *args, const char *v) {
+    if (analyze_parse_only(v, &((Args *)args)->o.only)) ml_fatal("%s", ml_errmsg());
+}
+
+#define O(f) offsetof(Args, o.f)
+static const CliOpt opts[] = {
+    {"--data", "DIR", OPT_STR, offsetof(Args, data), NULL,
+     "a prepared text folder (its val.tokens and domains; default: the\nrun's data folder); "
+     "for a GGUF model, one plain text file"},
+    {"--domain", "NAME=PATH", OPT_FN, 0, parse_domain,
+     "one plain text file per domain (repeatable; instead of --data)"},
+    {"--only", "A,B,...", OPT_FN, 0, parse_only,
+     "analyses to run, of those listed below (default: the first four;\nsensitivity is added by "
+     "--pairs)"},
+    {"--pairs", "FILE", OPT_STR, O(pairs), NULL,
+     "routing sensitivity on minimal pairs: TSV lines text_a<TAB>text_b\n('#' comments); JS per "
+     "layer, per-expert sensitivity with paired t\nand BH, top-G / bottom-G expert masking and "
+     "the log-likelihood\npreference (with --only sensitivity the text set is optional)"},
+    {"--mask-top", "G", OPT_INT, O(mask_top), NULL, "experts in each masked group (default 10)"},
+    {"--sens-ppl-tokens", "N", OPT_LONG, O(sens_ppl_tokens), NULL,
+     "validation tokens for the masking perplexity cost (default\n65536; 0 = off)"},
+    {"--out", "DIR", OPT_STR, offsetof(Args, out), NULL, "output folder (default RUN/analysis)"},
+    {"--max-tokens", "N", OPT_LONG, O(max_tokens), NULL,
+     "input tokens analysed, spread over each source (default 1048576)"},
+    {"--batch", "B", OPT_INT, O(batch), NULL, "windows per forward (default 8)"},
+    {"--seq", "T", OPT_INT, O(seq), NULL, "window length (default the model's seq_len)"},
+    {"--ffn-block", "N", OPT_INT, offsetof(Args, ffn_block), NULL,
+     "the FFN (MoE) half and the output head run over N tokens at a\ntime (default 128): memory "
+     "stays flat in --batch; 0: the whole\nbatch at once (as eval --ffn-block 0; sub-blocks "
+     "agree within\nfloat rounding)"},
+    {"--lens-tokens", "N", OPT_LONG, O(lens_tokens), NULL,
+     "logit-lens token subsample (default 2048)"},
+    {"--kprime-tokens", "N", OPT_LONG, O(kp_tokens), NULL,
+     "tokens scored with only k' = 1..k experts (2k extra forwards per\nbatch while under N; "
+     "default 65536; 0 = off)"},
+    {"--prune-tokens", "N", OPT_LONG, O(prune_tokens), NULL,
+     "prune: held-out tokens scored with only the n most salient\nexperts per layer (freq, reap; "
+     "n = E*3/4, E/2, E/4, E/8, >= k;\n1 + 2*counts forwards of them; default 16384)"},
+    {"--trace-tokens", "N", OPT_LONG, O(trace_tokens), NULL,
+     "routing trace / shuffle-baseline tokens kept (default 1048576)"},
+    {"--seed", "S", OPT_U64, O(seed), NULL,
+     "shuffled-label baseline and bootstrap seed (default 1234)"},
+    {"--boot", "N", OPT_INT, O(boot), NULL,
+     "document-bootstrap resamples for bootstrap.json (default 1000;\n0 = off): 95 % intervals "
+     "of NMI, n50, k' perplexity cost"},
+    {"--quiet", NULL, OPT_FLAG, O(quiet), NULL, "no progress line"},
+};
+#undef O
 
 static void usage(void) {
     char names[256];
     analyze_names(names, sizeof names);
+    printf("usage: moelens analyze RUN [--data DIR | --domain NAME=PATH ...] [options]\n"
+           "       moelens analyze MODEL.gguf (--data TEXT | --domain NAME=PATH ...) [options]\n\n"
+           "Expert analyses of a trained language model over a text set with domains: one forward "
+           "pass\n"
+           "per batch, every analysis computed from its saved activations (docs/analysis.md).\n\n");
+    cli_print_opts(CLI_OPTS(opts));
     printf(
-        "usage: moelens analyze RUN [--data DIR | --domain NAME=PATH ...] [options]\n"
-        "       moelens analyze MODEL.gguf (--data TEXT | --domain NAME=PATH ...) [options]\n\n"
-        "Expert analyses of a trained language model over a text set with domains: one forward "
-        "pass\n"
-        "per batch, every analysis computed from its saved activations (docs/analysis.md).\n"
-        "Text: --data DIR (a prepared text folder; its val.tokens and domains; default: the run's\n"
-        "data folder) or one --domain NAME=PATH per plain text file (each file is one domain).\n\n"
-        "  --only A,B,...      %s\n"
-        "                      (default: the first four; sensitivity is added by --pairs)\n"
-        "  --pairs FILE        routing sensitivity on minimal pairs: TSV lines text_a<TAB>text_b\n"
-        "                      ('#' comments); JS per layer, per-expert sensitivity with paired t\n"
-        "                      and BH, top-G / bottom-G expert masking and the log-likelihood\n"
-        "                      preference (with --only sensitivity the text set is optional)\n"
-        "  --mask-top G        experts in each masked group (default 10)\n"
-        "  --sens-ppl-tokens N validation tokens for the masking perplexity cost (default\n"
-        "                      65536; 0 = off)\n"
-        "  --out DIR           output folder (default RUN/analysis)\n"
-        "  --max-tokens N      input tokens analysed, spread over each source (default 1048576)\n"
-        "  --batch B           windows per forward (default 8)\n"
-        "  --seq T             window length (default the model's seq_len)\n"
-        "  --ffn-block N       the FFN (MoE) half and the output head run over N tokens at a\n"
-        "                      time (default 128): memory stays flat in --batch; 0: the whole\n"
-        "                      batch at once (as eval --ffn-block 0; sub-blocks agree within\n"
-        "                      float rounding)\n"
-        "  --lens-tokens N     logit-lens token subsample (default 2048)\n"
-        "  --kprime-tokens N   tokens scored with only k' = 1..k experts (2k extra forwards per\n"
-        "                      batch while under N; default 65536; 0 = off)\n"
-        "  --prune-tokens N    prune: held-out tokens scored with only the n most salient\n"
-        "                      experts per layer (freq, reap; n = E*3/4, E/2, E/4, E/8, >= k;\n"
-        "                      1 + 2*counts forwards of them; default 16384)\n"
-        "  --trace-tokens N    routing trace / shuffle-baseline tokens kept (default 1048576)\n"
-        "  --seed S            shuffled-label baseline and bootstrap seed (default 1234)\n"
-        "  --boot N            document-bootstrap resamples for bootstrap.json (default 1000;\n"
-        "                      0 = off): 95 %% intervals of NMI, n50, k' perplexity cost\n"
-        "  --quiet             no progress line\n\n"
+        "Analyses (--only): %s\n\n"
         "A GGUF model: the text files are tokenized with the file's tokenizer (BOS first when it\n"
-        "says) and scored as `moelens eval MODEL.gguf --text FILE --ctx T` scores them (chunks of "
-        "T,\n"
+        "says) and scored as `moelens eval MODEL.gguf --text FILE --ctx T` scores them (chunks "
+        "of T,\n"
         "default the model's context, at most 512; --data TEXT is one domain named after the "
         "file).\n"
         "Default --out: MODEL.gguf.run/analysis (moelens report MODEL.gguf.run draws it).\n\n"
@@ -73,63 +110,18 @@ static int cmd_analyze(int argc, char **argv) {
         usage();
         return argc < 2 ? 1 : 0;
     }
-    const char *cmd = "analyze", *run = NULL, *data = NULL, *out = NULL;
-    const char *dom_arg[64];
-    int n_dom = 0;
-    AnalyzeOptions o;
-    analyze_default_options(&o);
+    const char *run = NULL;
+    Args args = {.ffn_block = lm_ffn_block};
+    analyze_default_options(&args.o);
     Intervention iv;
     intervene_init(&iv);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (intervene_is_option(a)) {
-            if (intervene_parse(&iv, a, cli_value(cmd, argc, argv, &i)))
-                ml_fatal("analyze: %s", ml_errmsg());
-        } else if (!strcmp(a, "--data"))
-            data = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(a, "--domain")) {
-            if (n_dom == 64) ml_fatal("analyze: at most 64 --domain options");
-            dom_arg[n_dom++] = cli_value(cmd, argc, argv, &i);
-        } else if (!strcmp(a, "--only")) {
-            if (analyze_parse_only(cli_value(cmd, argc, argv, &i), &o.only))
-                ml_fatal("%s", ml_errmsg());
-        } else if (!strcmp(a, "--pairs"))
-            o.pairs = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(a, "--mask-top"))
-            o.mask_top = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--sens-ppl-tokens"))
-            o.sens_ppl_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--out"))
-            out = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(a, "--max-tokens"))
-            o.max_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--batch"))
-            o.batch = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--seq"))
-            o.seq = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--ffn-block"))
-            lm_ffn_block = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--lens-tokens"))
-            o.lens_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--kprime-tokens"))
-            o.kp_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--prune-tokens"))
-            o.prune_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--trace-tokens"))
-            o.trace_tokens = cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--boot"))
-            o.boot = (int)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--seed"))
-            o.seed = (uint64_t)cli_long(cmd, a, cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(a, "--quiet"))
-            o.quiet = 1;
-        else if (a[0] == '-')
-            cli_unknown_option(cmd, a);
-        else if (!run)
-            run = a;
-        else
-            ml_fatal("analyze: unexpected argument '%s'", a);
-    }
+    CliGroup groups[] = {{.opts = CLI_OPTS(opts), .args = &args}, cli_intervention_group(&iv)};
+    cli_parse_groups("analyze", groups, 2, argc, argv, &run, 1);
+    const char *data = args.data, *out = args.out;
+    const char **dom_arg = args.dom_arg;
+    int n_dom = args.n_dom;
+    AnalyzeOptions o = args.o;
+    lm_ffn_block = args.ffn_block;
     if (!run) ml_fatal("analyze: RUN is required");
     if (o.batch <= 0 || o.max_tokens <= 0 || o.lens_tokens < 0 || o.kp_tokens < 0 ||
         o.trace_tokens < 0 || o.prune_tokens < 0 || lm_ffn_block < 0)

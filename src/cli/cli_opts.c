@@ -15,6 +15,12 @@ static const CliOpt *find_opt(const CliGroup *groups, int n_groups, const char *
     return NULL;
 }
 
+static const CliGroup *find_family(const CliGroup *groups, int n_groups, const char *name) {
+    for (int g = 0; g < n_groups; g++)
+        if (groups[g].takes && groups[g].takes(name)) return &groups[g];
+    return NULL;
+}
+
 static void set_opt(const char *cmd, const CliOpt *o, void *args, const char *v) {
     void *p = (char *)args + o->offset;
     switch (o->kind) {
@@ -31,6 +37,9 @@ static void set_opt(const char *cmd, const CliOpt *o, void *args, const char *v)
         *(int *)p = (int)x;
         break;
     }
+    case OPT_LONG:
+        *(long *)p = cli_long(cmd, o->name, v);
+        break;
     case OPT_U64:
         *(uint64_t *)p = (uint64_t)cli_long(cmd, o->name, v);
         break;
@@ -53,7 +62,10 @@ int cli_parse_groups(const char *cmd, const CliGroup *groups, int n_groups, int 
         const char *a = argv[i];
         void *args = NULL;
         const CliOpt *o = a[0] == '-' ? find_opt(groups, n_groups, a, &args) : NULL;
-        if (o)
+        const CliGroup *family = o || a[0] != '-' ? NULL : find_family(groups, n_groups, a);
+        if (family)
+            family->parse(cmd, family->args, a, cli_value(cmd, argc, argv, &i));
+        else if (o)
             set_opt(cmd, o, args, o->kind == OPT_FLAG ? NULL : cli_value(cmd, argc, argv, &i));
         else if (a[0] == '-')
             cli_unknown_option(cmd, a);
@@ -67,7 +79,7 @@ int cli_parse_groups(const char *cmd, const CliGroup *groups, int n_groups, int 
 
 int cli_parse(const char *cmd, CliOpts opts, void *args, int argc, char **argv, const char **pos,
               int max_pos) {
-    CliGroup g = {opts, args};
+    CliGroup g = {.opts = opts, .args = args};
     return cli_parse_groups(cmd, &g, 1, argc, argv, pos, max_pos);
 }
 

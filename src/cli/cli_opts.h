@@ -16,6 +16,7 @@ typedef enum {
     OPT_FLAG,   /* no value: sets an int field to 1 */
     OPT_STR,    /* const char * field: the value as given */
     OPT_INT,    /* int field: a strict integer within int range */
+    OPT_LONG,   /* long field */
     OPT_U64,    /* uint64_t field (seeds): a strict integer */
     OPT_DOUBLE, /* double field: a strict number */
     OPT_FLOAT,  /* float field */
@@ -42,6 +43,11 @@ typedef struct {
 typedef struct {
     CliOpts opts;
     void *args;
+    /* Or a family of value options whose table lives in the library (the routing interventions,
+     * analysis/intervene.h): takes(opt) says whether an option is one of them, parse(cmd, args,
+     * opt, value) parses it (exiting on a bad value). opts is then empty. */
+    int (*takes)(const char *opt);
+    void (*parse)(const char *cmd, void *args, const char *opt, const char *value);
 } CliGroup;
 
 /* Parses argv[1..argc-1]: options by the tables into their structs, other words into

@@ -246,7 +246,8 @@ static int data_text(int argc, char **argv) {
         cli_print_tables((CliOpts[]){corpus_args_opts(), CLI_OPTS(text_opts)}, 2);
         return 0;
     }
-    CliGroup groups[] = {{corpus_args_opts(), &a}, {CLI_OPTS(text_opts), &t}};
+    CliGroup groups[] = {{.opts = corpus_args_opts(), .args = &a},
+                         {.opts = CLI_OPTS(text_opts), .args = &t}};
     cli_parse_groups(cmd, groups, 2, argc, argv, NULL, 0);
     TextSetOptions o = t.o;
     o.verbose = !t.quiet;

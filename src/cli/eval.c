@@ -1,6 +1,8 @@
 /* moelens eval RUN [--data DIR] [--json]; moelens eval MODEL --text FILE [--ctx N] [--json] */
 #include "analysis/intervene.h"
 #include "cli/cli.h"
+#include "cli/cli_intervene.h"
+#include "cli/cli_opts.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
@@ -10,9 +12,36 @@
 #include "model/lm_train.h"
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+
+typedef struct {
+    const char *data, *text;
+    int json, B, ctx, ffn_block;
+    long max_windows;
+} Args;
+
+#define A(f) offsetof(Args, f)
+static const CliOpt opts[] = {
+    {"--data", "DIR", OPT_STR, A(data), NULL,
+     "a run on a prepared text folder's validation split (default: the\nrun's data folder)"},
+    {"--text", "FILE", OPT_STR, A(text), NULL,
+     "a run or a GGUF file on a plain text file, in chunks of --ctx tokens"},
+    {"--ctx", "N", OPT_INT, A(ctx), NULL,
+     "chunk length with --text (default: the model's context length, for\na GGUF file at most "
+     "512)"},
+    {"--batch", "B", OPT_INT, A(B), NULL, "windows per forward with --data (default 8)"},
+    {"--max-windows", "N", OPT_LONG, A(max_windows), NULL,
+     "at most N validation windows, spread over the split (default all)"},
+    {"--ffn-block", "N", OPT_INT, A(ffn_block), NULL,
+     "the FFN (MoE) half and the output head run over N tokens at a time\n(default 128); 0: the "
+     "whole chunk at once"},
+    {"--json", NULL, OPT_FLAG, A(json), NULL,
+     "the last line printed is one JSON object with ppl, loss, tokens\nand domains"},
+};
+#undef A
 
 static void usage(void) {
     printf(
@@ -21,19 +50,17 @@ static void usage(void) {
         "Perplexity of a trained model. Default: the validation split of the run's data folder\n"
         "(DIR/val.tokens), overall and per domain, in windows of seq_len + 1 tokens (seq_len\n"
         "inputs and their next tokens; each window starts where the last one's inputs ended).\n"
-        "--json: the last line printed is one JSON object with ppl, loss, tokens and domains.\n"
         "--text FILE (a run or a GGUF file, one convention for both, so a run and its export\n"
         "agree): the text is tokenized with the model's tokenizer (a GGUF file's: BOS first only\n"
-        "if it sets add_bos_token) and scored in chunks of N tokens (default: the model's "
-        "context\n"
-        "length, for a GGUF file at most 512), back to back; in each chunk every token after the\n"
-        "first is scored. Any text of two tokens or more.\n"
-        "--ffn-block N: the FFN (MoE) half and the output head of each chunk run over N tokens\n"
-        "at a time (default 128; less memory: a 50k vocabulary's logits for 128 tokens, not 512;\n"
-        "each expert dequantised once per sub-block); 0: the whole chunk at once, bit for bit\n"
-        "what analyze --ffn-block 0 computes (sub-blocks agree within float rounding).\n\n"
-        "Routing interventions (any model; recorded in the --json object as \"intervention\"):\n"
-        "  --top-k K (or --route-k K)  route every MoE layer to K experts\n");
+        "if it sets add_bos_token) and scored in chunks of N tokens, back to back; in each chunk\n"
+        "every token after the first is scored. Any text of two tokens or more.\n"
+        "--ffn-block: less memory (a 50k vocabulary's logits for 128 tokens, not 512; each\n"
+        "expert dequantised once per sub-block); 0 is bit for bit what analyze --ffn-block 0\n"
+        "computes (sub-blocks agree within float rounding).\n\n");
+    cli_print_opts(CLI_OPTS(opts));
+    printf("\nRouting interventions (any model; recorded in the --json object as "
+           "\"intervention\"):\n"
+           "  --top-k K (or --route-k K)  route every MoE layer to K experts\n");
     intervene_print_help(stdout);
 }
 
@@ -142,37 +169,16 @@ static int cmd_eval(int argc, char **argv) {
         usage();
         return argc < 2 ? 1 : 0;
     }
-    const char *cmd = "eval", *run = NULL, *data = NULL, *text = NULL;
-    int json = 0, B = 8, ctx = 0;
-    long max_windows = 0;
+    const char *run = NULL;
+    Args args = {.B = 8, .ffn_block = lm_ffn_block};
     Intervention iv;
     intervene_init(&iv);
-    for (int i = 1; i < argc; i++) {
-        if (intervene_is_option(argv[i])) {
-            const char *opt = argv[i];
-            if (intervene_parse(&iv, opt, cli_value(cmd, argc, argv, &i)))
-                ml_fatal("eval: %s", ml_errmsg());
-        } else if (!strcmp(argv[i], "--data"))
-            data = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(argv[i], "--text"))
-            text = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else if (!strcmp(argv[i], "--ctx"))
-            ctx = cli_int_opt(cmd, argc, argv, &i);
-        else if (!strcmp(argv[i], "--ffn-block"))
-            lm_ffn_block = cli_int_opt(cmd, argc, argv, &i);
-        else if (!strcmp(argv[i], "--batch"))
-            B = cli_int_opt(cmd, argc, argv, &i);
-        else if (!strcmp(argv[i], "--max-windows"))
-            max_windows = cli_long_opt(cmd, argc, argv, &i);
-        else if (argv[i][0] == '-')
-            cli_unknown_option(cmd, argv[i]);
-        else if (!run)
-            run = argv[i];
-        else
-            ml_fatal("eval: unexpected argument '%s'", argv[i]);
-    }
+    CliGroup groups[] = {{.opts = CLI_OPTS(opts), .args = &args}, cli_intervention_group(&iv)};
+    cli_parse_groups("eval", groups, 2, argc, argv, &run, 1);
+    const char *data = args.data, *text = args.text;
+    int json = args.json, B = args.B, ctx = args.ctx;
+    long max_windows = args.max_windows;
+    lm_ffn_block = args.ffn_block;
     if (!run) ml_fatal("eval: RUN is required");
     if (B <= 0) ml_fatal("eval: --batch must be positive");
     if (lm_ffn_block < 0) ml_fatal("eval: --ffn-block must be >= 0, got %d", lm_ffn_block);

@@ -1,12 +1,33 @@
 /* moelens sample RUN --prompt TEXT */
 #include "analysis/intervene.h"
 #include "cli/cli.h"
+#include "cli/cli_intervene.h"
+#include "cli/cli_opts.h"
 #include "core/error.h"
 #include "core/mem.h"
 #include "model/lm_open.h"
 #include "model/lm_run.h"
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+
+typedef struct {
+    const char *prompt;
+    int n_new, top_k;
+    float temp;
+    uint64_t seed;
+} Args;
+
+#define A(f) offsetof(Args, f)
+static const CliOpt opts[] = {
+    {"--prompt", "TEXT", OPT_STR, A(prompt), NULL, "the text to continue (required)"},
+    {"--tokens", "N", OPT_INT, A(n_new), NULL, "tokens sampled (default 64)"},
+    {"--temperature", "T", OPT_FLOAT, A(temp), NULL, "sampling temperature (0.8; 0 = greedy)"},
+    {"--top-k", "K", OPT_INT, A(top_k), NULL,
+     "sample among the K most likely tokens (40; routing: --route-k)"},
+    {"--seed", "S", OPT_U64, A(seed), NULL, "sampling seed (1)"},
+};
+#undef A
 
 static int cmd_sample(int argc, char **argv) {
     if (cli_wants_help(argc, argv) || argc < 2) {
@@ -21,37 +42,21 @@ static int cmd_sample(int argc, char **argv) {
             "is the sampling top-k), --renorm 0|1, --mask L:E[,L:E...] (router logit -inf),\n"
             "--router-bias L:E=V[,...] (add V to that router logit), --route-p P (top-p routing:\n"
             "the fewest picks whose router mass reaches P), --route-min M (skip picks after the\n"
-            "first below mass M). L = block, E = expert. Skipping states mean_k on stderr.\n");
+            "first below mass M). L = block, E = expert. Skipping states mean_k on stderr.\n\n");
+        cli_print_opts(CLI_OPTS(opts));
         return argc < 2 ? 1 : 0;
     }
-    const char *cmd = "sample", *run = NULL, *prompt = NULL;
-    int n_new = 64, top_k = 40;
-    float temp = 0.8f;
-    long seed = 1;
+    const char *run = NULL;
+    Args args = {.n_new = 64, .top_k = 40, .temp = 0.8f, .seed = 1};
     Intervention iv;
     intervene_init(&iv);
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--top-k") && intervene_is_option(argv[i])) {
-            const char *opt = argv[i];
-            if (intervene_parse(&iv, opt, cli_value(cmd, argc, argv, &i)))
-                ml_fatal("sample: %s", ml_errmsg());
-        } else if (!strcmp(argv[i], "--prompt"))
-            prompt = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(argv[i], "--tokens"))
-            n_new = cli_int_opt(cmd, argc, argv, &i);
-        else if (!strcmp(argv[i], "--temperature"))
-            temp = (float)cli_double_opt(cmd, argc, argv, &i);
-        else if (!strcmp(argv[i], "--top-k"))
-            top_k = cli_int_opt(cmd, argc, argv, &i);
-        else if (!strcmp(argv[i], "--seed"))
-            seed = cli_long_opt(cmd, argc, argv, &i);
-        else if (argv[i][0] == '-')
-            cli_unknown_option(cmd, argv[i]);
-        else if (!run)
-            run = argv[i];
-        else
-            ml_fatal("sample: unexpected argument '%s'", argv[i]);
-    }
+    /* the table's --top-k (sampling) comes before the interventions' --top-k (routing) */
+    CliGroup groups[] = {{.opts = CLI_OPTS(opts), .args = &args}, cli_intervention_group(&iv)};
+    cli_parse_groups("sample", groups, 2, argc, argv, &run, 1);
+    const char *prompt = args.prompt;
+    int n_new = args.n_new, top_k = args.top_k;
+    float temp = args.temp;
+    uint64_t seed = args.seed;
     if (!run || !prompt) ml_fatal("sample: RUN and --prompt TEXT are required");
     if (n_new < 0 || top_k < 0 || temp < 0)
         ml_fatal("sample: --tokens, --top-k and --temperature must be >= 0");

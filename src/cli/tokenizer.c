@@ -35,7 +35,8 @@ static int tok_train(int argc, char **argv) {
     CorpusArgs a;
     corpus_args_init(&a);
     TrainArgs ta = {.vocab = 8192};
-    CliGroup groups[] = {{corpus_args_opts(), &a}, {CLI_OPTS(train_opts), &ta}};
+    CliGroup groups[] = {{.opts = corpus_args_opts(), .args = &a},
+                         {.opts = CLI_OPTS(train_opts), .args = &ta}};
     cli_parse_groups("tokenizer train", groups, 2, argc, argv, NULL, 0);
     int vocab = ta.vocab;
     const char *out = ta.out;
