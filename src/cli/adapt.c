@@ -1,5 +1,7 @@
 /* moelens adapt RUN --zero-experts Z --out RUN2 [--data DIR] [--set key=value ...] */
 #include "cli/cli.h"
+#include "cli/cli_opts.h"
+#include "cli/train.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
@@ -7,8 +9,18 @@
 #include "model/lm_io.h"
 #include "model/lm_run.h"
 #include "model/lm_train.h"
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+
+typedef struct {
+    int Z;
+} AdaptArgs;
+
+static const CliOpt adapt_opts[] = {
+    {"--zero-experts", "Z", OPT_INT, offsetof(AdaptArgs, Z), NULL,
+     "zero-output experts added to every MoE layer (required, > 0)"},
+};
 
 static void usage(void) {
     printf(
@@ -25,11 +37,12 @@ static void usage(void) {
         "teacher.safetensors, and metrics.jsonl gives zero_ratio, max_vio and avg_vio per layer.\n"
         "Data: DIR, or the folder RUN was trained on. Defaults: 300 steps, lr = RUN's lr / 10,\n"
         "no Switch loss (aux_lb 0); --set changes training keys and MoE losses, not the\n"
-        "architecture.\n");
+        "architecture.\n\n");
+    cli_print_tables((CliOpts[]){CLI_OPTS(adapt_opts), lm_run_opts()}, 2);
 }
 
 /* Writes RUN2's starting point: the grown student at step 0 and the frozen teacher. */
-static int start_run(const char *run, int Z, const char *out, const char **sets, int n_sets) {
+static int start_run(const char *run, int Z, const char *out, const char *const *sets, int n_sets) {
     char *path = ml_path_join(run, "model.safetensors"),
          *ckpt = ml_path_join(out, "checkpoint.safetensors");
     char *teacher = ml_path_join(out, LM_TEACHER_FILE);
@@ -68,32 +81,15 @@ static int cmd_adapt(int argc, char **argv) {
         usage();
         return argc < 2 ? 1 : 0;
     }
-    const char *cmd = "adapt", *run = NULL, *sets[128];
-    int Z = 0, n_sets = 0;
-    LmTrainOptions o = {0};
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--zero-experts"))
-            Z = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(argv[i], "--out"))
-            o.out_dir = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(argv[i], "--data"))
-            o.data_dir = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(argv[i], "--set")) {
-            if (n_sets == 128) ml_fatal("%s: too many --set options", cmd);
-            sets[n_sets++] = cli_value(cmd, argc, argv, &i);
-        } else if (!strcmp(argv[i], "--resume"))
-            o.resume = 1;
-        else if (!strcmp(argv[i], "--stop-after"))
-            o.stop_after = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
-        else if (!strcmp(argv[i], "--steps"))
-            o.steps_override = (int)cli_long(cmd, argv[i], cli_value(cmd, argc, argv, &i));
-        else if (argv[i][0] == '-')
-            cli_unknown_option(cmd, argv[i]);
-        else if (!run)
-            run = argv[i];
-        else
-            ml_fatal("adapt: unexpected argument '%s'", argv[i]);
-    }
+    const char *run = NULL;
+    AdaptArgs aa = {0};
+    LmRunArgs ra = {0};
+    CliGroup groups[] = {{.opts = CLI_OPTS(adapt_opts), .args = &aa},
+                         {.opts = lm_run_opts(), .args = &ra}};
+    cli_parse_groups("adapt", groups, 2, argc, argv, &run, 1);
+    int Z = aa.Z, n_sets = ra.n_sets;
+    const char *const *sets = ra.sets;
+    LmTrainOptions o = ra.o;
     if (!o.out_dir) ml_fatal("adapt: --out RUN2 is required");
     if (o.resume && (run || Z || n_sets))
         ml_fatal("adapt: --resume continues RUN2 as saved: give only --out (and --steps)");

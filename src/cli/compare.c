@@ -2,13 +2,29 @@
 #include "analysis/analysis.h"
 #include "analysis/compare.h"
 #include "cli/cli.h"
+#include "cli/cli_opts.h"
 #include "cli/compare_vision.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+typedef struct {
+    CompareOptions co;
+    const char *out, *claims;
+} Args;
+
+static const CliOpt opts[] = {
+    {"--margin", "PPL", OPT_DOUBLE, offsetof(Args, co.margin), NULL, "TOST margin (default 1)"},
+    {"--margin-rel", "F", OPT_DOUBLE, offsetof(Args, co.margin_rel), NULL,
+     "margin as a share of the pair's mean perplexity"},
+    {"--paired", NULL, OPT_FLAG, offsetof(Args, co.paired), NULL, "paired t over seeds"},
+    {"--claims", "FILE", OPT_STR, offsetof(Args, claims), NULL, "claims to judge"},
+    {"--out", "FILE.json", OPT_STR, offsetof(Args, out), NULL, "write the JSON too"},
+};
 
 static void usage(void) {
     printf(
@@ -28,7 +44,9 @@ static void usage(void) {
         "(reproduced / not reproduced / inconclusive) into the JSON's findings. p-values are over\n"
         "the runs (seeds) of each arm.\n"
         "Prints a table; --out also writes the JSON (docs/analysis.md).\n"
-        "Vision runs: expert matching across seeds instead (moelens compare VISION_RUN --help).\n");
+        "Vision runs: expert matching across seeds instead (moelens compare VISION_RUN "
+        "--help).\n\n");
+    cli_print_opts(CLI_OPTS(opts));
 }
 
 static int cmd_compare(int argc, char **argv) {
@@ -37,26 +55,11 @@ static int cmd_compare(int argc, char **argv) {
         usage();
         return argc < 2 ? 1 : 0;
     }
-    const char *cmd = "compare", *out = NULL, **runs = ml_alloc(sizeof(char *) * argc);
-    CompareOptions co = {1.0, 0, NULL, 0};
-    const char *claims_path = NULL;
-    int n = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--margin"))
-            co.margin = cli_double_opt(cmd, argc, argv, &i);
-        else if (!strcmp(argv[i], "--margin-rel"))
-            co.margin_rel = cli_double_opt(cmd, argc, argv, &i);
-        else if (!strcmp(argv[i], "--paired"))
-            co.paired = 1;
-        else if (!strcmp(argv[i], "--claims"))
-            claims_path = cli_value(cmd, argc, argv, &i);
-        else if (!strcmp(argv[i], "--out"))
-            out = cli_value(cmd, argc, argv, &i);
-        else if (argv[i][0] == '-')
-            cli_unknown_option(cmd, argv[i]);
-        else
-            runs[n++] = argv[i];
-    }
+    const char **runs = ml_alloc(sizeof(char *) * argc);
+    Args args = {.co = {.margin = 1.0}};
+    int n = cli_parse("compare", CLI_OPTS(opts), &args, argc, argv, runs, argc);
+    CompareOptions co = args.co;
+    const char *out = args.out, *claims_path = args.claims;
     if (!n) ml_fatal("compare: give at least one RUN");
     if (!(co.margin > 0)) ml_fatal("compare: --margin must be positive");
     if (co.margin_rel < 0 || co.margin_rel >= 1)

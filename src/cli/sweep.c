@@ -1,6 +1,7 @@
 /* moelens sweep --grid FILE: trains every (axes combination × seed) into SWEEP/<arm>-seed<s>/,
  * resumable, then `compare` over all runs (when built) and `report SWEEP` (docs/demo.md). */
 #include "cli/cli.h"
+#include "cli/cli_opts.h"
 #include "cli/selfexec.h"
 #include "core/error.h"
 #include "core/fileio.h"
@@ -9,6 +10,7 @@
 #include "report/metrics.h"
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,6 +273,19 @@ static int train_one(const Grid *g, int arm, const int *idx, long seed, const ch
     return self_run(a, NULL);
 }
 
+typedef struct {
+    const char *grid, *out;
+    int dry;
+} SweepArgs;
+
+static const CliOpt sweep_opts[] = {
+    {"--grid", "FILE.json", OPT_STR, offsetof(SweepArgs, grid), NULL, "the grid (required)"},
+    {"--out", "SWEEP", OPT_STR, offsetof(SweepArgs, out), NULL,
+     "sweep folder (default: the grid's \"out\", else runs/sweep)"},
+    {"--dry-run", NULL, OPT_FLAG, offsetof(SweepArgs, dry), NULL,
+     "list the runs and their state without training"},
+};
+
 static int cmd_sweep(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) {
         printf(
@@ -287,21 +302,14 @@ static int cmd_sweep(int argc, char **argv) {
             "\"margin_rel\": 0.02 sets compare's TOST margin to 2 %% of perplexity; \"claims\": "
             "[...]\n"
             "are judged by compare (--claims) into the report's findings.\n"
-            "--dry-run lists the runs and their state without training.\n");
+            "\n");
+        cli_print_opts(CLI_OPTS(sweep_opts));
         return 0;
     }
-    const char *grid_path = NULL, *out = NULL;
-    int dry = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--grid"))
-            grid_path = cli_value("sweep", argc, argv, &i);
-        else if (!strcmp(argv[i], "--out"))
-            out = cli_value("sweep", argc, argv, &i);
-        else if (!strcmp(argv[i], "--dry-run"))
-            dry = 1;
-        else
-            cli_unknown_option("sweep", argv[i]);
-    }
+    SweepArgs args = {0};
+    cli_parse("sweep", CLI_OPTS(sweep_opts), &args, argc, argv, NULL, 0);
+    const char *grid_path = args.grid, *out = args.out;
+    int dry = args.dry;
     if (!grid_path) ml_fatal("sweep: --grid FILE.json is required");
     Grid g;
     if (grid_load(grid_path, &g)) ml_fatal("%s", ml_errmsg());

@@ -9,11 +9,37 @@
 #include <stdio.h>
 #include <string.h>
 
+static void set_kv(const char *cmd, void *args, const char *v) {
+    LmRunArgs *a = args;
+    if (a->n_sets == 128) ml_fatal("%s: too many --set options", cmd);
+    a->sets[a->n_sets++] = v;
+}
+
+#define R(f) offsetof(LmRunArgs, o.f)
+static const CliOpt run_opts[] = {
+    {"--out", "RUN", OPT_STR, R(out_dir), NULL,
+     "run folder: config.json, metrics.jsonl, checkpoint.safetensors,\nmodel.safetensors "
+     "(required)"},
+    {"--data", "DIR", OPT_STR, R(data_dir), NULL,
+     "prepared text folder (moelens data text): DIR/train.tokens,\nDIR/val.tokens, "
+     "DIR/tokenizer.txt"},
+    {"--set", "key=value", OPT_FN, 0, set_kv,
+     "one config key (listed by train lm --help), applied after the rest;\nrepeatable"},
+    {"--resume", NULL, OPT_FLAG, R(resume), NULL,
+     "continue RUN's checkpoint bit-identically (Ctrl-C saves one and\nexits with status 130)"},
+    {"--steps", "N", OPT_INT, R(steps_override), NULL, "with --resume: train on to N steps"},
+    {"--stop-after", "N", OPT_INT, R(stop_after), NULL,
+     "stop as Ctrl-C would after N steps (to test resuming)"},
+};
+#undef R
+
+CliOpts lm_run_opts(void) {
+    return CLI_OPTS(run_opts);
+}
+
 typedef struct {
     LmConfig cfg;
-    LmTrainOptions o;
-    const char *sets[128];
-    int n_sets;
+    LmRunArgs run;
 } TrainLmArgs;
 
 /* --preset and --config apply where they stand on the command line; --set is applied after all
@@ -26,28 +52,10 @@ static void config_file(const char *cmd, void *args, const char *v) {
     if (lm_config_load_file(&((TrainLmArgs *)args)->cfg, v)) ml_fatal("%s", ml_errmsg());
 }
 
-static void set_kv(const char *cmd, void *args, const char *v) {
-    TrainLmArgs *a = args;
-    if (a->n_sets == 128) ml_fatal("%s: too many --set options", cmd);
-    a->sets[a->n_sets++] = v;
-}
-
-#define O(f) offsetof(TrainLmArgs, o.f)
+#define O(f) offsetof(TrainLmArgs, run.o.f)
 static const CliOpt lm_opts[] = {
-    {"--out", "RUN", OPT_STR, O(out_dir), NULL,
-     "run folder: config.json, metrics.jsonl, checkpoint.safetensors,\nmodel.safetensors "
-     "(required)"},
-    {"--data", "DIR", OPT_STR, O(data_dir), NULL,
-     "prepared text folder (moelens data text): DIR/train.tokens,\nDIR/val.tokens, "
-     "DIR/tokenizer.txt (default data/text)"},
     {"--preset", "tiny|small", OPT_FN, 0, preset, "start from a preset (default tiny)"},
     {"--config", "FILE.json", OPT_FN, 0, config_file, "config keys from a JSON file"},
-    {"--set", "key=value", OPT_FN, 0, set_kv, "one config key (below), applied last; repeatable"},
-    {"--resume", NULL, OPT_FLAG, O(resume), NULL,
-     "continue RUN's checkpoint bit-identically (Ctrl-C saves one and\nexits with status 130)"},
-    {"--steps", "N", OPT_INT, O(steps_override), NULL, "with --resume: train on to N steps"},
-    {"--stop-after", "N", OPT_INT, O(stop_after), NULL,
-     "stop as Ctrl-C would after N steps (to test resuming)"},
     {"--quiet", NULL, OPT_FLAG, O(quiet), NULL,
      "no progress line (warnings and errors are still printed)"},
     {"--zero1", NULL, OPT_FLAG, O(zero1), NULL,
@@ -67,8 +75,9 @@ static void train_lm_help(void) {
            "                        [--quiet] [--zero1] [--ep G]\n\n"
            "Trains a GPT-style MoE language model on a prepared text folder (moelens data text).\n"
            "Under mpirun -np N: data parallel, batch split over the ranks (docs/scale.md); mpirun\n"
-           "does not pass Ctrl-C on: kill -USR1 MPIRUN_PID saves a checkpoint and stops.\n");
-    cli_print_opts(CLI_OPTS(lm_opts));
+           "does not pass Ctrl-C on: kill -USR1 MPIRUN_PID saves a checkpoint and stops.\n"
+           "DIR defaults to data/text.\n");
+    cli_print_tables((CliOpts[]){lm_run_opts(), CLI_OPTS(lm_opts)}, 2);
     printf("\nConfig keys (--set key=value; preset tiny shown):\n");
     lm_config_print_help(&c);
 }
@@ -79,16 +88,18 @@ static int train_lm(int argc, char **argv) {
         return 0;
     }
     const char *cmd = "train lm";
-    TrainLmArgs a = {.o = {.data_dir = "data/text"}};
+    TrainLmArgs a = {.run.o = {.data_dir = "data/text"}};
     lm_config_preset(&a.cfg, "tiny");
-    cli_parse(cmd, CLI_OPTS(lm_opts), &a, argc, argv, NULL, 0);
+    CliGroup groups[] = {{.opts = lm_run_opts(), .args = &a.run},
+                         {.opts = CLI_OPTS(lm_opts), .args = &a}};
+    cli_parse_groups(cmd, groups, 2, argc, argv, NULL, 0);
     LmConfig cfg = a.cfg;
-    LmTrainOptions o = a.o;
+    LmTrainOptions o = a.run.o;
     if (!o.out_dir) ml_fatal("%s: --out RUN is required", cmd);
-    if (o.resume && a.n_sets)
+    if (o.resume && a.run.n_sets)
         ml_fatal("%s: --resume continues the saved config; --set is not allowed with it", cmd);
-    for (int i = 0; i < a.n_sets; i++)
-        if (lm_config_set_kv(&cfg, a.sets[i])) ml_fatal("%s: %s", cmd, ml_errmsg());
+    for (int i = 0; i < a.run.n_sets; i++)
+        if (lm_config_set_kv(&cfg, a.run.sets[i])) ml_fatal("%s: %s", cmd, ml_errmsg());
     if (o.steps_override && !o.resume) cfg.steps = o.steps_override;
     int r = lm_train(&cfg, &o);
     if (r < 0) ml_fatal("%s", ml_errmsg());

@@ -17,7 +17,7 @@ fails() {
 # every listed option is parsed: followed by a value and an unknown option (so nothing runs), it
 # is never the one reported unknown
 for cmd in "data images" "data text" "data fetch" "tokenizer train" "tokenizer encode" \
-    "prune" "export" "tokenize" "report" "train lm" "train vision" "demo" "analyze" "eval" "sample"; do
+    "prune" "export" "tokenize" "report" "train lm" "train vision" "demo" "analyze" "eval" "sample" "adapt" "compare" "sweep"; do
     # shellcheck disable=SC2086
     ./moelens $cmd --help >"$T/help"
     opts=$(grep -oE '^  --[a-z0-9-]+' "$T/help" | tr -d ' ' | sort -u)
