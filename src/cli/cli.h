@@ -20,8 +20,4 @@ void cli_unknown_option(const char *cmd, const char *opt) __attribute__((noretur
 const char *cli_value(const char *cmd, int argc, char **argv, int *i);
 /* Parses an integer/float option value strictly; exits with a clear error naming the option. */
 long cli_long(const char *cmd, const char *opt, const char *value);
-/* The value of option argv[*i] as an int/long (moves *i past it); the message names the option. */
-int cli_int_opt(const char *cmd, int argc, char **argv, int *i);
-long cli_long_opt(const char *cmd, int argc, char **argv, int *i);
-double cli_double_opt(const char *cmd, int argc, char **argv, int *i);
 double cli_double(const char *cmd, const char *opt, const char *value);

@@ -43,23 +43,6 @@ long cli_long(const char *cmd, const char *opt, const char *value) {
     return v;
 }
 
-int cli_int_opt(const char *cmd, int argc, char **argv, int *i) {
-    const char *opt = argv[*i]; /* named before cli_value moves *i to the value */
-    long v = cli_long(cmd, opt, cli_value(cmd, argc, argv, i));
-    if (v < INT_MIN || v > INT_MAX) ml_fatal("%s: option '%s': %ld is out of range", cmd, opt, v);
-    return (int)v;
-}
-
-double cli_double_opt(const char *cmd, int argc, char **argv, int *i) {
-    const char *opt = argv[*i];
-    return cli_double(cmd, opt, cli_value(cmd, argc, argv, i));
-}
-
-long cli_long_opt(const char *cmd, int argc, char **argv, int *i) {
-    const char *opt = argv[*i];
-    return cli_long(cmd, opt, cli_value(cmd, argc, argv, i));
-}
-
 double cli_double(const char *cmd, const char *opt, const char *value) {
     char *end;
     double v = strtod(value, &end);
