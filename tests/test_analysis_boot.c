@@ -1,8 +1,8 @@
 /* The document bootstrap on cases whose interval is known: a mean of 0/1 units (the resampled mean
  * is Binomial(n, 1/2)/n exactly), strata kept at their sizes, and DocAcc tables built so that NMI,
  * n50 and the k' perplexity cost are the same in every resample. */
-#include "analysis/bootstrap.h"
-#include "analysis/docstats.h"
+#include "stats/bootstrap.h"
+#include "analysis/lm/docstats.h"
 #include "core/mem.h"
 #include "test.h"
 #include <string.h>

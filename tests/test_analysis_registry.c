@@ -1,6 +1,6 @@
 /* The analysis registries: --only and the help come from the tables (names in run order). */
-#include "analysis/analyze.h"
-#include "analysis/vision_analyze.h"
+#include "analysis/lm/analyze.h"
+#include "analysis/vision/vision_analyze.h"
 #include "core/error.h"
 #include "test.h"
 #include <string.h>

@@ -1,9 +1,9 @@
 /* Routing sensitivity on constructed cases with known answers: identical pairs (zero JS, zero
  * sensitivity, nothing significant), a hash router whose two texts go to known different experts
  * (sign of S, JS = ln 2), masking (a masked expert is never picked), BH and the pairs file. */
-#include "analysis/analysis.h"
-#include "analysis/sensitivity.h"
-#include "analysis/stats.h"
+#include "analysis/lm/analysis.h"
+#include "analysis/lm/sensitivity.h"
+#include "stats/stats.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"

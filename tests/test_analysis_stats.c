@@ -1,5 +1,5 @@
 /* Shared statistics against hand-computed values. */
-#include "analysis/stats.h"
+#include "stats/stats.h"
 #include "test.h"
 
 TEST(analysis_stats_concentration) {

@@ -1,5 +1,5 @@
 /* Effective rank: known spectra give known values; eigenvalues of a rotated diagonal come back. */
-#include "analysis/erank.h"
+#include "stats/erank.h"
 #include "core/mem.h"
 #include "core/rng.h"
 #include "test.h"

@@ -1,8 +1,8 @@
 /* Routing interventions: option parsing and its errors; the analyses' token texts and classes from
  * a run's tokenizer and from GGUF vocabularies (against gguf_detokenize, llama.cpp's vocab files).
  */
-#include "analysis/an_vocab.h"
-#include "analysis/intervene.h"
+#include "analysis/lm/an_vocab.h"
+#include "analysis/lm/intervene.h"
 #include "core/error.h"
 #include "core/mem.h"
 #include "data/tokenizer.h"

@@ -1,5 +1,5 @@
 /* Linear probe on constructed data: separable classes are decoded, noise is at chance. */
-#include "analysis/probe.h"
+#include "stats/probe.h"
 #include "core/rng.h"
 #include "test.h"
 

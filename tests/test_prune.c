@@ -3,8 +3,8 @@
  * byte-identical; a pruned file's logits equal the original's with the dropped experts' router
  * logits masked to -inf, bit for bit (softmax over the kept experts is then the same sum); bad
  * plans are refused with nothing written. */
-#include "analysis/prune_curve.h"
-#include "analysis/prune_rank.h"
+#include "analysis/lm/prune_curve.h"
+#include "analysis/lm/prune_rank.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"

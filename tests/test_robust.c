@@ -1,6 +1,6 @@
 /* Bad input that once crashed, hung, wrapped or wrote half a result (issue 21): each test builds
  * the hostile file or value and checks for one clear error instead. */
-#include "analysis/intervene.h"
+#include "analysis/lm/intervene.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"

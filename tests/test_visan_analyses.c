@@ -1,5 +1,5 @@
 /* The vision expert analyses on constructed inputs with known answers (docs/vision_analysis.md). */
-#include "analysis/vision_an.h"
+#include "analysis/vision/vision_an.h"
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "core/rng.h"

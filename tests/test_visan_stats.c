@@ -1,6 +1,6 @@
 /* Rank statistics, Wilson interval, permutations and Hungarian matching on hand-computed cases. */
-#include "analysis/hungarian.h"
-#include "analysis/stats.h"
+#include "stats/hungarian.h"
+#include "stats/stats.h"
 #include "test.h"
 #include <math.h>
 

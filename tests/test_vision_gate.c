@@ -2,7 +2,7 @@
  * against a double-precision finite-difference reference, the gate summary on constructed routings
  * with known answers, the collapse warning on a forced collapse and a balanced gate, and a
  * constructed two-class image set whose classes the trained gate must separate. */
-#include "analysis/gate_summary.h"
+#include "analysis/vision/gate_summary.h"
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "core/rng.h"

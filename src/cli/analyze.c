@@ -1,7 +1,7 @@
 /* moelens analyze RUN [--data DIR] [--domain NAME=PATH ...] [--only a,b] [--pairs FILE] [--out DIR]
  */
-#include "analysis/analyze.h"
-#include "analysis/intervene.h"
+#include "analysis/lm/analyze.h"
+#include "analysis/lm/intervene.h"
 #include "cli/analyze_vision.h"
 #include "cli/cli.h"
 #include "cli/cli_intervene.h"

@@ -1,5 +1,5 @@
 /* moelens analyze RUN --images SET [--only ...] [--out DIR] ... for a vision run. */
-#include "analysis/vision_analyze.h"
+#include "analysis/vision/vision_analyze.h"
 #include "cli/analyze_vision.h"
 #include "cli/cli.h"
 #include "cli/cli_opts.h"

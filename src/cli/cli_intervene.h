@@ -1,7 +1,7 @@
 /* The routing-intervention options (analysis/intervene.h: --route-k, --mask, --route-p, ...) as
  * an option family for cli_parse_groups, shared by eval, sample and analyze. */
 #pragma once
-#include "analysis/intervene.h"
+#include "analysis/lm/intervene.h"
 #include "cli/cli_opts.h"
 #include "core/error.h"
 

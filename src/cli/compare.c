@@ -1,6 +1,6 @@
 /* moelens compare RUN... [--margin PPL] [--out FILE.json] */
-#include "analysis/analysis.h"
-#include "analysis/compare.h"
+#include "analysis/lm/analysis.h"
+#include "analysis/lm/compare.h"
 #include "cli/cli.h"
 #include "cli/cli_opts.h"
 #include "cli/compare_vision.h"

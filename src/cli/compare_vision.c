@@ -1,7 +1,7 @@
 /* moelens compare RUN... for vision runs: cross-seed expert matching (RSA, CKA, tuning, animacy).
  */
-#include "analysis/vision_analyze.h"
-#include "analysis/vision_compare.h"
+#include "analysis/vision/vision_analyze.h"
+#include "analysis/vision/vision_compare.h"
 #include "cli/cli.h"
 #include "cli/cli_opts.h"
 #include "cli/compare_vision.h"

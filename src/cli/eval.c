@@ -1,5 +1,5 @@
 /* moelens eval RUN [--data DIR] [--json]; moelens eval MODEL --text FILE [--ctx N] [--json] */
-#include "analysis/intervene.h"
+#include "analysis/lm/intervene.h"
 #include "cli/cli.h"
 #include "cli/cli_intervene.h"
 #include "cli/cli_opts.h"

@@ -1,7 +1,7 @@
 /* moelens prune MODEL --keep F|N --by freq|reap --calib TEXT --out OUT.gguf: drops the least
  * salient routed experts of every MoE block, ranked on calibration text, and writes the smaller
  * model as GGUF (docs/gguf.md, "Pruning"). A run folder is exported first (moelens export). */
-#include "analysis/prune_rank.h"
+#include "analysis/lm/prune_rank.h"
 #include "cli/cli.h"
 #include "cli/cli_opts.h"
 #include "core/error.h"

@@ -1,5 +1,5 @@
 /* moelens sample RUN --prompt TEXT */
-#include "analysis/intervene.h"
+#include "analysis/lm/intervene.h"
 #include "cli/cli.h"
 #include "cli/cli_intervene.h"
 #include "cli/cli_opts.h"

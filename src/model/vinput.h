@@ -1,5 +1,5 @@
 /* Gradients of a vision model's scalar outputs with respect to ONE input image, for synthesising
- * most exciting inputs (src/analysis/va_synth.c). A separate single-image pass over the model's
+ * most exciting inputs (src/analysis/vision/synth.c). A separate single-image pass over the model's
  * parameters, so training's forward and backward stay as they are (they skip the stem's data
  * gradient): the same layers in the same order as vision.c (stem conv → group norm → ReLU →
  * max pool; gate on the global average; expert blocks → global average → readout).

@@ -1,6 +1,6 @@
 #include "model/vision_train.h"
-#include "analysis/erank.h"
-#include "analysis/probe.h"
+#include "stats/erank.h"
+#include "stats/probe.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"

@@ -8,7 +8,7 @@
  * The run folder holds config.json, metrics.jsonl (one JSON line per step; eval lines carry
  * "probe_acc" and "gate_usage"), model.safetensors and, at the end, eval.json. */
 #pragma once
-#include "analysis/gate_summary.h"
+#include "analysis/vision/gate_summary.h"
 #include "data/augment.h"
 #include "data/images.h"
 #include "model/vision.h"
