@@ -125,17 +125,7 @@ void vision_eval_free(VisionEval *ev) {
 
 static cJSON *gate_json(const VisionEval *ev, const GateSummary *g) {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "usage", cJSON_CreateDoubleArray(g->usage, g->E));
-    cJSON_AddNumberToObject(o, "usage_min", g->usage_min);
-    cJSON_AddNumberToObject(o, "usage_max", g->usage_max);
-    cJSON_AddNumberToObject(o, "entropy", g->entropy);
-    cJSON_AddNumberToObject(o, "entropy_frac", g->entropy_frac);
-    if (isfinite(g->mi_bits)) {
-        cJSON_AddNumberToObject(o, "mi_bits", g->mi_bits);
-        cJSON_AddNumberToObject(o, "mi_null_bits", g->mi_null_bits);
-        cJSON_AddNumberToObject(o, "mi_p", g->mi_p);
-        cJSON_AddNumberToObject(o, "mi_perms", g->perms);
-    }
+    gate_summary_add_json(o, g);
     cJSON_AddNumberToObject(o, "between_in", ev->between_in);
     cJSON_AddNumberToObject(o, "between_logit", ev->between_logit);
     return o;

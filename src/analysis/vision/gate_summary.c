@@ -3,6 +3,7 @@
 #include "stats/stats.h"
 #include "core/mem.h"
 #include "core/rng.h"
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -78,4 +79,17 @@ void gate_summary(const float *probs, const int32_t *chosen, int n, int E, int k
                  "mean gate entropy %.3f nats is %.0f%% of ln %d (> %.0f%%): every image gets a "
                  "near-uniform gate",
                  s->entropy, 100 * s->entropy_frac, E, 100 * GATE_COLLAPSE_ENTROPY);
+}
+
+void gate_summary_add_json(cJSON *o, const GateSummary *g) {
+    cJSON_AddItemToObject(o, "usage", cJSON_CreateDoubleArray(g->usage, g->E));
+    cJSON_AddNumberToObject(o, "usage_min", g->usage_min);
+    cJSON_AddNumberToObject(o, "usage_max", g->usage_max);
+    cJSON_AddNumberToObject(o, "entropy", g->entropy);
+    cJSON_AddNumberToObject(o, "entropy_frac", g->entropy_frac);
+    if (!isfinite(g->mi_bits)) return;
+    cJSON_AddNumberToObject(o, "mi_bits", g->mi_bits);
+    cJSON_AddNumberToObject(o, "mi_null_bits", g->mi_null_bits);
+    cJSON_AddNumberToObject(o, "mi_p", g->mi_p);
+    cJSON_AddNumberToObject(o, "mi_perms", g->perms);
 }

@@ -33,3 +33,8 @@ double gate_mi_bits(const int32_t *chosen, int k, const int32_t *labels, int n, 
 /* Share of the between-image part in rows x [n, d]: Σ‖x_i − x̄‖² / Σ‖x_i‖² (0 = every row the
  * same vector, 1 = rows centred). The gate's input and logits measured this way show collapse. */
 double gate_between_share(const float *x, int n, int d);
+/* Adds usage, usage_min/max, entropy, entropy_frac and (when measured) mi_bits, mi_null_bits,
+ * mi_p, mi_perms to the JSON object o: the one spelling of a summary in eval.json,
+ * metrics.jsonl and vision.json. */
+struct cJSON;
+void gate_summary_add_json(struct cJSON *o, const GateSummary *g);

@@ -159,17 +159,7 @@ static void gate_summary_json(VisionModel *m, const ImageSet *in, const VisionAn
     cJSON_AddStringToObject(j, "gate_stats",
                             m->cfg.gate_adapt && m->p.gate_run_mean ? "adapted to these images"
                                                                     : "training");
-    cJSON_AddItemToObject(j, "usage", cJSON_CreateDoubleArray(g.usage, g.E));
-    cJSON_AddNumberToObject(j, "usage_min", g.usage_min);
-    cJSON_AddNumberToObject(j, "usage_max", g.usage_max);
-    cJSON_AddNumberToObject(j, "entropy", g.entropy);
-    cJSON_AddNumberToObject(j, "entropy_frac", g.entropy_frac);
-    if (isfinite(g.mi_bits)) {
-        cJSON_AddNumberToObject(j, "mi_bits", g.mi_bits);
-        cJSON_AddNumberToObject(j, "mi_null_bits", g.mi_null_bits);
-        cJSON_AddNumberToObject(j, "mi_p", g.mi_p);
-        cJSON_AddNumberToObject(j, "mi_perms", g.perms);
-    }
+    gate_summary_add_json(j, &g);
     cJSON_AddBoolToObject(j, "collapsed", g.collapsed);
     if (g.collapsed) cJSON_AddStringToObject(j, "collapse_reason", g.reason);
     ml_free(x), ml_free(probs), ml_free(chosen), ml_free(lab);
