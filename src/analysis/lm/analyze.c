@@ -169,7 +169,8 @@ static const LmAnalysis analyses[] = {
      .init = topk_init_s,
      .layer = topk_layer_s,
      .accumulate = topk_acc_s,
-     .accumulate_late = topk_late_s, /* k' forwards overwrite the batch's activations */
+     .accumulate_late = topk_late_s, /* k' forwards overwrite the batch's activations (and first
+                                        reuse its losses: the only late row) */
      .late_seconds = "kprime_forwards",
      .write = topk_write_s,
      .free = topk_free_s},

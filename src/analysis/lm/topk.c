@@ -73,21 +73,44 @@ void topk_accumulate_full(TopkAcc *t, const AnBatch *b) {
     if (t->docs) docs_add_nll(t->docs, b, 0);
 }
 
+/* 1 when routing every MoE layer to kp experts with renorm rn is how the model routes anyway
+ * (its own k and weights, intervention included): that forward is the batch's main one. */
+static int is_main_route(const TopkAcc *t, const LmModel *m, int kp, int rn) {
+    for (int l = 0; l < t->L; l++) {
+        int i = t->layers[l], r = m->route ? m->route[i].renorm : -1;
+        if (kp != lm_route_k(m, i) || rn != (r >= 0 ? r : m->layer_ffn[i].renorm)) return 0;
+    }
+    return 1;
+}
+
+static void add_kprime_nll(TopkAcc *t, const AnBatch *b, int kp, int rn) {
+    double *dst = t->nll_k + ((long)(kp - 1) * 2 + rn) * t->D;
+    for (int n = 0; n < b->N; n++)
+        if (b->targets[n] >= 0) dst[b->domains[n]] += b->m->losses[n];
+    if (t->docs) docs_add_nll(t->docs, b, 1 + (kp - 1) * 2 + rn);
+}
+
+/* Scores the batch again with k' = 1..k experts, raw and renormalised: 2k variants, of which the
+ * one equal to the model's own routing reuses the main forward's losses (still in m->losses, so
+ * it goes first) instead of running a forward of its own. */
 void topk_accumulate_kprime(TopkAcc *t, const AnBatch *b) {
     if (t->kp_done >= t->kp_cap) return;
     LmModel *m = b->m;
     const int nl = m->cfg.n_layer;
+    int main_kp = 0, main_rn = 0;
+    for (int kp = 1; kp <= t->k && !main_kp; kp++)
+        for (int rn = 0; rn < 2 && !main_kp; rn++)
+            if (is_main_route(t, m, kp, rn)) main_kp = kp, main_rn = rn;
+    if (main_kp) add_kprime_nll(t, b, main_kp, main_rn);
     MoeOverride *route = ml_alloc(sizeof *route * nl); /* the model's own, with k' and renorm */
     for (int l = 0; l < nl; l++) route[l] = m->route ? m->route[l] : MOE_OVERRIDE_NONE;
     for (int kp = 1; kp <= t->k; kp++)
         for (int rn = 0; rn < 2; rn++) {
+            if (kp == main_kp && rn == main_rn) continue;
             for (int l = 0; l < t->L; l++)
                 route[t->layers[l]].k = kp, route[t->layers[l]].renorm = rn;
             lm_forward_routed(m, route, b->tokens, b->targets, b->domains, b->B, b->T, 0);
-            double *dst = t->nll_k + ((long)(kp - 1) * 2 + rn) * t->D;
-            for (int n = 0; n < b->N; n++)
-                if (b->targets[n] >= 0) dst[b->domains[n]] += m->losses[n];
-            if (t->docs) docs_add_nll(t->docs, b, 1 + (kp - 1) * 2 + rn);
+            add_kprime_nll(t, b, kp, rn);
         }
     ml_free(route);
     t->kp_done += b->N;
