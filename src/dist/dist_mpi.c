@@ -4,9 +4,12 @@
 #include "core/error.h"
 #include "dist/dist.h"
 #include <mpi.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int started, rank, size = 1;
@@ -20,6 +23,61 @@ static int under_launcher(void) {
     return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
 }
 
+/* The collective watchdog. A killed rank ends the job through the launcher, but a rank that stops
+ * without dying (frozen, swapped out, stuck on a file system, or diverged into another code path)
+ * would leave the others waiting in a collective forever. Each collective below is bracketed by
+ * watch_begin/watch_end; a thread checks every 200 ms and, when one has waited longer than
+ * MOELENS_COLLECTIVE_TIMEOUT seconds (default 600; 0: never), prints one error naming the rank
+ * and the collective and ends this process, after which the launcher stops the others. It calls
+ * no MPI (MPI_THREAD_FUNNELED: only the main thread may), hence _exit and not MPI_Abort. */
+static atomic_llong watch_since_ms; /* when the pending collective began; 0: none pending */
+static const char *_Atomic watch_what;
+static double watch_timeout_s = 600;
+
+static long long monotonic_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void watch_begin(const char *what) {
+    atomic_store(&watch_what, what);
+    atomic_store(&watch_since_ms, monotonic_ms());
+}
+static void watch_end(void) {
+    atomic_store(&watch_since_ms, 0);
+}
+
+static void *watchdog(void *arg) {
+    (void)arg;
+    for (;;) {
+        usleep(200000);
+        long long since = atomic_load(&watch_since_ms);
+        if (!since || monotonic_ms() - since <= watch_timeout_s * 1000) continue;
+        fprintf(stderr,
+                "moelens: error: rank %d of %d: %s waited more than %g s for the other ranks "
+                "(MOELENS_COLLECTIVE_TIMEOUT): a rank has stalled; stopping the job\n",
+                rank, size, atomic_load(&watch_what), watch_timeout_s);
+        fflush(stderr);
+        _exit(1);
+    }
+    return NULL;
+}
+
+/* MOELENS_COLLECTIVE_TIMEOUT: seconds ≥ 0 (0: no watchdog); anything else is refused. */
+static void start_watchdog(void) {
+    const char *v = getenv("MOELENS_COLLECTIVE_TIMEOUT");
+    if (v) {
+        char *end;
+        watch_timeout_s = strtod(v, &end);
+        if (end == v || *end || !(watch_timeout_s >= 0))
+            ml_fatal("MOELENS_COLLECTIVE_TIMEOUT: expected seconds >= 0 (0: never), got '%s'", v);
+    }
+    pthread_t t;
+    if (watch_timeout_s > 0 && size > 1 && !pthread_create(&t, NULL, watchdog, NULL))
+        pthread_detach(t);
+}
+
 void dist_init(int *argc, char ***argv) {
     if (started || !under_launcher()) return;
     int provided;
@@ -28,6 +86,7 @@ void dist_init(int *argc, char ***argv) {
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     started = 1;
     atexit(dist_finalize);
+    start_watchdog();
 }
 
 int dist_rank(void) {
@@ -63,7 +122,9 @@ static void sum_buckets(void *x, long n, MPI_Datatype type, size_t elem) {
     if (size == 1) return;
     for (long i = 0; i < n; i += DIST_BUCKET_FLOATS) {
         int c = (int)(n - i < DIST_BUCKET_FLOATS ? n - i : DIST_BUCKET_FLOATS);
+        watch_begin("an all-reduce");
         MPI_Allreduce(MPI_IN_PLACE, (char *)x + i * elem, c, type, MPI_SUM, MPI_COMM_WORLD);
+        watch_end();
         traffic.reduced += (double)c * elem;
     }
 }
@@ -80,7 +141,9 @@ void dist_exscan_f64(double *x, long n) {
         for (long i = 0; i < n; i++) x[i] = 0;
         return;
     }
+    watch_begin("a prefix sum");
     MPI_Exscan(MPI_IN_PLACE, x, (int)n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    watch_end();
     if (rank == 0) /* MPI leaves rank 0's buffer undefined */
         for (long i = 0; i < n; i++) x[i] = 0;
 }
@@ -118,7 +181,9 @@ void dist_reduce_scatter_f32(float *x, long n) {
         long b1 = n - b0 < DIST_BUCKET_FLOATS ? n : b0 + DIST_BUCKET_FLOATS;
         bucket_layout(n, b0, b1, counts, displs);
         /* in place, MPI leaves this rank's part at the bucket's start: move it where it belongs */
+        watch_begin("a reduce-scatter");
         MPI_Reduce_scatter(MPI_IN_PLACE, x + b0, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        watch_end();
         memmove(x + b0 + displs[rank], x + b0, (size_t)counts[rank] * sizeof *x);
     }
     traffic.reduced += (double)n * sizeof *x;
@@ -130,8 +195,10 @@ void dist_allgather_f32(float *x, long n) {
     for (long b0 = 0; b0 < n; b0 += DIST_BUCKET_FLOATS) {
         long b1 = n - b0 < DIST_BUCKET_FLOATS ? n : b0 + DIST_BUCKET_FLOATS;
         bucket_layout(n, b0, b1, counts, displs);
+        watch_begin("an all-gather");
         MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x + b0, counts, displs, MPI_FLOAT,
                        MPI_COMM_WORLD);
+        watch_end();
     }
     traffic.reduced += (double)n * sizeof *x;
 }
@@ -162,8 +229,10 @@ void dist_gather_blocks_f32(const float *block, float *full, long n, int root) {
         memmove(full, block, (size_t)n * sizeof *full);
         return;
     }
+    watch_begin("a gather");
     MPI_Gatherv(block, counts[rank], MPI_FLOAT, full, counts, displs, MPI_FLOAT, root,
                 MPI_COMM_WORLD);
+    watch_end();
     traffic.reduced += (double)counts[rank] * sizeof *block;
 }
 
@@ -172,7 +241,9 @@ void dist_ep_alltoall_i32(const int32_t *send, int32_t *recv, int n) {
         memmove(recv, send, (size_t)n * sizeof *recv);
         return;
     }
+    watch_begin("an expert all-to-all (counts)");
     MPI_Alltoall(send, n, MPI_INT32_T, recv, n, MPI_INT32_T, ep_comm);
+    watch_end();
     traffic.alltoall += (double)(ep_size - 1) * n * sizeof *send;
 }
 
@@ -182,7 +253,9 @@ void dist_ep_alltoallv_f32(const float *send, const int *scounts, const int *sdi
         memmove(recv + rdispls[0], send + sdispls[0], (size_t)scounts[0] * sizeof *recv);
         return;
     }
+    watch_begin("an expert all-to-all (rows)");
     MPI_Alltoallv(send, scounts, sdispls, MPI_FLOAT, recv, rcounts, rdispls, MPI_FLOAT, ep_comm);
+    watch_end();
     for (int q = 0; q < ep_size; q++)
         if (q != ep_rank) traffic.alltoall += (double)scounts[q] * sizeof *send;
 }
@@ -191,20 +264,29 @@ void dist_bcast_f32(float *x, long n, int root) {
     if (size == 1) return;
     for (long i = 0; i < n; i += DIST_BUCKET_FLOATS) {
         int c = (int)(n - i < DIST_BUCKET_FLOATS ? n - i : DIST_BUCKET_FLOATS);
+        watch_begin("a broadcast");
         MPI_Bcast(x + i, c, MPI_FLOAT, root, MPI_COMM_WORLD);
+        watch_end();
     }
 }
 
 int dist_all_equal_u64(uint64_t v) {
     if (size == 1) return 1;
     uint64_t lo = v, hi = v;
+    watch_begin("a consistency check");
     MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD);
+    watch_end();
+    watch_begin("a consistency check");
     MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
+    watch_end();
     return lo == hi;
 }
 
 void dist_barrier(void) {
-    if (size > 1) MPI_Barrier(MPI_COMM_WORLD);
+    if (size == 1) return;
+    watch_begin("a barrier");
+    MPI_Barrier(MPI_COMM_WORLD);
+    watch_end();
 }
 
 DistTraffic dist_traffic(void) {

@@ -2,7 +2,7 @@
 # Data-parallel training over MPI (mpirun -np 2): the same losses, gradient norms and routing counts
 # as one process within 1e-5 relative (measured: ≤ 2e-7), with and without ZeRO-1 and expert
 # parallelism; a 2-rank checkpoint that loads in one process; resume at another rank count; and a
-# failing or killed rank that ends the whole job with one clear error instead of a hang. Skipped
+# failing, killed or stalled rank that ends the whole job with one clear error instead of a hang. Skipped
 # (77) without mpirun or an MPI-capable build.
 set -eu
 command -v mpirun >/dev/null 2>&1 || { echo "mpirun not installed (apt-get install openmpi-bin)"; exit 77; }
@@ -97,6 +97,19 @@ kill -9 "$victim"
 stop_run
 [ "$rc" != 0 ] && [ "$rc" != 143 ]
 grep -q 'rank 1 .*exited on signal 9' "$T/k.err"
+
+# 5a. A rank that stops without dying (SIGSTOP): the other waits in a collective until the
+#     watchdog (MOELENS_COLLECTIVE_TIMEOUT, here 3 s) ends it with one error naming the collective.
+export MOELENS_COLLECTIVE_TIMEOUT=3
+start_run "$T/s"
+[ -n "$victim" ]
+kill -STOP "$victim"
+t0=$(date +%s)
+stop_run
+unset MOELENS_COLLECTIVE_TIMEOUT
+[ "$rc" != 0 ] && [ "$rc" != 143 ] && [ $(($(date +%s) - t0)) -lt 60 ]
+grep -q 'moelens: error: rank 0 of 2: .* waited more than 3 s for the other ranks' "$T/s.err"
+kill -9 "$victim" 2>/dev/null || true
 
 # 5b. SIGUSR1 to mpirun (forwarded to every rank, unlike SIGINT): all ranks stop at the same step,
 #     rank 0 saves a checkpoint, status 130, and the run resumes.
