@@ -1,5 +1,6 @@
 /* The distributed layer outside mpirun (a world of one, either build), and the RNG skips the
  * data-parallel noise streams rely on (tests/cli/mpi.sh runs the real multi-rank cases). */
+#include "core/mem.h"
 #include "core/rng.h"
 #include "dist/dist.h"
 #include "test.h"
@@ -37,6 +38,15 @@ TEST(dist_world_of_one_is_the_identity) {
     int32_t cnt[2] = {3, 4}, got[2];
     dist_ep_alltoall_i32(cnt, got, 2);
     CHECK(got[0] == 3 && got[1] == 4);
+    int32_t mx[2] = {-1, 9};
+    dist_max_i32(mx, 2);
+    char bytes[3] = {1, 0, 7};
+    dist_merge_bytes(bytes, 3, 0);
+    long total = -1;
+    char *all = dist_gather_bytes(bytes, 3, &total, 0); /* this rank's bytes alone */
+    CHECK(mx[0] == -1 && mx[1] == 9 && bytes[0] == 1 && bytes[2] == 7);
+    CHECK(all && total == 3 && !memcmp(all, bytes, 3));
+    ml_free(all);
     DistTraffic t = dist_traffic();
     CHECK(t.reduced == 0 && t.alltoall == 0);
 }

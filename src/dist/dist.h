@@ -30,6 +30,8 @@ void dist_error_pause(void);
 #define DIST_BUCKET_FLOATS (1L << 20)
 void dist_sum_f32(float *x, long n);
 void dist_sum_f64(double *x, long n);
+/* In-place maxima over all ranks; every rank receives the result. */
+void dist_max_i32(int32_t *x, long n);
 /* Exclusive prefix sum in rank order: rank r gets Σ_{q<r} x_q (rank 0: zeros). */
 void dist_exscan_f64(double *x, long n);
 /* ZeRO-1 blocks: rank r owns elements [n·r/S, n·(r+1)/S) of an n-element vector. */
@@ -50,6 +52,12 @@ void dist_ep_alltoall_i32(const int32_t *send, int32_t *recv, int n);
 /* Within the group: variable-size float exchange (MPI_Alltoallv; counts and offsets in floats). */
 void dist_ep_alltoallv_f32(const float *send, const int *scounts, const int *sdispls, float *recv,
                            const int *rcounts, const int *rdispls);
+/* Every rank's n bytes to root, back to back in rank order: returns them there (ml_alloc'd, *total
+ * bytes; the caller frees), NULL elsewhere. The total must stay under 2^31 bytes. */
+void *dist_gather_bytes(const void *x, long n, long *total, int root);
+/* Parts of an n-byte array that each rank filled alone (zeros elsewhere) merged into root's x
+ * (bitwise OR); the other ranks' x is left as it was. */
+void dist_merge_bytes(void *x, long n, int root);
 /* Rank 0's values to every rank. */
 void dist_bcast_f32(float *x, long n, int root);
 /* 1 when every rank holds the same 64-bit value. */

@@ -2,6 +2,7 @@
  * regions never do), so MPI_THREAD_FUNNELED is enough. */
 #ifdef MOELENS_MPI
 #include "core/error.h"
+#include "core/mem.h"
 #include "dist/dist.h"
 #include <mpi.h>
 #include <pthread.h>
@@ -136,6 +137,15 @@ void dist_sum_f64(double *x, long n) {
     sum_buckets(x, n, MPI_DOUBLE, sizeof *x);
 }
 
+void dist_max_i32(int32_t *x, long n) {
+    if (size == 1) return;
+    for (long i = 0; i < n; i += DIST_BUCKET_FLOATS) {
+        int c = (int)(n - i < DIST_BUCKET_FLOATS ? n - i : DIST_BUCKET_FLOATS);
+        MPI_Allreduce(MPI_IN_PLACE, x + i, c, MPI_INT32_T, MPI_MAX, MPI_COMM_WORLD);
+        traffic.reduced += (double)c * sizeof *x;
+    }
+}
+
 void dist_exscan_f64(double *x, long n) {
     if (size == 1 || n == 0) {
         for (long i = 0; i < n; i++) x[i] = 0;
@@ -258,6 +268,39 @@ void dist_ep_alltoallv_f32(const float *send, const int *scounts, const int *sdi
     watch_end();
     for (int q = 0; q < ep_size; q++)
         if (q != ep_rank) traffic.alltoall += (double)scounts[q] * sizeof *send;
+}
+
+void *dist_gather_bytes(const void *x, long n, long *total, int root) {
+    if (size == 1) { /* also a process started without a launcher: MPI never initialised */
+        char *out = ml_alloc((size_t)n + 1);
+        if (n) memcpy(out, x, (size_t)n);
+        if (total) *total = n;
+        return out;
+    }
+    long counts_l[size];
+    MPI_Gather(&n, 1, MPI_LONG, counts_l, 1, MPI_LONG, root, MPI_COMM_WORLD);
+    int counts[size], displs[size];
+    long all = 0;
+    for (int r = 0; r < size && rank == root; r++) {
+        counts[r] = (int)counts_l[r], displs[r] = (int)all, all += counts_l[r];
+        if (all > 0x7fffffffL)
+            ml_fatal("dist_gather_bytes: %ld bytes exceed MPI's int counts", all);
+    }
+    char *out = rank == root ? ml_alloc((size_t)all + 1) : NULL;
+    MPI_Gatherv(x, (int)n, MPI_BYTE, out, counts, displs, MPI_BYTE, root, MPI_COMM_WORLD);
+    traffic.reduced += (double)n;
+    if (total) *total = rank == root ? all : 0;
+    return out;
+}
+
+void dist_merge_bytes(void *x, long n, int root) {
+    if (size == 1) return;
+    for (long i = 0; i < n; i += DIST_BUCKET_FLOATS) {
+        int c = (int)(n - i < DIST_BUCKET_FLOATS ? n - i : DIST_BUCKET_FLOATS);
+        char *p = (char *)x + i;
+        MPI_Reduce(rank == root ? MPI_IN_PLACE : p, p, c, MPI_BYTE, MPI_BOR, root, MPI_COMM_WORLD);
+        traffic.reduced += (double)c;
+    }
 }
 
 void dist_bcast_f32(float *x, long n, int root) {

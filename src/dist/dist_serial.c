@@ -1,6 +1,7 @@
 /* The serial world: one rank, every collective the identity (a build without MPI). */
 #ifndef MOELENS_MPI
 #include "core/error.h"
+#include "core/mem.h"
 #include "dist/dist.h"
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ void dist_abort(int status) {
 void dist_error_pause(void) {}
 void dist_sum_f32(float *x, long n) {}
 void dist_sum_f64(double *x, long n) {}
+void dist_max_i32(int32_t *x, long n) {}
 void dist_exscan_f64(double *x, long n) {
     memset(x, 0, (size_t)n * sizeof *x);
 }
@@ -50,6 +52,13 @@ void dist_ep_alltoallv_f32(const float *send, const int *scounts, const int *sdi
                            const int *rcounts, const int *rdispls) {
     memmove(recv + rdispls[0], send + sdispls[0], (size_t)scounts[0] * sizeof *recv);
 }
+void *dist_gather_bytes(const void *x, long n, long *total, int root) {
+    void *out = ml_alloc((size_t)n + 1);
+    if (n) memcpy(out, x, (size_t)n);
+    if (total) *total = n;
+    return out;
+}
+void dist_merge_bytes(void *x, long n, int root) {}
 void dist_bcast_f32(float *x, long n, int root) {}
 int dist_all_equal_u64(uint64_t v) {
     return 1;
