@@ -45,7 +45,8 @@ static void feed_head(void *ctx, long row0, int n, const float *probs) {
 }
 
 /* The batch forwarded as analyze forwards it (observed, one layer's activations kept), then
- * closed by each accumulator. */
+ * closed by each accumulator and handed on as one process's round (routing's trace rows, lens
+ * rows). */
 static void feed_batch(const AnBatch *b, Feed *f) {
     LmModel *m = b->m;
     int lean = m->lean;
@@ -57,6 +58,8 @@ static void feed_batch(const AnBatch *b, Feed *f) {
     if (f->s) specialise_accumulate(f->s, b);
     if (f->t) topk_accumulate_full(f->t, b);
     if (f->z) lens_accumulate(f->z, b);
+    if (f->r) routing_round(f->r);
+    if (f->z) lens_round(f->z);
     m->lean = lean;
 }
 

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
+#include "dist/dist.h"
 #include "model/lm_open.h"
 #include "model/lm_run.h"
 #include "model/lm_train.h"
@@ -105,7 +106,10 @@ static void usage(void) {
 }
 
 static int cmd_analyze(int argc, char **argv) {
-    if (argc >= 2 && analyze_is_vision(argc, argv)) return cmd_analyze_vision(argc, argv);
+    if (argc >= 2 && analyze_is_vision(argc, argv)) {
+        if (dist_size() > 1) ml_fatal("analyze: a vision run is analysed in one process");
+        return cmd_analyze_vision(argc, argv);
+    }
     if (cli_wants_help(argc, argv) || argc < 2) {
         usage();
         return argc < 2 ? 1 : 0;
@@ -141,6 +145,7 @@ static int cmd_analyze(int argc, char **argv) {
         ml_fatal("analyze: %s", ml_errmsg());
     cJSON *iv_json = intervene_json(&iv);
     o.intervention = iv_json, o.model_path = run;
+    if (dist_rank() > 0) o.quiet = 1; /* under mpirun rank 0 alone reports */
     if (iv_json && !o.quiet) {
         char line[1024];
         intervene_describe(&iv, line, sizeof line);

@@ -70,8 +70,10 @@ int main(int argc, char **argv) {
         usage(stdout);
         return argc < 2 ? 1 : 0;
     }
-    if (dist_size() > 1 && strcmp(argv[1], "train")) /* N copies would write the same files */
-        ml_fatal("%s: runs in one process; under mpirun only `train lm` is distributed", argv[1]);
+    if (dist_size() > 1 && strcmp(argv[1], "train") && strcmp(argv[1], "analyze"))
+        ml_fatal("%s: runs in one process; under mpirun only `train lm` and `analyze` (LM) are "
+                 "distributed", /* N copies would write the same files */
+                 argv[1]);
     for (int i = 0; i < n_commands; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "moelens: error: unknown command '%s'\n\n", argv[1]);

@@ -10,6 +10,7 @@
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "core/progress.h"
+#include "dist/dist.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -37,7 +38,7 @@ typedef struct {
 /* One analysis. Streamed ones (init != NULL) are fed every batch of the one forward per batch:
  * accumulate reads its saved activations; accumulate_late runs after every analysis's accumulate
  * (it may run forwards of its own, which overwrite them); finish runs once after the last batch
- * (forwards of its own too). Others (run) go once, after the stream. */
+ * (forwards of its own too). Others (run) go once, after the stream (under mpirun: on rank 0). */
 typedef struct {
     const char *name;
     unsigned bit; /* AN_* */
@@ -49,7 +50,15 @@ typedef struct {
     void (*accumulate)(Stream *s, const AnBatch *b);
     void (*accumulate_late)(Stream *s, const AnBatch *b);
     void (*finish)(Stream *s);
-    int (*write)(Stream *s);
+    /* sharded over mpirun ranks (batches dealt out: batch g to rank g mod N): skip sees, with its
+     * windows but no forward, each batch another rank runs; round runs on every rank after every
+     * N consecutive batches (one per rank: per-token outputs go to rank 0 in window order);
+     * reduce, after finish, merges every rank's statistics into rank 0's (into every rank's where
+     * finish needs them). In one process round follows each batch and reduce is the identity. */
+    void (*skip)(Stream *s, const AnBatch *b);
+    void (*round)(Stream *s);
+    void (*reduce)(Stream *s);
+    int (*write)(Stream *s); /* rank 0 alone */
     void (*free)(Stream *s);
     /* analyze.json timing keys of accumulate, accumulate_late and finish (NULL: accumulate's
      * and accumulate_late's time is summed into "accumulate"; finish is always timed apart) */
@@ -67,6 +76,12 @@ static void routing_layer_s(Stream *s, const LmFfnRows *r) {
 static void routing_acc_s(Stream *s, const AnBatch *b) {
     routing_accumulate(&s->acc.routing, b);
 }
+static void routing_round_s(Stream *s) {
+    routing_round(&s->acc.routing);
+}
+static void routing_reduce_s(Stream *s) {
+    routing_reduce(&s->acc.routing);
+}
 static int routing_write_s(Stream *s) {
     return routing_write(&s->acc.routing, s->o->out_dir, s->data->names);
 }
@@ -82,6 +97,9 @@ static void spec_layer_s(Stream *s, const LmFfnRows *r) {
 }
 static void spec_acc_s(Stream *s, const AnBatch *b) {
     specialise_accumulate(&s->acc.spec, b);
+}
+static void spec_reduce_s(Stream *s) {
+    specialise_reduce(&s->acc.spec);
 }
 static int spec_write_s(Stream *s) {
     return specialise_write(&s->acc.spec, s->o->out_dir, s->data->names);
@@ -101,6 +119,9 @@ static void topk_acc_s(Stream *s, const AnBatch *b) {
 static void topk_late_s(Stream *s, const AnBatch *b) {
     topk_accumulate_kprime(&s->acc.topk, b);
 }
+static void topk_reduce_s(Stream *s) {
+    topk_reduce(&s->acc.topk);
+}
 static int topk_write_s(Stream *s) {
     return topk_write(&s->acc.topk, s->o->out_dir, s->data->names);
 }
@@ -118,6 +139,12 @@ static void lens_head_s(Stream *s, long row0, int n, const float *probs) {
 }
 static void lens_acc_s(Stream *s, const AnBatch *b) {
     lens_accumulate(&s->acc.lens, b);
+}
+static void lens_round_s(Stream *s) {
+    lens_round(&s->acc.lens);
+}
+static void lens_reduce_s(Stream *s) {
+    lens_reduce(&s->acc.lens);
 }
 static int lens_write_s(Stream *s) {
     return lens_write(&s->acc.lens, s->o->out_dir, s->voc);
@@ -138,6 +165,12 @@ static void prune_acc_s(Stream *s, const AnBatch *b) {
 static void prune_finish_s(Stream *s) {
     prune_curve_run(&s->acc.prune, s->m);
 }
+static void prune_skip_s(Stream *s, const AnBatch *b) {
+    prune_curve_skip(&s->acc.prune, b);
+}
+static void prune_reduce_s(Stream *s) {
+    prune_curve_reduce(&s->acc.prune);
+}
 static int prune_write_s(Stream *s) {
     return prune_curve_write(&s->acc.prune, s->o->out_dir, s->data->names);
 }
@@ -155,6 +188,8 @@ static const LmAnalysis analyses[] = {
      .init = routing_init_s,
      .layer = routing_layer_s,
      .accumulate = routing_acc_s,
+     .round = routing_round_s, /* the trace, in window order */
+     .reduce = routing_reduce_s,
      .write = routing_write_s,
      .free = routing_free_s},
     {.name = "specialise",
@@ -162,6 +197,7 @@ static const LmAnalysis analyses[] = {
      .init = spec_init_s,
      .layer = spec_layer_s,
      .accumulate = spec_acc_s,
+     .reduce = spec_reduce_s,
      .write = spec_write_s,
      .free = spec_free_s},
     {.name = "topk",
@@ -172,6 +208,7 @@ static const LmAnalysis analyses[] = {
      .accumulate_late = topk_late_s, /* k' forwards overwrite the batch's activations (and first
                                         reuse its losses: the only late row) */
      .late_seconds = "kprime_forwards",
+     .reduce = topk_reduce_s,
      .write = topk_write_s,
      .free = topk_free_s},
     {.name = "lens",
@@ -181,6 +218,8 @@ static const LmAnalysis analyses[] = {
      .head = lens_head_s,
      .accumulate = lens_acc_s,
      .seconds = "lens",
+     .round = lens_round_s, /* lens_tokens.csv rows, in window order */
+     .reduce = lens_reduce_s,
      .write = lens_write_s,
      .free = lens_free_s},
     {.name = "sensitivity", .bit = AN_SENSITIVITY, .run = analyze_sensitivity},
@@ -191,6 +230,8 @@ static const LmAnalysis analyses[] = {
      .accumulate = prune_acc_s,
      .finish = prune_finish_s, /* forwards with experts masked, over the held-out windows */
      .finish_seconds = "prune_forwards",
+     .skip = prune_skip_s, /* hold-out decisions follow the whole stream */
+     .reduce = prune_reduce_s,
      .write = prune_write_s,
      .free = prune_free_s},
 };
@@ -239,6 +280,54 @@ static int window_len(const LmModel *m, const AnalyzeOptions *o) {
     return o->seq > 0 && o->seq < m->cfg.seq_len ? o->seq : m->cfg.seq_len;
 }
 
+/* The stream's batches of one source: up to B of its nw windows each (spread over all of them),
+ * then an id source's short last chunk alone. */
+typedef struct {
+    int T, B;
+    long budget; /* windows per source */
+} Plan;
+typedef struct {
+    long nw, all, batches; /* windows taken, windows offered, batches */
+    int tail;              /* the last chunk's length, or 0 */
+} SrcPlan;
+
+static SrcPlan source_plan(const AnalyzeData *d, int s, const Plan *p) {
+    SrcPlan q = {source_windows(d, s, p->T, p->budget), an_src_windows(d, s, p->T), 0,
+                 source_tail(d, s, p->T, p->budget)};
+    q.batches = (q.nw + p->B - 1) / p->B + (q.tail > 0);
+    return q;
+}
+
+/* Batch bi of a source: b windows of Tb tokens. */
+static void batch_shape(const SrcPlan *q, const Plan *p, long bi, int *b, int *Tb) {
+    if (bi < q->batches - (q->tail > 0))
+        *b = (int)(q->nw - bi * p->B < p->B ? q->nw - bi * p->B : p->B), *Tb = p->T;
+    else
+        *b = 1, *Tb = q->tail;
+}
+
+/* One batch's inputs: [B·T] each (units: the document bootstrap's, or NULL). */
+typedef struct {
+    int32_t *in, *tg, *dom, *units;
+} BatchBufs;
+
+/* Batch bi of source s into f (unit0: the source's first unit). */
+static void fill_batch(const AnalyzeData *d, int s, const SrcPlan *q, const Plan *p, long bi,
+                       long unit0, const BatchBufs *f) {
+    int b, Tb, T = p->T;
+    batch_shape(q, p, bi, &b, &Tb);
+    if (bi == q->batches - 1 && q->tail > 0) { /* the short last chunk */
+        an_src_window(d, s, q->all, T, f->in, f->tg, f->dom);
+        if (f->units) an_src_window_units(d, s, q->all, T, Tb, unit0, f->units);
+        return;
+    }
+    for (int i = 0; i < b; i++) {
+        long w = (bi * p->B + i) * q->all / q->nw, o = (long)i * T;
+        an_src_window(d, s, w, T, f->in + o, f->tg + o, f->dom + o);
+        if (f->units) an_src_window_units(d, s, w, T, T, unit0, f->units + o);
+    }
+}
+
 /* The analyses a stream runs, as lm_forward_observed's hooks. */
 typedef struct {
     Stream *st;
@@ -260,24 +349,83 @@ static void feed_head(void *ctx, long row0, int n, const float *probs) {
         if (f->run[i]->head) f->run[i]->head(f->st, row0, n, probs);
 }
 
-/* The streamed analyses (AN_ALL): one observed forward per batch (the analyses reduce each
- * layer's rows as it goes, so memory does not grow with depth or batch); adds tokens, domains and
- * seconds per phase to meta. */
+/* A batch this rank runs: its observed forward, then every accumulate and accumulate_late (their
+ * seconds into t_hook); returns the forward's seconds. */
+static double run_batch(Feed *f, const AnBatch *bt, double (*t_hook)[3]) {
+    LmObserver obs = {feed_layer, feed_head, f};
+    f->st->batch = bt;
+    if (f->docs) docs_tokens(f->docs, bt);
+    double t1 = ml_now();
+    lm_forward_observed(bt->m, &obs, bt->tokens, bt->targets, bt->domains, bt->B, bt->T);
+    double t_fwd = ml_now() - t1;
+    for (int late = 0; late < 2; late++)
+        for (int i = 0; i < f->n_run; i++) {
+            const LmAnalysis *a = f->run[i];
+            void (*hook)(Stream *, const AnBatch *) = late ? a->accumulate_late : a->accumulate;
+            if (!hook) continue;
+            t1 = ml_now();
+            hook(f->st, bt);
+            t_hook[a - analyses][late] += ml_now() - t1;
+        }
+    return t_fwd;
+}
+
+/* Every rank's statistics merged (analyses, bootstrap counts, the model's routed-expert count for
+ * lm_mean_k): collectives, so every rank calls it; the identity in one process. */
+static void reduce_all(Feed *f, LmModel *m) {
+    for (int i = 0; i < f->n_run; i++)
+        if (f->run[i]->reduce) f->run[i]->reduce(f->st);
+    if (f->docs) docs_reduce(f->docs);
+    double routed[2] = {m->routed_slots, m->routed_rows};
+    dist_sum_f64(routed, 2);
+    m->routed_slots = routed[0], m->routed_rows = routed[1];
+}
+
+/* analyze.json's tokens, window, domains and seconds per phase. */
+static void stream_meta(cJSON *j, const Stream *st, const LmAnalysis **run, int n_run, long done,
+                        int T, double t_fwd, double (*t_hook)[3], double t0, double t_end) {
+    cJSON_AddNumberToObject(j, "tokens", (double)done);
+    cJSON_AddNumberToObject(j, "window", T);
+    cJSON *dn = cJSON_AddArrayToObject(j, "domains");
+    for (int d = 0; d < st->data->D; d++)
+        cJSON_AddItemToArray(dn, cJSON_CreateString(st->data->names[d]));
+    double t_acc = t_end - t0 - t_fwd; /* to the reduction's end, less the hooks timed apart */
+    for (int i = 0; i < AN_COUNT; i++)
+        for (int h = 0; h < 3; h++)
+            if (timing_key(&analyses[i], h)) t_acc -= t_hook[i][h];
+    cJSON *sec = cJSON_AddObjectToObject(j, "seconds");
+    cJSON_AddNumberToObject(sec, "forward", t_fwd);
+    cJSON_AddNumberToObject(sec, "accumulate", t_acc);
+    for (int h = 0; h < 3; h++) /* the analyses that ran */
+        for (int i = 0; i < n_run; i++) {
+            const char *key = timing_key(run[i], h);
+            if (key) cJSON_AddNumberToObject(sec, key, t_hook[run[i] - analyses][h]);
+        }
+    cJSON_AddNumberToObject(sec, "total", ml_now() - t0);
+    cJSON_AddNumberToObject(j, "lens_tokens", (double)st->acc.lens.n);
+    cJSON_AddNumberToObject(j, "kprime_tokens", (double)st->acc.topk.kp_done);
+}
+
+/* The streamed analyses (AN_ALL, AN_PRUNE): one observed forward per batch (the analyses reduce
+ * each layer's rows as it goes, so memory does not grow with depth or batch); adds tokens,
+ * domains and seconds per phase to meta. Under mpirun batch g goes to rank g mod N (each batch as
+ * one process forms it, so every token's activations are the same), and rank 0 alone, the one
+ * given an output folder (o->out_dir), writes. */
 static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *data,
                           const AnalyzeOptions *o, cJSON *meta) {
     int T = window_len(m, o), B = o->batch, D = data->D;
     int V = m->cfg.vocab_size;
     if (data->n_src < 1) return ml_error("analyze: no text to analyse");
-    long per_src = o->max_tokens / data->n_src / T, total = 0;
+    long per_src = o->max_tokens / data->n_src / T, total = 0, n_batches = 0;
+    Plan plan = {T, B, per_src > 0 ? per_src : 1};
     for (int s = 0; s < data->n_src; s++) {
         if (!data->ids && shard_vocab_size(data->src[s]) > V)
             return ml_error("analyze: data vocabulary exceeds the model's");
-        long nw = source_windows(data, s, T, per_src > 0 ? per_src : 1);
-        int tail = source_tail(data, s, T, per_src > 0 ? per_src : 1);
-        if (nw <= 0 && !tail)
+        SrcPlan q = source_plan(data, s, &plan);
+        if (q.nw <= 0 && !q.tail)
             return ml_error("analyze: source %d (%s) has fewer than %d tokens", s,
                             data->names[data->base[s]], data->ids ? 2 : T + 1);
-        total += nw * T + tail;
+        total += q.nw * T + q.tail, n_batches += q.batches;
     }
     /* token classes of each global domain, by the language its name implies */
     uint8_t *cls_tab = ml_alloc((size_t)D * V);
@@ -285,10 +433,10 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
         an_vocab_class_table(tok, token_lang_from_name(data->names[d]), cls_tab + (long)d * V, V);
     Stream st = {.m = m, .data = data, .o = o, .voc = tok, .total = total}; /* acc zeroed */
     const LmAnalysis *run[AN_COUNT];
-    int n_run = 0;
+    int n_run = 0, need_skip = 0;
     for (int i = 0; i < AN_COUNT; i++)
         if ((o->only & analyses[i].bit) && analyses[i].init) run[n_run++] = &analyses[i];
-    for (int i = 0; i < n_run; i++) run[i]->init(&st);
+    for (int i = 0; i < n_run; i++) run[i]->init(&st), need_skip |= run[i]->skip != NULL;
     if (st.failed) {
         for (int i = 0; i < n_run; i++) run[i]->free(&st);
         ml_free(cls_tab);
@@ -302,63 +450,41 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
     docs_init(&st.acc.docs, m, D, boot ? (int)n_units : 0, data->ids ? "chunk" : "document",
               o->boot, o->seed);
     if (boot && (o->only & AN_TOPK)) st.acc.topk.docs = &st.acc.docs;
-    int32_t *units = ml_alloc(sizeof(int32_t) * B * T);
+    BatchBufs f = {ml_alloc(sizeof(int32_t) * B * T), ml_alloc(sizeof(int32_t) * B * T),
+                   ml_alloc(sizeof(int32_t) * B * T), ml_alloc(sizeof(int32_t) * B * T)};
+    BatchBufs skipped = {f.in, f.tg, f.dom, NULL}; /* another rank's batch: no units needed */
     Feed feed = {&st, run, n_run, boot ? &st.acc.docs : NULL};
-    LmObserver obs = {feed_layer, feed_head, &feed};
     int lean = m->lean;
     m->lean = LM_LEAN_OBSERVED;         /* one layer's activations, whatever the depth and batch */
     double t_hook[AN_COUNT][3] = {{0}}; /* accumulate, accumulate_late, finish */
-    int32_t *in = ml_alloc(sizeof(int32_t) * B * T), *tg = ml_alloc(sizeof(int32_t) * B * T);
-    int32_t *dom = ml_alloc(sizeof(int32_t) * B * T);
     uint8_t *cls = ml_alloc((size_t)B * T);
+    const int S = dist_size(), R = dist_rank(), show = !o->quiet && R == 0;
     Progress pr;
-    if (!o->quiet) progress_start(&pr, "analyze", total);
+    if (show) progress_start(&pr, "analyze", total);
     double t_fwd = 0, t0 = ml_now();
-    long done = 0;
+    long done = 0, g = 0; /* tokens and batches of the whole stream so far, every rank's */
     for (int s = 0; s < data->n_src; s++) {
-        long budget = per_src > 0 ? per_src : 1, all = an_src_windows(data, s, T);
-        long nw = source_windows(data, s, T, budget);
-        int tail = source_tail(data, s, T, budget);
-        /* batches of up to B full windows, then the short last chunk alone */
-        long full_batches = (nw + B - 1) / B;
-        for (long bi = 0; bi < full_batches + (tail > 0); bi++) {
-            long w0 = bi * B;
-            int b = 0, Tb = T;
-            if (bi < full_batches) {
-                b = (int)(nw - w0 < B ? nw - w0 : B);
-                for (int i = 0; i < b; i++) {
-                    long w = (w0 + i) * all / nw;
-                    an_src_window(data, s, w, T, in + (long)i * T, tg + (long)i * T,
-                                  dom + (long)i * T);
-                    if (boot)
-                        an_src_window_units(data, s, w, T, T, unit_base[s], units + (long)i * T);
-                }
-            } else {
-                b = 1, Tb = an_src_window(data, s, all, T, in, tg, dom);
-                if (boot) an_src_window_units(data, s, all, T, Tb, unit_base[s], units);
+        SrcPlan q = source_plan(data, s, &plan);
+        for (long bi = 0; bi < q.batches; bi++, g++) {
+            int b, Tb, own = g % S == R;
+            batch_shape(&q, &plan, bi, &b, &Tb);
+            if (own || need_skip)
+                fill_batch(data, s, &q, &plan, bi, unit_base[s], own ? &f : &skipped);
+            AnBatch bt = {m, f.in, f.tg, f.dom, cls, b, Tb, b * Tb, done, f.units};
+            if (own) {
+                for (int n = 0; n < bt.N; n++) cls[n] = cls_tab[(long)f.dom[n] * V + f.in[n]];
+                t_fwd += run_batch(&feed, &bt, t_hook);
             }
-            int N = b * Tb;
-            for (int n = 0; n < N; n++) cls[n] = cls_tab[(long)dom[n] * V + in[n]];
-            AnBatch bt = {m, in, tg, dom, cls, b, Tb, N, done, units};
-            st.batch = &bt;
-            if (boot) docs_tokens(&st.acc.docs, &bt);
-            double t1 = ml_now();
-            lm_forward_observed(m, &obs, in, tg, dom, b, Tb);
-            t_fwd += ml_now() - t1;
-            for (int late = 0; late < 2; late++)
-                for (int i = 0; i < n_run; i++) {
-                    void (*hook)(Stream *, const AnBatch *) =
-                        late ? run[i]->accumulate_late : run[i]->accumulate;
-                    if (!hook) continue;
-                    t1 = ml_now();
-                    hook(&st, &bt);
-                    t_hook[run[i] - analyses][late] += ml_now() - t1;
-                }
-            done += N;
-            if (!o->quiet) progress_update(&pr, done, NULL);
+            for (int i = 0; i < n_run && !own; i++)
+                if (run[i]->skip) run[i]->skip(&st, &bt);
+            done += bt.N;
+            if ((g + 1) % S == 0 || g + 1 == n_batches) /* a round: one batch per rank */
+                for (int i = 0; i < n_run; i++)
+                    if (run[i]->round) run[i]->round(&st);
+            if (show && own) progress_update(&pr, done, NULL);
         }
     }
-    if (!o->quiet) progress_end(&pr, NULL);
+    if (show) progress_end(&pr, NULL);
     for (int i = 0; i < n_run; i++) {
         if (!run[i]->finish) continue;
         double t1 = ml_now();
@@ -366,34 +492,15 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
         t_hook[run[i] - analyses][2] += ml_now() - t1;
     }
     m->lean = lean;
-    double t_acc = ml_now() - t0 - t_fwd; /* less the hooks timed apart */
-    for (int i = 0; i < AN_COUNT; i++)
-        for (int h = 0; h < 3; h++)
-            if (timing_key(&analyses[i], h)) t_acc -= t_hook[i][h];
+    reduce_all(&feed, m);
+    double t_end = ml_now();
     int rc = 0;
-    for (int i = 0; i < n_run && !rc; i++) rc = run[i]->write(&st);
-    if (!rc && boot) rc = docs_write(&st.acc.docs, o->out_dir, data->names);
-    if (!rc) {
-        cJSON *j = meta;
-        cJSON_AddNumberToObject(j, "tokens", (double)done);
-        cJSON_AddNumberToObject(j, "window", T);
-        cJSON *dn = cJSON_AddArrayToObject(j, "domains");
-        for (int d = 0; d < D; d++) cJSON_AddItemToArray(dn, cJSON_CreateString(data->names[d]));
-        cJSON *sec = cJSON_AddObjectToObject(j, "seconds");
-        cJSON_AddNumberToObject(sec, "forward", t_fwd);
-        cJSON_AddNumberToObject(sec, "accumulate", t_acc);
-        for (int h = 0; h < 3; h++) /* the analyses that ran */
-            for (int i = 0; i < n_run; i++) {
-                const char *key = timing_key(run[i], h);
-                if (key) cJSON_AddNumberToObject(sec, key, t_hook[run[i] - analyses][h]);
-            }
-        cJSON_AddNumberToObject(sec, "total", ml_now() - t0);
-        cJSON_AddNumberToObject(j, "lens_tokens", (double)st.acc.lens.n);
-        cJSON_AddNumberToObject(j, "kprime_tokens", (double)st.acc.topk.kp_done);
-    }
+    for (int i = 0; i < n_run && !rc && o->out_dir; i++) rc = run[i]->write(&st);
+    if (!rc && boot && o->out_dir) rc = docs_write(&st.acc.docs, o->out_dir, data->names);
+    if (!rc && o->out_dir) stream_meta(meta, &st, run, n_run, done, T, t_fwd, t_hook, t0, t_end);
     for (int i = 0; i < n_run; i++) run[i]->free(&st);
-    docs_free(&st.acc.docs), ml_free(units), ml_free(unit_base);
-    ml_free(in), ml_free(tg), ml_free(dom), ml_free(cls), ml_free(cls_tab);
+    docs_free(&st.acc.docs), ml_free(unit_base);
+    ml_free(f.in), ml_free(f.tg), ml_free(f.dom), ml_free(f.units), ml_free(cls), ml_free(cls_tab);
     return rc;
 }
 
@@ -488,10 +595,10 @@ static int analyze_into(LmModel *m, const LmTok *tok, const AnalyzeData *data,
     cJSON *ivj = cJSON_GetObjectItem(j, "intervention");
     if (!rc && ivj && m->routed_rows > 0) /* experts run per token under the intervention */
         cJSON_AddNumberToObject(ivj, "mean_k", lm_mean_k(m));
-    for (int i = 0; i < AN_COUNT && !rc; i++)
+    for (int i = 0; i < AN_COUNT && !rc && o->out_dir; i++) /* rank 0 alone: no collectives */
         if ((o->only & analyses[i].bit) && analyses[i].run)
             rc = analyses[i].run(m, tok, data, o, j);
-    if (!rc) rc = an_write_json(o->out_dir, "analyze.json", j);
+    if (!rc && o->out_dir) rc = an_write_json(o->out_dir, "analyze.json", j);
     cJSON_Delete(j);
     an_vocab_free(&voc);
     return rc;
@@ -513,10 +620,14 @@ static int write_analysis(const char *dir, void *ctx) {
 }
 
 /* The analyses go into a fresh temporary folder that replaces o->out_dir only when all of them
- * are written: a killed or failed analyze leaves the previous analysis whole. */
+ * are written: a killed or failed analyze leaves the previous analysis whole. Under mpirun rank 0
+ * alone writes; the other ranks run their share of the stream with no output folder. */
 int analyze_lm(LmModel *m, const LmTok *tok, const AnalyzeData *data, const AnalyzeOptions *o) {
     int layers[64], L_moe = an_moe_layers(m, layers);
     if (L_moe == 0) return ml_error("analyze: the model has no MoE layer");
     AnalyzeJob job = {m, tok, data, o, L_moe};
-    return ml_dir_write(o->out_dir, write_analysis, &job);
+    if (dist_rank() == 0) return ml_dir_write(o->out_dir, write_analysis, &job);
+    AnalyzeOptions no_dir = *o;
+    no_dir.out_dir = NULL;
+    return analyze_into(m, tok, data, &no_dir, L_moe);
 }

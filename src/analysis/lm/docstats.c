@@ -4,6 +4,7 @@
 #include "stats/bootstrap.h"
 #include "stats/stats.h"
 #include "core/mem.h"
+#include "dist/dist.h"
 #include <math.h>
 #include <string.h>
 
@@ -61,6 +62,14 @@ void docs_add_nll(DocAcc *a, const AnBatch *b, int c) {
         a->nll[(long)b->units[n] * a->C + c] += b->m->losses[n];
         if (c == 0) a->scored[b->units[n]] += 1;
     }
+}
+
+void docs_reduce(DocAcc *a) {
+    long le = (long)a->L * a->EZ, U = a->U;
+    dist_max_i32(a->dom, U); /* a unit's domain where any rank saw it (-1 where none did) */
+    dist_sum_f64(a->top1, U * le), dist_sum_f64(a->cls, U * le * TOKCLASS_COUNT);
+    dist_sum_f64(a->picks, U * le), dist_sum_f64(a->tokens, U);
+    dist_sum_f64(a->nll, U * a->C), dist_sum_f64(a->scored, U);
 }
 
 /* ---- statistics under unit weights ---- */

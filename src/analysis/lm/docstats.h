@@ -27,6 +27,8 @@ void docs_tokens(DocAcc *a, const AnBatch *b);
 void docs_layer(DocAcc *a, const AnBatch *b, const LmFfnRows *rows);
 /* NLL of the batch's last forward (b->m->losses) into column c. */
 void docs_add_nll(DocAcc *a, const AnBatch *b, int c);
+/* Sharded analysis: the counts summed over the ranks (a document may span two ranks' windows). */
+void docs_reduce(DocAcc *a);
 /* bootstrap.json: value and interval per statistic (names: the D domain names). */
 cJSON *docs_json(const DocAcc *a, const char *const *names);
 int docs_write(const DocAcc *a, const char *dir, const char *const *names);

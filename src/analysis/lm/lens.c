@@ -6,6 +6,7 @@
 #include "stats/stats.h"
 #include "core/fileio.h"
 #include "core/mem.h"
+#include "dist/dist.h"
 #include "nn/wmat.h"
 #include "nn/linear.h"
 #include "nn/fastexp.h"
@@ -88,22 +89,27 @@ static void decode_row(LensDecode *d, float *lg, const float *pf, int V) {
     }
 }
 
-/* The sampled tokens: global positions that are multiples of the stride, up to cap in all. In a
- * batch at offset o, row n is the sel_index-th sampled row (when sampled). */
+/* The sampled tokens: global positions that are multiples of the stride, the first cap of them
+ * (the same set whichever rank runs a batch). In a batch at offset o, row n is the sel_index-th
+ * sampled row (when sampled). */
 static long multiples_below(long x, long stride) {
     return (x + stride - 1) / stride;
 }
 static long sel_index(const LensAcc *z, const AnBatch *b, long n) {
     return multiples_below(b->offset + n, z->stride) - multiples_below(b->offset, z->stride);
 }
+static long room(const LensAcc *z, const AnBatch *b) { /* of the cap, after the batches before */
+    long before = multiples_below(b->offset, z->stride);
+    return before < z->cap ? z->cap - before : 0;
+}
 static long sel_count(const LensAcc *z, const AnBatch *b) {
-    long all = sel_index(z, b, b->N), room = z->cap - z->n;
-    return all < room ? all : room;
+    long all = sel_index(z, b, b->N), left = room(z, b);
+    return all < left ? all : left;
 }
 static int sampled(const LensAcc *z, const AnBatch *b, long n, long *si) {
     if ((b->offset + n) % z->stride) return 0;
     *si = sel_index(z, b, n);
-    return *si < z->cap - z->n;
+    return *si < room(z, b);
 }
 
 void lens_layer(LensAcc *z, const AnBatch *b, const LmFfnRows *rows) {
@@ -199,7 +205,35 @@ void lens_accumulate(LensAcc *z, const AnBatch *b) {
     z->n += nsel > 0 ? nsel : 0;
 }
 
-/* A token's text for CSV/JSON: bytes with control characters escaped. */
+void lens_round(LensAcc *z) {
+    long bytes; /* rank 0's rows since the last round come first: it re-appends them */
+    char *all =
+        dist_gather_bytes(z->rows + z->rows_mark, (long)(z->rows_len - z->rows_mark), &bytes, 0);
+    z->rows_len = z->rows_mark;
+    if (all && bytes) rows_printf(z, "%.*s", (int)bytes, all);
+    z->rows_mark = z->rows_len;
+    ml_free(all);
+}
+
+void lens_reduce(LensAcc *z) {
+    long LE = (long)z->L * z->EZ;
+    dist_sum_f64(z->kl, LE), dist_sum_f64(z->p_pred, LE);
+    dist_sum_f64(z->agree, LE), dist_sum_f64(z->cnt, LE);
+    double n = (double)z->n;
+    dist_sum_f64(&n, 1);
+    z->n = (long)n;
+    long bytes; /* every decode's key; lens_write sorts them, so their order does not matter */
+    int64_t *keys = dist_gather_bytes(z->top1_keys, sizeof(int64_t) * z->top1_n, &bytes, 0);
+    free(z->top1_keys);
+    z->top1_keys = NULL, z->top1_n = z->top1_cap = 0;
+    if (keys) {
+        z->top1_n = z->top1_cap = bytes / (long)sizeof(int64_t);
+        z->top1_keys = malloc(sizeof(int64_t) * (z->top1_n + 1));
+        memcpy(z->top1_keys, keys, (size_t)bytes);
+        ml_free(keys);
+    }
+}
+
 /* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
 static int utf8_valid(const unsigned char *s, size_t n) {
     int len = s[0] < 0x80         ? 1

@@ -3,6 +3,7 @@
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "core/progress.h"
+#include "dist/dist.h"
 #include "nn/moe_kinds.h"
 #include <math.h>
 #include <stdio.h>
@@ -33,16 +34,22 @@ void prune_curve_init(PruneCurveAcc *c, const LmModel *m, int D, int T, long eva
     c->nll = ml_alloc(sizeof(double) * PRUNE_N_CRITERIA * PRUNE_MAX_COUNTS * D);
 }
 
-/* At the batch's first layer rows: hold its odd windows (each domain alternates and holds its
- * share of the budget), calibrate on the rest (use). */
+/* Whether the next window (domain d, length T) of the stream is held out: each domain alternates
+ * and holds its share of the budget. Sharded, every rank decides every window, its own batches' and
+ * the others' (prune_curve_skip), so all follow the one-process sequence. */
+static int hold_next(PruneCurveAcc *c, int d, int T) {
+    int hold = (c->seen_dom[d]++ & 1) && c->held_dom[d] < c->cap / c->D && c->held_win < c->cap_win;
+    c->windows_seen++;
+    if (hold) c->held_win++, c->held += T, c->held_dom[d] += T;
+    return hold;
+}
+
+/* At the batch's first layer rows: hold its odd windows, calibrate on the rest (use). */
 static void hold_windows(PruneCurveAcc *c, const AnBatch *b) {
     if (b->N > c->use_cap) ml_free(c->use), c->use = ml_alloc((size_t)b->N), c->use_cap = b->N;
     for (int i = 0; i < b->B; i++) {
         long r0 = (long)i * b->T;
-        int d = b->domains[r0];
-        int hold =
-            (c->seen_dom[d]++ & 1) && c->held_dom[d] < c->cap / c->D && c->n_win < c->cap_win;
-        c->windows_seen++;
+        int hold = hold_next(c, b->domains[r0], b->T);
         memset(c->use + r0, !hold, (size_t)b->T);
         if (!hold) continue;
         long dst = (long)c->n_win * c->T;
@@ -50,9 +57,13 @@ static void hold_windows(PruneCurveAcc *c, const AnBatch *b) {
         memcpy(c->tg + dst, b->targets + r0, sizeof(int32_t) * b->T);
         memcpy(c->dom + dst, b->domains + r0, sizeof(int32_t) * b->T);
         c->len[c->n_win++] = b->T;
-        c->held += b->T, c->held_dom[d] += b->T;
     }
     c->batch_open = 1;
+}
+
+void prune_curve_skip(PruneCurveAcc *c, const AnBatch *b) {
+    if (c->cap <= 0 || c->logit_free) return;
+    for (int i = 0; i < b->B; i++) hold_next(c, b->domains[(long)i * b->T], b->T);
 }
 
 void prune_curve_layer(PruneCurveAcc *c, const AnBatch *b, const LmFfnRows *rows) {
@@ -89,9 +100,13 @@ static void score_held(const PruneCurveAcc *c, LmModel *m, const MoeOverride *ro
 }
 
 void prune_curve_run(PruneCurveAcc *c, LmModel *m) {
-    if (c->cap <= 0 || !c->n_win) return;
+    if (c->cap <= 0 || c->logit_free) return; /* alike on every rank */
     double t0 = ml_now();
     const PruneStats *s = &c->stats;
+    /* the ranking is the whole stream's: every rank's calibration summed (on every rank) */
+    dist_sum_f64(s->count, (long)s->L * s->E), dist_sum_f64(s->reap_sum, (long)s->L * s->E);
+    dist_sum_f64(&c->stats.tokens, 1);
+    if (!c->n_win) return; /* this rank holds none of the held-out windows */
     score_held(c, m, m->route, c->nll_full, c->tok);
     const int nl = m->cfg.n_layer;
     const MoeConfig *f0 = &m->layer_ffn[s->layers[0]];
@@ -116,6 +131,11 @@ void prune_curve_run(PruneCurveAcc *c, LmModel *m) {
         }
     ml_free(route), ml_free(bias), ml_free(kept);
     c->seconds = ml_now() - t0;
+}
+
+void prune_curve_reduce(PruneCurveAcc *c) {
+    dist_sum_f64(c->nll_full, c->D), dist_sum_f64(c->tok, c->D);
+    dist_sum_f64(c->nll, (long)PRUNE_N_CRITERIA * PRUNE_MAX_COUNTS * c->D);
 }
 
 double prune_curve_ppl(const PruneCurveAcc *c, int crit, int i, int d) {
@@ -179,7 +199,7 @@ int prune_curve_write(const PruneCurveAcc *c, const char *dir, const char *const
     if (c->logit_free)
         return ml_error("analyze: prune: a hash or domain router picks experts without logits, so "
                         "pruning (masking logits) does not apply to this model");
-    if (!c->n_win)
+    if (!c->held_win)
         return ml_error("analyze: prune: no window was held out for evaluation (the text gives "
                         "%ld window(s); the odd ones are scored, the even ones calibrate)",
                         c->windows_seen);

@@ -16,9 +16,10 @@ typedef struct {
     PruneStats stats;
     int D, T, k, n_counts;
     int counts[PRUNE_MAX_COUNTS]; /* experts kept, descending */
-    long cap, held, windows_seen;
-    long *seen_dom, *held_dom; /* [D] windows seen / tokens held per domain */
-    int logit_free;            /* a hash / domain router: refused when written */
+    long cap, held, windows_seen; /* held: tokens held out (the whole stream's) */
+    int held_win;                 /* windows held out, the whole stream's (n_win: this rank's) */
+    long *seen_dom, *held_dom;    /* [D] windows seen / tokens held per domain */
+    int logit_free;               /* a hash / domain router: refused when written */
     int n_win, cap_win;
     int32_t *in, *tg, *dom; /* [cap_win, T] held windows */
     int *len;               /* [cap_win] their lengths */
@@ -36,8 +37,14 @@ void prune_curve_init(PruneCurveAcc *c, const LmModel *m, int D, int T, long eva
  * hold its odd ones; after it, prune_curve_batch closes the batch. */
 void prune_curve_layer(PruneCurveAcc *c, const AnBatch *b, const LmFfnRows *rows);
 void prune_curve_batch(PruneCurveAcc *c, const AnBatch *b);
-/* After the stream: the masked forwards of the held windows (overwrites the activations). */
+/* Sharded analysis: a batch another rank runs (windows filled, no forward), so that this rank's
+ * hold decisions follow the whole stream. */
+void prune_curve_skip(PruneCurveAcc *c, const AnBatch *b);
+/* After the stream: the masked forwards of the held windows (overwrites the activations). Sharded:
+ * the calibration is first summed over the ranks (a collective), and each rank scores the windows
+ * it holds; prune_curve_reduce then sums the scores. */
 void prune_curve_run(PruneCurveAcc *c, LmModel *m);
+void prune_curve_reduce(PruneCurveAcc *c);
 /* Perplexity of criterion crit keeping counts[i] experts (i = -1: the full model), domain d
  * (-1: all). */
 double prune_curve_ppl(const PruneCurveAcc *c, int crit, int i, int d);

@@ -5,6 +5,7 @@
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "core/npy.h"
+#include "dist/dist.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,7 +26,7 @@ int routing_init(RoutingAcc *r, const LmModel *m, int D, long trace_cap, const c
     r->cooc = ml_alloc(sizeof(double) * (L * E * E + 1));
     r->dom_tokens = ml_alloc(sizeof(double) * D);
     r->trace_cap = trace_cap;
-    if (trace_cap <= 0) return 0;
+    if (trace_cap <= 0 || !dir) return 0; /* no dir: a rank that writes nothing (sharded) */
     int64_t st[3] = {trace_cap, L, k};
     const char *dtype[4] = {"<i4", "<f4", "<i4", "<i4"};
     for (int i = 0; i < 4; i++) {
@@ -37,6 +38,7 @@ int routing_init(RoutingAcc *r, const LmModel *m, int D, long trace_cap, const c
             return -1;
         }
     }
+    r->streaming = 1;
     return 0;
 }
 
@@ -53,13 +55,16 @@ void routing_layer(RoutingAcc *r, const AnBatch *b, const LmFfnRows *rows) {
             for (int q = 0; q < k && q < a->k; q++) co[(long)id[j] * E + id[q]] += 1;
         }
     }
-    if (b->N > r->batch_rows && r->trace_n < r->trace_cap) { /* the batch's trace rows */
-        ml_free(r->batch_ids), ml_free(r->batch_w);
+    if (b->N > r->batch_rows && b->offset < r->trace_cap) { /* the batch's trace rows */
+        ml_free(r->batch_ids), ml_free(r->batch_w), ml_free(r->batch_tok), ml_free(r->batch_dom);
         r->batch_rows = b->N;
         r->batch_ids = ml_alloc(sizeof(int32_t) * b->N * L * k);
         r->batch_w = ml_alloc(sizeof(float) * b->N * L * k);
+        r->batch_tok = ml_alloc(sizeof(int32_t) * b->N);
+        r->batch_dom = ml_alloc(sizeof(int32_t) * b->N);
     }
-    for (long i = 0; i < rows->n && r->trace_n + rows->row0 + i < r->trace_cap; i++) {
+    /* the trace holds the stream's first trace_cap tokens: global positions, whichever rank */
+    for (long i = 0; i < rows->n && b->offset + rows->row0 + i < r->trace_cap; i++) {
         long t = rows->row0 + i;
         memcpy(r->batch_ids + (t * L + l) * k, a->topk_idx + i * a->k, sizeof(int32_t) * k);
         memcpy(r->batch_w + (t * L + l) * k, a->topk_w + i * a->k, sizeof(float) * k);
@@ -68,13 +73,33 @@ void routing_layer(RoutingAcc *r, const AnBatch *b, const LmFfnRows *rows) {
 
 void routing_accumulate(RoutingAcc *r, const AnBatch *b) {
     for (int n = 0; n < b->N; n++) r->dom_tokens[b->domains[n]] += 1;
-    long keep = r->trace_cap - r->trace_n < b->N ? r->trace_cap - r->trace_n : b->N;
-    if (keep <= 0 || r->failed) return;
-    r->failed |= npy_stream_append(&r->trace[0], r->batch_ids, keep) ||
-                 npy_stream_append(&r->trace[1], r->batch_w, keep) ||
-                 npy_stream_append(&r->trace[2], b->tokens, keep) ||
-                 npy_stream_append(&r->trace[3], b->domains, keep);
-    r->trace_n += keep;
+    long keep = r->trace_cap - b->offset < b->N ? r->trace_cap - b->offset : b->N;
+    r->pending = keep > 0 ? keep : 0; /* trace rows that routing_round hands on */
+    if (keep <= 0) return;
+    memcpy(r->batch_tok, b->tokens, sizeof(int32_t) * keep);
+    memcpy(r->batch_dom, b->domains, sizeof(int32_t) * keep);
+}
+
+void routing_round(RoutingAcc *r) {
+    if (r->trace_cap <= 0) return; /* on every rank alike */
+    const void *rows[4] = {r->batch_ids, r->batch_w, r->batch_tok, r->batch_dom};
+    size_t row_bytes[4] = {sizeof(int32_t) * r->L * r->k, sizeof(float) * r->L * r->k,
+                           sizeof(int32_t), sizeof(int32_t)};
+    for (int i = 0; i < 4; i++) { /* rank 0 appends the round's rows in rank = window order */
+        long bytes;
+        char *all = dist_gather_bytes(rows[i], r->pending * (long)row_bytes[i], &bytes, 0);
+        long n = all ? bytes / (long)row_bytes[i] : 0;
+        if (r->streaming && !r->failed && n) r->failed |= npy_stream_append(&r->trace[i], all, n);
+        if (i == 0) r->trace_n += n;
+        ml_free(all);
+    }
+    r->pending = 0;
+}
+
+void routing_reduce(RoutingAcc *r) {
+    dist_sum_f64(r->counts, (long)r->L * r->D * r->EZ * r->k);
+    dist_sum_f64(r->cooc, (long)r->L * r->EZ * r->EZ);
+    dist_sum_f64(r->dom_tokens, r->D);
 }
 
 /* picks[e] of layer l, domain d (-1: all), summed over slots. */
@@ -177,13 +202,13 @@ int routing_write(RoutingAcc *r, const char *dir, const char *const *names) {
     if (!rc) rc = an_write_npy(dir, "routing_counts.npy", "<f8", sc, 4, r->counts);
     if (!rc) rc = an_write_npy(dir, "routing_cooc.npy", "<f8", so, 3, r->cooc);
     if (!rc && r->failed) rc = -1; /* the append's error is the message */
-    for (int i = 0; i < 4 && r->trace_cap > 0 && !rc; i++) rc = npy_stream_commit(&r->trace[i]);
+    for (int i = 0; i < 4 && r->streaming && !rc; i++) rc = npy_stream_commit(&r->trace[i]);
     return rc;
 }
 
 void routing_free(RoutingAcc *r) {
     ml_free(r->counts), ml_free(r->cooc), ml_free(r->dom_tokens);
-    ml_free(r->batch_ids), ml_free(r->batch_w);
+    ml_free(r->batch_ids), ml_free(r->batch_w), ml_free(r->batch_tok), ml_free(r->batch_dom);
     for (int i = 0; i < 4; i++) npy_stream_abort(&r->trace[i]); /* not committed: dropped */
     memset(r, 0, sizeof *r);
 }

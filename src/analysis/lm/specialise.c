@@ -6,6 +6,7 @@
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "core/rng.h"
+#include "dist/dist.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -36,13 +37,27 @@ void specialise_layer(SpecialiseAcc *s, const AnBatch *b, const LmFfnRows *rows)
         int e = top1_of(rows->moe, i);
         s->by_dom[((long)l * s->EZ + e) * s->D + b->domains[n]] += 1;
         s->by_cls[((long)l * s->EZ + e) * TOKCLASS_COUNT + b->classes[n]] += 1;
-        if (s->n + n < s->cap) s->top1[(s->n + n) * s->L + l] = (int16_t)e;
+        long p = b->offset + n; /* kept: the stream's first cap tokens, at their positions */
+        if (p < s->cap) s->top1[p * s->L + l] = (int16_t)e;
     }
 }
 
 void specialise_accumulate(SpecialiseAcc *s, const AnBatch *b) {
-    for (int n = 0; n < b->N && s->n < s->cap; n++)
-        s->cls[s->n] = b->classes[n], s->dom[s->n] = (int16_t)b->domains[n], s->n++;
+    for (long p = b->offset; p < b->offset + b->N && p < s->cap; p++)
+        s->cls[p] = b->classes[p - b->offset], s->dom[p] = (int16_t)b->domains[p - b->offset],
+        s->n++;
+}
+
+void specialise_reduce(SpecialiseAcc *s) {
+    dist_sum_f64(s->by_dom, (long)s->L * s->EZ * s->D);
+    dist_sum_f64(s->by_cls, (long)s->L * s->EZ * TOKCLASS_COUNT);
+    double n = (double)s->n;
+    dist_sum_f64(&n, 1);
+    s->n = (long)n;
+    /* each rank filled its windows' positions of the kept tokens, zeros elsewhere */
+    dist_merge_bytes(s->top1, (long)sizeof(int16_t) * s->n * s->L, 0);
+    dist_merge_bytes(s->cls, s->n, 0);
+    dist_merge_bytes(s->dom, (long)sizeof(int16_t) * s->n, 0);
 }
 
 double specialise_nmi(const SpecialiseAcc *s, int l, int what, int shuffled) {

@@ -6,6 +6,7 @@
 #include "stats/stats.h"
 #include "core/fileio.h"
 #include "core/mem.h"
+#include "dist/dist.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -65,8 +66,14 @@ void topk_layer_cosine(TopkAcc *t, const AnBatch *b, const LmFfnRows *rows) {
     ml_free(cs);
 }
 
+/* The k' forwards score the batches that start within the stream's first kp_cap tokens (global
+ * positions: the same batches whichever rank runs them). */
+static int kprime_batch(const TopkAcc *t, const AnBatch *b) {
+    return b->offset < t->kp_cap;
+}
+
 void topk_accumulate_full(TopkAcc *t, const AnBatch *b) {
-    if (t->kp_done >= t->kp_cap) return;
+    if (!kprime_batch(t, b)) return;
     for (int n = 0; n < b->N; n++)
         if (b->targets[n] >= 0)
             t->nll_full[b->domains[n]] += b->m->losses[n], t->tok[b->domains[n]] += 1;
@@ -94,7 +101,7 @@ static void add_kprime_nll(TopkAcc *t, const AnBatch *b, int kp, int rn) {
  * one equal to the model's own routing reuses the main forward's losses (still in m->losses, so
  * it goes first) instead of running a forward of its own. */
 void topk_accumulate_kprime(TopkAcc *t, const AnBatch *b) {
-    if (t->kp_done >= t->kp_cap) return;
+    if (!kprime_batch(t, b)) return;
     LmModel *m = b->m;
     const int nl = m->cfg.n_layer;
     int main_kp = 0, main_rn = 0;
@@ -114,6 +121,17 @@ void topk_accumulate_kprime(TopkAcc *t, const AnBatch *b) {
         }
     ml_free(route);
     t->kp_done += b->N;
+}
+
+void topk_reduce(TopkAcc *t) {
+    dist_sum_f64(t->cos_sum, (long)t->L * t->D * 3);
+    dist_sum_f64(t->cos_n, (long)t->L * t->D);
+    dist_sum_f64(t->nll_full, t->D);
+    dist_sum_f64(t->tok, t->D);
+    dist_sum_f64(t->nll_k, (long)t->k * 2 * t->D);
+    double done = (double)t->kp_done;
+    dist_sum_f64(&done, 1);
+    t->kp_done = (long)done;
 }
 
 double topk_ppl(const TopkAcc *t, int kp, int renorm, int d) {
