@@ -55,3 +55,36 @@ void an_src_window_units(const AnalyzeData *d, int s, long w, int T, int len, lo
         units[t] = (int32_t)(base + lo);
     }
 }
+
+/* Windows taken from a source: evenly spread, like lm_evaluate's subset. An id source's short last
+ * chunk is analysed (alone, as one batch) when every chunk is. */
+AnSrcPlan an_src_plan(const AnalyzeData *d, int s, int T, int B, long budget) {
+    AnSrcPlan q = {.T = T, .B = B, .all = an_src_windows(d, s, T)};
+    q.nw = budget > 0 && budget < q.all ? budget : q.all;
+    q.tail = budget <= 0 || budget > q.all ? an_src_tail(d, s, T) : 0;
+    q.batches = (q.nw + B - 1) / B + (q.tail > 0);
+    return q;
+}
+
+void an_batch_shape(const AnSrcPlan *q, long bi, int *b, int *Tb) {
+    if (bi < q->batches - (q->tail > 0))
+        *b = (int)(q->nw - bi * q->B < q->B ? q->nw - bi * q->B : q->B), *Tb = q->T;
+    else
+        *b = 1, *Tb = q->tail;
+}
+
+void an_fill_batch(const AnalyzeData *d, int s, const AnSrcPlan *q, long bi, long unit0,
+                   const AnBatchBufs *f) {
+    int b, Tb, T = q->T;
+    an_batch_shape(q, bi, &b, &Tb);
+    if (bi == q->batches - 1 && q->tail > 0) { /* the short last chunk */
+        an_src_window(d, s, q->all, T, f->in, f->tg, f->dom);
+        if (f->units) an_src_window_units(d, s, q->all, T, Tb, unit0, f->units);
+        return;
+    }
+    for (int i = 0; i < b; i++) {
+        long w = (bi * q->B + i) * q->all / q->nw, o = (long)i * T;
+        an_src_window(d, s, w, T, f->in + o, f->tg + o, f->dom + o);
+        if (f->units) an_src_window_units(d, s, w, T, T, unit0, f->units + o);
+    }
+}

@@ -265,67 +265,8 @@ static const char *timing_key(const LmAnalysis *a, int h) {
     return h == 0 ? a->seconds : h == 1 ? a->late_seconds : a->finish_seconds;
 }
 
-/* Windows taken from a source: evenly spread, like lm_evaluate's subset. */
-static long source_windows(const AnalyzeData *d, int s, int T, long budget) {
-    long nw = an_src_windows(d, s, T);
-    return budget > 0 && budget < nw ? budget : nw;
-}
-
-/* An id source's short last chunk is analysed (alone, as one batch) when every chunk is. */
-static int source_tail(const AnalyzeData *d, int s, int T, long budget) {
-    return budget <= 0 || budget > an_src_windows(d, s, T) ? an_src_tail(d, s, T) : 0;
-}
-
 static int window_len(const LmModel *m, const AnalyzeOptions *o) {
     return o->seq > 0 && o->seq < m->cfg.seq_len ? o->seq : m->cfg.seq_len;
-}
-
-/* The stream's batches of one source: up to B of its nw windows each (spread over all of them),
- * then an id source's short last chunk alone. */
-typedef struct {
-    int T, B;
-    long budget; /* windows per source */
-} Plan;
-typedef struct {
-    long nw, all, batches; /* windows taken, windows offered, batches */
-    int tail;              /* the last chunk's length, or 0 */
-} SrcPlan;
-
-static SrcPlan source_plan(const AnalyzeData *d, int s, const Plan *p) {
-    SrcPlan q = {source_windows(d, s, p->T, p->budget), an_src_windows(d, s, p->T), 0,
-                 source_tail(d, s, p->T, p->budget)};
-    q.batches = (q.nw + p->B - 1) / p->B + (q.tail > 0);
-    return q;
-}
-
-/* Batch bi of a source: b windows of Tb tokens. */
-static void batch_shape(const SrcPlan *q, const Plan *p, long bi, int *b, int *Tb) {
-    if (bi < q->batches - (q->tail > 0))
-        *b = (int)(q->nw - bi * p->B < p->B ? q->nw - bi * p->B : p->B), *Tb = p->T;
-    else
-        *b = 1, *Tb = q->tail;
-}
-
-/* One batch's inputs: [B·T] each (units: the document bootstrap's, or NULL). */
-typedef struct {
-    int32_t *in, *tg, *dom, *units;
-} BatchBufs;
-
-/* Batch bi of source s into f (unit0: the source's first unit). */
-static void fill_batch(const AnalyzeData *d, int s, const SrcPlan *q, const Plan *p, long bi,
-                       long unit0, const BatchBufs *f) {
-    int b, Tb, T = p->T;
-    batch_shape(q, p, bi, &b, &Tb);
-    if (bi == q->batches - 1 && q->tail > 0) { /* the short last chunk */
-        an_src_window(d, s, q->all, T, f->in, f->tg, f->dom);
-        if (f->units) an_src_window_units(d, s, q->all, T, Tb, unit0, f->units);
-        return;
-    }
-    for (int i = 0; i < b; i++) {
-        long w = (bi * p->B + i) * q->all / q->nw, o = (long)i * T;
-        an_src_window(d, s, w, T, f->in + o, f->tg + o, f->dom + o);
-        if (f->units) an_src_window_units(d, s, w, T, T, unit0, f->units + o);
-    }
 }
 
 /* The analyses a stream runs, as lm_forward_observed's hooks. */
@@ -417,11 +358,11 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
     int V = m->cfg.vocab_size;
     if (data->n_src < 1) return ml_error("analyze: no text to analyse");
     long per_src = o->max_tokens / data->n_src / T, total = 0, n_batches = 0;
-    Plan plan = {T, B, per_src > 0 ? per_src : 1};
+    long budget = per_src > 0 ? per_src : 1; /* windows per source */
     for (int s = 0; s < data->n_src; s++) {
         if (!data->ids && shard_vocab_size(data->src[s]) > V)
             return ml_error("analyze: data vocabulary exceeds the model's");
-        SrcPlan q = source_plan(data, s, &plan);
+        AnSrcPlan q = an_src_plan(data, s, T, B, budget);
         if (q.nw <= 0 && !q.tail)
             return ml_error("analyze: source %d (%s) has fewer than %d tokens", s,
                             data->names[data->base[s]], data->ids ? 2 : T + 1);
@@ -450,9 +391,9 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
     docs_init(&st.acc.docs, m, D, boot ? (int)n_units : 0, data->ids ? "chunk" : "document",
               o->boot, o->seed);
     if (boot && (o->only & AN_TOPK)) st.acc.topk.docs = &st.acc.docs;
-    BatchBufs f = {ml_alloc(sizeof(int32_t) * B * T), ml_alloc(sizeof(int32_t) * B * T),
-                   ml_alloc(sizeof(int32_t) * B * T), ml_alloc(sizeof(int32_t) * B * T)};
-    BatchBufs skipped = {f.in, f.tg, f.dom, NULL}; /* another rank's batch: no units needed */
+    AnBatchBufs f = {ml_alloc(sizeof(int32_t) * B * T), ml_alloc(sizeof(int32_t) * B * T),
+                     ml_alloc(sizeof(int32_t) * B * T), ml_alloc(sizeof(int32_t) * B * T)};
+    AnBatchBufs skipped = {f.in, f.tg, f.dom, NULL}; /* another rank's batch: no units needed */
     Feed feed = {&st, run, n_run, boot ? &st.acc.docs : NULL};
     int lean = m->lean;
     m->lean = LM_LEAN_OBSERVED;         /* one layer's activations, whatever the depth and batch */
@@ -464,12 +405,11 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
     double t_fwd = 0, t0 = ml_now();
     long done = 0, g = 0; /* tokens and batches of the whole stream so far, every rank's */
     for (int s = 0; s < data->n_src; s++) {
-        SrcPlan q = source_plan(data, s, &plan);
+        AnSrcPlan q = an_src_plan(data, s, T, B, budget);
         for (long bi = 0; bi < q.batches; bi++, g++) {
             int b, Tb, own = g % S == R;
-            batch_shape(&q, &plan, bi, &b, &Tb);
-            if (own || need_skip)
-                fill_batch(data, s, &q, &plan, bi, unit_base[s], own ? &f : &skipped);
+            an_batch_shape(&q, bi, &b, &Tb);
+            if (own || need_skip) an_fill_batch(data, s, &q, bi, unit_base[s], own ? &f : &skipped);
             AnBatch bt = {m, f.in, f.tg, f.dom, cls, b, Tb, b * Tb, done, f.units};
             if (own) {
                 for (int n = 0; n < bt.N; n++) cls[n] = cls_tab[(long)f.dom[n] * V + f.in[n]];

@@ -53,6 +53,25 @@ long an_src_units(const AnalyzeData *d, int s, int T);
 void an_src_window_units(const AnalyzeData *d, int s, long w, int T, int len, long base,
                          int32_t *units);
 
+/* The stream's batches of one source: up to B of the nw windows taken (at most budget, spread
+ * evenly over the all it offers), then an id source's short last chunk alone (when every chunk is
+ * taken). */
+typedef struct {
+    int T, B;
+    long nw, all, batches;
+    int tail; /* the last chunk's length, or 0 */
+} AnSrcPlan;
+AnSrcPlan an_src_plan(const AnalyzeData *d, int s, int T, int B, long budget);
+/* Batch bi of a source: b windows of Tb tokens. */
+void an_batch_shape(const AnSrcPlan *q, long bi, int *b, int *Tb);
+/* One batch's inputs, [B·T] each (units: the document bootstrap's, or NULL: not filled). */
+typedef struct {
+    int32_t *in, *tg, *dom, *units;
+} AnBatchBufs;
+/* Batch bi of source s into f (unit0: the source's first unit). */
+void an_fill_batch(const AnalyzeData *d, int s, const AnSrcPlan *q, long bi, long unit0,
+                   const AnBatchBufs *f);
+
 typedef struct {
     const char *out_dir;
     unsigned only;     /* AN_* mask */
