@@ -259,3 +259,80 @@ TEST(analysis_trace_streamed_equals_full_forward) {
     ml_free(dir);
     lm_free(&m);
 }
+
+/* The accumulators one rank of a sharded analyze keeps. */
+typedef struct {
+    RoutingAcc r;
+    SpecialiseAcc s;
+    TopkAcc t;
+    LensAcc z;
+} Share;
+
+static void share_init(Share *x, LmModel *m, long cap, long total) {
+    CHECK(routing_init(&x->r, m, 2, cap, NULL) == 0); /* no files: trace rows only counted */
+    specialise_init(&x->s, m, 2, cap, 7);
+    topk_init(&x->t, m, 2, cap);
+    lens_init(&x->z, m, 5, total);
+}
+
+static void share_feed(Share *x, const AnBatch *b) {
+    feed_batch(b, &(Feed){.r = &x->r, .s = &x->s, .t = &x->t, .z = &x->z});
+    topk_accumulate_kprime(&x->t, b);
+}
+
+static void share_free(Share *x) {
+    routing_free(&x->r), specialise_free(&x->s), topk_free(&x->t), lens_free(&x->z);
+}
+
+/* Four batches dealt out over two ranks as `mpirun -np 2 moelens analyze` deals them (0 and 2 to
+ * one, 1 and 3 to the other), with every cap cutting the stream mid-way: each subsample is picked
+ * by global position, so the two shares add up to one process's stream (what the reductions sum):
+ * counts exactly, the kept tokens at their positions, the same trace rows, k' batches and lens
+ * decodes. */
+TEST(analysis_shares_add_up_to_one_stream) {
+    LmModel m;
+    test_small_lm(&m, "learned", 4, 2, 2);
+    enum { B = 2, T = 16, N = B * T, NB = 4 };
+    int32_t tok[NB][N], tg[NB][N], dom[NB][N];
+    uint8_t cls[NB][N];
+    AnBatch bs[NB];
+    for (int i = 0; i < NB; i++) {
+        batch_data(tok[i], tg[i], dom[i], cls[i], B, T, 20 + i);
+        bs[i] = (AnBatch){&m, tok[i], tg[i], dom[i], cls[i], B, T, N, (long)i * N, NULL};
+    }
+    const long cap = 2 * N + N / 2; /* trace and kept tokens end inside batch 2, k' after it */
+    Share one, sh[2];
+    share_init(&one, &m, cap, NB * N), share_init(&sh[0], &m, cap, NB * N);
+    share_init(&sh[1], &m, cap, NB * N);
+    for (int i = 0; i < NB; i++) share_feed(&one, &bs[i]), share_feed(&sh[i % 2], &bs[i]);
+    const RoutingAcc *r = &one.r, *r0 = &sh[0].r, *r1 = &sh[1].r;
+    for (long i = 0; i < (long)r->L * 2 * r->EZ * r->k; i++)
+        CHECK(r0->counts[i] + r1->counts[i] == r->counts[i]);
+    for (long i = 0; i < (long)r->L * r->EZ * r->EZ; i++)
+        CHECK(r0->cooc[i] + r1->cooc[i] == r->cooc[i]);
+    CHECK(r->trace_n == cap && r0->trace_n + r1->trace_n == cap);
+    const SpecialiseAcc *s = &one.s, *s0 = &sh[0].s, *s1 = &sh[1].s;
+    CHECK(s->n == cap && s0->n + s1->n == cap);
+    for (long p = 0; p < cap; p++) { /* each kept token filled by the share that ran it alone */
+        CHECK((s0->cls[p] | s1->cls[p]) == s->cls[p] && (s0->dom[p] | s1->dom[p]) == s->dom[p]);
+        for (int l = 0; l < s->L; l++)
+            CHECK((s0->top1[p * s->L + l] | s1->top1[p * s->L + l]) == s->top1[p * s->L + l]);
+    }
+    for (long i = 0; i < (long)s->L * s->EZ * 2; i++)
+        CHECK(s0->by_dom[i] + s1->by_dom[i] == s->by_dom[i]);
+    const TopkAcc *t = &one.t, *t0 = &sh[0].t, *t1 = &sh[1].t;
+    CHECK(t->kp_done == 3 * N && t0->kp_done == 2 * N && t1->kp_done == N);
+    for (int d = 0; d < 2; d++) {
+        CHECK(t0->tok[d] + t1->tok[d] == t->tok[d]);
+        CHECK_NEAR(t0->nll_full[d] + t1->nll_full[d], t->nll_full[d], 1e-9 * t->nll_full[d]);
+        for (int v = 0; v < 2 * t->k; v++)
+            CHECK_NEAR(t0->nll_k[v * 2 + d] + t1->nll_k[v * 2 + d], t->nll_k[v * 2 + d],
+                       1e-9 * t->nll_k[v * 2 + d]);
+    }
+    const LensAcc *z = &one.z, *z0 = &sh[0].z, *z1 = &sh[1].z;
+    CHECK(z->stride == 25 && z->n == 5 && z0->n == 3 && z1->n == 2); /* 0 25 | 50 | 75 | 100 */
+    CHECK(z0->rows_len + z1->rows_len == z->rows_len && z0->top1_n + z1->top1_n == z->top1_n);
+    for (long i = 0; i < (long)z->L * z->EZ; i++) CHECK(z0->cnt[i] + z1->cnt[i] == z->cnt[i]);
+    share_free(&one), share_free(&sh[0]), share_free(&sh[1]);
+    lm_free(&m);
+}
