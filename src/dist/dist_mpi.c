@@ -141,7 +141,9 @@ void dist_max_i32(int32_t *x, long n) {
     if (size == 1) return;
     for (long i = 0; i < n; i += DIST_BUCKET_FLOATS) {
         int c = (int)(n - i < DIST_BUCKET_FLOATS ? n - i : DIST_BUCKET_FLOATS);
+        watch_begin("a maximum");
         MPI_Allreduce(MPI_IN_PLACE, x + i, c, MPI_INT32_T, MPI_MAX, MPI_COMM_WORLD);
+        watch_end();
         traffic.reduced += (double)c * sizeof *x;
     }
 }
@@ -278,7 +280,9 @@ void *dist_gather_bytes(const void *x, long n, long *total, int root) {
         return out;
     }
     long counts_l[size];
+    watch_begin("a byte gather");
     MPI_Gather(&n, 1, MPI_LONG, counts_l, 1, MPI_LONG, root, MPI_COMM_WORLD);
+    watch_end();
     int counts[size], displs[size];
     long all = 0;
     for (int r = 0; r < size && rank == root; r++) {
@@ -287,7 +291,9 @@ void *dist_gather_bytes(const void *x, long n, long *total, int root) {
             ml_fatal("dist_gather_bytes: %ld bytes exceed MPI's int counts", all);
     }
     char *out = rank == root ? ml_alloc((size_t)all + 1) : NULL;
+    watch_begin("a byte gather");
     MPI_Gatherv(x, (int)n, MPI_BYTE, out, counts, displs, MPI_BYTE, root, MPI_COMM_WORLD);
+    watch_end();
     traffic.reduced += (double)n;
     if (total) *total = rank == root ? all : 0;
     return out;
@@ -298,7 +304,9 @@ void dist_merge_bytes(void *x, long n, int root) {
     for (long i = 0; i < n; i += DIST_BUCKET_FLOATS) {
         int c = (int)(n - i < DIST_BUCKET_FLOATS ? n - i : DIST_BUCKET_FLOATS);
         char *p = (char *)x + i;
+        watch_begin("a byte merge");
         MPI_Reduce(rank == root ? MPI_IN_PLACE : p, p, c, MPI_BYTE, MPI_BOR, root, MPI_COMM_WORLD);
+        watch_end();
         traffic.reduced += (double)c;
     }
 }
