@@ -68,7 +68,7 @@ $(BUILD)/%.o: %.c
 
 $(BUILD)/.mpi-$(MPI):
 	@mkdir -p $(BUILD) && rm -f $(BUILD)/.mpi-* && touch $@
-$(BUILD)/src/dist/%.o: $(BUILD)/.mpi-$(MPI)
+$(filter $(BUILD)/src/dist/%,$(LIB_OBJ)): $(BUILD)/.mpi-$(MPI)
 ifeq ($(MPI),1)
 $(BUILD)/src/dist/%.o: CFLAGS += -DMOELENS_MPI $(shell mpicc --showme:compile)
 endif
