@@ -40,18 +40,28 @@ static double loss_at(VisionModel *m, const float *x, int n, int train) {
  * 3e-4 for the others, whose larger gate logits put ReLU / max-pool kinks within 1e-3 of this tiny
  * model's activations (measured: at 1e-4 and 3e-4 every tensor agrees up to float rounding, at
  * 1e-3 some cross a kink) */
+static void check_gradients_cfg(const VisionConfig *cfg, int train, double eps);
+
 static void check_gradients_gate(RouterKind router, GateNorm norm, GateSource src, int train,
                                  double eps, float infomax) {
     VisionConfig c = small_cfg();
     c.gate_infomax = infomax;
     c.router = router, c.gate_norm = norm, c.gate_source = src;
     c.gate_init_std = 0.5f; /* logits of order 1, so the gate's gradient is not negligible */
+    check_gradients_cfg(&c, train, eps);
+}
+
+/* The gate noise stream is rewound before every forward, so noisy runs see the same draws. */
+static void check_gradients_cfg(const VisionConfig *cfg, int train, double eps) {
+    VisionConfig c = *cfg;
+    GateNorm norm = (GateNorm)c.gate_norm;
     VisionModel m;
     CHECK(vision_init(&m, &c) == 0);
     int n = 2 * c.batch;
     float *x = random_images(n, &c, 9);
     for (int i = 0; norm == GATE_NORM_BATCH && i < vision_gate_dim(&c); i++) /* off 0 and 1 */
         m.p.gate_run_mean[i] = 0.3f + 0.01f * i, m.p.gate_run_var[i] = 0.05f + 0.01f * i;
+    const Rng noise = m.rng;
     vision_forward(&m, x, n, 1, train);
     vision_backward(&m);
     Rng r;
@@ -67,8 +77,10 @@ static void check_gradients_gate(RouterKind router, GateNorm norm, GateSource sr
         float *keep = ml_alloc_floats(pt->n);
         memcpy(keep, pt->p, sizeof(float) * pt->n);
         for (long i = 0; i < pt->n; i++) pt->p[i] = keep[i] + (float)eps * dir[i];
+        m.rng = noise;
         double lp = loss_at(&m, x, n, train);
         for (long i = 0; i < pt->n; i++) pt->p[i] = keep[i] - (float)eps * dir[i];
+        m.rng = noise;
         double lm = loss_at(&m, x, n, train);
         memcpy(pt->p, keep, sizeof(float) * pt->n);
         ml_free(keep);
@@ -104,6 +116,19 @@ TEST(vision_model_gradients_gate_inputs) {
         check_gradients_gate(ROUTER_LEARNED, cases[i].norm, cases[i].src, cases[i].train, 3e-4,
                              cases[i].infomax);
 }
+/* Shazeer's importance and load losses with noisy top-k, and expert-choice routing (training
+ * forward: each of the 3 experts takes 4 of the 6 views, an image gets 0..3 experts). */
+TEST(vision_model_gradients_balance_losses_and_expert_choice) {
+    VisionConfig c = small_cfg();
+    c.gate_init_std = 0.5f;
+    c.noise_std = 0.5f, c.aux_imp_coef = 1, c.aux_load_coef = 1;
+    check_gradients_cfg(&c, 1, 3e-4);
+    c.aux_load_coef = 0, c.noise_std = 0, c.route_choice = CHOICE_EXPERT;
+    check_gradients_cfg(&c, 1, 3e-4);
+    c.gate_infomax = 0.5f, c.renorm = 0, c.top_k = 1;
+    check_gradients_cfg(&c, 1, 3e-4);
+}
+
 TEST(vision_model_gradients_cosine_router) {
     check_gradients(ROUTER_COSINE);
 }

@@ -536,7 +536,8 @@ double lm_aux_loss(const LmModel *m) {
         const MoeConfig *f = &m->layer_ffn[l];
         const MoeActs *a = &m->acts[l].moe;
         s += f->aux_lb_coef * a->aux_lb + f->aux_z_coef * a->aux_z +
-             f->aux_group_coef * a->aux_group;
+             f->aux_group_coef * a->aux_group + f->aux_imp_coef * a->aux_imp +
+             f->aux_load_coef * a->aux_load;
     }
     return s;
 }

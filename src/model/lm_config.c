@@ -59,6 +59,12 @@ static const CfgField fields[] = {
     FF("aux_lb", moe.aux_lb_coef, "Switch load-balance loss weight"),
     FF("aux_z", moe.aux_z_coef, "router z-loss weight"),
     FF("aux_group", moe.aux_group_coef, "ZEDA group balance loss weight (real vs zero experts)"),
+    FF("aux_importance", moe.aux_imp_coef,
+       "Shazeer importance loss weight: CV(sum of combine weights per expert)^2"),
+    FF("aux_load", moe.aux_load_coef,
+       "Shazeer load loss weight: CV(smooth top-k load per expert)^2; needs router_noise > 0"),
+    FE("route_choice", moe.choice, moe_choice_names,
+       "token (top-k per token); expert (top-c per expert) is the vision gate's only"),
     FF("zero_weight", moe.zero_weight,
        "ZEDA w: target zero-slot share wZ/(wZ+E) of the group loss; 0 = 2"),
     FF("router_noise", moe.noise_std, "train-time Gaussian noise std on router logits"),
@@ -235,6 +241,8 @@ static const CfgRange ranges[] = {
     {"beta2", 0, 0.99999994, 0},
     {"adam_eps", 0, FLT_MAX, 1},
     {"grad_clip", 0, FLT_MAX, 0},
+    {"aux_importance", 0, FLT_MAX, 0},
+    {"aux_load", 0, FLT_MAX, 0},
 };
 
 static int check_ranges(const LmConfig *c) {
@@ -261,6 +269,9 @@ int lm_config_finalize(LmConfig *c) {
         return ml_error("config: n_kv_head=%d does not divide n_head=%d", c->n_kv_head, c->n_head);
     if (c->batch <= 0 || c->grad_accum <= 0)
         return ml_error("config: batch and grad_accum must be positive");
+    if (c->moe.choice == CHOICE_EXPERT) /* the layer's FFN dispatch takes top-k slots only */
+        return ml_error("route_choice: expected token for the LM (expert is the vision gate's "
+                        "option only), got expert");
     if (c->block == BLOCK_LLAMA && c->moe.act == EXPERT_GELU && c->moe.expert_bias)
         c->moe.expert_bias = 0;
     if (c->moe.shared_hidden == 0) c->moe.shared_hidden = c->moe.hidden;

@@ -118,6 +118,8 @@ static cJSON *layer_load_json(const LmModel *m, int N, int *collapsed) {
         cJSON_AddNumberToObject(o, "dead", EZ - used);
         cJSON_AddNumberToObject(o, "aux_lb", a->aux_lb);
         cJSON_AddNumberToObject(o, "aux_z", a->aux_z);
+        if (f->aux_imp_coef > 0) cJSON_AddNumberToObject(o, "aux_importance", a->aux_imp);
+        if (f->aux_load_coef > 0) cJSON_AddNumberToObject(o, "aux_load", a->aux_load);
         if (f->n_zero > 0) add_zero_metrics(o, a, f);
         cJSON_AddItemToArray(arr, o);
         if (used <= f->top_k && EZ > f->top_k) collapsed[l] = 1;

@@ -165,8 +165,14 @@ static void init_params(VisionModel *m) {
 static void alloc_acts(VisionModel *m) {
     const VisionConfig *c = &m->cfg;
     VisionActs *A = m->acts = ml_alloc(sizeof(VisionActs));
-    int V = m->max_views, k = c->top_k, M = V * k, Cs = c->stem_ch, ec = c->expert_ch;
+    int V = m->max_views, Cs = c->stem_ch, ec = c->expert_ch;
     int nb = c->expert_blocks, G = c->groups;
+    /* slots per image (expert choice: up to every expert) and (image, expert) pairs in all */
+    int k = c->route_choice == CHOICE_EXPERT ? c->n_experts : c->top_k, M = V * c->top_k;
+    if (c->route_choice == CHOICE_EXPERT) {
+        int ec_pairs = c->n_experts * moe_expert_capacity(&m->gate_cfg, V);
+        if (ec_pairs > M) M = ec_pairs;
+    }
     A->V = V, A->S = c->img, A->S1 = c->img / 2;
     long SS = (long)A->S * A->S, S1S1 = (long)A->S1 * A->S1;
     A->stem_a = ml_alloc_floats(V * Cs * SS);
@@ -229,7 +235,7 @@ static void alloc_acts(VisionModel *m) {
     A->gn_part = ml_alloc_floats(2 * gn);
     m->readout = ml_alloc_floats((long)V * c->readout);
     m->expert_readout = ml_alloc_floats((long)M * c->readout);
-    m->slot_of = ml_alloc(sizeof(int32_t) * M);
+    m->slot_of = ml_alloc(sizeof(int32_t) * V * k);
 }
 
 static void free_acts(VisionModel *m) {
@@ -432,22 +438,26 @@ static void gate_input_backward(VisionModel *m, int n, const float *dgx) {
                     dgx[i * Cs + ch] / sqrtf(m->p.gate_run_var[ch] + GATE_EPS);
 }
 
-/* Groups the (image, rank) slots by expert: off[e]..off[e+1]; slot_of[i·k + j] = slot. */
-static void build_slots(VisionModel *m, int n) {
+/* Groups the (image, rank) slots by expert: off[e]..off[e+1]; slot_of[i·k + j] = slot, or −1 for
+ * a rank expert choice left unfilled (no expert runs, weight 0). k = the gate's slots per image of
+ * the last forward. Returns the number of filled slots. */
+static int build_slots(VisionModel *m, int n) {
     VisionActs *A = m->acts;
-    int E = m->cfg.n_experts, k = m->cfg.top_k;
+    int E = m->cfg.n_experts, k = m->gate_acts.k;
     const int32_t *idx = m->gate_acts.topk_idx;
     memset(A->off, 0, sizeof(int) * (E + 1));
-    for (int s = 0; s < n * k; s++) A->off[idx[s] + 1]++;
+    for (int s = 0; s < n * k; s++)
+        if (idx[s] >= 0) A->off[idx[s] + 1]++;
     for (int e = 0; e < E; e++) A->off[e + 1] += A->off[e];
     int fill[257];
     memcpy(fill, A->off, sizeof(int) * (E + 1));
     for (int i = 0; i < n; i++)
         for (int j = 0; j < k; j++) {
-            int s = fill[idx[i * k + j]]++;
-            A->slot_img[s] = i, A->slot_rank[s] = j;
+            int e = idx[i * k + j], s = e < 0 ? -1 : fill[e]++;
+            if (s >= 0) A->slot_img[s] = i, A->slot_rank[s] = j;
             m->slot_of[i * k + j] = s;
         }
+    return A->off[E];
 }
 
 /* Orders experts by slot count (largest first, ties by index) into A->order and returns how many
@@ -477,18 +487,18 @@ static int order_experts(VisionModel *m, int slots) {
 void vision_forward(VisionModel *m, const float *x, int n, int views, int train) {
     const VisionConfig *c = &m->cfg;
     VisionActs *A = m->acts;
-    int k = c->top_k, D = c->readout, E = c->n_experts;
+    int D = c->readout, E = c->n_experts;
     long himg = (long)c->stem_ch * A->S1 * A->S1;
     A->x = x, A->n = n, A->views = views;
     stem_forward(m, x, n);
     m->gate_cfg.aux_lb_coef = vision_aux_lb(c, m->step);
     moe_route_forward(&m->gate_acts, &m->p.gate, &m->gate_cfg, m->gate_override,
                       gate_input(m, n, train), NULL, NULL, n, train, &m->rng);
-    build_slots(m, n);
+    int k = m->gate_acts.k, slots = build_slots(m, n);
 #pragma omp parallel for schedule(static)
-    for (int s = 0; s < n * k; s++)
+    for (int s = 0; s < slots; s++)
         memcpy(A->xin + s * himg, A->h + A->slot_img[s] * himg, sizeof(float) * himg);
-    int wide = order_experts(m, n * k);
+    int wide = order_experts(m, slots);
     for (int i = 0; i < E; i++) {
         int e = A->order[i], at = A->off[e], cnt = A->off[e + 1] - at;
         if (i < wide) /* a large expert: its layers use every thread */
@@ -507,6 +517,7 @@ void vision_forward(VisionModel *m, const float *x, int n, int views, int train)
         float *y = m->readout + (long)i * D;
         memset(y, 0, sizeof(float) * D);
         for (int j = 0; j < k; j++) {
+            if (m->slot_of[i * k + j] < 0) continue; /* unfilled: the image has fewer experts */
             float w = m->gate_acts.topk_w[i * k + j];
             const float *r = m->expert_readout + (long)m->slot_of[i * k + j] * D;
             for (int d = 0; d < D; d++) y[d] += w * r[d];
@@ -519,7 +530,8 @@ void vision_forward(VisionModel *m, const float *x, int n, int views, int train)
     m->ntxent = ntxent_forward(&A->nt, A->z, n, c->proj_dim, c->tau, &m->top1);
     m->infomax = c->gate_infomax > 0 ? (float)gate_infomax_forward(m->gate_acts.probs, n, E) : 0;
     m->loss = m->ntxent + m->gate_cfg.aux_lb_coef * m->gate_acts.aux_lb +
-              c->aux_z_coef * m->gate_acts.aux_z + c->gate_infomax * m->infomax;
+              c->aux_z_coef * m->gate_acts.aux_z + c->gate_infomax * m->infomax +
+              c->aux_imp_coef * m->gate_acts.aux_imp + c->aux_load_coef * m->gate_acts.aux_load;
 }
 
 /* ---- backward ---- */
@@ -585,7 +597,7 @@ static void infomax_backward(VisionModel *m, int n, const float *x, float *dx) {
 void vision_backward(VisionModel *m) {
     const VisionConfig *c = &m->cfg;
     VisionActs *A = m->acts;
-    int n = A->n, k = c->top_k, D = c->readout, E = c->n_experts, Cs = c->stem_ch;
+    int n = A->n, k = m->gate_acts.k, D = c->readout, E = c->n_experts, Cs = c->stem_ch;
     long himg = (long)Cs * A->S1 * A->S1;
     memset(m->grads, 0, sizeof(float) * m->n_params);
     /* head */
@@ -602,13 +614,16 @@ void vision_backward(VisionModel *m) {
     for (int i = 0; i < n; i++)
         for (int j = 0; j < k; j++) {
             int s = m->slot_of[i * k + j];
+            A->dtopk_w[i * k + j] = 0;
+            if (s < 0) continue;
             float w = m->gate_acts.topk_w[i * k + j], dot = 0;
             const float *dy = A->dy + (long)i * D, *r = m->expert_readout + (long)s * D;
             for (int d = 0; d < D; d++) A->dro[(long)s * D + d] = w * dy[d], dot += dy[d] * r[d];
             A->dtopk_w[i * k + j] = dot;
         }
-    memset(A->dxin, 0, sizeof(float) * n * k * himg);
-    int wide = order_experts(m, n * k);
+    int slots = A->off[E];
+    memset(A->dxin, 0, sizeof(float) * slots * himg);
+    int wide = order_experts(m, slots);
     for (int i = 0; i < wide; i++) {
         int e = A->order[i];
         expert_backward(m, e, A->off[e], A->off[e + 1] - A->off[e], A->conv_scratch);
@@ -626,6 +641,7 @@ void vision_backward(VisionModel *m) {
         float *dh = A->dh + i * himg;
         memset(dh, 0, sizeof(float) * himg);
         for (int j = 0; j < k; j++) {
+            if (m->slot_of[i * k + j] < 0) continue;
             const float *src = A->dxin + m->slot_of[i * k + j] * himg;
             for (long q = 0; q < himg; q++) dh[q] += src[q];
         }

@@ -43,6 +43,10 @@ typedef struct {
     int renorm;        /* renormalise the k weights to sum 1 */
     float noise_std;   /* noisy top-k: N(0, σ²) on the gate logits while training */
     float aux_lb_coef, aux_z_coef;
+    float aux_imp_coef, aux_load_coef; /* Shazeer importance and load losses (nn/moe.h) */
+    int route_choice;                  /* RouteChoice: token (top-k) or expert choice */
+    float capacity_factor; /* expert choice: c = cf·k·n/E images per expert (0 = 1); token
+                              choice: per-expert capacity (0 = none) */
     int cos_dim;
     int gate_norm;       /* GATE_NORM_*: standardise the gate's pooled stem features (see above) */
     int gate_source;     /* GATE_SRC_*: which stem features the gate pools */

@@ -44,6 +44,16 @@ static const CfgField fields[] = {
     VA("router_noise", noise_std, "noisy top-k: N(0, s^2) on the gate logits while training"),
     VA("aux_lb", aux_lb_coef, "load-balance loss weight (after aux_lb_warmup)"),
     VA("aux_z", aux_z_coef, "router z-loss weight"),
+    VA("aux_importance", aux_imp_coef,
+       "Shazeer importance loss weight: CV(sum over the batch of the combine weights)^2"),
+    VA("aux_load", aux_load_coef,
+       "Shazeer load loss weight: CV(smooth top-k load)^2, P = Phi((clean - kth other noisy) / "
+       "router_noise); needs router_noise > 0"),
+    VE(route_choice, moe_choice_names,
+       "token (each image takes its top-k experts) | expert (in training each expert takes its "
+       "top c = capacity_factor*k*n/E images of the batch; evaluation routes by token choice)"),
+    VF(capacity_factor, "expert choice: images per expert = capacity_factor*k*n/E (0 = 1); token "
+                        "choice: per-expert capacity (0 = none)"),
     VI(cos_dim, "cosine router projection size"),
     VE(gate_norm, gate_norm_names,
        "gate input standardisation: batch (per feature across the batch; running statistics "
@@ -180,6 +190,10 @@ static const CfgRange ranges[] = {
     {"router_noise", 0, FLT_MAX, 0},
     {"aux_lb", 0, FLT_MAX, 0},
     {"aux_z", 0, FLT_MAX, 0},
+    {"aux_importance", 0, FLT_MAX, 0},
+    {"aux_load", 0, FLT_MAX, 0},
+    {"route_choice", CHOICE_TOKEN, CHOICE_EXPERT, 0},
+    {"capacity_factor", 0, 64, 0},
     {"cos_dim", 0, 65536, 0},
     {"gate_norm", GATE_NORM_NONE, GATE_NORM_IMAGE, 0},
     {"gate_source", GATE_SRC_RELU, GATE_SRC_BOTH, 0},
@@ -225,6 +239,12 @@ int vision_config_validate(const VisionConfig *c) {
          "router=cosine)");
     NEED(c->router != ROUTER_COSINE || c->cos_dim > 0,
          "cos_dim: expected > 0 for the cosine router");
+    NEED(c->aux_load_coef == 0 || c->noise_std > 0,
+         "aux_load: expected router_noise > 0 (the sd of the load estimator), got router_noise %g",
+         c->noise_std);
+    NEED(c->aux_load_coef == 0 || c->route_choice == CHOICE_TOKEN,
+         "aux_load: expected route_choice=token (with expert choice every expert takes exactly c "
+         "images)");
 #undef NEED
     return 0;
 }
@@ -275,6 +295,10 @@ MoeConfig vision_gate_config(const VisionConfig *c) {
                        .cos_dim = c->cos_dim,
                        .aux_lb_coef = c->aux_lb_coef,
                        .aux_z_coef = c->aux_z_coef,
+                       .aux_imp_coef = c->aux_imp_coef,
+                       .aux_load_coef = c->aux_load_coef,
+                       .choice = (RouteChoice)c->route_choice,
+                       .capacity_factor = c->capacity_factor,
                        .noise_std = c->noise_std,
                        .weight_scale = 1.0f,
                        .init_std = c->gate_init_std,

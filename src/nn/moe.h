@@ -34,6 +34,15 @@ typedef enum {
 
 typedef enum { EXPERT_GELU, EXPERT_SWIGLU } ExpertAct;
 
+/* Who chooses (moe_choice.c). Token choice: each token takes its top-k experts. Expert choice
+ * (Zhou et al. 2022, "Mixture-of-Experts with expert choice routing"): in a training forward each
+ * expert takes the c = round(capacity_factor·k·N/E) rows of the batch with the highest softmax
+ * score (capacity_factor 0 counts as 1), so a row gets 0..E experts: its slots are E wide, best
+ * first, the unfilled ones expert −1 with weight 0. Evaluation forwards route by token choice
+ * (top-k of the same scores), so a row's routing never depends on the rest of its batch. Routing
+ * half only (moe_route_forward; hidden = 0): the vision gate. */
+typedef enum { CHOICE_TOKEN, CHOICE_EXPERT } RouteChoice;
+
 typedef struct {
     int d_model;       /* C */
     int n_experts;     /* E real routed experts */
@@ -54,9 +63,13 @@ typedef struct {
     float aux_lb_coef;     /* Switch load-balance loss weight */
     float aux_z_coef;      /* router z-loss weight */
     float aux_group_coef;  /* ZEDA group balance loss weight α (moe_group.c) */
-    float zero_weight;     /* ZEDA w: zero-slot share → wZ/(wZ+E); 0 = 2 */
-    float noise_std;       /* train-time N(0, noise_std²) added to router logits */
-    float jitter;          /* train-time router input × U(1-jitter, 1+jitter) */
+    float aux_imp_coef;  /* Shazeer importance loss weight: CV(Σ_n combine weights per expert)² */
+    float aux_load_coef; /* Shazeer load loss weight: CV(Σ_n P(e in top-k under the noise))²;
+                            needs noise_std > 0, the sd of the estimator (moe_shazeer.c) */
+    RouteChoice choice;  /* token (top-k per token) or expert choice (top-c per expert) */
+    float zero_weight;   /* ZEDA w: zero-slot share → wZ/(wZ+E); 0 = 2 */
+    float noise_std;     /* train-time N(0, noise_std²) added to router logits */
+    float jitter;        /* train-time router input × U(1-jitter, 1+jitter) */
     float bias_rate; /* SCORE_SIGMOID aux-loss-free balancing: bias_e += rate·sign(mean−load_e) */
     float weight_scale; /* routed weights × this (DeepSeek routed_scaling_factor); 1 default */
     float init_std;     /* parameter init std (router, experts) */
@@ -106,18 +119,21 @@ typedef struct {
     float *router_in;    /* [N, C] router input (after sequence mean / jitter) */
     float *logits;       /* [N, E+Z] router logits (after noise, bias and masks) */
     float *probs;        /* [N, E+Z] scores: softmax (or sigmoid) over all experts */
-    int32_t *topk_idx;   /* [N, k] chosen expert ids, best first */
+    int32_t *topk_idx;   /* [N, k] chosen expert ids, best first (−1: unfilled, expert choice) */
     float *topk_w;       /* [N, k] combine weights (0 for a dropped slot) */
     float *expert_out;   /* [N, k, C] unweighted output of each selected expert (0: zero/dropped) */
     float *shared_out;   /* [N, C] summed shared-expert output (gate applied), or NULL */
     int32_t *counts;     /* [E+Z] picks per expert in the last forward */
     float aux_lb, aux_z; /* unweighted load-balance and z-loss values of the last forward */
     float aux_group;     /* unweighted group balance loss (0 without zero experts) */
-    void *internal;      /* dispatch buffers, caches: owned by moe.c */
-    int k;               /* slots per token of the last forward (top_k or the override's k) */
-    int renorm;          /* the last forward renormalised its weights (config or override) */
-    int n_dropped;       /* slots dropped by the capacity limit in the last forward */
-    long n_pruned;       /* slots dropped by top_p / min_p in the last forward (not computed) */
+    float aux_imp, aux_load; /* unweighted Shazeer importance and load losses (computed when their
+                                coefficient is > 0, else 0) */
+    void *internal;          /* dispatch buffers, caches: owned by moe.c */
+    int k;                   /* slots per token of the last forward (top_k or the override's k) */
+    int renorm;              /* the last forward renormalised its weights (config or override) */
+    int expert_choice;       /* the last forward routed by expert choice (k = EZ slots per row) */
+    int n_dropped;           /* slots dropped by the capacity limit in the last forward */
+    long n_pruned;           /* slots dropped by top_p / min_p in the last forward (not computed) */
     /* Data parallel (src/dist): 1 when the N rows are this rank's share of a batch split evenly
      * over dist_size() ranks in rank order. Noise and jitter are drawn for the whole batch (each
      * rank keeps its rows), and capacity, counts and auxiliary losses are the whole batch's. */
@@ -146,7 +162,8 @@ void moe_forward(float *out, MoeActs *a, const MoeParams *p, const MoeConfig *cf
                  const MoeOverride *ov, const float *inp, const int32_t *tokens,
                  const int32_t *domains, int B, int T, int train, Rng *rng);
 /* dinp += ∂L/∂inp; g (same layout as p) += ∂L/∂params. The auxiliary losses' gradients, weighted
- * by aux_lb_coef and aux_z_coef, are included, so L = main + coefs·aux. */
+ * by their coefficients (aux_lb, aux_z, aux_group, aux_imp, aux_load), are included, so
+ * L = main + coefs·aux. */
 void moe_backward(float *dinp, MoeParams *g, const float *dout, MoeActs *a, const MoeParams *p,
                   const MoeConfig *cfg, const float *inp, int B, int T);
 /* After an optimizer step: SCORE_SIGMOID balancing-bias update from the last forward's counts. */
@@ -168,6 +185,11 @@ double moe_group_loss(const MoeConfig *cfg, const int32_t *counts, const double 
 /* Adds coef·∂(group loss)/∂softmax_{n,e} (the same for every token n) into c[E+Z]. */
 void moe_group_dsoftmax(double *c, const MoeConfig *cfg, const int32_t *counts, double rows, int k,
                         double coef);
+/* Shazeer et al. 2017's squared coefficient of variation of v[n]: population variance over
+ * (mean² + 1e-10); 0 for n < 2. With dv: dv[i] = ∂CV²/∂v[i]. */
+double moe_cv_squared(const double *v, int n, double *dv);
+/* Expert choice: rows each expert takes from a batch of N (≥ 1, ≤ N). */
+int moe_expert_capacity(const MoeConfig *cfg, long N);
 /* Runs real expert e on N rows regardless of routing (analyses force-run experts). */
 void moe_expert_forward(float *out, const MoeParams *p, const MoeConfig *cfg, int e,
                         const float *inp, int N);

@@ -15,6 +15,10 @@ typedef struct {
     float *dlogits;     /* [N,EZ] backward scratch */
     float *dtopk_w;     /* [N,kmax] backward scratch: dL/dtopk_w */
     uint8_t *dropped;   /* [N,kmax] slot dropped by the capacity limit */
+    float *clean;       /* [N,EZ] logits before the train-time noise (Shazeer load loss) */
+    double *imp, *load; /* [EZ] importance and load of the last forward (the whole batch's) */
+    uint8_t *ec_took;   /* [N,EZ] expert choice: expert e took row n */
+    int32_t *ec_rows;   /* [N] expert choice: one expert's rows ranked by score */
     float *seq_in;      /* [N,C] sequence (running) mean, input of the router */
     float *d_router_in; /* [N,C] backward scratch: dL/d(router input after jitter) */
     float *d_seq_in;    /* [N,C] backward scratch: dL/d(sequence mean) */
@@ -81,7 +85,28 @@ static inline float *moe_take(float *base, long *off, long n) {
     *off += n;
     return at;
 }
-/* Largest number of slots per token the buffers hold. */
+/* Largest number of slots per token the buffers hold (expert choice: every expert). */
 static inline int moe_kmax(const MoeConfig *cfg) {
+    if (cfg->choice == CHOICE_EXPERT) return moe_ez(cfg);
     return cfg->max_k > cfg->top_k ? cfg->max_k : cfg->top_k;
 }
+
+/* Slot marks in MoeInternal.dropped: over the capacity limit, skipped by top_p / min_p, or left
+ * unfilled by expert choice (expert −1). Every mark but SLOT_KEPT has weight 0. */
+enum { SLOT_KEPT, SLOT_OVER_CAPACITY, SLOT_PRUNED, SLOT_EMPTY };
+
+/* Indices of the k largest keys, best first; ties go to the lower index (moe_route.c). */
+void moe_topk_select(int32_t *idx, const float *key, int n, int k);
+
+/* Shazeer load estimator (moe_shazeer.c), one row: load[e] += P(e in the top-k of the noisy
+ * logits) = Φ((clean_e − kth_excluding(noisy, k, e)) / sd); with k ≥ EZ every P is 1. */
+void moe_load_row_add(double *load, const float *clean, const float *noisy, int EZ, int k,
+                      float sd);
+/* dz[EZ] += Σ_e c[e]·∂P_e/∂z, through the clean logit and the noisy logit at the threshold. */
+void moe_load_row_grad(float *dz, const double *c, const float *clean, const float *noisy, int EZ,
+                       int k, float sd);
+/* Expert choice (moe_choice.c): from a->probs [N,EZ], each expert takes its top-c rows; fills
+ * a->topk_idx / topk_w (a->k = EZ slots per row, best first), marks unfilled slots SLOT_EMPTY. */
+void moe_expert_choice(MoeActs *a, const MoeConfig *cfg, int N);
+/* Its buffers (ec_took, ec_rows) for up to N rows. */
+void moe_expert_choice_alloc(MoeInternal *in, long N, int EZ);

@@ -11,11 +11,13 @@ const char *const moe_router_names[] = {"learned", "random", "cosine", "hash",
 const char *const moe_score_names[] = {"softmax_topk", "topk_softmax", "sigmoid", NULL};
 const char *const moe_level_names[] = {"token", "seq_causal", "seq_mean", NULL};
 const char *const moe_act_names[] = {"gelu", "swiglu", NULL};
+const char *const moe_choice_names[] = {"token", "expert", NULL};
 
 _Static_assert(COUNT(moe_router_names) == MOE_N_ROUTERS + 1, "one name per RouterKind");
 _Static_assert(COUNT(moe_score_names) == MOE_N_SCORES + 1, "one name per ScoreOrder");
 _Static_assert(COUNT(moe_level_names) == MOE_N_LEVELS + 1, "one name per RouteLevel");
 _Static_assert(COUNT(moe_act_names) == MOE_N_ACTS + 1, "one name per ExpertAct");
+_Static_assert(COUNT(moe_choice_names) == MOE_N_CHOICES + 1, "one name per RouteChoice");
 
 int moe_kind_parse(const char *const *names, const char *name) {
     for (int i = 0; names[i]; i++)

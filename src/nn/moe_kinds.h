@@ -1,4 +1,5 @@
-/* The MoE vocabulary: one name per router, score order, routing level and expert activation, in
+/* The MoE vocabulary: one name per router, score order, routing level, expert activation and
+ * routing choice, in
  * enum order, shared by every config file, JSON record, export check and CLI message. Adding a
  * router: its enum value (moe.h), its name below (moe_kinds.c) and its row in moe_routers.c. */
 #pragma once
@@ -9,12 +10,14 @@
 #define MOE_N_SCORES ((int)SCORE_SIGMOID + 1)
 #define MOE_N_LEVELS ((int)ROUTE_SEQ_MEAN + 1)
 #define MOE_N_ACTS ((int)EXPERT_SWIGLU + 1)
+#define MOE_N_CHOICES ((int)CHOICE_EXPERT + 1)
 
 /* Names in enum order, NULL-terminated (config tables take them as the choices of a field). */
 extern const char *const moe_router_names[MOE_N_ROUTERS + 1];
 extern const char *const moe_score_names[MOE_N_SCORES + 1];
 extern const char *const moe_level_names[MOE_N_LEVELS + 1];
 extern const char *const moe_act_names[MOE_N_ACTS + 1];
+extern const char *const moe_choice_names[MOE_N_CHOICES + 1];
 
 /* Index of name in a NULL-terminated table, or -1. */
 int moe_kind_parse(const char *const *names, const char *name);

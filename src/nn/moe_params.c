@@ -119,6 +119,31 @@ int moe_param_tensors(ParamTensor *list, int n, const char *prefix, MoeParams *p
     return n;
 }
 
+/* The Shazeer losses and expert choice: what each needs of the rest of the config. */
+static int validate_balance(const MoeConfig *cfg) {
+    if (!(cfg->aux_imp_coef >= 0) || !(cfg->aux_load_coef >= 0))
+        return ml_error("moe: aux_importance and aux_load must be >= 0, got %g, %g",
+                        cfg->aux_imp_coef, cfg->aux_load_coef);
+    int scored = moe_router_is_scored(cfg->router), softmax = cfg->score != SCORE_SIGMOID;
+    if (cfg->aux_load_coef > 0 && !(cfg->noise_std > 0 && scored && softmax))
+        return ml_error("moe: aux_load needs router_noise > 0 (the sd of its estimator), a "
+                        "learned, random or cosine router and softmax scores");
+    if ((unsigned)cfg->choice >= MOE_N_CHOICES)
+        return ml_error("moe: unknown routing choice %d", cfg->choice);
+    if (cfg->choice != CHOICE_EXPERT) return 0;
+    if (cfg->hidden != 0 || cfg->n_shared != 0 || cfg->n_zero != 0)
+        return ml_error("moe: route_choice=expert routes the vision gate only (no expert FFNs, "
+                        "shared or zero experts in the layer), got hidden %d",
+                        cfg->hidden);
+    if (!scored || cfg->score != SCORE_SOFTMAX_TOPK || cfg->level != ROUTE_TOKEN)
+        return ml_error("moe: route_choice=expert needs a learned, random or cosine router with "
+                        "softmax_topk scores at token level");
+    if (cfg->aux_load_coef > 0)
+        return ml_error("moe: aux_load has nothing to balance with route_choice=expert (every "
+                        "expert takes exactly c rows)");
+    return 0;
+}
+
 int moe_validate(const MoeConfig *cfg) {
     int EZ = moe_ez(cfg);
     if (cfg->d_model <= 0) return ml_error("moe: d_model must be > 0, got %d", cfg->d_model);
@@ -157,7 +182,7 @@ int moe_validate(const MoeConfig *cfg) {
     if (!(cfg->aux_group_coef >= 0) || !(cfg->zero_weight >= 0))
         return ml_error("moe: aux_group and zero_weight must be >= 0, got %g, %g",
                         cfg->aux_group_coef, cfg->zero_weight);
-    return 0;
+    return validate_balance(cfg);
 }
 
 /* infer: forward only (moe_acts_alloc_infer): no backward scratch, no jitter multipliers unless
@@ -186,6 +211,11 @@ static void acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max
     in->softmax = ml_alloc_floats(N * EZ);
     if (!infer) in->dlogits = ml_alloc_floats(N * EZ), in->dtopk_w = ml_alloc_floats(N * K);
     in->dropped = ml_alloc(N * K);
+    if (!infer) {
+        in->clean = ml_alloc_floats(N * EZ);
+        in->imp = ml_alloc(EZ * sizeof(double)), in->load = ml_alloc(EZ * sizeof(double));
+    }
+    if (!infer && cfg->choice == CHOICE_EXPERT) moe_expert_choice_alloc(in, N, (int)EZ);
     if (cfg->level != ROUTE_TOKEN) {
         in->seq_in = ml_alloc_floats(N * C);
         if (!infer) in->d_seq_in = ml_alloc_floats(N * C);
@@ -247,14 +277,14 @@ void moe_acts_free(MoeActs *a) {
         if (in->h3 == in->h1) in->h3 = NULL; /* inference: aliases */
         if (in->y == in->xg) in->y = NULL;
         if (in->sh3 == in->sh1) in->sh3 = NULL;
-        void *bufs[] = {in->jitter_u,   in->softmax,  in->dlogits,     in->dtopk_w, in->dropped,
-                        in->seq_in,     in->d_seq_in, in->d_router_in, in->cos_q,   in->cos_qn,
-                        in->cos_chat,   in->cos_cn,   in->cos_val,     in->cos_dq,  in->cos_dc,
-                        in->expert_off, in->row_slot, in->slot_row,    in->xg,      in->h1,
-                        in->h2,         in->h3,       in->y,           in->dy,      in->dh1,
-                        in->dh2,        in->dh3,      in->dx,          in->sh1,     in->sh2,
-                        in->sh3,        in->sh_raw,   in->sh_gate,     in->dsh1,    in->dsh2,
-                        in->dsh3,       in->dsh_raw};
+        void *bufs[] = {
+            in->jitter_u, in->softmax,     in->dlogits, in->dtopk_w,    in->dropped,  in->seq_in,
+            in->d_seq_in, in->d_router_in, in->cos_q,   in->cos_qn,     in->cos_chat, in->cos_cn,
+            in->cos_val,  in->cos_dq,      in->cos_dc,  in->expert_off, in->row_slot, in->slot_row,
+            in->xg,       in->h1,          in->h2,      in->h3,         in->y,        in->dy,
+            in->dh1,      in->dh2,         in->dh3,     in->dx,         in->sh1,      in->sh2,
+            in->sh3,      in->sh_raw,      in->sh_gate, in->dsh1,       in->dsh2,     in->dsh3,
+            in->dsh_raw,  in->clean,       in->imp,     in->load,       in->ec_took,  in->ec_rows};
         for (unsigned i = 0; i < sizeof bufs / sizeof bufs[0]; i++) ml_free(bufs[i]);
         if (in->ep_free) in->ep_free(in->ep);
         ml_free(in);

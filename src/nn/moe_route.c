@@ -7,11 +7,9 @@
 #include <math.h>
 #include <string.h>
 
-/* Slot marks in MoeInternal.dropped: over the capacity limit, or skipped by top_p / min_p. */
-enum { SLOT_KEPT, SLOT_OVER_CAPACITY, SLOT_PRUNED };
-
 static int effective_k(const MoeActs *a, const MoeConfig *cfg, const MoeOverride *ov) {
     const MoeInternal *in = a->internal;
+    if (a->expert_choice) return moe_ez(cfg); /* a row may get every expert */
     int k = ov && ov->k > 0 ? ov->k : cfg->top_k;
     if (k > in->kmax) k = in->kmax; /* buffers hold kmax slots: see MoeConfig.max_k */
     if (k > moe_ez(cfg)) k = moe_ez(cfg);
@@ -43,8 +41,7 @@ static double logsumexp_row(const float *z, int n) {
     return mx + log(s);
 }
 
-/* Indices of the k largest keys, best first; ties go to the lower index. */
-static void topk_select(int32_t *idx, const float *key, int n, int k) {
+void moe_topk_select(int32_t *idx, const float *key, int n, int k) {
     for (int j = 0; j < k; j++) {
         int best = -1;
         for (int i = 0; i < n; i++) {
@@ -83,6 +80,8 @@ static void compute_logits(MoeActs *a, const MoeParams *p, const MoeConfig *cfg,
         memcpy(a->router_in, x, NC * sizeof(float));
     }
     moe_router(cfg)->logits(a, p, cfg, x, N);
+    float *clean = cfg->aux_load_coef > 0 ? in->clean : NULL; /* the load estimator reads them */
+    if (clean) memcpy(clean, a->logits, (size_t)N * EZ * sizeof(float));
     if (train && cfg->noise_std > 0) {
         rng_skip_normal(rng, before * EZ);
         for (long i = 0; i < (long)N * EZ; i++) a->logits[i] += cfg->noise_std * rng_normal(rng);
@@ -90,7 +89,10 @@ static void compute_logits(MoeActs *a, const MoeParams *p, const MoeConfig *cfg,
     }
     if (bias)
         for (int n = 0; n < N; n++)
-            for (int e = 0; e < EZ; e++) a->logits[(long)n * EZ + e] += bias[e];
+            for (int e = 0; e < EZ; e++) {
+                a->logits[(long)n * EZ + e] += bias[e];
+                if (clean) clean[(long)n * EZ + e] += bias[e];
+            }
 }
 
 /* Marks the picks top_p / min_p skip (MoeOverride, moe.h) as SLOT_PRUNED in drop[k]; the first
@@ -108,18 +110,12 @@ static void prune_picks(uint8_t *drop, const float *pr, const int32_t *idx, int 
     }
 }
 
-/* Scores, top-k and combine weights of one row of a scored router; the weights of the picks the
- * override prunes are 0 and the kept ones share what renormalisation gives them. */
-static void score_row(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const MoeOverride *ov,
-                      int n, int k) {
+/* Softmax, scores (probs) and selection keys of row n of a scored router. */
+static void row_scores(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, int n, float *key) {
     MoeInternal *in = a->internal;
     const int EZ = moe_ez(cfg);
     const float *z = a->logits + (long)n * EZ;
     float *soft = in->softmax + (long)n * EZ, *pr = a->probs + (long)n * EZ;
-    int32_t *idx = a->topk_idx + (long)n * k;
-    float *w = a->topk_w + (long)n * k;
-    uint8_t *drop = in->dropped + (long)n * k;
-    float key[EZ];
     softmax_row(soft, z, EZ);
     if (cfg->score == SCORE_SIGMOID) {
         for (int e = 0; e < EZ; e++) {
@@ -131,7 +127,21 @@ static void score_row(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, cons
         memcpy(key, z,
                EZ * sizeof(float)); /* softmax is monotone: rank by logits, no underflow ties */
     }
-    topk_select(idx, key, EZ, k);
+}
+
+/* Scores, top-k and combine weights of one row of a scored router; the weights of the picks the
+ * override prunes are 0 and the kept ones share what renormalisation gives them. */
+static void score_row(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const MoeOverride *ov,
+                      int n, int k) {
+    MoeInternal *in = a->internal;
+    const int EZ = moe_ez(cfg);
+    const float *z = a->logits + (long)n * EZ, *pr = a->probs + (long)n * EZ;
+    int32_t *idx = a->topk_idx + (long)n * k;
+    float *w = a->topk_w + (long)n * k;
+    uint8_t *drop = in->dropped + (long)n * k;
+    float key[EZ];
+    row_scores(a, p, cfg, n, key);
+    moe_topk_select(idx, key, EZ, k);
     if (prunes(ov)) prune_picks(drop, pr, idx, k, EZ, ov);
     float scale = moe_weight_scale(cfg);
     if (cfg->score == SCORE_TOPK_SOFTMAX) {
@@ -178,7 +188,7 @@ static void apply_capacity(MoeActs *a, const MoeConfig *cfg, int N, int k) {
     a->n_dropped = 0;
     a->n_pruned = 0;
     for (long s = 0; s < (long)N * k; s++) a->n_pruned += in->dropped[s] == SLOT_PRUNED;
-    if (cfg->capacity_factor <= 0) return;
+    if (cfg->capacity_factor <= 0 || a->expert_choice) return; /* expert choice: full by design */
     const int E = cfg->n_experts;
     long cap = (long)ceil((double)cfg->capacity_factor * batch_rows(a, N) * k / E);
     long used[E];
@@ -207,10 +217,14 @@ static void apply_capacity(MoeActs *a, const MoeConfig *cfg, int N, int k) {
 static void compute_aux(MoeActs *a, const MoeConfig *cfg, int N, int k) {
     MoeInternal *in = a->internal;
     const int EZ = moe_ez(cfg);
-    double sums[2 * EZ + 1]; /* picks per expert, Σ_n softmax per expert, Σ_n logsumexp² */
+    /* picks per expert, Σ_n softmax, Σ_n logsumexp², importance and load per expert */
+    double sums[4 * EZ + 1], *imp = sums + 2 * EZ + 1, *load = imp + EZ;
     memset(sums, 0, sizeof sums);
-    for (long s = 0; s < (long)N * k; s++) /* pruned picks were not run: not counted */
+    for (long s = 0; s < (long)N * k; s++) { /* pruned picks were not run: not counted */
+        if (a->topk_idx[s] < 0) continue;    /* unfilled (expert choice) */
         sums[a->topk_idx[s]] += in->dropped[s] != SLOT_PRUNED;
+        imp[a->topk_idx[s]] += a->topk_w[s];
+    }
     for (int e = 0; e < EZ; e++)
         for (int n = 0; n < N; n++) sums[EZ + e] += in->softmax[(long)n * EZ + e];
     if (moe_router_scored(cfg))
@@ -218,7 +232,11 @@ static void compute_aux(MoeActs *a, const MoeConfig *cfg, int N, int k) {
             double l = logsumexp_row(a->logits + (long)n * EZ, EZ);
             sums[2 * EZ] += l * l;
         }
-    if (a->dist_share) dist_sum_f64(sums, 2 * EZ + 1);
+    if (cfg->aux_load_coef > 0)
+        for (int n = 0; n < N; n++)
+            moe_load_row_add(load, in->clean + (long)n * EZ, a->logits + (long)n * EZ, EZ, k,
+                             cfg->noise_std);
+    if (a->dist_share) dist_sum_f64(sums, 4 * EZ + 1);
     const double NB = (double)batch_rows(a, N);
     double lb = 0;
     for (int e = 0; e < EZ; e++) {
@@ -228,11 +246,17 @@ static void compute_aux(MoeActs *a, const MoeConfig *cfg, int N, int k) {
     a->aux_lb = (float)(EZ * lb);
     a->aux_z = (float)(sums[2 * EZ] / NB);
     a->aux_group = (float)moe_group_loss(cfg, a->counts, sums + EZ, NB, k);
+    a->aux_imp = a->aux_load = 0;
+    if (cfg->aux_imp_coef > 0) a->aux_imp = (float)moe_cv_squared(imp, EZ, NULL);
+    if (cfg->aux_load_coef > 0) a->aux_load = (float)moe_cv_squared(load, EZ, NULL);
+    if (in->imp) memcpy(in->imp, imp, EZ * sizeof(double)); /* for the backward pass */
+    if (in->load) memcpy(in->load, load, EZ * sizeof(double));
 }
 
 void moe_route_forward(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const MoeOverride *ov,
                        const float *x, const int32_t *tokens, const int32_t *domains, int N,
                        int train, Rng *rng) {
+    a->expert_choice = cfg->choice == CHOICE_EXPERT && train && moe_router_scored(cfg);
     const int k = effective_k(a, cfg, ov);
     a->N = N;
     a->k = k;
@@ -241,8 +265,16 @@ void moe_route_forward(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, con
     memset(((MoeInternal *)a->internal)->dropped, SLOT_KEPT, (size_t)N * k);
     if (moe_router_scored(cfg)) {
         compute_logits(a, p, cfg, ov ? ov->logit_bias : NULL, x, N, train, rng);
+        if (a->expert_choice) {
+            for (int n = 0; n < N; n++) {
+                float key[a->EZ];
+                row_scores(a, p, cfg, n, key);
+            }
+            moe_expert_choice(a, cfg, N);
+        } else {
 #pragma omp parallel for schedule(static)
-        for (int n = 0; n < N; n++) score_row(a, p, cfg, ov, n, k);
+            for (int n = 0; n < N; n++) score_row(a, p, cfg, ov, n, k);
+        }
     } else {
         if (a->router_in) memcpy(a->router_in, x, (size_t)N * cfg->d_model * sizeof(float));
         ((MoeInternal *)a->internal)->jittered = 0;
@@ -252,8 +284,15 @@ void moe_route_forward(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, con
     compute_aux(a, cfg, N, k);
 }
 
-/* dL/dlogits of one row: combine weights, load-balance and z-loss terms. */
-static void dlogits_row(MoeActs *a, const MoeConfig *cfg, const float *dtopk_w, const double *lb_c,
+/* Per-expert coefficients of the batch-level auxiliary losses in the backward pass. */
+typedef struct {
+    double *lb;   /* dL/dsoftmax_ne (load-balance and group losses; the same for every row) */
+    double *imp;  /* dL/d(combine weight of e), importance loss; NULL when off */
+    double *load; /* dL/dP_ne, load loss; NULL when off */
+} AuxGrad;
+
+/* dL/dlogits of one row: combine weights, load-balance, importance, load and z-loss terms. */
+static void dlogits_row(MoeActs *a, const MoeConfig *cfg, const float *dtopk_w, const AuxGrad *ag,
                         int n, int k) {
     MoeInternal *in = a->internal;
     const int EZ = moe_ez(cfg);
@@ -264,8 +303,10 @@ static void dlogits_row(MoeActs *a, const MoeConfig *cfg, const float *dtopk_w, 
     float *dz = in->dlogits + (long)n * EZ;
     float g[k];
     const float scale = moe_weight_scale(cfg);
-    for (int j = 0; j < k; j++)
-        g[j] = in->dropped[(long)n * k + j] ? 0.0f : dtopk_w[(long)n * k + j];
+    for (int j = 0; j < k; j++) {
+        int off = in->dropped[(long)n * k + j]; /* weight 0 whatever the logits */
+        g[j] = off ? 0.0f : dtopk_w[(long)n * k + j] + (ag->imp ? (float)ag->imp[idx[j]] : 0.0f);
+    }
     memset(dz, 0, EZ * sizeof(float));
     if (cfg->score == SCORE_TOPK_SOFTMAX) {
         float zs[k], q[k];
@@ -278,12 +319,14 @@ static void dlogits_row(MoeActs *a, const MoeConfig *cfg, const float *dtopk_w, 
         float ds[EZ]; /* dL/d(score) of the selected experts */
         memset(ds, 0, sizeof ds);
         double sum = 0, dot = 0;
-        for (int j = 0; j < k; j++) sum += pr[idx[j]];
+        int m = k; /* filled slots: expert choice leaves the last ones empty (expert −1) */
+        while (m > 0 && idx[m - 1] < 0) m--;
+        for (int j = 0; j < m; j++) sum += pr[idx[j]];
         if (a->renorm && sum > 0) {
-            for (int j = 0; j < k; j++) dot += g[j] * (pr[idx[j]] / sum);
-            for (int j = 0; j < k; j++) ds[idx[j]] += (float)(scale / sum * (g[j] - dot));
+            for (int j = 0; j < m; j++) dot += g[j] * (pr[idx[j]] / sum);
+            for (int j = 0; j < m; j++) ds[idx[j]] += (float)(scale / sum * (g[j] - dot));
         } else {
-            for (int j = 0; j < k; j++) ds[idx[j]] += scale * g[j];
+            for (int j = 0; j < m; j++) ds[idx[j]] += scale * g[j];
         }
         if (cfg->score == SCORE_SIGMOID) {
             for (int e = 0; e < EZ; e++) dz[e] += ds[e] * pr[e] * (1.0f - pr[e]);
@@ -297,9 +340,11 @@ static void dlogits_row(MoeActs *a, const MoeConfig *cfg, const float *dtopk_w, 
      * group loss's term, which has the same form). */
     if (cfg->aux_lb_coef > 0 || cfg->aux_group_coef > 0) {
         double sd = 0;
-        for (int e = 0; e < EZ; e++) sd += soft[e] * lb_c[e];
-        for (int e = 0; e < EZ; e++) dz[e] += soft[e] * (float)(lb_c[e] - sd);
+        for (int e = 0; e < EZ; e++) sd += soft[e] * ag->lb[e];
+        for (int e = 0; e < EZ; e++) dz[e] += soft[e] * (float)(ag->lb[e] - sd);
     }
+    if (ag->load)
+        moe_load_row_grad(dz, ag->load, in->clean + (long)n * EZ, z, EZ, k, cfg->noise_std);
     if (cfg->aux_z_coef > 0) {
         double c = cfg->aux_z_coef * 2.0 * logsumexp_row(z, EZ) / NB;
         for (int e = 0; e < EZ; e++) dz[e] += (float)(c * soft[e]);
@@ -316,8 +361,20 @@ void moe_route_backward(float *dx, MoeParams *g, const float *dtopk_w, MoeActs *
     for (int e = 0; e < EZ; e++)
         lb_c[e] = (double)cfg->aux_lb_coef * EZ * ((double)a->counts[e] / (NB * k)) / NB;
     moe_group_dsoftmax(lb_c, cfg, a->counts, NB, k, cfg->aux_group_coef);
+    double imp_c[EZ], load_c[EZ];
+    AuxGrad ag = {lb_c, NULL, NULL};
+    if (cfg->aux_imp_coef > 0) {
+        moe_cv_squared(in->imp, EZ, imp_c);
+        for (int e = 0; e < EZ; e++) imp_c[e] *= cfg->aux_imp_coef;
+        ag.imp = imp_c;
+    }
+    if (cfg->aux_load_coef > 0) {
+        moe_cv_squared(in->load, EZ, load_c);
+        for (int e = 0; e < EZ; e++) load_c[e] *= cfg->aux_load_coef;
+        ag.load = load_c;
+    }
 #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) dlogits_row(a, cfg, dtopk_w, lb_c, n, k);
+    for (int n = 0; n < N; n++) dlogits_row(a, cfg, dtopk_w, &ag, n, k);
     memset(in->d_router_in, 0, (size_t)N * C * sizeof(float));
     moe_router(cfg)->backward(a, g, p, cfg);
     if (!dx) return;

@@ -63,6 +63,8 @@ fails ./moelens train lm --out "$T/x" --data "$T/text" --set d_model=abc 2>"$T/e
 grep -q "d_model" "$T/err"
 fails ./moelens train lm --out "$T/x" --data "$T/text" --set router=magic 2>"$T/err"
 grep -q "expected one of" "$T/err"
+fails ./moelens train lm --out "$T/x" --data "$T/text" --set route_choice=expert 2>"$T/err"
+grep -q "route_choice: expected token for the LM" "$T/err"
 test ! -e "$T/x"
 fails ./moelens eval "$T/missing" 2>"$T/err"
 grep -q "not a run folder" "$T/err"

@@ -13,6 +13,13 @@ grep -q "unknown key 'nope'" "$T/err"
 [ ! -e "$T/bad/model.safetensors" ]
 if ./moelens train vision --out "$T/bad" --data "$T/missing" 2>"$T/err"; then exit 1; fi
 [ "$(wc -l <"$T/err")" -eq 1 ]
+# the Shazeer load loss needs its noise sd; expert choice fills every expert, nothing to balance
+for bad in "aux_load=1:expected router_noise > 0" \
+    "route_choice=expert --set router_noise=1 --set aux_load=1:expected route_choice=token"; do
+    # shellcheck disable=SC2086
+    if ./moelens train vision --out "$T/bad" --data "$D" --set ${bad%%:*} 2>"$T/err"; then exit 1; fi
+    grep -qF "${bad#*:}" "$T/err" && [ "$(wc -l <"$T/err")" -eq 1 ]
+done
 ARGS="--data $D --max-images 400 --set batch=16 --set steps=60 --set eval_every=0 --set probe_images=200 --set noise_std=0.5 --quiet"
 ./moelens train vision --out "$T/a" $ARGS
 # interrupted run: SIGINT once some steps are done, then resume
