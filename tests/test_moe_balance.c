@@ -311,6 +311,7 @@ TEST(moe_expert_choice_fills_every_expert_with_its_top_c) {
                   c);
         CHECK_MSG(lo >= hi, "expert %d: took a score %g below one it left (%g)", e, lo, hi);
     }
+    CHECK_NEAR(a.aux_lb, 1, 1e-5); /* every expert equally full: the Switch loss's minimum */
     moe_route_forward(&a, &p, &cfg, NULL, x, NULL, NULL, N, 0, NULL);
     CHECK(!a.expert_choice && a.k == K);
     for (int n = 0; n < N; n++) CHECK(a.topk_idx[n * K] >= 0 && a.topk_idx[n * K + 1] >= 0);

@@ -212,6 +212,13 @@ static void apply_capacity(MoeActs *a, const MoeConfig *cfg, int N, int k) {
     }
 }
 
+/* The f_e = counts_e/(N·picks) of the Switch loss: k slots per row, or with expert choice the
+ * mean number of experts per row, c·EZ/N (so balanced routing gives L_lb = 1 either way). */
+static double picks_per_row(const MoeActs *a, const MoeConfig *cfg, int k) {
+    if (!a->expert_choice) return k;
+    return (double)moe_expert_capacity(cfg, a->N) * a->EZ / a->N;
+}
+
 /* Counts and auxiliary losses; under dist_share their sums are the whole batch's, so f_e and P_e
  * (and the loss) are global. */
 static void compute_aux(MoeActs *a, const MoeConfig *cfg, int N, int k) {
@@ -241,7 +248,7 @@ static void compute_aux(MoeActs *a, const MoeConfig *cfg, int N, int k) {
     double lb = 0;
     for (int e = 0; e < EZ; e++) {
         a->counts[e] = (int32_t)sums[e];
-        lb += sums[e] / (NB * k) * (sums[EZ + e] / NB);
+        lb += sums[e] / (NB * picks_per_row(a, cfg, k)) * (sums[EZ + e] / NB);
     }
     a->aux_lb = (float)(EZ * lb);
     a->aux_z = (float)(sums[2 * EZ] / NB);
@@ -359,7 +366,8 @@ void moe_route_backward(float *dx, MoeParams *g, const float *dtopk_w, MoeActs *
     const double NB = (double)batch_rows(a, N); /* counts are the whole batch's too */
     double lb_c[EZ];
     for (int e = 0; e < EZ; e++)
-        lb_c[e] = (double)cfg->aux_lb_coef * EZ * ((double)a->counts[e] / (NB * k)) / NB;
+        lb_c[e] = (double)cfg->aux_lb_coef * EZ *
+                  ((double)a->counts[e] / (NB * picks_per_row(a, cfg, k))) / NB;
     moe_group_dsoftmax(lb_c, cfg, a->counts, NB, k, cfg->aux_group_coef);
     double imp_c[EZ], load_c[EZ];
     AuxGrad ag = {lb_c, NULL, NULL};
