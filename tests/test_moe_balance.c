@@ -228,12 +228,17 @@ TEST(moe_load_loss_hand_value) {
     float base[4] = {1, 0, 0, 0}, x[2] = {1, 0};
     MoeParams p;
     moe_point_params(&p, base, &cfg);
-    MoeActs acts;
-    moe_acts_alloc(&acts, &cfg, 1, 1);
-    moe_route_forward(&acts, &p, &cfg, NULL, x, NULL, NULL, 1, 0, NULL);
     double d = 0.8413447461 - 0.5;
-    CHECK_NEAR(acts.aux_load, 4 * d * d, 1e-6);
-    moe_acts_free(&acts);
+    for (int infer = 0; infer < 2; infer++) { /* forward-only buffers too (an LM's evaluation) */
+        MoeActs acts;
+        if (infer)
+            moe_acts_alloc_infer(&acts, &cfg, 1, 1, 0);
+        else
+            moe_acts_alloc(&acts, &cfg, 1, 1);
+        moe_route_forward(&acts, &p, &cfg, NULL, x, NULL, NULL, 1, 0, NULL);
+        CHECK_NEAR(acts.aux_load, 4 * d * d, 1e-6);
+        moe_acts_free(&acts);
+    }
 }
 
 TEST(moe_importance_and_load_gradients_match_central_differences) {

@@ -239,10 +239,12 @@ static void compute_aux(MoeActs *a, const MoeConfig *cfg, int N, int k) {
             double l = logsumexp_row(a->logits + (long)n * EZ, EZ);
             sums[2 * EZ] += l * l;
         }
-    if (cfg->aux_load_coef > 0)
+    if (cfg->aux_load_coef > 0) { /* forward-only buffers keep no clean copy: nor is noise drawn */
+        const float *clean = in->clean ? in->clean : a->logits;
         for (int n = 0; n < N; n++)
-            moe_load_row_add(load, in->clean + (long)n * EZ, a->logits + (long)n * EZ, EZ, k,
+            moe_load_row_add(load, clean + (long)n * EZ, a->logits + (long)n * EZ, EZ, k,
                              cfg->noise_std);
+    }
     if (a->dist_share) dist_sum_f64(sums, 4 * EZ + 1);
     const double NB = (double)batch_rows(a, N);
     double lb = 0;
@@ -263,7 +265,8 @@ static void compute_aux(MoeActs *a, const MoeConfig *cfg, int N, int k) {
 void moe_route_forward(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const MoeOverride *ov,
                        const float *x, const int32_t *tokens, const int32_t *domains, int N,
                        int train, Rng *rng) {
-    a->expert_choice = cfg->choice == CHOICE_EXPERT && train && moe_router_scored(cfg);
+    a->expert_choice = cfg->choice == CHOICE_EXPERT && train && moe_router_scored(cfg) &&
+                       ((MoeInternal *)a->internal)->ec_took; /* not with forward-only buffers */
     const int k = effective_k(a, cfg, ov);
     a->N = N;
     a->k = k;
