@@ -154,6 +154,35 @@ TEST(vision_forced_experts_match_routed_readouts) {
     vision_free(&m);
 }
 
+/* Expert choice in a training forward: each expert runs on exactly c = k·n/E views, a view's
+ * readout is the weighted sum over the experts that took it (0 when none did); evaluation
+ * forwards route by token choice with top_k slots. */
+TEST(vision_expert_choice_fills_each_expert_and_combines_its_views) {
+    VisionConfig c = small_cfg();
+    c.route_choice = CHOICE_EXPERT, c.top_k = 1, c.gate_init_std = 1;
+    VisionModel m;
+    CHECK(vision_init(&m, &c) == 0);
+    int n = 2 * c.batch, E = c.n_experts, D = c.readout, cap = c.top_k * n / E;
+    float *x = random_images(n, &c, 8);
+    vision_forward(&m, x, n, 1, 1);
+    CHECK(m.gate_acts.expert_choice && m.gate_acts.k == E);
+    for (int e = 0; e < E; e++) CHECK(m.gate_acts.counts[e] == cap);
+    for (int i = 0; i < n; i++) {
+        float y[16] = {0};
+        for (int j = 0; j < E; j++) {
+            int s = m.slot_of[i * E + j];
+            CHECK((s < 0) == (m.gate_acts.topk_idx[i * E + j] < 0));
+            for (int d = 0; s >= 0 && d < D; d++)
+                y[d] += m.gate_acts.topk_w[i * E + j] * m.expert_readout[(long)s * D + d];
+        }
+        for (int d = 0; d < D; d++) CHECK_NEAR(m.readout[(long)i * D + d], y[d], 1e-5);
+    }
+    vision_forward(&m, x, n, 0, 0);
+    CHECK(!m.gate_acts.expert_choice && m.gate_acts.k == c.top_k);
+    ml_free(x);
+    vision_free(&m);
+}
+
 TEST(vision_training_is_reproducible_and_checkpoints_round_trip) {
     VisionConfig c = small_cfg();
     c.noise_std = 0.5f; /* exercise the gate-noise stream across save/load */
