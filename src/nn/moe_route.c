@@ -276,6 +276,7 @@ void moe_route_forward(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, con
     if (moe_router_scored(cfg)) {
         compute_logits(a, p, cfg, ov ? ov->logit_bias : NULL, x, N, train, rng);
         if (a->expert_choice) {
+#pragma omp parallel for schedule(static)
             for (int n = 0; n < N; n++) {
                 float key[a->EZ];
                 row_scores(a, p, cfg, n, key);
