@@ -16,7 +16,8 @@ typedef struct {
     MoeConfig cfg;
     int N;
     double W[MAXE * MAXC], x[MAXN * MAXC];
-    double noise[MAXN * MAXE]; /* the layer's train-time draws, read back from it */
+    double Wn[MAXE * MAXC];    /* noise_learned: sd = softplus(Wn·x) */
+    double noise[MAXN * MAXE]; /* the layer's train-time draws (ε, or ε·sd when fixed) */
     double r[MAXN * MAXE];     /* L = Σ r_ne·w_ne + coefs·aux */
     int sel[MAXN * MAXE];      /* the reference's choice: 1 when e routes row n */
     double imp, load;          /* unweighted losses of the last evaluation */
@@ -70,12 +71,17 @@ static double ref_loss(void *ctx, uint64_t *sig) {
     const MoeConfig *cfg = &R->cfg;
     const int N = R->N, E = cfg->n_experts, C = cfg->d_model, k = cfg->top_k;
     double z[MAXN * MAXE], h[MAXN * MAXE], p[MAXN * MAXE], imp[MAXE] = {0}, load[MAXE] = {0};
+    double sd[MAXN * MAXE];
     for (int n = 0; n < N; n++) {
         double mx = -1e300, s = 0;
         for (int e = 0; e < E; e++) {
+            double u = 0;
             z[n * E + e] = 0;
             for (int i = 0; i < C; i++) z[n * E + e] += R->W[e * C + i] * R->x[n * C + i];
-            h[n * E + e] = z[n * E + e] + R->noise[n * E + e];
+            for (int i = 0; i < C; i++) u += R->Wn[e * C + i] * R->x[n * C + i];
+            sd[n * E + e] = cfg->noise_learned ? log1p(exp(u)) : cfg->noise_std;
+            h[n * E + e] =
+                z[n * E + e] + R->noise[n * E + e] * (cfg->noise_learned ? sd[n * E + e] : 1);
             mx = h[n * E + e] > mx ? h[n * E + e] : mx;
         }
         for (int e = 0; e < E; e++) s += p[n * E + e] = exp(h[n * E + e] - mx);
@@ -95,20 +101,20 @@ static double ref_loss(void *ctx, uint64_t *sig) {
             double w = R->sel[n * E + e] ? p[n * E + e] / (cfg->renorm ? sum : 1) : 0;
             L += R->r[n * E + e] * w;
             imp[e] += w;
-            if (cfg->noise_std > 0)
+            if (cfg->aux_load_coef > 0)
                 load[e] += 0.5 * erfc(-(z[n * E + e] - kth_without(h + n * E, E, k, e)) /
-                                      cfg->noise_std / sqrt(2.0));
+                                      sd[n * E + e] / sqrt(2.0));
             hash = (hash ^ (uint64_t)(R->sel[n * E + e] + 2 * e + 16 * n)) * 1099511628211ULL;
         }
     }
-    R->imp = ref_cv2(imp, E), R->load = cfg->noise_std > 0 ? ref_cv2(load, E) : 0;
+    R->imp = ref_cv2(imp, E), R->load = cfg->aux_load_coef > 0 ? ref_cv2(load, E) : 0;
     if (sig) *sig = hash;
     return L + cfg->aux_imp_coef * R->imp + cfg->aux_load_coef * R->load;
 }
 
 /* A layer with the reference's W, x: forward (train, noise drawn), backward with dL/dw = r. */
 typedef struct {
-    float base[MAXE * MAXC + 1], grad[MAXE * MAXC + 1], xf[MAXN * MAXC], dx[MAXN * MAXC];
+    float base[2 * MAXE * MAXC + 1], grad[2 * MAXE * MAXC + 1], xf[MAXN * MAXC], dx[MAXN * MAXC];
     MoeParams p, g;
     MoeActs a;
 } Layer;
@@ -118,17 +124,21 @@ static void layer_run(Layer *L, Ref *R, uint64_t seed) {
     const int N = R->N, E = cfg->n_experts, C = cfg->d_model;
     moe_point_params(&L->p, L->base, cfg);
     moe_point_params(&L->g, L->grad, cfg);
-    for (int i = 0; i < E * C; i++) L->p.router_w[i] = (float)R->W[i], L->grad[i] = 0;
+    memset(L->grad, 0, sizeof L->grad);
+    for (int i = 0; i < E * C; i++) L->p.router_w[i] = (float)R->W[i];
+    for (int i = 0; L->p.noise_w && i < E * C; i++) L->p.noise_w[i] = (float)R->Wn[i];
     for (int i = 0; i < N * C; i++) L->xf[i] = (float)R->x[i], L->dx[i] = 0;
     moe_acts_alloc(&L->a, cfg, N, 1);
     Rng rng;
     rng_seed(&rng, seed);
     moe_route_forward(&L->a, &L->p, cfg, NULL, L->xf, NULL, NULL, N, 1, &rng);
-    for (int n = 0; n < N; n++) /* noise = noisy logit − clean logit */
+    for (int n = 0; n < N; n++) /* noise = noisy logit − clean logit (÷ the learned sd) */
         for (int e = 0; e < E; e++) {
-            double zc = 0;
+            double zc = 0, u = 0;
             for (int i = 0; i < C; i++) zc += R->W[e * C + i] * R->x[n * C + i];
-            R->noise[n * E + e] = L->a.logits[n * E + e] - zc;
+            for (int i = 0; i < C; i++) u += R->Wn[e * C + i] * R->x[n * C + i];
+            R->noise[n * E + e] =
+                (L->a.logits[n * E + e] - zc) / (cfg->noise_learned ? log1p(exp(u)) : 1.0);
         }
     const int k = L->a.k;
     float dw[MAXN * MAXE];
@@ -149,9 +159,20 @@ static void ref_init(Ref *R, const MoeConfig *cfg, int N, int with_r, uint64_t s
     for (int i = 0; i < cfg->n_experts * cfg->d_model; i++) R->W[i] = (float)rng_normal(&rng);
     for (int i = 0; i < N * cfg->d_model; i++) R->x[i] = (float)rng_normal(&rng);
     for (int i = 0; with_r && i < N * cfg->n_experts; i++) R->r[i] = (float)rng_normal(&rng);
+    for (int i = 0; cfg->noise_learned && i < cfg->n_experts * cfg->d_model; i++)
+        R->Wn[i] = (float)(0.5 * rng_normal(&rng));
 }
 
-/* Analytic dW, dx against central differences of the reference; also the loss values. */
+/* Entry i of the checked inputs: W, then W_noise (noise_learned), then x. */
+static double *entry(Ref *R, Layer *L, int i, float *an, const char **what, int *at) {
+    const int EC = R->cfg.n_experts * R->cfg.d_model, WN = R->cfg.noise_learned ? EC : 0;
+    if (i < EC) return *an = L->grad[i], *what = "dW", *at = i, &R->W[i];
+    if (i < EC + WN) return *an = L->grad[i], *what = "dW_noise", *at = i - EC, &R->Wn[i - EC];
+    *an = L->dx[i - EC - WN], *what = "dx", *at = i - EC - WN;
+    return &R->x[i - EC - WN];
+}
+
+/* Analytic dW, dW_noise, dx against central differences of the reference; the loss values. */
 static void check_grad(const char *name, const MoeConfig *cfg, int N, int with_r, uint64_t seed) {
     Ref R;
     ref_init(&R, cfg, N, with_r, seed);
@@ -163,21 +184,22 @@ static void check_grad(const char *name, const MoeConfig *cfg, int N, int with_r
     if (cfg->aux_load_coef > 0) CHECK_NEAR(L->a.aux_load, R.load, 1e-5 * (1 + R.load));
     int tested = 0, bad = 0;
     const int E = cfg->n_experts, C = cfg->d_model;
-    for (int i = 0; i < E * C + N * C; i++) {
-        double *v = i < E * C ? &R.W[i] : &R.x[i - E * C];
-        float an = i < E * C ? L->grad[i] : L->dx[i - E * C];
+    const int total = E * C * (1 + (cfg->noise_learned != 0)) + N * C;
+    for (int i = 0; i < total; i++) {
+        float an;
+        const char *what;
+        int at;
+        double *v = entry(&R, L, i, &an, &what, &at);
         int stable;
         double fd = fd_central(ref_loss, &R, v, 1e-5, sig, &stable);
         if (!stable) continue;
         tested++;
         if (fabs(an - fd) > 3e-4 + 2e-3 * fabs(fd) && bad++ < 3)
-            fprintf(stderr, "    %s: %s[%d] analytic %.7g fd %.7g\n", name, i < E * C ? "dW" : "dx",
-                    i < E * C ? i : i - E * C, an, fd);
+            fprintf(stderr, "    %s: %s[%d] analytic %.7g fd %.7g\n", name, what, at, an, fd);
     }
     CHECK_MSG(!bad, "%s: %d of %d gradient entries differ from central differences", name, bad,
               tested);
-    CHECK_MSG(tested > (E * C + N * C) / 2, "%s: only %d entries had a stable choice", name,
-              tested);
+    CHECK_MSG(tested > total / 2, "%s: only %d entries had a stable choice", name, tested);
     moe_acts_free(&L->a);
     free(L);
 }
@@ -252,6 +274,10 @@ TEST(moe_importance_and_load_gradients_match_central_differences) {
     cfg = gate(MAXC, MAXE, 3);
     cfg.noise_std = 1.3f, cfg.aux_imp_coef = 0.3f, cfg.aux_load_coef = 2;
     check_grad("importance+load, E=6, k=3, with r", &cfg, 16, 1, 8);
+    cfg.noise_learned = 1; /* Shazeer's sd = softplus(W_noise·x): the weights and P both see it */
+    check_grad("learned noise, importance+load, E=6, k=3, with r", &cfg, 16, 1, 11);
+    cfg.aux_imp_coef = cfg.aux_load_coef = 0, cfg.top_k = 2;
+    check_grad("learned noise alone, k=2, with r", &cfg, 12, 1, 12);
 }
 
 TEST(moe_expert_choice_gradients_match_central_differences) {

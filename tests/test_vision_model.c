@@ -116,13 +116,17 @@ TEST(vision_model_gradients_gate_inputs) {
         check_gradients_gate(ROUTER_LEARNED, cases[i].norm, cases[i].src, cases[i].train, 3e-4,
                              cases[i].infomax);
 }
-/* Shazeer's importance and load losses with noisy top-k, and expert-choice routing (training
+/* Shazeer's importance and load losses with noisy top-k (fixed and learned noise sd), and
+ * expert-choice routing (training
  * forward: each of the 3 experts takes 4 of the 6 views, an image gets 0..3 experts). */
 TEST(vision_model_gradients_balance_losses_and_expert_choice) {
     VisionConfig c = small_cfg();
     c.gate_init_std = 0.5f;
     c.noise_std = 0.5f, c.aux_imp_coef = 1, c.aux_load_coef = 1;
     check_gradients_cfg(&c, 1, 3e-4);
+    c.noise_learned = 1, c.gate_infomax = 0; /* Shazeer's learned sd softplus(W_noise·g) */
+    check_gradients_cfg(&c, 1, 3e-4);
+    c.noise_learned = 0, c.gate_infomax = 1;
     c.aux_load_coef = 0, c.noise_std = 0, c.route_choice = CHOICE_EXPERT;
     check_gradients_cfg(&c, 1, 3e-4);
     c.gate_infomax = 0.5f, c.renorm = 0, c.top_k = 1;

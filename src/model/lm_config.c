@@ -68,6 +68,9 @@ static const CfgField fields[] = {
     FF("zero_weight", moe.zero_weight,
        "ZEDA w: target zero-slot share wZ/(wZ+E) of the group loss; 0 = 2"),
     FF("router_noise", moe.noise_std, "train-time Gaussian noise std on router logits"),
+    FI("router_noise_learned", moe.noise_learned,
+       "Shazeer noisy top-k: noise sd softplus(W_noise x) learned per expert (learned router; "
+       "1/0)"),
     FF("router_jitter", moe.jitter, "train-time multiplicative jitter on router input"),
     FF("bias_rate", moe.bias_rate, "aux-loss-free balancing bias step (sigmoid scores)"),
     FF("weight_scale", moe.weight_scale, "routed weights scale (DeepSeek routed_scaling_factor)"),
@@ -243,6 +246,7 @@ static const CfgRange ranges[] = {
     {"grad_clip", 0, FLT_MAX, 0},
     {"aux_importance", 0, FLT_MAX, 0},
     {"aux_load", 0, FLT_MAX, 0},
+    {"router_noise_learned", 0, 1, 0},
 };
 
 static int check_ranges(const LmConfig *c) {

@@ -42,6 +42,7 @@ typedef struct {
     RouterKind router; /* ROUTER_LEARNED, ROUTER_RANDOM or ROUTER_COSINE */
     int renorm;        /* renormalise the k weights to sum 1 */
     float noise_std;   /* noisy top-k: N(0, σ²) on the gate logits while training */
+    int noise_learned; /* Shazeer's noisy top-k: σ = softplus(W_noise·g) per expert, learned */
     float aux_lb_coef, aux_z_coef;
     float aux_imp_coef, aux_load_coef; /* Shazeer importance and load losses (nn/moe.h) */
     int route_choice;                  /* RouteChoice: token (top-k) or expert choice */

@@ -44,6 +44,9 @@ static const CfgField fields[] = {
     VA("router_noise", noise_std, "noisy top-k: N(0, s^2) on the gate logits while training"),
     VA("aux_lb", aux_lb_coef, "load-balance loss weight (after aux_lb_warmup)"),
     VA("aux_z", aux_z_coef, "router z-loss weight"),
+    {"router_noise_learned", CFG_INT, offsetof(VisionConfig, noise_learned), NULL,
+     "Shazeer noisy top-k: noise sd softplus(W_noise x) learned per expert (learned router; 1/0)",
+     NULL},
     VA("aux_importance", aux_imp_coef,
        "Shazeer importance loss weight: CV(sum over the batch of the combine weights)^2"),
     VA("aux_load", aux_load_coef,
@@ -190,6 +193,7 @@ static const CfgRange ranges[] = {
     {"router_noise", 0, FLT_MAX, 0},
     {"aux_lb", 0, FLT_MAX, 0},
     {"aux_z", 0, FLT_MAX, 0},
+    {"router_noise_learned", 0, 1, 0},
     {"aux_importance", 0, FLT_MAX, 0},
     {"aux_load", 0, FLT_MAX, 0},
     {"route_choice", CHOICE_TOKEN, CHOICE_EXPERT, 0},
@@ -239,9 +243,15 @@ int vision_config_validate(const VisionConfig *c) {
          "router=cosine)");
     NEED(c->router != ROUTER_COSINE || c->cos_dim > 0,
          "cos_dim: expected > 0 for the cosine router");
-    NEED(c->aux_load_coef == 0 || c->noise_std > 0,
-         "aux_load: expected router_noise > 0 (the sd of the load estimator), got router_noise %g",
+    NEED(c->aux_load_coef == 0 || c->noise_std > 0 || c->noise_learned,
+         "aux_load: expected router_noise > 0 or router_noise_learned=1 (the sd of the load "
+         "estimator), got router_noise %g",
          c->noise_std);
+    NEED(!c->noise_learned || c->router == ROUTER_LEARNED,
+         "router_noise_learned: expected router=learned (W_noise sits beside its weights)");
+    NEED(!c->noise_learned || c->gate_infomax == 0,
+         "router_noise_learned: expected gate_infomax=0 (the information loss's gradient does not "
+         "reach W_noise)");
     NEED(c->aux_load_coef == 0 || c->route_choice == CHOICE_TOKEN,
          "aux_load: expected route_choice=token (with expert choice every expert takes exactly c "
          "images)");
@@ -300,6 +310,7 @@ MoeConfig vision_gate_config(const VisionConfig *c) {
                        .choice = (RouteChoice)c->route_choice,
                        .capacity_factor = c->capacity_factor,
                        .noise_std = c->noise_std,
+                       .noise_learned = c->noise_learned,
                        .weight_scale = 1.0f,
                        .init_std = c->gate_init_std,
                        .seed = c->seed ^ 0x6A7Eull};

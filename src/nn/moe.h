@@ -69,6 +69,8 @@ typedef struct {
     RouteChoice choice;  /* token (top-k per token) or expert choice (top-c per expert) */
     float zero_weight;   /* ZEDA w: zero-slot share → wZ/(wZ+E); 0 = 2 */
     float noise_std;     /* train-time N(0, noise_std²) added to router logits */
+    int noise_learned;   /* Shazeer's noisy top-k: train-time N(0,1)·softplus(W_noise·x) per
+                            expert instead (learned router only; noise_std unused) */
     float jitter;        /* train-time router input × U(1-jitter, 1+jitter) */
     float bias_rate; /* SCORE_SIGMOID aux-loss-free balancing: bias_e += rate·sign(mean−load_e) */
     float weight_scale; /* routed weights × this (DeepSeek routed_scaling_factor); 1 default */
@@ -99,6 +101,7 @@ typedef struct {
 /* Pointers into one flat block (moe_num_params floats). Unused ones are NULL. */
 typedef struct {
     float *router_w;              /* [E+Z, C] learned / random */
+    float *noise_w;               /* [E+Z, C] learned noise scale (noise_learned), init 0 */
     float *cos_proj;              /* [cos_dim, C] */
     float *cos_centroids;         /* [E+Z, cos_dim] */
     float *cos_log_scale;         /* [1] */

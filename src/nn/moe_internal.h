@@ -17,6 +17,9 @@ typedef struct {
     uint8_t *dropped;   /* [N,kmax] slot dropped by the capacity limit */
     float *clean;       /* [N,EZ] logits before the train-time noise (Shazeer load loss) */
     double *imp, *load; /* [EZ] importance and load of the last forward (the whole batch's) */
+    float *noise_u;     /* [N,EZ] noise_learned: W_noise·x, the noise sd before softplus */
+    float *noise_eps;   /* [N,EZ] noise_learned: the N(0,1) draws of the last forward (0: eval) */
+    float *d_noise_u;   /* [N,EZ] backward scratch: dL/d(noise_u) */
     uint8_t *ec_took;   /* [N,EZ] expert choice: expert e took row n */
     int32_t *ec_rows;   /* [N] expert choice: one expert's rows ranked by score */
     float *seq_in;      /* [N,C] sequence (running) mean, input of the router */
@@ -101,10 +104,13 @@ void moe_topk_select(int32_t *idx, const float *key, int n, int k);
 /* Shazeer load estimator (moe_shazeer.c), one row: load[e] += P(e in the top-k of the noisy
  * logits) = Φ((clean_e − kth_excluding(noisy, k, e)) / sd); with k ≥ EZ every P is 1. */
 void moe_load_row_add(double *load, const float *clean, const float *noisy, int EZ, int k,
-                      float sd);
-/* dz[EZ] += Σ_e c[e]·∂P_e/∂z, through the clean logit and the noisy logit at the threshold. */
-void moe_load_row_grad(float *dz, const double *c, const float *clean, const float *noisy, int EZ,
-                       int k, float sd);
+                      const float *sd);
+/* Σ_e c[e]·∂P_e: into dz_noisy[EZ] through the threshold's noisy logit, dz_clean[EZ] through e's
+ * clean logit, and dsd[EZ] through e's sd (dsd may be NULL for a fixed sd). */
+void moe_load_row_grad(float *dz_noisy, float *dz_clean, float *dsd, const double *c,
+                       const float *clean, const float *noisy, int EZ, int k, const float *sd);
+/* The noise sd of each expert for row n: softplus(noise_u) (noise_learned), else noise_std. */
+void moe_noise_sd(float *sd, const MoeActs *a, const MoeConfig *cfg, int n);
 /* Expert choice (moe_choice.c): from a->probs [N,EZ], each expert takes its top-c rows; fills
  * a->topk_idx / topk_w (a->k = EZ slots per row, best first), marks unfilled slots SLOT_EMPTY. */
 void moe_expert_choice(MoeActs *a, const MoeConfig *cfg, int N);

@@ -99,6 +99,8 @@ int moe_param_tensors(ParamTensor *list, int n, const char *prefix, MoeParams *p
     int frozen = moe_router(cfg)->frozen;
     if (p->router_w)
         n = param_tensor(list, n, prefix, "router.w", p->router_w, !frozen, frozen, 2, EZ, C, 0, 0);
+    if (p->noise_w)
+        n = param_tensor(list, n, prefix, "router.noise_w", p->noise_w, 1, 0, 2, EZ, C, 0, 0);
     if (p->cos_proj)
         n = param_tensor(list, n, prefix, "router.cos_proj", p->cos_proj, 1, 0, 2, D, C, 0, 0);
     if (p->cos_centroids)
@@ -125,9 +127,13 @@ static int validate_balance(const MoeConfig *cfg) {
         return ml_error("moe: aux_importance and aux_load must be >= 0, got %g, %g",
                         cfg->aux_imp_coef, cfg->aux_load_coef);
     int scored = moe_router_is_scored(cfg->router), softmax = cfg->score != SCORE_SIGMOID;
-    if (cfg->aux_load_coef > 0 && !(cfg->noise_std > 0 && scored && softmax))
-        return ml_error("moe: aux_load needs router_noise > 0 (the sd of its estimator), a "
-                        "learned, random or cosine router and softmax scores");
+    if (cfg->noise_learned != 0 && !(cfg->noise_learned == 1 && cfg->router == ROUTER_LEARNED))
+        return ml_error("moe: router_noise_learned needs the learned router (1/0), got %d",
+                        cfg->noise_learned);
+    int noisy = cfg->noise_std > 0 || cfg->noise_learned;
+    if (cfg->aux_load_coef > 0 && !(noisy && scored && softmax))
+        return ml_error("moe: aux_load needs router_noise > 0 or router_noise_learned=1 (the sd of "
+                        "its estimator), a learned, random or cosine router and softmax scores");
     if ((unsigned)cfg->choice >= MOE_N_CHOICES)
         return ml_error("moe: unknown routing choice %d", cfg->choice);
     if (cfg->choice != CHOICE_EXPERT) return 0;
@@ -216,6 +222,10 @@ static void acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max
         in->imp = ml_alloc(EZ * sizeof(double)), in->load = ml_alloc(EZ * sizeof(double));
     }
     if (!infer && cfg->choice == CHOICE_EXPERT) moe_expert_choice_alloc(in, N, (int)EZ);
+    if (cfg->noise_learned) {
+        in->noise_u = ml_alloc_floats(N * EZ), in->noise_eps = ml_alloc_floats(N * EZ);
+        if (!infer) in->d_noise_u = ml_alloc_floats(N * EZ);
+    }
     if (cfg->level != ROUTE_TOKEN) {
         in->seq_in = ml_alloc_floats(N * C);
         if (!infer) in->d_seq_in = ml_alloc_floats(N * C);
@@ -278,13 +288,14 @@ void moe_acts_free(MoeActs *a) {
         if (in->y == in->xg) in->y = NULL;
         if (in->sh3 == in->sh1) in->sh3 = NULL;
         void *bufs[] = {
-            in->jitter_u, in->softmax,     in->dlogits, in->dtopk_w,    in->dropped,  in->seq_in,
-            in->d_seq_in, in->d_router_in, in->cos_q,   in->cos_qn,     in->cos_chat, in->cos_cn,
-            in->cos_val,  in->cos_dq,      in->cos_dc,  in->expert_off, in->row_slot, in->slot_row,
-            in->xg,       in->h1,          in->h2,      in->h3,         in->y,        in->dy,
-            in->dh1,      in->dh2,         in->dh3,     in->dx,         in->sh1,      in->sh2,
-            in->sh3,      in->sh_raw,      in->sh_gate, in->dsh1,       in->dsh2,     in->dsh3,
-            in->dsh_raw,  in->clean,       in->imp,     in->load,       in->ec_took,  in->ec_rows};
+            in->jitter_u, in->softmax,     in->dlogits,  in->dtopk_w,    in->dropped,  in->seq_in,
+            in->d_seq_in, in->d_router_in, in->cos_q,    in->cos_qn,     in->cos_chat, in->cos_cn,
+            in->cos_val,  in->cos_dq,      in->cos_dc,   in->expert_off, in->row_slot, in->slot_row,
+            in->xg,       in->h1,          in->h2,       in->h3,         in->y,        in->dy,
+            in->dh1,      in->dh2,         in->dh3,      in->dx,         in->sh1,      in->sh2,
+            in->sh3,      in->sh_raw,      in->sh_gate,  in->dsh1,       in->dsh2,     in->dsh3,
+            in->dsh_raw,  in->clean,       in->imp,      in->load,       in->ec_took,  in->ec_rows,
+            in->noise_u,  in->noise_eps,   in->d_noise_u};
         for (unsigned i = 0; i < sizeof bufs / sizeof bufs[0]; i++) ml_free(bufs[i]);
         if (in->ep_free) in->ep_free(in->ep);
         ml_free(in);

@@ -3,6 +3,7 @@
  * auxiliary losses, and its exact backward. Parameter-free routers (hash, domain, dense) choose
  * experts from ids; they have no gradient. Formulas: docs/moe.md. */
 #include "dist/dist.h"
+#include "nn/linear.h"
 #include "nn/moe_internal.h"
 #include <math.h>
 #include <string.h>
@@ -61,6 +62,31 @@ static long share_start(const MoeActs *a, int N) {
     return a->dist_share ? (long)N * dist_rank() : 0;
 }
 
+/* Shazeer's noisy top-k: u = W_noise·x; in training logits += ε·softplus(u), ε ~ N(0,1) drawn
+ * in row-major order over the whole batch (kept for the backward; 0 in evaluation). */
+static void learned_noise(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const float *x,
+                          int N, int train, Rng *rng) {
+    MoeInternal *in = a->internal;
+    const int EZ = moe_ez(cfg);
+    const long before = share_start(a, N), after = batch_rows(a, N) - before - N;
+    linear_forward(in->noise_u, x, p->noise_w, NULL, N, cfg->d_model, EZ);
+    if (!train) {
+        memset(in->noise_eps, 0, (size_t)N * EZ * sizeof(float));
+        return;
+    }
+    rng_skip_normal(rng, before * EZ);
+    for (int n = 0; n < N; n++) {
+        float sd[EZ];
+        moe_noise_sd(sd, a, cfg, n);
+        for (int e = 0; e < EZ; e++) {
+            float eps = (float)rng_normal(rng);
+            in->noise_eps[(long)n * EZ + e] = eps;
+            a->logits[(long)n * EZ + e] += eps * sd[e];
+        }
+    }
+    rng_skip_normal(rng, after * EZ);
+}
+
 /* Router input (with train-time jitter) and raw logits of the scored routers. */
 static void compute_logits(MoeActs *a, const MoeParams *p, const MoeConfig *cfg, const float *bias,
                            const float *x, int N, int train, Rng *rng) {
@@ -82,7 +108,9 @@ static void compute_logits(MoeActs *a, const MoeParams *p, const MoeConfig *cfg,
     moe_router(cfg)->logits(a, p, cfg, x, N);
     float *clean = cfg->aux_load_coef > 0 ? in->clean : NULL; /* the load estimator reads them */
     if (clean) memcpy(clean, a->logits, (size_t)N * EZ * sizeof(float));
-    if (train && cfg->noise_std > 0) {
+    if (cfg->noise_learned) {
+        learned_noise(a, p, cfg, x, N, train, rng);
+    } else if (train && cfg->noise_std > 0) {
         rng_skip_normal(rng, before * EZ);
         for (long i = 0; i < (long)N * EZ; i++) a->logits[i] += cfg->noise_std * rng_normal(rng);
         rng_skip_normal(rng, after * EZ);
@@ -241,9 +269,11 @@ static void compute_aux(MoeActs *a, const MoeConfig *cfg, int N, int k) {
         }
     if (cfg->aux_load_coef > 0) { /* forward-only buffers keep no clean copy: nor is noise drawn */
         const float *clean = in->clean ? in->clean : a->logits;
-        for (int n = 0; n < N; n++)
-            moe_load_row_add(load, clean + (long)n * EZ, a->logits + (long)n * EZ, EZ, k,
-                             cfg->noise_std);
+        for (int n = 0; n < N; n++) {
+            float sd[EZ];
+            moe_noise_sd(sd, a, cfg, n);
+            moe_load_row_add(load, clean + (long)n * EZ, a->logits + (long)n * EZ, EZ, k, sd);
+        }
     }
     if (a->dist_share) dist_sum_f64(sums, 4 * EZ + 1);
     const double NB = (double)batch_rows(a, N);
@@ -354,12 +384,25 @@ static void dlogits_row(MoeActs *a, const MoeConfig *cfg, const float *dtopk_w, 
         for (int e = 0; e < EZ; e++) sd += soft[e] * ag->lb[e];
         for (int e = 0; e < EZ; e++) dz[e] += soft[e] * (float)(ag->lb[e] - sd);
     }
-    if (ag->load)
-        moe_load_row_grad(dz, ag->load, in->clean + (long)n * EZ, z, EZ, k, cfg->noise_std);
     if (cfg->aux_z_coef > 0) {
         double c = cfg->aux_z_coef * 2.0 * logsumexp_row(z, EZ) / NB;
         for (int e = 0; e < EZ; e++) dz[e] += (float)(c * soft[e]);
     }
+    float own[EZ], dsd[EZ]; /* load loss through each expert's clean logit and its noise sd */
+    memset(own, 0, sizeof own);
+    memset(dsd, 0, sizeof dsd);
+    if (ag->load) {
+        float sd[EZ];
+        moe_noise_sd(sd, a, cfg, n);
+        moe_load_row_grad(dz, own, dsd, ag->load, in->clean + (long)n * EZ, z, EZ, k, sd);
+    }
+    if (cfg->noise_learned) /* dz is dL/d(noisy logit) so far: noisy = clean + ε·softplus(u) */
+        for (int e = 0; e < EZ; e++) {
+            long i = (long)n * EZ + e;
+            float sig = 1.0f / (1.0f + expf(-in->noise_u[i]));
+            in->d_noise_u[i] = (dz[e] * in->noise_eps[i] + dsd[e]) * sig;
+        }
+    for (int e = 0; e < EZ; e++) dz[e] += own[e];
 }
 
 void moe_route_backward(float *dx, MoeParams *g, const float *dtopk_w, MoeActs *a,

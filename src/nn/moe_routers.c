@@ -15,11 +15,14 @@
 
 static void linear_layout(MoeParams *p, float *base, long *off, const MoeConfig *cfg) {
     p->router_w = moe_take(base, off, (long)moe_ez(cfg) * cfg->d_model);
+    if (cfg->noise_learned) p->noise_w = moe_take(base, off, (long)moe_ez(cfg) * cfg->d_model);
 }
 
 static void learned_init(MoeParams *p, const MoeConfig *cfg, Rng *rng) {
     rng_fill_normal(rng, p->router_w, (long)moe_ez(cfg) * cfg->d_model,
                     cfg->init_std > 0 ? cfg->init_std : 0.02f);
+    if (p->noise_w) /* Shazeer's init: sd = softplus(0) = ln 2 for every input */
+        memset(p->noise_w, 0, sizeof(float) * moe_ez(cfg) * cfg->d_model);
 }
 
 static void random_init(MoeParams *p, const MoeConfig *cfg, Rng *rng) {
@@ -42,6 +45,10 @@ static void linear_backward_any(MoeActs *a, float *dw, const MoeParams *p, const
 
 static void learned_backward(MoeActs *a, MoeParams *g, const MoeParams *p, const MoeConfig *cfg) {
     linear_backward_any(a, g->router_w, p, cfg);
+    MoeInternal *in = a->internal;
+    if (p->noise_w)
+        linear_backward(in->d_router_in, g->noise_w, NULL, in->d_noise_u, a->router_in, p->noise_w,
+                        a->N, cfg->d_model, moe_ez(cfg));
 }
 
 static void random_backward(MoeActs *a, MoeParams *g, const MoeParams *p, const MoeConfig *cfg) {

@@ -1,8 +1,9 @@
 /* Shazeer et al. 2017 ("Outrageously large neural networks", §4 and appendix A) balancing
  * losses of the MoE layer: importance CV(Imp)², Imp_e = Σ_n (combine weight of e for row n), and
  * load CV(Load)², Load_e = Σ_n P(e in the row's top-k), with the smooth estimator
- * P_ne = Φ((clean_ne − kth_excluding(noisy_n, k, e)) / sd). The noise sd is the layer's fixed
- * noise_std (router_noise), not a learned W_noise. Formulas: docs/moe.md. */
+ * P_ne = Φ((clean_ne − kth_excluding(noisy_n, k, e)) / sd_ne). The noise sd is the layer's fixed
+ * noise_std (router_noise), or with noise_learned Shazeer's softplus(W_noise·x)_e per row.
+ * Formulas: docs/moe.md. */
 #include "nn/moe_internal.h"
 #include <math.h>
 
@@ -48,25 +49,39 @@ static double normal_pdf(double t) {
     return exp(-0.5 * t * t) / sqrt(2.0 * M_PI);
 }
 
+void moe_noise_sd(float *sd, const MoeActs *a, const MoeConfig *cfg, int n) {
+    const MoeInternal *in = a->internal;
+    const int EZ = moe_ez(cfg);
+    for (int e = 0; e < EZ; e++) {
+        if (!cfg->noise_learned) {
+            sd[e] = cfg->noise_std;
+            continue;
+        }
+        float u = in->noise_u[(long)n * EZ + e]; /* softplus, overflow-safe */
+        sd[e] = u > 20 ? u : log1pf(expf(u));
+    }
+}
+
 void moe_load_row_add(double *load, const float *clean, const float *noisy, int EZ, int k,
-                      float sd) {
+                      const float *sd) {
     int32_t top[EZ];
     if (top_k_plus_one(top, noisy, EZ, k) <= k) { /* every expert is always picked */
         for (int e = 0; e < EZ; e++) load[e] += 1;
         return;
     }
     for (int e = 0; e < EZ; e++)
-        load[e] += normal_cdf(((double)clean[e] - noisy[threshold_of(top, k, e)]) / sd);
+        load[e] += normal_cdf(((double)clean[e] - noisy[threshold_of(top, k, e)]) / sd[e]);
 }
 
-void moe_load_row_grad(float *dz, const double *c, const float *clean, const float *noisy, int EZ,
-                       int k, float sd) {
+void moe_load_row_grad(float *dz_noisy, float *dz_clean, float *dsd, const double *c,
+                       const float *clean, const float *noisy, int EZ, int k, const float *sd) {
     int32_t top[EZ];
     if (top_k_plus_one(top, noisy, EZ, k) <= k) return;
     for (int e = 0; e < EZ; e++) {
         int m = threshold_of(top, k, e);
-        double d = c[e] * normal_pdf(((double)clean[e] - noisy[m]) / sd) / sd;
-        dz[e] += (float)d; /* the noise is additive: ∂noisy_m/∂z_m = 1 */
-        dz[m] -= (float)d;
+        double t = ((double)clean[e] - noisy[m]) / sd[e], d = c[e] * normal_pdf(t) / sd[e];
+        dz_clean[e] += (float)d;
+        dz_noisy[m] -= (float)d;
+        if (dsd) dsd[e] -= (float)(d * t); /* ∂t/∂sd = −t/sd */
     }
 }
