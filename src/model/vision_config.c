@@ -1,6 +1,7 @@
 /* VisionConfig: presets, key=value overrides, validation and the JSON stored in checkpoints. */
 #include "core/config_table.h"
 #include "core/error.h"
+#include "core/fileio.h"
 #include "core/mem.h"
 #include "model/vision.h"
 #include "data/augment.h"
@@ -257,6 +258,22 @@ int vision_config_from_json(VisionConfig *c, const char *json) {
     int r = cfg_from_json(c, &table, o, "config", 1);
     cJSON_Delete(o);
     return r ? -1 : vision_config_validate(c);
+}
+
+int vision_config_load_file(VisionConfig *c, const char *path) {
+    char *buf;
+    if (ml_read_file(path, &buf, NULL)) return -1;
+    cJSON *o = cJSON_Parse(buf), *model = cJSON_DetachItemFromObject(o, "model");
+    ml_free(buf);
+    int r;
+    if (!cJSON_IsObject(o))
+        r = ml_error("%s: config is not a JSON object", path);
+    else if (model && (!cJSON_IsString(model) || strcmp(model->valuestring, "vision")))
+        r = ml_error("%s: expected \"model\": \"vision\"", path);
+    else
+        r = cfg_from_json(c, &table, o, path, 0) ? -1 : vision_config_validate(c);
+    cJSON_Delete(model), cJSON_Delete(o);
+    return r;
 }
 
 int vision_gate_dim(const VisionConfig *c) {
