@@ -72,10 +72,19 @@ static int read_str(Reader *r, GgufStr *s, const char *what) {
     return 0;
 }
 
-static char *str_copy(GgufStr s) {
-    char *c = ml_alloc(s.len + 1);
-    memcpy(c, s.ptr, s.len);
-    return c;
+/* A metadata key or tensor name ("metadata key", "tensor name"): non-empty, at most
+ * GGUF_MAX_NAME bytes, no NUL; *out is a NUL-terminated copy. */
+static int read_name(Reader *r, char **out, const char *what) {
+    GgufStr s = {0};
+    char where[64];
+    snprintf(where, sizeof where, "a %s", what);
+    if (read_str(r, &s, where)) return -1;
+    if (s.len == 0 || s.len > GGUF_MAX_NAME || memchr(s.ptr, 0, s.len))
+        return ml_error("%s: %s at byte %zu is empty, too long or holds a NUL", r->path, what,
+                        r->pos - s.len);
+    *out = ml_alloc(s.len + 1);
+    memcpy(*out, s.ptr, s.len);
+    return 0;
 }
 
 static int scalar_size(uint32_t t) {
@@ -100,12 +109,7 @@ static int skip_value(Reader *r, uint32_t t, const char *key) {
 }
 
 static int read_kv(Reader *r, GgufKV *kv) {
-    GgufStr key = {0};
-    if (read_str(r, &key, "a metadata key")) return -1;
-    if (key.len == 0 || key.len > GGUF_MAX_NAME || memchr(key.ptr, 0, key.len))
-        return ml_error("%s: metadata key at byte %zu is empty, too long or holds a NUL", r->path,
-                        r->pos - key.len);
-    kv->key = str_copy(key);
+    if (read_name(r, &kv->key, "metadata key")) return -1;
     if (read_u32(r, &kv->type, "a metadata value type")) return -1;
     kv->value = r->p + r->pos;
     if (kv->type != GGUF_T_ARRAY) return skip_value(r, kv->type, kv->key);
@@ -171,12 +175,7 @@ static int read_alignment(GgufFile *g) {
 
 /* Shape, type and size of one tensor info; offsets are checked once the data section is known. */
 static int read_tensor_info(Reader *r, GgufFile *g, GgufTensor *t) {
-    GgufStr name = {0};
-    if (read_str(r, &name, "a tensor name")) return -1;
-    if (name.len == 0 || name.len > GGUF_MAX_NAME || memchr(name.ptr, 0, name.len))
-        return ml_error("%s: tensor name at byte %zu is empty, too long or holds a NUL", r->path,
-                        r->pos - name.len);
-    t->name = str_copy(name);
+    if (read_name(r, &t->name, "tensor name")) return -1;
     t->file = g;
     if (read_u32(r, &t->n_dims, "a tensor's dimension count")) return -1;
     if (t->n_dims > 4)
