@@ -1,7 +1,10 @@
 /* The LM analyses on constructed models whose answers are known: a domain router (domain d only to
  * expert d: n50 = 1 per domain, NMI(expert; domain) = 1), k' = k reproducing the full model's
  * perplexity, and the last layer's lens decoding exactly the model's final distribution. */
-#include "analysis/lm/analysis.h"
+#include "analysis/lm/lens.h"
+#include "analysis/lm/routing.h"
+#include "analysis/lm/specialise.h"
+#include "analysis/lm/topk.h"
 #include "analysis/lm/analyze.h"
 #include "core/fileio.h"
 #include "core/mem.h"
