@@ -10,6 +10,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+void cfg_defaults(void *obj, const CfgTable *t) {
+    for (int i = 0; i < t->n; i++) {
+        const CfgField *f = &t->fields[i];
+        void *p = (char *)obj + f->offset;
+        if (f->type == CFG_FLOAT)
+            *(float *)p = (float)f->def;
+        else if (f->type == CFG_U64)
+            *(uint64_t *)p = (uint64_t)f->def;
+        else
+            *(int *)p = (int)f->def;
+    }
+}
+
 const CfgField *cfg_find(const CfgTable *t, const char *key) {
     for (int i = 0; i < t->n; i++)
         if (!strcmp(t->fields[i].name, key) ||

@@ -17,6 +17,7 @@ typedef struct {
     const char *const *choices; /* CFG_ENUM: value names in enum order, NULL-terminated */
     const char *help;
     const char *alias; /* an older name still read (old config.json files, checkpoints); or NULL */
+    double def;        /* the default (CFG_ENUM: the value's index), set by cfg_defaults */
 } CfgField;
 
 typedef struct {
@@ -31,6 +32,8 @@ typedef struct {
     int above;
 } CfgRange;
 
+/* Every field of obj set to its row's default (fields outside the table are left as they are). */
+void cfg_defaults(void *obj, const CfgTable *t);
 /* The row named `key` (its name or its alias), or NULL. */
 const CfgField *cfg_find(const CfgTable *t, const char *key);
 /* Text to the field's type, refusing what would wrap, truncate or not fit a float, and enum
