@@ -283,15 +283,11 @@ static int text_info(const char *path) {
 DATA_INFO_HANDLER(text_claims, text_info)
 
 static int data_info(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) {
-        printf("usage: moelens data info PATH\n\nSummary of a prepared data set: a text set folder "
-               "(corpus.json)\n"
-               "or a .tokens shard: documents, bytes and tokens per domain, file sizes.\n");
-        return 0;
-    }
-    const char *path = NULL;
-    cli_parse("data info", (CliOpts){NULL, 0}, NULL, argc, argv, &path, 1); /* no options */
-    if (!path) ml_fatal("data info: needs a PATH (see moelens data info --help)");
+    const char *path = cli_parse_path(
+        "data info", argc, argv, "a PATH",
+        "usage: moelens data info PATH\n\nSummary of a prepared data set: a text set folder "
+        "(corpus.json)\nor a .tokens shard: documents, bytes and tokens per domain, file sizes.\n");
+    if (!path) return 0; /* --help */
     if (!ml_file_exists(path) && !ml_is_dir(path)) ml_fatal("data info: '%s' not found", path);
     for (int i = 0; i < n_infos; i++)
         if (infos[i].claims(path)) return infos[i].info(path);

@@ -37,15 +37,11 @@ static void print_tensor_types(const GgufFile *g) {
 }
 
 static int cmd_info(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) {
-        printf("usage: moelens info MODEL.gguf\n\nFamily (architecture), sizes, experts, top-k, "
-               "tokenizer, and the "
-               "tensor types with their counts and bytes.\n");
-        return 0;
-    }
-    const char *path = NULL;
-    cli_parse("info", (CliOpts){NULL, 0}, NULL, argc, argv, &path, 1); /* no options */
-    if (!path) ml_fatal("info: needs a MODEL.gguf (see moelens info --help)");
+    const char *path = cli_parse_path(
+        "info", argc, argv, "a MODEL.gguf",
+        "usage: moelens info MODEL.gguf\n\nFamily (architecture), sizes, experts, top-k, "
+        "tokenizer, and the tensor types with their counts and bytes.\n");
+    if (!path) return 0; /* --help */
     GgufFile *g;
     if (gguf_open(&g, path)) ml_fatal("%s", ml_errmsg());
     char *arch = NULL, *name = NULL;
