@@ -46,6 +46,9 @@ double cfg_number(const void *obj, const CfgField *f);
 /* Adds every field to JSON object o under its name: numbers, or strings for enums and u64 (JSON
  * numbers lose 64-bit integers). */
 void cfg_to_json(struct cJSON *o, const CfgTable *t, const void *obj);
+/* The same as text (ml_free it): indented when pretty (config.json files), else one line
+ * (checkpoint metadata); `model`, when not NULL, comes first as "model": model. */
+char *cfg_json_text(const CfgTable *t, const void *obj, const char *model, int pretty);
 /* Sets the fields named by the members of JSON object o (names or aliases), in order. Numbers
  * for integer fields must be whole (2.7 is refused, not truncated). Unknown members are refused
  * unless skip_unknown. Messages start with "<source>: ". */

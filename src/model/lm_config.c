@@ -133,13 +133,7 @@ int lm_config_set_kv(LmConfig *c, const char *kv) {
 }
 
 char *lm_config_to_json(const LmConfig *c) {
-    cJSON *o = cJSON_CreateObject();
-    cfg_to_json(o, &table, c);
-    char *s = cJSON_Print(o);
-    cJSON_Delete(o);
-    char *r = ml_strdup(s);
-    free(s);
-    return r;
+    return cfg_json_text(&table, c, NULL, 1);
 }
 
 int lm_config_from_json(LmConfig *c, const char *json, const char *source) {

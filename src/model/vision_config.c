@@ -195,14 +195,7 @@ int vision_config_validate(const VisionConfig *c) {
 }
 
 char *vision_config_to_json(const VisionConfig *c) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "model", "vision");
-    cfg_to_json(o, &table, c);
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    char *out = ml_strdup(s);
-    free(s);
-    return out;
+    return cfg_json_text(&table, c, "vision", 0);
 }
 
 /* Keys this table does not know ("model", or a later version's) are passed over, so a newer
