@@ -1,11 +1,9 @@
 #!/bin/sh
 # `moelens analyze` and `moelens compare` on a tiny model trained for a few steps on generated text.
 set -e
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
 export OMP_NUM_THREADS=1
 . tests/cli/lib/corpus.sh
-word_text "$T"
+word_test_dir
 ./moelens analyze --help | grep -q -- "--lens-tokens"
 ./moelens compare --help | grep -q -- "--margin"
 ./moelens data text --only en,fr --domain en=lines:$T/en.txt --domain fr=lines:$T/fr.txt --vocab 300 \

@@ -1,11 +1,9 @@
 #!/bin/sh
 # `moelens analyze RUN --pairs FILE`: routing sensitivity on a tiny model trained for a few steps.
 set -e
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
 export OMP_NUM_THREADS=1
 . tests/cli/lib/corpus.sh
-word_text "$T"
+word_test_dir
 /usr/bin/python3 - "$T" <<'PY'
 import sys
 pairs = ["# minimal pairs: a<TAB>b", "the cat sat on the mat\tthe dog sat on the mat",

@@ -1,6 +1,11 @@
-# Sourced by CLI tests: builds a small real multi-domain text set from the committed fixtures
-# (tests/fixtures/text, ~30 KB per domain) into $1: with a tokenizer of $2 tokens (default 512), of
-# the domains listed in $3 (default all seven: en,fr,en_tech,code,math,de,legal).
+# Sourced by CLI tests: text sets to train on.
+#   fixture_corpus DIR [VOCAB [DOMAINS]]  a small real multi-domain text set from the committed
+#       fixtures (tests/fixtures/text, ~30 KB per domain) in DIR: a tokenizer of VOCAB tokens
+#       (default 512), the DOMAINS listed (default all seven: en,fr,en_tech,code,math,de,legal)
+#   corpus_test_dir                      a fresh folder $T, removed when the script exits, with
+#       fixture_corpus's default set in $T/text (its output hidden)
+#   word_text DIR                        generated text of two domains in DIR/en.txt, DIR/fr.txt
+#   word_test_dir                        a fresh folder $T (removed on exit) holding word_text's
 fixture_corpus() {
     F=tests/fixtures/text
     only=${3:-en,fr,en_tech,code,math,de,legal}
@@ -21,4 +26,16 @@ words = {"en": "the cat sat on the mat and the dog ran to the park while the sun
 for name, w in words.items():
     open(f"{sys.argv[1]}/{name}.txt", "w").write("\n".join(" ".join(r.choice(w) for _ in range(12)) for _ in range(300)))
 PY
+}
+
+corpus_test_dir() {
+    T=$(mktemp -d)
+    trap 'rm -rf "$T"' EXIT
+    fixture_corpus "$T/text" >/dev/null 2>&1
+}
+
+word_test_dir() {
+    T=$(mktemp -d)
+    trap 'rm -rf "$T"' EXIT
+    word_text "$T"
 }
