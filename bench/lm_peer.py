@@ -5,11 +5,11 @@ usage: /usr/bin/python3 bench/lm_peer.py PRESET [steps]  (threads: OMP_NUM_THREA
 import json
 import os
 import sys
-import time
 
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
+from peer_timing import time_train_and_forward  # noqa: E402
 from torch_lm import MoeLM, decays, init_params  # noqa: E402
 
 PRESETS = {
@@ -35,22 +35,8 @@ def main():
     B, T = cfg["batch"], cfg["seq_len"]
     tok = torch.randint(0, 8192, (B, T), generator=g)
     tgt = torch.randint(0, 8192, (B, T), generator=g)
-    t_train = 0.0
-    for s in range(-2, steps):
-        t0 = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        _, _, loss = model(tok, tgt)
-        loss.backward()
-        opt.step()
-        if s >= 0:
-            t_train += time.perf_counter() - t0
-    t_fwd = 0.0
-    with torch.no_grad():
-        for s in range(-1, steps):
-            t0 = time.perf_counter()
-            model(tok, tgt)
-            if s >= 0:
-                t_fwd += time.perf_counter() - t0
+    t_train, t_fwd, _ = time_train_and_forward(opt, lambda: model(tok, tgt)[2],
+                                               lambda: model(tok, tgt), steps)
     print(json.dumps({"what": "pytorch", "preset": preset, "torch": torch.__version__,
                       "train_tok_s": round(B * T * steps / t_train, 1), "fwd_tok_s": round(B * T * steps / t_fwd, 1)}))
 

@@ -26,21 +26,19 @@ cc -O3 -march=native -fopenmp -Isrc bench/bench_vision.c $BUILD/libmoelens.a \
 STEPS=${STEPS:-10}
 out=$(mktemp)
 # the peak is the best of three measurements (start, middle, end): one alone can land on a busy moment
-$BUILD/bench_lm sgemm | tee -a "$out"
-for preset in tiny small; do
-    for round in 1 2; do
-        $BUILD/bench_lm $preset $STEPS | tee -a "$out"
-        /usr/bin/python3 bench/lm_peer.py $preset $STEPS | tee -a "$out"
+# A B A B per preset: moelens' bench ($1) then its PyTorch peer ($2), $3 steps each
+a_b_a_b() {
+    for preset in tiny small; do
+        for round in 1 2; do
+            $BUILD/$1 $preset $3 | tee -a "$out"
+            /usr/bin/python3 bench/$2 $preset $3 | tee -a "$out"
+        done
     done
-done
+}
 $BUILD/bench_lm sgemm | tee -a "$out"
-VSTEPS=${VSTEPS:-10}
-for preset in tiny small; do
-    for round in 1 2; do
-        $BUILD/bench_vision $preset $VSTEPS | tee -a "$out"
-        /usr/bin/python3 bench/vision_peer.py $preset $VSTEPS | tee -a "$out"
-    done
-done
+a_b_a_b bench_lm lm_peer.py $STEPS
+$BUILD/bench_lm sgemm | tee -a "$out"
+a_b_a_b bench_vision vision_peer.py ${VSTEPS:-10}
 $BUILD/bench_lm sgemm | tee -a "$out"
 sh bench/gguf_bench.sh | tee -a "$out"
 /usr/bin/python3 bench/summarize.py "$out"

@@ -10,11 +10,13 @@ usage: /usr/bin/python3 bench/vision_peer.py PRESET [steps]  (threads: OMP_NUM_T
 import json
 import os
 import sys
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(__file__))
+from peer_timing import time_train_and_forward  # noqa: E402
 
 BASE = dict(in_ch=1, img=28, stem_ch=16, n_experts=4, top_k=2, expert_ch=32, expert_blocks=2,
             readout=64, proj_hidden=64, proj_dim=64, groups=4, tau=0.5, aux_lb=0.01, aux_z=0.001,
@@ -97,22 +99,8 @@ def main():
     g = torch.Generator().manual_seed(5)
     V = 2 * c["batch"]
     x = torch.rand(V, c["in_ch"], c["img"], c["img"], generator=g)
-    t_train = 0.0
-    for s in range(-2, steps):
-        t0 = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        loss = model(x)
-        loss.backward()
-        opt.step()
-        if s >= 0:
-            t_train += time.perf_counter() - t0
-    t_fwd = 0.0
-    with torch.no_grad():
-        for s in range(-1, steps):
-            t0 = time.perf_counter()
-            model.readout(x)
-            if s >= 0:
-                t_fwd += time.perf_counter() - t0
+    t_train, t_fwd, loss = time_train_and_forward(opt, lambda: model(x), lambda: model.readout(x),
+                                                  steps)
     print(json.dumps({"what": "pytorch", "model": "vision", "preset": preset, "torch": torch.__version__,
                       "train_img_s": round(c["batch"] * steps / t_train, 1),
                       "fwd_img_s": round(V * steps / t_fwd, 1), "loss": round(float(loss), 4)}))

@@ -2,16 +2,30 @@
 #include "test.h"
 #include <math.h>
 
+double gc_central_diff(double (*loss)(void *ctx), void *ctx, double *v, double eps) {
+    double keep = *v;
+    *v = keep + eps;
+    double up = loss(ctx);
+    *v = keep - eps;
+    double down = loss(ctx);
+    *v = keep;
+    return (up - down) / (2 * eps);
+}
+
+typedef struct {
+    GcLoss loss;
+    double *x;
+    void *ctx;
+} VectorLoss;
+
+static double vector_loss(void *p) {
+    VectorLoss *v = p;
+    return v->loss(v->x, v->ctx);
+}
+
 void gc_numeric_grad(GcLoss loss, double *x, long n, double eps, double *grad, void *ctx) {
-    for (long i = 0; i < n; i++) {
-        double keep = x[i];
-        x[i] = keep + eps;
-        double up = loss(x, ctx);
-        x[i] = keep - eps;
-        double down = loss(x, ctx);
-        x[i] = keep;
-        grad[i] = (up - down) / (2 * eps);
-    }
+    VectorLoss vl = {loss, x, ctx};
+    for (long i = 0; i < n; i++) grad[i] = gc_central_diff(vector_loss, &vl, &x[i], eps);
 }
 
 int gc_compare_at(const char *file, int line, const char *what, const float *actual,

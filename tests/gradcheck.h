@@ -7,6 +7,9 @@
 
 typedef double (*GcLoss)(const double *x, void *ctx);
 
+/* (L(v + eps) − L(v − eps)) / 2eps for one double *v that loss(ctx) reads; *v is restored. */
+double gc_central_diff(double (*loss)(void *ctx), void *ctx, double *v, double eps);
+
 /* grad[i] = (L(x + eps·e_i) − L(x − eps·e_i)) / 2eps for i < n; x is restored. */
 void gc_numeric_grad(GcLoss loss, double *x, long n, double eps, double *grad, void *ctx);
 

@@ -1,7 +1,10 @@
 /* The LM analyses on constructed models whose answers are known: a domain router (domain d only to
  * expert d: n50 = 1 per domain, NMI(expert; domain) = 1), k' = k reproducing the full model's
  * perplexity, and the last layer's lens decoding exactly the model's final distribution. */
-#include "analysis/lm/analysis.h"
+#include "analysis/lm/lens.h"
+#include "analysis/lm/routing.h"
+#include "analysis/lm/specialise.h"
+#include "analysis/lm/topk.h"
 #include "analysis/lm/analyze.h"
 #include "core/fileio.h"
 #include "core/mem.h"
@@ -12,15 +15,25 @@
 #include <dirent.h>
 #include <string.h>
 
-/* B×T random tokens; sequence b is domain b % 2. */
-static void batch_data(int32_t *tok, int32_t *tg, int32_t *dom, uint8_t *cls, int B, int T,
-                       uint64_t seed) {
+/* A batch of B×T random tokens (B·T ≤ 64) over a model, as analyze hands it to the analyses. */
+typedef struct {
+    int32_t tok[64], tg[64], dom[64];
+    uint8_t cls[64];
+    AnBatch b;
+} TestBatch;
+
+/* Sequence b is domain b % 2, a token's class its id % 3; offset: the batch's first token's
+ * index in the stream. */
+static AnBatch *test_batch(TestBatch *t, LmModel *m, int B, int T, uint64_t seed, long offset) {
+    CHECK(B * T <= 64);
     Rng r;
     rng_seed(&r, seed);
     for (int i = 0; i < B * T; i++) {
-        tok[i] = (int32_t)rng_below(&r, 64), tg[i] = (int32_t)rng_below(&r, 64);
-        dom[i] = (i / T) % 2, cls[i] = (uint8_t)(tok[i] % 3);
+        t->tok[i] = (int32_t)rng_below(&r, 64), t->tg[i] = (int32_t)rng_below(&r, 64);
+        t->dom[i] = (i / T) % 2, t->cls[i] = (uint8_t)(t->tok[i] % 3);
     }
+    t->b = (AnBatch){m, t->tok, t->tg, t->dom, t->cls, B, T, B * T, offset, NULL};
+    return &t->b;
 }
 
 /* The accumulators a test feeds (NULL: not fed). */
@@ -67,15 +80,13 @@ TEST(analysis_domain_router_concentration) {
     LmModel m;
     test_small_lm(&m, "domain", 2, 1, 2);
     enum { B = 4, T = 16 };
-    int32_t tok[B * T], tg[B * T], dom[B * T];
-    uint8_t cls[B * T];
-    batch_data(tok, tg, dom, cls, B, T, 1);
-    AnBatch b = {&m, tok, tg, dom, cls, B, T, B * T, 0, NULL};
+    TestBatch tb;
+    const AnBatch *b = test_batch(&tb, &m, B, T, 1, 0);
     RoutingAcc r;
     SpecialiseAcc s;
     CHECK(routing_init(&r, &m, 2, 1000, test_tmpdir()) == 0);
     specialise_init(&s, &m, 2, 1000, 7);
-    feed_batch(&b, &(Feed){.r = &r, .s = &s});
+    feed_batch(b, &(Feed){.r = &r, .s = &s});
     for (int l = 0; l < r.L; l++) {
         RoutingStats a = routing_stats(&r, l, 0), all = routing_stats(&r, l, -1);
         CHECK(a.n50 == 1);
@@ -105,21 +116,19 @@ TEST(analysis_kprime_reproduces_full) {
     LmModel m;
     test_small_lm(&m, "learned", 4, 2, 2); /* renorm = 0 in the preset */
     enum { B = 2, T = 16 };
-    int32_t tok[B * T], tg[B * T], dom[B * T];
-    uint8_t cls[B * T];
-    batch_data(tok, tg, dom, cls, B, T, 2);
-    AnBatch b = {&m, tok, tg, dom, cls, B, T, B * T, 0, NULL};
+    TestBatch tb;
+    const AnBatch *b = test_batch(&tb, &m, B, T, 2, 0);
     TopkAcc t;
     topk_init(&t, &m, 2, 1000);
-    feed_batch(&b, &(Feed){.t = &t});
+    feed_batch(b, &(Feed){.t = &t});
     float main_losses[B * T];
     memcpy(main_losses, m.losses, sizeof main_losses);
-    topk_accumulate_kprime(&t, &b);
+    topk_accumulate_kprime(&t, b);
     CHECK(topk_ppl(&t, 2, 0, -1) == topk_ppl(&t, 0, 0, -1)); /* the main forward's, reused */
     /* which is what a k' = k forward of its own gives, bit for bit */
     MoeOverride own[4];
     for (int l = 0; l < m.cfg.n_layer; l++) own[l] = (MoeOverride){.k = 2, .renorm = 0};
-    lm_forward_routed(&m, own, tok, tg, dom, B, T, 0);
+    lm_forward_routed(&m, own, tb.tok, tb.tg, tb.dom, B, T, 0);
     CHECK(!memcmp(main_losses, m.losses, sizeof main_losses));
     CHECK(fabs(topk_ppl(&t, 1, 0, -1) - topk_ppl(&t, 0, 0, -1)) > 1e-9);
     for (int l = 0; l < t.L; l++)
@@ -133,7 +142,7 @@ TEST(analysis_kprime_reproduces_full) {
     lm_free(&m);
     test_small_lm(&m, "learned", 4, 1, 1);
     topk_init(&t, &m, 2, 0);
-    feed_batch(&b, &(Feed){.t = &t});
+    feed_batch(b, &(Feed){.t = &t});
     for (int v = 0; v < 3; v++) CHECK_NEAR((t.cos_sum[v] + t.cos_sum[3 + v]) / (B * T), 1, 1e-6);
     topk_free(&t);
     lm_free(&m);
@@ -144,13 +153,11 @@ TEST(analysis_lens_last_layer_is_final) {
     test_small_lm(&m, "learned", 4, 1,
                   2); /* k = 1, no shared: last layer's r + g·o is the final residual */
     enum { B = 2, T = 16 };
-    int32_t tok[B * T], tg[B * T], dom[B * T];
-    uint8_t cls[B * T];
-    batch_data(tok, tg, dom, cls, B, T, 3);
-    AnBatch b = {&m, tok, tg, dom, cls, B, T, B * T, 0, NULL};
+    TestBatch tb;
+    const AnBatch *b = test_batch(&tb, &m, B, T, 3, 0);
     LensAcc z;
     lens_init(&z, &m, 8, B * T);
-    feed_batch(&b, &(Feed){.z = &z});
+    feed_batch(b, &(Feed){.z = &z});
     CHECK(z.n == 8 && z.stride == 4);
     double kl_last = 0, n_last = 0, agree = 0, kl_first = 0;
     for (int e = 0; e < z.EZ; e++) {
@@ -219,13 +226,9 @@ TEST(analysis_trace_streamed_equals_full_forward) {
     LmModel m;
     test_small_lm(&m, "learned", 4, 2, 3);
     enum { B = 2, T = 16, N = B * T };
-    int32_t tok[2][N], tg[2][N], dom[2][N];
-    uint8_t cls[2][N];
+    TestBatch tbs[2];
     AnBatch bs[2];
-    for (int i = 0; i < 2; i++) {
-        batch_data(tok[i], tg[i], dom[i], cls[i], B, T, 10 + i);
-        bs[i] = (AnBatch){&m, tok[i], tg[i], dom[i], cls[i], B, T, N, (long)i * N, NULL};
-    }
+    for (int i = 0; i < 2; i++) bs[i] = *test_batch(&tbs[i], &m, B, T, 10 + i, (long)i * N);
     const long cap = N + N / 2;
     const char *names[2] = {"a", "b"};
     int fb = lm_ffn_block;
@@ -293,13 +296,9 @@ TEST(analysis_shares_add_up_to_one_stream) {
     LmModel m;
     test_small_lm(&m, "learned", 4, 2, 2);
     enum { B = 2, T = 16, N = B * T, NB = 4 };
-    int32_t tok[NB][N], tg[NB][N], dom[NB][N];
-    uint8_t cls[NB][N];
+    TestBatch tbs[NB];
     AnBatch bs[NB];
-    for (int i = 0; i < NB; i++) {
-        batch_data(tok[i], tg[i], dom[i], cls[i], B, T, 20 + i);
-        bs[i] = (AnBatch){&m, tok[i], tg[i], dom[i], cls[i], B, T, N, (long)i * N, NULL};
-    }
+    for (int i = 0; i < NB; i++) bs[i] = *test_batch(&tbs[i], &m, B, T, 20 + i, (long)i * N);
     const long cap = 2 * N + N / 2; /* trace and kept tokens end inside batch 2, k' after it */
     Share one, sh[2];
     share_init(&one, &m, cap, NB * N), share_init(&sh[0], &m, cap, NB * N);

@@ -21,12 +21,19 @@ typedef struct {
 
 static const char *const toy_modes[] = {"off", "on", NULL};
 static const CfgField toy_fields[] = {
-    {"n", CFG_INT, offsetof(Toy, n), NULL, "a count", "count"},
-    {"eps", CFG_FLOAT, offsetof(Toy, eps), NULL, "an epsilon", NULL},
-    {"seed", CFG_U64, offsetof(Toy, seed), NULL, "a seed", NULL},
-    {"mode", CFG_ENUM, offsetof(Toy, mode), toy_modes, "a mode", NULL},
+    {"n", CFG_INT, offsetof(Toy, n), NULL, "a count", "count", 3},
+    {"eps", CFG_FLOAT, offsetof(Toy, eps), NULL, "an epsilon", NULL, 1e-5},
+    {"seed", CFG_U64, offsetof(Toy, seed), NULL, "a seed", NULL, 1234},
+    {"mode", CFG_ENUM, offsetof(Toy, mode), toy_modes, "a mode", NULL, 1},
 };
 static const CfgTable toy = {toy_fields, 4};
+
+/* A row's default is what cfg_defaults sets, in the field's own type. */
+TEST(config_table_defaults_come_from_the_rows) {
+    Toy t = {-1, -1, 0, -1};
+    cfg_defaults(&t, &toy);
+    CHECK(t.n == 3 && t.eps == 1e-5f && t.seed == 1234 && t.mode == 1);
+}
 
 TEST(config_table_parses_aliases_ranges_and_prints_as_written) {
     Toy t = {0};

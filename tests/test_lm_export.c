@@ -184,11 +184,28 @@ TEST(lm_export_tokenizer_metadata) {
     tokenizer_free(tok);
 }
 
+typedef struct {
+    const char *kv, *named;
+} Refusal;
+
+/* Each change from the exportable config `make` gives is refused, the message naming its option
+ * (and `family`, when given). */
+static void check_refusals(void (*make)(LmConfig *, int), const char *family, const Refusal *r,
+                           size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        LmConfig c;
+        make(&c, 300);
+        CHECK(lm_config_set_kv(&c, r[i].kv) == 0);
+        lm_config_finalize(&c);
+        CHECK_MSG(lm_export_check(&c, NULL) == -1 && strstr(ml_errmsg(), r[i].named) &&
+                      (!family || strstr(ml_errmsg(), family)),
+                  "%s %s: '%s'", family ? family : "", r[i].kv, ml_errmsg());
+    }
+}
+
 /* Each change from an exportable config is refused, naming its option. */
 TEST(lm_export_refusals) {
-    struct {
-        const char *kv, *named;
-    } cases[] = {
+    static const Refusal base[] = {
         {"block=gpt2", "block"},
         {"qk_norm=1", "qk_norm"},
         {"qkv_bias=1", "qkv_bias"},
@@ -204,17 +221,8 @@ TEST(lm_export_refusals) {
         {"first_dense=1", "first_dense"},
         {"moe_every=2", "moe_every"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        LmConfig c;
-        base_config(&c, 300);
-        CHECK(lm_config_set_kv(&c, cases[i].kv) == 0);
-        lm_config_finalize(&c);
-        CHECK_MSG(lm_export_check(&c, NULL) == -1 && strstr(ml_errmsg(), cases[i].named),
-                  "%s: '%s'", cases[i].kv, ml_errmsg());
-    }
-    struct {
-        const char *kv, *named;
-    } olmoe[] = {
+    check_refusals(base_config, NULL, base, sizeof base / sizeof *base);
+    static const Refusal olmoe[] = {
         {"rope_mode=norm", "rope_mode"},
         {"n_kv_head=2", "n_kv_head"},
         {"tied=1", "tied"},
@@ -222,15 +230,7 @@ TEST(lm_export_refusals) {
         {"score=topk_softmax", "score"},
         {"moe_every=0", "moe_every"},
     };
-    for (size_t i = 0; i < sizeof olmoe / sizeof *olmoe; i++) {
-        LmConfig c;
-        olmoe_config(&c, 300);
-        CHECK(lm_config_set_kv(&c, olmoe[i].kv) == 0);
-        lm_config_finalize(&c);
-        CHECK_MSG(lm_export_check(&c, NULL) == -1 && strstr(ml_errmsg(), olmoe[i].named) &&
-                      strstr(ml_errmsg(), "olmoe"),
-                  "olmoe %s: '%s'", olmoe[i].kv, ml_errmsg());
-    }
+    check_refusals(olmoe_config, "olmoe", olmoe, sizeof olmoe / sizeof *olmoe);
     LmConfig c;
     olmoe_config(&c, 300);
     lm_config_finalize(&c);

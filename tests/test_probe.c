@@ -30,3 +30,28 @@ TEST(probe_decodes_separable_classes_and_not_noise) {
     int32_t bad[2] = {0, 7};
     CHECK(probe_train_eval(Xtr, bad, 2, Xte, yte, 2, D, K, &cfg) == -1);
 }
+
+/* Labels tied to groups (each group one random class) and features that name the group only:
+ * a probe that may see a group on both sides recognises it; one split by group must fall to
+ * chance. Features that carry the class itself are decoded either way. */
+TEST(probe_within_keeps_groups_apart) {
+    enum { N = 800, G = 40, K = 4, D = G + K };
+    static float X[N * D];
+    static int32_t y[N], groups[N], cls[G];
+    Rng r;
+    rng_seed(&r, 3);
+    for (int g = 0; g < G; g++) cls[g] = (int32_t)rng_below(&r, K);
+    for (int i = 0; i < N; i++) {
+        groups[i] = i % G, y[i] = cls[groups[i]];
+        for (int d = 0; d < D; d++) X[i * D + d] = (d == groups[i]) + 0.1f * rng_normal(&r);
+    }
+    ProbeConfig cfg = probe_default_config();
+    double mixed = probe_within(X, y, NULL, N, D, K, &cfg);
+    double apart = probe_within(X, y, groups, N, D, K, &cfg);
+    CHECK_MSG(mixed > 0.9, "groups on both sides: %.3f", mixed);
+    CHECK_MSG(apart < 0.45, "groups apart: %.3f", apart);
+    for (int i = 0; i < N; i++) X[i * D + G + y[i]] += 1; /* the class itself */
+    CHECK(probe_within(X, y, groups, N, D, K, &cfg) > 0.95);
+    int32_t even[4] = {0, 2, 4, 6};
+    CHECK(probe_within(X, y, even, 4, D, K, &cfg) == -1); /* nothing to test on */
+}

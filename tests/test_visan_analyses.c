@@ -1,5 +1,9 @@
 /* The vision expert analyses on constructed inputs with known answers (docs/vision_analysis.md). */
-#include "analysis/vision/vision_an.h"
+#include "analysis/vision/gating.h"
+#include "analysis/vision/mei.h"
+#include "analysis/vision/rsa.h"
+#include "analysis/vision/separability.h"
+#include "analysis/vision/tuning.h"
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "core/rng.h"

@@ -7,6 +7,7 @@
 #include "nn/norm2d.h"
 #include "nn/pool.h"
 #include "nn/relu.h"
+#include "gradcheck.h"
 #include "test.h"
 #include <math.h>
 #include <string.h>
@@ -51,14 +52,11 @@ static double conv_ref_loss(const ConvCase *c, double *out) {
     return L;
 }
 
+static double conv_loss(void *c) {
+    return conv_ref_loss(c, NULL);
+}
 static double conv_fd(ConvCase *c, double *v, long i) {
-    double h = 1e-4, keep = v[i];
-    v[i] = keep + h;
-    double lp = conv_ref_loss(c, NULL);
-    v[i] = keep - h;
-    double lm = conv_ref_loss(c, NULL);
-    v[i] = keep;
-    return (lp - lm) / (2 * h);
+    return gc_central_diff(conv_loss, c, &v[i], 1e-4);
 }
 
 static void check_conv(ConvShape s, int B) {
@@ -157,14 +155,11 @@ static double gn_ref_loss(const GnCase *c, double *out) {
     return L;
 }
 
+static double gn_loss(void *c) {
+    return gn_ref_loss(c, NULL);
+}
 static double gn_fd(GnCase *c, double *v, long i) {
-    double h = 1e-4, keep = v[i];
-    v[i] = keep + h;
-    double lp = gn_ref_loss(c, NULL);
-    v[i] = keep - h;
-    double lm = gn_ref_loss(c, NULL);
-    v[i] = keep;
-    return (lp - lm) / (2 * h);
+    return gc_central_diff(gn_loss, c, &v[i], 1e-4);
 }
 
 TEST(groupnorm_matches_reference_and_finite_differences) {

@@ -1,7 +1,7 @@
 /* Synthesised most exciting inputs: the single-image input gradient of a vision model against
  * finite differences and against the model's own forward, and the prior-regularised ascent on a
  * linear objective whose optimum is known. */
-#include "analysis/vision/vision_an.h"
+#include "analysis/vision/synth.h"
 #include "core/mem.h"
 #include "core/rng.h"
 #include "model/vinput.h"

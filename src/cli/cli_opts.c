@@ -83,6 +83,18 @@ int cli_parse(const char *cmd, CliOpts opts, void *args, int argc, char **argv, 
     return cli_parse_groups(cmd, &g, 1, argc, argv, pos, max_pos);
 }
 
+const char *cli_parse_path(const char *cmd, int argc, char **argv, const char *what,
+                           const char *usage) {
+    if (cli_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return NULL;
+    }
+    const char *path = NULL;
+    cli_parse(cmd, (CliOpts){NULL, 0}, NULL, argc, argv, &path, 1);
+    if (!path) ml_fatal("%s: needs %s (see moelens %s --help)", cmd, what, cmd);
+    return path;
+}
+
 static int head_width(const CliOpt *o) {
     return (int)strlen(o->name) + (o->arg ? 1 + (int)strlen(o->arg) : 0);
 }

@@ -58,6 +58,11 @@ int cli_parse_groups(const char *cmd, const CliGroup *groups, int n_groups, int 
 /* The same for one table. */
 int cli_parse(const char *cmd, CliOpts opts, void *args, int argc, char **argv, const char **pos,
               int max_pos);
+/* A command without options whose one argument is a path: with --help prints usage and returns
+ * NULL; else returns the path, or exits with one error line (an option, a second word, or none:
+ * "<cmd>: needs <what> (see moelens <cmd> --help)"). */
+const char *cli_parse_path(const char *cmd, int argc, char **argv, const char *what,
+                           const char *usage);
 /* The --help lines of the tables: "  --name ARG   help", help columns aligned across them. */
 void cli_print_tables(const CliOpts *tables, int n_tables);
 void cli_print_opts(CliOpts opts);

@@ -283,18 +283,16 @@ static int text_info(const char *path) {
 DATA_INFO_HANDLER(text_claims, text_info)
 
 static int data_info(int argc, char **argv) {
-    if (cli_wants_help(argc, argv) || argc != 2) {
-        printf("usage: moelens data info PATH\n\nSummary of a prepared data set: a text set folder "
-               "(corpus.json)\n"
-               "or a .tokens shard: documents, bytes and tokens per domain, file sizes.\n");
-        return argc == 2 ? 0 : 1;
-    }
-    if (!ml_file_exists(argv[1]) && !ml_is_dir(argv[1]))
-        ml_fatal("data info: '%s' not found", argv[1]);
+    const char *path = cli_parse_path(
+        "data info", argc, argv, "a PATH",
+        "usage: moelens data info PATH\n\nSummary of a prepared data set: a text set folder "
+        "(corpus.json)\nor a .tokens shard: documents, bytes and tokens per domain, file sizes.\n");
+    if (!path) return 0; /* --help */
+    if (!ml_file_exists(path) && !ml_is_dir(path)) ml_fatal("data info: '%s' not found", path);
     for (int i = 0; i < n_infos; i++)
-        if (infos[i].claims(argv[1])) return infos[i].info(argv[1]);
+        if (infos[i].claims(path)) return infos[i].info(path);
     ml_fatal("data info: '%s' is not a prepared data set (no corpus.json, not a .tokens shard)",
-             argv[1]);
+             path);
 }
 DATA_SUBCOMMAND("info", data_info, "summary of a prepared data set")
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cli_opts.h"
 #include "core/error.h"
 #include "core/mem.h"
 #include "gguf/gguf.h"
@@ -36,20 +37,18 @@ static void print_tensor_types(const GgufFile *g) {
 }
 
 static int cmd_info(int argc, char **argv) {
-    if (cli_wants_help(argc, argv) || argc != 2) {
-        printf("usage: moelens info MODEL.gguf\n\nFamily (architecture), sizes, experts, top-k, "
-               "tokenizer, and the "
-               "tensor types with their counts and bytes.\n");
-        return argc != 2 ? 1 : 0;
-    }
-    if (argv[1][0] == '-') cli_unknown_option("info", argv[1]);
+    const char *path = cli_parse_path(
+        "info", argc, argv, "a MODEL.gguf",
+        "usage: moelens info MODEL.gguf\n\nFamily (architecture), sizes, experts, top-k, "
+        "tokenizer, and the tensor types with their counts and bytes.\n");
+    if (!path) return 0; /* --help */
     GgufFile *g;
-    if (gguf_open(&g, argv[1])) ml_fatal("%s", ml_errmsg());
+    if (gguf_open(&g, path)) ml_fatal("%s", ml_errmsg());
     char *arch = NULL, *name = NULL;
     if (gguf_get_strdup(g, "general.architecture", &arch)) ml_fatal("%s", ml_errmsg());
     if (gguf_find(g, "general.name") && gguf_get_strdup(g, "general.name", &name))
         ml_fatal("%s", ml_errmsg());
-    printf("%-26s %s\n", "file", argv[1]);
+    printf("%-26s %s\n", "file", path);
     printf("%-26s GGUF v%u, %zu bytes, alignment %u\n", "format", g->version, g->size,
            g->alignment);
     printf("%-26s %s\n", "architecture", arch);

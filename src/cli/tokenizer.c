@@ -104,14 +104,27 @@ static int tok_encode(int argc, char **argv) {
     return 0;
 }
 
+typedef struct {
+    const char *tok;
+} DecodeArgs;
+static const CliOpt decode_opts[] = {
+    {"--tokenizer", "FILE", OPT_STR, offsetof(DecodeArgs, tok), NULL,
+     "tokenizer.txt the ids belong to (required)"},
+};
+
 static int tok_decode(int argc, char **argv) {
-    if (cli_wants_help(argc, argv) || argc != 3 || strcmp(argv[1], "--tokenizer")) {
+    const char *cmd = "tokenizer decode";
+    if (cli_wants_help(argc, argv)) {
         printf("usage: moelens tokenizer decode --tokenizer FILE < ids\n\nReads "
                "whitespace-separated ids, writes the bytes.\n");
-        return cli_wants_help(argc, argv) ? 0 : 1;
+        cli_print_opts(CLI_OPTS(decode_opts));
+        return 0;
     }
+    DecodeArgs da = {0};
+    cli_parse(cmd, CLI_OPTS(decode_opts), &da, argc, argv, NULL, 0);
+    if (!da.tok) ml_fatal("%s: needs --tokenizer FILE", cmd);
     Tokenizer *t;
-    if (tokenizer_load(&t, argv[2])) ml_fatal("%s", ml_errmsg());
+    if (tokenizer_load(&t, da.tok)) ml_fatal("%s", ml_errmsg());
     long n = 0, cap = 1024;
     int32_t *ids = ml_alloc((size_t)cap * 4);
     int v;

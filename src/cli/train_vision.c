@@ -22,7 +22,7 @@ static void on_sigint(int sig) {
 }
 
 typedef struct {
-    const char *out, *data, *preset;
+    const char *out, *data, *preset, *config;
     const char *sets[64];
     int n_sets, resume, quiet, max_images, ckpt_every;
 } Args;
@@ -41,6 +41,9 @@ static const CliOpt opts[] = {
      "Fashion-MNIST/IDX folder, CIFAR binaries, PNG folder or prepared set"},
     {"--preset", "P", OPT_STR, A(preset), NULL,
      "tiny (default), small or study (the Beyond Routing study)"},
+    {"--config", "FILE.json", OPT_STR, A(config), NULL,
+     "config keys from a JSON file, over the preset (e.g. another run's\nconfig.json); --set "
+     "applies after it"},
     {"--set", "key=value", OPT_FN, 0, set_kv,
      "override a config key (e.g. n_experts=8 top_k=1 router=cosine\nrouter_noise=1 tau=0.2 "
      "steps=1000 lr=1e-3 seed=2 batch=128\naug_crop_min=0.3 aug_blur=0.5 ...; keys below)"},
@@ -54,8 +57,9 @@ static const CliOpt opts[] = {
 
 static void help(void) {
     printf("usage: moelens train vision --out RUN --data SET [--preset tiny|small|study]\n"
-           "                            [--set key=value ...] [--resume] [--max-images N]\n"
-           "                            [--ckpt-every N] [--quiet]\n\n"
+           "                            [--config FILE.json] [--set key=value ...] [--resume]\n"
+           "                            [--max-images N]"
+           " [--ckpt-every N] [--quiet]\n\n"
            "Trains the sparsely-gated convolutional MoE with SimCLR's NT-Xent loss "
            "(docs/vision.md).\n");
     cli_print_opts(CLI_OPTS(opts));
@@ -96,6 +100,8 @@ int cmd_train_vision(int argc, char **argv) {
     } else {
         VisionConfig cfg;
         if (vision_preset(&cfg, preset) != 0) ml_fatal("train vision: %s", ml_errmsg());
+        if (args.config && vision_config_load_file(&cfg, args.config) != 0)
+            ml_fatal("train vision: --config %s", ml_errmsg());
         cfg.in_ch = set.channels, cfg.img = set.size, cfg.threads = threads;
         for (int i = 0; i < n_sets; i++)
             if (vision_config_set(&cfg, sets[i]) != 0) ml_fatal("train vision: %s", ml_errmsg());

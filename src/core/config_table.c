@@ -1,5 +1,6 @@
 #include "core/config_table.h"
 #include "core/error.h"
+#include "core/mem.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <float.h>
@@ -9,6 +10,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+void cfg_defaults(void *obj, const CfgTable *t) {
+    for (int i = 0; i < t->n; i++) {
+        const CfgField *f = &t->fields[i];
+        void *p = (char *)obj + f->offset;
+        if (f->type == CFG_FLOAT)
+            *(float *)p = (float)f->def;
+        else if (f->type == CFG_U64)
+            *(uint64_t *)p = (uint64_t)f->def;
+        else
+            *(int *)p = (int)f->def;
+    }
+}
 
 const CfgField *cfg_find(const CfgTable *t, const char *key) {
     for (int i = 0; i < t->n; i++)
@@ -146,6 +160,17 @@ static int json_member(void *obj, const CfgField *f, const cJSON *it, const char
         return ml_error("%s: %s", source, msg);
     }
     return 0;
+}
+
+char *cfg_json_text(const CfgTable *t, const void *obj, const char *model, int pretty) {
+    cJSON *o = cJSON_CreateObject();
+    if (model) cJSON_AddStringToObject(o, "model", model);
+    cfg_to_json(o, t, obj);
+    char *s = pretty ? cJSON_Print(o) : cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    char *out = ml_strdup(s);
+    free(s);
+    return out;
 }
 
 int cfg_from_json(void *obj, const CfgTable *t, const cJSON *o, const char *source,

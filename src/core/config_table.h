@@ -17,6 +17,7 @@ typedef struct {
     const char *const *choices; /* CFG_ENUM: value names in enum order, NULL-terminated */
     const char *help;
     const char *alias; /* an older name still read (old config.json files, checkpoints); or NULL */
+    double def;        /* the default (CFG_ENUM: the value's index), set by cfg_defaults */
 } CfgField;
 
 typedef struct {
@@ -31,6 +32,8 @@ typedef struct {
     int above;
 } CfgRange;
 
+/* Every field of obj set to its row's default (fields outside the table are left as they are). */
+void cfg_defaults(void *obj, const CfgTable *t);
 /* The row named `key` (its name or its alias), or NULL. */
 const CfgField *cfg_find(const CfgTable *t, const char *key);
 /* Text to the field's type, refusing what would wrap, truncate or not fit a float, and enum
@@ -43,6 +46,9 @@ double cfg_number(const void *obj, const CfgField *f);
 /* Adds every field to JSON object o under its name: numbers, or strings for enums and u64 (JSON
  * numbers lose 64-bit integers). */
 void cfg_to_json(struct cJSON *o, const CfgTable *t, const void *obj);
+/* The same as text (ml_free it): indented when pretty (config.json files), else one line
+ * (checkpoint metadata); `model`, when not NULL, comes first as "model": model. */
+char *cfg_json_text(const CfgTable *t, const void *obj, const char *model, int pretty);
 /* Sets the fields named by the members of JSON object o (names or aliases), in order. Numbers
  * for integer fields must be whole (2.7 is refused, not truncated). Unknown members are refused
  * unless skip_unknown. Messages start with "<source>: ". */

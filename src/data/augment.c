@@ -94,6 +94,21 @@ static void colour_jitter(float *img, int C, int S, const AugmentConfig *c, Rng 
     }
 }
 
+/* One pass of the separable blur: dst[y, x] = Σ_i k[i + rad] · src at (y, x + i), or at (y + i, x)
+ * when vertical, the offset clamped to the image's edge. */
+static void blur_pass(float *dst, const float *src, int S, const float *k, int rad, int vertical) {
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++) {
+            float a = 0;
+            for (int i = -rad; i <= rad; i++) {
+                int at = (vertical ? y : x) + i;
+                at = at < 0 ? 0 : at >= S ? S - 1 : at;
+                a += k[i + rad] * src[vertical ? at * S + x : y * S + at];
+            }
+            dst[y * S + x] = a;
+        }
+}
+
 /* Separable Gaussian blur, radius ⌈3σ⌉ (≤ 7), edges clamped. */
 static void blur(float *img, int C, int S, float sigma) {
     float k[15], tmp[256 * 256];
@@ -105,24 +120,8 @@ static void blur(float *img, int C, int S, float sigma) {
     for (int i = 0; i < 2 * rad + 1; i++) k[i] /= sum;
     for (int ch = 0; ch < C; ch++) {
         float *p = img + ch * S * S;
-        for (int y = 0; y < S; y++)
-            for (int x = 0; x < S; x++) {
-                float a = 0;
-                for (int i = -rad; i <= rad; i++) {
-                    int xx = x + i < 0 ? 0 : x + i >= S ? S - 1 : x + i;
-                    a += k[i + rad] * p[y * S + xx];
-                }
-                tmp[y * S + x] = a;
-            }
-        for (int y = 0; y < S; y++)
-            for (int x = 0; x < S; x++) {
-                float a = 0;
-                for (int i = -rad; i <= rad; i++) {
-                    int yy = y + i < 0 ? 0 : y + i >= S ? S - 1 : y + i;
-                    a += k[i + rad] * tmp[yy * S + x];
-                }
-                p[y * S + x] = a;
-            }
+        blur_pass(tmp, p, S, k, rad, 0);
+        blur_pass(p, tmp, S, k, rad, 1);
     }
 }
 

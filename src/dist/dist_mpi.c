@@ -186,33 +186,35 @@ static void bucket_layout(long n, long b0, long b1, int *counts, int *displs) {
     }
 }
 
-void dist_reduce_scatter_f32(float *x, long n) {
+/* The bucket loop both share: gather = 0 reduce-scatters x (rank r keeps the sums of its block),
+ * gather = 1 all-gathers every rank's block into x. */
+static void zero1_collective(float *x, long n, int gather) {
     if (size == 1) return;
     int counts[size], displs[size];
     for (long b0 = 0; b0 < n; b0 += DIST_BUCKET_FLOATS) {
         long b1 = n - b0 < DIST_BUCKET_FLOATS ? n : b0 + DIST_BUCKET_FLOATS;
         bucket_layout(n, b0, b1, counts, displs);
-        /* in place, MPI leaves this rank's part at the bucket's start: move it where it belongs */
-        watch_begin("a reduce-scatter");
-        MPI_Reduce_scatter(MPI_IN_PLACE, x + b0, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-        watch_end();
-        memmove(x + b0 + displs[rank], x + b0, (size_t)counts[rank] * sizeof *x);
+        if (gather) {
+            watch_begin("an all-gather");
+            MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x + b0, counts, displs, MPI_FLOAT,
+                           MPI_COMM_WORLD);
+            watch_end();
+        } else { /* in place, MPI leaves this rank's part at the bucket's start: move it there */
+            watch_begin("a reduce-scatter");
+            MPI_Reduce_scatter(MPI_IN_PLACE, x + b0, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+            watch_end();
+            memmove(x + b0 + displs[rank], x + b0, (size_t)counts[rank] * sizeof *x);
+        }
     }
     traffic.reduced += (double)n * sizeof *x;
 }
 
+void dist_reduce_scatter_f32(float *x, long n) {
+    zero1_collective(x, n, 0);
+}
+
 void dist_allgather_f32(float *x, long n) {
-    if (size == 1) return;
-    int counts[size], displs[size];
-    for (long b0 = 0; b0 < n; b0 += DIST_BUCKET_FLOATS) {
-        long b1 = n - b0 < DIST_BUCKET_FLOATS ? n : b0 + DIST_BUCKET_FLOATS;
-        bucket_layout(n, b0, b1, counts, displs);
-        watch_begin("an all-gather");
-        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x + b0, counts, displs, MPI_FLOAT,
-                       MPI_COMM_WORLD);
-        watch_end();
-    }
-    traffic.reduced += (double)n * sizeof *x;
+    zero1_collective(x, n, 1);
 }
 
 int dist_ep_init(int G) {

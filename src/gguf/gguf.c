@@ -37,6 +37,16 @@ static int check_room(const Reader *r, size_t n, const char *what) {
     return 0;
 }
 
+/* A count read from the header (keys, tensors, array strings) is refused before anything is
+ * allocated for it when the bytes left could not hold that many items of at least `least` bytes. */
+static int check_count(const Reader *r, uint64_t n, size_t least, const char *who,
+                       const char *items) {
+    if (n <= remaining(r) / least) return 0;
+    return ml_error("%s: truncated header or absurd count: %s claims %llu %s, more than the %zu "
+                    "bytes left can hold",
+                    r->path, who, (unsigned long long)n, items, remaining(r));
+}
+
 static int read_bytes(Reader *r, void *dst, size_t n, const char *what) {
     if (check_room(r, n, what)) return -1;
     memcpy(dst, r->p + r->pos, n);
@@ -62,10 +72,19 @@ static int read_str(Reader *r, GgufStr *s, const char *what) {
     return 0;
 }
 
-static char *str_copy(GgufStr s) {
-    char *c = ml_alloc(s.len + 1);
-    memcpy(c, s.ptr, s.len);
-    return c;
+/* A metadata key or tensor name ("metadata key", "tensor name"): non-empty, at most
+ * GGUF_MAX_NAME bytes, no NUL; *out is a NUL-terminated copy. */
+static int read_name(Reader *r, char **out, const char *what) {
+    GgufStr s = {0};
+    char where[64];
+    snprintf(where, sizeof where, "a %s", what);
+    if (read_str(r, &s, where)) return -1;
+    if (s.len == 0 || s.len > GGUF_MAX_NAME || memchr(s.ptr, 0, s.len))
+        return ml_error("%s: %s at byte %zu is empty, too long or holds a NUL", r->path, what,
+                        r->pos - s.len);
+    *out = ml_alloc(s.len + 1);
+    memcpy(*out, s.ptr, s.len);
+    return 0;
 }
 
 static int scalar_size(uint32_t t) {
@@ -90,12 +109,7 @@ static int skip_value(Reader *r, uint32_t t, const char *key) {
 }
 
 static int read_kv(Reader *r, GgufKV *kv) {
-    GgufStr key = {0};
-    if (read_str(r, &key, "a metadata key")) return -1;
-    if (key.len == 0 || key.len > GGUF_MAX_NAME || memchr(key.ptr, 0, key.len))
-        return ml_error("%s: metadata key at byte %zu is empty, too long or holds a NUL", r->path,
-                        r->pos - key.len);
-    kv->key = str_copy(key);
+    if (read_name(r, &kv->key, "metadata key")) return -1;
     if (read_u32(r, &kv->type, "a metadata value type")) return -1;
     kv->value = r->p + r->pos;
     if (kv->type != GGUF_T_ARRAY) return skip_value(r, kv->type, kv->key);
@@ -106,11 +120,9 @@ static int read_kv(Reader *r, GgufKV *kv) {
         return ml_error("%s: metadata key '%s' is an array of arrays (unsupported)", r->path,
                         kv->key);
     if (kv->arr_type == GGUF_T_STRING) {
-        if (kv->arr_n > remaining(r) / 8)
-            return ml_error(
-                "%s: truncated header or absurd count: metadata key '%s' claims %llu strings, more "
-                "than the %zu bytes left can hold",
-                r->path, kv->key, (unsigned long long)kv->arr_n, remaining(r));
+        char who[GGUF_MAX_NAME + 16];
+        snprintf(who, sizeof who, "metadata key '%s'", kv->key);
+        if (check_count(r, kv->arr_n, 8, who, "strings")) return -1;
         for (uint64_t i = 0; i < kv->arr_n; i++)
             if (skip_value(r, GGUF_T_STRING, kv->key)) return -1;
         return 0;
@@ -136,11 +148,7 @@ static int cmp_tensor_ptr(const void *a, const void *b) {
 
 static int read_kvs(Reader *r, GgufFile *g) {
     /* a key/value takes at least 8 (key length) + 1 (key) + 4 (type) + 1 (u8 value) bytes */
-    if (g->n_kv > remaining(r) / 14)
-        return ml_error(
-            "%s: truncated header or absurd count: it claims %llu metadata keys, more than the "
-            "%zu bytes left can hold",
-            r->path, (unsigned long long)g->n_kv, remaining(r));
+    if (check_count(r, g->n_kv, 14, "it", "metadata keys")) return -1;
     g->kv = ml_alloc((g->n_kv ? g->n_kv : 1) * sizeof(GgufKV));
     for (uint64_t i = 0; i < g->n_kv; i++)
         if (read_kv(r, &g->kv[i])) return -1;
@@ -167,12 +175,7 @@ static int read_alignment(GgufFile *g) {
 
 /* Shape, type and size of one tensor info; offsets are checked once the data section is known. */
 static int read_tensor_info(Reader *r, GgufFile *g, GgufTensor *t) {
-    GgufStr name = {0};
-    if (read_str(r, &name, "a tensor name")) return -1;
-    if (name.len == 0 || name.len > GGUF_MAX_NAME || memchr(name.ptr, 0, name.len))
-        return ml_error("%s: tensor name at byte %zu is empty, too long or holds a NUL", r->path,
-                        r->pos - name.len);
-    t->name = str_copy(name);
+    if (read_name(r, &t->name, "tensor name")) return -1;
     t->file = g;
     if (read_u32(r, &t->n_dims, "a tensor's dimension count")) return -1;
     if (t->n_dims > 4)
@@ -207,11 +210,7 @@ static int read_tensor_info(Reader *r, GgufFile *g, GgufTensor *t) {
 
 static int read_tensors(Reader *r, GgufFile *g) {
     /* a tensor info takes at least 8 + 1 (name) + 4 (n_dims) + 4 (type) + 8 (offset) bytes */
-    if (g->n_tensors > remaining(r) / 25)
-        return ml_error(
-            "%s: truncated header or absurd count: it claims %llu tensors, more than the %zu "
-            "bytes left can hold",
-            r->path, (unsigned long long)g->n_tensors, remaining(r));
+    if (check_count(r, g->n_tensors, 25, "it", "tensors")) return -1;
     g->tensors = ml_alloc((g->n_tensors ? g->n_tensors : 1) * sizeof(GgufTensor));
     for (uint64_t i = 0; i < g->n_tensors; i++)
         if (read_tensor_info(r, g, &g->tensors[i])) return -1;

@@ -22,59 +22,32 @@ static int wrong_type(const GgufFile *g, const GgufKV *kv, const char *expected)
                     expected);
 }
 
-/* Integer value of a scalar kv as a signed 128-bit-safe pair: *neg set for negative values. */
+/* The integer metadata types: width and signedness. */
+static const struct {
+    uint32_t type;
+    int bytes, is_signed;
+} int_types[] = {
+    {GGUF_T_UINT8, 1, 0},  {GGUF_T_INT8, 1, 1},  {GGUF_T_UINT16, 2, 0}, {GGUF_T_INT16, 2, 1},
+    {GGUF_T_UINT32, 4, 0}, {GGUF_T_INT32, 4, 1}, {GGUF_T_UINT64, 8, 0}, {GGUF_T_INT64, 8, 1},
+};
+
+/* Integer value of a scalar kv as a signed 128-bit-safe pair: *neg set for negative values (read
+ * from *s), else the value is *u (and *s too when it fits). -1 for a non-integer type. */
 static int int_value(const uint8_t *p, uint32_t type, int64_t *s, uint64_t *u, int *neg) {
-    *neg = 0;
-    switch (type) {
-    case GGUF_T_UINT8:
-        *u = p[0];
-        break;
-    case GGUF_T_INT8:
-        *s = (int8_t)p[0];
-        *neg = 1;
-        break;
-    case GGUF_T_UINT16: {
-        uint16_t v;
-        memcpy(&v, p, 2);
-        *u = v;
-        break;
+    for (size_t i = 0; i < sizeof int_types / sizeof *int_types; i++) {
+        if (int_types[i].type != type) continue;
+        int shift = 64 - 8 * int_types[i].bytes;
+        uint64_t raw = 0;
+        memcpy(&raw, p, (size_t)int_types[i].bytes); /* little-endian: the low bytes */
+        int64_t extended = (int64_t)(raw << shift) >> shift;
+        *neg = int_types[i].is_signed && extended < 0;
+        if (*neg)
+            *s = extended;
+        else if ((*u = raw) <= (uint64_t)INT64_MAX)
+            *s = (int64_t)raw;
+        return 0;
     }
-    case GGUF_T_INT16: {
-        int16_t v;
-        memcpy(&v, p, 2);
-        *s = v;
-        *neg = 1;
-        break;
-    }
-    case GGUF_T_UINT32: {
-        uint32_t v;
-        memcpy(&v, p, 4);
-        *u = v;
-        break;
-    }
-    case GGUF_T_INT32: {
-        int32_t v;
-        memcpy(&v, p, 4);
-        *s = v;
-        *neg = 1;
-        break;
-    }
-    case GGUF_T_UINT64:
-        memcpy(u, p, 8);
-        break;
-    case GGUF_T_INT64:
-        memcpy(s, p, 8);
-        *neg = 1;
-        break;
-    default:
-        return -1;
-    }
-    if (*neg) { /* signed source: normalise to (u, neg) */
-        if (*s >= 0) *u = (uint64_t)*s, *neg = 0;
-    } else if (*u <= (uint64_t)INT64_MAX) {
-        *s = (int64_t)*u;
-    }
-    return 0;
+    return -1;
 }
 
 /* Reads any integer kv into [lo, hi] (as u64 bounds for non-negatives, allowing negatives only

@@ -96,36 +96,24 @@ static int scalar(GgufWriter *w, const char *key, uint32_t type, const void *v, 
     return 0;
 }
 
-int gguf_w_u8(GgufWriter *w, const char *k, uint8_t v) {
-    return scalar(w, k, GGUF_T_UINT8, &v, 1);
-}
-int gguf_w_i8(GgufWriter *w, const char *k, int8_t v) {
-    return scalar(w, k, GGUF_T_INT8, &v, 1);
-}
-int gguf_w_u16(GgufWriter *w, const char *k, uint16_t v) {
-    return scalar(w, k, GGUF_T_UINT16, &v, 2);
-}
-int gguf_w_i16(GgufWriter *w, const char *k, int16_t v) {
-    return scalar(w, k, GGUF_T_INT16, &v, 2);
-}
-int gguf_w_u32(GgufWriter *w, const char *k, uint32_t v) {
-    return scalar(w, k, GGUF_T_UINT32, &v, 4);
-}
-int gguf_w_i32(GgufWriter *w, const char *k, int32_t v) {
-    return scalar(w, k, GGUF_T_INT32, &v, 4);
-}
-int gguf_w_u64(GgufWriter *w, const char *k, uint64_t v) {
-    return scalar(w, k, GGUF_T_UINT64, &v, 8);
-}
-int gguf_w_i64(GgufWriter *w, const char *k, int64_t v) {
-    return scalar(w, k, GGUF_T_INT64, &v, 8);
-}
-int gguf_w_f32(GgufWriter *w, const char *k, float v) {
-    return scalar(w, k, GGUF_T_FLOAT32, &v, 4);
-}
-int gguf_w_f64(GgufWriter *w, const char *k, double v) {
-    return scalar(w, k, GGUF_T_FLOAT64, &v, 8);
-}
+/* One writer per scalar type, its value's bytes as they lie in memory (GGUF is little-endian, as
+ * every machine moelens builds for). */
+#define SCALAR_WRITER(name, ctype, gguf_type)                                                      \
+    int gguf_w_##name(GgufWriter *w, const char *k, ctype v) {                                     \
+        return scalar(w, k, gguf_type, &v, sizeof v);                                              \
+    }
+SCALAR_WRITER(u8, uint8_t, GGUF_T_UINT8)
+SCALAR_WRITER(i8, int8_t, GGUF_T_INT8)
+SCALAR_WRITER(u16, uint16_t, GGUF_T_UINT16)
+SCALAR_WRITER(i16, int16_t, GGUF_T_INT16)
+SCALAR_WRITER(u32, uint32_t, GGUF_T_UINT32)
+SCALAR_WRITER(i32, int32_t, GGUF_T_INT32)
+SCALAR_WRITER(u64, uint64_t, GGUF_T_UINT64)
+SCALAR_WRITER(i64, int64_t, GGUF_T_INT64)
+SCALAR_WRITER(f32, float, GGUF_T_FLOAT32)
+SCALAR_WRITER(f64, double, GGUF_T_FLOAT64)
+#undef SCALAR_WRITER
+
 int gguf_w_bool(GgufWriter *w, const char *k, int v) {
     uint8_t b = v != 0;
     return scalar(w, k, GGUF_T_BOOL, &b, 1);

@@ -15,120 +15,95 @@
 static const char *const block_names[] = {"gpt2", "llama", NULL};
 static const char *const rope_names[] = {"norm", "neox", NULL};
 
-#define FI(n, f, h)                                                                                \
-    { n, CFG_INT, offsetof(LmConfig, f), NULL, h, NULL }
-#define FF(n, f, h)                                                                                \
-    { n, CFG_FLOAT, offsetof(LmConfig, f), NULL, h, NULL }
-#define FE(n, f, c, h)                                                                             \
-    { n, CFG_ENUM, offsetof(LmConfig, f), c, h, NULL }
+/* Rows: name, field, default, help (FE: the value names before the default). */
+#define FI(n, f, d, h)                                                                             \
+    { n, CFG_INT, offsetof(LmConfig, f), NULL, h, NULL, d }
+#define FF(n, f, d, h)                                                                             \
+    { n, CFG_FLOAT, offsetof(LmConfig, f), NULL, h, NULL, d }
+#define FE(n, f, c, d, h)                                                                          \
+    { n, CFG_ENUM, offsetof(LmConfig, f), c, h, NULL, d }
 
 static const CfgField fields[] = {
-    FI("vocab_size", vocab_size, "vocabulary size (set from the tokenizer when training)"),
-    FI("d_model", d_model, "residual width"),
-    FI("n_layer", n_layer, "transformer blocks"),
-    FI("n_head", n_head, "attention heads"),
-    FI("n_kv_head", n_kv_head, "key/value heads (GQA); 0 = n_head"),
-    FI("seq_len", seq_len, "context length T"),
-    FE("block", block, block_names, "block style: gpt2 | llama"),
-    FI("tied", tied, "output projection shares the token embedding (1/0)"),
-    FI("qk_norm", qk_norm, "RMSNorm on q and k: 0 off, 1 per head, 2 over the whole q/k width"),
-    FI("head_dim", head_dim, "per-head width; 0 = d_model / n_head"),
-    FI("qkv_bias", qkv_bias, "llama block: biases on the q, k, v projections (1/0)"),
-    FF("norm_eps", norm_eps, "normalisation epsilon"),
-    FF("rope_base", rope_base, "RoPE base (llama block)"),
-    FE("rope_mode", rope_mode, rope_names, "RoPE pairing: norm (adjacent) | neox (halves)"),
-    FI("moe_every", moe_every, "every n-th FFN is MoE (1 = all, 0 = none: dense model)"),
-    FI("first_dense", first_dense, "leading dense FFN layers"),
-    FI("dense_hidden", dense_hidden, "FFN width of dense layers; 0 = moe.hidden"),
-    FI("n_experts", moe.n_experts, "routed experts E (1 = dense baseline)"),
-    FI("n_zero", moe.n_zero, "zero-output experts Z"),
-    FI("top_k", moe.top_k, "experts per token k"),
-    FI("expert_hidden", moe.hidden, "expert FFN width"),
-    FI("n_shared", moe.n_shared, "shared (always-on) experts"),
-    FI("shared_hidden", moe.shared_hidden, "shared expert width; 0 = expert_hidden"),
-    FI("shared_gate", moe.shared_gate, "sigmoid gate on shared experts (qwen2moe) (1/0)"),
-    FE("router", moe.router, moe_router_names,
+    FI("vocab_size", vocab_size, 8192, "vocabulary size (set from the tokenizer when training)"),
+    FI("d_model", d_model, 0, "residual width"),
+    FI("n_layer", n_layer, 0, "transformer blocks"),
+    FI("n_head", n_head, 0, "attention heads"),
+    FI("n_kv_head", n_kv_head, 0, "key/value heads (GQA); 0 = n_head"),
+    FI("seq_len", seq_len, 0, "context length T"),
+    FE("block", block, block_names, BLOCK_GPT2, "block style: gpt2 | llama"),
+    FI("tied", tied, 1, "output projection shares the token embedding (1/0)"),
+    FI("qk_norm", qk_norm, 0, "RMSNorm on q and k: 0 off, 1 per head, 2 over the whole q/k width"),
+    FI("head_dim", head_dim, 0, "per-head width; 0 = d_model / n_head"),
+    FI("qkv_bias", qkv_bias, 0, "llama block: biases on the q, k, v projections (1/0)"),
+    FF("norm_eps", norm_eps, 1e-5, "normalisation epsilon"),
+    FF("rope_base", rope_base, 10000, "RoPE base (llama block)"),
+    FE("rope_mode", rope_mode, rope_names, ROPE_NEOX,
+       "RoPE pairing: norm (adjacent) | neox (halves)"),
+    FI("moe_every", moe_every, 1, "every n-th FFN is MoE (1 = all, 0 = none: dense model)"),
+    FI("first_dense", first_dense, 0, "leading dense FFN layers"),
+    FI("dense_hidden", dense_hidden, 0, "FFN width of dense layers; 0 = moe.hidden"),
+    FI("n_experts", moe.n_experts, 8, "routed experts E (1 = dense baseline)"),
+    FI("n_zero", moe.n_zero, 0, "zero-output experts Z"),
+    FI("top_k", moe.top_k, 2, "experts per token k"),
+    FI("expert_hidden", moe.hidden, 0, "expert FFN width"),
+    FI("n_shared", moe.n_shared, 0, "shared (always-on) experts"),
+    FI("shared_hidden", moe.shared_hidden, 0, "shared expert width; 0 = expert_hidden"),
+    FI("shared_gate", moe.shared_gate, 0, "sigmoid gate on shared experts (qwen2moe) (1/0)"),
+    FE("router", moe.router, moe_router_names, ROUTER_LEARNED,
        "router: learned | random | cosine | hash | domain | dense"),
-    FE("score", moe.score, moe_score_names, "score order: softmax_topk | topk_softmax | sigmoid"),
-    FI("renorm", moe.renorm, "renormalise the top-k weights (1/0)"),
-    FE("routing", moe.level, moe_level_names, "routing level: token | seq_causal | seq_mean"),
-    FE("expert_act", moe.act, moe_act_names, "expert FFN: gelu | swiglu"),
-    FI("expert_bias", moe.expert_bias, "GELU experts carry biases (1/0)"),
-    FF("capacity_factor", moe.capacity_factor, "0 = dropless; else per-expert capacity factor"),
-    FI("cos_dim", moe.cos_dim, "cosine router projection dimension"),
-    FF("aux_lb", moe.aux_lb_coef, "Switch load-balance loss weight"),
-    FF("aux_z", moe.aux_z_coef, "router z-loss weight"),
-    FF("aux_group", moe.aux_group_coef, "ZEDA group balance loss weight (real vs zero experts)"),
-    FF("aux_importance", moe.aux_imp_coef,
+    FE("score", moe.score, moe_score_names, SCORE_SOFTMAX_TOPK,
+       "score order: softmax_topk | topk_softmax | sigmoid"),
+    FI("renorm", moe.renorm, 0, "renormalise the top-k weights (1/0)"),
+    FE("routing", moe.level, moe_level_names, ROUTE_TOKEN,
+       "routing level: token | seq_causal | seq_mean"),
+    FE("expert_act", moe.act, moe_act_names, EXPERT_GELU, "expert FFN: gelu | swiglu"),
+    FI("expert_bias", moe.expert_bias, 1, "GELU experts carry biases (1/0)"),
+    FF("capacity_factor", moe.capacity_factor, 0, "0 = dropless; else per-expert capacity factor"),
+    FI("cos_dim", moe.cos_dim, 64, "cosine router projection dimension"),
+    FF("aux_lb", moe.aux_lb_coef, 0.01, "Switch load-balance loss weight"),
+    FF("aux_z", moe.aux_z_coef, 0.001, "router z-loss weight"),
+    FF("aux_group", moe.aux_group_coef, 0, "ZEDA group balance loss weight (real vs zero experts)"),
+    FF("aux_importance", moe.aux_imp_coef, 0,
        "Shazeer importance loss weight: CV(sum of combine weights per expert)^2"),
-    FF("aux_load", moe.aux_load_coef,
+    FF("aux_load", moe.aux_load_coef, 0,
        "Shazeer load loss weight: CV(smooth top-k load per expert)^2; needs router_noise > 0"),
-    FE("route_choice", moe.choice, moe_choice_names,
+    FE("route_choice", moe.choice, moe_choice_names, CHOICE_TOKEN,
        "token (top-k per token); expert (top-c per expert) is the vision gate's only"),
-    FF("zero_weight", moe.zero_weight,
+    FF("zero_weight", moe.zero_weight, 0,
        "ZEDA w: target zero-slot share wZ/(wZ+E) of the group loss; 0 = 2"),
-    FF("router_noise", moe.noise_std, "train-time Gaussian noise std on router logits"),
-    FI("router_noise_learned", moe.noise_learned,
+    FF("router_noise", moe.noise_std, 0, "train-time Gaussian noise std on router logits"),
+    FI("router_noise_learned", moe.noise_learned, 0,
        "Shazeer noisy top-k: noise sd softplus(W_noise x) learned per expert (learned router; "
        "1/0)"),
-    FF("router_jitter", moe.jitter, "train-time multiplicative jitter on router input"),
-    FF("bias_rate", moe.bias_rate, "aux-loss-free balancing bias step (sigmoid scores)"),
-    FF("weight_scale", moe.weight_scale, "routed weights scale (DeepSeek routed_scaling_factor)"),
-    FF("init_std", moe.init_std, "parameter init std"),
-    {"seed", CFG_U64, offsetof(LmConfig, seed), NULL, "random seed (init, data order, noise)",
-     NULL},
-    FI("batch", batch, "sequences per micro-batch B"),
-    FI("steps", steps, "optimizer steps"),
-    FI("grad_accum", grad_accum, "micro-batches per step"),
-    FI("warmup", warmup, "linear warm-up steps"),
-    FI("eval_every", eval_every, "steps between validation evaluations (0 = end only)"),
-    FI("eval_batches", eval_batches, "validation batches per evaluation"),
-    FI("ckpt_every", ckpt_every, "steps between checkpoints (0 = end only)"),
-    FI("log_every", log_every, "steps between metrics lines"),
-    FF("lr", lr, "peak learning rate"),
-    FF("min_lr_frac", min_lr_frac, "final lr as a fraction of peak (cosine schedule)"),
-    FF("weight_decay", weight_decay, "AdamW weight decay (matrices only)"),
-    FF("beta1", beta1, "AdamW beta1"),
-    FF("beta2", beta2, "AdamW beta2"),
-    FF("adam_eps", adam_eps, "AdamW epsilon"),
-    FF("grad_clip", grad_clip, "global gradient-norm clip (0 = off)"),
+    FF("router_jitter", moe.jitter, 0, "train-time multiplicative jitter on router input"),
+    FF("bias_rate", moe.bias_rate, 0.001, "aux-loss-free balancing bias step (sigmoid scores)"),
+    FF("weight_scale", moe.weight_scale, 1,
+       "routed weights scale (DeepSeek routed_scaling_factor)"),
+    FF("init_std", moe.init_std, 0.02, "parameter init std"),
+    {"seed", CFG_U64, offsetof(LmConfig, seed), NULL, "random seed (init, data order, noise)", NULL,
+     1234},
+    FI("batch", batch, 0, "sequences per micro-batch B"),
+    FI("steps", steps, 0, "optimizer steps"),
+    FI("grad_accum", grad_accum, 1, "micro-batches per step"),
+    FI("warmup", warmup, 0, "linear warm-up steps"),
+    FI("eval_every", eval_every, 0, "steps between validation evaluations (0 = end only)"),
+    FI("eval_batches", eval_batches, 8, "validation batches per evaluation"),
+    FI("ckpt_every", ckpt_every, 0, "steps between checkpoints (0 = end only)"),
+    FI("log_every", log_every, 10, "steps between metrics lines"),
+    FF("lr", lr, 1e-3, "peak learning rate"),
+    FF("min_lr_frac", min_lr_frac, 0.1, "final lr as a fraction of peak (cosine schedule)"),
+    FF("weight_decay", weight_decay, 0.1, "AdamW weight decay (matrices only)"),
+    FF("beta1", beta1, 0.9, "AdamW beta1"),
+    FF("beta2", beta2, 0.95, "AdamW beta2"),
+    FF("adam_eps", adam_eps, 1e-8, "AdamW epsilon"),
+    FF("grad_clip", grad_clip, 1, "global gradient-norm clip (0 = off)"),
 };
 static const CfgTable table = {fields, (int)(sizeof fields / sizeof fields[0])};
 
 static void defaults(LmConfig *c) {
     memset(c, 0, sizeof *c);
-    c->vocab_size = 8192;
-    c->block = BLOCK_GPT2;
-    c->tied = 1;
-    c->norm_eps = 1e-5f;
-    c->rope_base = 10000.0f;
-    c->rope_mode = ROPE_NEOX;
-    c->moe_every = 1;
-    c->moe = (MoeConfig){.n_experts = 8,
-                         .top_k = 2,
-                         .router = ROUTER_LEARNED,
-                         .score = SCORE_SOFTMAX_TOPK,
-                         .level = ROUTE_TOKEN,
-                         .act = EXPERT_GELU,
-                         .expert_bias = 1,
-                         .cos_dim = 64,
-                         .aux_lb_coef = 0.01f,
-                         .aux_z_coef = 0.001f,
-                         .bias_rate = 0.001f,
-                         .weight_scale = 1.0f,
-                         .init_std = 0.02f,
-                         .seed = 1234};
-    c->seed = 1234;
-    c->grad_accum = 1;
-    c->eval_batches = 8;
-    c->log_every = 10;
-    c->lr = 1e-3f;
-    c->min_lr_frac = 0.1f;
-    c->weight_decay = 0.1f;
-    c->beta1 = 0.9f;
-    c->beta2 = 0.95f;
-    c->adam_eps = 1e-8f;
-    c->grad_clip = 1.0f;
+    cfg_defaults(c, &table);
+    c->moe.seed = 1234;
 }
 
 int lm_config_preset(LmConfig *c, const char *name) {
@@ -167,13 +142,7 @@ int lm_config_set_kv(LmConfig *c, const char *kv) {
 }
 
 char *lm_config_to_json(const LmConfig *c) {
-    cJSON *o = cJSON_CreateObject();
-    cfg_to_json(o, &table, c);
-    char *s = cJSON_Print(o);
-    cJSON_Delete(o);
-    char *r = ml_strdup(s);
-    free(s);
-    return r;
+    return cfg_json_text(&table, c, NULL, 1);
 }
 
 int lm_config_from_json(LmConfig *c, const char *json, const char *source) {

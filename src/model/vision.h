@@ -85,6 +85,9 @@ int vision_config_validate(const VisionConfig *cfg);
 void vision_config_print_help(const VisionConfig *cfg);
 char *vision_config_to_json(const VisionConfig *cfg); /* ml_free it */
 int vision_config_from_json(VisionConfig *cfg, const char *json);
+/* `train vision --config FILE.json`: the file's keys over cfg (a run's config.json, or any subset
+ * of its keys); "model", when present, must say "vision"; an unknown key is refused. */
+int vision_config_load_file(VisionConfig *cfg, const char *path);
 /* The augmentation settings of cfg. */
 struct AugmentConfig;
 void vision_augment_config(const VisionConfig *cfg, struct AugmentConfig *aug);

@@ -1,6 +1,7 @@
 /* VisionConfig: presets, key=value overrides, validation and the JSON stored in checkpoints. */
 #include "core/config_table.h"
 #include "core/error.h"
+#include "core/fileio.h"
 #include "core/mem.h"
 #include "model/vision.h"
 #include "data/augment.h"
@@ -14,126 +15,92 @@
 #include <string.h>
 
 /* One name per knob, shared with the LM config where the knob is the same (router_noise, aux_lb,
- * aux_z); the alias is the name older runs' config.json files carry. */
-#define VI(n, h)                                                                                   \
-    { #n, CFG_INT, offsetof(VisionConfig, n), NULL, h, NULL }
-#define VF(n, h)                                                                                   \
-    { #n, CFG_FLOAT, offsetof(VisionConfig, n), NULL, h, NULL }
-#define VE(n, c, h)                                                                                \
-    { #n, CFG_ENUM, offsetof(VisionConfig, n), c, h, NULL }
-#define VA(name, f, h)                                                                             \
-    { name, CFG_FLOAT, offsetof(VisionConfig, f), NULL, h, #f }
+ * aux_z); the alias is the name older runs' config.json files carry. Rows: field, default, help
+ * (VE: the value names before the default; VA: a renamed knob, its name first and the field's as
+ * the alias). The defaults are the tiny preset; tau, lr and aug_crop_min were measured on
+ * Fashion-MNIST (docs/vision.md, "Probe margin"). */
+#define VI(n, d, h)                                                                                \
+    { #n, CFG_INT, offsetof(VisionConfig, n), NULL, h, NULL, d }
+#define VF(n, d, h)                                                                                \
+    { #n, CFG_FLOAT, offsetof(VisionConfig, n), NULL, h, NULL, d }
+#define VE(n, c, d, h)                                                                             \
+    { #n, CFG_ENUM, offsetof(VisionConfig, n), c, h, NULL, d }
+#define VA(name, f, d, h)                                                                          \
+    { name, CFG_FLOAT, offsetof(VisionConfig, f), NULL, h, #f, d }
 
 static const char *const gate_norm_names[] = {"none", "batch", "image", NULL};
 static const char *const gate_source_names[] = {"relu", "conv", "both", NULL};
 
 static const CfgField fields[] = {
-    VI(in_ch, "input channels (set from the data)"),
-    VI(img, "input side (set from the data)"),
-    VI(stem_ch, "stem channels"),
-    VI(n_experts, "experts E"),
-    VI(top_k, "experts chosen per image"),
-    VI(expert_ch, "expert conv width"),
-    VI(expert_blocks, "conv blocks per expert"),
-    VI(readout, "readout size D"),
-    VI(proj_hidden, "projection head hidden width"),
-    VI(proj_dim, "projection head output width"),
-    VI(groups, "group-norm groups"),
-    VE(router, moe_router_names, "gate: learned | random (frozen) | cosine"),
-    VI(renorm, "renormalise the top-k weights to sum 1 (1/0)"),
-    VA("router_noise", noise_std, "noisy top-k: N(0, s^2) on the gate logits while training"),
-    VA("aux_lb", aux_lb_coef, "load-balance loss weight (after aux_lb_warmup)"),
-    VA("aux_z", aux_z_coef, "router z-loss weight"),
+    VI(in_ch, 1, "input channels (set from the data)"),
+    VI(img, 28, "input side (set from the data)"),
+    VI(stem_ch, 16, "stem channels"),
+    VI(n_experts, 4, "experts E"),
+    VI(top_k, 2, "experts chosen per image"),
+    VI(expert_ch, 32, "expert conv width"),
+    VI(expert_blocks, 2, "conv blocks per expert"),
+    VI(readout, 64, "readout size D"),
+    VI(proj_hidden, 64, "projection head hidden width"),
+    VI(proj_dim, 64, "projection head output width"),
+    VI(groups, 4, "group-norm groups"),
+    VE(router, moe_router_names, ROUTER_LEARNED, "gate: learned | random (frozen) | cosine"),
+    VI(renorm, 1, "renormalise the top-k weights to sum 1 (1/0)"),
+    VA("router_noise", noise_std, 0, "noisy top-k: N(0, s^2) on the gate logits while training"),
+    VA("aux_lb", aux_lb_coef, 0.01, "load-balance loss weight (after aux_lb_warmup)"),
+    VA("aux_z", aux_z_coef, 0.001, "router z-loss weight"),
     {"router_noise_learned", CFG_INT, offsetof(VisionConfig, noise_learned), NULL,
      "Shazeer noisy top-k: noise sd softplus(W_noise x) learned per expert (learned router; 1/0)",
-     NULL},
-    VA("aux_importance", aux_imp_coef,
+     NULL, 0},
+    VA("aux_importance", aux_imp_coef, 0,
        "Shazeer importance loss weight: CV(sum over the batch of the combine weights)^2"),
-    VA("aux_load", aux_load_coef,
+    VA("aux_load", aux_load_coef, 0,
        "Shazeer load loss weight: CV(smooth top-k load)^2, P = Phi((clean - kth other noisy) / "
        "router_noise); needs router_noise > 0"),
-    VE(route_choice, moe_choice_names,
+    VE(route_choice, moe_choice_names, CHOICE_TOKEN,
        "token (each image takes its top-k experts) | expert (in training each expert takes its "
        "top c = capacity_factor*k*n/E images of the batch; evaluation routes by token choice)"),
-    VF(capacity_factor, "expert choice: images per expert = capacity_factor*k*n/E (0 = 1); token "
-                        "choice: per-expert capacity (0 = none)"),
-    VI(cos_dim, "cosine router projection size"),
-    VE(gate_norm, gate_norm_names,
+    VF(capacity_factor, 0,
+       "expert choice: images per expert = capacity_factor*k*n/E (0 = 1); token "
+       "choice: per-expert capacity (0 = none)"),
+    VI(cos_dim, 16, "cosine router projection size"),
+    VE(gate_norm, gate_norm_names, GATE_NORM_BATCH,
        "gate input standardisation: batch (per feature across the batch; running statistics "
        "in evaluation) | image (per image across features) | none"),
-    VE(gate_source, gate_source_names,
+    VE(gate_source, gate_source_names, GATE_SRC_BOTH,
        "stem features the gate pools: relu (block output) | conv (before group norm) | both"),
-    VF(gate_init_std, "router weight init std"),
-    VF(gate_lr_mult, "gate learning rate = lr x this"),
-    VI(aux_lb_warmup, "steps over which the balance weight goes aux_lb_start -> aux_lb"),
-    VF(aux_lb_start, "balance weight at step 0 (with aux_lb_warmup > 0)"),
-    VI(gate_adapt, "evaluate/analyse held-out images with gate statistics re-estimated on them "
-                   "(AdaBN; gate_norm=batch) (1/0); eval.json reports both"),
-    VF(gate_infomax, "weight of the gate information loss mean H(p_i) - H(mean p): confident "
-                     "gates, spread over the experts (learned or random router)"),
-    VF(tau, "NT-Xent temperature"),
-    VF(aug_crop_min, "smallest random-crop area fraction"),
-    VF(aug_flip, "horizontal flip probability"),
-    VF(aug_jitter, "colour-jitter probability"),
-    VF(aug_strength, "colour-jitter strength"),
-    VF(aug_grey, "random greyscale probability"),
-    VF(aug_blur, "Gaussian blur probability"),
-    VI(batch, "images per step (2 views each)"),
-    VI(steps, "optimizer steps"),
-    VI(warmup, "learning-rate warmup steps"),
-    VF(lr, "peak learning rate (AdamW)"),
-    VF(weight_decay, "AdamW decoupled weight decay"),
+    VF(gate_init_std, 0.02, "router weight init std"),
+    VF(gate_lr_mult, 10.0, "gate learning rate = lr x this"),
+    VI(aux_lb_warmup, 0, "steps over which the balance weight goes aux_lb_start -> aux_lb"),
+    VF(aux_lb_start, 0, "balance weight at step 0 (with aux_lb_warmup > 0)"),
+    VI(gate_adapt, 1,
+       "evaluate/analyse held-out images with gate statistics re-estimated on them "
+       "(AdaBN; gate_norm=batch) (1/0); eval.json reports both"),
+    VF(gate_infomax, 1.0,
+       "weight of the gate information loss mean H(p_i) - H(mean p): confident "
+       "gates, spread over the experts (learned or random router)"),
+    VF(tau, 0.2, "NT-Xent temperature"),
+    VF(aug_crop_min, 0.5, "smallest random-crop area fraction"),
+    VF(aug_flip, 0.5, "horizontal flip probability"),
+    VF(aug_jitter, 0.8, "colour-jitter probability"),
+    VF(aug_strength, 0.5, "colour-jitter strength"),
+    VF(aug_grey, 0.2, "random greyscale probability"),
+    VF(aug_blur, 0, "Gaussian blur probability"),
+    VI(batch, 64, "images per step (2 views each)"),
+    VI(steps, 500, "optimizer steps"),
+    VI(warmup, 20, "learning-rate warmup steps"),
+    VF(lr, 1e-3, "peak learning rate (AdamW)"),
+    VF(weight_decay, 1e-4, "AdamW decoupled weight decay"),
     {"seed", CFG_U64, offsetof(VisionConfig, seed), NULL,
-     "seed of initialisation, batches, augmentations", NULL},
-    VI(eval_every, "evaluate every this many steps (0: only at the end)"),
-    VI(probe_images, "images for the probe and gate summary (half fit, half held out)"),
-    VI(threads, "OpenMP threads (recorded)"),
+     "seed of initialisation, batches, augmentations", NULL, 1},
+    VI(eval_every, 100, "evaluate every this many steps (0: only at the end)"),
+    VI(probe_images, 4000, "images for the probe and gate summary (half fit, half held out)"),
+    VI(threads, 0, "OpenMP threads (recorded)"),
 };
 static const CfgTable table = {fields, (int)(sizeof fields / sizeof fields[0])};
 
-/* tau, lr and aug_crop_min: measured on Fashion-MNIST (docs/vision.md, "Probe margin"). */
 int vision_preset(VisionConfig *c, const char *name) {
-    *c = (VisionConfig){.in_ch = 1,
-                        .img = 28,
-                        .stem_ch = 16,
-                        .n_experts = 4,
-                        .top_k = 2,
-                        .expert_ch = 32,
-                        .expert_blocks = 2,
-                        .readout = 64,
-                        .proj_hidden = 64,
-                        .proj_dim = 64,
-                        .groups = 4,
-                        .router = ROUTER_LEARNED,
-                        .renorm = 1,
-                        .noise_std = 0,
-                        .aux_lb_coef = 0.01f,
-                        .aux_z_coef = 0.001f,
-                        .cos_dim = 16,
-                        .gate_norm = GATE_NORM_BATCH,
-                        .gate_source = GATE_SRC_BOTH,
-                        .gate_init_std = 0.02f,
-                        .gate_lr_mult = 10.0f,
-                        .aux_lb_warmup = 0,
-                        .aux_lb_start = 0,
-                        .gate_infomax = 1.0f,
-                        .gate_adapt = 1,
-                        .tau = 0.2f,
-                        .aug_crop_min = 0.5f,
-                        .aug_flip = 0.5f,
-                        .aug_jitter = 0.8f,
-                        .aug_strength = 0.5f,
-                        .aug_grey = 0.2f,
-                        .aug_blur = 0,
-                        .batch = 64,
-                        .steps = 500,
-                        .warmup = 20,
-                        .lr = 1e-3f,
-                        .weight_decay = 1e-4f,
-                        .seed = 1,
-                        .eval_every = 100,
-                        .probe_images = 4000,
-                        .threads = 0};
+    memset(c, 0, sizeof *c);
+    cfg_defaults(c, &table); /* the tiny preset */
     if (!strcmp(name, "tiny")) return 0;
     if (!strcmp(name, "small")) {
         c->stem_ch = 32, c->n_experts = 8, c->top_k = 2, c->expert_ch = 64, c->readout = 128;
@@ -260,14 +227,7 @@ int vision_config_validate(const VisionConfig *c) {
 }
 
 char *vision_config_to_json(const VisionConfig *c) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "model", "vision");
-    cfg_to_json(o, &table, c);
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    char *out = ml_strdup(s);
-    free(s);
-    return out;
+    return cfg_json_text(&table, c, "vision", 0);
 }
 
 /* Keys this table does not know ("model", or a later version's) are passed over, so a newer
@@ -287,6 +247,22 @@ int vision_config_from_json(VisionConfig *c, const char *json) {
     int r = cfg_from_json(c, &table, o, "config", 1);
     cJSON_Delete(o);
     return r ? -1 : vision_config_validate(c);
+}
+
+int vision_config_load_file(VisionConfig *c, const char *path) {
+    char *buf;
+    if (ml_read_file(path, &buf, NULL)) return -1;
+    cJSON *o = cJSON_Parse(buf), *model = cJSON_DetachItemFromObject(o, "model");
+    ml_free(buf);
+    int r;
+    if (!cJSON_IsObject(o))
+        r = ml_error("%s: config is not a JSON object", path);
+    else if (model && (!cJSON_IsString(model) || strcmp(model->valuestring, "vision")))
+        r = ml_error("%s: expected \"model\": \"vision\"", path);
+    else
+        r = cfg_from_json(c, &table, o, path, 0) ? -1 : vision_config_validate(c);
+    cJSON_Delete(model), cJSON_Delete(o);
+    return r;
 }
 
 int vision_gate_dim(const VisionConfig *c) {

@@ -40,6 +40,35 @@ static int32_t *indices_of_split(const ImageSet *set, int which, int *n) {
     return idx;
 }
 
+/* The probe-split group of each image: its concept's fold group (or the concept); NULL when the
+ * set names no concepts. */
+static int32_t *probe_groups(const ImageSet *set, const int32_t *idx, int n) {
+    if (!set->concept) return NULL;
+    int32_t *g = ml_alloc(sizeof(int32_t) * (n + 1));
+    for (int i = 0; i < n; i++) {
+        int32_t c = set->concept[idx[i]];
+        g[i] = set->fold_group && c >= 0 ? set->fold_group[c] : c;
+    }
+    return g;
+}
+
+/* probe_within over the fit (training) and the test (held-out) sample: -1 + ml_error on failure. */
+static int probe_within_splits(VisionEval *ev, const ImageSet *set, const int32_t *tr,
+                               const int32_t *te, const float *ff, const float *ft,
+                               const int32_t *yf, const int32_t *yt, int D, int K) {
+    const int32_t *idx[2] = {tr, te}, *y[2] = {yf, yt};
+    const float *f[2] = {ff, ft};
+    int n[2] = {ev->n_fit, ev->n_test};
+    ProbeConfig pc = probe_default_config();
+    for (int s = 0; s < 2; s++) {
+        int32_t *g = probe_groups(set, idx[s], n[s]);
+        ev->probe_within[s] = probe_within(f[s], y[s], g, n[s], D, K, &pc);
+        ml_free(g);
+        if (ev->probe_within[s] < 0) return -1;
+    }
+    return 0;
+}
+
 static float *gather(const ImageSet *set, const int32_t *idx, int n) {
     long img = (long)set->channels * set->size * set->size;
     float *x = ml_alloc_floats((size_t)n * img + 1);
@@ -100,7 +129,7 @@ int vision_evaluate(VisionModel *m, const ImageSet *set, VisionEval *ev) {
     gate_collapse_measure(m, xt, ev->n_test, ev);
     ProbeConfig pc = probe_default_config();
     ev->probe_acc = probe_train_eval(ff, yf, ev->n_fit, ft, yt, ev->n_test, D, K, &pc);
-    if (ev->probe_acc < 0) rc = -1;
+    if (ev->probe_acc < 0 || probe_within_splits(ev, set, tr, te, ff, ft, yf, yt, D, K)) rc = -1;
     ev->readout_erank = effective_rank(ft, ev->n_test, D);
     ev->n_classes = K, ev->n_experts = E;
     ev->usage = ml_alloc(sizeof(double) * K * E);
@@ -137,6 +166,8 @@ cJSON *vision_eval_json(const VisionEval *ev, int step) {
     cJSON_AddNumberToObject(o, "probe_acc", ev->probe_acc);
     cJSON_AddNumberToObject(o, "probe_fit", ev->n_fit);
     cJSON_AddNumberToObject(o, "probe_test", ev->n_test);
+    cJSON_AddNumberToObject(o, "probe_within_train", ev->probe_within[0]);
+    cJSON_AddNumberToObject(o, "probe_within_heldout", ev->probe_within[1]);
     cJSON_AddNumberToObject(o, "readout_erank", ev->readout_erank);
     cJSON *u = cJSON_AddArrayToObject(o, "gate_usage");
     for (int c = 0; c < ev->n_classes; c++)

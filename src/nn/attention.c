@@ -23,29 +23,32 @@ void attention_causal_softmax_row(float *row, int t, int T) {
     for (int j = t + 1; j < T; j++) row[j] = 0;
 }
 
+void attention_head_forward(float *out, float *probs, int keep_probs, const float *q,
+                            const float *k, const float *v, int bh, int T, int NH, int NKV,
+                            int HD) {
+    const float scale = 1.0f / sqrtf((float)HD);
+    const long qs = (long)NH * HD, ks = (long)NKV * HD; /* row strides of q/out and k/v */
+    int b = bh / NH, h = bh % NH, kvh = h / (NH / NKV);
+    const float *qb = q + (long)b * T * qs + (long)h * HD;
+    const float *kb = k + (long)b * T * ks + (long)kvh * HD;
+    const float *vb = v + (long)b * T * ks + (long)kvh * HD;
+    float *ob = out + (long)b * T * qs + (long)h * HD;
+    for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
+        int r1 = r0 + ATT_BLOCK < T ? r0 + ATT_BLOCK : T, M = r1 - r0;
+        float *arow = keep_probs ? probs + (long)r0 * T : probs; /* the block's first row */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, r1, HD, scale, qb + r0 * qs, qs, kb,
+                    ks, 0.0f, arow, T);
+        for (int t = r0; t < r1; t++) attention_causal_softmax_row(arow + (long)(t - r0) * T, t, T);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, HD, r1, 1.0f, arow, T, vb, ks,
+                    0.0f, ob + r0 * qs, qs);
+    }
+}
+
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                        int B, int T, int NH, int NKV, int HD) {
-    const float scale = 1.0f / sqrtf((float)HD);
-    const int group = NH / NKV;
-    const long qs = (long)NH * HD, ks = (long)NKV * HD; /* row strides of q/out and k/v */
 #pragma omp parallel for schedule(static)
-    for (int bh = 0; bh < B * NH; bh++) {
-        int b = bh / NH, h = bh % NH, kvh = h / group;
-        const float *qb = q + (long)b * T * qs + (long)h * HD;
-        const float *kb = k + (long)b * T * ks + (long)kvh * HD;
-        const float *vb = v + (long)b * T * ks + (long)kvh * HD;
-        float *ob = out + (long)b * T * qs + (long)h * HD;
-        float *ab = att + (long)bh * T * T;
-        for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
-            int r1 = r0 + ATT_BLOCK < T ? r0 + ATT_BLOCK : T, M = r1 - r0;
-            float *arow = ab + (long)r0 * T;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, r1, HD, scale, qb + r0 * qs, qs,
-                        kb, ks, 0.0f, arow, T);
-            for (int t = r0; t < r1; t++) attention_causal_softmax_row(ab + (long)t * T, t, T);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, HD, r1, 1.0f, arow, T, vb, ks,
-                        0.0f, ob + r0 * qs, qs);
-        }
-    }
+    for (int bh = 0; bh < B * NH; bh++)
+        attention_head_forward(out, att + (long)bh * T * T, 1, q, k, v, bh, T, NH, NKV, HD);
 }
 
 /* With P = softmax(S), S = scale·Q·Kᵀ, O = P·V:

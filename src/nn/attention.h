@@ -12,6 +12,11 @@ void attention_causal_softmax_row(float *row, int t, int T);
 
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                        int B, int T, int NH, int NKV, int HD);
+/* One (batch, head) pair bh = b·NH + h of attention_forward, block by block of query rows: its
+ * probabilities go to probs [T, T] when keep_probs (att's slice, for the backward), else each
+ * block's overwrite one scratch [ATTENTION_BLOCK, T] (inference). */
+void attention_head_forward(float *out, float *probs, int keep_probs, const float *q,
+                            const float *k, const float *v, int bh, int T, int NH, int NKV, int HD);
 void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att,
                         const float *q, const float *k, const float *v, int B, int T, int NH,
                         int NKV, int HD);

@@ -3,40 +3,38 @@
 #include <stdint.h>
 #include <string.h>
 
+/* One converter per element type, and a row naming its .npy dtype. */
+#define CONVERTER(name, T)                                                                         \
+    static void name(double *v, const void *data, int64_t n) {                                     \
+        for (int64_t i = 0; i < n; i++) v[i] = (double)((const T *)data)[i];                       \
+    }
+CONVERTER(from_f4, float)
+CONVERTER(from_f8, double)
+CONVERTER(from_i4, int32_t)
+CONVERTER(from_i8, int64_t)
+CONVERTER(from_u1, uint8_t)
+CONVERTER(from_i1, int8_t)
+CONVERTER(from_u2, uint16_t)
+CONVERTER(from_u4, uint32_t)
+#undef CONVERTER
+
+static const struct {
+    const char *dtype;
+    void (*convert)(double *v, const void *data, int64_t n);
+} converters[] = {
+    {"<f4", from_f4}, {"<f8", from_f8}, {"<i4", from_i4}, {"<i8", from_i8},
+    {"|u1", from_u1}, {"|i1", from_i1}, {"<u2", from_u2}, {"<u4", from_u4},
+};
+
 double *npy_to_doubles(const NpyArray *a) {
     int64_t n = 1;
     for (int i = 0; i < a->ndim; i++) n *= a->shape[i];
-    const char *t = a->dtype;
-    double *v = ml_alloc(sizeof(double) * (n > 0 ? n : 1));
-#define CONVERT(T)                                                                                 \
-    for (int64_t i = 0; i < n; i++) v[i] = (double)((const T *)a->data)[i];                        \
-    return v
-    if (!strcmp(t, "<f4")) {
-        CONVERT(float);
+    for (size_t c = 0; c < sizeof converters / sizeof *converters; c++) {
+        if (strcmp(a->dtype, converters[c].dtype)) continue;
+        double *v = ml_alloc(sizeof(double) * (n > 0 ? n : 1));
+        converters[c].convert(v, a->data, n);
+        return v;
     }
-    if (!strcmp(t, "<f8")) {
-        CONVERT(double);
-    }
-    if (!strcmp(t, "<i4")) {
-        CONVERT(int32_t);
-    }
-    if (!strcmp(t, "<i8")) {
-        CONVERT(int64_t);
-    }
-    if (!strcmp(t, "|u1")) {
-        CONVERT(uint8_t);
-    }
-    if (!strcmp(t, "|i1")) {
-        CONVERT(int8_t);
-    }
-    if (!strcmp(t, "<u2")) {
-        CONVERT(uint16_t);
-    }
-    if (!strcmp(t, "<u4")) {
-        CONVERT(uint32_t);
-    }
-#undef CONVERT
-    ml_free(v);
     return NULL;
 }
 

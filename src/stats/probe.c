@@ -113,3 +113,20 @@ double probe_train_eval(const float *Xtr, const int32_t *ytr, int ntr, const flo
     probe_free(&p);
     return acc;
 }
+
+double probe_within(const float *X, const int32_t *y, const int32_t *groups, int n, int D, int K,
+                    const ProbeConfig *cfg) {
+    float *xs[2] = {ml_alloc_floats((size_t)n * D + 1), ml_alloc_floats((size_t)n * D + 1)};
+    int32_t *ys[2] = {ml_alloc(sizeof(int32_t) * (n + 1)), ml_alloc(sizeof(int32_t) * (n + 1))};
+    int cnt[2] = {0, 0};
+    for (int i = 0; i < n; i++) {
+        int side = groups ? (int)(groups[i] & 1) : i >= n / 2; /* 0 fits, 1 tests */
+        memcpy(xs[side] + (long)cnt[side] * D, X + (long)i * D, sizeof(float) * D);
+        ys[side][cnt[side]++] = y[i];
+    }
+    double acc = cnt[0] && cnt[1]
+                     ? probe_train_eval(xs[0], ys[0], cnt[0], xs[1], ys[1], cnt[1], D, K, cfg)
+                     : ml_error("probe: %d rows to fit and %d to test: need both", cnt[0], cnt[1]);
+    for (int s = 0; s < 2; s++) ml_free(xs[s]), ml_free(ys[s]);
+    return acc;
+}

@@ -31,3 +31,9 @@ void probe_free(Probe *p);
 /* Fit on (Xtr, ytr), return held-out accuracy on (Xte, yte); -1 on error. */
 double probe_train_eval(const float *Xtr, const int32_t *ytr, int ntr, const float *Xte,
                         const int32_t *yte, int nte, int D, int K, const ProbeConfig *cfg);
+/* A probe within one sample X [n, D]: the rows whose group is even fit it and the odd ones test it,
+ * so no group (e.g. a concept drawn in several styles) is on both sides and a group's other
+ * renderings cannot simply be recognised; groups NULL: the first half fits, the second tests.
+ * Returns the test accuracy; -1 + ml_error when a side is empty or a label is out of range. */
+double probe_within(const float *X, const int32_t *y, const int32_t *groups, int n, int D, int K,
+                    const ProbeConfig *cfg);

@@ -6,10 +6,8 @@
 # interrupted adaptation resumes bit-identically; bad input fails with one clear line.
 set -eu
 . tests/cli/lib/corpus.sh
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
 export OMP_NUM_THREADS=1
-fixture_corpus "$T/text" >/dev/null 2>&1
+corpus_test_dir
 fails() { if "$@"; then echo "expected a failure: $*" >&2; exit 1; fi; }
 skip() { tail -n 1 | sed -E 's/.*"skip_ratio": ([0-9.]+).*/\1/'; }
 # llama style, so that export could write it if it had no zero experts

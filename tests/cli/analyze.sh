@@ -1,17 +1,9 @@
 #!/bin/sh
 # `moelens analyze` and `moelens compare` on a tiny model trained for a few steps on generated text.
 set -e
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
 export OMP_NUM_THREADS=1
-/usr/bin/python3 - "$T" <<'PY'
-import random, sys
-r = random.Random(1)
-words = {"en": "the cat sat on the mat and the dog ran to the park while the sun was up".split(),
-         "fr": "le chat est sur le tapis et le chien court dans le parc sous le soleil".split()}
-for name, w in words.items():
-    open(f"{sys.argv[1]}/{name}.txt", "w").write("\n".join(" ".join(r.choice(w) for _ in range(12)) for _ in range(300)))
-PY
+. tests/cli/lib/corpus.sh
+word_test_dir
 ./moelens analyze --help | grep -q -- "--lens-tokens"
 ./moelens compare --help | grep -q -- "--margin"
 ./moelens data text --only en,fr --domain en=lines:$T/en.txt --domain fr=lines:$T/fr.txt --vocab 300 \

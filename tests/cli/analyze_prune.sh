@@ -4,11 +4,9 @@
 # prune_saliency.csv are written, the held-out tokens are half the windows, and the report draws
 # the section beside the k' curve.
 set -eu
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 . tests/cli/lib/corpus.sh
-fixture_corpus "$T/text" >/dev/null 2>&1
+corpus_test_dir
 ./moelens train lm --out "$T/run" --data "$T/text" --preset tiny --set d_model=32 --set n_layer=2 \
     --set n_head=2 --set n_experts=8 --set top_k=2 --set seq_len=64 --set batch=4 --set steps=6 \
     --set eval_every=0 >/dev/null 2>&1

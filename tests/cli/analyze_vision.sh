@@ -4,11 +4,8 @@
 # must recover the permutation), outputs loaded with numpy, and clear errors.
 set -e
 export OMP_NUM_THREADS=1
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-command -v rsvg-convert >/dev/null || { echo "skipped: no rsvg-convert"; exit 77; }
 . tests/cli/lib/emoji.sh
-fixture_emoji "$T"
+emoji_test_dir
 TR="--data $T/emoji --set batch=8 --set steps=5 --set eval_every=0 --set probe_images=24 --quiet"
 ./moelens train vision --out $T/a $TR --set seed=1
 ./moelens train vision --out $T/b $TR --set seed=2

@@ -14,11 +14,9 @@
 #  - `moelens eval OUT.gguf` equals llama.cpp on the whole excerpt (same chunks) within 0.01 %, and
 #    `moelens eval RUN` (the same chunks: eval --text scores a run as a GGUF file) within 1 %.
 set -eu
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
 export OMP_NUM_THREADS=2
 . tests/cli/lib/corpus.sh
-fixture_corpus "$T/text" >/dev/null 2>&1
+corpus_test_dir
 head -c 3000 tests/fixtures/text/en.txt >"$T/en.txt"
 SEQ=128
 SET="--preset tiny --set block=llama --set expert_act=swiglu --set d_model=64 --set n_layer=2

@@ -14,10 +14,7 @@
 # libraries, or a cmake build of its source).
 set -eu
 . tests/cli/lib/oracle.sh
-if ! oracle_found; then
-    echo "gguf_eval: skipped (no llama.cpp oracle in $O: sh scripts/oracle.sh --src-only fetches it)"
-    exit 77
-fi
+oracle_or_skip gguf_eval
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 oracle_tools "$T"

@@ -7,10 +7,7 @@
 set -e
 [ "${MOELENS_ORACLE:-0}" = 1 ] && sh scripts/oracle.sh --src-only >/dev/null
 . tests/cli/lib/oracle.sh
-if ! oracle_found; then
-    echo "gguf_oracle: skipped (no oracle; MOELENS_ORACLE=1 fetches it)"
-    exit 77
-fi
+oracle_or_skip gguf_oracle
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 oracle_tools "$dir"

@@ -8,11 +8,9 @@
 #    raw k' = k is the model itself (renorm 0), classes/lens come from the GGUF vocabulary;
 #  - malformed or out-of-range specs: one line naming the option, exit 1.
 set -eu
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
 export OMP_NUM_THREADS=1
 . tests/cli/lib/corpus.sh
-fixture_corpus "$T/text" >/dev/null 2>&1
+corpus_test_dir
 head -c 4000 tests/fixtures/text/en.txt >"$T/en.txt"
 head -c 3000 tests/fixtures/text/fr.txt >"$T/fr.txt"
 ./moelens train lm --out "$T/R" --data "$T/text" --preset tiny --set block=llama --set expert_act=swiglu \

@@ -16,7 +16,7 @@ fails() {
 
 # every listed option is parsed: followed by a value and an unknown option (so nothing runs), it
 # is never the one reported unknown
-for cmd in "data images" "data text" "data fetch" "tokenizer train" "tokenizer encode" \
+for cmd in "data images" "data text" "data fetch" "tokenizer train" "tokenizer encode" "tokenizer decode" \
     "prune" "export" "tokenize" "report" "train lm" "train vision" "demo" "analyze" "eval" "sample" "adapt" "compare" "sweep"; do
     # shellcheck disable=SC2086
     ./moelens $cmd --help >"$T/help"
@@ -41,4 +41,8 @@ fails "train lm: option '--stop-after': 99999999999 is out of range" \
 fails "export: unexpected argument 'b'" ./moelens export a b
 fails "report: one folder expected, got 'a' and 'b'" ./moelens report a b
 fails "data images: unknown style 'nope'" ./moelens data images --train-styles nope
+fails "data info: unknown option '--bogus'" ./moelens data info --bogus
+fails "data info: needs a PATH" ./moelens data info
+fails "info: unexpected argument 'b'" ./moelens info a b
+fails "tokenizer decode: needs --tokenizer FILE" ./moelens tokenizer decode
 echo "options: ok"

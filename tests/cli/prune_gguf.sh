@@ -16,7 +16,7 @@
 # Skipped (exit 77) without the oracle (tests/cli/lib/oracle.sh).
 set -eu
 . tests/cli/lib/oracle.sh
-oracle_found || { echo "prune_gguf: skipped (no llama.cpp oracle in $O: sh scripts/oracle.sh --src-only)" && exit 77; }
+oracle_or_skip prune_gguf
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 T=$(mktemp -d) && trap 'rm -rf "$T"' EXIT && oracle_tools "$T"
 /usr/bin/python3 tests/gguf/make_tiny_models.py "$T" 256 0.05

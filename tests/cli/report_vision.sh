@@ -12,11 +12,8 @@ if [ -z "$CHROME" ]; then
     echo "report_vision: chromium not found: install the Debian package 'chromium' (make setup does)" >&2
     exit 1
 fi
-command -v rsvg-convert >/dev/null || { echo "skipped: no rsvg-convert"; exit 77; }
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
 . tests/cli/lib/emoji.sh
-fixture_emoji "$T"
+emoji_test_dir
 TR="--data $T/emoji --set batch=8 --set steps=6 --set eval_every=3 --set probe_images=24 --quiet"
 AN="--images $T/emoji --folds 3 --perms 100 --mei 8 --quiet"
 for s in 1 2; do

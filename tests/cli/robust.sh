@@ -6,8 +6,8 @@ set -eu
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 F=tests/fixtures/text
-./moelens data text --quiet --only en,code --domain en=fortune:$F/en.txt --domain code=fortune:$F/code.txt \
-    --vocab 300 --out "$T/text" >/dev/null
+. tests/cli/lib/corpus.sh
+fixture_corpus "$T/text" 300 en,code >/dev/null
 small="--data $T/text --set d_model=32 --set n_layer=1 --set n_head=2 --set seq_len=32 --set batch=4
        --set expert_hidden=32 --set n_experts=4 --set eval_batches=1"
 

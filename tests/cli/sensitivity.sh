@@ -1,14 +1,11 @@
 #!/bin/sh
 # `moelens analyze RUN --pairs FILE`: routing sensitivity on a tiny model trained for a few steps.
 set -e
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
 export OMP_NUM_THREADS=1
+. tests/cli/lib/corpus.sh
+word_test_dir
 /usr/bin/python3 - "$T" <<'PY'
-import random, sys
-r = random.Random(1)
-w = "the cat sat on the mat and the dog ran to the park while the sun was up".split()
-open(f"{sys.argv[1]}/en.txt", "w").write("\n".join(" ".join(r.choice(w) for _ in range(12)) for _ in range(300)))
+import sys
 pairs = ["# minimal pairs: a<TAB>b", "the cat sat on the mat\tthe dog sat on the mat",
          "the dog ran to the park\tthe cat ran to the park", "", "the sun was up\tthe sun was down",
          "the cat and the dog\tthe dog and the cat", "while the sun was up\twhile the moon was up",

@@ -3,11 +3,8 @@
 # held-out styles, compared, reported; a re-run reuses the trained seeds; bad options are refused.
 set -e
 export OMP_NUM_THREADS=1
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-command -v rsvg-convert >/dev/null || { echo "skipped: no rsvg-convert"; exit 77; }
 . tests/cli/lib/emoji.sh
-fixture_emoji "$T"
+emoji_test_dir
 sh studies/beyond_routing.sh --help | grep -q -- "--quick"
 sh studies/beyond_routing.sh --quick --images "$T/emoji" --out "$T/study" 2>"$T/log"
 for s in 1 2 3; do

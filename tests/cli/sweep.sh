@@ -4,9 +4,8 @@
 set -e
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-F=tests/fixtures/text
-./moelens data text --quiet --only en,code --domain en=fortune:$F/en.txt --domain code=fortune:$F/code.txt \
-    --vocab 300 --out "$T/text" > /dev/null
+. tests/cli/lib/corpus.sh
+fixture_corpus "$T/text" 300 en,code >/dev/null
 cat > "$T/grid.json" <<JSON
 {"preset": "tiny", "data": "$T/text",
  "set": {"d_model": 32, "n_layer": 1, "n_head": 2, "seq_len": 32, "batch": 4, "expert_hidden": 32,

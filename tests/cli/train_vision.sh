@@ -38,4 +38,21 @@ wait $pid || status=$?
 cmp "$T/a/model.safetensors" "$T/b/model.safetensors"
 [ "$(grep -c '"loss"' "$T/b/metrics.jsonl")" -eq 60 ]
 grep -q '"gate_usage"' "$T/b/eval.json"
+# another run's config.json as --config (old key names too), --set after it: the same model at
+# step 0, whose evaluation is that run's first line; the probes within each split are accuracies
+./moelens train vision --out "$T/c" --data $D --max-images 400 --config "$T/a/config.json" \
+    --set steps=0 --quiet
+python3 - "$T/a" "$T/c" <<'PY'
+import json, sys
+a, c = (json.load(open(f"{r}/config.json")) for r in sys.argv[1:])
+assert c.pop("steps") == 0 and a.pop("steps") == 60 and a == c, (a, c)
+first = json.loads(open(f"{sys.argv[1]}/metrics.jsonl").readline())
+e = json.load(open(f"{sys.argv[2]}/eval.json"))
+assert e["probe_acc"] == first["probe_acc"], (e["probe_acc"], first["probe_acc"])
+assert all(0 <= e[k] <= 1 for k in ("probe_within_train", "probe_within_heldout")), e
+PY
+echo '{"model": "vision", "stem_chh": 8}' >"$T/typo.json"
+if ./moelens train vision --out "$T/bad" --data "$D" --config "$T/typo.json" 2>"$T/err"; then exit 1; fi
+grep -q "typo.json.*stem_chh" "$T/err"
+[ ! -e "$T/bad/config.json" ]
 echo ok

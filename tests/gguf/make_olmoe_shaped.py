@@ -19,17 +19,9 @@ import time
 import numpy as np
 import gguf
 
+from make_tiny_models import byte_alphabet
+
 D, N_HEAD, N_EXP, TOP_K, FF_EXP, VOCAB, N_CTX = 2048, 16, 64, 8, 1024, 50304, 4096
-
-
-def byte_alphabet():
-    bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
-    cs, n = bs[:], 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b); cs.append(256 + n); n += 1
-    enc = {b: chr(c) for b, c in zip(bs, cs)}
-    return [enc[b] for b in range(256)]
 
 
 def synthetic_bpe(n_vocab):

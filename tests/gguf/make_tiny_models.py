@@ -19,14 +19,20 @@ import gguf
 FAMILIES = ["olmoe", "mixtral", "qwen2moe", "qwen3moe", "deepseek"]
 
 
-def bpe_vocab(w, pre, n_vocab=0):
+def byte_alphabet():
+    """GPT-2's byte-level alphabet: the 256 byte tokens, printable bytes as themselves and the rest
+    shifted to U+0100.. (make_olmoe_shaped.py uses it too)."""
     bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
     cs, n = bs[:], 0
     for b in range(256):
         if b not in bs:
             bs.append(b); cs.append(256 + n); n += 1
     enc = {b: chr(c) for b, c in zip(bs, cs)}
-    tokens = [enc[b] for b in range(256)]
+    return [enc[b] for b in range(256)]
+
+
+def bpe_vocab(w, pre, n_vocab=0):
+    tokens = byte_alphabet()
     merges = ["Ġ t", "h e", "Ġt he", "i n", "Ġ a", "e r", "o n", "Ġ s"]
     for m in merges:
         tokens.append(m.replace(" ", ""))

@@ -1,7 +1,10 @@
 /* The driver: one forward (with targets) per batch of windows; every analysis reads that batch's
  * saved activations; the k' perplexity forwards come last because they overwrite them. */
 #include "analysis/lm/analyze.h"
-#include "analysis/lm/analysis.h"
+#include "analysis/lm/lens.h"
+#include "analysis/lm/routing.h"
+#include "analysis/lm/specialise.h"
+#include "analysis/lm/topk.h"
 #include "analysis/lm/docstats.h"
 #include "analysis/lm/intervene.h"
 #include "analysis/lm/prune_curve.h"

@@ -8,13 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* RUN/NAME read whole (NUL-terminated; ml_free it), or NULL + ml_error naming the file. */
+static char *read_run_file(const char *run, const char *name) {
+    char *p = ml_path_join(run, name), *buf = NULL;
+    int rc = ml_read_file(p, &buf, NULL);
+    ml_free(p);
+    return rc ? NULL : buf;
+}
+
 /* The last val_ppl recorded in RUN/metrics.jsonl. */
 static int last_val_ppl(const char *run, double *ppl) {
-    char *p = ml_path_join(run, "metrics.jsonl"), *buf;
-    size_t len;
-    int rc = ml_read_file(p, &buf, &len);
-    ml_free(p);
-    if (rc) return -1;
+    char *buf = read_run_file(run, "metrics.jsonl");
+    if (!buf) return -1;
     *ppl = NAN;
     for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
         cJSON *j = cJSON_Parse(line), *v = j ? cJSON_GetObjectItem(j, "val_ppl") : NULL;
@@ -45,11 +50,8 @@ static int arm_from_folder(const char *run, char *arm, size_t cap) {
 /* The run's training seed (config.json "seed", a number or a numeric string); paired tests match
  * runs of two arms by it. */
 static int seed_of(const char *run, long *seed) {
-    char *p = ml_path_join(run, "config.json"), *buf;
-    size_t len;
-    int rc = ml_read_file(p, &buf, &len);
-    ml_free(p);
-    if (rc) return -1;
+    char *buf = read_run_file(run, "config.json");
+    if (!buf) return -1;
     cJSON *j = cJSON_Parse(buf);
     ml_free(buf);
     const cJSON *s = cJSON_GetObjectItem(j, "seed");
@@ -63,23 +65,16 @@ static int seed_of(const char *run, long *seed) {
 /* Otherwise the arm is router/routing/k{top_k} of RUN/config.json. */
 static int arm_of(const char *run, char *arm, size_t cap) {
     if (arm_from_folder(run, arm, cap)) return 0;
-    char *p = ml_path_join(run, "config.json"), *buf;
-    size_t len;
-    int rc = ml_read_file(p, &buf, &len);
-    if (rc) return ml_free(p), -1;
+    char *buf = read_run_file(run, "config.json");
+    if (!buf) return -1;
     cJSON *j = cJSON_Parse(buf);
     ml_free(buf);
     cJSON *r = cJSON_GetObjectItem(j, "router"), *l = cJSON_GetObjectItem(j, "routing"),
           *k = cJSON_GetObjectItem(j, "top_k");
-    if (!cJSON_IsString(r) || !cJSON_IsString(l) || !cJSON_IsNumber(k)) {
-        cJSON_Delete(j);
-        rc = ml_error("%s: expected router, routing and top_k fields", p);
-        return ml_free(p), rc;
-    }
-    snprintf(arm, cap, "%s/%s/k%d", r->valuestring, l->valuestring, k->valueint);
+    int ok = cJSON_IsString(r) && cJSON_IsString(l) && cJSON_IsNumber(k);
+    if (ok) snprintf(arm, cap, "%s/%s/k%d", r->valuestring, l->valuestring, k->valueint);
     cJSON_Delete(j);
-    ml_free(p);
-    return 0;
+    return ok ? 0 : ml_error("%s/config.json: expected router, routing and top_k fields", run);
 }
 
 /* One pair of arms over seeds: difference, Welch interval and tests, TOST at the pair's margin. */

@@ -2,7 +2,7 @@
  * decode h = r + g_i·o_i (r: residual entering the FFN block, o_i: the expert's unweighted output,
  * g_i its combine weight) through the final norm and the unembedding, and compare with the model's
  * final next-token distribution. Restricted to a token subsample: each decode is a V×C product. */
-#include "analysis/lm/analysis.h"
+#include "analysis/lm/lens.h"
 #include "stats/stats.h"
 #include "core/fileio.h"
 #include "core/mem.h"

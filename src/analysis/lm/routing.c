@@ -1,6 +1,6 @@
 /* Routing statistics per layer × expert × domain, expert co-activation and the full routing trace
  * (formulas: docs/analysis.md §1). Every top-k slot counts as one pick. */
-#include "analysis/lm/analysis.h"
+#include "analysis/lm/routing.h"
 #include "stats/stats.h"
 #include "core/fileio.h"
 #include "core/mem.h"

@@ -1,7 +1,7 @@
 /* Specialisation: normalised mutual information between the top-1 expert and the token's domain
  * (topic) or token class (syntax), with a shuffled-label baseline, and lift tables
  * (docs/analysis.md §4). Top-1 = the slot with the largest combine weight. */
-#include "analysis/lm/analysis.h"
+#include "analysis/lm/specialise.h"
 #include "stats/stats.h"
 #include "core/fileio.h"
 #include "core/mem.h"

@@ -1,7 +1,7 @@
 /* Top-1 vs ensemble (docs/analysis.md §3): per layer, the cosine between the top-1 expert's
  * contribution and the full top-k mixture in three variants, and perplexity when every MoE layer
  * keeps only k' experts per token (raw weights and renormalised weights). */
-#include "analysis/lm/analysis.h"
+#include "analysis/lm/topk.h"
 #include "analysis/lm/docstats.h"
 #include "stats/stats.h"
 #include "core/fileio.h"

@@ -1,7 +1,7 @@
 /* 1. Gating level: routing by category, gate entropy, animacy index with a permutation test. */
 /* 1. Gating level over a model: routing matrices per label level, gate entropy, animacy index. */
 #include "stats/stats.h"
-#include "analysis/vision/vision_an.h"
+#include "analysis/vision/gating.h"
 #include "analysis/vision/vision_analyze.h"
 #include "core/error.h"
 #include "core/fileio.h"

@@ -2,7 +2,7 @@
 /* 3. Most exciting inputs over a model: per expert the top-N images by gate probability and by
  * readout norm (expert force-run), as PNG grids plus the indices and scores; then the synthesised
  * ones (synth.c). */
-#include "analysis/vision/vision_an.h"
+#include "analysis/vision/mei.h"
 #include "analysis/vision/vision_analyze.h"
 #include "core/error.h"
 #include "core/fileio.h"

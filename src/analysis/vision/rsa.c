@@ -5,7 +5,7 @@
  * (RDM Spearman and CKA), and the arrays `moelens compare` matches across seeds. */
 #include "stats/hungarian.h"
 #include "stats/stats.h"
-#include "analysis/vision/vision_an.h"
+#include "analysis/vision/rsa.h"
 #include "analysis/vision/vision_analyze.h"
 #include "core/mem.h"
 #include "core/rng.h"

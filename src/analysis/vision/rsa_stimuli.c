@@ -1,7 +1,7 @@
 /* 5. RSA stimuli drawn across classes: a fixed, seeded, class-balanced draw, so an RDM over a few
  * hundred stimuli still holds every category (the first N in concept order were one group). */
 #include "stats/stats.h"
-#include "analysis/vision/vision_an.h"
+#include "analysis/vision/rsa.h"
 #include "core/mem.h"
 #include "core/rng.h"
 

@@ -2,7 +2,7 @@
 /* 2. Per-expert category separability over a model: every expert force-run on every image, a
  * grouped-fold cross-validated linear probe per expert and target (each label level, animacy). */
 #include "stats/stats.h"
-#include "analysis/vision/vision_an.h"
+#include "analysis/vision/separability.h"
 #include "analysis/vision/vision_analyze.h"
 #include "core/error.h"
 #include "core/fileio.h"

@@ -1,9 +1,10 @@
 /* 3. Most exciting inputs, synthesised: gradient ascent on the input image from seeded noise
- * with a smoothness (total variation) and norm (L2 around mid-grey) prior (see vision_an.h). */
+ * with a smoothness (total variation) and norm (L2 around mid-grey) prior (see synth.h). */
 /* 3. Most exciting inputs, synthesised over a model: per expert, gradient ascent from noise on its
  * gate logit and on its force-run readout norm (synth.c over src/model/vinput.h), shown beside
  * the dataset top-N of mei.c. */
-#include "analysis/vision/vision_an.h"
+#include "analysis/vision/mei.h"
+#include "analysis/vision/synth.h"
 #include "analysis/vision/vision_analyze.h"
 #include "core/error.h"
 #include "core/fileio.h"

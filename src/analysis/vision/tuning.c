@@ -2,7 +2,8 @@
 /* 4. Semantic tuning over a model: concept-level responses (readout norm of the force-run expert,
  * and gate probability) against each semantic dimension of a concept × dimension matrix. */
 #include "stats/stats.h"
-#include "analysis/vision/vision_an.h"
+#include "analysis/vision/separability.h"
+#include "analysis/vision/tuning.h"
 #include "analysis/vision/vision_analyze.h"
 #include "core/error.h"
 #include "core/fileio.h"

@@ -4,7 +4,7 @@
 #include "analysis/lm/analysis.h"
 #include "analysis/vision/gate_summary.h"
 #include "stats/stats.h"
-#include "analysis/vision/vision_an.h"
+#include "analysis/vision/synth.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"

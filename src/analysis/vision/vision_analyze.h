@@ -1,7 +1,7 @@
 /* `moelens analyze` on a vision run: loads the model's gate probabilities, chosen experts and every
- * expert's force-run readout on an image set once, then runs the selected analyses (each in its
- * own va_*.c over the math in vision_an.h) writing JSON + CSV/.npy/PNG (docs/vision_analysis.md).
- */
+ * expert's force-run readout on an image set once, then runs the selected analyses (each a step
+ * va_NAME in NAME.c over the array math NAME.h declares) writing JSON + CSV/.npy/PNG
+ * (docs/vision_analysis.md). */
 #pragma once
 #include "stats/probe.h"
 #include "data/images.h"

@@ -2,7 +2,7 @@
 #include "analysis/vision/vision_compare.h"
 #include "analysis/lm/analysis.h"
 #include "stats/stats.h"
-#include "analysis/vision/vision_an.h"
+#include "analysis/vision/rsa.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"

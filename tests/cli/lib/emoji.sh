@@ -1,6 +1,9 @@
 # Sourced by CLI tests: lays the committed emoji fixtures (tests/fixtures/images/emoji) out as a
 # fetched data folder in $1/d (the paths `moelens data fetch` extracts to) and prepares the
 # 16-px emoji concept set from it into $1/emoji.
+#   fixture_emoji DIR   the fixture in DIR (rasterising the SVG styles needs rsvg-convert)
+#   emoji_test_dir      a fresh folder $T, removed when the script exits, holding the fixture;
+#                       skips the test (exit 77) without rsvg-convert
 fixture_emoji() {
     F=$(pwd)/tests/fixtures/images/emoji
     N=$1/d/npm
@@ -19,4 +22,11 @@ fixture_emoji() {
     done
     ln -s $F/wordnet $1/d/deb/wordnet-base/usr/share/wordnet
     ./moelens data images --data $1/d --out $1/emoji --size 16 --min-concepts 1 --nmf-dims 4 >/dev/null
+}
+
+emoji_test_dir() {
+    command -v rsvg-convert >/dev/null || { echo "skipped: no rsvg-convert"; exit 77; }
+    T=$(mktemp -d)
+    trap 'rm -rf "$T"' EXIT
+    fixture_emoji "$T"
 }

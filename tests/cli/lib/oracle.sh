@@ -6,6 +6,8 @@
 # ORACLE_BACKENDS (exported; the prebuilt backends' folder, empty for a cmake build) and exports
 # PYTHONPATH for gguf-py.
 #   oracle_found          0 when the libraries and the source (llama.h, gguf-py) are there
+#   oracle_or_skip NAME   skips the test NAME (exit 77, with a line saying how to fetch the oracle)
+#                         unless oracle_found
 #   oracle_tools DIR      compiles DIR/llama_ref (tests/gguf/llama_ref.c: ids and perplexity),
 #                         DIR/llama_tok (tests/gguf/llama_tok.c: ids from a vocabulary-only file)
 #                         and DIR/llama_quant (tests/gguf/llama_quant.c: llama-quantize's function)
@@ -28,6 +30,12 @@ export LLAMA_REF_THREADS="${LLAMA_REF_THREADS:-1}"
 
 oracle_found() {
     [ -n "$ORACLE_LIB" ] && [ -f "$O/llama.cpp/include/llama.h" ] && [ -d "$O/llama.cpp/gguf-py" ]
+}
+
+oracle_or_skip() {
+    oracle_found && return 0
+    echo "$1: skipped (no llama.cpp oracle in $O: sh scripts/oracle.sh --src-only fetches it)"
+    exit 77
 }
 
 oracle_tools() {
