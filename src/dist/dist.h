@@ -47,6 +47,14 @@ void dist_gather_blocks_f32(const float *block, float *full, long n, int root);
 int dist_ep_init(int G);
 int dist_ep_size(void);
 int dist_ep_rank(void);
+/* Across the groups: in-place sums over the ranks holding the same expert shard (rank g of every
+ * group, N/G ranks; the rank alone when G = 1 or N = G). */
+void dist_shard_sum_f32(float *x, long n);
+/* Within the group: in-place sums. */
+void dist_ep_sum_f64(double *x, long n);
+/* Within the group: x holds G equal blocks of n/G (G divides n); rank g's block g to every rank
+ * of the group. */
+void dist_ep_allgather_f32(float *x, long n);
 /* Within the group: n int32 to each rank, n from each (MPI_Alltoall). */
 void dist_ep_alltoall_i32(const int32_t *send, int32_t *recv, int n);
 /* Within the group: variable-size float exchange (MPI_Alltoallv; counts and offsets in floats). */
@@ -64,9 +72,10 @@ void dist_bcast_f32(float *x, long n, int root);
 int dist_all_equal_u64(uint64_t v);
 void dist_barrier(void);
 
-/* Bytes this rank has handed to collectives so far: the payload of the reductions and gathers
- * (all-reduce, reduce-scatter, all-gather: the vector's size) and the bytes the all-to-alls sent
- * to other ranks. Zero in the serial world. */
+/* Bytes this rank has sent in collectives so far: the reductions and gathers as their ring
+ * algorithm sends them (all-reduce 2(S−1)/S of the vector, reduce-scatter and all-gather (S−1)/S;
+ * a gather to root: this rank's part unless it is root), and the bytes the all-to-alls sent to
+ * other ranks. Zero in the serial world. */
 typedef struct {
     double reduced, alltoall;
 } DistTraffic;

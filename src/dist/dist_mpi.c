@@ -14,8 +14,9 @@
 #include <unistd.h>
 
 static int started, rank, size = 1;
-static MPI_Comm ep_comm = MPI_COMM_NULL; /* expert-parallel group (dist_ep_init) */
-static int ep_rank, ep_size = 1;
+static MPI_Comm ep_comm = MPI_COMM_NULL;    /* expert-parallel group (dist_ep_init) */
+static MPI_Comm shard_comm = MPI_COMM_NULL; /* rank g of every group: the same expert shard */
+static int ep_rank, ep_size = 1, shard_size = 1;
 static DistTraffic traffic;
 
 /* Set by Open MPI's, MPICH's and PMIx launchers: a process started by hand is a world of one and
@@ -104,6 +105,7 @@ void dist_finalize(void) {
     int done = 0;
     if (started) MPI_Finalized(&done);
     if (started && !done && ep_comm != MPI_COMM_NULL) MPI_Comm_free(&ep_comm);
+    if (started && !done && shard_comm != MPI_COMM_NULL) MPI_Comm_free(&shard_comm);
     if (started && !done) MPI_Finalize();
 }
 
@@ -118,23 +120,39 @@ void dist_error_pause(void) {
     if (started && rank > 0) sleep(2);
 }
 
-/* Sums in buckets: MPI counts are ints, and a bounded message keeps memory flat. */
-static void sum_buckets(void *x, long n, MPI_Datatype type, size_t elem) {
-    if (size == 1) return;
+/* Bytes one rank sends in a collective over S ranks whose ring algorithm moves `bytes` in all:
+ * an all-reduce 2(S−1)/S of the vector (reduce-scatter, then all-gather), an all-gather or a
+ * reduce-scatter (S−1)/S. This is the model bench/comm_volume.py computes, whatever algorithm
+ * the MPI library picks. */
+static double ring_sent(int S, double bytes) {
+    return S > 1 ? bytes * (S - 1) / S : 0;
+}
+
+/* Sums over comm (of comm_size ranks) in buckets: MPI counts are ints, and a bounded message
+ * keeps memory flat. */
+static void sum_buckets(void *x, long n, MPI_Datatype type, size_t elem, MPI_Comm comm,
+                        int comm_size) {
+    if (comm_size == 1) return;
     for (long i = 0; i < n; i += DIST_BUCKET_FLOATS) {
         int c = (int)(n - i < DIST_BUCKET_FLOATS ? n - i : DIST_BUCKET_FLOATS);
         watch_begin("an all-reduce");
-        MPI_Allreduce(MPI_IN_PLACE, (char *)x + i * elem, c, type, MPI_SUM, MPI_COMM_WORLD);
+        MPI_Allreduce(MPI_IN_PLACE, (char *)x + i * elem, c, type, MPI_SUM, comm);
         watch_end();
-        traffic.reduced += (double)c * elem;
+        traffic.reduced += ring_sent(comm_size, 2.0 * c * elem);
     }
 }
 
 void dist_sum_f32(float *x, long n) {
-    sum_buckets(x, n, MPI_FLOAT, sizeof *x);
+    sum_buckets(x, n, MPI_FLOAT, sizeof *x, MPI_COMM_WORLD, size);
 }
 void dist_sum_f64(double *x, long n) {
-    sum_buckets(x, n, MPI_DOUBLE, sizeof *x);
+    sum_buckets(x, n, MPI_DOUBLE, sizeof *x, MPI_COMM_WORLD, size);
+}
+void dist_shard_sum_f32(float *x, long n) {
+    sum_buckets(x, n, MPI_FLOAT, sizeof *x, shard_comm, shard_size);
+}
+void dist_ep_sum_f64(double *x, long n) {
+    sum_buckets(x, n, MPI_DOUBLE, sizeof *x, ep_comm, ep_size);
 }
 
 void dist_max_i32(int32_t *x, long n) {
@@ -144,7 +162,7 @@ void dist_max_i32(int32_t *x, long n) {
         watch_begin("a maximum");
         MPI_Allreduce(MPI_IN_PLACE, x + i, c, MPI_INT32_T, MPI_MAX, MPI_COMM_WORLD);
         watch_end();
-        traffic.reduced += (double)c * sizeof *x;
+        traffic.reduced += ring_sent(size, 2.0 * c * sizeof *x);
     }
 }
 
@@ -206,7 +224,7 @@ static void zero1_collective(float *x, long n, int gather) {
             memmove(x + b0 + displs[rank], x + b0, (size_t)counts[rank] * sizeof *x);
         }
     }
-    traffic.reduced += (double)n * sizeof *x;
+    traffic.reduced += ring_sent(size, (double)n * sizeof *x);
 }
 
 void dist_reduce_scatter_f32(float *x, long n) {
@@ -222,12 +240,32 @@ int dist_ep_init(int G) {
         return ml_error("ep=%d does not divide the %d ranks (expert-parallel groups of G ranks)", G,
                         size);
     if (ep_comm != MPI_COMM_NULL) MPI_Comm_free(&ep_comm);
-    ep_comm = MPI_COMM_NULL, ep_rank = 0, ep_size = 1;
+    if (shard_comm != MPI_COMM_NULL) MPI_Comm_free(&shard_comm);
+    ep_comm = shard_comm = MPI_COMM_NULL, ep_rank = 0, ep_size = shard_size = 1;
     if (G == 1) return 0;
     MPI_Comm_split(MPI_COMM_WORLD, rank / G, rank, &ep_comm);
     MPI_Comm_rank(ep_comm, &ep_rank);
     MPI_Comm_size(ep_comm, &ep_size);
+    MPI_Comm_split(MPI_COMM_WORLD, rank % G, rank, &shard_comm);
+    MPI_Comm_size(shard_comm, &shard_size);
     return 0;
+}
+
+/* In buckets of at most DIST_BUCKET_FLOATS over the group (a block's piece [j0, j1) from every
+ * rank at a time), for the reason the ZeRO-1 collectives give below. */
+void dist_ep_allgather_f32(float *x, long n) {
+    if (ep_size == 1) return;
+    const long bs = n / ep_size, piece = DIST_BUCKET_FLOATS / ep_size + 1;
+    int counts[ep_size], displs[ep_size];
+    for (long j0 = 0; j0 < bs; j0 += piece) {
+        long j1 = bs - j0 < piece ? bs : j0 + piece;
+        for (int g = 0; g < ep_size; g++)
+            counts[g] = (int)(j1 - j0), displs[g] = (int)(g * bs + j0);
+        watch_begin("an expert all-gather");
+        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, counts, displs, MPI_FLOAT, ep_comm);
+        watch_end();
+    }
+    traffic.reduced += ring_sent(ep_size, (double)n * sizeof *x);
 }
 int dist_ep_size(void) {
     return ep_size;
@@ -247,7 +285,7 @@ void dist_gather_blocks_f32(const float *block, float *full, long n, int root) {
     MPI_Gatherv(block, counts[rank], MPI_FLOAT, full, counts, displs, MPI_FLOAT, root,
                 MPI_COMM_WORLD);
     watch_end();
-    traffic.reduced += (double)counts[rank] * sizeof *block;
+    if (rank != root) traffic.reduced += (double)counts[rank] * sizeof *block;
 }
 
 void dist_ep_alltoall_i32(const int32_t *send, int32_t *recv, int n) {
@@ -296,7 +334,7 @@ void *dist_gather_bytes(const void *x, long n, long *total, int root) {
     watch_begin("a byte gather");
     MPI_Gatherv(x, (int)n, MPI_BYTE, out, counts, displs, MPI_BYTE, root, MPI_COMM_WORLD);
     watch_end();
-    traffic.reduced += (double)n;
+    if (rank != root) traffic.reduced += (double)n;
     if (total) *total = rank == root ? all : 0;
     return out;
 }
@@ -309,7 +347,7 @@ void dist_merge_bytes(void *x, long n, int root) {
         watch_begin("a byte merge");
         MPI_Reduce(rank == root ? MPI_IN_PLACE : p, p, c, MPI_BYTE, MPI_BOR, root, MPI_COMM_WORLD);
         watch_end();
-        traffic.reduced += (double)c;
+        if (rank != root) traffic.reduced += (double)c;
     }
 }
 

@@ -3,7 +3,13 @@
  * block's sum; it keeps the AdamW moments of that block alone (the model's full moment buffers are
  * freed) and updates its block; the parameter blocks are then all-gathered. For a checkpoint rank 0
  * gathers the moments whole, writes them, and frees them again. Off (one rank, or no --zero1):
- * every function does what the single-process trainer does. */
+ * every function does what the single-process trainer does.
+ *
+ * Expert parallel without --zero1 (`ep`): an expert's gradient exists only on the ranks that own
+ * it (rank g of each group: slab g of every [E, ...] expert tensor), so those alone sum it (over
+ * the N/G ranks of the same shard, not the world) and update it; the group then all-gathers the
+ * updated slabs, so every rank again holds every weight. The other parameters go as without EP.
+ * For a checkpoint the group all-gathers the experts' moments too. */
 #pragma once
 #include "model/lm.h"
 #include "nn/optim.h"
@@ -12,9 +18,13 @@ typedef struct {
     int on;
     long lo, hi;  /* this rank's block of the parameters */
     float *m, *v; /* AdamW moments of the block */
+    int ep, G, g; /* expert parallel: group size, this rank's place in it */
+    int n_spans;
+    long *span_at, *span_n; /* the expert tensors: offsets in the parameter block, sizes */
 } LmZero1;
 
-/* on = want && more than one rank: takes this rank's block of m's moments and frees the rest. */
+/* on = want && more than one rank: takes this rank's block of m's moments and frees the rest.
+ * Else ep = expert groups of G > 1 ranks spread some layer's experts. */
 void lm_zero1_start(LmZero1 *z, LmModel *m, int want);
 void lm_zero1_end(LmZero1 *z);
 /* Sums the gradients over the ranks: all of them (all-reduce) or this rank's block (on). */

@@ -14,10 +14,12 @@ typedef struct {
     float *xr, *yr, *h1, *h2, *h3, *dyr, *dxr, *dh1, *dh2, *dh3;
 } MoeEp;
 
+int moe_ep_spreads(const MoeConfig *cfg, int G) {
+    return G > 1 && cfg->hidden > 0 && cfg->router != ROUTER_DENSE && cfg->n_experts % G == 0;
+}
+
 int moe_ep_active(const MoeActs *a, const MoeConfig *cfg) {
-    int G = dist_ep_size();
-    return a->dist_share && G > 1 && cfg->hidden > 0 && cfg->router != ROUTER_DENSE &&
-           cfg->n_experts % G == 0;
+    return a->dist_share && moe_ep_spreads(cfg, dist_ep_size());
 }
 
 static MoeEp *ep_state(MoeActs *a, const MoeConfig *cfg) {

@@ -3,13 +3,15 @@
  * dispatch, each rank sends the rows of every expert to the rank that runs it (per-expert counts
  * by MPI_Alltoall, rows by MPI_Alltoallv), runs its own experts on what arrives, and returns the
  * outputs the same way; the backward sends dL/dy out and returns dL/dx. Every rank keeps a full
- * copy of the weights (the data-parallel all-reduce sums each expert's gradient from the rank
- * that ran it), so evaluation and checkpoints are unchanged; the experts' compute and their
- * tokens are what is spread. Active in a training forward (MoeActs.dist_share) once
- * dist_ep_init(G > 1) has run. */
+ * copy of the weights, so evaluation and checkpoints are unchanged; an expert's gradient exists
+ * only on its owners, which alone reduce and update it (model/lm_zero1.h) and then share the new
+ * weights with their group. The experts' compute, their tokens and their optimizer work are what is
+ * spread. Active in a training forward (MoeActs.dist_share) once dist_ep_init(G > 1) has run. */
 #pragma once
 #include "nn/moe_internal.h"
 
+/* 1 when a layer of this configuration spreads its experts over groups of G ranks. */
+int moe_ep_spreads(const MoeConfig *cfg, int G);
 int moe_ep_active(const MoeActs *a, const MoeConfig *cfg);
 /* in->xg (rows grouped by expert, in->expert_off) → in->y, through the experts' owners. */
 void moe_ep_forward(MoeActs *a, const MoeParams *p, const MoeConfig *cfg);
