@@ -10,10 +10,19 @@ set -e
 cd "$(dirname "$0")/.."
 PRESET=${1:-small} STEPS=${2:-6} DATA=${3:-}
 . bench/mpi_env.sh
+# Median tokens/s over the steps after the first; with 2 ranks also the median share of a step
+# spent inside collectives (comm_s: waiting for the peer included), the most that overlapping
+# them with compute could win back.
 median_tps() {
     python3 -c 'import json,sys,statistics
-v=[json.loads(l)["tokens_per_s"] for l in open(sys.argv[1]) if "tokens_per_s" in l][1:]
-print(round(statistics.median(v)))' "$1/metrics.jsonl"
+c=json.load(open(sys.argv[1] + "/config.json"))
+tokens=c["batch"]*c["seq_len"]*c["grad_accum"]
+v=[json.loads(l) for l in open(sys.argv[1] + "/metrics.jsonl") if "tokens_per_s" in l][1:]
+out=str(round(statistics.median(x["tokens_per_s"] for x in v))) + " tokens/s"
+if "comm_s" in v[0]:
+    share=statistics.median(x["comm_s"]*x["tokens_per_s"]/tokens for x in v)
+    out+=" (collectives %.0f %% of a step)" % (100*share)
+print(out)' "$1"
 }
 cfg="--data $DATA --preset $PRESET --set steps=$STEPS --set log_every=1 --set eval_every=0
      --set eval_batches=1 --set ckpt_every=0"
@@ -21,10 +30,11 @@ for round in 1 2; do
     for np in 1 2; do
         out=$T/np$np.$round
         mpirun -np $np --bind-to none ./moelens train lm --out "$out" $cfg 2>/dev/null
-        echo "preset $PRESET np $np round $round: $(median_tps "$out") tokens/s"
+        echo "preset $PRESET np $np round $round: $(median_tps "$out")"
     done
 done | tee "$T/log"
-awk '/np 1/ {a += $(NF-1); na++} /np 2/ {b += $(NF-1); nb++}
+awk '{for (i = 2; i <= NF; i++) if ($i == "tokens/s") v = $(i - 1)}
+     / np 1 / {a += v; na++} / np 2 / {b += v; nb++}
      END {printf "speed-up np2/np1: %.2f (mean of %d rounds)\n", (b / nb) / (a / na), na}' "$T/log"
 for mode in "" "--ep 2"; do
     mpirun -np 2 --bind-to none ./moelens train lm --out "$T/traffic" $cfg --set steps=2 $mode 2>/dev/null

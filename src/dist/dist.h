@@ -75,8 +75,9 @@ void dist_barrier(void);
 /* Bytes this rank has sent in collectives so far: the reductions and gathers as their ring
  * algorithm sends them (all-reduce 2(S−1)/S of the vector, reduce-scatter and all-gather (S−1)/S;
  * a gather to root: this rank's part unless it is root), and the bytes the all-to-alls sent to
- * other ranks. Zero in the serial world. */
+ * other ranks; and the time spent in them. Zero in the serial world. */
 typedef struct {
     double reduced, alltoall;
+    double seconds; /* wall time spent inside collectives (waiting for peers included) */
 } DistTraffic;
 DistTraffic dist_traffic(void);

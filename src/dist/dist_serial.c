@@ -68,6 +68,6 @@ int dist_all_equal_u64(uint64_t v) {
 }
 void dist_barrier(void) {}
 DistTraffic dist_traffic(void) {
-    return (DistTraffic){0, 0};
+    return (DistTraffic){0, 0, 0};
 }
 #endif

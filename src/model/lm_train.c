@@ -438,6 +438,7 @@ static void log_step(Trainer *tr, int step, double loss, double gnorm, double dt
     if (dist_size() > 1) { /* per rank, see docs/scale.md */
         cJSON_AddNumberToObject(o, "comm_reduced_bytes", tr->step_traffic.reduced);
         cJSON_AddNumberToObject(o, "comm_alltoall_bytes", tr->step_traffic.alltoall);
+        cJSON_AddNumberToObject(o, "comm_s", tr->step_traffic.seconds);
     }
     int collapsed[256] = {0};
     cJSON_AddItemToObject(o, "experts", layer_load_json(m, c->batch * c->seq_len, collapsed));
@@ -474,7 +475,8 @@ static int train_loop(Trainer *tr) {
         DistTraffic c0 = dist_traffic();
         double loss = train_step(tr, step, &gnorm);
         DistTraffic c1 = dist_traffic();
-        tr->step_traffic = (DistTraffic){c1.reduced - c0.reduced, c1.alltoall - c0.alltoall};
+        tr->step_traffic = (DistTraffic){c1.reduced - c0.reduced, c1.alltoall - c0.alltoall,
+                                         c1.seconds - c0.seconds};
         if (!isfinite(loss) || !isfinite(gnorm))
             return ml_error("training diverged at step %d: %s is %g; the step was not applied, "
                             "the last checkpoint (%s) is kept (lower lr?)",
