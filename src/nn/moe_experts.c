@@ -5,6 +5,7 @@
 #include "nn/linear.h"
 #include "nn/moe_ep.h"
 #include "nn/moe_experts.h"
+#include "nn/threads.h"
 #include "nn/wmat.h"
 #include <math.h>
 #include <string.h>
@@ -128,6 +129,36 @@ static void build_dispatch(MoeActs *a, const MoeConfig *cfg) {
     }
 }
 
+/* Forward only: the pieces of at most piece_rows rows each expert's rows split into, experts by
+ * descending load (the big ones start first); in->pieces holds (expert, first row) pairs. */
+static int list_pieces(MoeInternal *in, int E) {
+    int order[E], n = 0;
+    experts_by_load(order, in->expert_off, E);
+    for (int i = 0; i < E; i++)
+        for (int r = in->expert_off[order[i]]; r < in->expert_off[order[i] + 1];
+             r += in->piece_rows)
+            in->pieces[2 * n] = order[i], in->pieces[2 * n + 1] = r, n++;
+    return n;
+}
+
+/* Forward-only experts, expert-major: every expert runs once over all its rows of the batch
+ * (its weights dequantised once, not once per token sub-block), in pieces through one thread's
+ * [piece_rows, H] hidden scratch; a piece's outputs overwrite its own gathered inputs (y = xg),
+ * so pieces never touch each other's rows. An expert of up to piece_rows rows is the same GEMMs
+ * as the training buffers run; a longer one is split, so it agrees within float rounding. */
+static void experts_forward_streamed(MoeInternal *in, const MoeParams *p, const MoeConfig *cfg) {
+    const int E = cfg->n_experts, C = cfg->d_model, H = cfg->hidden, n = list_pieces(in, E);
+    const long scratch = (long)in->piece_rows * H;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(in->n_scratch)
+    for (int i = 0; i < n; i++) {
+        int e = in->pieces[2 * i], r0 = in->pieces[2 * i + 1], end = in->expert_off[e + 1];
+        int rows = end - r0 < in->piece_rows ? end - r0 : in->piece_rows;
+        float *h1 = in->h1 + omp_get_thread_num() * scratch, *h2 = in->h2 + (h1 - in->h1);
+        moe_expert_rows_forward(in->y + (long)r0 * C, h1, h2, in->h3 ? h1 : NULL, p, cfg, e,
+                                in->xg + (long)r0 * C, rows);
+    }
+}
+
 void moe_expert_rows_forward(float *y, float *h1, float *h2, float *h3, const MoeParams *p,
                              const MoeConfig *cfg, int e, const float *x, int n) {
     FfnW w = routed_weights(p, cfg, e);
@@ -155,6 +186,8 @@ void moe_experts_forward(float *out, MoeActs *a, const MoeParams *p, const MoeCo
             memcpy(in->xg + (long)r * C, inp + (long)(in->row_slot[r] / k) * C, C * sizeof(float));
         if (moe_ep_active(a, cfg)) {
             moe_ep_forward(a, p, cfg); /* the experts run on the ranks that hold them */
+        } else if (in->infer) {
+            experts_forward_streamed(in, p, cfg);
         } else {
             int order[E];
             experts_by_load(order, in->expert_off, E);
