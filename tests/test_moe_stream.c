@@ -2,7 +2,9 @@
  * scratch of moe_infer_rows rows (an expert with more rows runs in pieces): the layer output and
  * every slot's expert output must be the training buffers' (which hold all N·k hidden rows),
  * whatever the pieces, with uneven loads: one expert taking every token (many pieces), one masked
- * out (no rows). A dropped, duplicated or misweighted row moves the output by O(1). */
+ * out (no rows), with and without expert_out captures (the outputs land in them, or in the
+ * buffers' own slot-order rows). A dropped, duplicated or misweighted row moves the output by O(1).
+ */
 #include "core/mem.h"
 #include "moe_layer.h"
 #include "nn/moe_internal.h"
@@ -32,18 +34,19 @@ static MoeConfig stream_cfg(ExpertAct act) {
     return cfg;
 }
 
-/* out and expert_out of the forward-only buffers with pieces of `rows` rows on L's parameters */
-static void infer_forward(float *out, float *eo, Layer *L, const float *x, int rows) {
+/* out and (captures) expert_out of the forward-only buffers with pieces of `rows` rows on L's
+ * parameters: without captures the experts' outputs go to the buffers' own slot-order rows */
+static void infer_forward(float *out, float *eo, Layer *L, const float *x, int rows, int captures) {
     int saved = moe_infer_rows;
     moe_infer_rows = rows;
     MoeActs a;
-    moe_acts_alloc_infer(&a, &L->cfg, N, N, 1);
+    moe_acts_alloc_infer(&a, &L->cfg, N, N, captures);
     moe_infer_rows = saved;
     const MoeInternal *in = a.internal;
     CHECK(in->piece_rows == (rows < N * K ? rows : N * K));
     CHECK(in->n_scratch >= 1 && in->n_scratch <= E);
     moe_forward(out, &a, &L->p, &L->cfg, &L->ov, x, NULL, NULL, 1, N, 0, NULL);
-    memcpy(eo, a.expert_out, sizeof(float) * N * K * C);
+    if (captures) memcpy(eo, a.expert_out, sizeof(float) * N * K * C);
     CHECK(a.counts[0] == N && a.counts[E - 1] == 0); /* the loads the bias forces */
     moe_acts_free(&a);
 }
@@ -64,12 +67,13 @@ TEST(moe_streamed_experts_match_training_buffers) {
         for (int n = 0; n < N; n++) CHECK(L.a.topk_w[n * K + 1] > 0.05f); /* both slots count */
         /* 40 rows of expert 0 in pieces of 7 (5 full, one of 5), of 1, and in one piece */
         const int rows[] = {7, 1, 256};
-        for (int i = 0; i < 3; i++) {
-            infer_forward(out, eo, &L, x, rows[i]);
+        for (int i = 0; i < 6; i++) {
+            memcpy(eo, L.a.expert_out, sizeof eo); /* without captures: out alone is checked */
+            infer_forward(out, eo, &L, x, rows[i % 3], i < 3);
             double d = rel_diff(out, want, N * C), de = rel_diff(eo, L.a.expert_out, N * K * C);
             CHECK_MSG(d <= 1e-6 && de <= 1e-6, "act %d, pieces of %d: out %.3g, expert_out %.3g",
-                      act, rows[i], d, de);
-            if (rows[i] >= N) /* one piece: the very GEMMs of the training buffers */
+                      act, rows[i % 3], d, de);
+            if (rows[i % 3] >= N) /* one piece: the very GEMMs of the training buffers */
                 CHECK(!memcmp(out, want, sizeof out) && !memcmp(eo, L.a.expert_out, sizeof eo));
         }
         layer_free(&L);

@@ -38,13 +38,14 @@ typedef struct {
     int32_t *row_slot;   /* [N·kmax] slot n·k+j of each row */
     int32_t *slot_row;   /* [N·kmax] row of each slot, -1 if none (zero expert, dropped) */
     float *xg;           /* [R,C] gathered expert inputs */
-    float *h1, *h2, *h3; /* [R,H] GELU: pre, act; SwiGLU: gate, up, act (forward-only: h1 and h2
-                            are n_scratch hidden scratches of [piece_rows, H], h3 = h1) */
+    float *h1, *h2, *h3; /* [R,H] GELU: pre, act; SwiGLU: gate, up, act */
     float *y;            /* [R,C] expert outputs */
     float *dy, *dh1, *dh2, *dh3, *dx; /* backward scratch, same shapes */
     /* forward-only (expert-major, streamed): each expert's rows run through its FFN in pieces of
-     * at most piece_rows, each piece on one thread's hidden scratch, so the hidden memory is
-     * n_scratch·piece_rows·H floats, not N·k·H, however many tokens the forward has */
+     * at most piece_rows, each piece on one thread's scratch: xg [n_scratch, piece_rows, C]
+     * (inputs, then outputs in place), h1, h2 [n_scratch, piece_rows, H] (h3 = h1), so the
+     * memory is flat in N; outputs are scattered to slot order, y [N·kmax, C] (NULL: into the
+     * expert_out capture) */
     int piece_rows, n_scratch;
     int32_t *pieces; /* [2·max pieces] (expert, first row) of the last forward's pieces */
     /* shared experts: [S,N,Hs] each; raw sum [N,C]; gate [N] */
