@@ -77,6 +77,16 @@ TEST(lm_infer_layout_matches_training) {
             lm_forward(&inf, ids, tg, NULL, 1, T, 0); /* back to the captures' layout */
             CHECK(inf.ffn_block == 0 && inf.head_block == 0);
         }
+        /* whole chunks with the experts streamed in pieces of 3 rows (every expert split, a
+         * piece's GEMM rounding as a sub-block's would): within float rounding */
+        const int rows = moe_infer_rows;
+        moe_infer_rows = 3, lm_ffn_block = 0;
+        double nll;
+        long scored;
+        CHECK(lm_score_ids(&inf, ids, T, 40, &nll, &scored) == 0);
+        CHECK_MSG(fabs(nll - want) <= 1e-6 * want, "lean (pieces of 3) %.17g vs %.17g", nll, want);
+        moe_infer_rows = rows;
+        lm_forward(&inf, ids, tg, NULL, 1, T, 0);
         lm_ffn_block = saved;
         CHECK(inf.acts[1].resid_mid != inf.acts[0].resid_mid && inf.acts[1].moe.expert_out);
         lm_free(&tr);

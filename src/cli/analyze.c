@@ -57,9 +57,9 @@ static const CliOpt opts[] = {
     {"--batch", "B", OPT_INT, O(batch), NULL, "windows per forward (default 8)"},
     {"--seq", "T", OPT_INT, O(seq), NULL, "window length (default the model's seq_len)"},
     {"--ffn-block", "N", OPT_INT, offsetof(Args, ffn_block), NULL,
-     "the FFN (MoE) half and the output head run over N tokens at a\ntime (default 128): memory "
-     "stays flat in --batch; 0: the whole\nbatch at once (as eval --ffn-block 0; sub-blocks "
-     "agree within\nfloat rounding)"},
+     "the FFN (MoE) half runs over N tokens at a time (default 512), the\noutput head over "
+     "min(N, 128): memory stays flat in --batch; 0: the\nwhole batch at once (as eval --ffn-block "
+     "0; blocks agree within\nfloat rounding)"},
     {"--lens-tokens", "N", OPT_LONG, O(lens_tokens), NULL,
      "logit-lens token subsample (default 2048)"},
     {"--kprime-tokens", "N", OPT_LONG, O(kp_tokens), NULL,

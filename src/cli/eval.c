@@ -36,8 +36,8 @@ static const CliOpt opts[] = {
     {"--max-windows", "N", OPT_LONG, A(max_windows), NULL,
      "at most N validation windows, spread over the split (default all)"},
     {"--ffn-block", "N", OPT_INT, A(ffn_block), NULL,
-     "the FFN (MoE) half and the output head run over N tokens at a time\n(default 128); 0: the "
-     "whole chunk at once"},
+     "the FFN (MoE) half runs over N tokens at a time (default 512: a whole\nchunk), the output "
+     "head over min(N, 128); 0: both over the whole chunk"},
     {"--json", NULL, OPT_FLAG, A(json), NULL,
      "the last line printed is one JSON object with ppl, loss, tokens\nand domains"},
 };
@@ -54,9 +54,12 @@ static void usage(void) {
         "agree): the text is tokenized with the model's tokenizer (a GGUF file's: BOS first only\n"
         "if it sets add_bos_token) and scored in chunks of N tokens, back to back; in each chunk\n"
         "every token after the first is scored. Any text of two tokens or more.\n"
-        "--ffn-block: less memory (a 50k vocabulary's logits for 128 tokens, not 512; each\n"
-        "expert dequantised once per sub-block); 0 is bit for bit what analyze --ffn-block 0\n"
-        "computes (sub-blocks agree within float rounding).\n\n");
+        "--ffn-block: each expert runs once over all its rows of an N-token block (its hidden\n"
+        "activations streamed in pieces, so they take no more memory for a larger N); a smaller N\n"
+        "holds fewer gathered rows but dequantises every expert once per block. 0 also runs the\n"
+        "output head over the whole chunk (a 50k vocabulary's logits for 512 tokens, not 128)\n"
+        "and is bit for bit what analyze --ffn-block 0 computes (blocks agree within float\n"
+        "rounding).\n\n");
     cli_print_opts(CLI_OPTS(opts));
     printf("\nRouting interventions (any model; recorded in the --json object as "
            "\"intervention\"):\n"

@@ -227,22 +227,26 @@ void lm_free(LmModel *m) {
     memset(m, 0, sizeof *m);
 }
 
-int lm_ffn_block = 128;
+int lm_ffn_block = 512;
+int lm_head_block = 128;
 
-/* Rows of logits in lean scoring: lm_ffn_block (each row's logits and loss are its own, so any
- * routing level allows it), or 0 for the whole batch. */
+/* Rows of logits in lean scoring: lm_head_block, or lm_ffn_block when that is smaller (each row's
+ * logits and loss are its own, so any routing level allows it); 0 for the whole batch, also when
+ * lm_ffn_block is 0. */
 static int head_block_for(const LmModel *m, long N) {
-    if (m->has_grads || !m->lean || lm_ffn_block <= 0 || N <= lm_ffn_block) return 0;
-    return lm_ffn_block;
+    if (m->has_grads || !m->lean || lm_ffn_block <= 0) return 0;
+    int rows = lm_head_block > 0 && lm_head_block < lm_ffn_block ? lm_head_block : lm_ffn_block;
+    return N <= rows ? 0 : rows;
 }
 
-/* Rows per FFN sub-block: the head's block when every layer routes token by token without a
- * capacity limit (each token's routing then depends on that token alone), else 0 (the whole
- * batch: sequence-level routing and capacity need all of it). */
+/* Rows per FFN sub-block in lean scoring: lm_ffn_block when every layer routes token by token
+ * without a capacity limit (each token's routing then depends on that token alone), else 0 (the
+ * whole batch: sequence-level routing and capacity need all of it). */
 static int ffn_block_for(const LmModel *m, long N) {
+    if (m->has_grads || !m->lean || lm_ffn_block <= 0 || N <= lm_ffn_block) return 0;
     for (int l = 0; l < m->cfg.n_layer; l++)
         if (m->layer_ffn[l].level != ROUTE_TOKEN || m->layer_ffn[l].capacity_factor > 0) return 0;
-    return head_block_for(m, N);
+    return lm_ffn_block;
 }
 
 /* One pass computes the size, a second hands out pointers. */

@@ -74,7 +74,7 @@ typedef struct {
      * 0 = the whole batch at once. */
     int ffn_block;
     /* Rows of logits the layout holds (lean scoring: the output head and its cross-entropy run
-     * over lm_ffn_block rows at a time, so a 50k vocabulary costs [block, V] floats, not [N, V]);
+     * over lm_head_block rows at a time, so a 50k vocabulary costs [block, V] floats, not [N, V]);
      * 0 = the whole batch. */
     int head_block;
     Rng noise_rng; /* router noise / jitter during training */
@@ -101,10 +101,16 @@ void lm_free(LmModel *m);
 /* An external model: small parameters allocated (zero), big matrices left for the caller to
  * point at GGUF tensors (model/lm_gguf.c). No gradients. */
 int lm_create_external(LmModel *m, const LmConfig *cfg);
-/* Tokens per FFN sub-block in lean scoring (default 128; tests make it small). Every token's
- * routing and expert rows are its own, and each output row of a GEMM is the same dot product
- * whatever the number of rows, so the sub-blocks give the whole batch's result bit for bit. */
+/* Tokens per FFN sub-block in lean scoring (default 512: a whole eval chunk, so each expert runs
+ * once over all its rows of the chunk; the forward-only MoE buffers stream each expert's rows
+ * through a per-thread scratch of moe_infer_rows rows, so only the experts' outputs in slot
+ * order, N·k × C, grow with it); 0: the whole batch, the output head included. Every token's
+ * routing and expert rows are its own, so the sub-blocks agree with the whole batch within float
+ * rounding (OpenBLAS rounds a row differently with the number of rows in the call). */
 extern int lm_ffn_block;
+/* Rows of logits per output-head block in lean scoring (default 128: a 50k vocabulary costs
+ * [128, V] floats, not [N, V]); never more than lm_ffn_block. */
+extern int lm_head_block;
 /* (Re)allocates activations for batches up to B×T (T ≤ seq_len). */
 void lm_alloc_acts(LmModel *m, int B, int T);
 

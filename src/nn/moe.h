@@ -153,6 +153,11 @@ int moe_param_tensors(ParamTensor *list, int n, const char *prefix, MoeParams *p
 int moe_validate(const MoeConfig *cfg);
 
 void moe_acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max_T);
+/* Forward-only buffers run each expert over all its rows of the batch (one GEMM per matrix) but
+ * in pieces of at most this many rows (default 256), each through one thread's hidden scratch:
+ * the expert hidden memory is threads × rows × H, flat in the batch size, where the training
+ * buffers hold N·k rows × H. Read when the buffers are allocated; tests make it small. */
+extern int moe_infer_rows;
 /* Forward-only activations (inference): the same public captures, none of the backward scratch
  * (moe_backward must not be called on them). captures = 0: no expert_out either (scoring only). */
 void moe_acts_alloc_infer(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max_T,

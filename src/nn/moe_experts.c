@@ -5,6 +5,7 @@
 #include "nn/linear.h"
 #include "nn/moe_ep.h"
 #include "nn/moe_experts.h"
+#include "nn/threads.h"
 #include "nn/wmat.h"
 #include <math.h>
 #include <string.h>
@@ -128,6 +129,53 @@ static void build_dispatch(MoeActs *a, const MoeConfig *cfg) {
     }
 }
 
+/* Forward only: the pieces of at most piece_rows rows each expert's rows split into, experts by
+ * descending load (the big ones start first); in->pieces holds (expert, first row) pairs. */
+static int list_pieces(MoeInternal *in, int E) {
+    int order[E], n = 0;
+    experts_by_load(order, in->expert_off, E);
+    for (int i = 0; i < E; i++)
+        for (int r = in->expert_off[order[i]]; r < in->expert_off[order[i] + 1];
+             r += in->piece_rows)
+            in->pieces[2 * n] = order[i], in->pieces[2 * n + 1] = r, n++;
+    return n;
+}
+
+/* Forward-only experts, expert-major: every expert runs once over all its rows of the batch
+ * (its weights dequantised once, not once per token sub-block), in pieces through one thread's
+ * scratch: the piece's rows gathered into its [piece_rows, C] input, the [piece_rows, H] hidden
+ * activations, the outputs over the inputs, then scattered to their slots (Y: the expert_out
+ * capture, or in->y without captures), so pieces never touch each other's rows. An expert of up
+ * to piece_rows rows is the same GEMMs as the training buffers run; a longer one is split, so it
+ * agrees within float rounding. */
+static void experts_forward_streamed(MoeActs *a, const MoeParams *p, const MoeConfig *cfg,
+                                     const float *inp) {
+    MoeInternal *in = a->internal;
+    const int E = cfg->n_experts, C = cfg->d_model, H = cfg->hidden, n = list_pieces(in, E);
+    const long P = in->piece_rows;
+    const size_t row = C * sizeof(float);
+    float *Y = a->expert_out ? a->expert_out : in->y;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(in->n_scratch)
+    for (int i = 0; i < n; i++) {
+        int e = in->pieces[2 * i], r0 = in->pieces[2 * i + 1], end = in->expert_off[e + 1];
+        int rows = end - r0 < P ? end - r0 : (int)P;
+        const int32_t *slot = in->row_slot + r0;
+        long t = omp_get_thread_num();
+        float *x = in->xg + t * P * C, *h1 = in->h1 + t * P * H, *h2 = in->h2 + t * P * H;
+        for (int j = 0; j < rows; j++)
+            memcpy(x + (long)j * C, inp + (long)(slot[j] / a->k) * C, row);
+        moe_expert_rows_forward(x, h1, h2, in->h3 ? h1 : NULL, p, cfg, e, x, rows);
+        for (int j = 0; j < rows; j++) memcpy(Y + (long)slot[j] * C, x + (long)j * C, row);
+    }
+}
+
+/* The expert output of slot s, dispatched to row r: training keeps outputs in row order (in->y);
+ * the forward-only experts scattered theirs to slot order. */
+static const float *slot_output(const MoeActs *a, const MoeInternal *in, long s, int r, int C) {
+    if (!in->infer) return in->y + (long)r * C;
+    return (a->expert_out ? a->expert_out : in->y) + s * C;
+}
+
 void moe_expert_rows_forward(float *y, float *h1, float *h2, float *h3, const MoeParams *p,
                              const MoeConfig *cfg, int e, const float *x, int n) {
     FfnW w = routed_weights(p, cfg, e);
@@ -149,11 +197,13 @@ void moe_experts_forward(float *out, MoeActs *a, const MoeParams *p, const MoeCo
     const int N = a->N, k = a->k, C = cfg->d_model, H = cfg->hidden, E = cfg->n_experts;
     if (H > 0) {
         build_dispatch(a, cfg);
-        int R = in->expert_off[E];
+        int R = in->infer ? 0 : in->expert_off[E]; /* forward-only buffers gather per piece */
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < R; r++)
             memcpy(in->xg + (long)r * C, inp + (long)(in->row_slot[r] / k) * C, C * sizeof(float));
-        if (moe_ep_active(a, cfg)) {
+        if (in->infer) { /* expert parallelism is a training path: never forward-only buffers */
+            experts_forward_streamed(a, p, cfg, inp);
+        } else if (moe_ep_active(a, cfg)) {
             moe_ep_forward(a, p, cfg); /* the experts run on the ranks that hold them */
         } else {
             int order[E];
@@ -180,8 +230,8 @@ void moe_experts_forward(float *out, MoeActs *a, const MoeParams *p, const MoeCo
                 if (eo) memset(eo, 0, C * sizeof(float));
                 continue;
             }
-            const float *y = in->y + (long)r * C;
-            if (eo) memcpy(eo, y, C * sizeof(float));
+            const float *y = slot_output(a, in, s, r, C);
+            if (eo && eo != y) memcpy(eo, y, C * sizeof(float));
             float wj = a->topk_w[s];
             for (int c = 0; c < C; c++) o[c] += wj * y[c];
         }

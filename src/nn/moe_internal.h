@@ -41,6 +41,13 @@ typedef struct {
     float *h1, *h2, *h3; /* [R,H] GELU: pre, act; SwiGLU: gate, up, act */
     float *y;            /* [R,C] expert outputs */
     float *dy, *dh1, *dh2, *dh3, *dx; /* backward scratch, same shapes */
+    /* forward-only (expert-major, streamed): each expert's rows run through its FFN in pieces of
+     * at most piece_rows, each piece on one thread's scratch: xg [n_scratch, piece_rows, C]
+     * (inputs, then outputs in place), h1, h2 [n_scratch, piece_rows, H] (h3 = h1), so the
+     * memory is flat in N; outputs are scattered to slot order, y [N·kmax, C] (NULL: into the
+     * expert_out capture) */
+    int piece_rows, n_scratch;
+    int32_t *pieces; /* [2·max pieces] (expert, first row) of the last forward's pieces */
     /* shared experts: [S,N,Hs] each; raw sum [N,C]; gate [N] */
     float *sh1, *sh2, *sh3, *sh_raw, *sh_gate;
     float *dsh1, *dsh2, *dsh3, *dsh_raw;

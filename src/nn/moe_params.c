@@ -2,6 +2,7 @@
 #include "core/error.h"
 #include "core/mem.h"
 #include "nn/moe_internal.h"
+#include "nn/threads.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -191,6 +192,24 @@ int moe_validate(const MoeConfig *cfg) {
     return validate_balance(cfg);
 }
 
+int moe_infer_rows = 256;
+
+/* Forward only: per thread that can run an expert at once (no more than the experts) one
+ * [piece, C] input and [piece, H] gate and up scratch, and the piece list, for up to R dispatched
+ * rows. The piece height is fixed here, so a later change of moe_infer_rows or of the thread
+ * count cannot overrun it. */
+static void alloc_expert_scratch(MoeInternal *in, const MoeConfig *cfg, long R) {
+    const long E = cfg->n_experts, C = cfg->d_model, H = cfg->hidden;
+    long P = moe_infer_rows > 0 && moe_infer_rows < R ? moe_infer_rows : R;
+    if (P < 1) P = 1;
+    long T = omp_get_max_threads() < E ? omp_get_max_threads() : E;
+    in->piece_rows = (int)P, in->n_scratch = (int)T;
+    in->xg = ml_alloc_floats(T * P * C);
+    in->h1 = ml_alloc_floats(T * P * H);
+    in->h2 = ml_alloc_floats(T * P * H);
+    in->pieces = ml_alloc(2 * (E + R / P + 1) * sizeof(int32_t)); /* ⌈n_e/P⌉ ≤ n_e/P + 1 */
+}
+
 /* infer: forward only (moe_acts_alloc_infer): no backward scratch, no jitter multipliers unless
  * jitter is on, and the SwiGLU activation overwrites the gate in place (h3 = h1). */
 static void acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max_T, int infer,
@@ -237,12 +256,17 @@ static void acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max
     in->slot_row = ml_alloc(R * sizeof(int32_t));
     if (H > 0) {
         int swiglu = cfg->act == EXPERT_SWIGLU;
-        in->xg = ml_alloc_floats(R * C);
-        /* inference: an expert's outputs overwrite its gathered inputs (dead once its first
-         * matrix has read them); training keeps xg for the backward pass */
-        in->y = infer ? in->xg : ml_alloc_floats(R * C);
-        in->h1 = ml_alloc_floats(R * H);
-        in->h2 = ml_alloc_floats(R * H);
+        if (infer) {
+            /* the experts' outputs land in slot order: in the expert_out capture if there is
+             * one, else in y */
+            alloc_expert_scratch(in, cfg, R);
+            in->y = captures ? NULL : ml_alloc_floats(R * C);
+        } else { /* every row's input, caches and output, kept for the backward pass */
+            in->xg = ml_alloc_floats(R * C);
+            in->y = ml_alloc_floats(R * C);
+            in->h1 = ml_alloc_floats(R * H);
+            in->h2 = ml_alloc_floats(R * H);
+        }
         if (swiglu) in->h3 = infer ? in->h1 : ml_alloc_floats(R * H);
         if (!infer) {
             in->dy = ml_alloc_floats(R * C);
@@ -285,17 +309,17 @@ void moe_acts_free(MoeActs *a) {
     ml_free(a->counts);
     if (in) {
         if (in->h3 == in->h1) in->h3 = NULL; /* inference: aliases */
-        if (in->y == in->xg) in->y = NULL;
         if (in->sh3 == in->sh1) in->sh3 = NULL;
-        void *bufs[] = {
-            in->jitter_u, in->softmax,     in->dlogits,  in->dtopk_w,    in->dropped,  in->seq_in,
-            in->d_seq_in, in->d_router_in, in->cos_q,    in->cos_qn,     in->cos_chat, in->cos_cn,
-            in->cos_val,  in->cos_dq,      in->cos_dc,   in->expert_off, in->row_slot, in->slot_row,
-            in->xg,       in->h1,          in->h2,       in->h3,         in->y,        in->dy,
-            in->dh1,      in->dh2,         in->dh3,      in->dx,         in->sh1,      in->sh2,
-            in->sh3,      in->sh_raw,      in->sh_gate,  in->dsh1,       in->dsh2,     in->dsh3,
-            in->dsh_raw,  in->clean,       in->imp,      in->load,       in->ec_took,  in->ec_rows,
-            in->noise_u,  in->noise_eps,   in->d_noise_u};
+        void *bufs[] = {in->jitter_u,   in->softmax,  in->dlogits,     in->dtopk_w,   in->dropped,
+                        in->seq_in,     in->d_seq_in, in->d_router_in, in->cos_q,     in->cos_qn,
+                        in->cos_chat,   in->cos_cn,   in->cos_val,     in->cos_dq,    in->cos_dc,
+                        in->expert_off, in->row_slot, in->slot_row,    in->xg,        in->h1,
+                        in->h2,         in->h3,       in->y,           in->dy,        in->dh1,
+                        in->dh2,        in->dh3,      in->dx,          in->sh1,       in->sh2,
+                        in->sh3,        in->sh_raw,   in->sh_gate,     in->dsh1,      in->dsh2,
+                        in->dsh3,       in->dsh_raw,  in->clean,       in->imp,       in->load,
+                        in->ec_took,    in->ec_rows,  in->noise_u,     in->noise_eps, in->d_noise_u,
+                        in->pieces};
         for (unsigned i = 0; i < sizeof bufs / sizeof bufs[0]; i++) ml_free(bufs[i]);
         if (in->ep_free) in->ep_free(in->ep);
         ml_free(in);
