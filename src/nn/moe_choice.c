@@ -1,7 +1,6 @@
 /* Expert-choice routing (Zhou et al. 2022, "Mixture-of-Experts with expert choice routing"): in
  * a training forward each expert takes the c rows of the batch with the highest softmax score,
  * so every expert is exactly full and a row gets 0..E experts. RouteChoice in moe.h. */
-#include "core/mem.h"
 #include "nn/moe_internal.h"
 #include <math.h>
 #include <string.h>
@@ -63,9 +62,4 @@ void moe_expert_choice(MoeActs *a, const MoeConfig *cfg, int N) {
         for (int j = 0; j < c; j++) in->ec_took[(long)in->ec_rows[j] * EZ + e] = 1;
     }
     for (int n = 0; n < N; n++) fill_row(a, cfg, in->ec_took, n);
-}
-
-void moe_expert_choice_alloc(MoeInternal *in, long N, int EZ) {
-    in->ec_took = ml_alloc((size_t)N * EZ);
-    in->ec_rows = ml_alloc(sizeof(int32_t) * N);
 }

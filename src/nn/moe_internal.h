@@ -121,5 +121,3 @@ void moe_noise_sd(float *sd, const MoeActs *a, const MoeConfig *cfg, int n);
 /* Expert choice (moe_choice.c): from a->probs [N,EZ], each expert takes its top-c rows; fills
  * a->topk_idx / topk_w (a->k = EZ slots per row, best first), marks unfilled slots SLOT_EMPTY. */
 void moe_expert_choice(MoeActs *a, const MoeConfig *cfg, int N);
-/* Its buffers (ec_took, ec_rows) for up to N rows. */
-void moe_expert_choice_alloc(MoeInternal *in, long N, int EZ);

@@ -240,7 +240,8 @@ static void acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max
         in->clean = ml_alloc_floats(N * EZ);
         in->imp = ml_alloc(EZ * sizeof(double)), in->load = ml_alloc(EZ * sizeof(double));
     }
-    if (!infer && cfg->choice == CHOICE_EXPERT) moe_expert_choice_alloc(in, N, (int)EZ);
+    if (!infer && cfg->choice == CHOICE_EXPERT) /* which rows each expert took; moe_choice.c */
+        in->ec_took = ml_alloc((size_t)N * EZ), in->ec_rows = ml_alloc(sizeof(int32_t) * N);
     if (cfg->noise_learned) {
         in->noise_u = ml_alloc_floats(N * EZ), in->noise_eps = ml_alloc_floats(N * EZ);
         if (!infer) in->d_noise_u = ml_alloc_floats(N * EZ);
