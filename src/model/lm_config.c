@@ -97,7 +97,7 @@ static const CfgField fields[] = {
     FF("beta2", beta2, 0.95, "AdamW beta2"),
     FF("adam_eps", adam_eps, 1e-8, "AdamW epsilon"),
     FF("grad_clip", grad_clip, 1, "global gradient-norm clip (0 = off)"),
-    FI("grad_overlap", grad_overlap, 0,
+    FI("grad_overlap", grad_overlap, 1,
        "under mpirun: sum each block's gradient over the ranks (nonblocking) while the backward "
        "goes on, not after it (1/0; docs/scale.md)"),
 };

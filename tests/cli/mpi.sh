@@ -31,11 +31,12 @@ same "$T/one" "$T/two"
 [ "$(grep -c 'val loss' "$T/two.err")" = 1 ] # rank 0 alone reports progress
 ./moelens eval "$T/two" --json | tail -n 1 | grep -q '"ppl"'
 
-# 1b. The gradient sums overlapped with the backward (grad_overlap=1: each block's span begun
-#     nonblocking as the backward finishes it, the embeddings last): equal to one process, and at
-#     2 ranks (a + b either way) bit-identical to the sums after the backward. Skipping one block's
-#     sum gives 0.12 relative in the gradient norm (tried).
-run2 ./moelens train lm --out "$T/ov" $cfg --set grad_overlap=1 2>/dev/null
+# 1b. The runs here overlap the gradient sums with the backward (grad_overlap=1, the default: each
+#     block's span begun nonblocking as the backward finishes it, the embeddings last; skipping one
+#     block's sum gives 0.12 relative in the gradient norm, tried). The sums after the backward
+#     (grad_overlap=0) equal one process too, and at 2 ranks (a + b either way) bit for bit the
+#     overlapped ones.
+run2 ./moelens train lm --out "$T/ov" $cfg --set grad_overlap=0 2>/dev/null
 same "$T/one" "$T/ov"
 python3 tests/cli/lib/compare_metrics.py "$T/two/metrics.jsonl" "$T/ov/metrics.jsonl" 0
 
@@ -58,11 +59,11 @@ same "$T/a1" "$T/a2"
 run2 ./moelens train lm --out "$T/e2" $cfg2 --ep 2 2>/dev/null
 same "$T/a1" "$T/e2"
 run2 ./moelens train lm --out "$T/d2" $cfg2 2>/dev/null
-# overlapped (begun in the last micro-batch's backward): with ZeRO-1 each span reduce-scattered,
-# with EP each span's experts summed by their owners alone, the same bytes as without overlap
-run2 ./moelens train lm --out "$T/o2" $cfg2 --zero1 --ep 2 --set grad_overlap=1 2>/dev/null
+# the sums after the backward (not overlapped): ZeRO-1's reduce-scatter of the whole gradient,
+# EP's experts summed by their owners alone, the same bytes as the spans begun during it
+run2 ./moelens train lm --out "$T/o2" $cfg2 --zero1 --ep 2 --set grad_overlap=0 2>/dev/null
 same "$T/a1" "$T/o2"
-run2 ./moelens train lm --out "$T/oe" $cfg2 --ep 2 --set grad_overlap=1 2>/dev/null
+run2 ./moelens train lm --out "$T/oe" $cfg2 --ep 2 --set grad_overlap=0 2>/dev/null
 same "$T/a1" "$T/oe"
 python3 - "$T/d2/metrics.jsonl" "$T/e2/metrics.jsonl" "$T/oe/metrics.jsonl" <<'PY'
 import json, sys
