@@ -5,7 +5,11 @@
 # bytes per step each rank handed to collectives (metrics comm_*_bytes) with data parallelism and
 # with --ep 2, to set against bench/comm_volume.py; then the time of the collectives alone on a
 # gradient of the small preset's size (dist_allreduce.c).
-# usage: sh bench/mpi_scaling.sh [PRESET [STEPS [DATA]]]   (defaults: small 6, the test fixtures)
+# With MODE=overlap: only np 2, the gradient sums after the backward (grad_overlap=0) and
+# overlapped with it (1), alternating ROUNDS times (0 1 0 1 …); each run's median step time, median
+# share of the step in collectives and the load average when it ended.
+# usage: [MODE=overlap [ROUNDS=3]] sh bench/mpi_scaling.sh [PRESET [STEPS [DATA]]]
+#        (defaults: small 6, the test fixtures)
 set -e
 cd "$(dirname "$0")/.."
 PRESET=${1:-small} STEPS=${2:-6} DATA=${3:-}
@@ -19,13 +23,29 @@ c=json.load(open(sys.argv[1] + "/config.json"))
 tokens=c["batch"]*c["seq_len"]*c["grad_accum"]
 v=[json.loads(l) for l in open(sys.argv[1] + "/metrics.jsonl") if "tokens_per_s" in l][1:]
 out=str(round(statistics.median(x["tokens_per_s"] for x in v))) + " tokens/s"
+out+=", step %.3f s" % statistics.median(tokens/x["tokens_per_s"] for x in v)
 if "comm_s" in v[0]:
     share=statistics.median(x["comm_s"]*x["tokens_per_s"]/tokens for x in v)
-    out+=" (collectives %.0f %% of a step)" % (100*share)
+    out+=" (collectives %.0f %% of a step, %.3f s)" % (100*share,
+        statistics.median(x["comm_s"] for x in v))
 print(out)' "$1"
 }
 cfg="--data $DATA --preset $PRESET --set steps=$STEPS --set log_every=1 --set eval_every=0
      --set eval_batches=1 --set ckpt_every=0"
+if [ "${MODE:-}" = overlap ]; then
+    r=0
+    while [ $r -lt "${ROUNDS:-3}" ]; do
+        r=$((r + 1))
+        for ov in 0 1; do
+            out=$T/ov$ov.$r
+            mpirun -np 2 --bind-to none ./moelens train lm --out "$out" $cfg \
+                --set grad_overlap=$ov 2>/dev/null
+            echo "preset $PRESET np 2 grad_overlap=$ov round $r: $(median_tps "$out");" \
+                "load $(cut -d' ' -f1-3 /proc/loadavg)"
+        done
+    done
+    exit 0
+fi
 for round in 1 2; do
     for np in 1 2; do
         out=$T/np$np.$round

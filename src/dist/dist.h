@@ -30,6 +30,22 @@ void dist_error_pause(void);
 #define DIST_BUCKET_FLOATS (1L << 20)
 void dist_sum_f32(float *x, long n);
 void dist_sum_f64(double *x, long n);
+/* Nonblocking reductions, to overlap the gradient's reduction with the backward that produces
+ * it: each _begin starts summing x in place (dist_sum_f32's and dist_shard_sum_f32's
+ * communicators; reduce_scatter: part [b0, b1) of dist_reduce_scatter_f32(x, n), this rank's
+ * block within it correct afterwards) and returns at once; x is not to be touched until
+ * dist_wait, which completes every begun reduction. MPI moves a nonblocking collective along only
+ * inside MPI calls: dist_progress (non-blocking) between pieces of work lets it. Requests go in
+ * buckets of DIST_BUCKET_FLOATS, and at most DIST_INFLIGHT_FLOATS are outstanding (a begin past
+ * that first waits for the oldest), which bounds MPI's temporaries. The ranks must begin the same
+ * reductions in the same order; their time counts in DistTraffic.seconds, and the waits are under
+ * the collective watchdog. Size 1: no-ops. */
+#define DIST_INFLIGHT_FLOATS (8 * DIST_BUCKET_FLOATS)
+void dist_sum_f32_begin(float *x, long n);
+void dist_shard_sum_f32_begin(float *x, long n);
+void dist_reduce_scatter_f32_begin(float *x, long n, long b0, long b1);
+void dist_progress(void);
+void dist_wait(void);
 /* In-place maxima over all ranks; every rank receives the result. */
 void dist_max_i32(int32_t *x, long n);
 /* Exclusive prefix sum in rank order: rank r gets Σ_{q<r} x_q (rank 0: zeros). */

@@ -239,6 +239,93 @@ void dist_allgather_f32(float *x, long n) {
     zero1_collective(x, n, 1);
 }
 
+/* Nonblocking reductions begun and not yet waited for, in the order begun (reqs[i] is pend[i]'s
+ * request; MPI_Testall wants them in one array). [oldest, n_pend) may still be in flight. */
+typedef struct {
+    long n;         /* floats in flight */
+    int *counts;    /* a reduce-scatter's counts, which MPI reads until the request completes */
+    float *to, *at; /* then this rank's sums move from `at` (the bucket's start) to `to` */
+} Pending;
+static Pending *pend;
+static MPI_Request *reqs;
+static int n_pend, cap_pend, oldest;
+static long in_flight;
+
+static void wait_oldest(void) {
+    watch_begin("an overlapped reduction");
+    MPI_Wait(&reqs[oldest], MPI_STATUS_IGNORE);
+    watch_end();
+    in_flight -= pend[oldest++].n;
+}
+
+/* A slot for a request over n floats, once the ones in flight leave room for them. */
+static MPI_Request *push_pending(long n, int *counts, float *to, float *at) {
+    while (oldest < n_pend && in_flight + n > DIST_INFLIGHT_FLOATS) wait_oldest();
+    if (n_pend == cap_pend) {
+        cap_pend = cap_pend ? 2 * cap_pend : 64;
+        pend = realloc(pend, sizeof *pend * cap_pend);
+        reqs = realloc(reqs, sizeof *reqs * cap_pend);
+        if (!pend || !reqs) ml_fatal("out of memory for the pending reductions");
+    }
+    pend[n_pend] = (Pending){n, counts, to, at};
+    in_flight += n;
+    return &reqs[n_pend++];
+}
+
+static void sum_begin(float *x, long n, MPI_Comm comm, int comm_size) {
+    if (comm_size == 1) return;
+    for (long i = 0; i < n; i += DIST_BUCKET_FLOATS) {
+        int c = (int)(n - i < DIST_BUCKET_FLOATS ? n - i : DIST_BUCKET_FLOATS);
+        MPI_Request *r = push_pending(c, NULL, NULL, NULL);
+        watch_begin("an all-reduce");
+        MPI_Iallreduce(MPI_IN_PLACE, x + i, c, MPI_FLOAT, MPI_SUM, comm, r);
+        watch_end();
+        traffic.reduced += ring_sent(comm_size, 2.0 * c * sizeof *x);
+    }
+}
+
+void dist_sum_f32_begin(float *x, long n) {
+    sum_begin(x, n, MPI_COMM_WORLD, size);
+}
+void dist_shard_sum_f32_begin(float *x, long n) {
+    sum_begin(x, n, shard_comm, shard_size);
+}
+
+void dist_reduce_scatter_f32_begin(float *x, long n, long b0, long b1) {
+    if (size == 1) return;
+    for (long c0 = b0; c0 < b1; c0 += DIST_BUCKET_FLOATS) {
+        long c1 = b1 - c0 < DIST_BUCKET_FLOATS ? b1 : c0 + DIST_BUCKET_FLOATS;
+        int *counts = ml_alloc(sizeof(int) * 2 * size), *displs = counts + size;
+        bucket_layout(n, c0, c1, counts, displs);
+        MPI_Request *r = push_pending(c1 - c0, counts, x + c0 + displs[rank], x + c0);
+        watch_begin("a reduce-scatter");
+        MPI_Ireduce_scatter(MPI_IN_PLACE, x + c0, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, r);
+        watch_end();
+    }
+    traffic.reduced += ring_sent(size, (double)(b1 - b0) * sizeof *x);
+}
+
+void dist_progress(void) {
+    if (oldest == n_pend) return;
+    int done;
+    watch_begin("an overlapped reduction");
+    MPI_Testall(n_pend - oldest, reqs + oldest, &done, MPI_STATUSES_IGNORE);
+    watch_end();
+}
+
+void dist_wait(void) {
+    if (n_pend == 0) return;
+    watch_begin("an overlapped reduction");
+    MPI_Waitall(n_pend - oldest, reqs + oldest, MPI_STATUSES_IGNORE);
+    watch_end();
+    for (int i = 0; i < n_pend; i++) {
+        Pending *p = &pend[i];
+        if (p->counts) memmove(p->to, p->at, (size_t)p->counts[rank] * sizeof *p->to);
+        ml_free(p->counts);
+    }
+    n_pend = oldest = 0, in_flight = 0;
+}
+
 int dist_ep_init(int G) {
     if (G < 1 || size % G)
         return ml_error("ep=%d does not divide the %d ranks (expert-parallel groups of G ranks)", G,

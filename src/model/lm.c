@@ -556,6 +556,15 @@ void lm_zero_grads(LmModel *m) {
     memset(m->grads_mem, 0, m->n_params * sizeof(float));
 }
 
+/* LmGradHook: grads_mem[at, end) is final; the calls below cover it once, in backward order. */
+static void grads_ready(const LmModel *m, const float *at, const float *end) {
+    if (m->grad_hook && end > at)
+        m->grad_hook->ready(m->grad_hook->ctx, at - m->grads_mem, end - at);
+}
+static void grads_progress(const LmModel *m) {
+    if (m->grad_hook) m->grad_hook->progress(m->grad_hook->ctx);
+}
+
 /* d_resid holds dL/d(block output) on entry and dL/d(block input) on exit. */
 static void attention_block_backward(LmModel *m, int l, const float *x, int B, int T) {
     const LmConfig *c = &m->cfg;
@@ -570,6 +579,7 @@ static void attention_block_backward(LmModel *m, int l, const float *x, int B, i
     memset(m->d_v, 0, sizeof(float) * N * kvd);
     attention_backward(m->d_q, m->d_k, m->d_v, m->d_atty, a->att, a->q, a->k, a->v, B, T, c->n_head,
                        c->n_kv_head, hd);
+    grads_progress(m);
     if (c->block == BLOCK_LLAMA) {
         rope_backward(m->d_q, B, T, c->n_head, hd, hd, c->rope_base, c->rope_mode, 0);
         rope_backward(m->d_k, B, T, c->n_kv_head, hd, hd, c->rope_base, c->rope_mode, 0);
@@ -608,6 +618,9 @@ void lm_backward_dlogits(LmModel *m, const int32_t *tokens, int B, int T, float 
     const float *last = c->n_layer ? m->acts[c->n_layer - 1].out : m->embed;
     norm_backward(c, m->d_resid, m->grads.lnf_w, m->grads.lnf_b, m->d_ln, last, m->params.lnf_w,
                   m->lnf_mean, m->lnf_rstd, N);
+    /* the block parameters lie layer after layer between the embeddings and the final norm */
+    float *blocks = c->n_layer ? m->grads.layers[0].ln1_w : m->grads.lnf_w;
+    grads_ready(m, m->grads.lnf_w, m->grads_mem + m->n_params); /* (an untied head is here) */
     for (int l = c->n_layer - 1; l >= 0; l--) {
         LayerActs *a = &m->acts[l];
         const LayerParams *L = &m->params.layers[l];
@@ -621,9 +634,13 @@ void lm_backward_dlogits(LmModel *m, const int32_t *tokens, int B, int T, float 
         f.aux_group_coef *= aux_scale;
         memset(m->d_ffn, 0, sizeof(float) * N * C);
         moe_backward(m->d_ffn, &G->ffn, m->d_resid, &a->moe, &L->ffn, &f, a->ln2, B, T);
+        grads_progress(m);
         norm_backward(c, m->d_resid, G->ln2_w, G->ln2_b, m->d_ffn, a->resid_mid, L->ln2_w,
                       a->ln2_mean, a->ln2_rstd, N);
         attention_block_backward(m, l, x, B, T);
+        grads_ready(m, G->ln1_w,
+                    l + 1 < c->n_layer ? m->grads.layers[l + 1].ln1_w : m->grads.lnf_w);
     }
     embed_backward(m->grads.wte, m->grads.wpe, m->d_resid, tokens, B, T, C);
+    grads_ready(m, m->grads_mem, blocks); /* the embeddings (and a tied head) last */
 }

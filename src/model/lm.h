@@ -43,6 +43,17 @@ typedef struct {
     MoeActs moe;
 } LayerActs;
 
+/* Training under data parallelism: lm_backward tells ready(ctx, at, n) as each span
+ * grads_mem[at, at + n) becomes final for this backward (the output head and final norm first,
+ * then each block from the top, the embeddings last; together every parameter once), so its
+ * reduction over the ranks can start while the rest of the backward runs, and calls progress(ctx)
+ * between pieces of work so that reductions begun move along. */
+typedef struct {
+    void (*ready)(void *ctx, long at, long n);
+    void (*progress)(void *ctx);
+    void *ctx;
+} LmGradHook;
+
 typedef struct {
     LmConfig cfg;
     MoeConfig *layer_ffn; /* [n_layer] each layer's FFN config (MoE or dense) */
@@ -77,8 +88,9 @@ typedef struct {
      * over lm_head_block rows at a time, so a 50k vocabulary costs [block, V] floats, not [N, V]);
      * 0 = the whole batch. */
     int head_block;
-    Rng noise_rng; /* router noise / jitter during training */
-    int step;      /* optimizer steps taken */
+    Rng noise_rng;               /* router noise / jitter during training */
+    const LmGradHook *grad_hook; /* not owned; NULL: lm_backward tells nothing */
+    int step;                    /* optimizer steps taken */
     /* External (GGUF) models: the big matrices (embedding, attention projections, experts,
      * output) are *.q_* tensors of `gguf` (closed by lm_free); params_mem holds only the small
      * ones (norms, biases, routers, shared-expert gate). Inference only; no tensors list. */

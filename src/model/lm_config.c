@@ -97,6 +97,9 @@ static const CfgField fields[] = {
     FF("beta2", beta2, 0.95, "AdamW beta2"),
     FF("adam_eps", adam_eps, 1e-8, "AdamW epsilon"),
     FF("grad_clip", grad_clip, 1, "global gradient-norm clip (0 = off)"),
+    FI("grad_overlap", grad_overlap, 1,
+       "under mpirun: sum each block's gradient over the ranks (nonblocking) while the backward "
+       "goes on, not after it (1/0; docs/scale.md)"),
 };
 static const CfgTable table = {fields, (int)(sizeof fields / sizeof fields[0])};
 
@@ -216,6 +219,7 @@ static const CfgRange ranges[] = {
     {"aux_importance", 0, FLT_MAX, 0},
     {"aux_load", 0, FLT_MAX, 0},
     {"router_noise_learned", 0, 1, 0},
+    {"grad_overlap", 0, 1, 0},
 };
 
 static int check_ranges(const LmConfig *c) {

@@ -29,6 +29,7 @@ typedef struct {
     /* training */
     int batch, steps, grad_accum, warmup, eval_every, eval_batches, ckpt_every, log_every;
     float lr, min_lr_frac, weight_decay, beta1, beta2, adam_eps, grad_clip;
+    int grad_overlap; /* under mpirun: reduce each block's gradient as the backward finishes it */
 } LmConfig;
 
 /* Presets: "tiny" and "small" (the sizes); -1 + ml_error for an unknown name. */

@@ -400,6 +400,8 @@ static double train_step(Trainer *tr, int step, double *gnorm) {
     lm_zero_grads(m);
     lm_dist_share(m, 1);
     for (int micro = 0; micro < c->grad_accum; micro++) {
+        /* the gradients are final, and their sums can start, only in the last micro-batch */
+        m->grad_hook = micro + 1 == c->grad_accum ? lm_zero1_grad_hook(&tr->zero1) : NULL;
         shard_sample_batch(tr->train, &tr->state.data_rng, B, T, tr->inputs, tr->targets,
                            tr->domains);
         const int32_t *in = tr->inputs + off, *tg = tr->targets + off;
@@ -416,6 +418,7 @@ static double train_step(Trainer *tr, int step, double *gnorm) {
         }
         loss += sum / n / c->grad_accum;
     }
+    m->grad_hook = NULL;
     lm_dist_share(m, 0);
     dist_sum_f64(&loss, 1); /* the loss and the norm are global: every rank decides alike */
     if (tr->distill) dist_sum_f64(&tr->student_ce, 1);
@@ -529,7 +532,7 @@ int lm_train(const LmConfig *cfg, const LmTrainOptions *opt) {
     tr.stop_after = opt->stop_after;
     tr.quiet = opt->quiet;
     int r = prepare_run(&tr, cfg, opt);
-    if (r == 0) lm_zero1_start(&tr.zero1, &tr.model, opt->zero1);
+    if (r == 0) lm_zero1_start(&tr.zero1, &tr.model, opt->zero1, tr.model.cfg.grad_overlap);
     if (r == 0) r = train_loop(&tr);
     lm_zero1_end(&tr.zero1);
     sigaction(SIGINT, &old, NULL);

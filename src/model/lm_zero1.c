@@ -44,8 +44,16 @@ static void start_ep(LmZero1 *z, const LmModel *m) {
     z->ep = z->n_spans > 0;
 }
 
-void lm_zero1_start(LmZero1 *z, LmModel *m, int want) {
+static void span_ready(void *ctx, long at, long n);
+static void span_progress(void *ctx) {
+    (void)ctx;
+    dist_progress();
+}
+
+void lm_zero1_start(LmZero1 *z, LmModel *m, int want, int overlap) {
     memset(z, 0, sizeof *z);
+    z->overlap = overlap && dist_size() > 1;
+    z->model = m, z->hook = (LmGradHook){span_ready, span_progress, z};
     z->on = want && dist_size() > 1;
     if (!z->on) {
         start_ep(z, m);
@@ -67,18 +75,44 @@ static void own_slab(const LmZero1 *z, int s, long *a, long *b) {
     *a = z->span_at[s] + z->g * bs, *b = *a + bs;
 }
 
-/* EP: the world sums the gaps between expert tensors, the shard's ranks this rank's slabs. */
-static void reduce_ep(const LmZero1 *z, LmModel *m) {
-    long at = 0;
-    for (int s = 0; s <= z->n_spans; s++) {
-        long end = s < z->n_spans ? z->span_at[s] : m->n_params;
-        dist_sum_f32(m->grads_mem + at, end - at);
-        if (s == z->n_spans) break;
+/* The sums over the world and over an expert shard's ranks: blocking, or begun (completed by
+ * dist_wait). */
+typedef struct {
+    void (*world)(float *x, long n), (*shard)(float *x, long n);
+} Sums;
+static const Sums blocking = {dist_sum_f32, dist_shard_sum_f32},
+                  begun = {dist_sum_f32_begin, dist_shard_sum_f32_begin};
+
+/* EP, over grads[lo, hi) (whole tensors): the world sums the gaps between expert tensors, the
+ * shard's ranks this rank's slabs. */
+static void reduce_ep(const LmZero1 *z, LmModel *m, long lo, long hi, const Sums *sum) {
+    long at = lo;
+    for (int s = 0; s < z->n_spans; s++) {
+        if (z->span_at[s] < lo || z->span_at[s] >= hi) continue;
+        sum->world(m->grads_mem + at, z->span_at[s] - at);
         long a, b;
         own_slab(z, s, &a, &b);
-        dist_shard_sum_f32(m->grads_mem + a, b - a);
+        sum->shard(m->grads_mem + a, b - a);
         at = z->span_at[s] + z->span_n[s];
     }
+    sum->world(m->grads_mem + at, hi - at);
+}
+
+/* LmGradHook.ready: grads[at, at + n) is final on this rank; its sum starts now. */
+static void span_ready(void *ctx, long at, long n) {
+    LmZero1 *z = ctx;
+    LmModel *m = z->model;
+    if (z->on)
+        dist_reduce_scatter_f32_begin(m->grads_mem, m->n_params, at, at + n);
+    else if (z->ep)
+        reduce_ep(z, m, at, at + n, &begun);
+    else
+        dist_sum_f32_begin(m->grads_mem + at, n);
+    dist_progress();
+}
+
+const LmGradHook *lm_zero1_grad_hook(LmZero1 *z) {
+    return z->overlap ? &z->hook : NULL;
 }
 
 /* EP: the gaps' squares (the same on every rank) plus the group's sum of its owned slabs'. */
@@ -99,10 +133,12 @@ static double grad_norm_ep(const LmZero1 *z, const LmModel *m) {
 }
 
 void lm_zero1_reduce_grads(const LmZero1 *z, LmModel *m) {
-    if (z->on)
+    if (z->overlap)
+        dist_wait();
+    else if (z->on)
         dist_reduce_scatter_f32(m->grads_mem, m->n_params);
     else if (z->ep)
-        reduce_ep(z, m);
+        reduce_ep(z, m, 0, m->n_params, &blocking);
     else
         dist_sum_f32(m->grads_mem, m->n_params);
 }

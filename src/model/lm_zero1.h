@@ -9,7 +9,11 @@
  * it (rank g of each group: slab g of every [E, ...] expert tensor), so those alone sum it (over
  * the N/G ranks of the same shard, not the world) and update it; the group then all-gathers the
  * updated slabs, so every rank again holds every weight. The other parameters go as without EP.
- * For a checkpoint the group all-gathers the experts' moments too. */
+ * For a checkpoint the group all-gathers the experts' moments too.
+ *
+ * Overlapped (grad_overlap): the same reductions, each begun nonblocking as the backward finishes
+ * the span of whole tensors it covers (lm_zero1_grad_hook), and completed by
+ * lm_zero1_reduce_grads. */
 #pragma once
 #include "model/lm.h"
 #include "nn/optim.h"
@@ -21,13 +25,20 @@ typedef struct {
     int ep, G, g; /* expert parallel: group size, this rank's place in it */
     int n_spans;
     long *span_at, *span_n; /* the expert tensors: offsets in the parameter block, sizes */
+    int overlap;            /* more than one rank and asked for */
+    LmModel *model;
+    LmGradHook hook;
 } LmZero1;
 
 /* on = want && more than one rank: takes this rank's block of m's moments and frees the rest.
- * Else ep = expert groups of G > 1 ranks spread some layer's experts. */
-void lm_zero1_start(LmZero1 *z, LmModel *m, int want);
+ * Else ep = expert groups of G > 1 ranks spread some layer's experts. overlap: reduce each span
+ * of the gradient while the backward goes on. */
+void lm_zero1_start(LmZero1 *z, LmModel *m, int want, int overlap);
+/* The hook for the backward of a step's last micro-batch (NULL when not overlapping). */
+const LmGradHook *lm_zero1_grad_hook(LmZero1 *z);
 void lm_zero1_end(LmZero1 *z);
-/* Sums the gradients over the ranks: all of them (all-reduce) or this rank's block (on). */
+/* Sums the gradients over the ranks: all of them (all-reduce) or this rank's block (on);
+ * overlapped, completes the sums the hook began. */
 void lm_zero1_reduce_grads(const LmZero1 *z, LmModel *m);
 /* The global gradient norm (on: summed from every rank's block). */
 double lm_zero1_grad_norm(const LmZero1 *z, const LmModel *m);

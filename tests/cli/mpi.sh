@@ -1,8 +1,10 @@
 #!/bin/sh
 # Data-parallel training over MPI (mpirun -np 2): the same losses, gradient norms and routing counts
 # as one process within 1e-5 relative (measured: ≤ 2e-7), with and without ZeRO-1 and expert
-# parallelism (with its experts reduced and updated by their owners alone); a 2-rank checkpoint that loads in one process; resume at another rank count; and a
-# failing, killed or stalled rank that ends the whole job with one clear error instead of a hang.
+# parallelism (with its experts reduced and updated by their owners alone), with the gradient sums
+# after the backward or overlapped with it; a 2-rank checkpoint that loads in one process; resume
+# at another rank count; and a failing, killed or stalled rank that ends the whole job with one
+# clear error instead of a hang.
 # Sharded analyze (8): every output file equal to one process's. Skipped (77) without mpirun or an
 # MPI-capable build.
 set -eu
@@ -29,6 +31,15 @@ same "$T/one" "$T/two"
 [ "$(grep -c 'val loss' "$T/two.err")" = 1 ] # rank 0 alone reports progress
 ./moelens eval "$T/two" --json | tail -n 1 | grep -q '"ppl"'
 
+# 1b. The runs here overlap the gradient sums with the backward (grad_overlap=1, the default: each
+#     block's span begun nonblocking as the backward finishes it, the embeddings last; skipping one
+#     block's sum gives 0.12 relative in the gradient norm, tried). The sums after the backward
+#     (grad_overlap=0) equal one process too, and at 2 ranks (a + b either way) bit for bit the
+#     overlapped ones.
+run2 ./moelens train lm --out "$T/ov" $cfg --set grad_overlap=0 2>/dev/null
+same "$T/one" "$T/ov"
+python3 tests/cli/lib/compare_metrics.py "$T/two/metrics.jsonl" "$T/ov/metrics.jsonl" 0
+
 # 2. Sequence-level routing, sigmoid scores with balancing bias, zero and shared experts, SwiGLU,
 #    grad accumulation; the optimizer sharded over the ranks (ZeRO-1: reduce-scatter, AdamW on a
 #    block, gather) and the experts spread over them (--ep 2: rows sent to the expert's rank and
@@ -48,11 +59,17 @@ same "$T/a1" "$T/a2"
 run2 ./moelens train lm --out "$T/e2" $cfg2 --ep 2 2>/dev/null
 same "$T/a1" "$T/e2"
 run2 ./moelens train lm --out "$T/d2" $cfg2 2>/dev/null
-python3 - "$T/d2/metrics.jsonl" "$T/e2/metrics.jsonl" <<'PY'
+# the sums after the backward (not overlapped): ZeRO-1's reduce-scatter of the whole gradient,
+# EP's experts summed by their owners alone, the same bytes as the spans begun during it
+run2 ./moelens train lm --out "$T/o2" $cfg2 --zero1 --ep 2 --set grad_overlap=0 2>/dev/null
+same "$T/a1" "$T/o2"
+run2 ./moelens train lm --out "$T/oe" $cfg2 --ep 2 --set grad_overlap=0 2>/dev/null
+same "$T/a1" "$T/oe"
+python3 - "$T/d2/metrics.jsonl" "$T/e2/metrics.jsonl" "$T/oe/metrics.jsonl" <<'PY'
 import json, sys
 sent = [[json.loads(l)["comm_reduced_bytes"] for l in open(p) if '"comm_reduced_bytes"' in l][1]
         for p in sys.argv[1:]]
-assert sent[0] - sent[1] == 2 * 4 * 3 * 64 * 64 * 4 // 2 - 8, sent
+assert sent[0] - sent[1] == 2 * 4 * 3 * 64 * 64 * 4 // 2 - 8 and sent[2] == sent[1], sent
 PY
 
 # 3. Resume at another rank count: stopped after 8 steps by one process, finished by two (ZeRO-1:
@@ -134,6 +151,17 @@ unset MOELENS_COLLECTIVE_TIMEOUT
 [ "$rc" != 0 ] && [ "$rc" != 143 ] && [ $(($(date +%s) - t0)) -lt 60 ]
 grep -q 'moelens: error: rank 0 of 2: .* waited more than 3 s for the other ranks' "$T/s.err"
 kill -9 "$victim" 2>/dev/null || true
+# ... and one waiting for reductions begun nonblocking (the overlapped gradient sums): rank 1 joins
+# 5 s late, rank 0's wait ends after 1 s with the same line (tests/mpi/dist_overlap.c, which also
+# checks those reductions' sums and bytes against the blocking ones).
+mpicc -O2 -Isrc tests/mpi/dist_overlap.c build/libmoelens.a -o "$T/dist_overlap"
+run2 "$T/dist_overlap"
+set +e
+MOELENS_COLLECTIVE_TIMEOUT=1 run2 "$T/dist_overlap" stall 2>"$T/st.err"
+rc=$?
+set -e
+[ "$rc" != 0 ] && [ "$rc" != 124 ]
+grep -q 'moelens: error: rank 0 of 2: an overlapped reduction waited more than 1 s' "$T/st.err"
 
 # 5b. SIGUSR1 to mpirun (forwarded to every rank, unlike SIGINT): all ranks stop at the same step,
 #     rank 0 saves a checkpoint, status 130, and the run resumes.
