@@ -132,7 +132,7 @@ static void topk_free_s(Stream *s) {
     topk_free(&s->acc.topk);
 }
 static void lens_init_s(Stream *s) {
-    lens_init(&s->acc.lens, s->m, s->o->lens_tokens, s->total);
+    s->failed |= lens_init(&s->acc.lens, s->m, s->o->lens_tokens, s->total, s->o->out_dir);
 }
 static void lens_layer_s(Stream *s, const LmFfnRows *r) {
     lens_layer(&s->acc.lens, s->batch, r);
@@ -278,6 +278,9 @@ typedef struct {
     const LmAnalysis **run;
     int n_run;
     DocAcc *docs; /* the document bootstrap's counts, or NULL */
+    /* seconds in each analysis's head hook during this batch's forward (the lens decodes there):
+     * its own time, not the forward's */
+    double t_head[AN_COUNT];
 } Feed;
 
 static void feed_layer(void *ctx, const LmFfnRows *rows) {
@@ -289,8 +292,12 @@ static void feed_layer(void *ctx, const LmFfnRows *rows) {
 
 static void feed_head(void *ctx, long row0, int n, const float *probs) {
     Feed *f = ctx;
-    for (int i = 0; i < f->n_run; i++)
-        if (f->run[i]->head) f->run[i]->head(f->st, row0, n, probs);
+    for (int i = 0; i < f->n_run; i++) {
+        if (!f->run[i]->head) continue;
+        double t1 = ml_now();
+        f->run[i]->head(f->st, row0, n, probs);
+        f->t_head[f->run[i] - analyses] += ml_now() - t1;
+    }
 }
 
 /* A batch this rank runs: its observed forward, then every accumulate and accumulate_late (their
@@ -299,9 +306,11 @@ static double run_batch(Feed *f, const AnBatch *bt, double (*t_hook)[3]) {
     LmObserver obs = {feed_layer, feed_head, f};
     f->st->batch = bt;
     if (f->docs) docs_tokens(f->docs, bt);
+    memset(f->t_head, 0, sizeof f->t_head);
     double t1 = ml_now();
     lm_forward_observed(bt->m, &obs, bt->tokens, bt->targets, bt->domains, bt->B, bt->T);
     double t_fwd = ml_now() - t1;
+    for (int i = 0; i < AN_COUNT; i++) t_fwd -= f->t_head[i], t_hook[i][0] += f->t_head[i];
     for (int late = 0; late < 2; late++)
         for (int i = 0; i < f->n_run; i++) {
             const LmAnalysis *a = f->run[i];
@@ -397,7 +406,7 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
     AnBatchBufs f = {ml_alloc(sizeof(int32_t) * B * T), ml_alloc(sizeof(int32_t) * B * T),
                      ml_alloc(sizeof(int32_t) * B * T), ml_alloc(sizeof(int32_t) * B * T)};
     AnBatchBufs skipped = {f.in, f.tg, f.dom, NULL}; /* another rank's batch: no units needed */
-    Feed feed = {&st, run, n_run, boot ? &st.acc.docs : NULL};
+    Feed feed = {&st, run, n_run, boot ? &st.acc.docs : NULL, {0}};
     int lean = m->lean;
     m->lean = LM_LEAN_OBSERVED;         /* one layer's activations, whatever the depth and batch */
     double t_hook[AN_COUNT][3] = {{0}}; /* accumulate, accumulate_late, finish */

@@ -4,6 +4,7 @@
  * final next-token distribution. Restricted to a token subsample: each decode is a V×C product. */
 #include "analysis/lm/lens.h"
 #include "stats/stats.h"
+#include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "dist/dist.h"
@@ -11,16 +12,24 @@
 #include "nn/linear.h"
 #include "nn/fastexp.h"
 #include "nn/norm.h"
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#define LENS_CHUNK 256 /* rows decoded per GEMM: bounds the [rows, V] scratch */
+#define LENS_CHUNK 256 /* rows decoded per GEMM, at most */
+/* floats of [rows, V] logits: 24 MiB, 125 rows at a 50k vocabulary. Each GEMM dequantises the
+ * whole head of a quantised file, so fewer rows cost time: on the 50k Q4_K_M bench file 41-row
+ * chunks made the lens 25 % slower than the 256 rows (49 MiB) of before. */
+#define LENS_LOGITS (6L << 20)
 #define LENS_TOP 5
 
-void lens_init(LensAcc *z, const LmModel *m, long lens_tokens, long total_tokens) {
+static int scratch_open(LensAcc *z);
+
+int lens_init(LensAcc *z, const LmModel *m, long lens_tokens, long total_tokens, const char *dir) {
     memset(z, 0, sizeof *z);
     z->L = an_moe_layers(m, z->layers);
     z->V = m->cfg.vocab_size, z->cap = lens_tokens;
@@ -32,9 +41,47 @@ void lens_init(LensAcc *z, const LmModel *m, long lens_tokens, long total_tokens
     long LE = (long)z->L * z->EZ + 1;
     z->kl = ml_alloc(sizeof(double) * LE), z->p_pred = ml_alloc(sizeof(double) * LE);
     z->agree = ml_alloc(sizeof(double) * LE), z->cnt = ml_alloc(sizeof(double) * LE);
-    z->scratch_h = ml_alloc_floats((long)LENS_CHUNK * m->cfg.d_model);
-    z->scratch_n = ml_alloc_floats((long)LENS_CHUNK * m->cfg.d_model);
-    z->scratch_logits = ml_alloc_floats((long)LENS_CHUNK * z->V);
+    long rows = LENS_LOGITS / (z->V > 0 ? z->V : 1);
+    z->chunk = rows > LENS_CHUNK ? LENS_CHUNK : rows < 1 ? 1 : (int)rows;
+    z->scratch_h = ml_alloc_floats((long)z->chunk * m->cfg.d_model);
+    z->scratch_n = ml_alloc_floats((long)z->chunk * m->cfg.d_model);
+    z->scratch_logits = ml_alloc_floats((long)z->chunk * z->V);
+    z->fd = -1, z->dir = dir;
+    if (lens_tokens > 0 && scratch_open(z) < 0) { /* now, not after the forward of a batch */
+        lens_free(z);
+        return -1;
+    }
+    return 0;
+}
+
+/* The captures' scratch file, unlinked as soon as it exists: it goes when the process does. */
+static int scratch_open(LensAcc *z) {
+    const char *base = z->dir ? z->dir : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char *tpl = ml_path_join(base, ".lens_scratch.XXXXXX");
+    z->fd = mkstemp(tpl);
+    if (z->fd >= 0)
+        unlink(tpl);
+    else
+        z->failed = ml_error("analyze: lens: cannot create a scratch file in %s: %s", base,
+                             strerror(errno));
+    ml_free(tpl);
+    return z->fd;
+}
+
+/* n floats at float offset off of the scratch file, written (write = 1) or read; a short or failed
+ * transfer marks the lens failed (the first error is the message). */
+static void scratch_io(LensAcc *z, int write, float *p, long n, long off) {
+    char *b = (char *)p;
+    size_t left = sizeof(float) * (size_t)n;
+    off_t at = (off_t)off * (off_t)sizeof(float);
+    while (left && !z->failed) {
+        ssize_t r = write ? pwrite(z->fd, b, left, at) : pread(z->fd, b, left, at);
+        if (r <= 0)
+            z->failed = ml_error("analyze: lens: scratch file %s failed: %s",
+                                 write ? "write" : "read", r < 0 ? strerror(errno) : "short");
+        else
+            b += r, left -= (size_t)r, at += r;
+    }
 }
 
 static void rows_printf(LensAcc *z, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -115,16 +162,16 @@ static int sampled(const LensAcc *z, const AnBatch *b, long n, long *si) {
 void lens_layer(LensAcc *z, const AnBatch *b, const LmFfnRows *rows) {
     int l = an_moe_index(z->layers, z->L, rows->layer), C = b->m->cfg.d_model;
     long nsel = sel_count(z, b);
-    if (l < 0 || nsel <= 0) return;
+    if (l < 0 || nsel <= 0 || z->fd < 0 || z->failed) return;
     const MoeActs *a = rows->moe;
     if (nsel > z->sel_cap || a->k != z->bk) { /* sized at the batch's first layer */
-        ml_free(z->sel_h), ml_free(z->sel_w), ml_free(z->sel_pf), ml_free(z->sel_e);
+        ml_free(z->sel_w), ml_free(z->sel_e), ml_free(z->slot_h);
+        z->slot_h = ml_alloc_floats((long)a->k * C);
         z->sel_cap = nsel > z->sel_cap ? nsel : z->sel_cap, z->bk = a->k;
         long slots = z->sel_cap * z->L * z->bk;
-        z->sel_h = ml_alloc_floats(slots * C), z->sel_w = ml_alloc_floats(slots);
-        z->sel_e = ml_alloc(sizeof(int32_t) * slots);
-        z->sel_pf = ml_alloc_floats(z->sel_cap * z->V);
+        z->sel_w = ml_alloc_floats(slots), z->sel_e = ml_alloc(sizeof(int32_t) * slots);
     }
+    float *h = z->slot_h;
     for (int i = 0; i < rows->n; i++) {
         long si;
         if (!sampled(z, b, rows->row0 + i, &si)) continue;
@@ -132,29 +179,23 @@ void lens_layer(LensAcc *z, const AnBatch *b, const LmFfnRows *rows) {
         for (int j = 0; j < a->k; j++) {
             long slot = (si * z->L + l) * z->bk + j, s = (long)i * a->k + j;
             const float *o = a->expert_out + s * C;
-            float w = a->topk_w[s], *h = z->sel_h + slot * C;
-            for (int c = 0; c < C; c++) h[c] = res[c] + w * o[c];
+            float w = a->topk_w[s];
+            for (int c = 0; c < C; c++) h[(long)j * C + c] = res[c] + w * o[c];
             z->sel_w[slot] = w, z->sel_e[slot] = a->topk_idx[s];
         }
+        scratch_io(z, 1, h, (long)a->k * C, (si * z->L + l) * z->bk * C);
     }
 }
 
-void lens_head(LensAcc *z, const AnBatch *b, long row0, int n, const float *probs) {
-    if (sel_count(z, b) <= 0) return;
-    for (int i = 0; i < n; i++) {
-        long si;
-        if (sampled(z, b, row0 + i, &si))
-            memcpy(z->sel_pf + si * z->V, probs + (long)i * z->V, sizeof(float) * z->V);
-    }
-}
-
-static void decode_chunk(LensAcc *z, const AnBatch *b, const LensRow *rows, int nr) {
+/* Decodes nr consecutive capture slots (rows, in slot order: token, layer, slot), each against
+ * its token's final distribution pf[r]. */
+static void decode_chunk(LensAcc *z, const AnBatch *b, const LensRow *rows, const float **pf,
+                         int nr) {
     LmModel *m = b->m;
     int C = m->cfg.d_model, V = z->V;
-    for (int r = 0; r < nr; r++) {
-        long slot = ((long)rows[r].s * z->L + rows[r].l) * z->bk + rows[r].j;
-        memcpy(z->scratch_h + (long)r * C, z->sel_h + slot * C, sizeof(float) * C);
-    }
+    long slot0 = ((long)rows[0].s * z->L + rows[0].l) * z->bk + rows[0].j;
+    scratch_io(z, 0, z->scratch_h, (long)nr * C, slot0 * C);
+    if (z->failed) return;
     float *mean = ml_alloc_floats(nr), *rstd = ml_alloc_floats(nr);
     if (m->cfg.block == BLOCK_GPT2)
         layernorm_forward(z->scratch_n, mean, rstd, z->scratch_h, m->params.lnf_w, m->params.lnf_b,
@@ -167,11 +208,11 @@ static void decode_chunk(LensAcc *z, const AnBatch *b, const LensRow *rows, int 
     LensDecode dec[LENS_CHUNK];
 #pragma omp parallel for schedule(dynamic, 4)
     for (int r = 0; r < nr; r++) /* the V-wide work per row, in parallel; results kept in order */
-        decode_row(&dec[r], z->scratch_logits + (long)r * V, z->sel_pf + (long)rows[r].s * V, V);
+        decode_row(&dec[r], z->scratch_logits + (long)r * V, pf[r], V);
     for (int r = 0; r < nr; r++) {
         const LensDecode *d = &dec[r];
         int l = rows[r].l;
-        long slot = ((long)rows[r].s * z->L + l) * z->bk + rows[r].j;
+        long slot = slot0 + r;
         int e = z->sel_e[slot];
         long le = (long)l * z->EZ + e;
         z->kl[le] += d->kl, z->p_pred[le] += d->p_pred, z->agree[le] += d->top[0] == d->pred;
@@ -189,19 +230,29 @@ static void decode_chunk(LensAcc *z, const AnBatch *b, const LensRow *rows, int 
     }
 }
 
-void lens_accumulate(LensAcc *z, const AnBatch *b) {
+/* The sampled tokens among these output rows (row0.. of the batch, probs their final
+ * distributions), decoded as soon as those exist: every layer and slot of each, in slot order
+ * (the sampled tokens of one call have consecutive indices, so a chunk is one read). */
+void lens_head(LensAcc *z, const AnBatch *b, long row0, int n, const float *probs) {
+    if (sel_count(z, b) <= 0 || z->fd < 0 || z->failed) return;
     LensRow rows[LENS_CHUNK];
+    const float *pf[LENS_CHUNK];
     int nr = 0;
-    long nsel = sel_count(z, b), first = multiples_below(b->offset, z->stride) * z->stride;
-    for (long s = 0; s < nsel; s++) {
-        int n = (int)(first + s * z->stride - b->offset);
+    for (int i = 0; i < n; i++) {
+        long si;
+        if (!sampled(z, b, row0 + i, &si)) continue;
         for (int l = 0; l < z->L; l++)
             for (int j = 0; j < z->bk; j++) {
-                rows[nr++] = (LensRow){n, (int)s, l, j};
-                if (nr == LENS_CHUNK) decode_chunk(z, b, rows, nr), nr = 0;
+                rows[nr] = (LensRow){(int)(row0 + i), (int)si, l, j};
+                pf[nr++] = probs + (long)i * z->V;
+                if (nr == z->chunk) decode_chunk(z, b, rows, pf, nr), nr = 0;
             }
     }
-    if (nr) decode_chunk(z, b, rows, nr);
+    if (nr) decode_chunk(z, b, rows, pf, nr);
+}
+
+void lens_accumulate(LensAcc *z, const AnBatch *b) {
+    long nsel = sel_count(z, b);
     z->n += nsel > 0 ? nsel : 0;
 }
 
@@ -272,6 +323,7 @@ static int cmp_i64(const void *a, const void *b) {
 }
 
 int lens_write(const LensAcc *z, const char *dir, const AnVocab *tok) {
+    if (z->failed) return -1; /* the scratch file's error is the message */
     char *path = ml_path_join(dir, "lens_tokens.csv");
     AtomicFile af;
     int rc = afile_open(&af, path);
@@ -357,7 +409,9 @@ void lens_free(LensAcc *z) {
     ml_free(z->kl), ml_free(z->p_pred), ml_free(z->agree), ml_free(z->cnt);
     free(z->top1_keys);
     ml_free(z->scratch_h), ml_free(z->scratch_n), ml_free(z->scratch_logits);
-    ml_free(z->sel_h), ml_free(z->sel_w), ml_free(z->sel_pf), ml_free(z->sel_e);
+    ml_free(z->sel_w), ml_free(z->sel_e), ml_free(z->slot_h);
+    if (z->fd >= 0) close(z->fd);
     free(z->rows);
     memset(z, 0, sizeof *z);
+    z->fd = -1;
 }

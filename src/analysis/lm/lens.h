@@ -12,18 +12,28 @@ typedef struct {
     long top1_n, top1_cap;
     char *rows;
     size_t rows_len, rows_cap, rows_mark; /* lens_tokens.csv body; mark: at the last round */
-    float *scratch_h, *scratch_n, *scratch_logits; /* [LENS_CHUNK, C] / [LENS_CHUNK, V] */
-    /* the batch's sampled tokens, captured as the forward goes: h = r + g·o per layer and slot,
-     * the expert and weight, and the final distribution */
-    long sel_cap;                  /* tokens the buffers hold */
-    int bk;                        /* slots per layer in this batch */
-    float *sel_h, *sel_w, *sel_pf; /* [sel, L, bk, C], [sel, L, bk], [sel, V] */
-    int32_t *sel_e;                /* [sel, L, bk] */
+    int chunk;                            /* rows decoded per GEMM: [chunk, V] logits */
+    float *scratch_h, *scratch_n, *scratch_logits; /* [chunk, C] / [chunk, V] */
+    /* the batch's sampled tokens, captured as the forward goes: h = r + g·o per layer and slot
+     * (in an unlinked scratch file, [sel, L, bk, C] floats: 256 KiB a token at 16 layers, top-4
+     * and d 1024, so 128 MiB for a whole 512-token window sampled), the expert and weight in
+     * memory; each token is decoded at the output head, against its final distribution, as soon
+     * as it has one */
+    long sel_cap;    /* tokens sel_w, sel_e hold */
+    int bk;          /* slots per layer in this batch */
+    int fd;          /* the scratch file (-1: not yet opened) */
+    const char *dir; /* where it is made (NULL: $TMPDIR or /tmp) */
+    int failed;      /* a scratch write or read failed: lens_write reports it */
+    float *sel_w;    /* [sel, L, bk] */
+    float *slot_h;   /* [bk, C]: one token's captures of one layer, on their way out */
+    int32_t *sel_e;  /* [sel, L, bk] */
 } LensAcc;
-void lens_init(LensAcc *z, const LmModel *m, long lens_tokens, long total_tokens);
+/* dir: where the captures' scratch file is made (unlinked at once; NULL: $TMPDIR or /tmp);
+ * -1 + ml_error when it cannot be. */
+int lens_init(LensAcc *z, const LmModel *m, long lens_tokens, long total_tokens, const char *dir);
 void lens_layer(LensAcc *z, const AnBatch *b, const LmFfnRows *rows);
 void lens_head(LensAcc *z, const AnBatch *b, long row0, int n, const float *probs);
-/* Decodes the batch's captured tokens (after the forward). */
+/* Counts the batch's decoded tokens (decoded by lens_head, during the forward). */
 void lens_accumulate(LensAcc *z, const AnBatch *b);
 /* Sharded analysis: after every round of batches (one per rank) the round's lens_tokens.csv rows
  * go to rank 0 in window order; at the end, the sums and decodes are gathered there. */
