@@ -334,9 +334,11 @@ static void reduce_all(Feed *f, LmModel *m) {
     m->routed_slots = routed[0], m->routed_rows = routed[1];
 }
 
-/* analyze.json's tokens, window, domains and seconds per phase. */
+/* analyze.json's tokens, window, domains and seconds per phase (t_fb: the forward's and the
+ * document bootstrap's, -1 when it did not run). */
 static void stream_meta(cJSON *j, const Stream *st, const LmAnalysis **run, int n_run, long done,
-                        int T, double t_fwd, double (*t_hook)[3], double t0, double t_end) {
+                        int T, const double *t_fb, double (*t_hook)[3], double t0, double t_end) {
+    double t_fwd = t_fb[0];
     cJSON_AddNumberToObject(j, "tokens", (double)done);
     cJSON_AddNumberToObject(j, "window", T);
     cJSON *dn = cJSON_AddArrayToObject(j, "domains");
@@ -354,6 +356,7 @@ static void stream_meta(cJSON *j, const Stream *st, const LmAnalysis **run, int 
             const char *key = timing_key(run[i], h);
             if (key) cJSON_AddNumberToObject(sec, key, t_hook[run[i] - analyses][h]);
         }
+    if (t_fb[1] >= 0) cJSON_AddNumberToObject(sec, "bootstrap", t_fb[1]);
     cJSON_AddNumberToObject(sec, "total", ml_now() - t0);
     cJSON_AddNumberToObject(j, "lens_tokens", (double)st->acc.lens.n);
     cJSON_AddNumberToObject(j, "kprime_tokens", (double)st->acc.topk.kp_done);
@@ -448,8 +451,11 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
     double t_end = ml_now();
     int rc = 0;
     for (int i = 0; i < n_run && !rc && o->out_dir; i++) rc = run[i]->write(&st);
+    double t_boot = ml_now();
     if (!rc && boot && o->out_dir) rc = docs_write(&st.acc.docs, o->out_dir, data->names);
-    if (!rc && o->out_dir) stream_meta(meta, &st, run, n_run, done, T, t_fwd, t_hook, t0, t_end);
+    t_boot = boot ? ml_now() - t_boot : -1;
+    if (!rc && o->out_dir)
+        stream_meta(meta, &st, run, n_run, done, T, (double[]){t_fwd, t_boot}, t_hook, t0, t_end);
     for (int i = 0; i < n_run; i++) run[i]->free(&st);
     docs_free(&st.acc.docs), ml_free(unit_base);
     ml_free(f.in), ml_free(f.tg), ml_free(f.dom), ml_free(f.units), ml_free(cls), ml_free(cls_tab);
