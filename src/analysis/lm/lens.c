@@ -29,6 +29,12 @@
 
 static int scratch_open(LensAcc *z);
 
+static void rows_header(AtomicFile *af) {
+    afile_printf(af, "pos,domain,layer,slot,expert,weight,final_pred,input_token,p_final_pred,kl");
+    for (int t = 0; t < LENS_TOP; t++) afile_printf(af, ",top%d", t + 1);
+    afile_printf(af, "\n");
+}
+
 int lens_init(LensAcc *z, const LmModel *m, long lens_tokens, long total_tokens, const char *dir) {
     memset(z, 0, sizeof *z);
     z->L = an_moe_layers(m, z->layers);
@@ -47,11 +53,16 @@ int lens_init(LensAcc *z, const LmModel *m, long lens_tokens, long total_tokens,
     z->scratch_n = ml_alloc_floats((long)z->chunk * m->cfg.d_model);
     z->scratch_logits = ml_alloc_floats((long)z->chunk * z->V);
     z->fd = -1, z->dir = dir;
-    if (lens_tokens > 0 && scratch_open(z) < 0) { /* now, not after the forward of a batch */
-        lens_free(z);
-        return -1;
+    int rc = lens_tokens > 0 && scratch_open(z) < 0; /* now, not after a batch's forward */
+    if (!rc && dir) {
+        char *path = ml_path_join(dir, "lens_tokens.csv");
+        rc = afile_open(&z->rows_file, path) != 0;
+        ml_free(path);
+        z->streaming = !rc;
+        if (!rc) rows_header(&z->rows_file);
     }
-    return 0;
+    if (rc) lens_free(z);
+    return rc ? -1 : 0;
 }
 
 /* The captures' scratch file, unlinked as soon as it exists: it goes when the process does. */
@@ -261,7 +272,11 @@ void lens_round(LensAcc *z) {
     char *all =
         dist_gather_bytes(z->rows + z->rows_mark, (long)(z->rows_len - z->rows_mark), &bytes, 0);
     z->rows_len = z->rows_mark;
-    if (all && bytes) rows_printf(z, "%.*s", (int)bytes, all);
+    if (all && bytes && z->streaming) {
+        if (afile_write(&z->rows_file, all, (size_t)bytes) && !z->failed) z->failed = -1;
+    } else if (all && bytes) {
+        rows_printf(z, "%.*s", (int)bytes, all);
+    }
     z->rows_mark = z->rows_len;
     ml_free(all);
 }
@@ -322,19 +337,23 @@ static int cmp_i64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-int lens_write(const LensAcc *z, const char *dir, const AnVocab *tok) {
-    if (z->failed) return -1; /* the scratch file's error is the message */
-    char *path = ml_path_join(dir, "lens_tokens.csv");
+int lens_write(LensAcc *z, const char *dir, const AnVocab *tok) {
+    if (z->failed) return -1; /* the scratch file's or a row append's error is the message */
     AtomicFile af;
-    int rc = afile_open(&af, path);
-    ml_free(path);
-    if (rc) return -1;
-    afile_printf(&af, "pos,domain,layer,slot,expert,weight,final_pred,input_token,p_final_pred,kl");
-    for (int t = 0; t < LENS_TOP; t++) afile_printf(&af, ",top%d", t + 1);
-    afile_printf(&af, "\n");
-    if (z->rows_len) afile_write(&af, z->rows, z->rows_len);
-    if (afile_commit(&af)) return -1;
-    path = ml_path_join(dir, "lens_experts.csv");
+    int rc;
+    if (z->streaming) { /* every round's rows are in it already */
+        z->streaming = 0;
+        if (afile_commit(&z->rows_file)) return -1;
+    } else {
+        char *path = ml_path_join(dir, "lens_tokens.csv");
+        rc = afile_open(&af, path);
+        ml_free(path);
+        if (rc) return -1;
+        rows_header(&af);
+        if (z->rows_len) afile_write(&af, z->rows, z->rows_len);
+        if (afile_commit(&af)) return -1;
+    }
+    char *path = ml_path_join(dir, "lens_experts.csv");
     rc = afile_open(&af, path);
     ml_free(path);
     if (rc) return -1;
@@ -411,6 +430,7 @@ void lens_free(LensAcc *z) {
     ml_free(z->scratch_h), ml_free(z->scratch_n), ml_free(z->scratch_logits);
     ml_free(z->sel_w), ml_free(z->sel_e), ml_free(z->slot_h);
     if (z->fd >= 0) close(z->fd);
+    if (z->streaming) afile_abort(&z->rows_file); /* not committed: dropped */
     free(z->rows);
     memset(z, 0, sizeof *z);
     z->fd = -1;

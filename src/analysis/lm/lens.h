@@ -2,6 +2,7 @@
  * model's head over a token subsample. */
 #pragma once
 #include "analysis/lm/analysis.h"
+#include "core/fileio.h"
 
 typedef struct {
     int L, EZ, k, V;
@@ -10,9 +11,13 @@ typedef struct {
     double *kl, *p_pred, *agree, *cnt; /* [L, EZ] sums */
     int64_t *top1_keys; /* [top1_n] (l·EZ + e)·V + lens top-1 token, one per decode */
     long top1_n, top1_cap;
+    /* lens_tokens.csv body since the last round (mark: where it began); the process that writes
+     * (a dir given) appends each round's rows to rows_file, others keep them until lens_write */
     char *rows;
-    size_t rows_len, rows_cap, rows_mark; /* lens_tokens.csv body; mark: at the last round */
-    int chunk;                            /* rows decoded per GEMM: [chunk, V] logits */
+    size_t rows_len, rows_cap, rows_mark;
+    AtomicFile rows_file;
+    int streaming;                                 /* rows_file is open */
+    int chunk;                                     /* rows decoded per GEMM: [chunk, V] logits */
     float *scratch_h, *scratch_n, *scratch_logits; /* [chunk, C] / [chunk, V] */
     /* the batch's sampled tokens, captured as the forward goes: h = r + g·o per layer and slot
      * (in an unlinked scratch file, [sel, L, bk, C] floats: 256 KiB a token at 16 layers, top-4
@@ -28,8 +33,9 @@ typedef struct {
     float *slot_h;   /* [bk, C]: one token's captures of one layer, on their way out */
     int32_t *sel_e;  /* [sel, L, bk] */
 } LensAcc;
-/* dir: where the captures' scratch file is made (unlinked at once; NULL: $TMPDIR or /tmp);
- * -1 + ml_error when it cannot be. */
+/* dir: the output folder, where lens_tokens.csv is appended round by round and the captures'
+ * scratch file is made (unlinked at once); NULL: a process that writes nothing (rows held, the
+ * scratch in $TMPDIR or /tmp). -1 + ml_error when either cannot be made. */
 int lens_init(LensAcc *z, const LmModel *m, long lens_tokens, long total_tokens, const char *dir);
 void lens_layer(LensAcc *z, const AnBatch *b, const LmFfnRows *rows);
 void lens_head(LensAcc *z, const AnBatch *b, long row0, int n, const float *probs);
@@ -39,5 +45,5 @@ void lens_accumulate(LensAcc *z, const AnBatch *b);
  * go to rank 0 in window order; at the end, the sums and decodes are gathered there. */
 void lens_round(LensAcc *z);
 void lens_reduce(LensAcc *z);
-int lens_write(const LensAcc *z, const char *dir, const AnVocab *tok);
+int lens_write(LensAcc *z, const char *dir, const AnVocab *tok);
 void lens_free(LensAcc *z);
