@@ -21,10 +21,10 @@
 #include <unistd.h>
 
 #define LENS_CHUNK 256 /* rows decoded per GEMM, at most */
-/* floats of [rows, V] logits: 24 MiB, 125 rows at a 50k vocabulary. Each GEMM dequantises the
+/* floats of [rows, V] logits: 16 MiB, 83 rows at a 50k vocabulary. Each GEMM dequantises the
  * whole head of a quantised file, so fewer rows cost time: on the 50k Q4_K_M bench file 41-row
  * chunks made the lens 25 % slower than the 256 rows (49 MiB) of before. */
-#define LENS_LOGITS (6L << 20)
+#define LENS_LOGITS (4L << 20)
 #define LENS_TOP 5
 
 static int scratch_open(LensAcc *z);
