@@ -20,7 +20,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define LENS_CHUNK 256 /* rows decoded per GEMM, at most */
 /* floats of [rows, V] logits: 16 MiB, 83 rows at a 50k vocabulary. Each GEMM dequantises the
  * whole head of a quantised file, so fewer rows cost time: on the 50k Q4_K_M bench file 41-row
  * chunks made the lens 25 % slower than the 256 rows (49 MiB) of before. */
@@ -119,10 +118,6 @@ static int argmax(const float *p, int n) {
 }
 
 typedef struct {
-    int n, s, l, j; /* token row in the batch, its index among the sampled, MoE layer, slot */
-} LensRow;
-
-typedef struct {
     int pred, top[LENS_TOP]; /* model's final prediction; lens top tokens, best first */
     double kl, p_pred;       /* KL(final ‖ lens); lens probability of the final prediction */
 } LensDecode;
@@ -176,8 +171,10 @@ void lens_layer(LensAcc *z, const AnBatch *b, const LmFfnRows *rows) {
     if (l < 0 || nsel <= 0 || z->fd < 0 || z->failed) return;
     const MoeActs *a = rows->moe;
     if (nsel > z->sel_cap || a->k != z->bk) { /* sized at the batch's first layer */
-        ml_free(z->sel_w), ml_free(z->sel_e), ml_free(z->slot_h);
+        ml_free(z->sel_w), ml_free(z->sel_e), ml_free(z->slot_h), ml_free(z->pend_pf);
         z->slot_h = ml_alloc_floats((long)a->k * C);
+        z->pend_cap = z->chunk / (z->L * a->k) + 2; /* tokens a chunk's rows span, and one more */
+        z->pend_pf = ml_alloc_floats((long)z->pend_cap * z->V);
         z->sel_cap = nsel > z->sel_cap ? nsel : z->sel_cap, z->bk = a->k;
         long slots = z->sel_cap * z->L * z->bk;
         z->sel_w = ml_alloc_floats(slots), z->sel_e = ml_alloc(sizeof(int32_t) * slots);
@@ -241,28 +238,41 @@ static void decode_chunk(LensAcc *z, const AnBatch *b, const LensRow *rows, cons
     }
 }
 
+/* The pending rows, decoded as one GEMM: chunks run across head blocks (a 128-row block holds only
+ * a few sampled tokens at the defaults), each token's final distribution copied aside until its
+ * last row is decoded. */
+static void flush_rows(LensAcc *z, const AnBatch *b) {
+    if (!z->nr) return;
+    const float *pf[LENS_CHUNK];
+    for (int r = 0; r < z->nr; r++) pf[r] = z->pend_pf + (long)z->pend_tok[r] * z->V;
+    decode_chunk(z, b, z->pend, pf, z->nr);
+    z->nr = 0;
+}
+
 /* The sampled tokens among these output rows (row0.. of the batch, probs their final
- * distributions), decoded as soon as those exist: every layer and slot of each, in slot order
- * (the sampled tokens of one call have consecutive indices, so a chunk is one read). */
+ * distributions): every layer and slot of each, in slot order (the sampled tokens of a batch have
+ * consecutive indices, so a chunk is one read of the scratch file). */
 void lens_head(LensAcc *z, const AnBatch *b, long row0, int n, const float *probs) {
     if (sel_count(z, b) <= 0 || z->fd < 0 || z->failed) return;
-    LensRow rows[LENS_CHUNK];
-    const float *pf[LENS_CHUNK];
-    int nr = 0;
     for (int i = 0; i < n; i++) {
         long si;
         if (!sampled(z, b, row0 + i, &si)) continue;
+        /* a free slot: the chunk's tokens so far hold the others (pend_cap > tokens a chunk spans)
+         */
+        int slot = z->nr ? (z->pend_tok[z->nr - 1] + 1) % z->pend_cap : 0;
+        memcpy(z->pend_pf + (long)slot * z->V, probs + (long)i * z->V, sizeof(float) * z->V);
         for (int l = 0; l < z->L; l++)
             for (int j = 0; j < z->bk; j++) {
-                rows[nr] = (LensRow){(int)(row0 + i), (int)si, l, j};
-                pf[nr++] = probs + (long)i * z->V;
-                if (nr == z->chunk) decode_chunk(z, b, rows, pf, nr), nr = 0;
+                z->pend[z->nr] = (LensRow){(int)(row0 + i), (int)si, l, j};
+                z->pend_tok[z->nr++] = slot;
+                if (z->nr == z->chunk) flush_rows(z, b);
             }
     }
-    if (nr) decode_chunk(z, b, rows, pf, nr);
 }
 
 void lens_accumulate(LensAcc *z, const AnBatch *b) {
+    if (!z->failed) flush_rows(z, b); /* the batch's last rows */
+    z->nr = 0;
     long nsel = sel_count(z, b);
     z->n += nsel > 0 ? nsel : 0;
 }
@@ -428,7 +438,7 @@ void lens_free(LensAcc *z) {
     ml_free(z->kl), ml_free(z->p_pred), ml_free(z->agree), ml_free(z->cnt);
     free(z->top1_keys);
     ml_free(z->scratch_h), ml_free(z->scratch_n), ml_free(z->scratch_logits);
-    ml_free(z->sel_w), ml_free(z->sel_e), ml_free(z->slot_h);
+    ml_free(z->sel_w), ml_free(z->sel_e), ml_free(z->slot_h), ml_free(z->pend_pf);
     if (z->fd >= 0) close(z->fd);
     if (z->streaming) afile_abort(&z->rows_file); /* not committed: dropped */
     free(z->rows);

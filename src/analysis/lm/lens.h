@@ -4,6 +4,12 @@
 #include "analysis/lm/analysis.h"
 #include "core/fileio.h"
 
+#define LENS_CHUNK 256 /* rows decoded per GEMM, at most */
+
+typedef struct {
+    int n, s, l, j; /* token row in the batch, its index among the sampled, MoE layer, slot */
+} LensRow;
+
 typedef struct {
     int L, EZ, k, V;
     int layers[64];
@@ -31,7 +37,12 @@ typedef struct {
     int failed;      /* a scratch write or read failed: lens_write reports it */
     float *sel_w;    /* [sel, L, bk] */
     float *slot_h;   /* [bk, C]: one token's captures of one layer, on their way out */
-    int32_t *sel_e;  /* [sel, L, bk] */
+    /* rows waiting for the next GEMM (a chunk runs across head blocks), each with the slot of
+     * pend_pf that holds its token's final distribution */
+    LensRow pend[LENS_CHUNK];
+    int pend_tok[LENS_CHUNK], nr, pend_cap;
+    float *pend_pf; /* [pend_cap, V] */
+    int32_t *sel_e; /* [sel, L, bk] */
 } LensAcc;
 /* dir: the output folder, where lens_tokens.csv is appended round by round and the captures'
  * scratch file is made (unlinked at once); NULL: a process that writes nothing (rows held, the
