@@ -20,10 +20,18 @@
 #include <string.h>
 #include <unistd.h>
 
-/* floats of [rows, V] logits: 16 MiB, 83 rows at a 50k vocabulary. Each GEMM dequantises the
- * whole head of a quantised file, so fewer rows cost time: on the 50k Q4_K_M bench file 41-row
- * chunks made the lens 25 % slower than the 256 rows (49 MiB) of before. */
+/* floats of [rows, V] logits: at least 16 MiB (83 rows at a 50k vocabulary), or 1/64 of the
+ * model's bytes where that is more (file + 10 % holds either way). Each GEMM dequantises the whole
+ * head of a quantised file, so fewer rows cost time: on the 50k Q4_K_M bench file 41-row chunks
+ * made the lens 25 % slower than the 256 rows (49 MiB) of before; at real sizes (a 3.7 GiB file
+ * and up) the 1/64 share gives the full LENS_CHUNK rows even at a 152k vocabulary. */
 #define LENS_LOGITS (4L << 20)
+
+static long logit_budget(const LmModel *m) {
+    long model_bytes = m->gguf ? (long)m->gguf->size : m->n_params * (long)sizeof(float);
+    long share = model_bytes / 64 / (long)sizeof(float);
+    return share > LENS_LOGITS ? share : LENS_LOGITS;
+}
 #define LENS_TOP 5
 
 static int scratch_open(LensAcc *z);
@@ -46,7 +54,7 @@ int lens_init(LensAcc *z, const LmModel *m, long lens_tokens, long total_tokens,
     long LE = (long)z->L * z->EZ + 1;
     z->kl = ml_alloc(sizeof(double) * LE), z->p_pred = ml_alloc(sizeof(double) * LE);
     z->agree = ml_alloc(sizeof(double) * LE), z->cnt = ml_alloc(sizeof(double) * LE);
-    long rows = LENS_LOGITS / (z->V > 0 ? z->V : 1);
+    long rows = logit_budget(m) / (z->V > 0 ? z->V : 1);
     z->chunk = rows > LENS_CHUNK ? LENS_CHUNK : rows < 1 ? 1 : (int)rows;
     z->scratch_h = ml_alloc_floats((long)z->chunk * m->cfg.d_model);
     z->scratch_n = ml_alloc_floats((long)z->chunk * m->cfg.d_model);
