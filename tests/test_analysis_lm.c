@@ -156,7 +156,7 @@ TEST(analysis_lens_last_layer_is_final) {
     TestBatch tb;
     const AnBatch *b = test_batch(&tb, &m, B, T, 3, 0);
     LensAcc z;
-    lens_init(&z, &m, 8, B * T);
+    CHECK(lens_init(&z, &m, 8, B * T, NULL) == 0);
     feed_batch(b, &(Feed){.z = &z});
     CHECK(z.n == 8 && z.stride == 4);
     double kl_last = 0, n_last = 0, agree = 0, kl_first = 0;
@@ -275,7 +275,7 @@ static void share_init(Share *x, LmModel *m, long cap, long total) {
     CHECK(routing_init(&x->r, m, 2, cap, NULL) == 0); /* no files: trace rows only counted */
     specialise_init(&x->s, m, 2, cap, 7);
     topk_init(&x->t, m, 2, cap);
-    lens_init(&x->z, m, 5, total);
+    CHECK(lens_init(&x->z, m, 5, total, NULL) == 0);
 }
 
 static void share_feed(Share *x, const AnBatch *b) {

@@ -93,3 +93,47 @@ TEST(lm_infer_layout_matches_training) {
         lm_free(&inf);
     }
 }
+
+/* Lean scoring of several windows with FFN sub-blocks runs the attention half a few windows at a
+ * time (an FFN block's rows, at least one window: buffers of G·T rows, not B·T) and the final
+ * norm per head block: the same summed loss as the training layout within float rounding
+ * (OpenBLAS rounds a row differently with the rows in the call), every row's probabilities handed
+ * to the observer, and memory flat in the batch. */
+static void count_head_rows(void *ctx, long row0, int n, const float *probs) {
+    long *next = ctx;
+    CHECK(row0 == *next);
+    *next += n;
+}
+
+TEST(lm_infer_windows_a_few_at_a_time) {
+    /* {B, T, windows per group}: one window of 40 rows; groups of 2 windows of 8 (16 rows = the
+     * FFN block), the last group one window */
+    const int cases[2][3] = {{3, 40, 1}, {5, 8, 2}};
+    for (int ci = 0; ci < 2; ci++) {
+        const int B = cases[ci][0], T = cases[ci][1], G = cases[ci][2], N = B * T;
+        LmConfig c;
+        config(&c, 2);
+        LmModel tr, inf;
+        CHECK(lm_create(&tr, &c, 1) == 0);
+        CHECK(lm_create(&inf, &c, 0) == 0);
+        int32_t ids[120], tg[120];
+        for (int i = 0; i < N; i++) ids[i] = (i * 37 + 11) % c.vocab_size;
+        for (int i = 0; i < N; i++) tg[i] = i % T + 1 < T ? ids[i + 1] : -1;
+        double want = lm_forward(&tr, ids, tg, NULL, B, T, 0);
+        const int saved = lm_ffn_block;
+        lm_ffn_block = 16;
+        inf.lean = LM_LEAN_OBSERVED;
+        long next = 0;
+        double got = lm_forward_observed(&inf, &(LmObserver){NULL, count_head_rows, &next}, ids, tg,
+                                         NULL, B, T);
+        CHECK(inf.window_attn == G && next == N);
+        CHECK_MSG(fabs(got - want) <= 1e-6 * want, "windows %d: %.17g vs training layout %.17g", G,
+                  got, want);
+        /* the q buffer holds G windows: k follows its G·T·qd floats (taken in turn) */
+        const int qd = c.n_head * lm_head_dim(&c);
+        CHECK(inf.acts[0].k == inf.acts[0].q + (long)G * T * qd);
+        lm_ffn_block = saved;
+        lm_free(&tr);
+        lm_free(&inf);
+    }
+}

@@ -268,8 +268,12 @@ static long layout_acts(LmModel *m, float *base, int B, int T) {
      * (out = resid_mid), the attention projection goes to q (dead by then) and the FFN output of
      * one sub-block to the shared buffer after ln2. */
     const long fb = m->ffn_block, merge = lean && fb > 0 && qd >= C;
+    /* windows the attention half runs at a time in the sub-block layout: an FFN block's rows
+     * (GEMMs as tall as the FFN's), at least one window */
+    const long G = !merge ? B : fb > T ? (fb / T < B ? fb / T : B) : 1, NA = G * T;
     long wide = qd > C ? qd : C;
-    if (merge && wide * N < 2 * fb * C) wide = (2 * fb * C + N - 1) / N;
+    if (merge && wide * NA < 2 * fb * C) wide = (2 * fb * C + NA - 1) / NA;
+    m->window_attn = merge ? (int)G : 0;
     if (!lean || c->n_layer == 0) m->embed = TAKE(N * C);
     for (int l = 0; l < c->n_layer; l++) {
         LayerActs *a = &m->acts[l];
@@ -279,11 +283,11 @@ static long layout_acts(LmModel *m, float *base, int B, int T) {
             if (!lean) a->resid_mid = TAKE(N * C), a->out = TAKE(N * C);
             continue;
         }
-        a->ln1 = TAKE(N * (lean ? wide : C)), a->ln1_mean = TAKE(N), a->ln1_rstd = TAKE(N);
-        a->q = TAKE(N * qd), a->k = TAKE(N * kvd), a->v = TAKE(N * kvd);
+        a->ln1 = TAKE(NA * (lean ? wide : C)), a->ln1_mean = TAKE(NA), a->ln1_rstd = TAKE(NA);
+        a->q = TAKE(NA * qd), a->k = TAKE(NA * kvd), a->v = TAKE(NA * kvd);
         if (c->qk_norm) {
             a->q_raw = infer ? a->q : TAKE(N * qd), a->k_raw = infer ? a->k : TAKE(N * kvd);
-            a->q_rstd = TAKE(N * c->n_head), a->k_rstd = TAKE(N * c->n_kv_head);
+            a->q_rstd = TAKE(NA * c->n_head), a->k_rstd = TAKE(NA * c->n_kv_head);
         }
         a->att = infer ? NULL : TAKE((long)B * c->n_head * T * T);
         a->atty = lean ? a->ln1 : TAKE(N * qd);
@@ -387,11 +391,14 @@ static void add_into(float *out, const float *a, const float *b, long n) {
     for (long i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
-static void attention_block_forward(LmModel *m, int l, const float *x, int B, int T) {
+/* resid_mid rows [r0, r0 + B·T) = x rows + attention(norm(x rows)), B windows of T. */
+static void attention_rows(LmModel *m, int l, const float *x_all, long r0, int B, int T) {
     const LmConfig *c = &m->cfg;
     const LayerParams *L = &m->params.layers[l];
     LayerActs *a = &m->acts[l];
     int N = B * T, C = c->d_model, hd = HD(c), qd = c->n_head * hd, kvd = c->n_kv_head * hd;
+    const float *x = x_all + r0 * C;
+    float *resid_mid = a->resid_mid + r0 * C;
     norm_forward(c, a->ln1, a->ln1_mean, a->ln1_rstd, x, L->ln1_w, L->ln1_b, N);
     wref_forward(c->qk_norm ? a->q_raw : a->q, a->ln1, wref_pick(L->wq, L->q_wq, 0), L->bq, N, C,
                  qd);
@@ -414,9 +421,17 @@ static void attention_block_forward(LmModel *m, int l, const float *x, int B, in
     else
         lm_attention_infer(a->atty, a->q, a->k, a->v, B, T, c->n_head, c->n_kv_head, hd);
     /* x is resid_mid itself in the lean sub-block layout: project into q, dead by now */
-    float *proj = x == a->resid_mid ? a->q : a->resid_mid;
+    float *proj = x == resid_mid ? a->q : resid_mid;
     wref_forward(proj, a->atty, wref_pick(L->wo, L->q_wo, 0), L->bo, N, qd, C);
-    add_into(a->resid_mid, proj, x, (long)N * C);
+    add_into(resid_mid, proj, x, (long)N * C);
+}
+
+/* The attention half of block l over the batch: whole, or m->window_attn windows at a time
+ * through buffers sized for them; every window's rows are its own, so the two agree within float
+ * rounding (OpenBLAS rounds a row differently with the number of rows in the call). */
+static void attention_block_forward(LmModel *m, int l, const float *x, int B, int T) {
+    const int G = m->window_attn ? m->window_attn : B;
+    for (int b = 0; b < B; b += G) attention_rows(m, l, x, (long)b * T, B - b < G ? B - b : G, T);
 }
 
 /* External models: just the needed rows of the (quantised) token embedding. */
@@ -480,15 +495,22 @@ static void ffn_block_forward(LmModel *m, const MoeOverride *ov, int l, const in
 
 /* logits = lnf · headᵀ and, with targets, their summed cross-entropy: over the whole batch, or
  * (lean scoring, m->head_block) over blocks of rows, each block's logits overwriting the last. */
-static double head_forward(LmModel *m, const int32_t *targets, int N, const LmObserver *obs) {
-    const int C = m->cfg.d_model, V = m->cfg.vocab_size;
+static double head_forward(LmModel *m, const float *x, const int32_t *targets, int N,
+                           const LmObserver *obs) {
+    const LmConfig *c = &m->cfg;
+    const int C = c->d_model, V = c->vocab_size;
     const WRef head = wref_pick(m->params.lm_head, m->params.q_lm_head, 0);
     const int rows = m->head_block && m->head_block < N ? m->head_block : N;
     if (!targets && rows < N) ml_fatal("lm_forward: blocked logits need targets (lean scoring)");
     double nll = 0;
     for (int s = 0; s < N; s += rows) {
         int n = N - s < rows ? N - s : rows;
-        wref_forward(m->logits, m->lnf + (long)s * C, head, NULL, n, C, V);
+        const float *in = m->lnf + (long)s * C;
+        if (m->window_attn) /* the final norm of these rows alone (m->lnf holds a block) */
+            norm_forward(c, m->lnf, m->lnf_mean + s, m->lnf_rstd + s, x + (long)s * C,
+                         m->params.lnf_w, m->params.lnf_b, n),
+                in = m->lnf;
+        wref_forward(m->logits, in, head, NULL, n, C, V);
         if (targets) nll += xent_forward(m->logits, m->losses + s, m->logits, targets + s, n, V);
         if (obs && obs->head) obs->head(obs->ctx, s, n, m->logits);
     }
@@ -517,8 +539,9 @@ static double forward(LmModel *m, const MoeOverride *route, const int32_t *token
         ffn_block_forward(m, route ? &route[l] : NULL, l, tokens, domains, B, T, train, obs);
         x = a->out;
     }
-    norm_forward(c, m->lnf, m->lnf_mean, m->lnf_rstd, x, m->params.lnf_w, m->params.lnf_b, N);
-    return head_forward(m, targets, N, obs);
+    if (!m->window_attn)
+        norm_forward(c, m->lnf, m->lnf_mean, m->lnf_rstd, x, m->params.lnf_w, m->params.lnf_b, N);
+    return head_forward(m, x, targets, N, obs);
 }
 
 double lm_forward_routed(LmModel *m, const MoeOverride *route, const int32_t *tokens,

@@ -88,6 +88,11 @@ typedef struct {
      * over lm_head_block rows at a time, so a 50k vocabulary costs [block, V] floats, not [N, V]);
      * 0 = the whole batch. */
     int head_block;
+    /* Lean scoring with FFN sub-blocks: the attention half runs window_attn windows at a time
+     * (enough for an FFN block's rows, at least one window; its norm, q, k, v buffers sized for
+     * them) and the final norm one head block at a time, so only the residual stream is [N, C]:
+     * memory flat in the batch. 0: the whole batch at once. */
+    int window_attn;
     Rng noise_rng;               /* router noise / jitter during training */
     const LmGradHook *grad_hook; /* not owned; NULL: lm_backward tells nothing */
     int step;                    /* optimizer steps taken */

@@ -132,7 +132,7 @@ static void topk_free_s(Stream *s) {
     topk_free(&s->acc.topk);
 }
 static void lens_init_s(Stream *s) {
-    lens_init(&s->acc.lens, s->m, s->o->lens_tokens, s->total);
+    s->failed |= lens_init(&s->acc.lens, s->m, s->o->lens_tokens, s->total, s->o->out_dir);
 }
 static void lens_layer_s(Stream *s, const LmFfnRows *r) {
     lens_layer(&s->acc.lens, s->batch, r);
@@ -278,6 +278,9 @@ typedef struct {
     const LmAnalysis **run;
     int n_run;
     DocAcc *docs; /* the document bootstrap's counts, or NULL */
+    /* seconds in each analysis's head hook during this batch's forward (the lens decodes there):
+     * its own time, not the forward's */
+    double t_head[AN_COUNT];
 } Feed;
 
 static void feed_layer(void *ctx, const LmFfnRows *rows) {
@@ -289,8 +292,12 @@ static void feed_layer(void *ctx, const LmFfnRows *rows) {
 
 static void feed_head(void *ctx, long row0, int n, const float *probs) {
     Feed *f = ctx;
-    for (int i = 0; i < f->n_run; i++)
-        if (f->run[i]->head) f->run[i]->head(f->st, row0, n, probs);
+    for (int i = 0; i < f->n_run; i++) {
+        if (!f->run[i]->head) continue;
+        double t1 = ml_now();
+        f->run[i]->head(f->st, row0, n, probs);
+        f->t_head[f->run[i] - analyses] += ml_now() - t1;
+    }
 }
 
 /* A batch this rank runs: its observed forward, then every accumulate and accumulate_late (their
@@ -299,9 +306,11 @@ static double run_batch(Feed *f, const AnBatch *bt, double (*t_hook)[3]) {
     LmObserver obs = {feed_layer, feed_head, f};
     f->st->batch = bt;
     if (f->docs) docs_tokens(f->docs, bt);
+    memset(f->t_head, 0, sizeof f->t_head);
     double t1 = ml_now();
     lm_forward_observed(bt->m, &obs, bt->tokens, bt->targets, bt->domains, bt->B, bt->T);
     double t_fwd = ml_now() - t1;
+    for (int i = 0; i < AN_COUNT; i++) t_fwd -= f->t_head[i], t_hook[i][0] += f->t_head[i];
     for (int late = 0; late < 2; late++)
         for (int i = 0; i < f->n_run; i++) {
             const LmAnalysis *a = f->run[i];
@@ -325,9 +334,11 @@ static void reduce_all(Feed *f, LmModel *m) {
     m->routed_slots = routed[0], m->routed_rows = routed[1];
 }
 
-/* analyze.json's tokens, window, domains and seconds per phase. */
+/* analyze.json's tokens, window, domains and seconds per phase (t_fb: the forward's and the
+ * document bootstrap's, -1 when it did not run). */
 static void stream_meta(cJSON *j, const Stream *st, const LmAnalysis **run, int n_run, long done,
-                        int T, double t_fwd, double (*t_hook)[3], double t0, double t_end) {
+                        int T, const double *t_fb, double (*t_hook)[3], double t0, double t_end) {
+    double t_fwd = t_fb[0];
     cJSON_AddNumberToObject(j, "tokens", (double)done);
     cJSON_AddNumberToObject(j, "window", T);
     cJSON *dn = cJSON_AddArrayToObject(j, "domains");
@@ -345,6 +356,7 @@ static void stream_meta(cJSON *j, const Stream *st, const LmAnalysis **run, int 
             const char *key = timing_key(run[i], h);
             if (key) cJSON_AddNumberToObject(sec, key, t_hook[run[i] - analyses][h]);
         }
+    if (t_fb[1] >= 0) cJSON_AddNumberToObject(sec, "bootstrap", t_fb[1]);
     cJSON_AddNumberToObject(sec, "total", ml_now() - t0);
     cJSON_AddNumberToObject(j, "lens_tokens", (double)st->acc.lens.n);
     cJSON_AddNumberToObject(j, "kprime_tokens", (double)st->acc.topk.kp_done);
@@ -397,7 +409,7 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
     AnBatchBufs f = {ml_alloc(sizeof(int32_t) * B * T), ml_alloc(sizeof(int32_t) * B * T),
                      ml_alloc(sizeof(int32_t) * B * T), ml_alloc(sizeof(int32_t) * B * T)};
     AnBatchBufs skipped = {f.in, f.tg, f.dom, NULL}; /* another rank's batch: no units needed */
-    Feed feed = {&st, run, n_run, boot ? &st.acc.docs : NULL};
+    Feed feed = {&st, run, n_run, boot ? &st.acc.docs : NULL, {0}};
     int lean = m->lean;
     m->lean = LM_LEAN_OBSERVED;         /* one layer's activations, whatever the depth and batch */
     double t_hook[AN_COUNT][3] = {{0}}; /* accumulate, accumulate_late, finish */
@@ -439,8 +451,11 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
     double t_end = ml_now();
     int rc = 0;
     for (int i = 0; i < n_run && !rc && o->out_dir; i++) rc = run[i]->write(&st);
+    double t_boot = ml_now();
     if (!rc && boot && o->out_dir) rc = docs_write(&st.acc.docs, o->out_dir, data->names);
-    if (!rc && o->out_dir) stream_meta(meta, &st, run, n_run, done, T, t_fwd, t_hook, t0, t_end);
+    t_boot = boot ? ml_now() - t_boot : -1;
+    if (!rc && o->out_dir)
+        stream_meta(meta, &st, run, n_run, done, T, (double[]){t_fwd, t_boot}, t_hook, t0, t_end);
     for (int i = 0; i < n_run; i++) run[i]->free(&st);
     docs_free(&st.acc.docs), ml_free(unit_base);
     ml_free(f.in), ml_free(f.tg), ml_free(f.dom), ml_free(f.units), ml_free(cls), ml_free(cls_tab);

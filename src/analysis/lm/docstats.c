@@ -160,6 +160,22 @@ static cJSON *by_domain(const DocAcc *a, const int *strata, BootStat f, Q q,
     return o;
 }
 
+/* One layer's intervals: NMI (domain, class) and the load statistics per domain. */
+static cJSON *layer_json(const DocAcc *a, int l, const int *strata, const char *const *names,
+                         const double *dom_tok) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "layer", a->layers[l]);
+    cJSON_AddItemToObject(o, "nmi_domain", interval(a, strata, nmi_stat, (Q){a, l, -1, 0, 0}));
+    cJSON_AddItemToObject(o, "nmi_class", interval(a, strata, nmi_stat, (Q){a, l, -1, 1, 0}));
+    cJSON_AddItemToObject(o, "n50",
+                          by_domain(a, strata, load_stat, (Q){a, l, -1, 2, 0}, names, dom_tok));
+    cJSON_AddItemToObject(o, "above_threshold",
+                          by_domain(a, strata, load_stat, (Q){a, l, -1, 3, 0}, names, dom_tok));
+    cJSON_AddItemToObject(o, "max_share_tokens",
+                          by_domain(a, strata, load_stat, (Q){a, l, -1, 4, 0}, names, dom_tok));
+    return o;
+}
+
 cJSON *docs_json(const DocAcc *a, const char *const *names) {
     int *strata = ml_alloc(sizeof(int) * (a->U + 1)), *units = ml_alloc(sizeof(int) * (a->D + 1));
     int *strata_ppl = ml_alloc(sizeof(int) * (a->U + 1)); /* units the k' forwards scored */
@@ -179,32 +195,28 @@ cJSON *docs_json(const DocAcc *a, const char *const *names) {
     cJSON *un = cJSON_AddObjectToObject(j, "units");
     for (int d = 0; d < a->D; d++)
         if (units[d]) cJSON_AddNumberToObject(un, names[d], units[d]);
+    /* every interval resamples on its own (seeded alike), so the layers and the k' columns go
+     * to the threads and their objects join the document in order: the same bytes as serially */
+    int L = a->L, P = scored > 0 ? 2 * a->k : 0;
+    cJSON **part = ml_alloc(sizeof(cJSON *) * (L + P + 1));
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < L + P; i++)
+        part[i] = i < L ? layer_json(a, i, strata, names, dom_tok)
+                        : by_domain(a, strata_ppl, ppl_stat, (Q){a, 0, -1, 0, 1 + (i - L)}, names,
+                                    dom_tok);
     cJSON *ls = cJSON_AddArrayToObject(j, "layers");
-    for (int l = 0; l < a->L; l++) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "layer", a->layers[l]);
-        cJSON_AddItemToObject(o, "nmi_domain", interval(a, strata, nmi_stat, (Q){a, l, -1, 0, 0}));
-        cJSON_AddItemToObject(o, "nmi_class", interval(a, strata, nmi_stat, (Q){a, l, -1, 1, 0}));
-        cJSON_AddItemToObject(o, "n50",
-                              by_domain(a, strata, load_stat, (Q){a, l, -1, 2, 0}, names, dom_tok));
-        cJSON_AddItemToObject(o, "above_threshold",
-                              by_domain(a, strata, load_stat, (Q){a, l, -1, 3, 0}, names, dom_tok));
-        cJSON_AddItemToObject(o, "max_share_tokens",
-                              by_domain(a, strata, load_stat, (Q){a, l, -1, 4, 0}, names, dom_tok));
-        cJSON_AddItemToArray(ls, o);
-    }
-    if (scored > 0) {
+    for (int l = 0; l < L; l++) cJSON_AddItemToArray(ls, part[l]);
+    if (P) {
         cJSON *pp = cJSON_AddObjectToObject(j, "ppl_increase_pct");
         cJSON_AddNumberToObject(pp, "scored_tokens", scored);
         const char *wn[2] = {"raw", "renorm"};
-        for (int rn = 0; rn < 2; rn++) {
+        for (int rn = 0; rn < 2; rn++) { /* column 1 + (k' - 1)·2 + rn */
             cJSON *arr = cJSON_AddArrayToObject(pp, wn[rn]);
             for (int kp = 1; kp <= a->k; kp++)
-                cJSON_AddItemToArray(arr, by_domain(a, strata_ppl, ppl_stat,
-                                                    (Q){a, 0, -1, 0, 1 + (kp - 1) * 2 + rn}, names,
-                                                    dom_tok));
+                cJSON_AddItemToArray(arr, part[L + (kp - 1) * 2 + rn]);
         }
     }
+    ml_free(part);
     ml_free(strata), ml_free(strata_ppl), ml_free(units), ml_free(dom_tok);
     return j;
 }

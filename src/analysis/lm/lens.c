@@ -4,6 +4,7 @@
  * final next-token distribution. Restricted to a token subsample: each decode is a V×C product. */
 #include "analysis/lm/lens.h"
 #include "stats/stats.h"
+#include "core/error.h"
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "dist/dist.h"
@@ -11,16 +12,37 @@
 #include "nn/linear.h"
 #include "nn/fastexp.h"
 #include "nn/norm.h"
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#define LENS_CHUNK 256 /* rows decoded per GEMM: bounds the [rows, V] scratch */
+/* floats of [rows, V] logits: at least 16 MiB (83 rows at a 50k vocabulary), or 1/64 of the
+ * model's bytes where that is more (file + 10 % holds either way). Each GEMM dequantises the whole
+ * head of a quantised file, so fewer rows cost time: on the 50k Q4_K_M bench file 41-row chunks
+ * made the lens 25 % slower than the 256 rows (49 MiB) of before; at real sizes (a 3.7 GiB file
+ * and up) the 1/64 share gives the full LENS_CHUNK rows even at a 152k vocabulary. */
+#define LENS_LOGITS (4L << 20)
+
+static long logit_budget(const LmModel *m) {
+    long model_bytes = m->gguf ? (long)m->gguf->size : m->n_params * (long)sizeof(float);
+    long share = model_bytes / 64 / (long)sizeof(float);
+    return share > LENS_LOGITS ? share : LENS_LOGITS;
+}
 #define LENS_TOP 5
 
-void lens_init(LensAcc *z, const LmModel *m, long lens_tokens, long total_tokens) {
+static int scratch_open(LensAcc *z);
+
+static void rows_header(AtomicFile *af) {
+    afile_printf(af, "pos,domain,layer,slot,expert,weight,final_pred,input_token,p_final_pred,kl");
+    for (int t = 0; t < LENS_TOP; t++) afile_printf(af, ",top%d", t + 1);
+    afile_printf(af, "\n");
+}
+
+int lens_init(LensAcc *z, const LmModel *m, long lens_tokens, long total_tokens, const char *dir) {
     memset(z, 0, sizeof *z);
     z->L = an_moe_layers(m, z->layers);
     z->V = m->cfg.vocab_size, z->cap = lens_tokens;
@@ -32,9 +54,52 @@ void lens_init(LensAcc *z, const LmModel *m, long lens_tokens, long total_tokens
     long LE = (long)z->L * z->EZ + 1;
     z->kl = ml_alloc(sizeof(double) * LE), z->p_pred = ml_alloc(sizeof(double) * LE);
     z->agree = ml_alloc(sizeof(double) * LE), z->cnt = ml_alloc(sizeof(double) * LE);
-    z->scratch_h = ml_alloc_floats((long)LENS_CHUNK * m->cfg.d_model);
-    z->scratch_n = ml_alloc_floats((long)LENS_CHUNK * m->cfg.d_model);
-    z->scratch_logits = ml_alloc_floats((long)LENS_CHUNK * z->V);
+    long rows = logit_budget(m) / (z->V > 0 ? z->V : 1);
+    z->chunk = rows > LENS_CHUNK ? LENS_CHUNK : rows < 1 ? 1 : (int)rows;
+    z->scratch_h = ml_alloc_floats((long)z->chunk * m->cfg.d_model);
+    z->scratch_n = ml_alloc_floats((long)z->chunk * m->cfg.d_model);
+    z->scratch_logits = ml_alloc_floats((long)z->chunk * z->V);
+    z->fd = -1, z->dir = dir;
+    int rc = lens_tokens > 0 && scratch_open(z) < 0; /* now, not after a batch's forward */
+    if (!rc && dir) {
+        char *path = ml_path_join(dir, "lens_tokens.csv");
+        rc = afile_open(&z->rows_file, path) != 0;
+        ml_free(path);
+        z->streaming = !rc;
+        if (!rc) rows_header(&z->rows_file);
+    }
+    if (rc) lens_free(z);
+    return rc ? -1 : 0;
+}
+
+/* The captures' scratch file, unlinked as soon as it exists: it goes when the process does. */
+static int scratch_open(LensAcc *z) {
+    const char *base = z->dir ? z->dir : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char *tpl = ml_path_join(base, ".lens_scratch.XXXXXX");
+    z->fd = mkstemp(tpl);
+    if (z->fd >= 0)
+        unlink(tpl);
+    else
+        z->failed = ml_error("analyze: lens: cannot create a scratch file in %s: %s", base,
+                             strerror(errno));
+    ml_free(tpl);
+    return z->fd;
+}
+
+/* n floats at float offset off of the scratch file, written (write = 1) or read; a short or failed
+ * transfer marks the lens failed (the first error is the message). */
+static void scratch_io(LensAcc *z, int write, float *p, long n, long off) {
+    char *b = (char *)p;
+    size_t left = sizeof(float) * (size_t)n;
+    off_t at = (off_t)off * (off_t)sizeof(float);
+    while (left && !z->failed) {
+        ssize_t r = write ? pwrite(z->fd, b, left, at) : pread(z->fd, b, left, at);
+        if (r <= 0)
+            z->failed = ml_error("analyze: lens: scratch file %s failed: %s",
+                                 write ? "write" : "read", r < 0 ? strerror(errno) : "short");
+        else
+            b += r, left -= (size_t)r, at += r;
+    }
 }
 
 static void rows_printf(LensAcc *z, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -59,10 +124,6 @@ static int argmax(const float *p, int n) {
         if (p[i] > p[b]) b = i;
     return b;
 }
-
-typedef struct {
-    int n, s, l, j; /* token row in the batch, its index among the sampled, MoE layer, slot */
-} LensRow;
 
 typedef struct {
     int pred, top[LENS_TOP]; /* model's final prediction; lens top tokens, best first */
@@ -115,16 +176,18 @@ static int sampled(const LensAcc *z, const AnBatch *b, long n, long *si) {
 void lens_layer(LensAcc *z, const AnBatch *b, const LmFfnRows *rows) {
     int l = an_moe_index(z->layers, z->L, rows->layer), C = b->m->cfg.d_model;
     long nsel = sel_count(z, b);
-    if (l < 0 || nsel <= 0) return;
+    if (l < 0 || nsel <= 0 || z->fd < 0 || z->failed) return;
     const MoeActs *a = rows->moe;
     if (nsel > z->sel_cap || a->k != z->bk) { /* sized at the batch's first layer */
-        ml_free(z->sel_h), ml_free(z->sel_w), ml_free(z->sel_pf), ml_free(z->sel_e);
+        ml_free(z->sel_w), ml_free(z->sel_e), ml_free(z->slot_h), ml_free(z->pend_pf);
+        z->slot_h = ml_alloc_floats((long)a->k * C);
+        z->pend_cap = z->chunk / (z->L * a->k) + 2; /* tokens a chunk's rows span, and one more */
+        z->pend_pf = ml_alloc_floats((long)z->pend_cap * z->V);
         z->sel_cap = nsel > z->sel_cap ? nsel : z->sel_cap, z->bk = a->k;
         long slots = z->sel_cap * z->L * z->bk;
-        z->sel_h = ml_alloc_floats(slots * C), z->sel_w = ml_alloc_floats(slots);
-        z->sel_e = ml_alloc(sizeof(int32_t) * slots);
-        z->sel_pf = ml_alloc_floats(z->sel_cap * z->V);
+        z->sel_w = ml_alloc_floats(slots), z->sel_e = ml_alloc(sizeof(int32_t) * slots);
     }
+    float *h = z->slot_h;
     for (int i = 0; i < rows->n; i++) {
         long si;
         if (!sampled(z, b, rows->row0 + i, &si)) continue;
@@ -132,29 +195,23 @@ void lens_layer(LensAcc *z, const AnBatch *b, const LmFfnRows *rows) {
         for (int j = 0; j < a->k; j++) {
             long slot = (si * z->L + l) * z->bk + j, s = (long)i * a->k + j;
             const float *o = a->expert_out + s * C;
-            float w = a->topk_w[s], *h = z->sel_h + slot * C;
-            for (int c = 0; c < C; c++) h[c] = res[c] + w * o[c];
+            float w = a->topk_w[s];
+            for (int c = 0; c < C; c++) h[(long)j * C + c] = res[c] + w * o[c];
             z->sel_w[slot] = w, z->sel_e[slot] = a->topk_idx[s];
         }
+        scratch_io(z, 1, h, (long)a->k * C, (si * z->L + l) * z->bk * C);
     }
 }
 
-void lens_head(LensAcc *z, const AnBatch *b, long row0, int n, const float *probs) {
-    if (sel_count(z, b) <= 0) return;
-    for (int i = 0; i < n; i++) {
-        long si;
-        if (sampled(z, b, row0 + i, &si))
-            memcpy(z->sel_pf + si * z->V, probs + (long)i * z->V, sizeof(float) * z->V);
-    }
-}
-
-static void decode_chunk(LensAcc *z, const AnBatch *b, const LensRow *rows, int nr) {
+/* Decodes nr consecutive capture slots (rows, in slot order: token, layer, slot), each against
+ * its token's final distribution pf[r]. */
+static void decode_chunk(LensAcc *z, const AnBatch *b, const LensRow *rows, const float **pf,
+                         int nr) {
     LmModel *m = b->m;
     int C = m->cfg.d_model, V = z->V;
-    for (int r = 0; r < nr; r++) {
-        long slot = ((long)rows[r].s * z->L + rows[r].l) * z->bk + rows[r].j;
-        memcpy(z->scratch_h + (long)r * C, z->sel_h + slot * C, sizeof(float) * C);
-    }
+    long slot0 = ((long)rows[0].s * z->L + rows[0].l) * z->bk + rows[0].j;
+    scratch_io(z, 0, z->scratch_h, (long)nr * C, slot0 * C);
+    if (z->failed) return;
     float *mean = ml_alloc_floats(nr), *rstd = ml_alloc_floats(nr);
     if (m->cfg.block == BLOCK_GPT2)
         layernorm_forward(z->scratch_n, mean, rstd, z->scratch_h, m->params.lnf_w, m->params.lnf_b,
@@ -167,11 +224,11 @@ static void decode_chunk(LensAcc *z, const AnBatch *b, const LensRow *rows, int 
     LensDecode dec[LENS_CHUNK];
 #pragma omp parallel for schedule(dynamic, 4)
     for (int r = 0; r < nr; r++) /* the V-wide work per row, in parallel; results kept in order */
-        decode_row(&dec[r], z->scratch_logits + (long)r * V, z->sel_pf + (long)rows[r].s * V, V);
+        decode_row(&dec[r], z->scratch_logits + (long)r * V, pf[r], V);
     for (int r = 0; r < nr; r++) {
         const LensDecode *d = &dec[r];
         int l = rows[r].l;
-        long slot = ((long)rows[r].s * z->L + l) * z->bk + rows[r].j;
+        long slot = slot0 + r;
         int e = z->sel_e[slot];
         long le = (long)l * z->EZ + e;
         z->kl[le] += d->kl, z->p_pred[le] += d->p_pred, z->agree[le] += d->top[0] == d->pred;
@@ -189,19 +246,42 @@ static void decode_chunk(LensAcc *z, const AnBatch *b, const LensRow *rows, int 
     }
 }
 
-void lens_accumulate(LensAcc *z, const AnBatch *b) {
-    LensRow rows[LENS_CHUNK];
-    int nr = 0;
-    long nsel = sel_count(z, b), first = multiples_below(b->offset, z->stride) * z->stride;
-    for (long s = 0; s < nsel; s++) {
-        int n = (int)(first + s * z->stride - b->offset);
+/* The pending rows, decoded as one GEMM: chunks run across head blocks (a 128-row block holds only
+ * a few sampled tokens at the defaults), each token's final distribution copied aside until its
+ * last row is decoded. */
+static void flush_rows(LensAcc *z, const AnBatch *b) {
+    if (!z->nr) return;
+    const float *pf[LENS_CHUNK];
+    for (int r = 0; r < z->nr; r++) pf[r] = z->pend_pf + (long)z->pend_tok[r] * z->V;
+    decode_chunk(z, b, z->pend, pf, z->nr);
+    z->nr = 0;
+}
+
+/* The sampled tokens among these output rows (row0.. of the batch, probs their final
+ * distributions): every layer and slot of each, in slot order (the sampled tokens of a batch have
+ * consecutive indices, so a chunk is one read of the scratch file). */
+void lens_head(LensAcc *z, const AnBatch *b, long row0, int n, const float *probs) {
+    if (sel_count(z, b) <= 0 || z->fd < 0 || z->failed) return;
+    for (int i = 0; i < n; i++) {
+        long si;
+        if (!sampled(z, b, row0 + i, &si)) continue;
+        /* a free slot: the chunk's tokens so far hold the others (pend_cap > tokens a chunk spans)
+         */
+        int slot = z->nr ? (z->pend_tok[z->nr - 1] + 1) % z->pend_cap : 0;
+        memcpy(z->pend_pf + (long)slot * z->V, probs + (long)i * z->V, sizeof(float) * z->V);
         for (int l = 0; l < z->L; l++)
             for (int j = 0; j < z->bk; j++) {
-                rows[nr++] = (LensRow){n, (int)s, l, j};
-                if (nr == LENS_CHUNK) decode_chunk(z, b, rows, nr), nr = 0;
+                z->pend[z->nr] = (LensRow){(int)(row0 + i), (int)si, l, j};
+                z->pend_tok[z->nr++] = slot;
+                if (z->nr == z->chunk) flush_rows(z, b);
             }
     }
-    if (nr) decode_chunk(z, b, rows, nr);
+}
+
+void lens_accumulate(LensAcc *z, const AnBatch *b) {
+    if (!z->failed) flush_rows(z, b); /* the batch's last rows */
+    z->nr = 0;
+    long nsel = sel_count(z, b);
     z->n += nsel > 0 ? nsel : 0;
 }
 
@@ -210,7 +290,11 @@ void lens_round(LensAcc *z) {
     char *all =
         dist_gather_bytes(z->rows + z->rows_mark, (long)(z->rows_len - z->rows_mark), &bytes, 0);
     z->rows_len = z->rows_mark;
-    if (all && bytes) rows_printf(z, "%.*s", (int)bytes, all);
+    if (all && bytes && z->streaming) {
+        if (afile_write(&z->rows_file, all, (size_t)bytes) && !z->failed) z->failed = -1;
+    } else if (all && bytes) {
+        rows_printf(z, "%.*s", (int)bytes, all);
+    }
     z->rows_mark = z->rows_len;
     ml_free(all);
 }
@@ -271,18 +355,23 @@ static int cmp_i64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-int lens_write(const LensAcc *z, const char *dir, const AnVocab *tok) {
-    char *path = ml_path_join(dir, "lens_tokens.csv");
+int lens_write(LensAcc *z, const char *dir, const AnVocab *tok) {
+    if (z->failed) return -1; /* the scratch file's or a row append's error is the message */
     AtomicFile af;
-    int rc = afile_open(&af, path);
-    ml_free(path);
-    if (rc) return -1;
-    afile_printf(&af, "pos,domain,layer,slot,expert,weight,final_pred,input_token,p_final_pred,kl");
-    for (int t = 0; t < LENS_TOP; t++) afile_printf(&af, ",top%d", t + 1);
-    afile_printf(&af, "\n");
-    if (z->rows_len) afile_write(&af, z->rows, z->rows_len);
-    if (afile_commit(&af)) return -1;
-    path = ml_path_join(dir, "lens_experts.csv");
+    int rc;
+    if (z->streaming) { /* every round's rows are in it already */
+        z->streaming = 0;
+        if (afile_commit(&z->rows_file)) return -1;
+    } else {
+        char *path = ml_path_join(dir, "lens_tokens.csv");
+        rc = afile_open(&af, path);
+        ml_free(path);
+        if (rc) return -1;
+        rows_header(&af);
+        if (z->rows_len) afile_write(&af, z->rows, z->rows_len);
+        if (afile_commit(&af)) return -1;
+    }
+    char *path = ml_path_join(dir, "lens_experts.csv");
     rc = afile_open(&af, path);
     ml_free(path);
     if (rc) return -1;
@@ -357,7 +446,10 @@ void lens_free(LensAcc *z) {
     ml_free(z->kl), ml_free(z->p_pred), ml_free(z->agree), ml_free(z->cnt);
     free(z->top1_keys);
     ml_free(z->scratch_h), ml_free(z->scratch_n), ml_free(z->scratch_logits);
-    ml_free(z->sel_h), ml_free(z->sel_w), ml_free(z->sel_pf), ml_free(z->sel_e);
+    ml_free(z->sel_w), ml_free(z->sel_e), ml_free(z->slot_h), ml_free(z->pend_pf);
+    if (z->fd >= 0) close(z->fd);
+    if (z->streaming) afile_abort(&z->rows_file); /* not committed: dropped */
     free(z->rows);
     memset(z, 0, sizeof *z);
+    z->fd = -1;
 }
