@@ -107,7 +107,8 @@ static void rows_printf(LensAcc *z, const char *fmt, ...) {
     va_list ap;
     for (;;) {
         va_start(ap, fmt);
-        int n = vsnprintf(z->rows + z->rows_len, z->rows_cap - z->rows_len, fmt, ap);
+        char *end = z->rows ? z->rows + z->rows_len : NULL; /* first call: only measures */
+        int n = vsnprintf(end, z->rows_cap - z->rows_len, fmt, ap);
         va_end(ap);
         if (z->rows && (size_t)n < z->rows_cap - z->rows_len) {
             z->rows_len += n;
