@@ -191,31 +191,42 @@ void moe_expert_rows_backward(float *dx, MoeParams *g, float *dh1, float *dh2, f
                  cfg->hidden);
 }
 
+/* Training: every dispatched row's input, gathered into xg in row order (kept for the backward). */
+static void gather_rows(MoeInternal *in, const float *inp, int k, int C, int R) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < R; r++)
+        memcpy(in->xg + (long)r * C, inp + (long)(in->row_slot[r] / k) * C, C * sizeof(float));
+}
+
+/* Training: each expert over its rows of xg into y, caching h1..h3; the busiest experts first. */
+static void experts_forward_rows(MoeInternal *in, const MoeParams *p, const MoeConfig *cfg) {
+    const int E = cfg->n_experts, C = cfg->d_model, H = cfg->hidden;
+    int order[E];
+    experts_by_load(order, in->expert_off, E);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < E; i++) {
+        int e = order[i];
+        long r0 = in->expert_off[e];
+        moe_expert_rows_forward(in->y + r0 * C, in->h1 + r0 * H, in->h2 + r0 * H,
+                                in->h3 ? in->h3 + r0 * H : NULL, p, cfg, e, in->xg + r0 * C,
+                                in->expert_off[e + 1] - (int)r0);
+    }
+}
+
 void moe_experts_forward(float *out, MoeActs *a, const MoeParams *p, const MoeConfig *cfg,
                          const float *inp) {
     MoeInternal *in = a->internal;
     const int N = a->N, k = a->k, C = cfg->d_model, H = cfg->hidden, E = cfg->n_experts;
     if (H > 0) {
         build_dispatch(a, cfg);
-        int R = in->infer ? 0 : in->expert_off[E]; /* forward-only buffers gather per piece */
-#pragma omp parallel for schedule(static)
-        for (int r = 0; r < R; r++)
-            memcpy(in->xg + (long)r * C, inp + (long)(in->row_slot[r] / k) * C, C * sizeof(float));
-        if (in->infer) { /* expert parallelism is a training path: never forward-only buffers */
+        if (in->infer) { /* gathers per piece; expert parallelism is a training path */
             experts_forward_streamed(a, p, cfg, inp);
-        } else if (moe_ep_active(a, cfg)) {
-            moe_ep_forward(a, p, cfg); /* the experts run on the ranks that hold them */
         } else {
-            int order[E];
-            experts_by_load(order, in->expert_off, E);
-#pragma omp parallel for schedule(dynamic, 1)
-            for (int i = 0; i < E; i++) {
-                int e = order[i];
-                long r0 = in->expert_off[e];
-                moe_expert_rows_forward(in->y + r0 * C, in->h1 + r0 * H, in->h2 + r0 * H,
-                                        in->h3 ? in->h3 + r0 * H : NULL, p, cfg, e, in->xg + r0 * C,
-                                        in->expert_off[e + 1] - (int)r0);
-            }
+            gather_rows(in, inp, k, C, in->expert_off[E]);
+            if (moe_ep_active(a, cfg))
+                moe_ep_forward(a, p, cfg); /* the experts run on the ranks that hold them */
+            else
+                experts_forward_rows(in, p, cfg);
         }
     }
 #pragma omp parallel for schedule(static)
