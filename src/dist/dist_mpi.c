@@ -105,7 +105,21 @@ int dist_available(void) {
     return 1;
 }
 
+/* Nonblocking reductions begun and not yet waited for, in the order begun (reqs[i] is pend[i]'s
+ * request; MPI_Testall wants them in one array). [oldest, n_pend) may still be in flight. */
+typedef struct {
+    long n;         /* floats in flight */
+    int *counts;    /* a reduce-scatter's counts, which MPI reads until the request completes */
+    float *to, *at; /* then this rank's sums move from `at` (the bucket's start) to `to` */
+} Pending;
+static Pending *pend;
+static MPI_Request *reqs;
+static int n_pend, cap_pend, oldest;
+static long in_flight;
+
 void dist_finalize(void) {
+    free(pend), free(reqs); /* the overlapped reductions' lists (dist_wait emptied them) */
+    pend = NULL, reqs = NULL, cap_pend = 0;
     int done = 0;
     if (started) MPI_Finalized(&done);
     if (started && !done && ep_comm != MPI_COMM_NULL) MPI_Comm_free(&ep_comm);
@@ -238,18 +252,6 @@ void dist_reduce_scatter_f32(float *x, long n) {
 void dist_allgather_f32(float *x, long n) {
     zero1_collective(x, n, 1);
 }
-
-/* Nonblocking reductions begun and not yet waited for, in the order begun (reqs[i] is pend[i]'s
- * request; MPI_Testall wants them in one array). [oldest, n_pend) may still be in flight. */
-typedef struct {
-    long n;         /* floats in flight */
-    int *counts;    /* a reduce-scatter's counts, which MPI reads until the request completes */
-    float *to, *at; /* then this rank's sums move from `at` (the bucket's start) to `to` */
-} Pending;
-static Pending *pend;
-static MPI_Request *reqs;
-static int n_pend, cap_pend, oldest;
-static long in_flight;
 
 static void wait_oldest(void) {
     watch_begin("an overlapped reduction");

@@ -26,13 +26,13 @@
  * made the lens 25 % slower than the 256 rows (49 MiB) of before; at real sizes (a 3.7 GiB file
  * and up) the 1/64 share gives the full LENS_CHUNK rows even at a 152k vocabulary. */
 #define LENS_LOGITS (4L << 20)
+#define LENS_TOP 5
 
 static long logit_budget(const LmModel *m) {
     long model_bytes = m->gguf ? (long)m->gguf->size : m->n_params * (long)sizeof(float);
     long share = model_bytes / 64 / (long)sizeof(float);
     return share > LENS_LOGITS ? share : LENS_LOGITS;
 }
-#define LENS_TOP 5
 
 static int scratch_open(LensAcc *z);
 
