@@ -20,13 +20,13 @@ TEST(augment_is_deterministic_and_in_range) {
     AugmentConfig cfg;
     augment_default(&cfg);
     cfg.blur_p = 0.5f;
-    augment_pairs(a, imgs, idx, n, C, S, &cfg, 42, 7);
-    augment_pairs(b, imgs, idx, n, C, S, &cfg, 42, 7);
+    augment_pairs(a, imgs, idx, NULL, n, C, S, &cfg, 42, 7);
+    augment_pairs(b, imgs, idx, NULL, n, C, S, &cfg, 42, 7);
     CHECK(memcmp(a, b, sizeof(float) * 2 * n * C * S * S) == 0);
     for (long i = 0; i < 2L * n * C * S * S; i++) CHECK(a[i] >= 0 && a[i] <= 1);
     /* the two views of an image differ; another step gives other views */
     CHECK(memcmp(a, a + C * S * S, sizeof(float) * C * S * S) != 0);
-    augment_pairs(b, imgs, idx, n, C, S, &cfg, 42, 8);
+    augment_pairs(b, imgs, idx, NULL, n, C, S, &cfg, 42, 8);
     CHECK(memcmp(a, b, sizeof(float) * 2 * n * C * S * S) != 0);
     ml_free(imgs), ml_free(a), ml_free(b);
 }

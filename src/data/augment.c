@@ -148,13 +148,13 @@ void augment_image(float *out, const float *img, int C, int S, const AugmentConf
         blur(out, C, S, uniform(&r, c->blur_sigma_min, c->blur_sigma_max));
 }
 
-void augment_pairs(float *out, const float *images, const int32_t *index, int n, int C, int S,
-                   const AugmentConfig *cfg, uint64_t seed, uint64_t step) {
+void augment_pairs(float *out, const float *images, const int32_t *index, const int32_t *partner,
+                   int n, int C, int S, const AugmentConfig *cfg, uint64_t seed, uint64_t step) {
     long img = (long)C * S * S;
 #pragma omp parallel for schedule(static)
     for (int v = 0; v < 2 * n; v++) {
-        int k = v / 2;
-        augment_image(out + v * img, images + index[k] * img, C, S, cfg,
+        int k = v / 2, src = (v & 1) && partner ? partner[k] : index[k];
+        augment_image(out + v * img, images + (long)src * img, C, S, cfg,
                       augment_view_seed(seed, step, (uint64_t)index[k], v & 1));
     }
 }

@@ -26,7 +26,8 @@ uint64_t augment_view_seed(uint64_t seed, uint64_t step, uint64_t image, int vie
 /* out [C, S, S] = one augmented view of img [C, S, S]. */
 void augment_image(float *out, const float *img, int C, int S, const AugmentConfig *cfg,
                    uint64_t view_seed);
-/* Two views of each of n images (images[index[k]]): out rows 2k and 2k+1, each [C, S, S].
- * OpenMP over views. */
-void augment_pairs(float *out, const float *images, const int32_t *index, int n, int C, int S,
-                   const AugmentConfig *cfg, uint64_t seed, uint64_t step);
+/* Two views of each of n images: out rows 2k and 2k+1, each [C, S, S]; row 2k shows
+ * images[index[k]], row 2k+1 images[partner[k]] (partner NULL: the same image). Both views' streams
+ * derive from index[k]. OpenMP over views. */
+void augment_pairs(float *out, const float *images, const int32_t *index, const int32_t *partner,
+                   int n, int C, int S, const AugmentConfig *cfg, uint64_t seed, uint64_t step);

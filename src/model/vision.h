@@ -60,12 +60,14 @@ typedef struct {
                             on it (vision_embed_adapted; GATE_NORM_BATCH only) */
     /* objective and augmentations (SimCLR; see src/data/augment.h) */
     float tau;
-    float aug_crop_min; /* smallest crop area fraction */
-    float aug_flip;     /* horizontal flip probability */
-    float aug_jitter;   /* colour-jitter probability */
-    float aug_strength; /* jitter strength s: brightness/contrast/saturation 0.8s, hue 0.2s */
-    float aug_grey;     /* random greyscale probability */
-    float aug_blur;     /* Gaussian blur probability */
+    float aug_crop_min;   /* smallest crop area fraction */
+    float aug_flip;       /* horizontal flip probability */
+    float aug_jitter;     /* colour-jitter probability */
+    float aug_strength;   /* jitter strength s: brightness/contrast/saturation 0.8s, hue 0.2s */
+    float aug_grey;       /* random greyscale probability */
+    float aug_blur;       /* Gaussian blur probability */
+    float aug_pair_style; /* probability a pair's second view shows its concept in another
+                             training style (vision_pairs.h; sets with concepts) */
     /* training */
     int batch; /* images per step (2·batch views) */
     int steps, warmup;

@@ -85,6 +85,9 @@ static const CfgField fields[] = {
     VF(aug_strength, 0.5, "colour-jitter strength"),
     VF(aug_grey, 0.2, "random greyscale probability"),
     VF(aug_blur, 0, "Gaussian blur probability"),
+    VF(aug_pair_style, 0,
+       "probability that a pair's second view shows the same concept in another training style "
+       "(a cross-style positive; needs a set with concepts, e.g. the emoji set)"),
     VI(batch, 64, "images per step (2 views each)"),
     VI(steps, 500, "optimizer steps"),
     VI(warmup, 20, "learning-rate warmup steps"),
@@ -179,6 +182,7 @@ static const CfgRange ranges[] = {
     {"aug_strength", 0, 1.25, 0},
     {"aug_grey", 0, 1, 0},
     {"aug_blur", 0, 1, 0},
+    {"aug_pair_style", 0, 1, 0},
     {"batch", 2, 4096, 0},
     {"steps", 0, INT_MAX, 0},
     {"warmup", 0, INT_MAX, 0},

@@ -1,4 +1,5 @@
 #include "model/vision_train.h"
+#include "model/vision_pairs.h"
 #include "stats/erank.h"
 #include "stats/probe.h"
 #include "core/error.h"
@@ -252,17 +253,22 @@ int vision_train(VisionModel *m, const ImageSet *set, const VisionTrainOpts *o) 
     char *epath = ml_path_join(o->out_dir, "eval.json");
     int ntr, rc = 0;
     int32_t *train = indices_of_split(set, IMAGESET_TRAIN, &ntr);
-    int32_t *perm = ml_alloc(sizeof(int32_t) * (ntr + 1)), batch_idx[4096];
+    int32_t *perm = ml_alloc(sizeof(int32_t) * (ntr + 1)), batch_idx[4096], partner[4096];
     float *views = ml_alloc_floats((size_t)m->max_views * c->in_ch * c->img * c->img);
     FILE *metrics = open_metrics(mpath, o->resume, m->step);
     long cur_epoch = -1;
     AugmentConfig aug;
     vision_augment_config(c, &aug);
     Progress prog;
+    StylePairs pairs = {0};
     int warned = 0;
     if (!metrics || ntr < c->batch) {
         rc = metrics ? ml_error("data: %d training images, fewer than a batch (%d)", ntr, c->batch)
                      : -1;
+        goto out;
+    }
+    if (c->aug_pair_style > 0 && style_pairs_build(&pairs, set, train, ntr) != 0) {
+        rc = -1;
         goto out;
     }
     if (m->step == 0 && !o->resume && evaluate_and_log(m, set, metrics, NULL, &warned) != 0) {
@@ -286,8 +292,11 @@ int vision_train(VisionModel *m, const ImageSet *set, const VisionTrainOpts *o) 
             }
             batch_idx[b] = perm[p % ntr];
         }
-        augment_pairs(views, set->pixels, batch_idx, c->batch, c->in_ch, c->img, &aug, c->seed,
-                      (uint64_t)m->step);
+        if (c->aug_pair_style > 0)
+            style_pairs_draw(&pairs, set, batch_idx, partner, c->batch, c->aug_pair_style, c->seed,
+                             (uint64_t)m->step);
+        augment_pairs(views, set->pixels, batch_idx, c->aug_pair_style > 0 ? partner : NULL,
+                      c->batch, c->in_ch, c->img, &aug, c->seed, (uint64_t)m->step);
         vision_forward(m, views, 2 * c->batch, 1, 1);
         if (!isfinite(m->loss)) {
             rc = ml_error("training diverged: loss %g at step %d (try a lower lr)", m->loss,
@@ -350,6 +359,7 @@ int vision_train(VisionModel *m, const ImageSet *set, const VisionTrainOpts *o) 
     }
 out:
     if (metrics) fclose(metrics);
+    style_pairs_free(&pairs);
     ml_free(ckpt), ml_free(mpath), ml_free(epath), ml_free(train), ml_free(perm), ml_free(views);
     return rc;
 }
