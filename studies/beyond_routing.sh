@@ -44,7 +44,7 @@ AN="--split heldout --quiet"
 CMP=""
 if [ $QUICK = 1 ]; then
     PRESET=tiny
-    SETS="--set steps=6 --set batch=8 --set eval_every=3 --set probe_images=24 $SETS"
+    SETS="--set steps=6 --set batch=8 --set eval_every=3 --set probe_images=24 --set aug_pair_style=0.5 $SETS"
     AN="$AN --folds 3 --perms 100 --mei 8 --synth-steps 20"
     CMP="--perms 20"
 fi

@@ -117,6 +117,7 @@ int vision_preset(VisionConfig *c, const char *name) {
         c->stem_ch = 32, c->n_experts = 8, c->top_k = 2, c->expert_ch = 64, c->readout = 128;
         c->proj_hidden = 128, c->proj_dim = 128, c->groups = 8, c->batch = 256, c->steps = 4500;
         c->warmup = 100, c->eval_every = 1500, c->probe_images = 4000;
+        c->aug_pair_style = 0.5f; /* cross-style positives: docs/vision.md, "Cross-style pairs" */
         return 0;
     }
     return ml_error("--preset: expected tiny, small or study, got '%s'", name);

@@ -20,7 +20,8 @@ d = sys.argv[1]
 for s in (1, 2, 3):
     v = json.load(open(f"{d}/vision-seed{s}/analysis/vision.json"))
     assert v["split"] == "heldout" and v["images_total"] == 12, v
-    assert json.load(open(f"{d}/vision-seed{s}/config.json"))["seed"] == str(s)
+    c = json.load(open(f"{d}/vision-seed{s}/config.json"))
+    assert c["seed"] == str(s) and c["aug_pair_style"] == 0.5, c
 assert len(json.load(open(f"{d}/compare/compare_vision.json"))["runs"]) == 3
 PY
 sh studies/beyond_routing.sh --quick --images "$T/emoji" --out "$T/study" 2>"$T/log2"

@@ -13,9 +13,11 @@ grep -q "unknown key 'nope'" "$T/err"
 [ ! -e "$T/bad/model.safetensors" ]
 if ./moelens train vision --out "$T/bad" --data "$T/missing" 2>"$T/err"; then exit 1; fi
 [ "$(wc -l <"$T/err")" -eq 1 ]
-# the Shazeer load loss needs its noise sd; expert choice fills every expert, nothing to balance
+# the Shazeer load loss needs its noise sd; expert choice fills every expert, nothing to balance;
+# cross-style pairs need concepts (Fashion-MNIST has none)
 for bad in "aux_load=1:expected router_noise > 0" \
-    "route_choice=expert --set router_noise=1 --set aux_load=1:expected route_choice=token"; do
+    "route_choice=expert --set router_noise=1 --set aux_load=1:expected route_choice=token" \
+    "aug_pair_style=0.5:names no concepts"; do
     # shellcheck disable=SC2086
     if ./moelens train vision --out "$T/bad" --data "$D" --set ${bad%%:*} 2>"$T/err"; then exit 1; fi
     grep -qF "${bad#*:}" "$T/err" && [ "$(wc -l <"$T/err")" -eq 1 ]
