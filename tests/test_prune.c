@@ -185,7 +185,10 @@ TEST(prune_gguf_equals_masked_model) {
         double md = 0, moved = 0;
         for (long i = 0; i < (long)PCTX * 270; i++)
             md = fmax(md, fabs(want[i] - got[i])), moved = fmax(moved, fabs(full[i] - got[i]));
-        CHECK_MSG(md == 0, "pruned vs masked logits differ by %g", md);
+        /* not bit-exact: the router's GEMM is 8 experts wide in one model and 4 in the other,
+         * and BLAS may pick another kernel (another summation order) by width (seen: 3.6e-6 on
+         * an AMD EPYC, 0 on an Intel Xeon) */
+        CHECK_MSG(md <= 2e-5, "pruned vs masked logits differ by %g", md);
         CHECK_MSG(moved > 1e-3, "pruning changed nothing (%g): the test would not see a bug",
                   moved);
     }
