@@ -52,10 +52,11 @@ cfg2="--data $T/text --set d_model=64 --set n_layer=2 --set n_head=2 --set seq_l
 ./moelens train lm --out "$T/a1" $cfg2 2>/dev/null
 run2 ./moelens train lm --out "$T/a2" $cfg2 --zero1 --ep 2 2>/dev/null
 same "$T/a1" "$T/a2"
-# --ep 2 alone: each rank reduces and updates only its own experts and all-gathers them after the
-# step. Rank 0 sends exactly half the experts' 2·4·3·64·64 floats fewer bytes than pure data
-# parallelism (ring model: an all-reduce sends the vector once at N = 2, an all-gather half of it),
-# less the one double of the group's gradient-norm sum.
+# --ep 2 alone: each rank holds, reduces and updates only its own experts (expert-parallel
+# storage: nothing to all-gather after the step). Rank 0 sends exactly the experts' 2·4·3·64·64
+# floats fewer bytes than pure data parallelism (ring model: an all-reduce sends the vector once at
+# N = 2; each expert's shard is one rank here, so its sum sends nothing), less the one double of
+# the group's gradient-norm sum. (With full copies, --zero1 --ep 2, half of that is all-gathered.)
 run2 ./moelens train lm --out "$T/e2" $cfg2 --ep 2 2>/dev/null
 same "$T/a1" "$T/e2"
 run2 ./moelens train lm --out "$T/d2" $cfg2 2>/dev/null
@@ -69,7 +70,7 @@ python3 - "$T/d2/metrics.jsonl" "$T/e2/metrics.jsonl" "$T/oe/metrics.jsonl" <<'P
 import json, sys
 sent = [[json.loads(l)["comm_reduced_bytes"] for l in open(p) if '"comm_reduced_bytes"' in l][1]
         for p in sys.argv[1:]]
-assert sent[0] - sent[1] == 2 * 4 * 3 * 64 * 64 * 4 // 2 - 8 and sent[2] == sent[1], sent
+assert sent[0] - sent[1] == 2 * 4 * 3 * 64 * 64 * 4 - 8 and sent[2] == sent[1], sent
 PY
 
 # 3. Resume at another rank count: stopped after 8 steps by one process, finished by two (ZeRO-1:
