@@ -456,6 +456,7 @@ static void log_step(Trainer *tr, int step, double loss, double gnorm, double dt
         cJSON_AddNumberToObject(o, "comm_reduced_bytes", tr->step_traffic.reduced);
         cJSON_AddNumberToObject(o, "comm_alltoall_bytes", tr->step_traffic.alltoall);
         cJSON_AddNumberToObject(o, "comm_s", tr->step_traffic.seconds);
+        cJSON_AddNumberToObject(o, "rank_params", (double)m->n_params); /* rank 0's, held */
     }
     int collapsed[256] = {0};
     cJSON_AddItemToObject(o, "experts", layer_load_json(m, c->batch * c->seq_len, collapsed));

@@ -66,12 +66,30 @@ run2 ./moelens train lm --out "$T/o2" $cfg2 --zero1 --ep 2 --set grad_overlap=0 
 same "$T/a1" "$T/o2"
 run2 ./moelens train lm --out "$T/oe" $cfg2 --ep 2 --set grad_overlap=0 2>/dev/null
 same "$T/a1" "$T/oe"
-python3 - "$T/d2/metrics.jsonl" "$T/e2/metrics.jsonl" "$T/oe/metrics.jsonl" <<'PY'
+# And rank 0 holds its 2 of the 4 experts of each layer (weights, gradients, moments alike: one
+# block of rank_params floats each); with --zero1 --ep 2 every rank holds all of them.
+python3 - "$T/d2/metrics.jsonl" "$T/e2/metrics.jsonl" "$T/oe/metrics.jsonl" "$T/a2/metrics.jsonl" <<'PY'
 import json, sys
-sent = [[json.loads(l)["comm_reduced_bytes"] for l in open(p) if '"comm_reduced_bytes"' in l][1]
-        for p in sys.argv[1:]]
+steps = [[json.loads(l) for l in open(p) if '"comm_reduced_bytes"' in l][1] for p in sys.argv[1:]]
+sent = [s["comm_reduced_bytes"] for s in steps]
+held = [s["rank_params"] for s in steps]
 assert sent[0] - sent[1] == 2 * 4 * 3 * 64 * 64 * 4 - 8 and sent[2] == sent[1], sent
+assert held[0] - held[1] == 2 * 4 * 3 * 64 * 64 // 2 and held[3] == held[0], held
 PY
+# Expert-parallel storage in the library (tests/mpi/ep_store.c): each rank's block is the model
+# less half of every MoE layer's experts, holding lm_create's values for its own; the group's
+# checkpoint is byte for byte one process's file and loads there with identical losses; each rank
+# reads its slabs of a one-process file; a forward through the owners equals the whole model's.
+blas=/usr/lib/x86_64-linux-gnu/openblas-openmp
+mpicc -O2 -fopenmp -Isrc tests/mpi/ep_store.c build/libmoelens.a -L$blas -Wl,-rpath,$blas \
+    -lopenblas -lcjson -lpng -lz -lm -o "$T/ep_store"
+run2 "$T/ep_store" "$T"
+# Evaluation runs through the experts' owners too: 3 batches over 2 ranks leave rank 1 a last
+# round without a batch, in which it still joins its group's exchanges.
+short="$cfg2 --set steps=3 --set eval_batches=3"
+./moelens train lm --out "$T/v1" $short 2>/dev/null
+run2 ./moelens train lm --out "$T/v2" $short --ep 2 2>/dev/null
+same "$T/v1" "$T/v2"
 
 # 3. Resume at another rank count: stopped after 8 steps by one process, finished by two (ZeRO-1:
 #    each rank takes its block of the saved moments, and the final checkpoint gathers them).
