@@ -275,7 +275,9 @@ static void acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max
     in->row_slot = ml_alloc(R * sizeof(int32_t));
     in->slot_row = ml_alloc(R * sizeof(int32_t));
     if (H > 0) {
-        int swiglu = cfg->act == EXPERT_SWIGLU;
+        /* hidden rows of the experts run here; under expert-parallel storage they run on the
+         * owners' exchange buffers (moe_ep.c) instead */
+        int swiglu = cfg->act == EXPERT_SWIGLU, here = infer || cfg->shards <= 1;
         if (infer) {
             /* the experts' outputs land in slot order: in the expert_out capture if there is
              * one, else in y */
@@ -284,13 +286,14 @@ static void acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max
         } else { /* every row's input, caches and output, kept for the backward pass */
             in->xg = ml_alloc_floats(R * C);
             in->y = ml_alloc_floats(R * C);
-            in->h1 = ml_alloc_floats(R * H);
-            in->h2 = ml_alloc_floats(R * H);
+            if (here) in->h1 = ml_alloc_floats(R * H), in->h2 = ml_alloc_floats(R * H);
         }
-        if (swiglu) in->h3 = infer ? in->h1 : ml_alloc_floats(R * H);
+        if (swiglu && here) in->h3 = infer ? in->h1 : ml_alloc_floats(R * H);
         if (!infer) {
             in->dy = ml_alloc_floats(R * C);
             in->dx = ml_alloc_floats(R * C);
+        }
+        if (!infer && here) {
             in->dh1 = ml_alloc_floats(R * H);
             in->dh2 = ml_alloc_floats(R * H);
             if (swiglu) in->dh3 = ml_alloc_floats(R * H);
