@@ -234,6 +234,9 @@ int st_read_f32_part(const SafeTensors *st, const char *name, float *dst, int64_
         return ml_error(
             "%s: tensor '%s' has %zu elements, expected %lld (shape mismatch with config)",
             st->path, name, t->nbytes / 4, (long long)count);
+    if (first < 0 || n < 0 || first + n > count)
+        return ml_error("%s: tensor '%s': elements [%lld, %lld) lie outside its %lld", st->path,
+                        name, (long long)first, (long long)(first + n), (long long)count);
     memcpy(dst, (const float *)t->data + first, (size_t)n * sizeof(float));
     return 0;
 }

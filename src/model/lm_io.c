@@ -57,7 +57,8 @@ static int list_entries(const LmModel *m, int with_state, Entry *e) {
 static int write_slabs(const SafeTensors *st, const Entry *e, const char *path) {
     const int root = dist_ep_rank() == 0;
     long most = 0;
-    for (int i = 0; i < st->n; i++) most = e[i].t->n > most ? e[i].t->n : most;
+    for (int i = 0; i < st->n; i++)
+        if (e[i].t->slabs > 1 && e[i].t->n > most) most = e[i].t->n; /* the scratch: one slab */
     AtomicFile af;
     int ok = !root || st_write_header(st, &af, path) == 0;
     float *buf = root ? ml_alloc_floats(most) : NULL;
