@@ -5,8 +5,8 @@
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "model/lm_io.h"
+#include "lm_slabs.h"
 #include "test.h"
-#include <stdio.h>
 #include <string.h>
 
 static void shard_config(LmConfig *c, const char *block) {
@@ -18,36 +18,12 @@ static void shard_config(LmConfig *c, const char *block) {
     lm_config_finalize(c);
 }
 
-/* Every tensor of part is its slab of whole's (values; moments too when moments). */
-static int is_slab_of(const LmModel *part, const LmModel *whole, int moments) {
-    if (part->n_tensors != whole->n_tensors) return 0;
-    for (int i = 0; i < part->n_tensors; i++) {
-        const ParamTensor *t = &part->tensors[i], *w = &whole->tensors[i];
-        long po = t->p - part->params_mem, wo = w->p - whole->params_mem + t->n * t->slab;
-        size_t bytes = (size_t)t->n * sizeof(float);
-        if (strcmp(t->name, w->name) || t->n * t->slabs != w->n ||
-            memcmp(t->p, whole->params_mem + wo, bytes))
-            return 0;
-        if (moments && (memcmp(part->m_mem + po, whole->m_mem + wo, bytes) ||
-                        memcmp(part->v_mem + po, whole->v_mem + wo, bytes)))
-            return 0;
-    }
-    return 1;
-}
-
 static void check_shards(const char *block, int G) {
     LmConfig c;
     shard_config(&c, block);
     LmModel whole;
     CHECK(lm_create(&whole, &c, 1) == 0);
-    long experts = 0;
-    for (int i = 0; i < whole.n_tensors; i++) { /* routed experts of MoE (not dense) layers */
-        const ParamTensor *t = &whole.tensors[i];
-        int l;
-        if (sscanf(t->name, "h.%d.", &l) == 1 && strstr(t->name, ".ffn.experts.") &&
-            lm_layer_is_moe(&c, l))
-            experts += t->n;
-    }
+    long experts = lm_routed_expert_floats(&whole);
     for (long k = 0; k < whole.n_params; k++) /* moments the checkpoint must carry slab by slab */
         whole.m_mem[k] = (float)k, whole.v_mem[k] = (float)(2 * k + 1);
     LmTrainState st = {.step = 3};
@@ -59,11 +35,11 @@ static void check_shards(const char *block, int G) {
         CHECK_MSG(part.ep_shards == G && part.n_params == whole.n_params - experts / G * (G - 1),
                   "%s G %d: %ld parameters held of %ld (%ld expert floats)", block, G,
                   part.n_params, whole.n_params, experts);
-        CHECK_MSG(is_slab_of(&part, &whole, 0), "%s G %d slab %d: initial values", block, G, g);
+        CHECK_MSG(lm_is_slab_of(&part, &whole, 0), "%s G %d slab %d: initial values", block, G, g);
         lm_free(&part);
         LmTrainState back;
         CHECK(lm_load_shard(&part, path, 1, &back, G, g) == 0 && back.step == 3);
-        CHECK_MSG(is_slab_of(&part, &whole, 1), "%s G %d slab %d: loaded", block, G, g);
+        CHECK_MSG(lm_is_slab_of(&part, &whole, 1), "%s G %d slab %d: loaded", block, G, g);
         lm_free(&part);
     }
     ml_free(path);

@@ -12,6 +12,7 @@
  *   mpicc -O2 -fopenmp -Isrc tests/mpi/ep_store.c build/libmoelens.a -lopenblas -lcjson -lpng -lz
  *       -lm -o ep_store
  *   mpirun -np 2 ep_store DIR */
+#include "../lm_slabs.h"
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "dist/dist.h"
@@ -41,18 +42,6 @@ static void small_config(LmConfig *c, const char *block) {
     lm_config_finalize(c);
 }
 
-/* Floats of the routed experts of the MoE layers (the tensors expert-parallel storage slices). */
-static long routed_expert_floats(const LmModel *m) {
-    long n = 0;
-    for (int i = 0; i < m->n_tensors; i++) {
-        int l;
-        if (sscanf(m->tensors[i].name, "h.%d.ffn.experts.", &l) == 1 &&
-            strstr(m->tensors[i].name, ".ffn.experts.") && lm_layer_is_moe(&m->cfg, l))
-            n += m->tensors[i].n;
-    }
-    return n;
-}
-
 /* A value per element of the whole (unsliced) tensor i, distinct for weights and each moment. */
 static float value(int what, int i, long k) {
     return (float)(what * 1000 + i) + (float)(k % 97) / 128.0f;
@@ -69,22 +58,6 @@ static void fill(LmModel *m) {
             m->v_mem[off + k] = value(2, i, first + k);
         }
     }
-}
-
-/* Every tensor of part (weights, and moments with moments) equals its slab of whole's. */
-static int same_slabs(const LmModel *part, const LmModel *whole, int moments) {
-    for (int i = 0; i < part->n_tensors; i++) {
-        const ParamTensor *t = &part->tensors[i], *w = &whole->tensors[i];
-        long po = t->p - part->params_mem, wo = w->p - whole->params_mem + t->n * t->slab;
-        size_t bytes = (size_t)t->n * sizeof(float);
-        if (strcmp(t->name, w->name) || t->n * t->slabs != w->n ||
-            memcmp(t->p, whole->params_mem + wo, bytes))
-            return 0;
-        if (moments && (memcmp(part->m_mem + po, whole->m_mem + wo, bytes) ||
-                        memcmp(part->v_mem + po, whole->v_mem + wo, bytes)))
-            return 0;
-    }
-    return 1;
 }
 
 static int same_file(const char *a, const char *b) {
@@ -111,11 +84,11 @@ static void check_block(const char *block, const char *dir) {
     const int g = dist_ep_rank();
     lm_create(&whole, &c, 1);
     lm_create_shard(&part, &c, 1, 2, g);
-    long experts = routed_expert_floats(&whole);
+    long experts = lm_routed_expert_floats(&whole);
     CHECK(experts > 0 && part.ep_shards == 2 && part.n_params == whole.n_params - experts / 2,
           "%s: %ld parameters held, expected %ld less half of %ld expert floats", block,
           part.n_params, whole.n_params, experts);
-    CHECK(same_slabs(&part, &whole, 0), "%s: initial slabs differ from lm_create's", block);
+    CHECK(lm_is_slab_of(&part, &whole, 0), "%s: initial slabs differ from lm_create's", block);
 
     /* rows exchanged with the other rank (random weights: tokens reach every expert): rank 0
      * runs 3 sequences, rank 1 one */
@@ -135,7 +108,7 @@ static void check_block(const char *block, const char *dir) {
         CHECK(!lm_save(&whole, ref, &st), "%s: save failed", block);
         CHECK(same_file(path, ref), "%s: the group's checkpoint differs from one process's", block);
         LmTrainState st2;
-        CHECK(!lm_load(&back, path, 1, &st2) && st2.step == 7 && same_slabs(&back, &whole, 1),
+        CHECK(!lm_load(&back, path, 1, &st2) && st2.step == 7 && lm_is_slab_of(&back, &whole, 1),
               "%s: the group's checkpoint does not load whole in one process", block);
         lm_alloc_acts(&back, 4, c.seq_len);
         CHECK(loss_of(&back, 0, 4) == loss_of(&whole, 0, 4), "%s: losses differ after loading",
@@ -145,7 +118,7 @@ static void check_block(const char *block, const char *dir) {
     dist_barrier(); /* ref is written */
     lm_free(&part);
     LmTrainState st3;
-    CHECK(!lm_load_shard(&part, ref, 1, &st3, 2, g) && same_slabs(&part, &whole, 1),
+    CHECK(!lm_load_shard(&part, ref, 1, &st3, 2, g) && lm_is_slab_of(&part, &whole, 1),
           "%s: slabs read from a one-process checkpoint differ", block);
     lm_free(&part), lm_free(&whole);
 }
