@@ -37,23 +37,21 @@ def volumes(name, P, P_exp, L_moe, C, k, tokens, N, G):
     over n ranks; ZeRO-1's reduce-scatter + all-gather move the same) of the shared weights over
     all N ranks and of a rank's 1/G of the experts over the N/G ranks holding the same shard; and
     EP all-to-all per MoE layer (dispatch and combine forward, the same two backward; (G-1)/G of a
-    rank's token copies leave it). `built` is what moelens sends today, the experts' weights
-    being replicated: the same sums, then the group's all-gather of the updated expert slabs
-    ((G-1)/G of the experts' fp32 weights)."""
+    rank's token copies leave it). moelens sends exactly these sums with `--ep G`, each rank
+    storing only its experts (nothing to all-gather after the step)."""
     grad = 4 * P
     R = N // G
     dp = 2 * (N - 1) / N * 4 * (P - P_exp) + 2 * (R - 1) / R * 4 * P_exp / G
-    built = dp + (G - 1) / G * 4 * P_exp
     n_local = tokens / N
     a2a_layer = 4 * n_local * k * C * 4 * (G - 1) / G
-    return dict(model=name, params=P, grad_mb=grad / 1e6, dp_mb=dp / 1e6, built_mb=built / 1e6,
+    return dict(model=name, params=P, grad_mb=grad / 1e6, dp_mb=dp / 1e6,
                 N=N, G=G,
                 a2a_layer_mb=a2a_layer / 1e6, a2a_mb=a2a_layer * L_moe / 1e6)
 
 
 def row(v):
     return (f"| {v['model']} | {v['params'] / 1e6:.1f} M | {v['N']} | {v['G']} | "
-            f"{v['grad_mb']:.1f} | {v['dp_mb']:.1f} | {v['built_mb']:.1f} | {v['a2a_layer_mb']:.2f} | "
+            f"{v['grad_mb']:.1f} | {v['dp_mb']:.1f} | {v['a2a_layer_mb']:.2f} | "
             f"{v['a2a_mb']:.1f} |")
 
 
@@ -62,9 +60,9 @@ if len(sys.argv) > 1:  # the run's own count (its vocabulary), the experts' shar
     small = (safetensors_count(sys.argv[1]), small[1])
 olmoe = llama_moe_params(V=50304, C=2048, L=16, E=64, H=1024)
 print("| model | params | ranks N | EP group G | fp32 gradient MB | all-reduce MB sent/rank | "
-      "as built: reductions + expert all-gather MB sent/rank | all-to-all MB/layer/rank | "
+      "all-to-all MB/layer/rank | "
       "all-to-all MB/step/rank |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("|---|---|---|---|---|---|---|---|")
 for N, G in ((2, 1), (2, 2), (8, 1), (8, 8), (64, 8)):  # small: batch 8 x 256 tokens per step
     print(row(volumes("small preset", *small, 6, 256, 2, 8 * 256, N, G)))
 for N, G in ((8, 1), (8, 8), (64, 8), (256, 8)):  # OLMoE: 4M tokens per step (1024 x 4096)

@@ -42,8 +42,39 @@ TEST(core_safetensors_round_trip) {
     CHECK(st_read_f32(&r, "a", back, 5) != 0); /* shape mismatch is an error */
     CHECK(strstr(ml_errmsg(), "'a'") != NULL);
     CHECK(st_read_f32(&r, "missing", back, 6) != 0);
+    /* a part (an expert slab): the whole tensor's count checked, only [first, first + n) copied */
+    float part[3] = {0, 0, 0};
+    CHECK(st_read_f32_part(&r, "a", part, 6, 3, 3) == 0);
+    CHECK(part[0] == 4 && part[1] == 5 && part[2] == 6);
+    CHECK(st_read_f32_part(&r, "a", part, 3, 0, 3) != 0); /* the whole count must match */
+    CHECK(st_read_f32_part(&r, "a", part, 6, 4, 3) != 0); /* past the end */
     st_free(&r);
     ml_free(path);
+}
+
+/* st_write_header + the caller's bytes in order + commit: the file st_write writes. */
+TEST(core_safetensors_header_then_bytes) {
+    char *p1 = ml_path_join(test_tmpdir(), "w1.safetensors"),
+         *p2 = ml_path_join(test_tmpdir(), "w2.safetensors");
+    float a[4] = {1, 2, 3, 4}, b[2] = {5, 6};
+    int64_t sa[1] = {4}, sb[1] = {2};
+    SafeTensors w;
+    st_init(&w);
+    st_add_f32(&w, "a", a, sa, 1);
+    st_add_f32(&w, "b", b, sb, 1);
+    CHECK(st_write(&w, p1) == 0);
+    AtomicFile af;
+    CHECK(st_write_header(&w, &af, p2) == 0);
+    afile_write(&af, a, 2 * sizeof(float)); /* a in two pieces, as slabs come */
+    afile_write(&af, a + 2, 2 * sizeof(float));
+    afile_write(&af, b, sizeof b);
+    CHECK(afile_commit(&af) == 0);
+    st_free(&w);
+    char *x, *y;
+    size_t nx, ny;
+    CHECK(ml_read_file(p1, &x, &nx) == 0 && ml_read_file(p2, &y, &ny) == 0);
+    CHECK(nx == ny && memcmp(x, y, nx) == 0);
+    ml_free(x), ml_free(y), ml_free(p1), ml_free(p2);
 }
 
 TEST(core_safetensors_truncated_is_clear_error) {

@@ -58,7 +58,7 @@ void st_set_meta(SafeTensors *st, const char *key, const char *value) {
     st->n_meta++;
 }
 
-int st_write(const SafeTensors *st, const char *path) {
+int st_write_header(const SafeTensors *st, AtomicFile *af, const char *path) {
     cJSON *root = cJSON_CreateObject();
     if (st->n_meta) {
         cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
@@ -81,18 +81,23 @@ int st_write(const SafeTensors *st, const char *path) {
     char *json = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     size_t hlen = strlen(json), padded = (hlen + 7) & ~(size_t)7;
-    AtomicFile af;
-    if (afile_open(&af, path)) {
+    if (afile_open(af, path)) {
         free(json);
         return -1;
     }
     uint64_t h = padded;
     unsigned char le[8];
     for (int i = 0; i < 8; i++) le[i] = (h >> (8 * i)) & 0xff;
-    afile_write(&af, le, 8);
-    afile_write(&af, json, hlen);
-    for (size_t i = hlen; i < padded; i++) afile_write(&af, " ", 1);
+    afile_write(af, le, 8);
+    afile_write(af, json, hlen);
+    for (size_t i = hlen; i < padded; i++) afile_write(af, " ", 1);
     free(json);
+    return 0;
+}
+
+int st_write(const SafeTensors *st, const char *path) {
+    AtomicFile af;
+    if (st_write_header(st, &af, path)) return -1;
     for (int i = 0; i < st->n; i++) afile_write(&af, st->tensors[i].data, st->tensors[i].nbytes);
     return afile_commit(&af);
 }
@@ -216,6 +221,11 @@ const char *st_meta(const SafeTensors *st, const char *key) {
 }
 
 int st_read_f32(const SafeTensors *st, const char *name, float *dst, int64_t count) {
+    return st_read_f32_part(st, name, dst, count, 0, count);
+}
+
+int st_read_f32_part(const SafeTensors *st, const char *name, float *dst, int64_t count,
+                     int64_t first, int64_t n) {
     const StTensor *t = st_find(st, name);
     if (!t) return ml_error("%s: tensor '%s' is missing", st->path ? st->path : "checkpoint", name);
     if (strcmp(t->dtype, "F32") != 0)
@@ -224,7 +234,10 @@ int st_read_f32(const SafeTensors *st, const char *name, float *dst, int64_t cou
         return ml_error(
             "%s: tensor '%s' has %zu elements, expected %lld (shape mismatch with config)",
             st->path, name, t->nbytes / 4, (long long)count);
-    memcpy(dst, t->data, t->nbytes);
+    if (first < 0 || n < 0 || first + n > count)
+        return ml_error("%s: tensor '%s': elements [%lld, %lld) lie outside its %lld", st->path,
+                        name, (long long)first, (long long)(first + n), (long long)count);
+    memcpy(dst, (const float *)t->data + first, (size_t)n * sizeof(float));
     return 0;
 }
 

@@ -2,6 +2,7 @@
  * {"__metadata__": {str: str}, name: {"dtype", "shape", "data_offsets"}}, then the bytes.
  * Writing is atomic; reading maps the file and checks every offset before use. */
 #pragma once
+#include "core/fileio.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,10 @@ void st_add_f32(SafeTensors *st, const char *name, const float *data, const int6
                 int ndim);
 void st_set_meta(SafeTensors *st, const char *key, const char *value);
 int st_write(const SafeTensors *st, const char *path);
+/* st_write's first half: opens path's temporary and writes the header; the caller then writes
+ * every tensor's bytes in order (afile_write; the tensors' data pointers are not read) and
+ * commits. For tensors assembled piece by piece (expert slabs from other ranks). */
+int st_write_header(const SafeTensors *st, AtomicFile *af, const char *path);
 
 /* Reader */
 int st_open(SafeTensors *st, const char *path);
@@ -43,5 +48,9 @@ const char *st_meta(const SafeTensors *st, const char *key); /* NULL if absent *
 /* Copies an F32 tensor of exactly `count` elements into dst; clear error naming file, tensor and
  * both shapes otherwise. */
 int st_read_f32(const SafeTensors *st, const char *name, float *dst, int64_t count);
+/* The same check of the whole tensor's `count` elements, copying only elements [first, first + n)
+ * (0 ≤ first, first + n ≤ count). */
+int st_read_f32_part(const SafeTensors *st, const char *name, float *dst, int64_t count,
+                     int64_t first, int64_t n);
 
 void st_free(SafeTensors *st); /* releases writer or reader */

@@ -71,6 +71,9 @@ void dist_ep_sum_f64(double *x, long n);
 /* Within the group: x holds G equal blocks of n/G (G divides n); rank g's block g to every rank
  * of the group. */
 void dist_ep_allgather_f32(float *x, long n);
+/* Within the group: rank q's (q > 0) x[n] into recv[n] of the group's rank 0 (the others, and
+ * q = 0, do nothing). Called by every rank of the group alike. */
+void dist_ep_slab_to_root(const float *x, float *recv, long n, int q);
 /* Within the group: n int32 to each rank, n from each (MPI_Alltoall). */
 void dist_ep_alltoall_i32(const int32_t *send, int32_t *recv, int n);
 /* Within the group: variable-size float exchange (MPI_Alltoallv; counts and offsets in floats). */
@@ -84,8 +87,10 @@ void *dist_gather_bytes(const void *x, long n, long *total, int root);
 void dist_merge_bytes(void *x, long n, int root);
 /* Rank 0's values to every rank. */
 void dist_bcast_f32(float *x, long n, int root);
-/* 1 when every rank holds the same 64-bit value. */
+/* 1 when every rank holds the same 64-bit value; _shard: every rank of this rank's expert shard
+ * (dist_shard_sum_f32's ranks). */
 int dist_all_equal_u64(uint64_t v);
+int dist_shard_all_equal_u64(uint64_t v);
 void dist_barrier(void);
 
 /* Bytes this rank has sent in collectives so far: the reductions and gathers as their ring

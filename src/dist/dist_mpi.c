@@ -360,6 +360,20 @@ void dist_ep_allgather_f32(float *x, long n) {
     }
     traffic.reduced += ring_sent(ep_size, (double)n * sizeof *x);
 }
+/* Point to point within the group, in buckets (MPI counts are int). */
+void dist_ep_slab_to_root(const float *x, float *recv, long n, int q) {
+    if (q == 0 || (ep_rank != q && ep_rank != 0)) return;
+    for (long i = 0; i < n; i += DIST_BUCKET_FLOATS) {
+        int c = (int)(n - i < DIST_BUCKET_FLOATS ? n - i : DIST_BUCKET_FLOATS);
+        watch_begin("an expert slab to the group's first rank");
+        if (ep_rank == q)
+            MPI_Send(x + i, c, MPI_FLOAT, 0, 0, ep_comm);
+        else
+            MPI_Recv(recv + i, c, MPI_FLOAT, q, 0, ep_comm, MPI_STATUS_IGNORE);
+        watch_end();
+    }
+    if (ep_rank == q) traffic.reduced += (double)n * sizeof *x;
+}
 int dist_ep_size(void) {
     return ep_size;
 }
@@ -454,16 +468,22 @@ void dist_bcast_f32(float *x, long n, int root) {
     }
 }
 
-int dist_all_equal_u64(uint64_t v) {
-    if (size == 1) return 1;
+static int all_equal(uint64_t v, MPI_Comm comm, int n) {
+    if (n == 1) return 1;
     uint64_t lo = v, hi = v;
     watch_begin("a consistency check");
-    MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, comm);
     watch_end();
     watch_begin("a consistency check");
-    MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, comm);
     watch_end();
     return lo == hi;
+}
+int dist_all_equal_u64(uint64_t v) {
+    return all_equal(v, MPI_COMM_WORLD, size);
+}
+int dist_shard_all_equal_u64(uint64_t v) {
+    return all_equal(v, shard_comm, shard_size);
 }
 
 void dist_barrier(void) {

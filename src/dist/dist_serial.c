@@ -53,6 +53,7 @@ int dist_ep_rank(void) {
 void dist_shard_sum_f32(float *x, long n) {}
 void dist_ep_sum_f64(double *x, long n) {}
 void dist_ep_allgather_f32(float *x, long n) {}
+void dist_ep_slab_to_root(const float *x, float *recv, long n, int q) {}
 void dist_ep_alltoall_i32(const int32_t *send, int32_t *recv, int n) {
     memmove(recv, send, (size_t)n * sizeof *recv);
 }
@@ -69,6 +70,9 @@ void *dist_gather_bytes(const void *x, long n, long *total, int root) {
 void dist_merge_bytes(void *x, long n, int root) {}
 void dist_bcast_f32(float *x, long n, int root) {}
 int dist_all_equal_u64(uint64_t v) {
+    return 1;
+}
+int dist_shard_all_equal_u64(uint64_t v) {
     return 1;
 }
 void dist_barrier(void) {}

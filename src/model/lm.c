@@ -7,6 +7,7 @@
 #include "nn/linear.h"
 #include "nn/loss.h"
 #include "nn/norm.h"
+#include "nn/moe_ep.h"
 #include "nn/wmat.h"
 #include "model/lm_attn.h"
 #include <math.h>
@@ -143,19 +144,24 @@ static void init_params(LmModel *m) {
     }
 }
 
-/* Configs of every layer's FFN and the parameter block; -1 on an invalid layer config. */
-static int create_params(LmModel *m, const LmConfig *cfg, int external) {
+/* Configs of every layer's FFN and the parameter block; -1 on an invalid layer config. Layers
+ * whose experts groups of `shards` ranks spread hold this rank's (`shard`) alone. */
+static int create_params(LmModel *m, const LmConfig *cfg, int external, int shards, int shard) {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
     m->external = external;
+    m->ep_shards = 1;
     const LmConfig *c = &m->cfg;
     m->layer_ffn = ml_alloc(c->n_layer * sizeof(MoeConfig));
     for (int l = 0; l < c->n_layer; l++) {
-        m->layer_ffn[l] = layer_ffn_config(c, l, external);
-        if (moe_validate(&m->layer_ffn[l])) {
+        MoeConfig *f = &m->layer_ffn[l];
+        *f = layer_ffn_config(c, l, external);
+        if (moe_validate(f)) {
             lm_free(m);
             return -1;
         }
+        if (!external && moe_ep_spreads(f, shards))
+            f->shards = m->ep_shards = shards, f->shard = shard;
     }
     m->params.layers = ml_alloc(c->n_layer * sizeof(LayerParams));
     m->n_params = point_params(&m->params, NULL, m);
@@ -165,13 +171,17 @@ static int create_params(LmModel *m, const LmConfig *cfg, int external) {
 }
 
 int lm_create_external(LmModel *m, const LmConfig *cfg) {
-    if (create_params(m, cfg, 1)) return -1;
+    if (create_params(m, cfg, 1, 1, 0)) return -1;
     rng_seed(&m->noise_rng, cfg->seed + 2);
     return 0;
 }
 
 int lm_create(LmModel *m, const LmConfig *cfg, int with_grads) {
-    if (create_params(m, cfg, 0)) return -1;
+    return lm_create_shard(m, cfg, with_grads, 1, 0);
+}
+
+int lm_create_shard(LmModel *m, const LmConfig *cfg, int with_grads, int shards, int shard) {
+    if (create_params(m, cfg, 0, shards, shard)) return -1;
     const LmConfig *c = &m->cfg;
     int max_tensors = 32 + c->n_layer * 64;
     m->tensors = ml_alloc(max_tensors * sizeof(ParamTensor));

@@ -96,6 +96,9 @@ typedef struct {
     Rng noise_rng;               /* router noise / jitter during training */
     const LmGradHook *grad_hook; /* not owned; NULL: lm_backward tells nothing */
     int step;                    /* optimizer steps taken */
+    /* Expert-parallel storage (lm_create_shard): > 1 when some layer holds only this rank's share
+     * of its routed experts (MoeConfig.shards; tensors with slabs > 1); 1 otherwise. */
+    int ep_shards;
     /* External (GGUF) models: the big matrices (embedding, attention projections, experts,
      * output) are *.q_* tensors of `gguf` (closed by lm_free); params_mem holds only the small
      * ones (norms, biases, routers, shared-expert gate). Inference only; no tensors list. */
@@ -114,6 +117,12 @@ typedef struct {
 /* Builds the model for a finalized config: parameters allocated and initialised from cfg.seed.
  * with_grads: also allocate gradients and AdamW moments (training). */
 int lm_create(LmModel *m, const LmConfig *cfg, int with_grads);
+/* The same holding, of every MoE layer whose experts groups of `shards` ranks spread
+ * (nn/moe_ep.h), only expert slab `shard` (this rank's place in its group): its weights,
+ * gradients and moments; the values are those lm_create gives that slab. Every forward then
+ * exchanges rows with the group (dist_ep_init(shards) must have run), so the group's ranks run
+ * their forwards in lockstep. shards 1: lm_create. */
+int lm_create_shard(LmModel *m, const LmConfig *cfg, int with_grads, int shards, int shard);
 void lm_free(LmModel *m);
 /* An external model: small parameters allocated (zero), big matrices left for the caller to
  * point at GGUF tensors (model/lm_gguf.c). No gradients. */

@@ -2,6 +2,7 @@
 #include "core/error.h"
 #include "core/mem.h"
 #include "core/safetensors.h"
+#include "dist/dist.h"
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -24,6 +25,55 @@ static int rng_from_text(Rng *r, const char *s, const char *path) {
     return 0;
 }
 
+/* One tensor of the file: a parameter tensor's weights or one of its AdamW moments. */
+typedef struct {
+    char name[128];
+    const ParamTensor *t;
+    const float *data; /* this rank's part (a slab when t->slabs > 1) */
+} Entry;
+
+/* The file's tensors in order (weights, then both moments of each tensor); returns the count. */
+static int list_entries(const LmModel *m, int with_state, Entry *e) {
+    int n = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const ParamTensor *t = &m->tensors[i];
+        e[n] = (Entry){.t = t, .data = t->p};
+        snprintf(e[n++].name, sizeof e->name, "%s", t->name);
+    }
+    for (int i = 0; with_state && i < m->n_tensors; i++) {
+        const ParamTensor *t = &m->tensors[i];
+        long off = t->p - m->params_mem;
+        e[n] = (Entry){.t = t, .data = m->m_mem + off};
+        snprintf(e[n++].name, sizeof e->name, "adam.m.%s", t->name);
+        e[n] = (Entry){.t = t, .data = m->v_mem + off};
+        snprintf(e[n++].name, sizeof e->name, "adam.v.%s", t->name);
+    }
+    return n;
+}
+
+/* Expert-parallel storage: the group's first rank writes the file, each sliced tensor's slabs
+ * fetched from their ranks one at a time (one slab of scratch, never a whole tensor); the other
+ * ranks of the group send theirs. A failed open still takes part, so no rank waits in vain. */
+static int write_slabs(const SafeTensors *st, const Entry *e, const char *path) {
+    const int root = dist_ep_rank() == 0;
+    long most = 0;
+    for (int i = 0; i < st->n; i++)
+        if (e[i].t->slabs > 1 && e[i].t->n > most) most = e[i].t->n; /* the scratch: one slab */
+    AtomicFile af;
+    int ok = !root || st_write_header(st, &af, path) == 0;
+    float *buf = root ? ml_alloc_floats(most) : NULL;
+    for (int i = 0; i < st->n; i++) {
+        const ParamTensor *t = e[i].t;
+        for (int q = 0; q < t->slabs; q++) {
+            dist_ep_slab_to_root(e[i].data, buf, t->n, q);
+            if (root && ok) afile_write(&af, q ? buf : e[i].data, (size_t)t->n * sizeof(float));
+        }
+    }
+    ml_free(buf);
+    if (!root) return 0;
+    return ok ? afile_commit(&af) : -1;
+}
+
 int lm_save(const LmModel *m, const char *path, const LmTrainState *state) {
     SafeTensors st;
     st_init(&st);
@@ -31,21 +81,16 @@ int lm_save(const LmModel *m, const char *path, const LmTrainState *state) {
     st_set_meta(&st, "format", "moelens-lm-1");
     st_set_meta(&st, "config", cfg);
     ml_free(cfg);
-    char name[128], buf[80];
-    for (int i = 0; i < m->n_tensors; i++) {
-        const ParamTensor *t = &m->tensors[i];
-        st_add_f32(&st, t->name, t->p, t->shape, t->ndim);
+    Entry *e = ml_alloc(sizeof *e * 3 * (m->n_tensors + 1));
+    int n = list_entries(m, state != NULL, e);
+    for (int i = 0; i < n; i++) { /* the whole tensor's shape: slabs stack along dim 0 */
+        int64_t shape[4];
+        memcpy(shape, e[i].t->shape, sizeof shape);
+        shape[0] *= e[i].t->slabs;
+        st_add_f32(&st, e[i].name, e[i].data, shape, e[i].t->ndim);
     }
     if (state) {
-        long off;
-        for (int i = 0; i < m->n_tensors; i++) {
-            const ParamTensor *t = &m->tensors[i];
-            off = t->p - m->params_mem;
-            snprintf(name, sizeof name, "adam.m.%s", t->name);
-            st_add_f32(&st, name, m->m_mem + off, t->shape, t->ndim);
-            snprintf(name, sizeof name, "adam.v.%s", t->name);
-            st_add_f32(&st, name, m->v_mem + off, t->shape, t->ndim);
-        }
+        char buf[80];
         snprintf(buf, sizeof buf, "%d", state->step);
         st_set_meta(&st, "step", buf);
         rng_to_text(&state->data_rng, buf, sizeof buf);
@@ -53,16 +98,22 @@ int lm_save(const LmModel *m, const char *path, const LmTrainState *state) {
         rng_to_text(&m->noise_rng, buf, sizeof buf);
         st_set_meta(&st, "noise_rng", buf);
     }
-    int r = st_write(&st, path);
+    int r = m->ep_shards > 1 ? write_slabs(&st, e, path) : st_write(&st, path);
+    ml_free(e);
     st_free(&st);
     return r;
+}
+
+/* t's values (or a moment of it) from the file's tensor `name`: its slab when sliced. */
+static int read_part(const SafeTensors *st, const char *name, float *dst, const ParamTensor *t) {
+    return st_read_f32_part(st, name, dst, t->n * t->slabs, t->n * t->slab, t->n);
 }
 
 static int load_tensors(LmModel *m, const SafeTensors *st, const char *path, int with_state) {
     char name[128];
     for (int i = 0; i < m->n_tensors; i++) {
         const ParamTensor *t = &m->tensors[i];
-        if (st_read_f32(st, t->name, t->p, t->n)) return -1;
+        if (read_part(st, t->name, t->p, t)) return -1;
         long bad = 0;
         for (long k = 0; k < t->n; k++) bad += !isfinite(t->p[k]);
         if (bad) /* a diverged run's weights would evaluate to nan silently */
@@ -71,14 +122,19 @@ static int load_tensors(LmModel *m, const SafeTensors *st, const char *path, int
         if (!with_state) continue;
         long off = t->p - m->params_mem;
         snprintf(name, sizeof name, "adam.m.%s", t->name);
-        if (st_read_f32(st, name, m->m_mem + off, t->n)) return -1;
+        if (read_part(st, name, m->m_mem + off, t)) return -1;
         snprintf(name, sizeof name, "adam.v.%s", t->name);
-        if (st_read_f32(st, name, m->v_mem + off, t->n)) return -1;
+        if (read_part(st, name, m->v_mem + off, t)) return -1;
     }
     return 0;
 }
 
 int lm_load(LmModel *m, const char *path, int with_grads, LmTrainState *state) {
+    return lm_load_shard(m, path, with_grads, state, 1, 0);
+}
+
+int lm_load_shard(LmModel *m, const char *path, int with_grads, LmTrainState *state, int shards,
+                  int shard) {
     SafeTensors st;
     if (st_open(&st, path)) return -1;
     const char *fmt = st_meta(&st, "format"), *cfg_json = st_meta(&st, "config");
@@ -94,7 +150,7 @@ int lm_load(LmModel *m, const char *path, int with_grads, LmTrainState *state) {
         ml_error("%s: %s", path, ml_errmsg());
         goto done;
     }
-    if (lm_create(m, &cfg, with_grads || state)) goto done;
+    if (lm_create_shard(m, &cfg, with_grads || state, shards, shard)) goto done;
     if (load_tensors(m, &st, path, state != NULL)) {
         lm_free(m);
         goto done;

@@ -43,6 +43,15 @@ static void count_zero_slots(const LmModel *m, long *routed, long *zero) {
     }
 }
 
+/* Expert-parallel storage: a rank left without a batch in the last round still runs one (window 0,
+ * nothing scored, nothing counted), because its group's forwards exchange rows in lockstep. */
+static void idle_forward(LmModel *m, const TokenShard *s, int T, int32_t *in, int32_t *tg,
+                         int32_t *dom) {
+    shard_window(s, 0, T, in, tg, dom);
+    for (int t = 0; t < T; t++) tg[t] = -1;
+    lm_forward(m, in, tg, dom, 1, T, 0);
+}
+
 int lm_evaluate(LmModel *m, const TokenShard *s, int B, int T, long max_windows, LmEval *out) {
     memset(out, 0, sizeof *out);
     long nw = shard_num_windows(s, T);
@@ -52,9 +61,14 @@ int lm_evaluate(LmModel *m, const TokenShard *s, int B, int T, long max_windows,
     int32_t *in = ml_alloc(sizeof(int32_t) * B * T), *tg = ml_alloc(sizeof(int32_t) * B * T);
     int32_t *dom = ml_alloc(sizeof(int32_t) * B * T);
     double total = 0;
-    long all = shard_num_windows(s, T);
-    for (long w0 = 0; w0 < nw; w0 += B) {
+    long all = shard_num_windows(s, T), rounds = (nw + B - 1) / B;
+    if (m->ep_shards > 1) rounds = (rounds + dist_size() - 1) / dist_size() * dist_size();
+    for (long w0 = 0; w0 < rounds * B; w0 += B) {
         if ((w0 / B) % dist_size() != dist_rank()) continue; /* data parallel: batches dealt out */
+        if (w0 >= nw) {
+            idle_forward(m, s, T, in, tg, dom);
+            continue;
+        }
         int b = (int)(nw - w0 < B ? nw - w0 : B);
         /* a subset is spread evenly over the split, so every domain is represented */
         for (int i = 0; i < b; i++)
@@ -248,25 +262,21 @@ static int open_data(Trainer *tr, const LmTrainOptions *o, LmConfig *cfg) {
     return 0;
 }
 
-static long count_nonfinite(const float *x, long n) {
-    long bad = 0;
-    for (long i = 0; i < n; i++) bad += !isfinite(x[i]);
-    return bad;
-}
-
-/* Only finite weights are saved: a run that blew up keeps its last good checkpoint. The weights
- * are the same on every rank, so every rank takes the same branch. */
+/* Only finite weights are saved: a run that blew up keeps its last good checkpoint. The count is
+ * the same on every rank, so every rank takes the same branch. Rank 0 writes the files; under
+ * expert-parallel storage the other ranks of its group send it their experts' slabs. */
 static int save_checkpoints(Trainer *tr) {
-    long bad = count_nonfinite(tr->model.params_mem, tr->model.n_params);
+    long bad = lm_dist_count_nonfinite(&tr->model);
     if (bad)
         return ml_error("training diverged at step %d: %ld weights are not finite; not saved, "
                         "the last checkpoint (%s) is kept (lower lr?)",
                         tr->state.step, bad, last_checkpoint_text(tr));
     if (lm_dist_check_in_sync(&tr->model)) return -1;
     lm_zero1_gather_moments(&tr->zero1, &tr->model);
-    int r = 0; /* rank 0 alone writes the run's files */
-    if (dist_rank() == 0 && (lm_save(&tr->model, tr->ckpt_path, &tr->state) ||
-                             lm_save(&tr->model, tr->model_path, NULL)))
+    int r = 0, writers = tr->model.ep_shards > 1 ? dist_ep_size() : 1;
+    /* `|`: both files on every writer even if the first fails, or the group's senders would wait */
+    if (dist_rank() < writers && (lm_save(&tr->model, tr->ckpt_path, &tr->state) |
+                                  lm_save(&tr->model, tr->model_path, NULL)))
         r = -1;
     lm_zero1_release_moments(&tr->zero1, &tr->model);
     if (!r) tr->saved_step = tr->state.step;
@@ -325,10 +335,14 @@ static int prepare_run(Trainer *tr, const LmConfig *cfg_in, const LmTrainOptions
     tr->model_path = ml_path_join(o->out_dir, "model.safetensors");
     tr->saved_step = -1;
     LmConfig cfg = *cfg_in;
+    /* --ep G without --zero1: each rank holds its own experts alone (ZeRO-1 blocks the whole
+     * parameter vector, so with it every rank keeps every expert) */
+    if (lm_dist_start_ep(o->ep)) return -1;
+    int shards = o->ep > 1 && !o->zero1 ? o->ep : 1, shard = dist_ep_rank();
     if (o->resume) {
         if (!ml_file_exists(tr->ckpt_path))
             return ml_error("%s: no checkpoint.safetensors to resume from", o->out_dir);
-        if (lm_load(&tr->model, tr->ckpt_path, 1, &tr->state)) return -1;
+        if (lm_load_shard(&tr->model, tr->ckpt_path, 1, &tr->state, shards, shard)) return -1;
         tr->saved_step = tr->state.step;
         if (o->steps_override > 0) tr->model.cfg.steps = o->steps_override;
         cfg = tr->model.cfg;
@@ -336,11 +350,11 @@ static int prepare_run(Trainer *tr, const LmConfig *cfg_in, const LmTrainOptions
     } else {
         LmConfig check = cfg; /* refuse a bad config before opening (large) data */
         if (lm_config_finalize(&check) || open_data(tr, o, &cfg) || lm_config_finalize(&cfg) ||
-            lm_create(&tr->model, &cfg, 1))
+            lm_create_shard(&tr->model, &cfg, 1, shards, shard))
             return -1;
         rng_seed(&tr->state.data_rng, cfg.seed + 1);
     }
-    if (lm_dist_check(&tr->model.cfg) || lm_dist_init_ep(&tr->model, o->ep)) return -1;
+    if (lm_dist_check(&tr->model.cfg) || lm_dist_check_ep(&tr->model, o->ep)) return -1;
     if (open_teacher(tr, o)) return -1;
     if (dist_rank() == 0 && write_run_files(tr, o)) return -1;
     lm_dist_sync_params(&tr->model);
@@ -442,6 +456,7 @@ static void log_step(Trainer *tr, int step, double loss, double gnorm, double dt
         cJSON_AddNumberToObject(o, "comm_reduced_bytes", tr->step_traffic.reduced);
         cJSON_AddNumberToObject(o, "comm_alltoall_bytes", tr->step_traffic.alltoall);
         cJSON_AddNumberToObject(o, "comm_s", tr->step_traffic.seconds);
+        cJSON_AddNumberToObject(o, "rank_params", (double)m->n_params); /* rank 0's, held */
     }
     int collapsed[256] = {0};
     cJSON_AddItemToObject(o, "experts", layer_load_json(m, c->batch * c->seq_len, collapsed));

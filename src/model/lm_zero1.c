@@ -42,6 +42,7 @@ static void start_ep(LmZero1 *z, const LmModel *m) {
         z->span_at[z->n_spans] = t->p - m->params_mem, z->span_n[z->n_spans++] = t->n;
     }
     z->ep = z->n_spans > 0;
+    z->sliced = m->ep_shards > 1;
 }
 
 static void span_ready(void *ctx, long at, long n);
@@ -69,8 +70,13 @@ void lm_zero1_end(LmZero1 *z) {
     memset(z, 0, sizeof *z);
 }
 
-/* This rank's slab [*a, *b) of expert span s (offsets in the parameter block). */
+/* This rank's slab [*a, *b) of expert span s (offsets in the parameter block): the whole span
+ * when the block holds this rank's experts alone. */
 static void own_slab(const LmZero1 *z, int s, long *a, long *b) {
+    if (z->sliced) {
+        *a = z->span_at[s], *b = *a + z->span_n[s];
+        return;
+    }
     long bs = z->span_n[s] / z->G;
     *a = z->span_at[s] + z->g * bs, *b = *a + bs;
 }
@@ -175,8 +181,10 @@ void lm_zero1_adamw(const LmZero1 *z, LmModel *m, const ParamTensor *t, const Ad
                      z->v + (a - z->lo), b - a, step, lr, t->decay);
 }
 
-/* EP: every slab of each expert tensor of buf (parameters or a moment) to the whole group. */
+/* EP: every slab of each expert tensor of buf (parameters or a moment) to the whole group (none
+ * to send when each rank holds its own experts alone). */
 static void gather_spans(const LmZero1 *z, float *buf) {
+    if (z->sliced) return;
     for (int s = 0; s < z->n_spans; s++) dist_ep_allgather_f32(buf + z->span_at[s], z->span_n[s]);
 }
 

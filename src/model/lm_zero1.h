@@ -7,9 +7,10 @@
  *
  * Expert parallel without --zero1 (`ep`): an expert's gradient exists only on the ranks that own
  * it (rank g of each group: slab g of every [E, ...] expert tensor), so those alone sum it (over
- * the N/G ranks of the same shard, not the world) and update it; the group then all-gathers the
- * updated slabs, so every rank again holds every weight. The other parameters go as without EP.
- * For a checkpoint the group all-gathers the experts' moments too.
+ * the N/G ranks of the same shard, not the world) and update it. With expert-parallel storage
+ * (LmModel.ep_shards > 1) the rank's expert tensors are that slab alone and nothing more is sent;
+ * with full copies the group then all-gathers the updated slabs, so every rank again holds every
+ * weight, and for a checkpoint the experts' moments too. The other parameters go as without EP.
  *
  * Overlapped (grad_overlap): the same reductions, each begun nonblocking as the backward finishes
  * the span of whole tensors it covers (lm_zero1_grad_hook), and completed by
@@ -23,6 +24,7 @@ typedef struct {
     long lo, hi;  /* this rank's block of the parameters */
     float *m, *v; /* AdamW moments of the block */
     int ep, G, g; /* expert parallel: group size, this rank's place in it */
+    int sliced;   /* the model holds this rank's experts alone (expert-parallel storage) */
     int n_spans;
     long *span_at, *span_n; /* the expert tensors: offsets in the parameter block, sizes */
     int overlap;            /* more than one rank and asked for */

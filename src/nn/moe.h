@@ -79,7 +79,20 @@ typedef struct {
     int max_k;          /* largest override k moe_acts_alloc prepares for (0: top_k) */
     int external_ffn;   /* expert and shared FFN matrices live outside the parameter block, in
                            MoeParams.q_* (GGUF tensors in a map; inference only) */
+    /* Expert-parallel storage (shards > 1, set by the trainer for `--ep G`, never saved): the
+     * block holds only routed experts [shard·E/shards, (shard+1)·E/shards), so w1 ... wd are
+     * [E/shards, ...] and expert e is row e − moe_first_expert of them; every forward runs the
+     * experts through their owners (nn/moe_ep.h). 0 or 1: all E experts. */
+    int shards, shard;
 } MoeConfig;
+
+/* Routed experts the parameter block holds, and the first of them (expert-parallel storage). */
+static inline int moe_local_experts(const MoeConfig *cfg) {
+    return cfg->shards > 1 ? cfg->n_experts / cfg->shards : cfg->n_experts;
+}
+static inline int moe_first_expert(const MoeConfig *cfg) {
+    return cfg->shards > 1 ? cfg->shard * moe_local_experts(cfg) : 0;
+}
 
 /* Run-time routing overrides of one layer (analyses, interventions, dynamic skipping), passed to
  * the forward; the MoeConfig stays the model's. MOE_OVERRIDE_NONE (or a NULL pointer) changes

@@ -19,6 +19,7 @@ int moe_ep_spreads(const MoeConfig *cfg, int G) {
 }
 
 int moe_ep_active(const MoeActs *a, const MoeConfig *cfg) {
+    if (cfg->shards > 1) return 1; /* this rank holds its own experts alone */
     return a->dist_share && moe_ep_spreads(cfg, dist_ep_size());
 }
 

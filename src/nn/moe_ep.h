@@ -2,11 +2,13 @@
  * expert-parallel group, E/G consecutive experts each. After routing and the counting-sort
  * dispatch, each rank sends the rows of every expert to the rank that runs it (per-expert counts
  * by MPI_Alltoall, rows by MPI_Alltoallv), runs its own experts on what arrives, and returns the
- * outputs the same way; the backward sends dL/dy out and returns dL/dx. Every rank keeps a full
- * copy of the weights, so evaluation and checkpoints are unchanged; an expert's gradient exists
- * only on its owners, which alone reduce and update it (model/lm_zero1.h) and then share the new
- * weights with their group. The experts' compute, their tokens and their optimizer work are what is
- * spread. Active in a training forward (MoeActs.dist_share) once dist_ep_init(G > 1) has run. */
+ * outputs the same way; the backward sends dL/dy out and returns dL/dx. An expert's gradient
+ * exists only on its owners, which alone reduce and update it (model/lm_zero1.h).
+ * Expert-parallel storage (MoeConfig.shards = G, `--ep G` without --zero1): each rank holds only
+ * its own experts' weights, gradients and moments, and every forward of the layer, evaluation
+ * included, runs through the owners (the group's ranks call it in lockstep). Without it (--zero1)
+ * every rank keeps a full copy, the owners share their updated weights with the group, and only a
+ * training forward (MoeActs.dist_share) spreads. Needs dist_ep_init(G > 1). */
 #pragma once
 #include "nn/moe_internal.h"
 

@@ -48,7 +48,7 @@ static FfnW bank_weights(const MoeConfig *cfg, float *const w[7], const GgufTens
 static FfnW routed_weights(const MoeParams *p, const MoeConfig *cfg, int e) {
     float *const w[7] = {p->w1, p->b1, p->w2, p->b2, p->wg, p->wu, p->wd};
     const GgufTensor *const q[3] = {p->q_wg, p->q_wu, p->q_wd};
-    return bank_weights(cfg, w, q, e, cfg->hidden);
+    return bank_weights(cfg, w, q, e - moe_first_expert(cfg), cfg->hidden);
 }
 
 static FfnW shared_weights(const MoeParams *p, const MoeConfig *cfg, int s) {

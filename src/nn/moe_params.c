@@ -36,7 +36,7 @@ static long moe_layout(MoeParams *p, float *base, const MoeConfig *cfg) {
         p->balance_bias = moe_take(base, &off, moe_ez(cfg));
     float **routed[7] = {&p->w1, &p->b1, &p->w2, &p->b2, &p->wg, &p->wu, &p->wd};
     float **shared[7] = {&p->sw1, &p->sb1, &p->sw2, &p->sb2, &p->swg, &p->swu, &p->swd};
-    take_bank(routed, base, &off, cfg, cfg->n_experts, cfg->hidden);
+    take_bank(routed, base, &off, cfg, moe_local_experts(cfg), cfg->hidden);
     take_bank(shared, base, &off, cfg, cfg->n_shared, cfg->shared_hidden);
     if (cfg->n_shared > 0 && cfg->shared_gate)
         p->shared_gate_w = moe_take(base, &off, cfg->d_model);
@@ -55,16 +55,30 @@ static void fill_normal(Rng *r, float *x, long n, float std) {
     if (x) rng_fill_normal(r, x, n, std);
 }
 
-/* The matrices of a bank of n experts of width H drawn in the fixed order w1, w2, wg, wu, wd (the
- * ones it has), biases zero; w as in take_bank. */
-static void init_bank(float *const w[7], const MoeConfig *cfg, long n, long H, float std,
+/* Experts [first, first + n) of a bank of E: the part of an [E, per] matrix x holds. */
+typedef struct {
+    long E, first, n;
+} BankPart;
+
+/* x's part of the E·per draws a whole matrix takes from rng (the others' skipped), so a rank that
+ * holds some experts draws what one process holding all of them does. */
+static void fill_part(Rng *r, float *x, BankPart b, long per, float std) {
+    if (!x) return;
+    rng_skip_normal(r, b.first * per);
+    rng_fill_normal(r, x, b.n * per, std);
+    rng_skip_normal(r, (b.E - b.first - b.n) * per);
+}
+
+/* The matrices of a bank of width H drawn in the fixed order w1, w2, wg, wu, wd (the ones it
+ * has), biases zero; w as in take_bank, holding experts b of the bank. */
+static void init_bank(float *const w[7], const MoeConfig *cfg, BankPart b, long H, float std,
                       Rng *rng) {
     const long C = cfg->d_model;
-    fill_normal(rng, w[0], n * H * C, std);
-    fill_normal(rng, w[2], n * C * H, std);
-    for (int i = 4; i < 7; i++) fill_normal(rng, w[i], n * H * C, std);
-    if (w[1]) memset(w[1], 0, n * H * sizeof(float));
-    if (w[3]) memset(w[3], 0, n * C * sizeof(float));
+    fill_part(rng, w[0], b, H * C, std);
+    fill_part(rng, w[2], b, C * H, std);
+    for (int i = 4; i < 7; i++) fill_part(rng, w[i], b, H * C, std);
+    if (w[1]) memset(w[1], 0, b.n * H * sizeof(float));
+    if (w[3]) memset(w[3], 0, b.n * C * sizeof(float));
 }
 
 void moe_init_params(MoeParams *p, const MoeConfig *cfg, Rng *rng) {
@@ -73,29 +87,33 @@ void moe_init_params(MoeParams *p, const MoeConfig *cfg, Rng *rng) {
     if (p->balance_bias) memset(p->balance_bias, 0, moe_ez(cfg) * sizeof(float));
     float *const routed[7] = {p->w1, p->b1, p->w2, p->b2, p->wg, p->wu, p->wd};
     float *const shared[7] = {p->sw1, p->sb1, p->sw2, p->sb2, p->swg, p->swu, p->swd};
-    init_bank(routed, cfg, cfg->n_experts, cfg->hidden, std, rng);
-    init_bank(shared, cfg, cfg->n_shared, cfg->shared_hidden, std, rng);
+    BankPart own = {cfg->n_experts, moe_first_expert(cfg), moe_local_experts(cfg)};
+    init_bank(routed, cfg, own, cfg->hidden, std, rng);
+    init_bank(shared, cfg, (BankPart){cfg->n_shared, 0, cfg->n_shared}, cfg->shared_hidden, std,
+              rng);
     fill_normal(rng, p->shared_gate_w, cfg->d_model, std);
 }
 
 /* The tensors of a bank (w as in take_bank) named BANK.w1 ... BANK.wd: matrices decay, biases not.
- */
+ * The bank holds nb experts: slab `slab` of `slabs` of the saved tensors. */
 static int bank_tensors(ParamTensor *list, int n, const char *prefix, const char *bank,
-                        float *const w[7], long nb, long H, long C) {
+                        float *const w[7], long nb, long H, long C, int slabs, int slab) {
     static const char *const names[7] = {"w1", "b1", "w2", "b2", "wg", "wu", "wd"};
     const long rows[7] = {H, H, C, C, H, H, C}, cols[7] = {C, 0, H, 0, C, C, H};
     char prefixed[96];
     snprintf(prefixed, sizeof prefixed, "%s%s", prefix, bank);
     for (int i = 0; i < 7; i++)
-        if (w[i])
+        if (w[i]) {
             n = param_tensor(list, n, prefixed, names[i], w[i], cols[i] > 0, 0, cols[i] ? 3 : 2, nb,
                              rows[i], cols[i], 0);
+            list[n - 1].slabs = slabs, list[n - 1].slab = slab;
+        }
     return n;
 }
 
 int moe_param_tensors(ParamTensor *list, int n, const char *prefix, MoeParams *p,
                       const MoeConfig *cfg) {
-    const long C = cfg->d_model, EZ = moe_ez(cfg), E = cfg->n_experts, H = cfg->hidden;
+    const long C = cfg->d_model, EZ = moe_ez(cfg), El = moe_local_experts(cfg), H = cfg->hidden;
     const long S = cfg->n_shared, Hs = cfg->shared_hidden, D = cfg->cos_dim;
     int frozen = moe_router(cfg)->frozen;
     if (p->router_w)
@@ -115,8 +133,9 @@ int moe_param_tensors(ParamTensor *list, int n, const char *prefix, MoeParams *p
                          0);
     float *const routed[7] = {p->w1, p->b1, p->w2, p->b2, p->wg, p->wu, p->wd};
     float *const shared[7] = {p->sw1, p->sb1, p->sw2, p->sb2, p->swg, p->swu, p->swd};
-    n = bank_tensors(list, n, prefix, "experts.", routed, E, H, C);
-    n = bank_tensors(list, n, prefix, "shared.", shared, S, Hs, C);
+    const int slabs = cfg->shards > 1 ? cfg->shards : 1, slab = slabs > 1 ? cfg->shard : 0;
+    n = bank_tensors(list, n, prefix, "experts.", routed, El, H, C, slabs, slab);
+    n = bank_tensors(list, n, prefix, "shared.", shared, S, Hs, C, 1, 0);
     if (p->shared_gate_w)
         n = param_tensor(list, n, prefix, "shared_gate.w", p->shared_gate_w, 0, 0, 1, C, 0, 0, 0);
     return n;
@@ -256,7 +275,9 @@ static void acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max
     in->row_slot = ml_alloc(R * sizeof(int32_t));
     in->slot_row = ml_alloc(R * sizeof(int32_t));
     if (H > 0) {
-        int swiglu = cfg->act == EXPERT_SWIGLU;
+        /* hidden rows of the experts run here; under expert-parallel storage they run on the
+         * owners' exchange buffers (moe_ep.c) instead */
+        int swiglu = cfg->act == EXPERT_SWIGLU, here = infer || cfg->shards <= 1;
         if (infer) {
             /* the experts' outputs land in slot order: in the expert_out capture if there is
              * one, else in y */
@@ -265,13 +286,14 @@ static void acts_alloc(MoeActs *a, const MoeConfig *cfg, int max_tokens, int max
         } else { /* every row's input, caches and output, kept for the backward pass */
             in->xg = ml_alloc_floats(R * C);
             in->y = ml_alloc_floats(R * C);
-            in->h1 = ml_alloc_floats(R * H);
-            in->h2 = ml_alloc_floats(R * H);
+            if (here) in->h1 = ml_alloc_floats(R * H), in->h2 = ml_alloc_floats(R * H);
         }
-        if (swiglu) in->h3 = infer ? in->h1 : ml_alloc_floats(R * H);
+        if (swiglu && here) in->h3 = infer ? in->h1 : ml_alloc_floats(R * H);
         if (!infer) {
             in->dy = ml_alloc_floats(R * C);
             in->dx = ml_alloc_floats(R * C);
+        }
+        if (!infer && here) {
             in->dh1 = ml_alloc_floats(R * H);
             in->dh2 = ml_alloc_floats(R * H);
             if (swiglu) in->dh3 = ml_alloc_floats(R * H);

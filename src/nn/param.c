@@ -12,5 +12,6 @@ int param_tensor(ParamTensor *list, int i, const char *prefix, const char *name,
     for (int k = 0; k < ndim; k++) t->n *= (t->shape[k] = d[k]);
     t->decay = decay;
     t->frozen = frozen;
+    t->slabs = 1, t->slab = 0;
     return i + 1;
 }

@@ -12,6 +12,9 @@ typedef struct {
     long n;     /* element count */
     int decay;  /* AdamW weight decay applies (matrices yes; biases, norms, embeddings' pos no) */
     int frozen; /* never updated by the optimizer (frozen random router, balancing bias) */
+    /* This rank holds slab `slab` of `slabs` equal slabs along dim 0 of the saved tensor (the
+     * routed experts under expert-parallel storage): shape[0] is the slab's; 1, 0: all of it. */
+    int slabs, slab;
 } ParamTensor;
 
 /* Fills one entry; returns the next free slot index. */

@@ -52,10 +52,11 @@ cfg2="--data $T/text --set d_model=64 --set n_layer=2 --set n_head=2 --set seq_l
 ./moelens train lm --out "$T/a1" $cfg2 2>/dev/null
 run2 ./moelens train lm --out "$T/a2" $cfg2 --zero1 --ep 2 2>/dev/null
 same "$T/a1" "$T/a2"
-# --ep 2 alone: each rank reduces and updates only its own experts and all-gathers them after the
-# step. Rank 0 sends exactly half the experts' 2·4·3·64·64 floats fewer bytes than pure data
-# parallelism (ring model: an all-reduce sends the vector once at N = 2, an all-gather half of it),
-# less the one double of the group's gradient-norm sum.
+# --ep 2 alone: each rank holds, reduces and updates only its own experts (expert-parallel
+# storage: nothing to all-gather after the step). Rank 0 sends exactly the experts' 2·4·3·64·64
+# floats fewer bytes than pure data parallelism (ring model: an all-reduce sends the vector once at
+# N = 2; each expert's shard is one rank here, so its sum sends nothing), less the one double of
+# the group's gradient-norm sum. (With full copies, --zero1 --ep 2, half of that is all-gathered.)
 run2 ./moelens train lm --out "$T/e2" $cfg2 --ep 2 2>/dev/null
 same "$T/a1" "$T/e2"
 run2 ./moelens train lm --out "$T/d2" $cfg2 2>/dev/null
@@ -65,12 +66,30 @@ run2 ./moelens train lm --out "$T/o2" $cfg2 --zero1 --ep 2 --set grad_overlap=0 
 same "$T/a1" "$T/o2"
 run2 ./moelens train lm --out "$T/oe" $cfg2 --ep 2 --set grad_overlap=0 2>/dev/null
 same "$T/a1" "$T/oe"
-python3 - "$T/d2/metrics.jsonl" "$T/e2/metrics.jsonl" "$T/oe/metrics.jsonl" <<'PY'
+# And rank 0 holds its 2 of the 4 experts of each layer (weights, gradients, moments alike: one
+# block of rank_params floats each); with --zero1 --ep 2 every rank holds all of them.
+python3 - "$T/d2/metrics.jsonl" "$T/e2/metrics.jsonl" "$T/oe/metrics.jsonl" "$T/a2/metrics.jsonl" <<'PY'
 import json, sys
-sent = [[json.loads(l)["comm_reduced_bytes"] for l in open(p) if '"comm_reduced_bytes"' in l][1]
-        for p in sys.argv[1:]]
-assert sent[0] - sent[1] == 2 * 4 * 3 * 64 * 64 * 4 // 2 - 8 and sent[2] == sent[1], sent
+steps = [[json.loads(l) for l in open(p) if '"comm_reduced_bytes"' in l][1] for p in sys.argv[1:]]
+sent = [s["comm_reduced_bytes"] for s in steps]
+held = [s["rank_params"] for s in steps]
+assert sent[0] - sent[1] == 2 * 4 * 3 * 64 * 64 * 4 - 8 and sent[2] == sent[1], sent
+assert held[0] - held[1] == 2 * 4 * 3 * 64 * 64 // 2 and held[3] == held[0], held
 PY
+# Expert-parallel storage in the library (tests/mpi/ep_store.c): each rank's block is the model
+# less half of every MoE layer's experts, holding lm_create's values for its own; the group's
+# checkpoint is byte for byte one process's file and loads there with identical losses; each rank
+# reads its slabs of a one-process file; a forward through the owners equals the whole model's.
+blas=/usr/lib/x86_64-linux-gnu/openblas-openmp
+mpicc -O2 -fopenmp -Isrc tests/mpi/ep_store.c build/libmoelens.a -L$blas -Wl,-rpath,$blas \
+    -lopenblas -lcjson -lpng -lz -lm -o "$T/ep_store"
+run2 "$T/ep_store" "$T"
+# Evaluation runs through the experts' owners too: 3 batches over 2 ranks leave rank 1 a last
+# round without a batch, in which it still joins its group's exchanges.
+short="$cfg2 --set steps=3 --set eval_batches=3"
+./moelens train lm --out "$T/v1" $short 2>/dev/null
+run2 ./moelens train lm --out "$T/v2" $short --ep 2 2>/dev/null
+same "$T/v1" "$T/v2"
 
 # 3. Resume at another rank count: stopped after 8 steps by one process, finished by two (ZeRO-1:
 #    each rank takes its block of the saved moments, and the final checkpoint gathers them).
