@@ -73,7 +73,8 @@ TEST(qdot_decode_matches_dequant) {
                                   gguf_ttype_name(types[k]), row, e);
                         continue;
                     }
-                    const double got = (double)s * u + o, tol = 1e-6 * (fabs(s) * 256 + fabs(o));
+                    const double got = (double)s * (u - qdot_zero_point(types[k])) + o,
+                                 tol = 1e-6 * (fabs(s) * 256 + fabs(o));
                     bad = !(fabs(got - want[e]) <= tol);
                     CHECK_MSG(!bad, "%s C %d row %d element %ld: decoded %.9g, dequantised %.9g",
                               gguf_ttype_name(types[k]), C, row, e, got, want[e]);
@@ -114,6 +115,7 @@ TEST(qdot_quantise_within_half_step) {
                               e, v, dx, q);
                 }
                 CHECK_NEAR(a.sum[row * a.gp + j], dx * (float)s, 1e-6 * fabsf(dx * s));
+                CHECK(a.zsum[row * a.gp + j] == -qdot_zero_point(types[k]) * s);
             }
         if (!q8_0)
             CHECK_MSG(a.q[span_pos(37, g)] == -127, "%s: the extreme -> %d",
@@ -222,12 +224,13 @@ TEST(qdot_quantise_avx512_equals_scalar) {
         QActs a, b;
         qacts_alloc(&a, 1, C, types[k]);
         qacts_alloc(&b, 1, C, types[k]);
-        qdot_quantise_row_avx512(a.q, a.d, a.sum, x, C, a.g, a.blk, a.cp);
-        qdot_quantise_row_scalar(b.q, b.d, b.sum, x, C, b.g, b.blk, b.cp);
+        qdot_quantise_row_avx512(&a, 0, x, C);
+        qdot_quantise_row_scalar(&b, 0, x, C);
         const char *t = gguf_ttype_name(types[k]);
         CHECK_MSG(!memcmp(a.q, b.q, a.cp), "%s: bytes differ", t);
         CHECK_MSG(!memcmp(a.d, b.d, a.gp * sizeof(float)), "%s: scales differ", t);
         CHECK_MSG(!memcmp(a.sum, b.sum, a.gp * sizeof(float)), "%s: sums differ", t);
+        CHECK_MSG(!memcmp(a.zsum, b.zsum, a.gp * sizeof(int32_t)), "%s: zero-point sums differ", t);
         qacts_free(&a);
         qacts_free(&b);
     }

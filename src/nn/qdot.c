@@ -26,6 +26,10 @@ int qdot_padded(int C, int g) {
     return (C + span - 1) / span * span;
 }
 
+int qdot_zero_point(uint32_t type) {
+    return type == GGML_Q8_0 ? 128 : type == GGML_Q6_K ? 32 : 0;
+}
+
 int qdot_act_block(uint32_t type) {
     return type == GGML_Q8_0 ? 32 : 256;
 }
@@ -36,12 +40,15 @@ void qacts_alloc(QActs *a, long n, int C, uint32_t type) {
     a->q = ml_alloc((size_t)n * a->cp);
     a->d = ml_alloc_floats((size_t)n * a->gp);
     a->sum = ml_alloc_floats((size_t)n * a->gp);
+    a->zsum = ml_alloc((size_t)n * a->gp * sizeof(int32_t));
+    a->zp = qdot_zero_point(type);
 }
 
 void qacts_free(QActs *a) {
     ml_free(a->q);
     ml_free(a->d);
     ml_free(a->sum);
+    ml_free(a->zsum);
     memset(a, 0, sizeof *a);
 }
 
@@ -83,53 +90,52 @@ float qdot_quantise_block(int8_t *q, const float *x, int n, int blk) {
     return 1 / iscale;
 }
 
-void qdot_group_sums(float *d, float *sum, const int8_t *nat, float dx, int ng, int g) {
+/* Scales, dx·Σq and -zp·Σq of the ng groups from group j0 of row r (natural order in nat), which
+ * share the scale dx. */
+static void group_sums(QActs *a, long r, long j0, const int8_t *nat, float dx, int ng) {
+    const long at = r * a->gp + j0;
     for (int l = 0; l < ng; l++) {
         int t = 0;
-        for (int i = 0; i < g; i++) t += nat[l * g + i];
-        d[l] = dx;
-        sum[l] = dx * (float)t;
+        for (int i = 0; i < a->g; i++) t += nat[l * a->g + i];
+        a->d[at + l] = dx;
+        a->sum[at + l] = dx * (float)t;
+        a->zsum[at + l] = -a->zp * t;
     }
 }
 
 /* One row: each span's blocks quantised in natural order, then its 4-byte pieces transposed into
  * the span layout (piece c of group l to lane l of chunk c); simd: whole blocks and the
  * transposition on AVX-512 (bit for bit the same). */
-static void quantise_row(int8_t *q, float *d, float *sum, const float *x, int C, int g, int blk,
-                         int cp, int simd) {
-    const int span = 16 * g;
+static void quantise_row(QActs *a, long r, const float *x, int C, int simd) {
+    const int g = a->g, blk = a->blk, span = 16 * g;
     int8_t nat[512];
-    for (int k = 0; k < cp / span; k++) {
+    for (int k = 0; k < a->cp / span; k++) {
         for (int b = 0; b < span / blk; b++) {
             const long e = (long)k * span + (long)b * blk;
             const int n = e >= C ? 0 : C - e < blk ? (int)(C - e) : blk;
             const float dx = simd && n == blk
                                  ? qdot_quantise_block_avx512(nat + b * blk, x + e, blk)
                                  : qdot_quantise_block(nat + b * blk, n ? x + e : x, n, blk);
-            qdot_group_sums(d + e / g, sum + e / g, nat + b * blk, dx, blk / g, g);
+            group_sums(a, r, e / g, nat + b * blk, dx, blk / g);
         }
-        (simd ? qdot_put_span_avx512 : qdot_put_span_scalar)((uint8_t *)q + (long)k * span,
-                                                             (const uint8_t *)nat, g);
+        (simd ? qdot_put_span_avx512 : qdot_put_span_scalar)(
+            (uint8_t *)a->q + r * a->cp + (long)k * span, (const uint8_t *)nat, g);
     }
 }
 
-void qdot_quantise_row_scalar(int8_t *q, float *d, float *sum, const float *x, int C, int g,
-                              int blk, int cp) {
-    quantise_row(q, d, sum, x, C, g, blk, cp, 0);
+void qdot_quantise_row_scalar(QActs *a, long r, const float *x, int C) {
+    quantise_row(a, r, x, C, 0);
 }
 
-void qdot_quantise_row_avx512(int8_t *q, float *d, float *sum, const float *x, int C, int g,
-                              int blk, int cp) {
-    quantise_row(q, d, sum, x, C, g, blk, cp, 1); /* the fallbacks are the scalar code */
+void qdot_quantise_row_avx512(QActs *a, long r, const float *x, int C) {
+    quantise_row(a, r, x, C, 1); /* the fallbacks are the scalar code */
 }
 
 void qacts_quantise_rows(QActs *a, const float *x, long r0, long r1, int C) {
     static int simd = -1;
     if (simd < 0) simd = qdot_avx512_usable();
     for (long r = r0; r < r1; r++)
-        (simd ? qdot_quantise_row_avx512
-              : qdot_quantise_row_scalar)(a->q + r * a->cp, a->d + r * a->gp, a->sum + r * a->gp,
-                                          x + r * C, C, a->g, a->blk, a->cp);
+        (simd ? qdot_quantise_row_avx512 : qdot_quantise_row_scalar)(a, r, x + r * C, C);
 }
 
 void qacts_quantise(QActs *a, const float *x, long n, int C) {
@@ -155,12 +161,13 @@ void qdot_rows_scalar(const QWRows *w, const QActs *a, float *out, long ldo, int
     for (long n = 0; n < a->n; n++) {
         const int8_t *q = a->q + n * a->cp;
         const float *d = a->d + n * a->gp, *xs = a->sum + n * a->gp;
+        const int32_t *z = a->zsum + n * a->gp;
         for (int r = 0; r < nr; r++) {
             const uint8_t *u = w->u + (long)r * w->cp;
             const float *s = w->s + (long)r * w->gp, *o = w->o + (long)r * w->gp;
             float acc = 0;
             for (int j = 0; j < a->gp; j++)
-                acc += s[j] * d[j] * (float)group_isum(u, q, j, a->g) + o[j] * xs[j];
+                acc += s[j] * d[j] * (float)(group_isum(u, q, j, a->g) + z[j]) + o[j] * xs[j];
             out[n * ldo + r] = acc;
         }
     }

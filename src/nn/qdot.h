@@ -10,10 +10,12 @@
  * float multiply-add per span applies all 16 groups' scales.
  *
  * A weight row is decoded once (for all the activation rows it meets) into unsigned bytes u,
- * a scale s and an offset o per group, so that w = s·u + o: Q8_0 u = q + 128, o = -128·d;
- * Q4_K u = q, s = d·sc, o = -dmin·m; Q6_K u = q, s = d·sc, o = -32·s. An activation group is
- * x ≈ dx · xq with xq in [-127, 127], and carries xs = dx · Σ xq, so
- *   w · x = Σ_groups s·dx·(Σ u·xq) + Σ_groups o·xs.
+ * a scale s and an offset o per group, so that w = s·(u - zp) + o with the type's zero point zp:
+ * Q8_0 u = q + 128, zp = 128, s = d; Q4_K u = q, zp = 0, s = d·sc, o = -dmin·m; Q6_K u = q,
+ * zp = 32, s = d·sc. An activation group is x ≈ dx · xq with xq in [-127, 127], and carries
+ * xs = dx · Σ xq and z = -zp · Σ xq, so
+ *   w · x = Σ_groups s·dx·(Σ u·xq + z) + Σ_groups o·xs
+ * (the integer sums start at z; the o terms only for Q4_K).
  * Rows are zero-padded to whole spans. */
 #pragma once
 #include <stdint.h>
@@ -22,16 +24,19 @@
 typedef struct {
     int g, cp, gp; /* group size, padded row length, groups per padded row */
     int blk;       /* elements per activation scale (qdot_act_block) */
+    int zp;        /* the weights' zero point (qdot_zero_point) */
     long n;
-    int8_t *q;  /* [n, cp] in span layout */
-    float *d;   /* [n, gp] group scales dx */
-    float *sum; /* [n, gp] dx · Σ xq */
+    int8_t *q;     /* [n, cp] in span layout */
+    float *d;      /* [n, gp] group scales dx */
+    float *sum;    /* [n, gp] dx · Σ xq */
+    int32_t *zsum; /* [n, gp] -zp · Σ xq */
 } QActs;
 
 /* QDOT_ROWS weight rows decoded to the span layout (rows past the real ones are zero). */
 enum { QDOT_ROWS = 4 };
 typedef struct {
     int g, cp, gp;
+    int mins;   /* o is used (Q4_K); else it is zero */
     uint8_t *u; /* [QDOT_ROWS, cp] */
     float *s;   /* [QDOT_ROWS, gp] */
     float *o;   /* [QDOT_ROWS, gp] */
@@ -52,18 +57,15 @@ void qdot_put_span_avx512(uint8_t *dst, const uint8_t *nat, int g);
  * -max/127 from the signed extreme); both round half to even. Every group of the block carries
  * the block's scale. qdot_act_block: the block length for a weight type. */
 int qdot_act_block(uint32_t type);
+int qdot_zero_point(uint32_t type);
 /* One block of n <= blk real elements x (the rest zero) into q (natural order); returns its scale.
  */
 float qdot_quantise_block(int8_t *q, const float *x, int n, int blk);
 float qdot_quantise_block_avx512(int8_t *q, const float *x, int blk); /* n = blk only */
-/* Scales and dx·Σq of ng groups of g bytes (natural order) that share the scale dx. */
-void qdot_group_sums(float *d, float *sum, const int8_t *nat, float dx, int ng, int g);
-/* One row of C elements into the span layout of a padded row of cp: the scalar reference and the
- * AVX-512 version (bit for bit the same). */
-void qdot_quantise_row_scalar(int8_t *q, float *d, float *sum, const float *x, int C, int g,
-                              int blk, int cp);
-void qdot_quantise_row_avx512(int8_t *q, float *d, float *sum, const float *x, int C, int g,
-                              int blk, int cp);
+/* Row r of a from x[C] (into the span layout): the scalar reference and the AVX-512 version
+ * (bit for bit the same). */
+void qdot_quantise_row_scalar(QActs *a, long r, const float *x, int C);
+void qdot_quantise_row_avx512(QActs *a, long r, const float *x, int C);
 
 /* Quantises x[n, C] into a, for weights of type (its buffers sized by qacts_alloc). */
 void qacts_alloc(QActs *a, long n, int C, uint32_t type);

@@ -97,32 +97,39 @@ TGT static void pair(const QWRows *w, const QActs *a, long n, long n1, float *ou
                      int nr) {
     const int g = a->g, cp = a->cp, gp = a->gp, chunks = g / 4, spans = cp / (16 * g);
     const int8_t *q0 = a->q + n * cp, *q1 = a->q + n1 * cp;
-    const float *d0 = a->d + n * gp, *d1 = a->d + n1 * gp;
-    const float *xs0 = a->sum + n * gp, *xs1 = a->sum + n1 * gp;
+    const uint8_t *u = w->u;
     __m512 f0[QDOT_ROWS], f1[QDOT_ROWS];
     for (int r = 0; r < QDOT_ROWS; r++) f0[r] = f1[r] = _mm512_setzero_ps();
     for (int k = 0; k < spans; k++) {
-        __m512i s0[QDOT_ROWS], s1[QDOT_ROWS];
-        for (int r = 0; r < QDOT_ROWS; r++) s0[r] = s1[r] = _mm512_setzero_si512();
         const long base = (long)k * 16 * g;
+        /* the sums start at -zp·Σxq, which takes the weights' zero point out */
+        const __m512i z0 = _mm512_loadu_si512(a->zsum + n * gp + 16 * k);
+        const __m512i z1 = _mm512_loadu_si512(a->zsum + n1 * gp + 16 * k);
+        __m512i s0[QDOT_ROWS] = {z0, z0, z0, z0}, s1[QDOT_ROWS] = {z1, z1, z1, z1};
         for (int c = 0; c < chunks; c++) {
-            const __m512i x0 = _mm512_loadu_si512(q0 + base + 64 * c);
-            const __m512i x1 = _mm512_loadu_si512(q1 + base + 64 * c);
+            const long at = base + 64 * c;
+            const __m512i x0 = _mm512_loadu_si512(q0 + at), x1 = _mm512_loadu_si512(q1 + at);
             for (int r = 0; r < QDOT_ROWS; r++) {
-                const __m512i u = _mm512_loadu_si512(w->u + (long)r * cp + base + 64 * c);
-                s0[r] = _mm512_dpbusd_epi32(s0[r], u, x0);
-                s1[r] = _mm512_dpbusd_epi32(s1[r], u, x1);
+                const __m512i ur = _mm512_loadu_si512(u + (long)r * cp + at);
+                s0[r] = _mm512_dpbusd_epi32(s0[r], ur, x0);
+                s1[r] = _mm512_dpbusd_epi32(s1[r], ur, x1);
             }
         }
-        const __m512 dx0 = _mm512_loadu_ps(d0 + 16 * k), dx1 = _mm512_loadu_ps(d1 + 16 * k);
-        const __m512 xa = _mm512_loadu_ps(xs0 + 16 * k), xb = _mm512_loadu_ps(xs1 + 16 * k);
+        const __m512 dx0 = _mm512_loadu_ps(a->d + n * gp + 16 * k);
+        const __m512 dx1 = _mm512_loadu_ps(a->d + n1 * gp + 16 * k);
         for (int r = 0; r < QDOT_ROWS; r++) {
             const __m512 s = _mm512_loadu_ps(w->s + (long)r * gp + 16 * k);
-            const __m512 o = _mm512_loadu_ps(w->o + (long)r * gp + 16 * k);
             f0[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0[r]), _mm512_mul_ps(s, dx0), f0[r]);
-            f0[r] = _mm512_fmadd_ps(o, xa, f0[r]);
             f1[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1[r]), _mm512_mul_ps(s, dx1), f1[r]);
-            f1[r] = _mm512_fmadd_ps(o, xb, f1[r]);
+        }
+        if (w->mins) {
+            const __m512 xa = _mm512_loadu_ps(a->sum + n * gp + 16 * k);
+            const __m512 xb = _mm512_loadu_ps(a->sum + n1 * gp + 16 * k);
+            for (int r = 0; r < QDOT_ROWS; r++) {
+                const __m512 o = _mm512_loadu_ps(w->o + (long)r * gp + 16 * k);
+                f0[r] = _mm512_fmadd_ps(o, xa, f0[r]);
+                f1[r] = _mm512_fmadd_ps(o, xb, f1[r]);
+            }
         }
     }
     put4(out + n * ldo, sum4(f0), nr);

@@ -7,7 +7,7 @@
 #include <string.h>
 
 void qwrows_alloc(QWRows *w, int C, int g) {
-    w->g = g, w->cp = qdot_padded(C, g), w->gp = w->cp / g;
+    w->mins = 0, w->g = g, w->cp = qdot_padded(C, g), w->gp = w->cp / g;
     w->u = ml_alloc((size_t)QDOT_ROWS * w->cp);
     w->s = ml_alloc_floats((size_t)QDOT_ROWS * w->gp);
     w->o = ml_alloc_floats((size_t)QDOT_ROWS * w->gp);
@@ -28,12 +28,11 @@ static float half_at(const uint8_t *p) {
 
 /* Each row function writes u in natural order (qwrows_decode then transposes it span by span). */
 
-/* q8_0 {f16 d; i8 qs[32]}: one group a block; u = q + 128 (the sign bit flipped). */
+/* q8_0 {f16 d; i8 qs[32]}: one group a block; u = q + 128 (the sign bit flipped), o = 0. */
 static void row_q8_0(uint8_t *u, float *s, float *o, const uint8_t *x, int C) {
     for (int j = 0; j < C / 32; j++, x += 34) {
         for (int i = 0; i < 32; i++) u[32 * j + i] = x[2 + i] ^ 0x80;
         s[j] = half_at(x);
-        o[j] = -128.0f * s[j];
     }
 }
 
@@ -68,7 +67,7 @@ static void row_q4_K(uint8_t *u, float *s, float *o, const uint8_t *x, int C) {
 
 /* q6_K {u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d}: group j (16 elements) of half h = j / 8,
  * quarter k = (j % 8) / 2: low 4 bits from ql (nibble k / 2 of byte l + 32·(k % 2)), high 2 from
- * qh bits 2k; w = d·sc_j·(q - 32). */
+ * qh bits 2k; w = d·sc_j·(q - 32): u = q, o = 0. */
 static void row_q6_K(uint8_t *u, float *s, float *o, const uint8_t *x, int C) {
     for (int b = 0; b < C / 256; b++, x += 210) {
         const float d = half_at(x + 208);
@@ -81,7 +80,6 @@ static void row_q6_K(uint8_t *u, float *s, float *o, const uint8_t *x, int C) {
                 grp[i] = ((ql[l] >> (4 * (k / 2))) & 0xF) | (((qh[l] >> (2 * k)) & 3) << 4);
             }
             s[16 * b + j] = d * (float)(int8_t)x[192 + j];
-            o[16 * b + j] = -32.0f * s[16 * b + j];
         }
     }
 }
@@ -103,6 +101,7 @@ void qwrows_decode(QWRows *w, uint32_t type, const uint8_t *src, uint64_t row_by
             continue;
         }
         const uint8_t *x = src + r * row_bytes;
+        w->mins = type == GGML_Q4_K;
         if (type == GGML_Q8_0)
             row_q8_0(nat, s, o, x, C);
         else if (type == GGML_Q4_K)

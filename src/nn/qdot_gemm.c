@@ -16,7 +16,8 @@ static QActs *acts_scratch(long n, int C, uint32_t type) {
         qacts_alloc(&t_acts, n, C, type);
         t_acts_q = (size_t)n * cp, t_acts_g = (size_t)n * gp;
     }
-    t_acts.g = g, t_acts.blk = qdot_act_block(type), t_acts.cp = cp, t_acts.gp = gp, t_acts.n = n;
+    t_acts.g = g, t_acts.blk = qdot_act_block(type), t_acts.zp = qdot_zero_point(type);
+    t_acts.cp = cp, t_acts.gp = gp, t_acts.n = n;
     return &t_acts;
 }
 
