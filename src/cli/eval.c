@@ -59,7 +59,11 @@ static void usage(void) {
         "holds fewer gathered rows but dequantises every expert once per block. 0 also runs the\n"
         "output head over the whole chunk (a 50k vocabulary's logits for 512 tokens, not 128)\n"
         "and is bit for bit what analyze --ffn-block 0 computes (blocks agree within float\n"
-        "rounding).\n\n");
+        "rounding).\n"
+        "GGUF matrices in Q8_0, Q4_K and Q6_K run on integer dot-product kernels (activations\n"
+        "rounded to 8 bits as llama.cpp rounds them; AVX-512 VNNI when the CPU has it);\n"
+        "MOELENS_QDOT=off in the environment dequantises them and multiplies with sgemm instead\n"
+        "(the path that agrees exactly with llama.cpp on F32 weights; docs/gguf.md).\n\n");
     cli_print_opts(CLI_OPTS(opts));
     printf("\nRouting interventions (any model; recorded in the --json object as "
            "\"intervention\"):\n"

@@ -177,7 +177,7 @@ int qdot_mode(void) {
     static int mode = -1;
     if (mode < 0) {
         const char *v = getenv("MOELENS_QDOT");
-        mode = v && !strcmp(v, "off") ? QDOT_OFF : v && !strcmp(v, "on") ? QDOT_ON : QDOT_AUTO;
+        mode = v && (!strcmp(v, "off") || !strcmp(v, "0")) ? QDOT_OFF : QDOT_ON;
     }
     return mode;
 }

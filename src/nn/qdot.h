@@ -86,9 +86,9 @@ void qdot_rows_avx512(const QWRows *w, const QActs *a, float *out, long ldo, int
 int qdot_avx512_usable(void); /* this CPU has AVX-512 BW + VNNI (and the build the kernel) */
 QdotKernel qdot_kernel(void);
 
-/* Reads MOELENS_QDOT once: "off" (dequantise + sgemm), "on" (integer kernels for every covered
- * type at any row count) or unset/"auto" (integer kernels where they measured faster). */
-enum { QDOT_AUTO, QDOT_OFF, QDOT_ON };
+/* Reads MOELENS_QDOT once: "off" or "0" (dequantise + sgemm), anything else or unset (integer
+ * kernels for every covered type). */
+enum { QDOT_ON, QDOT_OFF };
 int qdot_mode(void);
 
 /* out[N, OC] = x[N, C] · Wᵀ for OC rows of a quantised tensor starting at src (row_bytes apart),

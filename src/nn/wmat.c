@@ -63,13 +63,8 @@ static void tiles_forward(float *out, const float *inp, WRef w, int N, int C, in
     }
 }
 
-/* Rows from which the integer kernels run in the default mode (MOELENS_QDOT unset or auto). */
-int wref_qdot_min_rows = 1;
-
-int wref_qdot(WRef w, int N) {
-    if (w.f || !qdot_group(w.q->type)) return 0;
-    const int mode = qdot_mode();
-    return mode == QDOT_ON || (mode == QDOT_AUTO && N >= wref_qdot_min_rows);
+int wref_qdot(WRef w) {
+    return !w.f && qdot_group(w.q->type) && qdot_mode() != QDOT_OFF;
 }
 
 void wref_forward(float *out, const float *inp, WRef w, const float *bias, int N, int C, int OC) {
@@ -79,7 +74,7 @@ void wref_forward(float *out, const float *inp, WRef w, const float *bias, int N
         linear_forward(out, inp, f, bias, N, C, OC);
         return;
     }
-    if (wref_qdot(w, N))
+    if (wref_qdot(w))
         qdot_gemm(out, inp, w.q->type, w.q->data + w.row0 * w.q->row_bytes, w.q->row_bytes, N, C,
                   OC);
     else
