@@ -177,7 +177,12 @@ int qdot_mode(void) {
     static int mode = -1;
     if (mode < 0) {
         const char *v = getenv("MOELENS_QDOT");
-        mode = v && (!strcmp(v, "off") || !strcmp(v, "0")) ? QDOT_OFF : QDOT_ON;
+        if (v && (!strcmp(v, "off") || !strcmp(v, "0")))
+            mode = QDOT_OFF;
+        else if (v && (!strcmp(v, "on") || !strcmp(v, "1")))
+            mode = QDOT_ON;
+        else /* the scalar kernel is a reference, slower than dequantise + sgemm */
+            mode = qdot_avx512_usable() ? QDOT_ON : QDOT_OFF;
     }
     return mode;
 }

@@ -86,8 +86,9 @@ void qdot_rows_avx512(const QWRows *w, const QActs *a, float *out, long ldo, int
 int qdot_avx512_usable(void); /* this CPU has AVX-512 BW + VNNI (and the build the kernel) */
 QdotKernel qdot_kernel(void);
 
-/* Reads MOELENS_QDOT once: "off" or "0" (dequantise + sgemm), anything else or unset (integer
- * kernels for every covered type). */
+/* Reads MOELENS_QDOT once: "off"/"0" (dequantise + sgemm), "on"/"1" (integer kernels, the
+ * scalar reference where the CPU lacks AVX-512 VNNI), unset or anything else: integer kernels
+ * where the AVX-512 VNNI kernel runs, else dequantise + sgemm. */
 enum { QDOT_ON, QDOT_OFF };
 int qdot_mode(void);
 
