@@ -6,6 +6,8 @@
 # count (OMP_NUM_THREADS, default 2), order A B A B. Prints one JSON line per run: tokens/s
 # (moelens: the whole command, load and tokenization included; llama.cpp: llama_decode time only),
 # peak RSS (GNU time) and file size. The models are built once under .cache/gguf-bench/.
+# GGUF_BENCH_QUANTS picks the types (default "F32 Q8_0 Q4_K_M"); MOELENS_QDOT=off runs moelens'
+# dequantising path instead of its integer kernels (src/nn/qdot.h), for A/B comparisons.
 # Needs the llama.cpp oracle (tests/cli/lib/oracle.sh: a cmake build from scripts/oracle.sh when
 # there is one, else the npm package's prebuilt CPU libraries; MOELENS_ORACLE_DIR overrides .cache/oracle).
 set -eu
@@ -35,7 +37,7 @@ fi
 export OMP_NUM_THREADS="$TH"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-for q in F32 Q8_0 Q4_K_M; do
+for q in ${GGUF_BENCH_QUANTS:-F32 Q8_0 Q4_K_M}; do
     m="$D/bench-$q.gguf"
     mib=$(stat -c %s "$m" | awk '{printf "%.1f", $1 / 1048576}')
     for round in 1 2; do

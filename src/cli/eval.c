@@ -59,7 +59,12 @@ static void usage(void) {
         "holds fewer gathered rows but dequantises every expert once per block. 0 also runs the\n"
         "output head over the whole chunk (a 50k vocabulary's logits for 512 tokens, not 128)\n"
         "and is bit for bit what analyze --ffn-block 0 computes (blocks agree within float\n"
-        "rounding).\n\n");
+        "rounding).\n"
+        "GGUF matrices in Q8_0, Q4_K and Q6_K run on integer dot-product kernels where the CPU\n"
+        "has AVX-512 VNNI (activations rounded to 8 bits as llama.cpp rounds them), else they\n"
+        "are dequantised and multiplied with sgemm (the path that agrees exactly with llama.cpp\n"
+        "on F32 weights). MOELENS_QDOT=off or =on in the environment forces either "
+        "(docs/gguf.md).\n\n");
     cli_print_opts(CLI_OPTS(opts));
     printf("\nRouting interventions (any model; recorded in the --json object as "
            "\"intervention\"):\n"

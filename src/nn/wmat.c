@@ -1,6 +1,7 @@
 #include "nn/wmat.h"
 #include "core/mem.h"
 #include "nn/linear.h"
+#include "nn/qdot.h"
 #include <cblas.h>
 #include "nn/threads.h"
 #include <string.h>
@@ -45,13 +46,8 @@ static void tile_gemm(float *out, const float *inp, WRef w, int N, int C, int OC
                 out + o0, OC);
 }
 
-void wref_forward(float *out, const float *inp, WRef w, const float *bias, int N, int C, int OC) {
-    if (N <= 0) return;
-    if (w.f || w.q->type == GGML_F32) {
-        const float *f = w.f ? w.f : (const float *)(const void *)w.q->data + w.row0 * (uint64_t)C;
-        linear_forward(out, inp, f, bias, N, C, OC);
-        return;
-    }
+/* The quantised rows tile by tile: each tile dequantised, then one sgemm. */
+static void tiles_forward(float *out, const float *inp, WRef w, int N, int C, int OC) {
     int R = tile_rows(C, OC), ntiles = (OC + R - 1) / R;
     if (omp_in_parallel()) {
         for (int i = 0; i < ntiles; i++) {
@@ -65,6 +61,24 @@ void wref_forward(float *out, const float *inp, WRef w, const float *bias, int N
             tile_gemm(out, inp, w, N, C, OC, o0, OC - o0 < R ? OC - o0 : R);
         }
     }
+}
+
+int wref_qdot(WRef w) {
+    return !w.f && qdot_group(w.q->type) && qdot_mode() != QDOT_OFF;
+}
+
+void wref_forward(float *out, const float *inp, WRef w, const float *bias, int N, int C, int OC) {
+    if (N <= 0) return;
+    if (w.f || w.q->type == GGML_F32) {
+        const float *f = w.f ? w.f : (const float *)(const void *)w.q->data + w.row0 * (uint64_t)C;
+        linear_forward(out, inp, f, bias, N, C, OC);
+        return;
+    }
+    if (wref_qdot(w))
+        qdot_gemm(out, inp, w.q->type, w.q->data + w.row0 * w.q->row_bytes, w.q->row_bytes, N, C,
+                  OC);
+    else
+        tiles_forward(out, inp, w, N, C, OC);
     if (bias) {
 #pragma omp parallel for schedule(static) if (!omp_in_parallel())
         for (int n = 0; n < N; n++)

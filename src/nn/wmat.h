@@ -30,5 +30,11 @@ void wref_forward(float *out, const float *inp, WRef w, const float *bias, int N
 /* Floats per dequantised tile (default 262144 = 1 MiB: 256 rows at width 1024, so each sgemm is
  * big enough that packing the input does not dominate; tests make it small to get many tiles). */
 extern int wref_tile_floats;
+/* Whether products through w take the integer kernels (nn/qdot.h): w's type is covered (Q8_0,
+ * Q4_K, Q6_K) and qdot_mode() says so (by default: where the AVX-512 VNNI kernel runs; measured
+ * faster there at every row count tried, from `sample`'s short windows, 1-3 rows per expert, to
+ * 512-token chunks). Otherwise quantised rows are dequantised by tiles and multiplied with sgemm.
+ */
+int wref_qdot(WRef w);
 /* Dequantises (or copies) rows [r0, r0+n) of W into out[n, C]. */
 void wref_rows(float *out, WRef w, long r0, long n, int C);

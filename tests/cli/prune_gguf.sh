@@ -5,8 +5,9 @@
 # scored on the next 1500:
 #  1. every pruned file (F32 by reap to half the experts; the quantised one by freq to 6) loads in
 #     llama.cpp and both programs' perplexities agree (0.1 % F32, as gguf_eval.sh per type; the
-#     quantised ones also within 0.001 % of llama.cpp on gguf-py's F32 dequantisation of them,
-#     since llama.cpp rounds activations to the weights' dot type);
+#     quantised ones also, through moelens' dequantising path (MOELENS_QDOT=off), within 0.001 %
+#     of llama.cpp on gguf-py's F32 dequantisation of them, since llama.cpp rounds activations to
+#     the weights' dot type);
 #  2. the pruned F32 olmoe scores exactly as the original with the dropped experts masked
 #     (moelens eval --mask, the kept ids read back from the file by gguf-py);
 #  3. --keep 1.0 on a quantised file leaves every tensor byte-identical;
@@ -48,7 +49,10 @@ for f in olmoe mixtral qwen2moe qwen3moe deepseek; do
     agree "$T/$f-reap.gguf" "$(tol F32)" "$f F32 reap 4/8"
     agree "$T/$f-$q-freq.gguf" "$(tol "$q")" "$f $q freq 6/8"
     /usr/bin/python3 tests/gguf/dequant_model.py "$T/$f-$q-freq.gguf" "$T/deq.gguf"
+    # the dequantising path (MOELENS_QDOT=off; the integer kernels round activations like llama.cpp)
+    export MOELENS_QDOT=off
     agree "$T/$f-$q-freq.gguf" 0.001 "  vs its F32 dequantisation" "$T/deq.gguf"
+    unset MOELENS_QDOT
 done
 # 2. pruned = masked original (bit for bit: the same printed perplexity)
 mask=$(/usr/bin/python3 - "$T/olmoe-reap.gguf" <<'PY'
