@@ -54,7 +54,9 @@ for f in olmoe mixtral qwen2moe qwen3moe deepseek; do
     agree "$T/$f-$q-freq.gguf" 0.001 "  vs its F32 dequantisation" "$T/deq.gguf"
     unset MOELENS_QDOT
 done
-# 2. pruned = masked original (bit for bit: the same printed perplexity)
+# 2. pruned = masked original (within 1e-7 relative: the router GEMM is 8 experts wide in one and 4
+#    in the other, and BLAS may sum by width in another order; an AMD EPYC gave 348.850594 vs
+#    348.850593, an Intel Xeon the same digits)
 mask=$(/usr/bin/python3 - "$T/olmoe-reap.gguf" <<'PY'
 import sys, gguf
 r = gguf.GGUFReader(sys.argv[1])
@@ -67,7 +69,11 @@ PY
 )
 a=$(./moelens eval "$T/olmoe.gguf" --text "$T/en.txt" --mask "$mask" --json 2>/dev/null | tail -n 1 | ppl_of)
 b=$(./moelens eval "$T/olmoe-reap.gguf" --text "$T/en.txt" --json | tail -n 1 | ppl_of)
-[ "$a" = "$b" ] && echo "  olmoe pruned = masked original: ppl $b" || fail "olmoe: masked $a, pruned $b"
+if python3 -c "import sys; a, b = map(float, sys.argv[1:]); sys.exit(abs(a - b) > 1e-7 * abs(a))" "$a" "$b"; then
+    echo "  olmoe pruned = masked original: ppl $a vs $b"
+else
+    fail "olmoe: masked $a, pruned $b"
+fi
 # 3. keeping everything changes no tensor byte
 ./moelens prune "$T/olmoe-Q4_K_M.gguf" --keep 1.0 --calib "$T/calib.txt" --out "$T/all.gguf" >/dev/null
 /usr/bin/python3 - "$T/olmoe-Q4_K_M.gguf" "$T/all.gguf" <<'PY' || fail "--keep 1.0 changed tensors"
