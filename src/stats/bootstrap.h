@@ -19,3 +19,10 @@ typedef struct {
  * quantiles of f over B resamples (quantile q: the smallest x with F(x) ≥ q). NaN resamples are
  * skipped; lo = hi = NaN when none is finite or B < 1. */
 void boot_interval(const BootPlan *p, BootStat f, void *ctx, double *value, double *lo, double *hi);
+
+/* K statistics of the same data at once: f fills out[0..K) under weights w. Each gets what
+ * boot_interval would give it alone (the same resamples: one plan, one seed), but every resample
+ * is drawn once and f may share one pass over the units among its statistics. */
+typedef void (*BootStats)(const double *w, void *ctx, double *out);
+void boot_intervals(const BootPlan *p, BootStats f, void *ctx, int K, double *value, double *lo,
+                    double *hi);

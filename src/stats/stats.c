@@ -86,12 +86,29 @@ double stat_sd(const double *x, int n) {
     return sqrt(s / (n - 1));
 }
 
+static double cosine_of(double ab, double aa, double bb) {
+    if (sqrt(aa) < 1e-12 || sqrt(bb) < 1e-12) return 0;
+    return ab / sqrt(aa * bb);
+}
+
 double stat_cosine(const float *a, const float *b, int n) {
     double ab = 0, aa = 0, bb = 0;
     for (int i = 0; i < n; i++)
         ab += (double)a[i] * b[i], aa += (double)a[i] * a[i], bb += (double)b[i] * b[i];
-    if (sqrt(aa) < 1e-12 || sqrt(bb) < 1e-12) return 0;
-    return ab / sqrt(aa * bb);
+    return cosine_of(ab, aa, bb);
+}
+
+/* A product of two floats is exact in double, so a fused multiply-add gives what a multiply and
+ * an add give: each sum below is stat_cosine's, addition for addition. */
+void stat_cosine3(const float *const a[3], const float *const b[3], int n, double out[3]) {
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *b0 = b[0], *b1 = b[1], *b2 = b[2];
+    double s[9] = {0};
+    for (int i = 0; i < n; i++) {
+        s[0] += (double)a0[i] * b0[i], s[1] += (double)a0[i] * a0[i], s[2] += (double)b0[i] * b0[i];
+        s[3] += (double)a1[i] * b1[i], s[4] += (double)a1[i] * a1[i], s[5] += (double)b1[i] * b1[i];
+        s[6] += (double)a2[i] * b2[i], s[7] += (double)a2[i] * a2[i], s[8] += (double)b2[i] * b2[i];
+    }
+    for (int p = 0; p < 3; p++) out[p] = cosine_of(s[3 * p], s[3 * p + 1], s[3 * p + 2]);
 }
 
 /* Continued fraction for the incomplete beta (modified Lentz). */

@@ -21,6 +21,9 @@ double stat_kl(const float *p, const float *q, int n);
 double stat_mean(const double *x, int n);
 double stat_sd(const double *x, int n);                    /* sample sd (n−1); 0 for n < 2 */
 double stat_cosine(const float *a, const float *b, int n); /* 0 when either norm < 1e-12 */
+/* out[i] = stat_cosine(a[i], b[i], n) for three pairs, bit for bit, in one pass: the nine sums
+ * are independent chains, so one does not wait on another's additions. */
+void stat_cosine3(const float *const a[3], const float *const b[3], int n, double out[3]);
 
 /* Regularised incomplete beta I_x(a,b) (continued fraction, Numerical Recipes' betacf). */
 double stat_betainc(double a, double b, double x);

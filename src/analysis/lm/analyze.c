@@ -258,7 +258,7 @@ void analyze_names(char *buf, size_t cap) {
 void analyze_default_options(AnalyzeOptions *o) {
     memset(o, 0, sizeof *o);
     o->only = AN_ALL, o->batch = 8, o->max_tokens = 1 << 20, o->lens_tokens = 2048;
-    o->kp_tokens = 65536, o->trace_tokens = 1 << 20, o->seed = 1234;
+    o->kp_tokens = 32768, o->trace_tokens = 1 << 20, o->seed = 1234;
     o->mask_top = 10, o->sens_ppl_tokens = 65536, o->boot = 1000;
 }
 

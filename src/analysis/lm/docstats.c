@@ -74,74 +74,76 @@ void docs_reduce(DocAcc *a) {
 
 /* ---- statistics under unit weights ---- */
 
+/* Each resample's statistics come from one pass over the units (boot_intervals): the sums for
+ * "all" and for each domain are formed side by side, each in unit order, so every value is what a
+ * pass of its own would give. */
 typedef struct {
     const DocAcc *a;
-    int l, d, what,
-        col; /* layer, domain (−1 all), what: 0 NMI domain, 1 NMI class, 2 n50, 3 above */
+    int l, col; /* layer; k' perplexity column (1 + (k' − 1)·2 + renorm) */
 } Q;
 
-static double nmi_stat(const double *w, void *ctx) {
+enum { LOAD_STATS = 3 }; /* n50, experts with picks/tokens ≥ k/E, max share of tokens */
+
+/* The load statistics of one set of units: picks c[E] over tok tokens into out[LOAD_STATS]. */
+static void load_stats(const DocAcc *a, const double *c, double tok, double *out) {
+    int E = a->EZ;
+    double above = 0, max = 0;
+    for (int e = 0; e < E; e++) {
+        above += tok > 0 && c[e] / tok >= (double)a->k / E;
+        max = tok > 0 && c[e] / tok > max ? c[e] / tok : max;
+    }
+    out[0] = stat_n50(c, E), out[1] = above, out[2] = max;
+}
+
+/* Layer l's statistics: NMI(top-1 expert; domain), NMI(top-1 expert; token class), then
+ * LOAD_STATS for all units and for each domain's: 2 + LOAD_STATS·(D + 1) values. */
+static void layer_stats(const double *w, void *ctx, double *out) {
     const Q *q = ctx;
     const DocAcc *a = q->a;
-    int Y = q->what ? TOKCLASS_COUNT : a->D, E = a->EZ;
-    long le = (long)a->L * E;
-    double *t = ml_alloc(sizeof(double) * E * Y);
+    const int E = a->EZ, D = a->D, Y = TOKCLASS_COUNT;
+    const long le = (long)a->L * E;
+    double *td = ml_alloc(sizeof(double) * E * D), *tc = ml_alloc(sizeof(double) * E * Y);
+    double *c = ml_alloc(sizeof(double) * E * (D + 1)), *tok = ml_alloc(sizeof(double) * (D + 1));
     for (int u = 0; u < a->U; u++) {
-        if (!w[u] || a->dom[u] < 0) continue;
+        int d = a->dom[u];
+        if (!w[u] || d < 0) continue;
+        long i0 = u * le + (long)q->l * E;
+        double *cd = c + (long)(1 + d) * E;
+        tok[0] += w[u] * a->tokens[u], tok[1 + d] += w[u] * a->tokens[u];
         for (int e = 0; e < E; e++) {
-            long i = u * le + (long)q->l * E + e;
-            if (q->what)
-                for (int y = 0; y < Y; y++) t[e * Y + y] += w[u] * a->cls[i * TOKCLASS_COUNT + y];
-            else
-                t[e * Y + a->dom[u]] += w[u] * a->top1[i];
+            double p = w[u] * a->picks[i0 + e];
+            td[e * D + d] += w[u] * a->top1[i0 + e];
+            for (int y = 0; y < Y; y++) tc[e * Y + y] += w[u] * a->cls[(i0 + e) * Y + y];
+            c[e] += p, cd[e] += p;
         }
     }
-    double v = stat_nmi(t, E, Y, NULL, NULL);
-    ml_free(t);
-    return v;
+    out[0] = stat_nmi(td, E, D, NULL, NULL), out[1] = stat_nmi(tc, E, Y, NULL, NULL);
+    for (int g = 0; g <= D; g++) load_stats(a, c + (long)g * E, tok[g], out + 2 + LOAD_STATS * g);
+    ml_free(td), ml_free(tc), ml_free(c), ml_free(tok);
 }
 
-/* picks of layer l summed over the domain's units; what 2: n50, 3: experts with picks/tokens ≥ k/E
- */
-static double load_stat(const double *w, void *ctx) {
+/* 100·(PPL(column col) / PPL(full) − 1) (token-weighted NLL) over all units, then each domain's:
+ * D + 1 values. */
+static void ppl_stats(const double *w, void *ctx, double *out) {
     const Q *q = ctx;
     const DocAcc *a = q->a;
-    int E = a->EZ;
-    long le = (long)a->L * E;
-    double *c = ml_alloc(sizeof(double) * E), tok = 0;
+    const int D = a->D;
+    double *s = ml_alloc(sizeof(double) * 3 * (D + 1)); /* x, f, n of each set */
     for (int u = 0; u < a->U; u++) {
-        if (!w[u] || a->dom[u] < 0 || (q->d >= 0 && a->dom[u] != q->d)) continue;
-        tok += w[u] * a->tokens[u];
-        for (int e = 0; e < E; e++) c[e] += w[u] * a->picks[u * le + (long)q->l * E + e];
+        int d = a->dom[u];
+        if (!w[u] || d < 0) continue;
+        double x = w[u] * a->nll[(long)u * a->C + q->col], f = w[u] * a->nll[(long)u * a->C];
+        double n = w[u] * a->scored[u];
+        double *all = s, *dom = s + 3 * (1 + d);
+        all[0] += x, all[1] += f, all[2] += n;
+        dom[0] += x, dom[1] += f, dom[2] += n;
     }
-    double v = 0;
-    if (q->what == 2)
-        v = stat_n50(c, E);
-    else if (q->what == 3)
-        for (int e = 0; e < E; e++) v += tok > 0 && c[e] / tok >= (double)a->k / E;
-    else
-        for (int e = 0; e < E; e++) v = tok > 0 && c[e] / tok > v ? c[e] / tok : v;
-    ml_free(c);
-    return v;
+    for (int g = 0; g <= D; g++)
+        out[g] = s[3 * g + 2] > 0 ? 100 * expm1((s[3 * g] - s[3 * g + 1]) / s[3 * g + 2]) : NAN;
+    ml_free(s);
 }
 
-/* 100·(PPL(column col) / PPL(full) − 1) over the domain's units (token-weighted NLL). */
-static double ppl_stat(const double *w, void *ctx) {
-    const Q *q = ctx;
-    const DocAcc *a = q->a;
-    double x = 0, f = 0, n = 0;
-    for (int u = 0; u < a->U; u++) {
-        if (!w[u] || a->dom[u] < 0 || (q->d >= 0 && a->dom[u] != q->d)) continue;
-        x += w[u] * a->nll[(long)u * a->C + q->col], f += w[u] * a->nll[(long)u * a->C];
-        n += w[u] * a->scored[u];
-    }
-    return n > 0 ? 100 * expm1((x - f) / n) : NAN;
-}
-
-static cJSON *interval(const DocAcc *a, const int *strata, BootStat f, Q q) {
-    BootPlan p = {a->U, strata, a->B, a->seed, 0.95};
-    double v, lo, hi;
-    boot_interval(&p, f, &q, &v, &lo, &hi);
+static cJSON *interval_json(double v, double lo, double hi) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "value", v);
     cJSON_AddNumberToObject(o, "lo", lo);
@@ -149,30 +151,52 @@ static cJSON *interval(const DocAcc *a, const int *strata, BootStat f, Q q) {
     return o;
 }
 
-/* {"all": interval, domain: interval, ...} of a per-domain statistic. */
-static cJSON *by_domain(const DocAcc *a, const int *strata, BootStat f, Q q,
+/* Intervals of K statistics, value/lo/hi[K] (one array of 3K). */
+static double *intervals(const DocAcc *a, const int *strata, BootStats f, Q q, int K) {
+    BootPlan p = {a->U, strata, a->B, a->seed, 0.95};
+    double *r = ml_alloc(sizeof(double) * 3 * K);
+    boot_intervals(&p, f, &q, K, r, r + K, r + 2 * K);
+    return r;
+}
+
+/* {"all": interval, domain: interval, ...}: statistic i of "all" and i + stride·(1 + d) of
+ * domain d, in r (intervals' layout, K statistics). */
+static cJSON *by_domain(const DocAcc *a, const double *r, int K, int i, int stride,
                         const char *const *names, const double *dom_tok) {
     cJSON *o = cJSON_CreateObject();
-    q.d = -1;
-    cJSON_AddItemToObject(o, "all", interval(a, strata, f, q));
-    for (int d = 0; d < a->D; d++)
-        if (dom_tok[d] > 0) q.d = d, cJSON_AddItemToObject(o, names[d], interval(a, strata, f, q));
+    for (int g = 0; g <= a->D; g++) {
+        int s = i + stride * g;
+        if (g && dom_tok[g - 1] <= 0) continue;
+        cJSON_AddItemToObject(o, g ? names[g - 1] : "all",
+                              interval_json(r[s], r[K + s], r[2 * K + s]));
+    }
     return o;
 }
 
 /* One layer's intervals: NMI (domain, class) and the load statistics per domain. */
 static cJSON *layer_json(const DocAcc *a, int l, const int *strata, const char *const *names,
                          const double *dom_tok) {
+    static const char *load_names[LOAD_STATS] = {"n50", "above_threshold", "max_share_tokens"};
+    int K = 2 + LOAD_STATS * (a->D + 1);
+    double *r = intervals(a, strata, layer_stats, (Q){a, l, 0}, K);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "layer", a->layers[l]);
-    cJSON_AddItemToObject(o, "nmi_domain", interval(a, strata, nmi_stat, (Q){a, l, -1, 0, 0}));
-    cJSON_AddItemToObject(o, "nmi_class", interval(a, strata, nmi_stat, (Q){a, l, -1, 1, 0}));
-    cJSON_AddItemToObject(o, "n50",
-                          by_domain(a, strata, load_stat, (Q){a, l, -1, 2, 0}, names, dom_tok));
-    cJSON_AddItemToObject(o, "above_threshold",
-                          by_domain(a, strata, load_stat, (Q){a, l, -1, 3, 0}, names, dom_tok));
-    cJSON_AddItemToObject(o, "max_share_tokens",
-                          by_domain(a, strata, load_stat, (Q){a, l, -1, 4, 0}, names, dom_tok));
+    cJSON_AddItemToObject(o, "nmi_domain", interval_json(r[0], r[K], r[2 * K]));
+    cJSON_AddItemToObject(o, "nmi_class", interval_json(r[1], r[K + 1], r[2 * K + 1]));
+    for (int i = 0; i < LOAD_STATS; i++)
+        cJSON_AddItemToObject(o, load_names[i],
+                              by_domain(a, r, K, 2 + i, LOAD_STATS, names, dom_tok));
+    ml_free(r);
+    return o;
+}
+
+/* The perplexity cost of k' column col, per domain. */
+static cJSON *ppl_json(const DocAcc *a, int col, const int *strata, const char *const *names,
+                       const double *dom_tok) {
+    int K = a->D + 1;
+    double *r = intervals(a, strata, ppl_stats, (Q){a, 0, col}, K);
+    cJSON *o = by_domain(a, r, K, 0, 1, names, dom_tok);
+    ml_free(r);
     return o;
 }
 
@@ -195,15 +219,14 @@ cJSON *docs_json(const DocAcc *a, const char *const *names) {
     cJSON *un = cJSON_AddObjectToObject(j, "units");
     for (int d = 0; d < a->D; d++)
         if (units[d]) cJSON_AddNumberToObject(un, names[d], units[d]);
-    /* every interval resamples on its own (seeded alike), so the layers and the k' columns go
+    /* every layer's and k' column's intervals resample on their own (seeded alike), so they go
      * to the threads and their objects join the document in order: the same bytes as serially */
     int L = a->L, P = scored > 0 ? 2 * a->k : 0;
     cJSON **part = ml_alloc(sizeof(cJSON *) * (L + P + 1));
 #pragma omp parallel for schedule(dynamic, 1)
     for (int i = 0; i < L + P; i++)
         part[i] = i < L ? layer_json(a, i, strata, names, dom_tok)
-                        : by_domain(a, strata_ppl, ppl_stat, (Q){a, 0, -1, 0, 1 + (i - L)}, names,
-                                    dom_tok);
+                        : ppl_json(a, 1 + (i - L), strata_ppl, names, dom_tok);
     cJSON *ls = cJSON_AddArrayToObject(j, "layers");
     for (int l = 0; l < L; l++) cJSON_AddItemToArray(ls, part[l]);
     if (P) {

@@ -32,8 +32,8 @@ void topk_layer_cosine(TopkAcc *t, const AnBatch *b, const LmFfnRows *rows) {
     double *cs = ml_alloc(sizeof(double) * 3 * N);
 #pragma omp parallel
     {
-        float *mix = ml_alloc_floats(C), *one = ml_alloc_floats(C), *ra = ml_alloc_floats(C),
-              *rb = ml_alloc_floats(C);
+        float *mix = ml_alloc_floats(C), *ra = ml_alloc_floats(C), *rb = ml_alloc_floats(C),
+              *ra3 = ml_alloc_floats(C), *rb3 = ml_alloc_floats(C);
 #pragma omp for schedule(static)
         for (int n = 0; n < N; n++) {
             const float *w = a->topk_w + (long)n * k, *r = rows->resid + (long)n * C;
@@ -47,16 +47,14 @@ void topk_layer_cosine(TopkAcc *t, const AnBatch *b, const LmFfnRows *rows) {
                 for (int c = 0; c < C; c++) mix[c] += w[j] * o[c];
             }
             const float *o1 = a->expert_out + ((long)n * k + best) * C;
-            memcpy(one, o1, sizeof(float) * C);
-            cs[3 * n] = stat_cosine(one, mix, C); /* (i) expert outputs only */
             for (int c = 0; c < C; c++) ra[c] = r[c] + w[best] * o1[c], rb[c] = r[c] + mix[c];
-            cs[3 * n + 1] = stat_cosine(ra, rb, C); /* (ii) residual included */
-            if (a->shared_out)
-                for (int c = 0; c < C; c++) ra[c] += a->shared_out[(long)n * C + c];
-            for (int c = 0; c < C; c++) rb[c] = r[c] + f[c];
-            cs[3 * n + 2] = stat_cosine(ra, rb, C); /* (iii) whole layer output */
+            const float *sh = a->shared_out ? a->shared_out + (long)n * C : NULL;
+            for (int c = 0; c < C; c++) ra3[c] = sh ? ra[c] + sh[c] : ra[c], rb3[c] = r[c] + f[c];
+            /* (i) expert outputs only, (ii) residual included, (iii) whole layer output */
+            stat_cosine3((const float *const[3]){o1, ra, ra3},
+                         (const float *const[3]){mix, rb, rb3}, C, cs + 3 * n);
         }
-        ml_free(mix), ml_free(one), ml_free(ra), ml_free(rb);
+        ml_free(mix), ml_free(ra), ml_free(rb), ml_free(ra3), ml_free(rb3);
     }
     for (int n = 0; n < N; n++) { /* serial sum, in row order: deterministic */
         int d = b->domains[rows->row0 + n];
