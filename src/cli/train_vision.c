@@ -6,6 +6,7 @@
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "data/images.h"
+#include "model/vision_pairs.h"
 #include "model/vision_train.h"
 #include <signal.h>
 #include <stddef.h>
@@ -105,6 +106,8 @@ int cmd_train_vision(int argc, char **argv) {
         cfg.in_ch = set.channels, cfg.img = set.size, cfg.threads = threads;
         for (int i = 0; i < n_sets; i++)
             if (vision_config_set(&cfg, sets[i]) != 0) ml_fatal("train vision: %s", ml_errmsg());
+        if (cfg.aug_pair_style > 0 && style_pairs_check(&set) != 0)
+            ml_fatal("train vision: --data %s: %s", data, ml_errmsg());
         if (vision_init(&m, &cfg) != 0) ml_fatal("train vision: %s", ml_errmsg());
         if (ml_mkdir_p(out) != 0) ml_fatal("%s", ml_errmsg());
         char *json = vision_config_to_json(&m.cfg), *cpath = ml_path_join(out, "config.json");

@@ -6,11 +6,16 @@
 #include "data/augment.h"
 #include <string.h>
 
-int style_pairs_build(StylePairs *sp, const ImageSet *set, const int32_t *train, int n) {
-    memset(sp, 0, sizeof *sp);
+int style_pairs_check(const ImageSet *set) {
     if (!set->concept || set->n_concepts <= 0)
         return ml_error("aug_pair_style: the image set names no concepts (expected a set with "
                         "concept.npy, such as the emoji set; set aug_pair_style=0 for other sets)");
+    return 0;
+}
+
+int style_pairs_build(StylePairs *sp, const ImageSet *set, const int32_t *train, int n) {
+    memset(sp, 0, sizeof *sp);
+    if (style_pairs_check(set) != 0) return -1;
     int nc = set->n_concepts;
     sp->start = ml_alloc(sizeof(int32_t) * ((size_t)nc + 1));
     sp->members = ml_alloc(sizeof(int32_t) * ((size_t)n + 1));
