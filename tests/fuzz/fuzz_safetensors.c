@@ -1,4 +1,5 @@
-/* libFuzzer target: safetensors header and tensor table (st_open, st_find, st_read_f32). */
+/* libFuzzer target: safetensors header and tensor table (st_open, st_find, st_read_f32,
+ * st_read_f32_part). */
 #include "core/mem.h"
 #include "core/safetensors.h"
 #include "fuzz_file.h"
@@ -18,7 +19,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (t->nbytes) sink ^= ((const unsigned char *)t->data)[t->nbytes - 1];
         if (!strcmp(t->dtype, "F32") && t->nbytes <= (1 << 20)) {
             float *out = ml_alloc(t->nbytes + 4);
-            if (st_read_f32(&st, t->name, out, (int64_t)(t->nbytes / 4))) abort();
+            int64_t count = (int64_t)(t->nbytes / 4);
+            if (st_read_f32(&st, t->name, out, count)) abort();
+            /* the second half alone (an expert-parallel rank's slab), and one element past */
+            if (st_read_f32_part(&st, t->name, out, count, count / 2, count - count / 2)) abort();
+            if (!st_read_f32_part(&st, t->name, out, count, count / 2, count - count / 2 + 1))
+                abort();
             ml_free(out);
         }
     }
