@@ -10,8 +10,17 @@
 # dequantising path instead of its integer kernels (src/nn/qdot.h), for A/B comparisons.
 # Needs the llama.cpp oracle (tests/cli/lib/oracle.sh: a cmake build from scripts/oracle.sh when
 # there is one, else the npm package's prebuilt CPU libraries; MOELENS_ORACLE_DIR overrides .cache/oracle).
+# OpenBLAS (moelens' sgemm) picks its kernels for the CPU unless OPENBLAS_CORETYPE names some: as
+# bench/run.sh, the bench unsets a variable inherited from the environment (this machine's sets
+# Haswell, AVX2) and takes BENCH_CORETYPE instead (e.g. BENCH_CORETYPE=Haswell); the header line
+# names the kernels that ran. llama.cpp does not use OpenBLAS.
 set -eu
 cd "$(dirname "$0")/.."
+if [ -n "${BENCH_CORETYPE:-}" ]; then export OPENBLAS_CORETYPE="$BENCH_CORETYPE"; else unset OPENBLAS_CORETYPE; fi
+BLAS_CORE=$(/usr/bin/python3 -c "
+import ctypes; b = ctypes.CDLL('/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0')
+b.openblas_get_corename.restype = ctypes.c_char_p; print(b.openblas_get_corename().decode())" 2>/dev/null || echo unknown)
+echo "gguf bench: OpenBLAS kernels $BLAS_CORE" >&2
 TH=${OMP_NUM_THREADS:-2}
 LLAMA_REF_THREADS=$TH
 . tests/cli/lib/oracle.sh
