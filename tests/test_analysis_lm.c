@@ -119,7 +119,7 @@ TEST(analysis_kprime_reproduces_full) {
     TestBatch tb;
     const AnBatch *b = test_batch(&tb, &m, B, T, 2, 0);
     TopkAcc t;
-    topk_init(&t, &m, 2, 1000);
+    topk_init(&t, &m, 2, 1000, B * T, B * T);
     feed_batch(b, &(Feed){.t = &t});
     float main_losses[B * T];
     memcpy(main_losses, m.losses, sizeof main_losses);
@@ -141,7 +141,7 @@ TEST(analysis_kprime_reproduces_full) {
     /* k = 1: the top-1 expert is the whole mixture, every cosine is 1 */
     lm_free(&m);
     test_small_lm(&m, "learned", 4, 1, 1);
-    topk_init(&t, &m, 2, 0);
+    topk_init(&t, &m, 2, 0, B * T, B * T);
     feed_batch(b, &(Feed){.t = &t});
     for (int v = 0; v < 3; v++) CHECK_NEAR((t.cos_sum[v] + t.cos_sum[3 + v]) / (B * T), 1, 1e-6);
     topk_free(&t);
@@ -271,10 +271,10 @@ typedef struct {
     LensAcc z;
 } Share;
 
-static void share_init(Share *x, LmModel *m, long cap, long total) {
+static void share_init(Share *x, LmModel *m, long cap, long total, long batch) {
     CHECK(routing_init(&x->r, m, 2, cap, NULL) == 0); /* no files: trace rows only counted */
     specialise_init(&x->s, m, 2, cap, 7);
-    topk_init(&x->t, m, 2, cap);
+    topk_init(&x->t, m, 2, cap, total, batch);
     CHECK(lens_init(&x->z, m, 5, total, NULL) == 0);
 }
 
@@ -299,10 +299,12 @@ TEST(analysis_shares_add_up_to_one_stream) {
     TestBatch tbs[NB];
     AnBatch bs[NB];
     for (int i = 0; i < NB; i++) bs[i] = *test_batch(&tbs[i], &m, B, T, 20 + i, (long)i * N);
-    const long cap = 2 * N + N / 2; /* trace and kept tokens end inside batch 2, k' after it */
+    /* trace and kept tokens end inside batch 2; k': stride 4N·N/cap = 1.6N, multiples 0, 1.6N
+     * and 3.2N, so batches 0, 1 and 3 (the last one too: the sample spans the stream) */
+    const long cap = 2 * N + N / 2;
     Share one, sh[2];
-    share_init(&one, &m, cap, NB * N), share_init(&sh[0], &m, cap, NB * N);
-    share_init(&sh[1], &m, cap, NB * N);
+    share_init(&one, &m, cap, NB * N, N), share_init(&sh[0], &m, cap, NB * N, N);
+    share_init(&sh[1], &m, cap, NB * N, N);
     for (int i = 0; i < NB; i++) share_feed(&one, &bs[i]), share_feed(&sh[i % 2], &bs[i]);
     const RoutingAcc *r = &one.r, *r0 = &sh[0].r, *r1 = &sh[1].r;
     for (long i = 0; i < (long)r->L * 2 * r->EZ * r->k; i++)
@@ -320,7 +322,7 @@ TEST(analysis_shares_add_up_to_one_stream) {
     for (long i = 0; i < (long)s->L * s->EZ * 2; i++)
         CHECK(s0->by_dom[i] + s1->by_dom[i] == s->by_dom[i]);
     const TopkAcc *t = &one.t, *t0 = &sh[0].t, *t1 = &sh[1].t;
-    CHECK(t->kp_done == 3 * N && t0->kp_done == 2 * N && t1->kp_done == N);
+    CHECK(t->kp_done == 3 * N && t0->kp_done == N && t1->kp_done == 2 * N);
     for (int d = 0; d < 2; d++) {
         CHECK(t0->tok[d] + t1->tok[d] == t->tok[d]);
         CHECK_NEAR(t0->nll_full[d] + t1->nll_full[d], t->nll_full[d], 1e-9 * t->nll_full[d]);

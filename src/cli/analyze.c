@@ -63,8 +63,8 @@ static const CliOpt opts[] = {
     {"--lens-tokens", "N", OPT_LONG, O(lens_tokens), NULL,
      "logit-lens token subsample (default 2048)"},
     {"--kprime-tokens", "N", OPT_LONG, O(kp_tokens), NULL,
-     "tokens scored with only k' = 1..k experts (2k extra forwards per\nbatch while under N; "
-     "default 32768; 0 = off)"},
+     "tokens scored with only k' = 1..k experts (2k extra forwards on\nbatches spread evenly over "
+     "the stream; default 32768; 0 = off)"},
     {"--prune-tokens", "N", OPT_LONG, O(prune_tokens), NULL,
      "prune: held-out tokens scored with only the n most salient\nexperts per layer (freq, reap; "
      "n = E*3/4, E/2, E/4, E/8, >= k;\n1 + 2*counts forwards of them; default 16384)"},

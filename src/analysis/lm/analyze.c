@@ -110,8 +110,11 @@ static int spec_write_s(Stream *s) {
 static void spec_free_s(Stream *s) {
     specialise_free(&s->acc.spec);
 }
+static int window_len(const LmModel *m, const AnalyzeOptions *o);
+
 static void topk_init_s(Stream *s) {
-    topk_init(&s->acc.topk, s->m, s->data->D, s->o->kp_tokens);
+    topk_init(&s->acc.topk, s->m, s->data->D, s->o->kp_tokens, s->total,
+              (long)s->o->batch * window_len(s->m, s->o));
 }
 static void topk_layer_s(Stream *s, const LmFfnRows *r) {
     topk_layer_cosine(&s->acc.topk, s->batch, r);
@@ -155,7 +158,6 @@ static int lens_write_s(Stream *s) {
 static void lens_free_s(Stream *s) {
     lens_free(&s->acc.lens);
 }
-static int window_len(const LmModel *m, const AnalyzeOptions *o);
 static void prune_init_s(Stream *s) {
     prune_curve_init(&s->acc.prune, s->m, s->data->D, window_len(s->m, s->o), s->o->prune_tokens);
 }

@@ -11,10 +11,13 @@
 #include <stdio.h>
 #include <string.h>
 
-void topk_init(TopkAcc *t, const LmModel *m, int D, long kp_tokens) {
+void topk_init(TopkAcc *t, const LmModel *m, int D, long kp_tokens, long total_tokens,
+               long batch_tokens) {
     memset(t, 0, sizeof *t);
     t->L = an_moe_layers(m, t->layers);
     t->D = D, t->kp_cap = kp_tokens;
+    if (kp_tokens > 0 && kp_tokens < total_tokens) /* every (total/kp_tokens)-th batch */
+        t->kp_stride = (long)((double)total_tokens * batch_tokens / kp_tokens);
     t->k = t->L ? lm_route_k(m, t->layers[0]) : 0;
     t->cos_sum = ml_alloc(sizeof(double) * ((long)t->L * D * 3 + 1));
     t->cos_n = ml_alloc(sizeof(double) * ((long)t->L * D + 1));
@@ -64,10 +67,15 @@ void topk_layer_cosine(TopkAcc *t, const AnBatch *b, const LmFfnRows *rows) {
     ml_free(cs);
 }
 
-/* The k' forwards score the batches that start within the stream's first kp_cap tokens (global
- * positions: the same batches whichever rank runs them). */
+/* The k' forwards score the batches that hold a multiple of kp_stride (global positions: the same
+ * batches whichever rank runs them), so about kp_cap tokens spread evenly over the stream and every
+ * source and domain in it (the first kp_cap tokens would all come from the first source). With the
+ * stride at least a batch long, a batch holds at most one multiple. */
 static int kprime_batch(const TopkAcc *t, const AnBatch *b) {
-    return b->offset < t->kp_cap;
+    if (t->kp_cap <= 0) return 0;
+    if (!t->kp_stride) return 1;
+    long first = b->offset + t->kp_stride - 1;
+    return (b->offset + b->N + t->kp_stride - 1) / t->kp_stride > first / t->kp_stride;
 }
 
 void topk_accumulate_full(TopkAcc *t, const AnBatch *b) {

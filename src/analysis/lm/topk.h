@@ -11,14 +11,17 @@ typedef struct {
     /* perplexity: NLL sums per domain for the full model and k' = 1..k, raw (0) / renorm (1) */
     double *nll_full, *tok; /* [D] */
     double *nll_k;          /* [k, 2, D] */
-    long kp_cap, kp_done;   /* k' forwards for batches starting under kp_cap; tokens done */
+    long kp_cap, kp_done;   /* k' forwards for about kp_cap tokens; tokens done */
+    long kp_stride;         /* they score the batches holding a multiple of it (0: every batch) */
     struct DocAcc *docs;    /* per-document NLL of every k' forward as well, or NULL */
 } TopkAcc;
-void topk_init(TopkAcc *t, const LmModel *m, int D, long kp_tokens);
+/* kp_tokens of the stream's total_tokens, in batches of batch_tokens, get the k' forwards. */
+void topk_init(TopkAcc *t, const LmModel *m, int D, long kp_tokens, long total_tokens,
+               long batch_tokens);
 void topk_layer_cosine(TopkAcc *t, const AnBatch *b, const LmFfnRows *rows);
 /* Adds the batch's full-model NLL (from b->m->losses: call right after the main forward). */
 void topk_accumulate_full(TopkAcc *t, const AnBatch *b);
-/* Runs 2k extra forwards (k' = 1..k, raw and renormalised) while under kp_cap; overwrites the
+/* Runs 2k extra forwards (k' = 1..k, raw and renormalised) on the sampled batches; overwrites the
  * model's activations, so call it after every other accumulator. */
 void topk_accumulate_kprime(TopkAcc *t, const AnBatch *b);
 /* Sharded analysis: sums over the ranks. */
