@@ -87,46 +87,99 @@ typedef struct {
     int N, E;
 } ImCase;
 
+static void ref_softmax_rows(double *p, const double *z, int N, int E) {
+    for (int i = 0; i < N; i++) {
+        double mx = -1e300, s = 0;
+        for (int e = 0; e < E; e++) mx = fmax(mx, z[i * E + e]);
+        for (int e = 0; e < E; e++) s += p[i * E + e] = exp(z[i * E + e] - mx);
+        for (int e = 0; e < E; e++) p[i * E + e] /= s;
+    }
+}
+
 static double im_ref_loss(const double *z, void *ctx) {
     const ImCase *c = ctx;
     double p[8 * 5], mean[5] = {0}, L = 0;
-    for (int i = 0; i < c->N; i++) {
-        double mx = -1e300, s = 0;
-        for (int e = 0; e < c->E; e++) mx = fmax(mx, z[i * c->E + e]);
-        for (int e = 0; e < c->E; e++) s += p[i * c->E + e] = exp(z[i * c->E + e] - mx);
+    ref_softmax_rows(p, z, c->N, c->E);
+    for (int i = 0; i < c->N; i++)
         for (int e = 0; e < c->E; e++) {
-            p[i * c->E + e] /= s, mean[e] += p[i * c->E + e] / c->N;
+            mean[e] += p[i * c->E + e] / c->N;
             L -= p[i * c->E + e] * log(p[i * c->E + e]) / c->N;
         }
-    }
     for (int e = 0; e < c->E; e++) L += mean[e] * log(mean[e]);
     return L;
 }
 
-TEST(gate_infomax_matches_reference_and_finite_differences) {
-    enum { N = 8, E = 5 };
+/* Random logits z (and zd in double) and their softmax rows p in float, as the router gives them */
+static void random_gate_rows(uint64_t seed, float *z, float *p, double *zd, int N, int E) {
     Rng r;
-    rng_seed(&r, 21);
-    float z[N * E], p[N * E], dz[N * E] = {0};
-    double zd[N * E], g[N * E];
+    rng_seed(&r, seed);
     gc_randn(&r, z, N * E, 1.5f);
-    for (int i = 0; i < N; i++) { /* softmax rows in float, as the router gives them */
+    for (int i = 0; i < N; i++) {
         float mx = z[i * E], s = 0;
         for (int e = 1; e < E; e++) mx = fmaxf(mx, z[i * E + e]);
         for (int e = 0; e < E; e++) s += p[i * E + e] = expf(z[i * E + e] - mx);
         for (int e = 0; e < E; e++) p[i * E + e] /= s;
     }
     gc_to_double(zd, z, N * E);
+}
+
+/* A gate loss's forward against its double reference, its backward against central differences
+ * of the reference, on 8 random rows over 5 experts (4 pairs of views). */
+static void check_gate_loss(const char *name, double (*fwd)(const float *, int, int),
+                            void (*bwd)(float *, const float *, int, int, float),
+                            double (*ref)(const double *, void *), uint64_t seed) {
+    enum { N = 8, E = 5 };
+    float z[N * E], p[N * E], dz[N * E] = {0};
+    double zd[N * E], g[N * E];
+    random_gate_rows(seed, z, p, zd, N, E);
     ImCase c = {N, E};
-    CHECK_NEAR(gate_infomax_forward(p, N, E), im_ref_loss(zd, &c), 1e-5);
-    gate_infomax_backward(dz, p, N, E, 1.0f);
-    gc_numeric_grad(im_ref_loss, zd, N * E, GC_EPS, g, &c);
-    gc_compare("gate_infomax dz", dz, g, N * E, GC_BWD_RTOL, GC_BWD_ATOL);
+    CHECK_NEAR(fwd(p, N, E), ref(zd, &c), 1e-5);
+    bwd(dz, p, N, E, 1.0f);
+    gc_numeric_grad(ref, zd, N * E, GC_EPS, g, &c);
+    gc_compare(name, dz, g, N * E, GC_BWD_RTOL, GC_BWD_ATOL);
+}
+
+TEST(gate_infomax_matches_reference_and_finite_differences) {
+    check_gate_loss("gate_infomax dz", gate_infomax_forward, gate_infomax_backward, im_ref_loss,
+                    21);
     /* bounds: one-hot rows spread evenly give −ln E; identical rows give 0 */
     float onehot[4 * 4] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1}, same[2 * 4];
     for (int i = 0; i < 8; i++) same[i] = (i % 4 + 1) / 10.0f;
     CHECK_NEAR(gate_infomax_forward(onehot, 4, 4), -log(4.0), 1e-9);
     CHECK_NEAR(gate_infomax_forward(same, 2, 4), 0, 1e-7);
+}
+
+/* ---- pair information loss: double reference of −I(view 1; view 2) through the softmax ---- */
+
+static double pair_ref_loss(const double *z, void *ctx) {
+    const ImCase *c = ctx;
+    int N = c->N, E = c->E, B = N / 2;
+    double p[8 * 5], P[5 * 5] = {0}, m[5] = {0}, L = 0;
+    ref_softmax_rows(p, z, N, E);
+    for (int k = 0; k < B; k++)
+        for (int a = 0; a < E; a++)
+            for (int b = 0; b < E; b++)
+                P[a * E + b] += (p[2 * k * E + a] * p[(2 * k + 1) * E + b] +
+                                 p[(2 * k + 1) * E + a] * p[2 * k * E + b]) /
+                                (2.0 * B);
+    for (int a = 0; a < E; a++)
+        for (int b = 0; b < E; b++) m[a] += P[a * E + b];
+    for (int a = 0; a < E; a++)
+        for (int b = 0; b < E; b++) L -= P[a * E + b] * log(P[a * E + b] / (m[a] * m[b]));
+    return L;
+}
+
+TEST(gate_pair_mi_matches_reference_and_finite_differences) {
+    check_gate_loss("gate_pair_mi dz", gate_pair_mi_forward, gate_pair_mi_backward, pair_ref_loss,
+                    23);
+    /* bounds: both views of each pair on one expert, pairs spread evenly: −ln E; every view
+     * on its own expert (pairs disagree) with the same spread: I = ln 4 − ln 2 over 4 experts */
+    float agree[8 * 4] = {0}, split[8 * 4] = {0};
+    for (int k = 0; k < 4; k++) agree[2 * k * 4 + k] = agree[(2 * k + 1) * 4 + k] = 1;
+    for (int k = 0; k < 4; k++) /* pair k: experts k and k+1 mod 4 */
+        split[2 * k * 4 + k] = split[(2 * k + 1) * 4 + (k + 1) % 4] = 1;
+    CHECK_NEAR(gate_pair_mi_forward(agree, 8, 4), -log(4.0), 1e-9);
+    CHECK_NEAR(gate_pair_mi_forward(split, 8, 4), -(log(4.0) - log(2.0)), 1e-9);
 }
 
 /* ---- gate summary on constructed routings ---- */
@@ -316,6 +369,10 @@ TEST(vision_gate_keys_parse_validate_and_round_trip) {
           back.gate_infomax == 0 && back.gate_adapt == 0);
     c.router = ROUTER_COSINE, c.gate_infomax = 1;
     CHECK(vision_config_validate(&c) != 0); /* the information loss needs z = W·x */
+    c.gate_infomax = 0, c.gate_pair_mi = 1;
+    CHECK(vision_config_validate(&c) != 0); /* and so does the pair loss */
+    c.router = ROUTER_LEARNED;
+    CHECK(vision_config_validate(&c) == 0);
 }
 
 TEST(vision_balance_weight_warms_up_linearly) {

@@ -115,6 +115,12 @@ TEST(vision_model_gradients_gate_inputs) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_gradients_gate(ROUTER_LEARNED, cases[i].norm, cases[i].src, cases[i].train, 3e-4,
                              cases[i].infomax);
+    /* the pair information loss, alone and beside the infomax one, training and evaluation */
+    VisionConfig c = small_cfg();
+    c.gate_init_std = 0.5f, c.gate_infomax = 0, c.gate_pair_mi = 0.7f;
+    check_gradients_cfg(&c, 1, 3e-4);
+    c.gate_infomax = 0.5f, c.gate_source = GATE_SRC_BOTH;
+    check_gradients_cfg(&c, 0, 3e-4);
 }
 /* Shazeer's importance and load losses with noisy top-k (fixed and learned noise sd), and
  * expert-choice routing (training

@@ -529,9 +529,11 @@ void vision_forward(VisionModel *m, const float *x, int n, int views, int train)
     linear_forward(A->z, A->p1act, m->p.p2_w, m->p.p2_b, n, c->proj_hidden, c->proj_dim);
     m->ntxent = ntxent_forward(&A->nt, A->z, n, c->proj_dim, c->tau, &m->top1);
     m->infomax = c->gate_infomax > 0 ? (float)gate_infomax_forward(m->gate_acts.probs, n, E) : 0;
+    m->pair_mi = c->gate_pair_mi > 0 ? (float)gate_pair_mi_forward(m->gate_acts.probs, n, E) : 0;
     m->loss = m->ntxent + m->gate_cfg.aux_lb_coef * m->gate_acts.aux_lb +
               c->aux_z_coef * m->gate_acts.aux_z + c->gate_infomax * m->infomax +
-              c->aux_imp_coef * m->gate_acts.aux_imp + c->aux_load_coef * m->gate_acts.aux_load;
+              c->gate_pair_mi * m->pair_mi + c->aux_imp_coef * m->gate_acts.aux_imp +
+              c->aux_load_coef * m->gate_acts.aux_load;
 }
 
 /* ---- backward ---- */
@@ -574,16 +576,20 @@ static void expert_backward(VisionModel *m, int e, int at, int n, float *scratch
     }
 }
 
-/* The gate information loss through the router's logits z = W·x (learned or frozen random
- * router; the MoE core's backward covers the combine weights and its own auxiliary losses). */
-static void infomax_backward(VisionModel *m, int n, const float *x, float *dx) {
+/* The gate information losses (infomax, pair) through the router's logits z = W·x (learned or
+ * frozen random router; the MoE core's backward covers the combine weights and its own auxiliary
+ * losses). */
+static void gate_info_backward(VisionModel *m, int n, const float *x, float *dx) {
     const VisionConfig *c = &m->cfg;
     VisionActs *A = m->acts;
     int E = c->n_experts, Dg = vision_gate_dim(c);
     const float *W = m->p.gate.router_w;
     float *dW = c->router == ROUTER_LEARNED ? m->g.gate.router_w : NULL;
     memset(A->dlogits, 0, sizeof(float) * n * E);
-    gate_infomax_backward(A->dlogits, m->gate_acts.probs, n, E, c->gate_infomax);
+    if (c->gate_infomax > 0)
+        gate_infomax_backward(A->dlogits, m->gate_acts.probs, n, E, c->gate_infomax);
+    if (c->gate_pair_mi > 0)
+        gate_pair_mi_backward(A->dlogits, m->gate_acts.probs, n, E, c->gate_pair_mi);
     for (int i = 0; i < n; i++)
         for (int e = 0; e < E; e++) {
             float d = A->dlogits[i * E + e];
@@ -650,7 +656,7 @@ void vision_backward(VisionModel *m) {
     const float *gx = c->gate_norm == GATE_NORM_NONE ? A->gate_in : A->gate_x;
     memset(dgx, 0, sizeof(float) * n * vision_gate_dim(c));
     moe_route_backward(dgx, &m->g.gate, A->dtopk_w, &m->gate_acts, &m->p.gate, &m->gate_cfg, gx, n);
-    if (c->gate_infomax > 0) infomax_backward(m, n, gx, dgx);
+    if (c->gate_infomax > 0 || c->gate_pair_mi > 0) gate_info_backward(m, n, gx, dgx);
     gate_input_backward(m, n, dgx);
     int conv_part = gate_pool_backward(m, n);
     maxpool2d_backward_set(A->d1, A->dh, A->h_idx, n, Cs, A->S, A->S, 2, 2);

@@ -8,6 +8,7 @@
  *   y_i = Σ_j w_ij · r_{e_ij}(h_i)                         (the representation: "readout")
  *   z_i = W2·ReLU(W1·y_i + b1) + b2                          (projection head)
  *   L = NT-Xent(z; τ) + aux_lb_coef·L_lb + aux_z_coef·L_z + gate_infomax·L_im
+ *       + gate_pair_mi·L_pair     (L_pair = −I(expert of view 1; expert of view 2))
  *
  * Parameters, gradients, AdamW moments and activations are each one block allocated once. Only the
  * selected experts run on an image in training; analyses can force-run any expert on any image. */
@@ -56,6 +57,7 @@ typedef struct {
     int aux_lb_warmup;   /* steps over which the balance weight falls from aux_lb_start */
     float aux_lb_start;  /* balance weight at step 0 (ramps linearly to aux_lb_coef) */
     float gate_infomax;  /* weight of −I(image; expert) in the batch (nn/gate_infomax.h) */
+    float gate_pair_mi;  /* weight of −I(expert of view 1; expert of view 2) over the pairs */
     int gate_adapt;      /* evaluate/analyse each image domain with gate statistics re-estimated
                             on it (vision_embed_adapted; GATE_NORM_BATCH only) */
     /* objective and augmentations (SimCLR; see src/data/augment.h) */
@@ -129,6 +131,7 @@ typedef struct {
     int32_t *slot_of;         /* [max_views·k]: row of expert_readout for (image i, rank j) */
     float loss, ntxent, top1; /* of the last forward with loss */
     float infomax;            /* unweighted gate information loss of the last forward */
+    float pair_mi;            /* unweighted pair information loss of the last forward */
     int step;                 /* optimizer steps taken */
     Rng rng;                  /* gate noise stream */
     const MoeOverride *gate_override; /* routing intervention for every forward (e.g. a logit bias

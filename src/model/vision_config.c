@@ -78,6 +78,10 @@ static const CfgField fields[] = {
     VF(gate_infomax, 1.0,
        "weight of the gate information loss mean H(p_i) - H(mean p): confident "
        "gates, spread over the experts (learned or random router)"),
+    VF(gate_pair_mi, 0,
+       "weight of the pair information loss -I(expert of view 1; expert of view 2): both views "
+       "of an image (or both styles, with aug_pair_style) to one expert (learned or random "
+       "router)"),
     VF(tau, 0.2, "NT-Xent temperature"),
     VF(aug_crop_min, 0.5, "smallest random-crop area fraction"),
     VF(aug_flip, 0.5, "horizontal flip probability"),
@@ -176,6 +180,7 @@ static const CfgRange ranges[] = {
     {"gate_lr_mult", 0, FLT_MAX, 0},
     {"aux_lb_warmup", 0, INT_MAX, 0},
     {"gate_infomax", 0, FLT_MAX, 0},
+    {"gate_pair_mi", 0, FLT_MAX, 0},
     {"tau", 0, FLT_MAX, 1},
     {"aug_crop_min", 0, 1, 1},
     {"aug_flip", 0, 1, 0},
@@ -213,6 +218,9 @@ int vision_config_validate(const VisionConfig *c) {
     NEED(c->gate_infomax == 0 || c->router != ROUTER_COSINE,
          "gate_infomax: expected a learned or random router (set gate_infomax=0 for "
          "router=cosine)");
+    NEED(c->gate_pair_mi == 0 || c->router != ROUTER_COSINE,
+         "gate_pair_mi: expected a learned or random router (set gate_pair_mi=0 for "
+         "router=cosine)");
     NEED(c->router != ROUTER_COSINE || c->cos_dim > 0,
          "cos_dim: expected > 0 for the cosine router");
     NEED(c->aux_load_coef == 0 || c->noise_std > 0 || c->noise_learned,
@@ -221,9 +229,9 @@ int vision_config_validate(const VisionConfig *c) {
          c->noise_std);
     NEED(!c->noise_learned || c->router == ROUTER_LEARNED,
          "router_noise_learned: expected router=learned (W_noise sits beside its weights)");
-    NEED(!c->noise_learned || c->gate_infomax == 0,
-         "router_noise_learned: expected gate_infomax=0 (the information loss's gradient does not "
-         "reach W_noise)");
+    NEED(!c->noise_learned || (c->gate_infomax == 0 && c->gate_pair_mi == 0),
+         "router_noise_learned: expected gate_infomax=0 and gate_pair_mi=0 (the information "
+         "losses' gradients do not reach W_noise)");
     NEED(c->aux_load_coef == 0 || c->route_choice == CHOICE_TOKEN,
          "aux_load: expected route_choice=token (with expert choice every expert takes exactly c "
          "images)");

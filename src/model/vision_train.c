@@ -321,6 +321,7 @@ int vision_train(VisionModel *m, const ImageSet *set, const VisionTrainOpts *o) 
         cJSON_AddNumberToObject(line, "aux_lb", m->gate_acts.aux_lb);
         cJSON_AddNumberToObject(line, "aux_z", m->gate_acts.aux_z);
         if (c->gate_infomax > 0) cJSON_AddNumberToObject(line, "gate_infomax", m->infomax);
+        if (c->gate_pair_mi > 0) cJSON_AddNumberToObject(line, "gate_pair_mi", m->pair_mi);
         if (c->aux_imp_coef > 0)
             cJSON_AddNumberToObject(line, "aux_importance", m->gate_acts.aux_imp);
         if (c->aux_load_coef > 0) cJSON_AddNumberToObject(line, "aux_load", m->gate_acts.aux_load);

@@ -13,3 +13,14 @@
 double gate_infomax_forward(const float *probs, int N, int E);
 /* dlogits[N, E] += coef · ∂L/∂z through the softmax (probs as in the forward). */
 void gate_infomax_backward(float *dlogits, const float *probs, int N, int E, float coef);
+
+/* Pair information loss (the cross-view half of IIC: Ji, Henriques & Vedaldi 2019, "Invariant
+ * information clustering"). Rows 2k and 2k+1 are two views of one image (NT-Xent's layout); their
+ * symmetrised joint gate distribution over B = N/2 pairs is
+ *     P_ab = (1/2B) Σ_k (p_2k,a p_2k+1,b + p_2k+1,a p_2k,b),   marginal m_a = Σ_b P_ab,
+ *     L = −I(expert of view 1; expert of view 2) = −Σ_ab P_ab ln(P_ab / (m_a m_b)).
+ * Minimising it routes both views of an image (two crops, or two styles of one concept with
+ * aug_pair_style) to the same expert while the pairs spread over the experts. Range [−ln E, 0]. */
+double gate_pair_mi_forward(const float *probs, int N, int E);
+/* dlogits[N, E] += coef · ∂L/∂z through the softmax; N must be even. */
+void gate_pair_mi_backward(float *dlogits, const float *probs, int N, int E, float coef);
