@@ -218,6 +218,19 @@ TEST(gate_summary_usage_entropy_and_mi_on_constructed_routings) {
     CHECK_NEAR(gate_between_share(cen, 2, 2), 1, 1e-12);
 }
 
+/* Per label, the largest share one expert takes as top-1: label 0 all on expert 2, label 1 three
+ * of four on expert 0, label 2 absent. */
+TEST(gate_top1_max_share_on_a_constructed_routing) {
+    enum { N = 8, K = 2 };
+    const int32_t lab[N] = {0, 0, 0, 0, 1, 1, 1, 1};
+    const int32_t chosen[N * K] = {2, 0, 2, 1, 2, 3, 2, 0, 0, 1, 0, 2, 3, 0, 0, 3};
+    double share[3];
+    gate_top1_max_share(chosen, K, lab, N, 4, 3, share);
+    CHECK_NEAR(share[0], 1.0, 1e-12);
+    CHECK_NEAR(share[1], 0.75, 1e-12);
+    CHECK(share[2] == -1);
+}
+
 /* ---- a constructed image set: two classes of one colour each, with texture noise ---- */
 
 static void two_colour_set(ImageSet *set, int n, int S, uint64_t seed) {

@@ -150,6 +150,25 @@ static void gate_summary_table(Page *p, const cJSON *g, int collapsed, const cha
     table_close(&p->body);
 }
 
+/* Routing by drawing style (sets with styles): MI(top-1; style) beside the label's, and the
+ * styles one expert takes (nearly) whole. */
+static void style_routing_note(Page *p, const cJSON *g) {
+    const cJSON *by = jget(g, "style_top1_max");
+    if (!by) return;
+    char msg[512];
+    int at =
+        snprintf(msg, sizeof msg,
+                 "Routing by style: MI(top-1; style) %.3f bits (null %.4f, p %.4f). Largest "
+                 "share of one style's images on one expert:",
+                 jnum(g, "mi_style_bits"), jnum(g, "mi_style_null_bits"), jnum(g, "mi_style_p"));
+    const cJSON *e;
+    cJSON_ArrayForEach(e, by) {
+        if (at >= (int)sizeof msg) break;
+        at += snprintf(msg + at, sizeof msg - at, " %s %.2f", e->string, e->valuedouble);
+    }
+    page_note(p, msg);
+}
+
 static void gate_summary_from_eval(Page *p) {
     cJSON *ev = page_json(p, "eval.json");
     const cJSON *g = jget(ev, "gate");
@@ -840,6 +859,7 @@ void section_vision_analysis(Page *p) {
                  cJSON_GetStringValue(jget(gs, "mi_level")) ?: "level 0");
         gate_summary_table(p, gs, cJSON_IsTrue(jget(gs, "collapsed")),
                            cJSON_GetStringValue(jget(gs, "collapse_reason")), where);
+        style_routing_note(p, gs);
     }
     section_vgating(p, E);
     section_vseparability(p);

@@ -14,6 +14,8 @@ done
 test -s "$T/study/compare/compare_vision.json"
 test -s "$T/study/report.html"
 grep -q 'id="vcompare"' "$T/study/report.html"
+./moelens report "$T/study/vision-seed1" --out "$T/seed1.html" >/dev/null
+grep -q "Routing by style" "$T/seed1.html"
 /usr/bin/python3 - "$T/study" <<'PY'
 import json, sys
 d = sys.argv[1]
@@ -22,6 +24,10 @@ for s in (1, 2, 3):
     assert v["split"] == "heldout" and v["images_total"] == 12, v
     c = json.load(open(f"{d}/vision-seed{s}/config.json"))
     assert c["seed"] == str(s) and c["aug_pair_style"] == 0.5, c
+    g = v["gate_summary"]  # the held-out split's two styles: routing by style measured
+    assert 0 <= g["mi_style_bits"] <= 1 and 0 < g["mi_style_p"] <= 1, g
+    assert sorted(g["style_top1_max"]) == ["openmoji-black", "openmoji-color"], g
+    assert all(0 < x <= 1 for x in g["style_top1_max"].values()), g
 assert len(json.load(open(f"{d}/compare/compare_vision.json"))["runs"]) == 3
 PY
 sh studies/beyond_routing.sh --quick --images "$T/emoji" --out "$T/study" 2>"$T/log2"

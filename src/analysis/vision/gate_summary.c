@@ -93,3 +93,18 @@ void gate_summary_add_json(cJSON *o, const GateSummary *g) {
     cJSON_AddNumberToObject(o, "mi_p", g->mi_p);
     cJSON_AddNumberToObject(o, "mi_perms", g->perms);
 }
+
+void gate_top1_max_share(const int32_t *chosen, int k, const int32_t *labels, int n, int E, int K,
+                         double *out) {
+    int *cnt = ml_alloc(sizeof(int) * ((size_t)K * E + 1));
+    for (int i = 0; i < n; i++) cnt[labels[i] * E + chosen[(long)i * k]]++;
+    for (int c = 0; c < K; c++) {
+        int tot = 0, best = 0;
+        for (int e = 0; e < E; e++) {
+            tot += cnt[c * E + e];
+            if (cnt[c * E + e] > best) best = cnt[c * E + e];
+        }
+        out[c] = tot ? (double)best / tot : -1;
+    }
+    ml_free(cnt);
+}

@@ -28,6 +28,10 @@ typedef struct {
  * (may be NULL: no MI). perms label shuffles, seeded. */
 void gate_summary(const float *probs, const int32_t *chosen, int n, int E, int k,
                   const int32_t *labels, int K, int perms, uint64_t seed, GateSummary *s);
+/* out[c] = the largest share of label c's images that one expert takes as top-1 (1 = all of them on
+ * one expert), or -1 where label c has no image; labels [n] in [0, K). */
+void gate_top1_max_share(const int32_t *chosen, int k, const int32_t *labels, int n, int E, int K,
+                         double *out);
 /* Mutual information (bits) of top-1 expert and label over n images. */
 double gate_mi_bits(const int32_t *chosen, int k, const int32_t *labels, int n, int E, int K);
 /* Share of the between-image part in rows x [n, d]: Σ‖x_i − x̄‖² / Σ‖x_i‖² (0 = every row the

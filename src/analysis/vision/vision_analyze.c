@@ -132,6 +132,25 @@ static void model_pass(VaCtx *c, VisionModel *m) {
     if (!c->o->quiet) progress_end(&p, NULL);
 }
 
+/* Does the gate route by drawing style rather than content? MI(top-1; style) with its shuffled
+ * null, and per style the largest share of its images one expert takes as top-1 (1 = the whole
+ * style on one expert), beside the group MI. */
+static void style_routing_json(cJSON *j, const float *probs, const int32_t *chosen,
+                               const int32_t *style, int n, int E, int k, const ImageSet *in,
+                               const VisionAnalyzeOptions *o) {
+    GateSummary g;
+    gate_summary(probs, chosen, n, E, k, style, in->n_styles, o->perms, o->seed, &g);
+    cJSON_AddNumberToObject(j, "mi_style_bits", g.mi_bits);
+    cJSON_AddNumberToObject(j, "mi_style_null_bits", g.mi_null_bits);
+    cJSON_AddNumberToObject(j, "mi_style_p", g.mi_p);
+    cJSON *by = cJSON_AddObjectToObject(j, "style_top1_max");
+    double *share = ml_alloc(sizeof(double) * in->n_styles);
+    gate_top1_max_share(chosen, k, style, n, E, in->n_styles, share);
+    for (int st = 0; st < in->n_styles; st++)
+        if (share[st] >= 0) cJSON_AddNumberToObject(by, in->style_names[st], share[st]);
+    ml_free(share);
+}
+
 /* The gate summary (analysis/gate_summary.h) on ALL the held-out images of the analysed set (else
  * all its images), not the subsample: its MI null shrinks with the image count (≈ (E−1)(K−1) /
  * (2n ln 2) bits). With gate_adapt they are one domain, as in train vision's evaluation. */
@@ -143,10 +162,12 @@ static void gate_summary_json(VisionModel *m, const ImageSet *in, const VisionAn
     float *x = ml_alloc_floats((size_t)in->n * img + 1),
           *probs = ml_alloc_floats((size_t)in->n * E);
     int32_t *chosen = ml_alloc(sizeof(int32_t) * ((size_t)in->n * k + 1));
-    int32_t *lab = ml_alloc(sizeof(int32_t) * (in->n + 1));
+    int32_t *lab = ml_alloc(sizeof(int32_t) * (in->n + 1)),
+            *sty = ml_alloc(sizeof(int32_t) * (in->n + 1));
     for (int i = 0; i < in->n; i++)
         if (!held || in->split[i] == IMAGESET_HELDOUT) {
             memcpy(x + n * img, in->pixels + i * img, sizeof(float) * img);
+            sty[n] = in->style ? in->style[i] : -1;
             lab[n++] = in->labels[i];
         }
     vision_embed_adapted(m, x, NULL, n, NULL, probs, chosen);
@@ -162,7 +183,10 @@ static void gate_summary_json(VisionModel *m, const ImageSet *in, const VisionAn
     gate_summary_add_json(j, &g);
     cJSON_AddBoolToObject(j, "collapsed", g.collapsed);
     if (g.collapsed) cJSON_AddStringToObject(j, "collapse_reason", g.reason);
-    ml_free(x), ml_free(probs), ml_free(chosen), ml_free(lab);
+    int styled = in->style && in->n_styles > 1;
+    for (int i = 0; styled && i < n; i++) styled = sty[i] >= 0;
+    if (styled) style_routing_json(j, probs, chosen, sty, n, E, k, in, o);
+    ml_free(x), ml_free(probs), ml_free(chosen), ml_free(lab), ml_free(sty);
 }
 
 /* `in` is the (split) set to analyse; the files go to o->out_dir. */
