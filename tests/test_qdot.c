@@ -125,11 +125,9 @@ TEST(qdot_quantise_within_half_step) {
     ml_free(x);
 }
 
-/* The decoded rows of a random matrix against n random activation rows, through both kernels. */
-TEST(qdot_avx512_equals_scalar) {
-    CHECK_MSG(qdot_avx512_usable() || !__builtin_cpu_supports("avx512vnni"),
-              "AVX-512 VNNI present but the kernel is not used");
-    if (!qdot_avx512_usable()) return; /* no AVX-512 VNNI here: the scalar kernel is the one */
+/* The decoded rows of a random matrix against n random activation rows, through a SIMD kernel
+ * and the scalar reference. */
+static void check_kernel_equals_scalar(const char *name, QdotKernel kernel) {
     Rng r;
     rng_seed(&r, 23);
     const int C = 1280, n = 5; /* 1280: 2.5 spans of 512; 5 rows: an odd last activation row */
@@ -149,7 +147,7 @@ TEST(qdot_avx512_equals_scalar) {
             qacts_quantise(&a, x, n, C);
             memset(got, 0, sizeof got);
             memcpy(want, got, sizeof got);
-            qdot_rows_avx512(&w, &a, got, QDOT_ROWS, nr);
+            kernel(&w, &a, got, QDOT_ROWS, nr);
             qdot_rows_scalar(&w, &a, want, QDOT_ROWS, nr);
             /* the same integer sums, scaled in another order: within float rounding of Σ|terms| */
             for (int i = 0; i < n * QDOT_ROWS; i++) {
@@ -160,14 +158,27 @@ TEST(qdot_avx512_equals_scalar) {
                          fabs(w.o[o * w.gp + j] * a.sum[row * a.gp + j]);
                 mag[i] = (float)s;
                 CHECK_MSG(fabs(got[i] - want[i]) <= 1e-6 * mag[i],
-                          "%s nr %d [%d]: avx512 %.9g, scalar %.9g", gguf_ttype_name(types[k]), nr,
-                          i, got[i], want[i]);
+                          "%s %s nr %d [%d]: %.9g, scalar %.9g", name, gguf_ttype_name(types[k]),
+                          nr, i, got[i], want[i]);
             }
             qwrows_free(&w);
             qacts_free(&a);
             ml_free(m);
         }
     ml_free(x);
+}
+
+TEST(qdot_avx512_equals_scalar) {
+    CHECK_MSG(qdot_avx512_usable() || !__builtin_cpu_supports("avx512vnni"),
+              "AVX-512 VNNI present but the kernel is not used");
+    if (qdot_avx512_usable()) check_kernel_equals_scalar("avx512", qdot_rows_avx512);
+}
+
+/* AVX2: vpmaddubsw saturates at 32767, so Q8_0's bytes go through the signed form (qdot_avx2.c);
+ * the random rows reach |q| = 127 and the activations ±127. */
+TEST(qdot_avx2_equals_scalar) {
+    CHECK_MSG(qdot_avx2_usable() || !__builtin_cpu_supports("avx2"), "AVX2 present but unused");
+    if (qdot_avx2_usable()) check_kernel_equals_scalar("avx2", qdot_rows_avx2);
 }
 
 /* qdot_gemm against the dequantised weights times the float activations (in double): each

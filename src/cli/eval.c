@@ -63,8 +63,8 @@ static void usage(void) {
         "GGUF matrices in Q8_0, Q4_K and Q6_K run on integer dot-product kernels where the CPU\n"
         "has AVX-512 VNNI (activations rounded to 8 bits as llama.cpp rounds them), else they\n"
         "are dequantised and multiplied with sgemm (the path that agrees exactly with llama.cpp\n"
-        "on F32 weights). MOELENS_QDOT=off or =on in the environment forces either "
-        "(docs/gguf.md).\n\n");
+        "on F32 weights). MOELENS_QDOT=off or =on in the environment forces either;\n"
+        "=avx512, =avx2 or =scalar picks that integer kernel (docs/gguf.md).\n\n");
     cli_print_opts(CLI_OPTS(opts));
     printf("\nRouting interventions (any model; recorded in the --json object as "
            "\"intervention\"):\n"

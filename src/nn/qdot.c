@@ -173,20 +173,50 @@ void qdot_rows_scalar(const QWRows *w, const QActs *a, float *out, long ldo, int
     }
 }
 
+/* The kernels, best first: a CPU runs the first it can (the scalar reference always).
+ * on_by_default: where it is the best this CPU has, the integer path is the default (measured
+ * faster than dequantise + sgemm; docs/gguf.md). */
+static int always(void) {
+    return 1;
+}
+static const struct {
+    const char *name;
+    int (*usable)(void);
+    QdotKernel kernel;
+    int on_by_default;
+} kernels[] = {
+    {"avx512", qdot_avx512_usable, qdot_rows_avx512, 1},
+    {"avx2", qdot_avx2_usable, qdot_rows_avx2, 0},
+    {"scalar", always, qdot_rows_scalar, 0}, /* a reference, slower than dequantise + sgemm */
+};
+enum { N_KERNELS = sizeof kernels / sizeof kernels[0] };
+
+static int chosen_kernel = -1; /* index into kernels */
+static int mode = -1;
+
+static void choose(void) {
+    const char *v = getenv("MOELENS_QDOT");
+    int best = 0;
+    while (!kernels[best].usable()) best++;
+    chosen_kernel = best;
+    mode = kernels[best].on_by_default ? QDOT_ON : QDOT_OFF;
+    if (v && (!strcmp(v, "off") || !strcmp(v, "0"))) mode = QDOT_OFF;
+    if (v && (!strcmp(v, "on") || !strcmp(v, "1"))) mode = QDOT_ON;
+    for (int i = 0; v && i < N_KERNELS; i++)
+        if (!strcmp(v, kernels[i].name) && kernels[i].usable()) chosen_kernel = i, mode = QDOT_ON;
+}
+
 int qdot_mode(void) {
-    static int mode = -1;
-    if (mode < 0) {
-        const char *v = getenv("MOELENS_QDOT");
-        if (v && (!strcmp(v, "off") || !strcmp(v, "0")))
-            mode = QDOT_OFF;
-        else if (v && (!strcmp(v, "on") || !strcmp(v, "1")))
-            mode = QDOT_ON;
-        else /* the scalar kernel is a reference, slower than dequantise + sgemm */
-            mode = qdot_avx512_usable() ? QDOT_ON : QDOT_OFF;
-    }
+    if (mode < 0) choose();
     return mode;
 }
 
 QdotKernel qdot_kernel(void) {
-    return qdot_avx512_usable() ? qdot_rows_avx512 : qdot_rows_scalar;
+    if (chosen_kernel < 0) choose();
+    return kernels[chosen_kernel].kernel;
+}
+
+const char *qdot_kernel_name(void) {
+    if (chosen_kernel < 0) choose();
+    return kernels[chosen_kernel].name;
 }

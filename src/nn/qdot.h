@@ -83,12 +83,16 @@ void qwrows_decode(QWRows *w, uint32_t type, const uint8_t *src, uint64_t row_by
 typedef void (*QdotKernel)(const QWRows *w, const QActs *a, float *out, long ldo, int nr);
 void qdot_rows_scalar(const QWRows *w, const QActs *a, float *out, long ldo, int nr);
 void qdot_rows_avx512(const QWRows *w, const QActs *a, float *out, long ldo, int nr);
+void qdot_rows_avx2(const QWRows *w, const QActs *a, float *out, long ldo, int nr);
 int qdot_avx512_usable(void); /* this CPU has AVX-512 BW + VNNI (and the build the kernel) */
+int qdot_avx2_usable(void);   /* AVX2 + FMA */
 QdotKernel qdot_kernel(void);
+const char *qdot_kernel_name(void); /* "avx512", "avx2" or "scalar" */
 
-/* Reads MOELENS_QDOT once: "off"/"0" (dequantise + sgemm), "on"/"1" (integer kernels, the
- * scalar reference where the CPU lacks AVX-512 VNNI), unset or anything else: integer kernels
- * where the AVX-512 VNNI kernel runs, else dequantise + sgemm. */
+/* Reads MOELENS_QDOT once: "off"/"0" (dequantise + sgemm), "on"/"1" (integer kernels: the best
+ * this CPU runs), "avx512", "avx2" or "scalar" (integer kernels on that one, where the CPU runs
+ * it), unset or anything else: integer kernels where the AVX-512 VNNI kernel runs, else
+ * dequantise + sgemm. */
 enum { QDOT_ON, QDOT_OFF };
 int qdot_mode(void);
 
