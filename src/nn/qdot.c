@@ -194,16 +194,18 @@ enum { N_KERNELS = sizeof kernels / sizeof kernels[0] };
 static int chosen_kernel = -1; /* index into kernels */
 static int mode = -1;
 
+/* Decided in locals and stored at the end, kernel before mode: a thread that finds mode set
+ * (the first call may come from several threads) never sees a half-made choice. */
 static void choose(void) {
     const char *v = getenv("MOELENS_QDOT");
-    int best = 0;
-    while (!kernels[best].usable()) best++;
-    chosen_kernel = best;
-    mode = kernels[best].on_by_default ? QDOT_ON : QDOT_OFF;
-    if (v && (!strcmp(v, "off") || !strcmp(v, "0"))) mode = QDOT_OFF;
-    if (v && (!strcmp(v, "on") || !strcmp(v, "1"))) mode = QDOT_ON;
+    int k = 0;
+    while (!kernels[k].usable()) k++;
+    int on = kernels[k].on_by_default ? QDOT_ON : QDOT_OFF;
+    if (v && (!strcmp(v, "off") || !strcmp(v, "0"))) on = QDOT_OFF;
+    if (v && (!strcmp(v, "on") || !strcmp(v, "1"))) on = QDOT_ON;
     for (int i = 0; v && i < N_KERNELS; i++)
-        if (!strcmp(v, kernels[i].name) && kernels[i].usable()) chosen_kernel = i, mode = QDOT_ON;
+        if (!strcmp(v, kernels[i].name) && kernels[i].usable()) k = i, on = QDOT_ON;
+    chosen_kernel = k, mode = on;
 }
 
 int qdot_mode(void) {
@@ -214,9 +216,4 @@ int qdot_mode(void) {
 QdotKernel qdot_kernel(void) {
     if (chosen_kernel < 0) choose();
     return kernels[chosen_kernel].kernel;
-}
-
-const char *qdot_kernel_name(void) {
-    if (chosen_kernel < 0) choose();
-    return kernels[chosen_kernel].name;
 }

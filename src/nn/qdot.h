@@ -87,7 +87,6 @@ void qdot_rows_avx2(const QWRows *w, const QActs *a, float *out, long ldo, int n
 int qdot_avx512_usable(void); /* this CPU has AVX-512 BW + VNNI (and the build the kernel) */
 int qdot_avx2_usable(void);   /* AVX2 + FMA */
 QdotKernel qdot_kernel(void);
-const char *qdot_kernel_name(void); /* "avx512", "avx2" or "scalar" */
 
 /* Reads MOELENS_QDOT once: "off"/"0" (dequantise + sgemm), "on"/"1" (integer kernels: the best
  * this CPU runs), "avx512", "avx2" or "scalar" (integer kernels on that one, where the CPU runs
