@@ -186,3 +186,16 @@ TEST(images_prepared_roundtrip_and_split) {
     imageset_free(&s);
     ml_free(dir);
 }
+
+/* Style families: the text before the first '-' names the package (the emoji set's seven styles
+ * make four families), and a prefix alone is not a family of a longer one ("fluentx-a"). */
+TEST(images_style_families_by_package_prefix) {
+    char *names[] = {"google",        "twitter",     "openmoji-color", "openmoji-black",
+                     "fluent-modern", "fluent-flat", "fluentx-a",      "fluent-high-contrast"};
+    ImageSet s = {.n_styles = 8, .style_names = names};
+    int32_t *fam = imageset_style_families(&s);
+    int32_t want[8] = {0, 1, 2, 2, 4, 4, 6, 4};
+    for (int i = 0; i < 8; i++)
+        CHECK_MSG(fam[i] == want[i], "style %s: family %d", names[i], fam[i]);
+    ml_free(fam);
+}

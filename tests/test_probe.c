@@ -55,3 +55,28 @@ TEST(probe_within_keeps_groups_apart) {
     int32_t even[4] = {0, 2, 4, 6};
     CHECK(probe_within(X, y, even, 4, D, K, &cfg) == -1); /* nothing to test on */
 }
+
+/* Three styles that draw four classes: styles 0 and 1 put the class in the same feature, style 2
+ * in a feature of its own. Left out, styles 0 and 1 are each read by a probe fitted on the other
+ * (accuracy ~1) and style 2 is not (chance 1/4): the mean is near (1 + 1 + 1/4) / 3 = 0.75. */
+TEST(probe_leave_group_out_scores_each_group_unseen) {
+    enum { N = 900, S = 3, K = 4, D = 2 * K };
+    static float X[N * D];
+    static int32_t y[N], style[N];
+    Rng r;
+    rng_seed(&r, 5);
+    for (int i = 0; i < N; i++) {
+        style[i] = i % S, y[i] = (i / S) % K;
+        for (int d = 0; d < D; d++) X[i * D + d] = 0.1f * rng_normal(&r);
+        X[i * D + (style[i] == 2 ? K : 0) + y[i]] += 1;
+    }
+    ProbeConfig cfg = probe_default_config();
+    double logo = probe_leave_group_out(X, y, style, N, D, K, &cfg);
+    CHECK_MSG(logo > 0.65 && logo < 0.85, "leave one style out: %.3f", logo);
+    for (int i = 0; i < N; i++)
+        if (style[i] == 2) X[i * D + y[i]] += 1; /* style 2 now also shares the common feature */
+    logo = probe_leave_group_out(X, y, style, N, D, K, &cfg);
+    CHECK_MSG(logo > 0.95, "a shared code transfers to every style: %.3f", logo);
+    int32_t one[N] = {0};
+    CHECK(probe_leave_group_out(X, y, one, N, D, K, &cfg) == -1); /* nothing to leave out */
+}

@@ -193,3 +193,17 @@ int imageset_load_opts(ImageSet *set, const char *path, const ImageLoadOpts *opt
 int imageset_load(ImageSet *set, const char *path) {
     return imageset_load_opts(set, path, NULL);
 }
+
+int32_t *imageset_style_families(const ImageSet *set) {
+    int32_t *fam = ml_alloc(sizeof(int32_t) * (set->n_styles + 1));
+    for (int s = 0; s < set->n_styles; s++) {
+        const char *a = set->style_names[s], *dash = strchr(a, '-');
+        size_t len = dash ? (size_t)(dash - a) : strlen(a);
+        fam[s] = s;
+        for (int t = 0; t < s && fam[s] == s; t++)
+            if (!strncmp(set->style_names[t], a, len) &&
+                (set->style_names[t][len] == '-' || !set->style_names[t][len]))
+                fam[s] = fam[t];
+    }
+    return fam;
+}

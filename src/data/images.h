@@ -74,6 +74,11 @@ void imageset_select(const ImageSet *set, const int *idx, int m, ImageSet *out);
 /* Images with split == which (IMAGESET_TRAIN / IMAGESET_HELDOUT) into *out. */
 void imageset_split(const ImageSet *set, int which, ImageSet *out);
 
+/* The family of each style, [n_styles] (ml_alloc'd): styles whose names agree up to the first '-'
+ * (fluent-flat, fluent-modern; openmoji-color, openmoji-black) come from one package and one
+ * design team and share the smallest such style id (a name without '-' is its own prefix). */
+int32_t *imageset_style_families(const ImageSet *set);
+
 /* Pixel helpers (also used by the emoji builder). */
 /* RGBA8 (w×h, row-major) → RGB float CHW [3,h,w] composited on colour bg[3]: c = a·rgb + (1-a)·bg.
  */

@@ -70,6 +70,25 @@ static int probe_within_splits(VisionEval *ev, const ImageSet *set, const int32_
     return 0;
 }
 
+/* The cross-style probe with the training images alone: each training style family in turn is
+ * left out of the fit and tested (probe_leave_group_out), as the held-out family is left out of
+ * the training. -1 (no error) when the fit sample holds fewer than two families. */
+static double probe_family_out(const ImageSet *set, const int32_t *tr, const float *ff,
+                               const int32_t *yf, int n, int D, int K) {
+    if (!set->style || set->n_styles < 2 || n < 1) return -1;
+    int32_t *fam = imageset_style_families(set), *group = ml_alloc(sizeof(int32_t) * (n + 1));
+    int several = 0;
+    for (int i = 0; i < n; i++) {
+        int s = set->style[tr[i]];
+        group[i] = s >= 0 ? fam[s] : -1;
+        several |= group[i] != group[0];
+    }
+    ProbeConfig pc = probe_default_config();
+    double acc = several ? probe_leave_group_out(ff, yf, group, n, D, K, &pc) : -1;
+    ml_free(fam), ml_free(group);
+    return acc;
+}
+
 static float *gather(const ImageSet *set, const int32_t *idx, int n) {
     long img = (long)set->channels * set->size * set->size;
     float *x = ml_alloc_floats((size_t)n * img + 1);
@@ -131,6 +150,7 @@ int vision_evaluate(VisionModel *m, const ImageSet *set, VisionEval *ev) {
     ProbeConfig pc = probe_default_config();
     ev->probe_acc = probe_train_eval(ff, yf, ev->n_fit, ft, yt, ev->n_test, D, K, &pc);
     if (ev->probe_acc < 0 || probe_within_splits(ev, set, tr, te, ff, ft, yf, yt, D, K)) rc = -1;
+    ev->probe_family_out = probe_family_out(set, tr, ff, yf, ev->n_fit, D, K);
     ev->readout_erank = effective_rank(ft, ev->n_test, D);
     ev->n_classes = K, ev->n_experts = E;
     ev->usage = ml_alloc(sizeof(double) * K * E);
@@ -169,6 +189,8 @@ cJSON *vision_eval_json(const VisionEval *ev, int step) {
     cJSON_AddNumberToObject(o, "probe_test", ev->n_test);
     cJSON_AddNumberToObject(o, "probe_within_train", ev->probe_within[0]);
     cJSON_AddNumberToObject(o, "probe_within_heldout", ev->probe_within[1]);
+    if (ev->probe_family_out >= 0)
+        cJSON_AddNumberToObject(o, "probe_family_out", ev->probe_family_out);
     cJSON_AddNumberToObject(o, "readout_erank", ev->readout_erank);
     cJSON *u = cJSON_AddArrayToObject(o, "gate_usage");
     for (int c = 0; c < ev->n_classes; c++)

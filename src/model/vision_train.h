@@ -24,12 +24,16 @@ typedef struct {
 } VisionTrainOpts;
 
 typedef struct {
-    double probe_acc;       /* linear probe on the readout: fit on training images, tested on
-                               held-out ones (across styles on the emoji set) */
-    double probe_within[2]; /* the same within the training / held-out images alone: half the
-                               concepts fit it, the other half test it (probe_within) */
-    double readout_erank;   /* effective rank of the held-out readouts (analysis/erank.h) */
-    int n_fit, n_test;      /* images used to fit / test the probe */
+    double probe_acc;        /* linear probe on the readout: fit on training images, tested on
+                                held-out ones (across styles on the emoji set) */
+    double probe_within[2];  /* the same within the training / held-out images alone: half the
+                                concepts fit it, the other half test it (probe_within) */
+    double probe_family_out; /* the cross-style probe within the training images: each style family
+                                (google; twitter; fluent-*) left out of the fit in turn and
+                                tested, mean (probe_leave_group_out); what to choose a length or
+                                setting by without the held-out styles. -1: < 2 families */
+    double readout_erank;    /* effective rank of the held-out readouts (analysis/erank.h) */
+    int n_fit, n_test;       /* images used to fit / test the probe */
     int n_classes, n_experts;
     double *usage;    /* [n_classes, n_experts]: fraction of a class's images choosing expert e */
     GateSummary gate; /* on the held-out images, MI with label level 0 (gate statistics adapted to

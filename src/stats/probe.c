@@ -114,19 +114,52 @@ double probe_train_eval(const float *Xtr, const int32_t *ytr, int ntr, const flo
     return acc;
 }
 
-double probe_within(const float *X, const int32_t *y, const int32_t *groups, int n, int D, int K,
-                    const ProbeConfig *cfg) {
+/* Rows of X whose side[i] is 0 fit a probe, rows with side 1 test it (others sit out): the test
+ * accuracy, or -1 + ml_error when a side is empty. */
+static double probe_sides(const float *X, const int32_t *y, const int8_t *side, int n, int D, int K,
+                          const ProbeConfig *cfg) {
     float *xs[2] = {ml_alloc_floats((size_t)n * D + 1), ml_alloc_floats((size_t)n * D + 1)};
     int32_t *ys[2] = {ml_alloc(sizeof(int32_t) * (n + 1)), ml_alloc(sizeof(int32_t) * (n + 1))};
     int cnt[2] = {0, 0};
     for (int i = 0; i < n; i++) {
-        int side = groups ? (int)(groups[i] & 1) : i >= n / 2; /* 0 fits, 1 tests */
-        memcpy(xs[side] + (long)cnt[side] * D, X + (long)i * D, sizeof(float) * D);
-        ys[side][cnt[side]++] = y[i];
+        int s = side[i];
+        if (s != 0 && s != 1) continue;
+        memcpy(xs[s] + (long)cnt[s] * D, X + (long)i * D, sizeof(float) * D);
+        ys[s][cnt[s]++] = y[i];
     }
     double acc = cnt[0] && cnt[1]
                      ? probe_train_eval(xs[0], ys[0], cnt[0], xs[1], ys[1], cnt[1], D, K, cfg)
                      : ml_error("probe: %d rows to fit and %d to test: need both", cnt[0], cnt[1]);
     for (int s = 0; s < 2; s++) ml_free(xs[s]), ml_free(ys[s]);
     return acc;
+}
+
+double probe_within(const float *X, const int32_t *y, const int32_t *groups, int n, int D, int K,
+                    const ProbeConfig *cfg) {
+    int8_t *side = ml_alloc((size_t)n + 1);
+    for (int i = 0; i < n; i++) side[i] = groups ? (int8_t)(groups[i] & 1) : i >= n / 2;
+    double acc = probe_sides(X, y, side, n, D, K, cfg);
+    ml_free(side);
+    return acc;
+}
+
+double probe_leave_group_out(const float *X, const int32_t *y, const int32_t *groups, int n, int D,
+                             int K, const ProbeConfig *cfg) {
+    int G = 0;
+    for (int i = 0; i < n; i++) G = groups[i] >= G ? groups[i] + 1 : G;
+    int8_t *side = ml_alloc((size_t)n + 1);
+    double sum = 0;
+    int held = 0;
+    for (int g = 0; g < G; g++) {
+        int rows = 0;
+        for (int i = 0; i < n; i++) /* g's rows test, other groups fit, id -1 sits out */
+            rows += (side[i] = groups[i] < 0 ? 2 : groups[i] == g) == 1;
+        if (!rows) continue; /* an id no row carries */
+        double acc = probe_sides(X, y, side, n, D, K, cfg);
+        if (acc < 0) return ml_free(side), -1;
+        sum += acc, held++;
+    }
+    ml_free(side);
+    return held >= 2 ? sum / held
+                     : ml_error("probe: leave-one-group-out needs rows of at least 2 groups");
 }

@@ -37,3 +37,10 @@ double probe_train_eval(const float *Xtr, const int32_t *ytr, int ntr, const flo
  * Returns the test accuracy; -1 + ml_error when a side is empty or a label is out of range. */
 double probe_within(const float *X, const int32_t *y, const int32_t *groups, int n, int D, int K,
                     const ProbeConfig *cfg);
+/* Leave one group out: for each group g present (ids >= 0; rows with id -1 sit out), a probe fitted
+ * on every row of another group is tested on g's rows; returns the mean of those accuracies (each
+ * group counts once). Used with the drawing style as the group, it asks how well the readout
+ * transfers to a style it was not fitted on, using the training styles alone. -1 + ml_error with
+ * fewer than 2 groups. */
+double probe_leave_group_out(const float *X, const int32_t *y, const int32_t *groups, int n, int D,
+                             int K, const ProbeConfig *cfg);

@@ -24,6 +24,8 @@ for s in (1, 2, 3):
     assert v["split"] == "heldout" and v["images_total"] == 12, v
     c = json.load(open(f"{d}/vision-seed{s}/config.json"))
     assert c["seed"] == str(s) and c["aug_pair_style"] == 0.5, c
+    e = json.load(open(f"{d}/vision-seed{s}/eval.json"))  # google / twitter / fluent-* left out
+    assert 0 <= e["probe_family_out"] <= 1, e
     g = v["gate_summary"]  # the held-out split's two styles: routing by style measured
     assert 0 <= g["mi_style_bits"] <= 1 and 0 < g["mi_style_p"] <= 1, g
     assert sorted(g["style_top1_max"]) == ["openmoji-black", "openmoji-color"], g
