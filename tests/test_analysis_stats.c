@@ -3,6 +3,7 @@
 #include "core/mem.h"
 #include "core/rng.h"
 #include "test.h"
+#include <math.h>
 
 TEST(analysis_stats_concentration) {
     double u[4] = {5, 5, 5, 5}, one[4] = {0, 9, 0, 0}, skew[4] = {6, 2, 1, 1};
@@ -63,4 +64,28 @@ TEST(analysis_stats_cosine3_equals_cosine) {
         CHECK(out[2] == 0 && out[0] != 0);
         ml_free(x);
     }
+}
+
+/* KL from logits agrees with KL from the probabilities (a zero in p included), and stays finite
+ * and right where softmax(z) underflows a float (stat_kl would floor q at 1e-30). */
+TEST(analysis_stats_kl_from_logits) {
+    enum { N = 500 };
+    float p[N], z[N], q[N];
+    Rng r;
+    rng_seed(&r, 11);
+    double ps = 0, m = -1e30, s = 0;
+    for (int i = 0; i < N; i++) p[i] = i == 7 ? 0 : expf(rng_normal(&r)), ps += p[i];
+    for (int i = 0; i < N; i++) p[i] /= (float)ps, z[i] = 3 * rng_normal(&r), m = fmax(m, z[i]);
+    for (int i = 0; i < N; i++) s += exp(z[i] - m);
+    for (int i = 0; i < N; i++) q[i] = (float)(exp(z[i] - m) / s);
+    double lse = m + log(s), want = stat_kl(p, q, N);
+    CHECK_NEAR(stat_kl_logits(p, stat_sum_plogp(p, N), z, N, lse), want, 1e-5 * want);
+    z[0] = (float)(m - 200); /* q_0 ~ e^-200: below any float */
+    s = 0;
+    for (int i = 0; i < N; i++) s += exp(z[i] - m);
+    lse = m + log(s), want = 0;
+    for (int i = 0; i < N; i++) /* in double, log q_i = z_i - lse */
+        if (p[i] > 0) want += p[i] * (log(p[i]) - (z[i] - lse));
+    double kl = stat_kl_logits(p, stat_sum_plogp(p, N), z, N, lse);
+    CHECK_MSG(fabs(kl - want) < 1e-5 * want, "%.9g vs %.9g", kl, want);
 }

@@ -58,8 +58,8 @@ static const CliOpt opts[] = {
     {"--seq", "T", OPT_INT, O(seq), NULL, "window length (default the model's seq_len)"},
     {"--ffn-block", "N", OPT_INT, offsetof(Args, ffn_block), NULL,
      "the FFN (MoE) half runs over N tokens at a time (default 512), the\noutput head over "
-     "min(N, 128): memory stays flat in --batch; 0: the\nwhole batch at once (as eval --ffn-block "
-     "0; blocks agree within\nfloat rounding)"},
+     "32 MiB of logits (at least 128 rows; N if less):\nmemory stays flat in --batch; 0: the "
+     "whole batch at once\n(as eval --ffn-block 0; blocks agree within float rounding)"},
     {"--lens-tokens", "N", OPT_LONG, O(lens_tokens), NULL,
      "logit-lens token subsample (default 2048)"},
     {"--kprime-tokens", "N", OPT_LONG, O(kp_tokens), NULL,

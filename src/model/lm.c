@@ -240,13 +240,21 @@ void lm_free(LmModel *m) {
 int lm_ffn_block = 512;
 int lm_head_block = 128;
 
-/* Rows of logits in lean scoring: lm_head_block, or lm_ffn_block when that is smaller (each row's
- * logits and loss are its own, so any routing level allows it); 0 for the whole batch, also when
- * lm_ffn_block is 0. */
+/* Logits a lean head block may hold: 32 MiB. With a small vocabulary that is many rows (1,024 at
+ * 8k), and each head GEMM re-packs the whole [V, C] head: 128-row blocks made analyze's forward
+ * ~5 % slower than eval's one-block head on the tiny model; at 64k tokens and up it is the
+ * lm_head_block floor that counts. */
+#define HEAD_LOGITS (8L << 20)
+
+/* Rows of logits in lean scoring: as many as HEAD_LOGITS holds, at least lm_head_block (each row's
+ * logits and loss are its own, so any routing level allows it), or lm_ffn_block when that was set
+ * below lm_head_block; 0 for the whole batch, also when lm_ffn_block is 0. */
 static int head_block_for(const LmModel *m, long N) {
     if (m->has_grads || !m->lean || lm_ffn_block <= 0) return 0;
-    int rows = lm_head_block > 0 && lm_head_block < lm_ffn_block ? lm_head_block : lm_ffn_block;
-    return N <= rows ? 0 : rows;
+    long fit = HEAD_LOGITS / (m->cfg.vocab_size > 0 ? m->cfg.vocab_size : 1);
+    long rows = fit > lm_head_block ? fit : lm_head_block;
+    if (lm_ffn_block < lm_head_block) rows = lm_ffn_block;
+    return N <= rows ? 0 : (int)rows;
 }
 
 /* Rows per FFN sub-block in lean scoring: lm_ffn_block when every layer routes token by token

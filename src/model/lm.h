@@ -85,7 +85,8 @@ typedef struct {
      * 0 = the whole batch at once. */
     int ffn_block;
     /* Rows of logits the layout holds (lean scoring: the output head and its cross-entropy run
-     * over lm_head_block rows at a time, so a 50k vocabulary costs [block, V] floats, not [N, V]);
+     * over blocks of rows, 32 MiB of logits or lm_head_block rows, so a 50k vocabulary costs
+     * [block, V] floats, not [N, V]);
      * 0 = the whole batch. */
     int head_block;
     /* Lean scoring with FFN sub-blocks: the attention half runs window_attn windows at a time
@@ -134,8 +135,9 @@ int lm_create_external(LmModel *m, const LmConfig *cfg);
  * routing and expert rows are its own, so the sub-blocks agree with the whole batch within float
  * rounding (OpenBLAS rounds a row differently with the number of rows in the call). */
 extern int lm_ffn_block;
-/* Rows of logits per output-head block in lean scoring (default 128: a 50k vocabulary costs
- * [128, V] floats, not [N, V]); never more than lm_ffn_block. */
+/* Rows of logits per output-head block in lean scoring, at least (default 128: a 50k vocabulary
+ * costs [128, V] floats, not [N, V]); more where 32 MiB of logits hold more rows; lm_ffn_block
+ * where that is smaller. */
 extern int lm_head_block;
 /* (Re)allocates activations for batches up to B×T (T ≤ seq_len). */
 void lm_alloc_acts(LmModel *m, int B, int T);

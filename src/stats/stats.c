@@ -73,6 +73,19 @@ double stat_kl(const float *p, const float *q, int n) {
     return kl;
 }
 
+double stat_sum_plogp(const float *p, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++)
+        if (p[i] > 0) s += p[i] * log(p[i]);
+    return s;
+}
+
+double stat_kl_logits(const float *p, double plogp, const float *z, int n, double lse) {
+    double cross = 0;
+    for (int i = 0; i < n; i++) cross += p[i] * (z[i] - lse);
+    return plogp - cross;
+}
+
 double stat_mean(const double *x, int n) {
     double s = 0;
     for (int i = 0; i < n; i++) s += x[i];

@@ -18,6 +18,14 @@ double stat_nmi(const double *t, int rows, int cols, double *mi, double *hy);
 double stat_js(const double *p, const double *q, int n);
 /* KL(p‖q) in nats over n entries (p, q probabilities; q floored at 1e-30). */
 double stat_kl(const float *p, const float *q, int n);
+/* Σ p log p over n entries (p > 0): minus the entropy, once per distribution p. */
+double stat_sum_plogp(const float *p, int n);
+/* KL(p ‖ softmax(z)) from the logits themselves: log softmax(z)_i = z_i − lse with
+ * lse = log Σ exp z (the caller's, from its softmax), so with plogp = stat_sum_plogp(p)
+ *   KL = Σ p log p − Σ p (z − lse),
+ * no log per entry (the logit lens decodes many z against one p), and exact where softmax(z)
+ * underflows a float. */
+double stat_kl_logits(const float *p, double plogp, const float *z, int n, double lse);
 double stat_mean(const double *x, int n);
 double stat_sd(const double *x, int n);                    /* sample sd (n−1); 0 for n < 2 */
 double stat_cosine(const float *a, const float *b, int n); /* 0 when either norm < 1e-12 */

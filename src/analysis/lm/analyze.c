@@ -280,16 +280,23 @@ typedef struct {
     const LmAnalysis **run;
     int n_run;
     DocAcc *docs; /* the document bootstrap's counts, or NULL */
-    /* seconds in each analysis's head hook during this batch's forward (the lens decodes there):
-     * its own time, not the forward's */
-    double t_head[AN_COUNT];
+    /* seconds in each analysis's layer and head hooks during this batch's forward (the lens
+     * decodes there): its own time, not the forward's; t_docs: the bootstrap's layer hook, all
+     * batches */
+    double t_obs[AN_COUNT], t_docs;
 } Feed;
 
 static void feed_layer(void *ctx, const LmFfnRows *rows) {
     Feed *f = ctx;
-    for (int i = 0; i < f->n_run; i++)
-        if (f->run[i]->layer) f->run[i]->layer(f->st, rows);
+    for (int i = 0; i < f->n_run; i++) {
+        if (!f->run[i]->layer) continue;
+        double t1 = ml_now();
+        f->run[i]->layer(f->st, rows);
+        f->t_obs[f->run[i] - analyses] += ml_now() - t1;
+    }
+    double t1 = ml_now();
     if (f->docs) docs_layer(f->docs, f->st->batch, rows);
+    f->t_docs += ml_now() - t1;
 }
 
 static void feed_head(void *ctx, long row0, int n, const float *probs) {
@@ -298,7 +305,7 @@ static void feed_head(void *ctx, long row0, int n, const float *probs) {
         if (!f->run[i]->head) continue;
         double t1 = ml_now();
         f->run[i]->head(f->st, row0, n, probs);
-        f->t_head[f->run[i] - analyses] += ml_now() - t1;
+        f->t_obs[f->run[i] - analyses] += ml_now() - t1;
     }
 }
 
@@ -308,11 +315,13 @@ static double run_batch(Feed *f, const AnBatch *bt, double (*t_hook)[3]) {
     LmObserver obs = {feed_layer, feed_head, f};
     f->st->batch = bt;
     if (f->docs) docs_tokens(f->docs, bt);
-    memset(f->t_head, 0, sizeof f->t_head);
+    memset(f->t_obs, 0, sizeof f->t_obs);
+    double t_docs = f->t_docs;
     double t1 = ml_now();
     lm_forward_observed(bt->m, &obs, bt->tokens, bt->targets, bt->domains, bt->B, bt->T);
     double t_fwd = ml_now() - t1;
-    for (int i = 0; i < AN_COUNT; i++) t_fwd -= f->t_head[i], t_hook[i][0] += f->t_head[i];
+    t_fwd -= f->t_docs - t_docs;
+    for (int i = 0; i < AN_COUNT; i++) t_fwd -= f->t_obs[i], t_hook[i][0] += f->t_obs[i];
     for (int late = 0; late < 2; late++)
         for (int i = 0; i < f->n_run; i++) {
             const LmAnalysis *a = f->run[i];
@@ -411,7 +420,7 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
     AnBatchBufs f = {ml_alloc(sizeof(int32_t) * B * T), ml_alloc(sizeof(int32_t) * B * T),
                      ml_alloc(sizeof(int32_t) * B * T), ml_alloc(sizeof(int32_t) * B * T)};
     AnBatchBufs skipped = {f.in, f.tg, f.dom, NULL}; /* another rank's batch: no units needed */
-    Feed feed = {&st, run, n_run, boot ? &st.acc.docs : NULL, {0}};
+    Feed feed = {&st, run, n_run, boot ? &st.acc.docs : NULL, {0}, 0};
     int lean = m->lean;
     m->lean = LM_LEAN_OBSERVED;         /* one layer's activations, whatever the depth and batch */
     double t_hook[AN_COUNT][3] = {{0}}; /* accumulate, accumulate_late, finish */
@@ -455,7 +464,7 @@ static int analyze_stream(LmModel *m, const AnVocab *tok, const AnalyzeData *dat
     for (int i = 0; i < n_run && !rc && o->out_dir; i++) rc = run[i]->write(&st);
     double t_boot = ml_now();
     if (!rc && boot && o->out_dir) rc = docs_write(&st.acc.docs, o->out_dir, data->names);
-    t_boot = boot ? ml_now() - t_boot : -1;
+    t_boot = boot ? ml_now() - t_boot + feed.t_docs : -1;
     if (!rc && o->out_dir)
         stream_meta(meta, &st, run, n_run, done, T, (double[]){t_fwd, t_boot}, t_hook, t0, t_end);
     for (int i = 0; i < n_run; i++) run[i]->free(&st);

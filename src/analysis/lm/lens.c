@@ -131,16 +131,17 @@ typedef struct {
     double kl, p_pred;       /* KL(final ‖ lens); lens probability of the final prediction */
 } LensDecode;
 
-/* Softmax of one row of lens logits (in place), KL to the final distribution pf, and the top
- * tokens in one pass (insertion into a short sorted list). */
-static void decode_row(LensDecode *d, float *lg, const float *pf, int V) {
+/* KL of one row of lens logits from the final distribution pf (stat_kl_logits: pf's Σ p log p and
+ * its prediction pred computed once per token), then its softmax (in place) and the top tokens in
+ * one pass (insertion into a short sorted list). */
+static void decode_row(LensDecode *d, float *lg, const float *pf, double plogp, int pred, int V) {
     float mx = lg[argmax(lg, V)];
     double s = 0;
-    for (int v = 0; v < V; v++) s += (lg[v] = fast_expf(lg[v] - mx));
+    for (int v = 0; v < V; v++) s += fast_expf(lg[v] - mx);
+    d->kl = stat_kl_logits(pf, plogp, lg, V, mx + log(s));
     float inv = (float)(1.0 / s);
-    for (int v = 0; v < V; v++) lg[v] *= inv;
-    d->pred = argmax(pf, V);
-    d->kl = stat_kl(pf, lg, V);
+    for (int v = 0; v < V; v++) lg[v] = fast_expf(lg[v] - mx) * inv;
+    d->pred = pred;
     d->p_pred = lg[d->pred];
     int n = 0;
     for (int v = 0; v < V; v++) {
@@ -181,9 +182,12 @@ void lens_layer(LensAcc *z, const AnBatch *b, const LmFfnRows *rows) {
     const MoeActs *a = rows->moe;
     if (nsel > z->sel_cap || a->k != z->bk) { /* sized at the batch's first layer */
         ml_free(z->sel_w), ml_free(z->sel_e), ml_free(z->slot_h), ml_free(z->pend_pf);
+        ml_free(z->pend_plogp), ml_free(z->pend_pred);
         z->slot_h = ml_alloc_floats((long)a->k * C);
         z->pend_cap = z->chunk / (z->L * a->k) + 2; /* tokens a chunk's rows span, and one more */
         z->pend_pf = ml_alloc_floats((long)z->pend_cap * z->V);
+        z->pend_plogp = ml_alloc(sizeof(double) * z->pend_cap);
+        z->pend_pred = ml_alloc(sizeof(int) * z->pend_cap);
         z->sel_cap = nsel > z->sel_cap ? nsel : z->sel_cap, z->bk = a->k;
         long slots = z->sel_cap * z->L * z->bk;
         z->sel_w = ml_alloc_floats(slots), z->sel_e = ml_alloc(sizeof(int32_t) * slots);
@@ -205,8 +209,8 @@ void lens_layer(LensAcc *z, const AnBatch *b, const LmFfnRows *rows) {
 }
 
 /* Decodes nr consecutive capture slots (rows, in slot order: token, layer, slot), each against
- * its token's final distribution pf[r]. */
-static void decode_chunk(LensAcc *z, const AnBatch *b, const LensRow *rows, const float **pf,
+ * its token's final distribution (row tok[r] of pend_pf). */
+static void decode_chunk(LensAcc *z, const AnBatch *b, const LensRow *rows, const int *tok,
                          int nr) {
     LmModel *m = b->m;
     int C = m->cfg.d_model, V = z->V;
@@ -225,7 +229,8 @@ static void decode_chunk(LensAcc *z, const AnBatch *b, const LensRow *rows, cons
     LensDecode dec[LENS_CHUNK];
 #pragma omp parallel for schedule(dynamic, 4)
     for (int r = 0; r < nr; r++) /* the V-wide work per row, in parallel; results kept in order */
-        decode_row(&dec[r], z->scratch_logits + (long)r * V, pf[r], V);
+        decode_row(&dec[r], z->scratch_logits + (long)r * V, z->pend_pf + (long)tok[r] * V,
+                   z->pend_plogp[tok[r]], z->pend_pred[tok[r]], V);
     for (int r = 0; r < nr; r++) {
         const LensDecode *d = &dec[r];
         int l = rows[r].l;
@@ -252,9 +257,7 @@ static void decode_chunk(LensAcc *z, const AnBatch *b, const LensRow *rows, cons
  * last row is decoded. */
 static void flush_rows(LensAcc *z, const AnBatch *b) {
     if (!z->nr) return;
-    const float *pf[LENS_CHUNK];
-    for (int r = 0; r < z->nr; r++) pf[r] = z->pend_pf + (long)z->pend_tok[r] * z->V;
-    decode_chunk(z, b, z->pend, pf, z->nr);
+    decode_chunk(z, b, z->pend, z->pend_tok, z->nr);
     z->nr = 0;
 }
 
@@ -269,7 +272,9 @@ void lens_head(LensAcc *z, const AnBatch *b, long row0, int n, const float *prob
         /* a free slot: the chunk's tokens so far hold the others (pend_cap > tokens a chunk spans)
          */
         int slot = z->nr ? (z->pend_tok[z->nr - 1] + 1) % z->pend_cap : 0;
-        memcpy(z->pend_pf + (long)slot * z->V, probs + (long)i * z->V, sizeof(float) * z->V);
+        float *pf = z->pend_pf + (long)slot * z->V;
+        memcpy(pf, probs + (long)i * z->V, sizeof(float) * z->V);
+        z->pend_plogp[slot] = stat_sum_plogp(pf, z->V), z->pend_pred[slot] = argmax(pf, z->V);
         for (int l = 0; l < z->L; l++)
             for (int j = 0; j < z->bk; j++) {
                 z->pend[z->nr] = (LensRow){(int)(row0 + i), (int)si, l, j};
@@ -448,6 +453,7 @@ void lens_free(LensAcc *z) {
     free(z->top1_keys);
     ml_free(z->scratch_h), ml_free(z->scratch_n), ml_free(z->scratch_logits);
     ml_free(z->sel_w), ml_free(z->sel_e), ml_free(z->slot_h), ml_free(z->pend_pf);
+    ml_free(z->pend_plogp), ml_free(z->pend_pred);
     if (z->fd >= 0) close(z->fd);
     if (z->streaming) afile_abort(&z->rows_file); /* not committed: dropped */
     free(z->rows);

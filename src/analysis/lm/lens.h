@@ -41,8 +41,10 @@ typedef struct {
      * pend_pf that holds its token's final distribution */
     LensRow pend[LENS_CHUNK];
     int pend_tok[LENS_CHUNK], nr, pend_cap;
-    float *pend_pf; /* [pend_cap, V] */
-    int32_t *sel_e; /* [sel, L, bk] */
+    float *pend_pf;     /* [pend_cap, V] */
+    double *pend_plogp; /* [pend_cap]: Σ p log p of each pend_pf row */
+    int *pend_pred;     /* [pend_cap]: its argmax, the model's prediction */
+    int32_t *sel_e;     /* [sel, L, bk] */
 } LensAcc;
 /* dir: the output folder, where lens_tokens.csv is appended round by round and the captures'
  * scratch file is made (unlinked at once); NULL: a process that writes nothing (rows held, the
