@@ -240,10 +240,10 @@ void lm_free(LmModel *m) {
 int lm_ffn_block = 512;
 int lm_head_block = 128;
 
-/* Logits a lean head block may hold: 32 MiB. With a small vocabulary that is many rows (1,024 at
- * 8k), and each head GEMM re-packs the whole [V, C] head: 128-row blocks made analyze's forward
- * ~5 % slower than eval's one-block head on the tiny model; at 64k tokens and up it is the
- * lm_head_block floor that counts. */
+/* Logits a lean head block may hold: 32 MiB. Each head GEMM re-packs the whole [V, C] head, so
+ * with a small vocabulary 128-row blocks re-packed it 8 times per 1,024-token batch where eval's
+ * one-block head packs it once; 32 MiB is 1,024 rows at an 8k vocabulary, and from 64k tokens
+ * up the lm_head_block floor is what counts. */
 #define HEAD_LOGITS (8L << 20)
 
 /* Rows of logits in lean scoring: as many as HEAD_LOGITS holds, at least lm_head_block (each row's
