@@ -55,7 +55,8 @@ TEST(lm_infer_layout_matches_training) {
         for (int t = 0; t < 37; t++) t2[t] = t + 1 < 37 ? ids[40 + t + 1] : -1;
         double want = lm_forward(&tr, ids, t1, NULL, 1, 40, 0) +
                       lm_forward(&tr, ids + 40, t2, NULL, 1, 37, 0);
-        const int saved = lm_ffn_block;
+        const int saved = lm_ffn_block, grows = lm_ffn_block_grows;
+        lm_ffn_block_grows = 0; /* exactly the blocks asked for */
         double first = 0;
         for (int i = 0; i < 3; i++) {
             int blk = i == 0 ? 0 : 16;
@@ -87,7 +88,7 @@ TEST(lm_infer_layout_matches_training) {
         CHECK_MSG(fabs(nll - want) <= 1e-6 * want, "lean (pieces of 3) %.17g vs %.17g", nll, want);
         moe_infer_rows = rows;
         lm_forward(&inf, ids, tg, NULL, 1, T, 0);
-        lm_ffn_block = saved;
+        lm_ffn_block = saved, lm_ffn_block_grows = grows;
         CHECK(inf.acts[1].resid_mid != inf.acts[0].resid_mid && inf.acts[1].moe.expert_out);
         lm_free(&tr);
         lm_free(&inf);
@@ -120,8 +121,8 @@ TEST(lm_infer_windows_a_few_at_a_time) {
         for (int i = 0; i < N; i++) ids[i] = (i * 37 + 11) % c.vocab_size;
         for (int i = 0; i < N; i++) tg[i] = i % T + 1 < T ? ids[i + 1] : -1;
         double want = lm_forward(&tr, ids, tg, NULL, B, T, 0);
-        const int saved = lm_ffn_block;
-        lm_ffn_block = 16;
+        const int saved = lm_ffn_block, grows = lm_ffn_block_grows;
+        lm_ffn_block = 16, lm_ffn_block_grows = 0;
         inf.lean = LM_LEAN_OBSERVED;
         long next = 0;
         double got = lm_forward_observed(&inf, &(LmObserver){NULL, count_head_rows, &next}, ids, tg,
@@ -132,7 +133,17 @@ TEST(lm_infer_windows_a_few_at_a_time) {
         /* the q buffer holds G windows: k follows its G·T·qd floats (taken in turn) */
         const int qd = c.n_head * lm_head_dim(&c);
         CHECK(inf.acts[0].k == inf.acts[0].q + (long)G * T * qd);
-        lm_ffn_block = saved;
+        /* a growing block (the default): this small model's whole batch fits 32 MiB, so one
+         * block, the same loss within float rounding */
+        lm_ffn_block_grows = 1, next = 0;
+        lm_free(&inf); /* a fresh layout */
+        CHECK(lm_create(&inf, &c, 0) == 0);
+        inf.lean = LM_LEAN_OBSERVED;
+        got = lm_forward_observed(&inf, &(LmObserver){NULL, count_head_rows, &next}, ids, tg, NULL,
+                                  B, T);
+        CHECK(inf.ffn_block == 0 && next == N);
+        CHECK_MSG(fabs(got - want) <= 1e-6 * want, "one block: %.17g vs %.17g", got, want);
+        lm_ffn_block = saved, lm_ffn_block_grows = grows;
         lm_free(&tr);
         lm_free(&inf);
     }

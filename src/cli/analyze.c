@@ -14,6 +14,7 @@
 #include "model/lm_run.h"
 #include "model/lm_train.h"
 #include <stddef.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -57,7 +58,8 @@ static const CliOpt opts[] = {
     {"--batch", "B", OPT_INT, O(batch), NULL, "windows per forward (default 8)"},
     {"--seq", "T", OPT_INT, O(seq), NULL, "window length (default the model's seq_len)"},
     {"--ffn-block", "N", OPT_INT, offsetof(Args, ffn_block), NULL,
-     "the FFN (MoE) half runs over N tokens at a time (default 512), the\noutput head over "
+     "the FFN (MoE) half runs over N tokens at a time (default 512, or as\nmany as 32 MiB of "
+     "its activations hold when that is more), the\noutput head over "
      "32 MiB of logits (at least 128 rows; N if less):\nmemory stays flat in --batch; 0: the "
      "whole batch at once\n(as eval --ffn-block 0; blocks agree within float rounding)"},
     {"--lens-tokens", "N", OPT_LONG, O(lens_tokens), NULL,
@@ -115,7 +117,7 @@ static int cmd_analyze(int argc, char **argv) {
         return argc < 2 ? 1 : 0;
     }
     const char *run = NULL;
-    Args args = {.ffn_block = lm_ffn_block};
+    Args args = {.ffn_block = INT_MIN};
     analyze_default_options(&args.o);
     Intervention iv;
     intervene_init(&iv);
@@ -125,7 +127,8 @@ static int cmd_analyze(int argc, char **argv) {
     const char **dom_arg = args.dom_arg;
     int n_dom = args.n_dom;
     AnalyzeOptions o = args.o;
-    lm_ffn_block = args.ffn_block;
+    if (args.ffn_block != INT_MIN) /* exactly N tokens, as asked */
+        lm_ffn_block = args.ffn_block, lm_ffn_block_grows = 0;
     if (!run) ml_fatal("analyze: RUN is required");
     if (o.batch <= 0 || o.max_tokens <= 0 || o.lens_tokens < 0 || o.kp_tokens < 0 ||
         o.trace_tokens < 0 || o.prune_tokens < 0 || lm_ffn_block < 0)

@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,7 +37,8 @@ static const CliOpt opts[] = {
     {"--max-windows", "N", OPT_LONG, A(max_windows), NULL,
      "at most N validation windows, spread over the split (default all)"},
     {"--ffn-block", "N", OPT_INT, A(ffn_block), NULL,
-     "the FFN (MoE) half runs over N tokens at a time (default 512: a whole\nchunk), the output "
+     "the FFN (MoE) half runs over N tokens at a time (default 512: a whole\nchunk; or as "
+     "many as 32 MiB of its activations hold when that is more), the\noutput "
      "head over 32 MiB of logits (at least 128 rows; N if\nless); 0: both over the whole chunk"},
     {"--json", NULL, OPT_FLAG, A(json), NULL,
      "the last line printed is one JSON object with ppl, loss, tokens\nand domains"},
@@ -178,7 +180,7 @@ static int cmd_eval(int argc, char **argv) {
         return argc < 2 ? 1 : 0;
     }
     const char *run = NULL;
-    Args args = {.B = 8, .ffn_block = lm_ffn_block};
+    Args args = {.B = 8, .ffn_block = INT_MIN};
     Intervention iv;
     intervene_init(&iv);
     CliGroup groups[] = {{.opts = CLI_OPTS(opts), .args = &args}, cli_intervention_group(&iv)};
@@ -186,7 +188,8 @@ static int cmd_eval(int argc, char **argv) {
     const char *data = args.data, *text = args.text;
     int json = args.json, B = args.B, ctx = args.ctx;
     long max_windows = args.max_windows;
-    lm_ffn_block = args.ffn_block;
+    if (args.ffn_block != INT_MIN) /* exactly N tokens, as asked */
+        lm_ffn_block = args.ffn_block, lm_ffn_block_grows = 0;
     if (!run) ml_fatal("eval: RUN is required");
     if (B <= 0) ml_fatal("eval: --batch must be positive");
     if (lm_ffn_block < 0) ml_fatal("eval: --ffn-block must be >= 0, got %d", lm_ffn_block);

@@ -257,14 +257,35 @@ static int head_block_for(const LmModel *m, long N) {
     return N <= rows ? 0 : (int)rows;
 }
 
-/* Rows per FFN sub-block in lean scoring: lm_ffn_block when every layer routes token by token
- * without a capacity limit (each token's routing then depends on that token alone), else 0 (the
- * whole batch: sequence-level routing and capacity need all of it). */
+/* Floats an FFN sub-block's activations may hold when lm_ffn_block_grows: 32 MiB. */
+#define FFN_ACTS (8L << 20)
+
+/* Floats a token takes in an FFN sub-block: the norm, the output and k expert outputs of width C,
+ * the k gathered inputs, and the router's scores (a little over, never under). */
+static long ffn_row_floats(const LmModel *m) {
+    long most = 1;
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        const MoeConfig *f = &m->layer_ffn[l];
+        int k = f->max_k > f->top_k ? f->max_k : f->top_k, ez = f->n_experts + f->n_zero;
+        long row = (long)m->cfg.d_model * (2 + 2L * k) + 4L * ez;
+        most = row > most ? row : most;
+    }
+    return most;
+}
+
+int lm_ffn_block_grows = 1;
+
+/* Rows per FFN sub-block in lean scoring: lm_ffn_block (or, with lm_ffn_block_grows, as many as
+ * FFN_ACTS holds when that is more) when every layer routes token by token without a capacity
+ * limit (each token's routing then depends on that token alone), else 0 (the whole batch:
+ * sequence-level routing and capacity need all of it); 0 also when the batch fits one block. */
 static int ffn_block_for(const LmModel *m, long N) {
     if (m->has_grads || !m->lean || lm_ffn_block <= 0 || N <= lm_ffn_block) return 0;
     for (int l = 0; l < m->cfg.n_layer; l++)
         if (m->layer_ffn[l].level != ROUTE_TOKEN || m->layer_ffn[l].capacity_factor > 0) return 0;
-    return lm_ffn_block;
+    long fit = lm_ffn_block_grows ? FFN_ACTS / ffn_row_floats(m) : 0;
+    long rows = fit > lm_ffn_block ? fit : lm_ffn_block;
+    return N <= rows ? 0 : (int)rows;
 }
 
 /* One pass computes the size, a second hands out pointers. */
