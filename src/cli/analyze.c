@@ -58,10 +58,10 @@ static const CliOpt opts[] = {
     {"--batch", "B", OPT_INT, O(batch), NULL, "windows per forward (default 8)"},
     {"--seq", "T", OPT_INT, O(seq), NULL, "window length (default the model's seq_len)"},
     {"--ffn-block", "N", OPT_INT, offsetof(Args, ffn_block), NULL,
-     "the FFN (MoE) half runs over N tokens at a time (default 512, or as\nmany as 32 MiB of "
-     "its activations hold when that is more), the\noutput head over "
-     "32 MiB of logits (at least 128 rows; N if less):\nmemory stays flat in --batch; 0: the "
-     "whole batch at once\n(as eval --ffn-block 0; blocks agree within float rounding)"},
+     "the FFN (MoE) half runs over N tokens at a time (default 512; a run:\nas many as 32 MiB "
+     "of its activations hold, if more), the output\nhead over 128 rows (a run: 32 MiB of "
+     "logits, if more; N if less):\nmemory stays flat in --batch; 0: the whole batch at once\n"
+     "(as eval --ffn-block 0; blocks agree within float rounding)"},
     {"--lens-tokens", "N", OPT_LONG, O(lens_tokens), NULL,
      "logit-lens token subsample (default 2048)"},
     {"--kprime-tokens", "N", OPT_LONG, O(kp_tokens), NULL,

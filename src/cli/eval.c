@@ -37,9 +37,9 @@ static const CliOpt opts[] = {
     {"--max-windows", "N", OPT_LONG, A(max_windows), NULL,
      "at most N validation windows, spread over the split (default all)"},
     {"--ffn-block", "N", OPT_INT, A(ffn_block), NULL,
-     "the FFN (MoE) half runs over N tokens at a time (default 512: a whole\nchunk; or as "
-     "many as 32 MiB of its activations hold when that is more), the\noutput "
-     "head over 32 MiB of logits (at least 128 rows; N if\nless); 0: both over the whole chunk"},
+     "the FFN (MoE) half runs over N tokens at a time (default 512: a whole\nchunk; a run: "
+     "as many as 32 MiB of its activations hold, if more),\nthe output head over 128 rows (a "
+     "run: 32 MiB of logits, if more; N if\nless); 0: both over the whole chunk"},
     {"--json", NULL, OPT_FLAG, A(json), NULL,
      "the last line printed is one JSON object with ppl, loss, tokens\nand domains"},
 };
@@ -59,7 +59,7 @@ static void usage(void) {
         "--ffn-block: each expert runs once over all its rows of an N-token block (its hidden\n"
         "activations streamed in pieces, so they take no more memory for a larger N); a smaller N\n"
         "holds fewer gathered rows but dequantises every expert once per block. 0 also runs the\n"
-        "output head over the whole chunk (a 50k vocabulary's logits for 512 tokens, not 167)\n"
+        "output head over the whole chunk (a 50k vocabulary's logits for 512 tokens, not 128)\n"
         "and is bit for bit what analyze --ffn-block 0 computes (blocks agree within float\n"
         "rounding).\n"
         "GGUF matrices in Q8_0, Q4_K and Q6_K run on integer dot-product kernels where the CPU\n"

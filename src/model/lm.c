@@ -240,24 +240,27 @@ void lm_free(LmModel *m) {
 int lm_ffn_block = 512;
 int lm_head_block = 128;
 
-/* Logits a lean head block may hold: 32 MiB. Each head GEMM re-packs the whole [V, C] head, so
- * with a small vocabulary 128-row blocks re-packed it 8 times per 1,024-token batch where eval's
- * one-block head packs it once; 32 MiB is 1,024 rows at an 8k vocabulary, and from 64k tokens
- * up the lm_head_block floor is what counts. */
+/* Logits a lean head block of a trained run may hold: 32 MiB. Each head GEMM re-packs the whole
+ * [V, C] head, so with a small vocabulary 128-row blocks re-packed it 8 times per 1,024-token
+ * batch where eval's one-block head packs it once; 32 MiB is 1,024 rows at an 8k vocabulary.
+ * GGUF files keep the floors (lm_head_block, lm_ffn_block): analyze must stay within the file
+ * + 10 % at any size, and 32 MiB is 5 % of a 600 MiB file (a run is small by construction: it
+ * was trained here, with gradients and optimiser state). */
 #define HEAD_LOGITS (8L << 20)
 
-/* Rows of logits in lean scoring: as many as HEAD_LOGITS holds, at least lm_head_block (each row's
- * logits and loss are its own, so any routing level allows it), or lm_ffn_block when that was set
- * below lm_head_block; 0 for the whole batch, also when lm_ffn_block is 0. */
+/* Rows of logits in lean scoring: as many as HEAD_LOGITS holds (a run), at least lm_head_block
+ * (each row's logits and loss are its own, so any routing level allows it), or lm_ffn_block when
+ * that was set below lm_head_block; 0 for the whole batch, also when lm_ffn_block is 0. */
 static int head_block_for(const LmModel *m, long N) {
     if (m->has_grads || !m->lean || lm_ffn_block <= 0) return 0;
-    long fit = HEAD_LOGITS / (m->cfg.vocab_size > 0 ? m->cfg.vocab_size : 1);
+    long fit = m->gguf ? 0 : HEAD_LOGITS / (m->cfg.vocab_size > 0 ? m->cfg.vocab_size : 1);
     long rows = fit > lm_head_block ? fit : lm_head_block;
     if (lm_ffn_block < lm_head_block) rows = lm_ffn_block;
     return N <= rows ? 0 : (int)rows;
 }
 
-/* Floats an FFN sub-block's activations may hold when lm_ffn_block_grows: 32 MiB. */
+/* Floats an FFN sub-block's activations may hold when lm_ffn_block_grows: 32 MiB (a run; GGUF
+ * files keep lm_ffn_block, as HEAD_LOGITS says). */
 #define FFN_ACTS (8L << 20)
 
 /* Floats a token takes in an FFN sub-block: the norm, the output and k expert outputs of width C,
@@ -275,15 +278,15 @@ static long ffn_row_floats(const LmModel *m) {
 
 int lm_ffn_block_grows = 1;
 
-/* Rows per FFN sub-block in lean scoring: lm_ffn_block (or, with lm_ffn_block_grows, as many as
- * FFN_ACTS holds when that is more) when every layer routes token by token without a capacity
- * limit (each token's routing then depends on that token alone), else 0 (the whole batch:
+/* Rows per FFN sub-block in lean scoring: lm_ffn_block (or, with lm_ffn_block_grows, for a run,
+ * as many as FFN_ACTS holds when that is more) when every layer routes token by token without a
+ * capacity limit (each token's routing then depends on that token alone), else 0 (the whole batch:
  * sequence-level routing and capacity need all of it); 0 also when the batch fits one block. */
 static int ffn_block_for(const LmModel *m, long N) {
     if (m->has_grads || !m->lean || lm_ffn_block <= 0 || N <= lm_ffn_block) return 0;
     for (int l = 0; l < m->cfg.n_layer; l++)
         if (m->layer_ffn[l].level != ROUTE_TOKEN || m->layer_ffn[l].capacity_factor > 0) return 0;
-    long fit = lm_ffn_block_grows ? FFN_ACTS / ffn_row_floats(m) : 0;
+    long fit = lm_ffn_block_grows && !m->gguf ? FFN_ACTS / ffn_row_floats(m) : 0;
     long rows = fit > lm_ffn_block ? fit : lm_ffn_block;
     return N <= rows ? 0 : (int)rows;
 }

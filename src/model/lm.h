@@ -135,13 +135,14 @@ int lm_create_external(LmModel *m, const LmConfig *cfg);
  * routing and expert rows are its own, so the sub-blocks agree with the whole batch within float
  * rounding (OpenBLAS rounds a row differently with the number of rows in the call). */
 extern int lm_ffn_block;
-/* 1 (default): lm_ffn_block is a floor, and a sub-block takes as many tokens as 32 MiB of its
- * activations hold (a small model's whole batch: fewer, larger GEMMs and parallel regions);
- * 0: exactly lm_ffn_block tokens (an explicit --ffn-block N). */
+/* 1 (default): for a trained run lm_ffn_block is a floor, and a sub-block takes as many tokens as
+ * 32 MiB of its activations hold (a small model's whole batch: fewer, larger GEMMs and parallel
+ * regions); GGUF files keep lm_ffn_block (file + 10 %); 0: exactly lm_ffn_block tokens (an
+ * explicit --ffn-block N). */
 extern int lm_ffn_block_grows;
 /* Rows of logits per output-head block in lean scoring, at least (default 128: a 50k vocabulary
- * costs [128, V] floats, not [N, V]); more where 32 MiB of logits hold more rows; lm_ffn_block
- * where that is smaller. */
+ * costs [128, V] floats, not [N, V]); for a trained run more where 32 MiB of logits hold more
+ * rows; lm_ffn_block where that is smaller. */
 extern int lm_head_block;
 /* (Re)allocates activations for batches up to B×T (T ≤ seq_len). */
 void lm_alloc_acts(LmModel *m, int B, int T);
