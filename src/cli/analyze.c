@@ -127,8 +127,7 @@ static int cmd_analyze(int argc, char **argv) {
     const char **dom_arg = args.dom_arg;
     int n_dom = args.n_dom;
     AnalyzeOptions o = args.o;
-    if (args.ffn_block != INT_MIN) /* exactly N tokens, as asked */
-        lm_ffn_block = args.ffn_block, lm_ffn_block_grows = 0;
+    if (args.ffn_block != INT_MIN) lm_ffn_block_set(args.ffn_block); /* given: exact */
     if (!run) ml_fatal("analyze: RUN is required");
     if (o.batch <= 0 || o.max_tokens <= 0 || o.lens_tokens < 0 || o.kp_tokens < 0 ||
         o.trace_tokens < 0 || o.prune_tokens < 0 || lm_ffn_block < 0)

@@ -188,8 +188,7 @@ static int cmd_eval(int argc, char **argv) {
     const char *data = args.data, *text = args.text;
     int json = args.json, B = args.B, ctx = args.ctx;
     long max_windows = args.max_windows;
-    if (args.ffn_block != INT_MIN) /* exactly N tokens, as asked */
-        lm_ffn_block = args.ffn_block, lm_ffn_block_grows = 0;
+    if (args.ffn_block != INT_MIN) lm_ffn_block_set(args.ffn_block); /* given: exact */
     if (!run) ml_fatal("eval: RUN is required");
     if (B <= 0) ml_fatal("eval: --batch must be positive");
     if (lm_ffn_block < 0) ml_fatal("eval: --ffn-block must be >= 0, got %d", lm_ffn_block);

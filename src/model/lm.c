@@ -278,6 +278,10 @@ static long ffn_row_floats(const LmModel *m) {
 
 int lm_ffn_block_grows = 1;
 
+void lm_ffn_block_set(int n) {
+    lm_ffn_block = n, lm_ffn_block_grows = 0;
+}
+
 /* Rows per FFN sub-block in lean scoring: lm_ffn_block (or, with lm_ffn_block_grows, for a run,
  * as many as FFN_ACTS holds when that is more) when every layer routes token by token without a
  * capacity limit (each token's routing then depends on that token alone), else 0 (the whole batch:

@@ -140,6 +140,8 @@ extern int lm_ffn_block;
  * regions); GGUF files keep lm_ffn_block (file + 10 %); 0: exactly lm_ffn_block tokens (an
  * explicit --ffn-block N). */
 extern int lm_ffn_block_grows;
+/* An explicit --ffn-block N: exactly n tokens per FFN sub-block (lm_ffn_block = n, no growth). */
+void lm_ffn_block_set(int n);
 /* Rows of logits per output-head block in lean scoring, at least (default 128: a 50k vocabulary
  * costs [128, V] floats, not [N, V]); for a trained run more where 32 MiB of logits hold more
  * rows; lm_ffn_block where that is smaller. */

@@ -294,8 +294,9 @@ static void feed_layer(void *ctx, const LmFfnRows *rows) {
         f->run[i]->layer(f->st, rows);
         f->t_obs[f->run[i] - analyses] += ml_now() - t1;
     }
+    if (!f->docs) return;
     double t1 = ml_now();
-    if (f->docs) docs_layer(f->docs, f->st->batch, rows);
+    docs_layer(f->docs, f->st->batch, rows);
     f->t_docs += ml_now() - t1;
 }
 
