@@ -1,8 +1,8 @@
 """How far each drawing style's gate input sits from the training styles', with the model's own
 (training) gate statistics, and where the router sends each style (docs/vision.md, "Routing by
 drawing style"). Recomputes the vision model's stem and gate input in numpy from the checkpoint:
-conv3x3 -> group norm -> ReLU -> maxpool 2, then GAP of the block output and / or of the conv
-output (gate_source), standardised with gate.norm.running_mean / running_var.
+conv3x3 -> group norm -> ReLU -> maxpool 2 (then the gate's own blocks, gate_blocks), then GAP
+of the block output and / or of the stem's conv output (gate_source), standardised with gate.norm.running_mean / running_var.
 
     /usr/bin/python3 scripts/gate_shift.py RUN IMAGESET
 
@@ -30,9 +30,10 @@ def tensors(path):
     return get
 
 
-def gate_input(x, t, cfg):
-    w, b = t("stem.conv.weight"), t("stem.conv.bias")
-    gamma, beta = t("stem.norm.weight"), t("stem.norm.bias")
+def block(x, t, prefix, groups):
+    """conv3x3 (pad 1) -> group norm -> ReLU: (conv output, block output)."""
+    w, b = t(prefix + "conv.weight"), t(prefix + "conv.bias")
+    gamma, beta = t(prefix + "norm.weight"), t(prefix + "norm.bias")
     n, c, s = x.shape[0], w.shape[0], x.shape[2]
     xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
     a = np.zeros((n, c, s, s), np.float32)
@@ -40,12 +41,23 @@ def gate_input(x, t, cfg):
         for dx in range(3):
             a += np.einsum("oc,nchw->nohw", w[:, :, dy, dx], xp[:, :, dy : dy + s, dx : dx + s])
     a += b[None, :, None, None]
-    g = int(cfg["groups"])
-    ag = a.reshape(n, g, c // g, s, s)
+    ag = a.reshape(n, groups, c // groups, s, s)
     mu, var = ag.mean((2, 3, 4), keepdims=True), ag.var((2, 3, 4), keepdims=True)
     y = ((ag - mu) / np.sqrt(var + 1e-5)).reshape(n, c, s, s)
-    y = np.maximum(y * gamma[None, :, None, None] + beta[None, :, None, None], 0)
-    h = y.reshape(n, c, s // 2, 2, s // 2, 2).max((3, 5))
+    return a, np.maximum(y * gamma[None, :, None, None] + beta[None, :, None, None], 0)
+
+
+def pool2(y):
+    n, c, s = y.shape[:3]
+    return y.reshape(n, c, s // 2, 2, s // 2, 2).max((3, 5))
+
+
+def gate_input(x, t, cfg):
+    g = int(cfg["groups"])
+    a, y = block(x, t, "stem.", g)
+    h = pool2(y)
+    for b in range(int(cfg.get("gate_blocks", 0))):  # the gate's own blocks, pooled between
+        h = block(pool2(h) if b else h, t, "gate_tower.block.%d." % b, g)[1]
     parts = {"relu": [h.mean((2, 3))], "conv": [a.mean((2, 3))]}
     parts["both"] = parts["relu"] + parts["conv"]
     return np.concatenate(parts[cfg["gate_source"]], 1)

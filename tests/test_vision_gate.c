@@ -182,6 +182,47 @@ TEST(gate_pair_mi_matches_reference_and_finite_differences) {
     CHECK_NEAR(gate_pair_mi_forward(split, 8, 4), -(log(4.0) - log(2.0)), 1e-9);
 }
 
+/* ---- label information loss: double reference of I(expert; label) through the softmax ---- */
+
+static const int label_of_row[8] = {0, 1, 2, 0, 1, 0, -1, 2}; /* one row left out (label −1) */
+
+static double label_ref_loss(const double *z, void *ctx) {
+    const ImCase *c = ctx;
+    int N = c->N, E = c->E, K = 3, n = 0;
+    double p[8 * 5], mean[4][5] = {{0}}, cnt[4] = {0}, L = 0;
+    ref_softmax_rows(p, z, N, E);
+    for (int i = 0; i < N; i++) {
+        int l = label_of_row[i];
+        if (l < 0) continue;
+        n++, cnt[l]++, cnt[K]++;
+        for (int e = 0; e < E; e++) mean[l][e] += p[i * E + e], mean[K][e] += p[i * E + e];
+    }
+    for (int l = 0; l <= K; l++) {
+        double h = 0;
+        for (int e = 0; e < E; e++) h -= mean[l][e] / cnt[l] * log(mean[l][e] / cnt[l]);
+        L += l == K ? h : -cnt[l] / n * h;
+    }
+    return L;
+}
+
+static double label_fwd(const float *p, int N, int E) {
+    return gate_label_mi_forward(p, label_of_row, N, E, 3);
+}
+static void label_bwd(float *dz, const float *p, int N, int E, float coef) {
+    gate_label_mi_backward(dz, p, label_of_row, N, E, 3, coef);
+}
+
+TEST(gate_label_mi_matches_reference_and_finite_differences) {
+    check_gate_loss("gate_label_mi dz", label_fwd, label_bwd, label_ref_loss, 25);
+    /* bounds: each of 4 equal labels on its own expert: ln 4; every label with the same mean
+     * gate (each label's rows split alike over two experts): 0 */
+    float own[8 * 4] = {0}, alike[8 * 4] = {0};
+    int lab[8] = {0, 0, 1, 1, 2, 2, 3, 3};
+    for (int i = 0; i < 8; i++) own[i * 4 + lab[i]] = 1, alike[i * 4 + i % 2] = 1;
+    CHECK_NEAR(gate_label_mi_forward(own, lab, 8, 4, 4), log(4.0), 1e-9);
+    CHECK_NEAR(gate_label_mi_forward(alike, lab, 8, 4, 4), 0, 1e-9);
+}
+
 /* ---- gate summary on constructed routings ---- */
 
 TEST(gate_summary_usage_entropy_and_mi_on_constructed_routings) {
@@ -386,6 +427,17 @@ TEST(vision_gate_keys_parse_validate_and_round_trip) {
     CHECK(vision_config_validate(&c) != 0); /* and so does the pair loss */
     c.router = ROUTER_LEARNED;
     CHECK(vision_config_validate(&c) == 0);
+    /* the gate's own blocks feed the relu part, so they need it; groups must divide their width */
+    c.gate_pair_mi = 0;
+    CHECK(vision_config_set(&c, "gate_blocks=2") == 0);
+    CHECK(vision_config_validate(&c) != 0); /* gate_source is conv */
+    c.gate_source = GATE_SRC_BOTH;
+    CHECK(vision_config_validate(&c) == 0);
+    CHECK(vision_gate_dim(&c) == c.gate_ch + c.stem_ch);
+    c.gate_ch = c.groups * 3 + 1;
+    CHECK(vision_config_validate(&c) != 0);
+    c.gate_ch = 32, c.img = 4, c.gate_blocks = 3; /* sides 2, 1, then nothing to pool */
+    CHECK(vision_config_validate(&c) != 0);
 }
 
 TEST(vision_balance_weight_warms_up_linearly) {

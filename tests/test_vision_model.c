@@ -40,7 +40,11 @@ static double loss_at(VisionModel *m, const float *x, int n, int train) {
  * 3e-4 for the others, whose larger gate logits put ReLU / max-pool kinks within 1e-3 of this tiny
  * model's activations (measured: at 1e-4 and 3e-4 every tensor agrees up to float rounding, at
  * 1e-3 some cross a kink) */
-static void check_gradients_cfg(const VisionConfig *cfg, int train, double eps);
+static void check_gradients_cfg_with(const VisionConfig *cfg, int train, double eps,
+                                     void (*prepare)(VisionModel *));
+static void check_gradients_cfg(const VisionConfig *cfg, int train, double eps) {
+    check_gradients_cfg_with(cfg, train, eps, NULL);
+}
 
 static void check_gradients_gate(RouterKind router, GateNorm norm, GateSource src, int train,
                                  double eps, float infomax) {
@@ -51,12 +55,15 @@ static void check_gradients_gate(RouterKind router, GateNorm norm, GateSource sr
     check_gradients_cfg(&c, train, eps);
 }
 
-/* The gate noise stream is rewound before every forward, so noisy runs see the same draws. */
-static void check_gradients_cfg(const VisionConfig *cfg, int train, double eps) {
+/* The gate noise stream is rewound before every forward, so noisy runs see the same draws;
+ * prepare (may be NULL) sets anything else the forward reads, such as the views' labels. */
+static void check_gradients_cfg_with(const VisionConfig *cfg, int train, double eps,
+                                     void (*prepare)(VisionModel *)) {
     VisionConfig c = *cfg;
     GateNorm norm = (GateNorm)c.gate_norm;
     VisionModel m;
     CHECK(vision_init(&m, &c) == 0);
+    if (prepare) prepare(&m);
     int n = 2 * c.batch;
     float *x = random_images(n, &c, 9);
     for (int i = 0; norm == GATE_NORM_BATCH && i < vision_gate_dim(&c); i++) /* off 0 and 1 */
@@ -121,6 +128,31 @@ TEST(vision_model_gradients_gate_inputs) {
     check_gradients_cfg(&c, 1, 3e-4);
     c.gate_infomax = 0.5f, c.gate_source = GATE_SRC_BOTH;
     check_gradients_cfg(&c, 0, 3e-4);
+}
+/* the gate's own conv blocks over the stem output (gate_blocks): one and two blocks, pooled alone
+ * or beside the stem's conv output, with batch statistics and running ones */
+TEST(vision_model_gradients_gate_tower) {
+    VisionConfig c = small_cfg();
+    c.gate_init_std = 0.5f, c.gate_ch = 4;
+    c.gate_blocks = 1, c.gate_source = GATE_SRC_RELU;
+    check_gradients_cfg(&c, 1, 3e-4);
+    c.gate_blocks = 2, c.gate_source = GATE_SRC_BOTH;
+    check_gradients_cfg(&c, 1, 3e-4);
+    c.gate_pair_mi = 0.7f;
+    check_gradients_cfg(&c, 0, 3e-4);
+}
+/* the style information loss I(expert; view label): three styles over the six views, with the
+ * information loss beside it, training and evaluation statistics */
+static const int32_t six_view_styles[6] = {0, 1, 2, 2, 1, 0};
+static void label_views(VisionModel *m) {
+    m->view_label = six_view_styles, m->n_view_labels = 3;
+}
+TEST(vision_model_gradients_style_information_loss) {
+    VisionConfig c = small_cfg();
+    c.gate_init_std = 0.5f, c.gate_style_mi = 0.8f;
+    check_gradients_cfg_with(&c, 1, 3e-4, label_views);
+    c.gate_blocks = 1, c.gate_ch = 4, c.gate_infomax = 0;
+    check_gradients_cfg_with(&c, 0, 3e-4, label_views);
 }
 /* Shazeer's importance and load losses with noisy top-k (fixed and learned noise sd), and
  * expert-choice routing (training

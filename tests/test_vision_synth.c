@@ -28,9 +28,10 @@ static float *noise_image(int n, uint64_t seed) {
 }
 
 /* ∂f/∂x along random directions against central differences (float forward, eps 1e-3), for both
- * objectives of every expert. */
-TEST(vinput_gradient_matches_finite_differences) {
+ * objectives of every expert; gate_blocks > 0: the gate's logits go through its own blocks. */
+static void check_input_gradients(int gate_blocks) {
     VisionConfig c = synth_cfg();
+    c.gate_blocks = gate_blocks, c.gate_ch = 4;
     VisionModel m;
     CHECK(vision_init(&m, &c) == 0);
     for (int i = 0; i < c.n_experts * vision_gate_dim(&c);
@@ -66,9 +67,16 @@ TEST(vinput_gradient_matches_finite_differences) {
     vision_free(&m);
 }
 
-/* The single-image pass gives the model's own gate probabilities and expert readouts. */
-TEST(vinput_agrees_with_model_forward) {
+TEST(vinput_gradient_matches_finite_differences) {
+    check_input_gradients(0);
+    check_input_gradients(2); /* the gate's own two blocks over the stem */
+}
+
+/* The single-image pass gives the model's own gate probabilities and expert readouts (with the
+ * stem's pooled output or the gate's own blocks as the gate's input). */
+static void check_agrees_with_model(int gate_blocks) {
     VisionConfig c = synth_cfg();
+    c.gate_blocks = gate_blocks, c.gate_ch = 4;
     VisionModel m;
     CHECK(vision_init(&m, &c) == 0);
     int n = c.in_ch * c.img * c.img, E = c.n_experts;
@@ -95,12 +103,19 @@ TEST(vinput_agrees_with_model_forward) {
     }
     vinput_free(g);
     vision_free(&m);
+    ml_free(x);
+}
+
+TEST(vinput_agrees_with_model_forward) {
+    check_agrees_with_model(0);
+    check_agrees_with_model(2);
+    VisionConfig c = synth_cfg();
+    VisionModel m;
     /* a cosine router has no logit gradient here: refused by name */
     c.router = ROUTER_COSINE, c.gate_infomax = 0; /* the information loss needs z = W·x */
     CHECK(vision_init(&m, &c) == 0);
     CHECK(vinput_new(&m) == NULL);
     vision_free(&m);
-    ml_free(x);
 }
 
 typedef struct {

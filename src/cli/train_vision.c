@@ -108,6 +108,8 @@ int cmd_train_vision(int argc, char **argv) {
             if (vision_config_set(&cfg, sets[i]) != 0) ml_fatal("train vision: %s", ml_errmsg());
         if (cfg.aug_pair_style > 0 && style_pairs_check(&set) != 0)
             ml_fatal("train vision: --data %s: %s", data, ml_errmsg());
+        if (cfg.gate_style_mi > 0 && vision_style_labels_check(&set) != 0)
+            ml_fatal("train vision: --data %s: %s", data, ml_errmsg());
         if (vision_init(&m, &cfg) != 0) ml_fatal("train vision: %s", ml_errmsg());
         if (ml_mkdir_p(out) != 0) ml_fatal("%s", ml_errmsg());
         char *json = vision_config_to_json(&m.cfg), *cpath = ml_path_join(out, "config.json");

@@ -22,6 +22,7 @@ struct VisionInputGrad {
     float *a0, *act0, *mean0, *rstd0, *h, *gate_in, *gate_x; /* gate input raw and standardised */
     float gate_mu, gate_rstd;                                /* GATE_NORM_IMAGE statistics */
     int32_t *hidx;
+    ConvChain tower; /* the gate's own blocks over h (cfg.gate_blocks > 0) */
     /* expert blocks (one expert at a time) */
     float *a[MAX_BLOCKS], *act[MAX_BLOCKS], *mean[MAX_BLOCKS], *rstd[MAX_BLOCKS], *pool[MAX_BLOCKS];
     int32_t *pidx[MAX_BLOCKS];
@@ -70,6 +71,11 @@ VisionInputGrad *vinput_new(const VisionModel *m) {
     g->dh = ml_alloc_floats(Cs * S1S1), g->dgate = ml_alloc_floats(Dg);
     g->dgap = ml_alloc_floats(ec), g->dr = ml_alloc_floats(c->readout);
     g->gn_part = ml_alloc_floats(2L * (Cs > ec ? Cs : ec));
+    if (c->gate_blocks > 0) {
+        conv_chain_alloc(&g->tower, c->gate_blocks, Cs, c->gate_ch, g->S1, G, 1); /* validated */
+        long need = conv_chain_scratch_floats(&g->tower, T);
+        if (need > scratch) scratch = need;
+    }
     g->scratch = ml_alloc_floats(scratch);
     return g;
 }
@@ -84,6 +90,7 @@ void vinput_free(VisionInputGrad *g) {
         ml_free(g->a[b]), ml_free(g->act[b]), ml_free(g->mean[b]), ml_free(g->rstd[b]);
         ml_free(g->pool[b]), ml_free(g->pidx[b]);
     }
+    conv_chain_free(&g->tower);
     ml_free(g->hidx), ml_free(g);
 }
 
@@ -94,10 +101,14 @@ static void stem_forward(VisionInputGrad *g, const float *x) {
     conv2d_forward(g->a0, x, p->w, p->b, 1, &s, g->scratch);
     groupnorm_relu_maxpool_forward(g->act0, g->mean0, g->rstd0, g->h, g->hidx, g->a0, p->gamma,
                                    p->beta, 1, c->stem_ch, g->S, g->S, c->groups, GN_EPS);
-    /* the gate's input as vision.c builds it: pooled block output and / or pooled pre-norm conv
-     * output, standardised with the model's running statistics (eval mode) or per image */
-    int Cs = c->stem_ch, Dg = vision_gate_dim(c), at = 0;
-    if (c->gate_source != GATE_SRC_CONV)
+    /* the gate's input as vision.c builds it: pooled block output (or the gate's own blocks over
+     * it) and / or pooled pre-norm conv output, standardised with the model's running statistics
+     * (eval mode) or per image */
+    int Cs = c->stem_ch, Cr = vision_gate_relu_dim(c), Dg = vision_gate_dim(c), at = 0;
+    if (c->gate_source != GATE_SRC_CONV && c->gate_blocks > 0) {
+        conv_chain_forward(&g->tower, g->m->p.gate_tower, g->h, 1, g->scratch);
+        memcpy(g->gate_in, g->tower.gap, sizeof(float) * Cr), at = Cr;
+    } else if (c->gate_source != GATE_SRC_CONV)
         global_avgpool_forward(g->gate_in, g->h, 1, Cs, g->S1 * g->S1), at = Cs;
     if (c->gate_source != GATE_SRC_RELU)
         global_avgpool_forward(g->gate_in + at, g->a0, 1, Cs, g->S * g->S);
@@ -115,7 +126,7 @@ static void stem_forward(VisionInputGrad *g, const float *x) {
  * part (returned, or NULL when the gate has none). */
 static const float *gate_backward(VisionInputGrad *g, const float *dgx) {
     const VisionConfig *c = &g->m->cfg;
-    int Cs = c->stem_ch, Dg = vision_gate_dim(c);
+    int Cs = c->stem_ch, Cr = vision_gate_relu_dim(c), Dg = vision_gate_dim(c);
     if (c->gate_norm == GATE_NORM_BATCH)
         for (int i = 0; i < Dg; i++)
             g->dgate[i] = dgx[i] / sqrtf(g->m->p.gate_run_var[i] + GATE_EPS);
@@ -126,10 +137,13 @@ static const float *gate_backward(VisionInputGrad *g, const float *dgx) {
     } else
         memcpy(g->dgate, dgx, sizeof(float) * Dg);
     memset(g->dh, 0, sizeof(float) * Cs * g->S1 * g->S1);
-    if (c->gate_source != GATE_SRC_CONV)
+    if (c->gate_source != GATE_SRC_CONV && c->gate_blocks > 0)
+        conv_chain_backward(&g->tower, NULL, g->m->p.gate_tower, g->h, g->dgate, 1, g->dh,
+                            g->scratch);
+    else if (c->gate_source != GATE_SRC_CONV)
         global_avgpool_backward(g->dh, g->dgate, 1, Cs, g->S1 * g->S1);
     return c->gate_source == GATE_SRC_RELU ? NULL
-                                           : g->dgate + (c->gate_source == GATE_SRC_BOTH ? Cs : 0);
+                                           : g->dgate + (c->gate_source == GATE_SRC_BOTH ? Cr : 0);
 }
 
 /* Stem backward from g->dh (∂f/∂h) and dconv (∂f/∂ of the pooled pre-norm conv output, or NULL)

@@ -28,8 +28,9 @@ struct VisionActs {
     /* stem */
     float *stem_a, *stem_act, *stem_mean, *stem_rstd, *h, *gate_in;
     float *gate_x, *gate_mu, *gate_rstd; /* normalised gate input [V, Dg], its group statistics */
-    float *gate_pool;                    /* [2, V, Cs] pooled relu / conv stem features */
-    int gate_batch_stats;                /* the last forward standardised with batch statistics */
+    float *gate_pool; /* [V, relu width] + [V, Cs] pooled relu (or tower) / conv stem features */
+    ConvChain tower;  /* the gate's own blocks over h (cfg.gate_blocks > 0) */
+    int gate_batch_stats; /* the last forward standardised with batch statistics */
     int32_t *h_idx;
     /* expert slots, grouped by expert: slots off[e]..off[e+1] run expert e */
     int32_t *slot_img, *slot_rank;
@@ -67,7 +68,7 @@ static long layout(VisionParams *vp, float *base, const VisionConfig *c, const M
         ConvBlockParams *bp;
         int ic, oc;
         char pre[48];
-    } blocks[1 + 256 * MAX_BLOCKS];
+    } blocks[1 + 256 * MAX_BLOCKS + CONV_CHAIN_MAX];
     int nbl = 0;
     blocks[nbl].bp = &vp->stem, blocks[nbl].ic = c->in_ch, blocks[nbl].oc = c->stem_ch;
     snprintf(blocks[nbl++].pre, 48, "stem.");
@@ -77,6 +78,11 @@ static long layout(VisionParams *vp, float *base, const VisionConfig *c, const M
             blocks[nbl].ic = b == 0 ? c->stem_ch : ec, blocks[nbl].oc = ec;
             snprintf(blocks[nbl++].pre, 48, "expert.%d.block.%d.", e, b);
         }
+    for (int b = 0; b < c->gate_blocks; b++) { /* after the experts: older layouts unchanged */
+        blocks[nbl].bp = &vp->gate_tower[b];
+        blocks[nbl].ic = b == 0 ? c->stem_ch : c->gate_ch, blocks[nbl].oc = c->gate_ch;
+        snprintf(blocks[nbl++].pre, 48, "gate_tower.block.%d.", b);
+    }
     for (int i = 0; i < nbl; i++) {
         ConvBlockParams *bp = blocks[i].bp;
         int ic = blocks[i].ic, oc = blocks[i].oc;
@@ -130,10 +136,11 @@ static void alloc_param_views(VisionParams *vp, const VisionConfig *c) {
     vp->blocks = ml_alloc(sizeof(ConvBlockParams) * c->n_experts * c->expert_blocks);
     vp->ro_w = ml_alloc(sizeof(float *) * c->n_experts);
     vp->ro_b = ml_alloc(sizeof(float *) * c->n_experts);
+    vp->gate_tower = ml_alloc(sizeof(ConvBlockParams) * (c->gate_blocks + 1));
 }
 
 static void free_param_views(VisionParams *vp) {
-    ml_free(vp->blocks), ml_free(vp->ro_w), ml_free(vp->ro_b);
+    ml_free(vp->blocks), ml_free(vp->ro_w), ml_free(vp->ro_b), ml_free(vp->gate_tower);
 }
 
 static void init_block(ConvBlockParams *bp, int ic, int oc, Rng *r) {
@@ -158,6 +165,7 @@ static void init_params(VisionModel *m) {
                     sqrtf(1.0f / c->proj_hidden));
     moe_init_params(&m->p.gate, &m->gate_cfg, &r);
     for (int i = 0; m->p.gate_run_var && i < vision_gate_dim(c); i++) m->p.gate_run_var[i] = 1.0f;
+    if (c->gate_blocks > 0) conv_chain_init(m->p.gate_tower, &m->acts->tower, &r); /* drawn last */
 }
 
 /* ---- activations ---- */
@@ -182,7 +190,7 @@ static void alloc_acts(VisionModel *m) {
     A->h_idx = ml_alloc(sizeof(int32_t) * V * Cs * S1S1);
     int Dg = vision_gate_dim(c);
     A->gate_in = ml_alloc_floats((long)V * Dg), A->gate_x = ml_alloc_floats((long)V * Dg);
-    A->gate_pool = ml_alloc_floats(2L * V * Cs);
+    A->gate_pool = ml_alloc_floats((long)V * (vision_gate_relu_dim(c) + Cs));
     A->gate_mu = ml_alloc_floats(V > Dg ? V : Dg), A->gate_rstd = ml_alloc_floats(V > Dg ? V : Dg);
     A->slot_img = ml_alloc(sizeof(int32_t) * M), A->slot_rank = ml_alloc(sizeof(int32_t) * M);
     A->xin = ml_alloc_floats(M * Cs * S1S1);
@@ -222,6 +230,11 @@ static void alloc_acts(VisionModel *m) {
     A->dtopk_w = ml_alloc_floats((long)V * k);
     A->dgate_in = ml_alloc_floats((long)V * Dg), A->dgate_x = ml_alloc_floats((long)V * Dg);
     A->dlogits = ml_alloc_floats((long)V * c->n_experts);
+    if (c->gate_blocks > 0) {
+        conv_chain_alloc(&A->tower, c->gate_blocks, Cs, c->gate_ch, A->S1, G, V); /* validated */
+        long need = conv_chain_scratch_floats(&A->tower, omp_get_max_threads());
+        if (need > scratch) scratch = need;
+    }
     A->conv_scratch = ml_alloc_floats(scratch);
     A->T = omp_get_max_threads();
     A->conv_one = conv2d_scratch_floats(&stem, 1);
@@ -263,6 +276,7 @@ static void free_acts(VisionModel *m) {
         ml_free(A->pool[b]), ml_free(A->pidx[b]);
     }
     ml_free(A->h_idx), ml_free(A->slot_img), ml_free(A->slot_rank);
+    conv_chain_free(&A->tower);
     ml_free(A);
     ml_free(m->readout), ml_free(m->expert_readout), ml_free(m->slot_of);
     m->acts = NULL;
@@ -281,14 +295,15 @@ int vision_init(VisionModel *m, const VisionConfig *cfg) {
     m->n_params = layout(&m->p, NULL, cfg, &m->gate_cfg, NULL, NULL);
     m->params = ml_alloc_floats(m->n_params), m->grads = ml_alloc_floats(m->n_params);
     m->adam_m = ml_alloc_floats(m->n_params), m->adam_v = ml_alloc_floats(m->n_params);
-    int max_tensors = 4 + 4 * cfg->n_experts * cfg->expert_blocks + 2 * cfg->n_experts + 4 + 32;
+    int max_tensors = 4 + 4 * cfg->n_experts * cfg->expert_blocks + 2 * cfg->n_experts + 4 + 32 +
+                      4 * cfg->gate_blocks;
     m->tensors = ml_alloc(sizeof(ParamTensor) * max_tensors);
     layout(&m->p, m->params, cfg, &m->gate_cfg, m->tensors, &m->n_tensors);
     layout(&m->g, m->grads, cfg, &m->gate_cfg, NULL, NULL);
-    init_params(m);
     m->max_views = 2 * cfg->batch;
     moe_acts_alloc(&m->gate_acts, &m->gate_cfg, m->max_views, 1);
     alloc_acts(m);
+    init_params(m);
     rng_seed(&m->rng, cfg->seed ^ 0x9A7E5EEDull);
     return 0;
 }
@@ -354,19 +369,25 @@ static void expert_forward(VisionModel *m, int e, const float *xin, int at, int 
     linear_forward(out, A->gap + (long)at * ec, m->p.ro_w[e], m->p.ro_b[e], n, ec, c->readout);
 }
 
-/* gate_in [n, Dg] = the pooled stem features cfg.gate_source names (relu part first). */
+/* gate_in [n, Dg] = the pooled features cfg.gate_source names, relu part first: GAP(h), or the
+ * gate's own blocks over h (gate_blocks), and GAP of the stem's conv output. */
 static void gate_pool_forward(VisionModel *m, int n) {
     const VisionConfig *c = &m->cfg;
     VisionActs *A = m->acts;
-    int Cs = c->stem_ch, Dg = vision_gate_dim(c), src = c->gate_source;
-    float *relu = A->gate_pool, *conv = A->gate_pool + (long)n * Cs;
-    if (src != GATE_SRC_CONV) global_avgpool_forward(relu, A->h, n, Cs, A->S1 * A->S1);
+    int Cs = c->stem_ch, Cr = vision_gate_relu_dim(c), Dg = vision_gate_dim(c);
+    int src = c->gate_source;
+    float *relu = A->gate_pool, *conv = A->gate_pool + (long)n * Cr;
+    if (src != GATE_SRC_CONV && c->gate_blocks > 0) {
+        conv_chain_forward(&A->tower, m->p.gate_tower, A->h, n, A->conv_scratch);
+        relu = A->tower.gap;
+    } else if (src != GATE_SRC_CONV)
+        global_avgpool_forward(relu, A->h, n, Cs, A->S1 * A->S1);
     if (src != GATE_SRC_RELU) global_avgpool_forward(conv, A->stem_a, n, Cs, A->S * A->S);
     for (int i = 0; i < n; i++) {
         float *row = A->gate_in + (long)i * Dg;
-        if (src != GATE_SRC_CONV) memcpy(row, relu + (long)i * Cs, sizeof(float) * Cs);
+        if (src != GATE_SRC_CONV) memcpy(row, relu + (long)i * Cr, sizeof(float) * Cr);
         if (src != GATE_SRC_RELU)
-            memcpy(row + (src == GATE_SRC_BOTH ? Cs : 0), conv + (long)i * Cs, sizeof(float) * Cs);
+            memcpy(row + (src == GATE_SRC_BOTH ? Cr : 0), conv + (long)i * Cs, sizeof(float) * Cs);
     }
 }
 
@@ -376,15 +397,20 @@ static void gate_pool_forward(VisionModel *m, int n) {
 static int gate_pool_backward(VisionModel *m, int n) {
     const VisionConfig *c = &m->cfg;
     VisionActs *A = m->acts;
-    int Cs = c->stem_ch, Dg = vision_gate_dim(c), src = c->gate_source;
-    float *relu = A->gate_pool, *conv = A->gate_pool + (long)n * Cs;
+    int Cs = c->stem_ch, Cr = vision_gate_relu_dim(c), Dg = vision_gate_dim(c);
+    int src = c->gate_source;
+    float *relu = A->gate_pool, *conv = A->gate_pool + (long)n * Cr;
     for (int i = 0; i < n; i++) {
         const float *row = A->dgate_in + (long)i * Dg;
-        if (src != GATE_SRC_CONV) memcpy(relu + (long)i * Cs, row, sizeof(float) * Cs);
+        if (src != GATE_SRC_CONV) memcpy(relu + (long)i * Cr, row, sizeof(float) * Cr);
         if (src != GATE_SRC_RELU)
-            memcpy(conv + (long)i * Cs, row + (src == GATE_SRC_BOTH ? Cs : 0), sizeof(float) * Cs);
+            memcpy(conv + (long)i * Cs, row + (src == GATE_SRC_BOTH ? Cr : 0), sizeof(float) * Cs);
     }
-    if (src != GATE_SRC_CONV) global_avgpool_backward(A->dh, relu, n, Cs, A->S1 * A->S1);
+    if (src != GATE_SRC_CONV && c->gate_blocks > 0)
+        conv_chain_backward(&A->tower, m->g.gate_tower, m->p.gate_tower, A->h, relu, n, A->dh,
+                            A->conv_scratch);
+    else if (src != GATE_SRC_CONV)
+        global_avgpool_backward(A->dh, relu, n, Cs, A->S1 * A->S1);
     return src != GATE_SRC_RELU;
 }
 
@@ -484,6 +510,11 @@ static int order_experts(VisionModel *m, int slots) {
     return wide;
 }
 
+/* The style information loss applies when it has a weight and the caller gave labels. */
+static int style_mi_on(const VisionModel *m) {
+    return m->cfg.gate_style_mi > 0 && m->view_label && m->n_view_labels > 0;
+}
+
 void vision_forward(VisionModel *m, const float *x, int n, int views, int train) {
     const VisionConfig *c = &m->cfg;
     VisionActs *A = m->acts;
@@ -530,10 +561,13 @@ void vision_forward(VisionModel *m, const float *x, int n, int views, int train)
     m->ntxent = ntxent_forward(&A->nt, A->z, n, c->proj_dim, c->tau, &m->top1);
     m->infomax = c->gate_infomax > 0 ? (float)gate_infomax_forward(m->gate_acts.probs, n, E) : 0;
     m->pair_mi = c->gate_pair_mi > 0 ? (float)gate_pair_mi_forward(m->gate_acts.probs, n, E) : 0;
+    m->style_mi = style_mi_on(m) ? (float)gate_label_mi_forward(m->gate_acts.probs, m->view_label,
+                                                                n, E, m->n_view_labels)
+                                 : 0;
     m->loss = m->ntxent + m->gate_cfg.aux_lb_coef * m->gate_acts.aux_lb +
               c->aux_z_coef * m->gate_acts.aux_z + c->gate_infomax * m->infomax +
-              c->gate_pair_mi * m->pair_mi + c->aux_imp_coef * m->gate_acts.aux_imp +
-              c->aux_load_coef * m->gate_acts.aux_load;
+              c->gate_pair_mi * m->pair_mi + c->gate_style_mi * m->style_mi +
+              c->aux_imp_coef * m->gate_acts.aux_imp + c->aux_load_coef * m->gate_acts.aux_load;
 }
 
 /* ---- backward ---- */
@@ -576,8 +610,8 @@ static void expert_backward(VisionModel *m, int e, int at, int n, float *scratch
     }
 }
 
-/* The gate information losses (infomax, pair) through the router's logits z = W·x (learned or
- * frozen random router; the MoE core's backward covers the combine weights and its own auxiliary
+/* The gate information losses (infomax, pair, style) through the router's logits z = W·x (learned
+ * or frozen random router; the MoE core's backward covers the combine weights and its own auxiliary
  * losses). */
 static void gate_info_backward(VisionModel *m, int n, const float *x, float *dx) {
     const VisionConfig *c = &m->cfg;
@@ -590,6 +624,9 @@ static void gate_info_backward(VisionModel *m, int n, const float *x, float *dx)
         gate_infomax_backward(A->dlogits, m->gate_acts.probs, n, E, c->gate_infomax);
     if (c->gate_pair_mi > 0)
         gate_pair_mi_backward(A->dlogits, m->gate_acts.probs, n, E, c->gate_pair_mi);
+    if (style_mi_on(m))
+        gate_label_mi_backward(A->dlogits, m->gate_acts.probs, m->view_label, n, E,
+                               m->n_view_labels, c->gate_style_mi);
     for (int i = 0; i < n; i++)
         for (int e = 0; e < E; e++) {
             float d = A->dlogits[i * E + e];
@@ -656,7 +693,8 @@ void vision_backward(VisionModel *m) {
     const float *gx = c->gate_norm == GATE_NORM_NONE ? A->gate_in : A->gate_x;
     memset(dgx, 0, sizeof(float) * n * vision_gate_dim(c));
     moe_route_backward(dgx, &m->g.gate, A->dtopk_w, &m->gate_acts, &m->p.gate, &m->gate_cfg, gx, n);
-    if (c->gate_infomax > 0 || c->gate_pair_mi > 0) gate_info_backward(m, n, gx, dgx);
+    if (c->gate_infomax > 0 || c->gate_pair_mi > 0 || style_mi_on(m))
+        gate_info_backward(m, n, gx, dgx);
     gate_input_backward(m, n, dgx);
     int conv_part = gate_pool_backward(m, n);
     maxpool2d_backward_set(A->d1, A->dh, A->h_idx, n, Cs, A->S, A->S, 2, 2);

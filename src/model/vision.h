@@ -2,18 +2,21 @@
  * NT-Xent objective (docs/vision.md has the architecture and every formula).
  *
  *   x [B,C,S,S] → stem (conv3×3 → GN → ReLU → maxpool 2) → h [B,Cs,S/2,S/2]
- *   gate: GAP(h) [B,Cs] → router (src/nn/moe.h routing half: learned / frozen random / cosine,
- *         softmax → top-k, optional noise, load-balance and z losses) → experts e_ij, weights w_ij
+ *   gate: GAP(h) [B,Cs], or GAP of the gate's own conv blocks over h (gate_blocks) → router
+ *         (src/nn/moe.h routing half: learned / frozen random / cosine, softmax → top-k, optional
+ *         noise, load-balance and z losses) → experts e_ij, weights w_ij
  *   expert e: nb blocks (conv3×3 → GN → ReLU, maxpool 2 between blocks) → GAP → linear → r_e [D]
  *   y_i = Σ_j w_ij · r_{e_ij}(h_i)                         (the representation: "readout")
  *   z_i = W2·ReLU(W1·y_i + b1) + b2                          (projection head)
  *   L = NT-Xent(z; τ) + aux_lb_coef·L_lb + aux_z_coef·L_z + gate_infomax·L_im
  *       + gate_pair_mi·L_pair     (L_pair = −I(expert of view 1; expert of view 2))
+ *       + gate_style_mi·I(expert; drawing style of the view)
  *
  * Parameters, gradients, AdamW moments and activations are each one block allocated once. Only the
  * selected experts run on an image in training; analyses can force-run any expert on any image. */
 #pragma once
 #include "core/rng.h"
+#include "nn/conv_chain.h"
 #include "nn/moe.h"
 #include "nn/ntxent.h"
 #include "nn/param.h"
@@ -52,12 +55,16 @@ typedef struct {
     int cos_dim;
     int gate_norm;       /* GATE_NORM_*: standardise the gate's pooled stem features (see above) */
     int gate_source;     /* GATE_SRC_*: which stem features the gate pools */
+    int gate_blocks;     /* conv blocks of the gate's own over the stem output h (0: none); with
+                            them the relu part of the gate input is GAP(tower(h)) [gate_ch] */
+    int gate_ch;         /* width of those blocks */
     float gate_init_std; /* router weight init std */
     float gate_lr_mult;  /* the gate's learning rate = lr × this */
     int aux_lb_warmup;   /* steps over which the balance weight falls from aux_lb_start */
     float aux_lb_start;  /* balance weight at step 0 (ramps linearly to aux_lb_coef) */
     float gate_infomax;  /* weight of −I(image; expert) in the batch (nn/gate_infomax.h) */
     float gate_pair_mi;  /* weight of −I(expert of view 1; expert of view 2) over the pairs */
+    float gate_style_mi; /* weight of I(expert; drawing style) in the batch (view_label) */
     int gate_adapt;      /* evaluate/analyse each image domain with gate statistics re-estimated
                             on it (vision_embed_adapted; GATE_NORM_BATCH only) */
     /* objective and augmentations (SimCLR; see src/data/augment.h) */
@@ -95,20 +102,19 @@ int vision_config_load_file(VisionConfig *cfg, const char *path);
 /* The augmentation settings of cfg. */
 struct AugmentConfig;
 void vision_augment_config(const VisionConfig *cfg, struct AugmentConfig *aug);
-/* The router's input width: stem_ch, or 2·stem_ch for GATE_SRC_BOTH. */
+/* The router's input width: the relu part (stem_ch, or gate_ch with gate_blocks) and / or the
+ * conv part (stem_ch), as gate_source says. */
 int vision_gate_dim(const VisionConfig *cfg);
+int vision_gate_relu_dim(const VisionConfig *cfg);
 /* The gate's MoeConfig derived from the model config. */
 MoeConfig vision_gate_config(const VisionConfig *cfg);
 
 typedef struct {
-    float *w, *b, *gamma, *beta; /* conv [OC, IC, 3, 3], bias, group-norm scale and shift */
-} ConvBlockParams;
-
-typedef struct {
     ConvBlockParams stem;
     MoeParams gate;
-    ConvBlockParams *blocks; /* [E · nb], expert e block b at e·nb + b */
-    float **ro_w, **ro_b;    /* per expert: readout [D, expert_ch], [D] */
+    ConvBlockParams *blocks;     /* [E · nb], expert e block b at e·nb + b */
+    ConvBlockParams *gate_tower; /* [gate_blocks] the gate's own conv blocks */
+    float **ro_w, **ro_b;        /* per expert: readout [D, expert_ch], [D] */
     float *p1_w, *p1_b, *p2_w, *p2_b;
     float *gate_run_mean, *gate_run_var; /* [stem_ch] GATE_NORM_BATCH running statistics (frozen) */
 } VisionParams;
@@ -125,15 +131,19 @@ typedef struct {
     int n_tensors;
     int max_views; /* images one forward can take (2·batch) */
     VisionActs *acts;
-    MoeActs gate_acts;        /* gate probabilities, chosen experts, weights of the last forward */
-    float *readout;           /* [max_views, D] y of the last forward */
-    float *expert_readout;    /* [max_views·k, D] r of each chosen (image, rank), see slot_of */
-    int32_t *slot_of;         /* [max_views·k]: row of expert_readout for (image i, rank j) */
-    float loss, ntxent, top1; /* of the last forward with loss */
-    float infomax;            /* unweighted gate information loss of the last forward */
-    float pair_mi;            /* unweighted pair information loss of the last forward */
-    int step;                 /* optimizer steps taken */
-    Rng rng;                  /* gate noise stream */
+    MoeActs gate_acts;         /* gate probabilities, chosen experts, weights of the last forward */
+    float *readout;            /* [max_views, D] y of the last forward */
+    float *expert_readout;     /* [max_views·k, D] r of each chosen (image, rank), see slot_of */
+    int32_t *slot_of;          /* [max_views·k]: row of expert_readout for (image i, rank j) */
+    float loss, ntxent, top1;  /* of the last forward with loss */
+    float infomax;             /* unweighted gate information loss of the last forward */
+    float pair_mi;             /* unweighted pair information loss of the last forward */
+    float style_mi;            /* unweighted I(expert; view label) of the last forward */
+    const int32_t *view_label; /* [max_views] each view's label (its drawing style) for
+                                  gate_style_mi, or NULL; set by the caller before a forward */
+    int n_view_labels;         /* labels lie in [0, n_view_labels) */
+    int step;                  /* optimizer steps taken */
+    Rng rng;                   /* gate noise stream */
     const MoeOverride *gate_override; /* routing intervention for every forward (e.g. a logit bias
                                          forcing a collapse in tests), or NULL */
 } VisionModel;

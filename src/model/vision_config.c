@@ -68,6 +68,10 @@ static const CfgField fields[] = {
        "in evaluation) | image (per image across features) | none"),
     VE(gate_source, gate_source_names, GATE_SRC_BOTH,
        "stem features the gate pools: relu (block output) | conv (before group norm) | both"),
+    VI(gate_blocks, 0,
+       "conv blocks of the gate's own over the stem output (conv3x3 -> group norm -> ReLU, "
+       "maxpool between); the gate pools the last one in place of the stem output (0: none)"),
+    VI(gate_ch, 32, "width of the gate's conv blocks (with gate_blocks > 0)"),
     VF(gate_init_std, 0.02, "router weight init std"),
     VF(gate_lr_mult, 10.0, "gate learning rate = lr x this"),
     VI(aux_lb_warmup, 0, "steps over which the balance weight goes aux_lb_start -> aux_lb"),
@@ -82,6 +86,10 @@ static const CfgField fields[] = {
        "weight of the pair information loss -I(expert of view 1; expert of view 2): both views "
        "of an image (or both styles, with aug_pair_style) to one expert (learned or random "
        "router)"),
+    VF(gate_style_mi, 0,
+       "weight of the style information loss I(expert; drawing style) in the batch: every "
+       "training style's images split alike over the experts (learned or random router; needs "
+       "a set with styles)"),
     VF(tau, 0.2, "NT-Xent temperature"),
     VF(aug_crop_min, 0.5, "smallest random-crop area fraction"),
     VF(aug_flip, 0.5, "horizontal flip probability"),
@@ -176,11 +184,14 @@ static const CfgRange ranges[] = {
     {"cos_dim", 0, 65536, 0},
     {"gate_norm", GATE_NORM_NONE, GATE_NORM_IMAGE, 0},
     {"gate_source", GATE_SRC_RELU, GATE_SRC_BOTH, 0},
+    {"gate_blocks", 0, CONV_CHAIN_MAX, 0},
+    {"gate_ch", 1, 4096, 0},
     {"gate_init_std", 0, FLT_MAX, 0},
     {"gate_lr_mult", 0, FLT_MAX, 0},
     {"aux_lb_warmup", 0, INT_MAX, 0},
     {"gate_infomax", 0, FLT_MAX, 0},
     {"gate_pair_mi", 0, FLT_MAX, 0},
+    {"gate_style_mi", 0, FLT_MAX, 0},
     {"tau", 0, FLT_MAX, 1},
     {"aug_crop_min", 0, 1, 1},
     {"aug_flip", 0, 1, 0},
@@ -214,12 +225,23 @@ int vision_config_validate(const VisionConfig *c) {
     NEED(c->stem_ch % c->groups == 0 && c->expert_ch % c->groups == 0,
          "groups: %d must divide stem_ch (%d) and expert_ch (%d)", c->groups, c->stem_ch,
          c->expert_ch);
+    NEED(c->gate_blocks == 0 || ((c->img / 2) >> (c->gate_blocks - 1) >= 1 &&
+                                 (c->img / 2) % (1 << (c->gate_blocks - 1)) == 0),
+         "gate_blocks: %d blocks need a larger image than %d", c->gate_blocks, c->img);
+    NEED(c->gate_blocks == 0 || c->gate_ch % c->groups == 0, "groups: %d must divide gate_ch (%d)",
+         c->groups, c->gate_ch);
+    NEED(c->gate_blocks == 0 || c->gate_source != GATE_SRC_CONV,
+         "gate_blocks: the gate's blocks feed the relu part of its input; expected gate_source "
+         "relu or both, got conv");
     NEED(moe_router_is_scored(c->router), "router: expected learned, random or cosine");
     NEED(c->gate_infomax == 0 || c->router != ROUTER_COSINE,
          "gate_infomax: expected a learned or random router (set gate_infomax=0 for "
          "router=cosine)");
     NEED(c->gate_pair_mi == 0 || c->router != ROUTER_COSINE,
          "gate_pair_mi: expected a learned or random router (set gate_pair_mi=0 for "
+         "router=cosine)");
+    NEED(c->gate_style_mi == 0 || c->router != ROUTER_COSINE,
+         "gate_style_mi: expected a learned or random router (set gate_style_mi=0 for "
          "router=cosine)");
     NEED(c->router != ROUTER_COSINE || c->cos_dim > 0,
          "cos_dim: expected > 0 for the cosine router");
@@ -229,8 +251,10 @@ int vision_config_validate(const VisionConfig *c) {
          c->noise_std);
     NEED(!c->noise_learned || c->router == ROUTER_LEARNED,
          "router_noise_learned: expected router=learned (W_noise sits beside its weights)");
-    NEED(!c->noise_learned || (c->gate_infomax == 0 && c->gate_pair_mi == 0),
-         "router_noise_learned: expected gate_infomax=0 and gate_pair_mi=0 (the information "
+    NEED(!c->noise_learned ||
+             (c->gate_infomax == 0 && c->gate_pair_mi == 0 && c->gate_style_mi == 0),
+         "router_noise_learned: expected gate_infomax=0, gate_pair_mi=0 and gate_style_mi=0 (the "
+         "information "
          "losses' gradients do not reach W_noise)");
     NEED(c->aux_load_coef == 0 || c->route_choice == CHOICE_TOKEN,
          "aux_load: expected route_choice=token (with expert choice every expert takes exactly c "
@@ -278,8 +302,14 @@ int vision_config_load_file(VisionConfig *c, const char *path) {
     return r;
 }
 
+/* The relu part's width: the stem's channels, or the gate's blocks' when it has them. */
+int vision_gate_relu_dim(const VisionConfig *c) {
+    return c->gate_blocks > 0 ? c->gate_ch : c->stem_ch;
+}
+
 int vision_gate_dim(const VisionConfig *c) {
-    return c->gate_source == GATE_SRC_BOTH ? 2 * c->stem_ch : c->stem_ch;
+    int relu = c->gate_source == GATE_SRC_CONV ? 0 : vision_gate_relu_dim(c);
+    return relu + (c->gate_source == GATE_SRC_RELU ? 0 : c->stem_ch);
 }
 
 MoeConfig vision_gate_config(const VisionConfig *c) {

@@ -13,6 +13,13 @@ int style_pairs_check(const ImageSet *set) {
     return 0;
 }
 
+int vision_style_labels_check(const ImageSet *set) {
+    if (!set->style || set->n_styles < 1)
+        return ml_error("gate_style_mi: the image set names no styles (expected a set with "
+                        "style.npy, such as the emoji set; set gate_style_mi=0 for other sets)");
+    return 0;
+}
+
 int style_pairs_build(StylePairs *sp, const ImageSet *set, const int32_t *train, int n) {
     memset(sp, 0, sizeof *sp);
     if (style_pairs_check(set) != 0) return -1;

@@ -17,6 +17,8 @@ typedef struct StylePairs {
 
 /* 0 when the set names concepts; else a clear error (checked before a run writes anything). */
 int style_pairs_check(const ImageSet *set);
+/* 0 when the set gives each image a drawing style (gate_style_mi's labels); else a clear error. */
+int vision_style_labels_check(const ImageSet *set);
 /* Index the training images train[0..n) of set by concept. Fails (clear error) when the set
  * names no concepts. */
 int style_pairs_build(StylePairs *sp, const ImageSet *set, const int32_t *train, int n);

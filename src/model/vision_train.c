@@ -276,6 +276,7 @@ int vision_train(VisionModel *m, const ImageSet *set, const VisionTrainOpts *o) 
     int ntr, rc = 0;
     int32_t *train = indices_of_split(set, IMAGESET_TRAIN, &ntr);
     int32_t *perm = ml_alloc(sizeof(int32_t) * (ntr + 1)), batch_idx[4096], partner[4096];
+    int32_t view_style[8192]; /* each view's drawing style, for gate_style_mi */
     float *views = ml_alloc_floats((size_t)m->max_views * c->in_ch * c->img * c->img);
     FILE *metrics = open_metrics(mpath, o->resume, m->step);
     long cur_epoch = -1;
@@ -290,6 +291,10 @@ int vision_train(VisionModel *m, const ImageSet *set, const VisionTrainOpts *o) 
         goto out;
     }
     if (c->aug_pair_style > 0 && style_pairs_build(&pairs, set, train, ntr) != 0) {
+        rc = -1;
+        goto out;
+    }
+    if (c->gate_style_mi > 0 && vision_style_labels_check(set) != 0) {
         rc = -1;
         goto out;
     }
@@ -319,6 +324,14 @@ int vision_train(VisionModel *m, const ImageSet *set, const VisionTrainOpts *o) 
                              (uint64_t)m->step);
         augment_pairs(views, set->pixels, batch_idx, c->aug_pair_style > 0 ? partner : NULL,
                       c->batch, c->in_ch, c->img, &aug, c->seed, (uint64_t)m->step);
+        if (c->gate_style_mi > 0) { /* views 2k, 2k+1: the anchor and its partner */
+            for (int k = 0; k < c->batch; k++) {
+                view_style[2 * k] = set->style[batch_idx[k]];
+                view_style[2 * k + 1] =
+                    set->style[c->aug_pair_style > 0 ? partner[k] : batch_idx[k]];
+            }
+            m->view_label = view_style, m->n_view_labels = set->n_styles;
+        }
         vision_forward(m, views, 2 * c->batch, 1, 1);
         if (!isfinite(m->loss)) {
             rc = ml_error("training diverged: loss %g at step %d (try a lower lr)", m->loss,
@@ -326,6 +339,7 @@ int vision_train(VisionModel *m, const ImageSet *set, const VisionTrainOpts *o) 
             break;
         }
         vision_backward(m);
+        m->view_label = NULL;                     /* the labels belong to this batch only */
         if (!all_finite(m->grads, m->n_params)) { /* not applied: model.safetensors stays good */
             rc = ml_error("training diverged at step %d: non-finite gradient; the step was not "
                           "applied, the last checkpoint is kept (try a lower lr)",
@@ -344,6 +358,7 @@ int vision_train(VisionModel *m, const ImageSet *set, const VisionTrainOpts *o) 
         cJSON_AddNumberToObject(line, "aux_z", m->gate_acts.aux_z);
         if (c->gate_infomax > 0) cJSON_AddNumberToObject(line, "gate_infomax", m->infomax);
         if (c->gate_pair_mi > 0) cJSON_AddNumberToObject(line, "gate_pair_mi", m->pair_mi);
+        if (c->gate_style_mi > 0) cJSON_AddNumberToObject(line, "gate_style_mi", m->style_mi);
         if (c->aux_imp_coef > 0)
             cJSON_AddNumberToObject(line, "aux_importance", m->gate_acts.aux_imp);
         if (c->aux_load_coef > 0) cJSON_AddNumberToObject(line, "aux_load", m->gate_acts.aux_load);
@@ -381,6 +396,7 @@ int vision_train(VisionModel *m, const ImageSet *set, const VisionTrainOpts *o) 
         }
     }
 out:
+    m->view_label = NULL; /* never left pointing at this frame */
     if (metrics) fclose(metrics);
     style_pairs_free(&pairs);
     ml_free(ckpt), ml_free(mpath), ml_free(epath), ml_free(train), ml_free(perm), ml_free(views);

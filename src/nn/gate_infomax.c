@@ -98,3 +98,53 @@ void gate_pair_mi_backward(float *dlogits, const float *probs, int N, int E, flo
     }
     free(P);
 }
+
+/* Label information: ∂L/∂p_ie = (ln p̄_{l_i},e − ln p̄_e) / N (the +1s of the two entropies'
+ * derivatives cancel). means [K + 1, E]: row K is p̄, rows l < K are p̄_l; count [K + 1]. */
+static int label_means(const float *probs, const int *labels, int N, int E, int K, double *means,
+                       double *count) {
+    for (int q = 0; q < (K + 1) * E; q++) means[q] = 0;
+    for (int l = 0; l <= K; l++) count[l] = 0;
+    for (int i = 0; i < N; i++) {
+        int l = labels[i];
+        if (l < 0 || l >= K) continue;
+        count[l]++, count[K]++;
+        for (int e = 0; e < E; e++) {
+            double p = probs[(long)i * E + e];
+            means[(long)l * E + e] += p, means[(long)K * E + e] += p;
+        }
+    }
+    for (int l = 0; l <= K; l++)
+        for (int e = 0; e < E && count[l] > 0; e++) means[(long)l * E + e] /= count[l];
+    return (int)count[K];
+}
+
+double gate_label_mi_forward(const float *probs, const int *labels, int N, int E, int K) {
+    if (N <= 0 || K <= 0) return 0;
+    double *means = malloc(sizeof(double) * (K + 1) * E), *count = malloc(sizeof(double) * (K + 1));
+    int n = label_means(probs, labels, N, E, K, means, count);
+    double L = 0;
+    for (int l = 0; l <= K && n > 0; l++) { /* H(p̄) − Σ π_l H(p̄_l) */
+        double h = 0, w = l == K ? -1.0 : count[l] / n;
+        for (int e = 0; e < E; e++) h -= means[(long)l * E + e] * safe_log(means[(long)l * E + e]);
+        L -= w * h;
+    }
+    free(means), free(count);
+    return L;
+}
+
+void gate_label_mi_backward(float *dlogits, const float *probs, const int *labels, int N, int E,
+                            int K, float coef) {
+    if (N <= 0 || K <= 0) return;
+    double *means = malloc(sizeof(double) * (K + 1) * E), *count = malloc(sizeof(double) * (K + 1));
+    double *dp = malloc(sizeof(double) * E);
+    int n = label_means(probs, labels, N, E, K, means, count);
+    for (int i = 0; i < N && n > 0; i++) {
+        int l = labels[i];
+        if (l < 0 || l >= K) continue;
+        for (int e = 0; e < E; e++)
+            dp[e] = (safe_log(means[(long)l * E + e]) - safe_log(means[(long)K * E + e])) / n;
+        softmax_row_backward(dlogits + (long)i * E, probs + (long)i * E, dp, E, coef);
+    }
+    free(means), free(count), free(dp);
+}

@@ -24,3 +24,14 @@ void gate_infomax_backward(float *dlogits, const float *probs, int N, int E, flo
 double gate_pair_mi_forward(const float *probs, int N, int E);
 /* dlogits[N, E] += coef · ∂L/∂z through the softmax; N must be even. */
 void gate_pair_mi_backward(float *dlogits, const float *probs, int N, int E, float coef);
+
+/* Label information loss: how much the gate says about a known label of each row (the vision
+ * gate's drawing style, gate_style_mi), to be minimised so that the router splits every label's
+ * rows alike. With labels l_i ∈ [0, K), the label's share π_l = N_l / N and its mean gate
+ * p̄_l = (1/N_l) Σ_{i: l_i = l} p_i,
+ *     L = I(expert; label) = H(p̄) − Σ_l π_l H(p̄_l)   (≥ 0; 0 when every label's mean gate is p̄).
+ * Rows with a label outside [0, K) are left out. */
+double gate_label_mi_forward(const float *probs, const int *labels, int N, int E, int K);
+/* dlogits[N, E] += coef · ∂L/∂z through the softmax. */
+void gate_label_mi_backward(float *dlogits, const float *probs, const int *labels, int N, int E,
+                            int K, float coef);

@@ -14,10 +14,12 @@ grep -q "unknown key 'nope'" "$T/err"
 if ./moelens train vision --out "$T/bad" --data "$T/missing" 2>"$T/err"; then exit 1; fi
 [ "$(wc -l <"$T/err")" -eq 1 ]
 # the Shazeer load loss needs its noise sd; expert choice fills every expert, nothing to balance;
-# cross-style pairs need concepts (Fashion-MNIST has none)
+# cross-style pairs need concepts and the style information loss styles (Fashion-MNIST has
+# neither); the gate's own blocks feed the relu part of its input
 for bad in "aux_load=1:expected router_noise > 0" \
     "route_choice=expert --set router_noise=1 --set aux_load=1:expected route_choice=token" \
-    "aug_pair_style=0.5:names no concepts"; do
+    "aug_pair_style=0.5:names no concepts" "gate_style_mi=1:names no styles" \
+    "gate_blocks=2 --set gate_source=conv:expected gate_source relu or both"; do
     # shellcheck disable=SC2086
     if ./moelens train vision --out "$T/bad" --data "$D" --set ${bad%%:*} 2>"$T/err"; then exit 1; fi
     grep -qF "${bad#*:}" "$T/err" && [ "$(wc -l <"$T/err")" -eq 1 ]
