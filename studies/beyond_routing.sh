@@ -4,13 +4,15 @@
 # held-out styles, matches the experts across seeds (moelens compare) and writes one report.
 #
 # usage: studies/beyond_routing.sh [--out DIR] [--data DIR] [--images SET] [--seeds "1 2 3"]
-#                                  [--preset NAME] [--set key=value]... [--quick]
+#                                  [--preset NAME] [--set key=value]... [--gate-stats S] [--quick]
 #   --out DIR     study folder (default runs/study-vision): vision-seedS/ per seed, compare/,
 #                 report.html
 #   --data DIR    data folder (default $MOELENS_DATA, else data); when --images has no
 #                 prepared set, the packages are fetched into it (moelens data fetch) and the
 #                 emoji set is prepared from it into DIR/images/emoji
 #   --images SET  prepared emoji set (default DATA/images/emoji)
+#   --gate-stats S  the analyses' gate statistics: model (as trained) or adapted (re-estimated on
+#                 the held-out images); default: each run's gate_adapt
 #   --quick       minutes-sized: preset tiny, 6 steps, light analyses (the suite's check that
 #                 this command still runs end to end; its numbers mean nothing)
 # Resumable: a seed with eval.json is done, one with model.safetensors continues (--resume).
@@ -24,6 +26,7 @@ SEEDS="1 2 3"
 PRESET=study
 SETS=""
 QUICK=0
+GSTATS=""
 die() { echo "beyond_routing: error: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case $1 in
@@ -33,14 +36,15 @@ while [ $# -gt 0 ]; do
         --seeds) [ $# -ge 2 ] || die "--seeds needs a list"; SEEDS=$2; shift ;;
         --preset) [ $# -ge 2 ] || die "--preset needs a name"; PRESET=$2; shift ;;
         --set) [ $# -ge 2 ] || die "--set needs key=value"; SETS="$SETS --set $2"; shift ;;
+        --gate-stats) [ $# -ge 2 ] || die "--gate-stats needs model or adapted"; GSTATS="--gate-stats $2"; shift ;;
         --quick) QUICK=1 ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) die "unknown option '$1' (see --help)" ;;
     esac
     shift
 done
 [ -x "$M" ] || die "$M not found: build first (make all) or set MOELENS"
-AN="--split heldout --quiet"
+AN="--split heldout --quiet $GSTATS"
 CMP=""
 if [ $QUICK = 1 ]; then
     PRESET=tiny

@@ -12,6 +12,7 @@
 
 typedef struct {
     const char *images, *out;
+    int gate_adapt; /* --gate-stats: 1 adapted, 0 model, -1 as the run's gate_adapt says */
     VisionAnalyzeOptions o;
 } Args;
 
@@ -28,6 +29,12 @@ static void parse_split(const char *cmd, void *args, const char *v) {
     if (*split == -2) ml_fatal("analyze: --split: expected all, train or heldout, got '%s'", v);
 }
 
+static void parse_gate_stats(const char *cmd, void *args, const char *v) {
+    int *adapt = &((Args *)args)->gate_adapt;
+    *adapt = !strcmp(v, "adapted") ? 1 : !strcmp(v, "model") ? 0 : -2;
+    if (*adapt == -2) ml_fatal("analyze: --gate-stats: expected model or adapted, got '%s'", v);
+}
+
 #define O(f) offsetof(Args, o.f)
 static const CliOpt opts[] = {
     {"--images", "SET", OPT_STR, offsetof(Args, images), NULL,
@@ -40,6 +47,9 @@ static const CliOpt opts[] = {
      "SET/attributes.npy)"},
     {"--split", "S", OPT_FN, 0, parse_split,
      "all (default), train or heldout: which of the set's images"},
+    {"--gate-stats", "S", OPT_FN, 0, parse_gate_stats,
+     "the gate's input statistics (gate_norm=batch): model (its own\nrunning ones, as trained) "
+     "or adapted (re-estimated on each split,\nAdaBN); default: the run's gate_adapt"},
     {"--max-images", "N", OPT_INT, O(max_images), NULL,
      "seeded subsample of the set (default 2000; 0 = all)"},
     {"--folds", "K", OPT_INT, O(folds), NULL,
@@ -86,7 +96,7 @@ int cmd_analyze_vision(int argc, char **argv) {
         return 0;
     }
     const char *run = NULL;
-    Args args = {0};
+    Args args = {.gate_adapt = -1};
     vision_analyze_default_options(&args.o);
     cli_parse("analyze", CLI_OPTS(opts), &args, argc, argv, &run, 1);
     const char *images = args.images, *out = args.out;
@@ -105,6 +115,7 @@ int cmd_analyze_vision(int argc, char **argv) {
                  run);
     VisionModel m;
     if (vision_load(&m, ckpt)) ml_fatal("%s", ml_errmsg());
+    if (args.gate_adapt >= 0) m.cfg.gate_adapt = args.gate_adapt;
     ImageLoadOpts lo = imageset_default_opts();
     lo.size = m.cfg.img, lo.channels = m.cfg.in_ch;
     ImageSet set;

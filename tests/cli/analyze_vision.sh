@@ -88,6 +88,22 @@ grep -q "animacy of matched experts" $T/cmp.txt
 /usr/bin/python3 -c "import json; v = json.load(open('$T/held/vision.json')); assert (v['split'], v['images_total']) == ('heldout', 12), v"
 if ./moelens analyze $T/a --images $T/emoji --split nope 2>$T/err; then exit 1; fi
 grep -q "expected all, train or heldout" $T/err
+# --gate-stats: the model's own gate statistics or ones re-estimated on the held-out images
+# (the run's default); the routing probabilities differ, and the summary says which it used
+./moelens analyze $T/a --images $T/emoji --split heldout --only gating --out $T/heldm \
+    --gate-stats model --quiet
+/usr/bin/python3 - "$T" <<'PY'
+import json, sys
+import numpy as np
+d = sys.argv[1]
+m, a = json.load(open(f"{d}/heldm/vision.json")), json.load(open(f"{d}/held/vision.json"))
+assert m["gate_summary"]["gate_stats"] == "training", m["gate_summary"]
+assert a["gate_summary"]["gate_stats"] == "adapted to these images", a["gate_summary"]
+pm, pa = np.load(f"{d}/heldm/gate_probs.npy"), np.load(f"{d}/held/gate_probs.npy")
+assert pm.shape == pa.shape and np.abs(pm - pa).max() > 1e-4
+PY
+if ./moelens analyze $T/a --images $T/emoji --gate-stats running 2>$T/err; then exit 1; fi
+grep -q "expected model or adapted" $T/err
 # errors: one line, non-zero exit, nothing written
 if ./moelens analyze $T/a 2>$T/err; then exit 1; fi
 grep -q "needs --images" $T/err
