@@ -419,7 +419,6 @@ static void stem_forward(VisionModel *m, const float *x, int n) {
     VisionActs *A = m->acts;
     block_forward(m, &m->p.stem, x, n, c->in_ch, c->stem_ch, A->S, A->stem_a, A->stem_act,
                   A->stem_mean, A->stem_rstd, A->h, A->h_idx, A->conv_scratch);
-    gate_pool_forward(m, n);
 }
 
 /* The router's input: the pooled stem features, standardised as cfg.gate_norm says. Batch
@@ -522,6 +521,7 @@ void vision_forward(VisionModel *m, const float *x, int n, int views, int train)
     long himg = (long)c->stem_ch * A->S1 * A->S1;
     A->x = x, A->n = n, A->views = views;
     stem_forward(m, x, n);
+    gate_pool_forward(m, n); /* not in stem_forward: force-run experts need no gate */
     m->gate_cfg.aux_lb_coef = vision_aux_lb(c, m->step);
     moe_route_forward(&m->gate_acts, &m->p.gate, &m->gate_cfg, m->gate_override,
                       gate_input(m, n, train), NULL, NULL, n, train, &m->rng);
