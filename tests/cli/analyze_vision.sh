@@ -88,6 +88,14 @@ grep -q "animacy of matched experts" $T/cmp.txt
 /usr/bin/python3 -c "import json; v = json.load(open('$T/held/vision.json')); assert (v['split'], v['images_total']) == ('heldout', 12), v"
 if ./moelens analyze $T/a --images $T/emoji --split nope 2>$T/err; then exit 1; fi
 grep -q "expected all, train or heldout" $T/err
+# the gate's own conv blocks and the style information loss train and analyse end to end (the
+# loss is logged per step, the tower's tensors are in the checkpoint, synthesised gate MEIs too)
+./moelens train vision --out $T/tower $TR --set seed=1 --set gate_blocks=2 --set gate_source=relu \
+    --set gate_style_mi=1
+grep -q '"gate_style_mi"' $T/tower/metrics.jsonl
+grep -q 'gate_tower.block.1.conv.weight' $T/tower/model.safetensors
+./moelens analyze $T/tower --images $T/emoji --only gating,mei --mei 4 --synth-steps 5 --quiet
+test -s $T/tower/analysis/mei_e0_gate_synth.png
 # --gate-stats: the model's own gate statistics or ones re-estimated on the held-out images
 # (the run's default); the routing probabilities differ, and the summary says which it used
 ./moelens analyze $T/a --images $T/emoji --split heldout --only gating --out $T/heldm \
