@@ -254,8 +254,7 @@ int vision_config_validate(const VisionConfig *c) {
     NEED(!c->noise_learned ||
              (c->gate_infomax == 0 && c->gate_pair_mi == 0 && c->gate_style_mi == 0),
          "router_noise_learned: expected gate_infomax=0, gate_pair_mi=0 and gate_style_mi=0 (the "
-         "information "
-         "losses' gradients do not reach W_noise)");
+         "information losses' gradients do not reach W_noise)");
     NEED(c->aux_load_coef == 0 || c->route_choice == CHOICE_TOKEN,
          "aux_load: expected route_choice=token (with expert choice every expert takes exactly c "
          "images)");
