@@ -143,20 +143,15 @@ static void free_param_views(VisionParams *vp) {
     ml_free(vp->blocks), ml_free(vp->ro_w), ml_free(vp->ro_b), ml_free(vp->gate_tower);
 }
 
-static void init_block(ConvBlockParams *bp, int ic, int oc, Rng *r) {
-    rng_fill_normal(r, bp->w, (long)oc * ic * 9, sqrtf(2.0f / (ic * 9))); /* Kaiming (ReLU) */
-    for (int o = 0; o < oc; o++) bp->gamma[o] = 1.0f;
-}
-
 static void init_params(VisionModel *m) {
     const VisionConfig *c = &m->cfg;
     Rng r;
     rng_seed(&r, c->seed);
-    init_block(&m->p.stem, c->in_ch, c->stem_ch, &r);
+    conv_block_init(&m->p.stem, c->in_ch, c->stem_ch, &r);
     for (int e = 0; e < c->n_experts; e++) {
         for (int b = 0; b < c->expert_blocks; b++)
-            init_block(&m->p.blocks[e * c->expert_blocks + b], b == 0 ? c->stem_ch : c->expert_ch,
-                       c->expert_ch, &r);
+            conv_block_init(&m->p.blocks[e * c->expert_blocks + b],
+                            b == 0 ? c->stem_ch : c->expert_ch, c->expert_ch, &r);
         rng_fill_normal(&r, m->p.ro_w[e], (long)c->readout * c->expert_ch,
                         sqrtf(1.0f / c->expert_ch));
     }

@@ -60,12 +60,13 @@ long conv_chain_scratch_floats(const ConvChain *c, int threads) {
     return need;
 }
 
+void conv_block_init(ConvBlockParams *p, int ic, int oc, Rng *r) {
+    rng_fill_normal(r, p->w, (long)oc * ic * 9, sqrtf(2.0f / (ic * 9))); /* Kaiming (ReLU) */
+    for (int o = 0; o < oc; o++) p->gamma[o] = 1.0f;
+}
+
 void conv_chain_init(ConvBlockParams *p, const ConvChain *c, Rng *r) {
-    for (int b = 0; b < c->blocks; b++) {
-        int ic = b == 0 ? c->in_ch : c->ch;
-        rng_fill_normal(r, p[b].w, (long)c->ch * ic * 9, sqrtf(2.0f / (ic * 9))); /* Kaiming */
-        for (int o = 0; o < c->ch; o++) p[b].gamma[o] = 1.0f;
-    }
+    for (int b = 0; b < c->blocks; b++) conv_block_init(&p[b], b == 0 ? c->in_ch : c->ch, c->ch, r);
 }
 
 void conv_chain_forward(ConvChain *c, const ConvBlockParams *p, const float *x, int n,

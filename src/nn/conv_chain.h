@@ -33,7 +33,10 @@ int conv_chain_alloc(ConvChain *c, int blocks, int in_ch, int ch, int side, int 
 void conv_chain_free(ConvChain *c);
 /* Conv scratch floats forward and backward need with up to `threads` threads. */
 long conv_chain_scratch_floats(const ConvChain *c, int threads);
-/* Kaiming-normal conv weights, unit group-norm scale, zero biases (p[b] already zeroed). */
+/* One block: Kaiming-normal conv weights [oc, ic, 3, 3], unit group-norm scale, zero biases (p
+ * already zeroed). */
+void conv_block_init(ConvBlockParams *p, int ic, int oc, Rng *r);
+/* Every block of the chain, as conv_block_init. */
 void conv_chain_init(ConvBlockParams *p, const ConvChain *c, Rng *r);
 
 /* c->gap [n, ch] for n ≤ cap images x. */
